@@ -1,0 +1,832 @@
+"""Python clients of the OMS engine: blocking :class:`OmsClient`, asyncio :class:`AsyncOmsClient`.
+
+Both talk to the engine's ROUTER over one DEALER socket with the binary records of
+``bindings.wire`` (see docs/protocol.md). Every command carries a fresh request id; the
+engine's answer (ACK, REJECT, HEARTBEAT, query rows + QUERY_RESULT, PROTOCOL_ERROR) echoes it
+and is matched back to the call. Everything else that arrives (order updates, fills,
+positions, ...) is an event of this client and is queued for :meth:`OmsClient.events`.
+
+Prices and quantities are raw int64. Where the client knows an instrument's precisions
+(``precisions={instrument: (price_decimals, qty_decimals)}``) it also accepts decimal strings
+and ``Decimal``, converted exactly by :func:`bindings.decimals.to_raw`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from bindings.decimals import to_raw
+from bindings.security import CurveClientKeys
+from bindings.wire.records import CODECS, FrameBuilder, WireFormatError, iter_frame
+from bindings.wire.spec import (
+    ANY_ID,
+    AdminAction,
+    HeaderFlag,
+    MsgType,
+    QueryKind,
+    Scope,
+    SignalMode,
+    WireError,
+)
+from oms_core.enums import (
+    REJECT_REASONS,
+    KillMode,
+    Limit,
+    OrderFlag,
+    OrderType,
+    Reject,
+    Side,
+    TimeInForce,
+)
+
+Number = int | str | Decimal
+
+# ---------------------------------------------------------------------------------------------
+# Results and errors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The engine accepted a command."""
+
+    request_id: int
+    cmd_type: MsgType
+    order_id: int = 0
+    leg2_order_id: int = 0
+    leg3_order_id: int = 0
+    client_order_id: int = 0
+    account: int = 0
+    recv_ns: int = 0
+    ack_ns: int = 0
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The engine refused a command; ``reason`` is the text of ``code``."""
+
+    request_id: int
+    cmd_type: MsgType
+    code: Reject
+    reason: str
+    client_order_id: int = 0
+    order_id: int = 0
+    account: int = 0
+    ok: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Rows (decoded records) of a query answer, and its result code."""
+
+    request_id: int
+    kind: QueryKind
+    code: Reject
+    rows: list[Any] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Reject.OK
+
+
+class OmsError(Exception):
+    """Base of the client's errors."""
+
+
+class OmsTimeout(OmsError, TimeoutError):
+    """No answer from the engine within the timeout."""
+
+
+class RejectedError(OmsError):
+    """Raised instead of returning a :class:`Rejected` when ``raise_on_reject`` is set."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(
+            f"{rejected.cmd_type.name} rejected: {rejected.code.name} ({rejected.reason})"
+        )
+        self.rejected = rejected
+
+
+class ProtocolError(OmsError):
+    """The engine refused a frame as malformed, or sent one."""
+
+    def __init__(self, error: int, offset: int = 0) -> None:
+        try:
+            name = WireError(error).name
+        except ValueError:
+            name = str(error)
+        super().__init__(f"protocol error {name} at byte {offset}")
+        self.error = error
+        self.offset = offset
+
+
+Result = Ack | Rejected | QueryResult | int
+
+
+# ---------------------------------------------------------------------------------------------
+# Sans-IO session: encoding commands, matching answers (shared by both clients)
+# ---------------------------------------------------------------------------------------------
+
+
+class _Session:
+    def __init__(
+        self,
+        account: int,
+        strategy: int,
+        precisions: Mapping[int, tuple[int, int]] | None,
+        max_events: int,
+    ) -> None:
+        self.account = account
+        self.strategy = strategy
+        self.precisions = dict(precisions or {})
+        self._rid = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._cid = itertools.count(time.time_ns() // 1000)
+        self.pending_rows: dict[int, list[Any]] = {}
+        self.events: collections.deque[Any] = collections.deque(maxlen=max_events)
+        self.events_dropped = 0
+        self.late_answers = 0
+        self.inflight: set[int] = set()
+        self.last_recv_ns = 0
+
+    # -- helpers at the edge --------------------------------------------------------------
+    def next_cid(self) -> int:
+        return next(self._cid)
+
+    def price(self, instrument: int, v: Number) -> int:
+        return self._raw(instrument, v, 0)
+
+    def qty(self, instrument: int, v: Number) -> int:
+        return self._raw(instrument, v, 1)
+
+    def _raw(self, instrument: int, v: Number, which: int) -> int:
+        if isinstance(v, bool) or isinstance(v, float):
+            raise TypeError("prices and quantities are raw ints, decimal strings or Decimal")
+        if isinstance(v, int):
+            return v
+        prec = self.precisions.get(instrument)
+        if prec is None:
+            raise ValueError(f"no precisions known for instrument {instrument}: pass raw ints")
+        return to_raw(v, prec[which])
+
+    # -- encoding -------------------------------------------------------------------------
+    def encode(self, name: str, fields: dict[str, Any]) -> tuple[int, bytes]:
+        rid = next(self._rid)
+        self.inflight.add(rid)
+        return rid, CODECS[name].encode(rid, next(self._seq), time.time_ns(), 0, **fields)
+
+    def add(self, fb: FrameBuilder, name: str, fields: dict[str, Any]) -> int:
+        rid = next(self._rid)
+        self.inflight.add(rid)
+        fb.add_fields(name, rid, next(self._seq), time.time_ns(), 0, **fields)
+        return rid
+
+    # -- decoding -------------------------------------------------------------------------
+    def feed(self, frame: Any) -> list[tuple[int, Result | OmsError]]:
+        """Decode one incoming frame; return completed (request_id, result); queue events.
+
+        Answers to requests no longer in flight (timed out) are dropped and counted in
+        ``late_answers``; a PROTOCOL_ERROR that matches no request is queued as an event.
+        """
+        done: list[tuple[int, Result | OmsError]] = []
+        self.last_recv_ns = time.time_ns()
+        try:
+            records = list(iter_frame(frame))
+        except WireFormatError as e:
+            # A malformed frame from the engine: nothing in it can be trusted.
+            done.append((0, ProtocolError(e.error, e.offset)))
+            return done
+        inflight = self.inflight
+        for rec in records:
+            mt = rec.msg_type
+            rid = rec.request_id
+            res: Result | OmsError
+            if mt == MsgType.ACK:
+                res = Ack(
+                    rid, _msg_type(rec.cmd_type), rec.order_id, rec.leg2_order_id,
+                    rec.leg3_order_id, rec.client_order_id, rec.account, rec.recv_ns, rec.ack_ns,
+                )
+            elif mt == MsgType.REJECT:
+                code = _reject(rec.code)
+                res = Rejected(
+                    rid, _msg_type(rec.cmd_type), code, reject_reason(code),
+                    rec.client_order_id, rec.order_id, rec.account,
+                )
+            elif mt == MsgType.QUERY_RESULT:
+                rows = self.pending_rows.pop(rid, [])
+                res = QueryResult(rid, _query_kind(rec.kind), _reject(rec.code), rows)
+            elif rec.flags & HeaderFlag.QUERY_ROW:
+                rows = self.pending_rows.get(rid)
+                if rows is not None:  # rows of a query that timed out are dropped
+                    rows.append(rec)
+                continue
+            elif mt == MsgType.HEARTBEAT and rid:
+                res = time.time_ns() - rec.echo_ns if rec.echo_ns else 0
+            elif mt == MsgType.PROTOCOL_ERROR and rec.bad_request_id in inflight:
+                rid = rec.bad_request_id
+                res = ProtocolError(rec.error, rec.offset)
+            else:
+                if len(self.events) == self.events.maxlen:
+                    self.events_dropped += 1
+                self.events.append(rec)
+                continue
+            if rid in inflight:
+                inflight.discard(rid)
+                done.append((rid, res))
+            else:
+                self.late_answers += 1
+        return done
+
+    def forget(self, rids: Iterable[int]) -> None:
+        """Stop waiting for ``rids`` (timed out): their answers will be dropped."""
+        for rid in rids:
+            self.inflight.discard(rid)
+            self.pending_rows.pop(rid, None)
+
+    # -- command field builders -------------------------------------------------------------
+    def new_order(
+        self, instrument: int, side: Side | int, quantity: Number, price: Number = 0, *,
+        order_type: OrderType | int | None = None, tif: TimeInForce | int = TimeInForce.GTC,
+        trigger_price: Number = 0, reduce_only: bool = False, post_only: bool = False,
+        expire_ns: int = 0, trail_offset: Number = 0, client_order_id: int | None = None,
+        account: int | None = None, strategy: int | None = None,
+    ) -> dict[str, Any]:
+        p = self.price(instrument, price)
+        if order_type is None:
+            order_type = OrderType.LIMIT if p else OrderType.MARKET
+        flags = (OrderFlag.REDUCE_ONLY if reduce_only else 0) | (
+            OrderFlag.POST_ONLY if post_only else 0
+        )
+        return {
+            "client_order_id": self.next_cid() if client_order_id is None else client_order_id,
+            "price": p,
+            "trigger_price": self.price(instrument, trigger_price),
+            "quantity": self.qty(instrument, quantity),
+            "expire_ns": expire_ns,
+            "trail_offset": self.price(instrument, trail_offset),
+            "account": self.account if account is None else account,
+            "strategy": self.strategy if strategy is None else strategy,
+            "instrument": instrument,
+            "side": int(side),
+            "order_type": int(order_type),
+            "tif": int(tif),
+            "order_flags": int(flags),
+        }
+
+
+def reject_reason(code: int) -> str:
+    """Return the human text of a Reject code (looked up, never sent on the wire)."""
+    try:
+        return REJECT_REASONS[Reject(code)]
+    except (ValueError, KeyError):
+        return f"reject code {code}"
+
+
+def _reject(code: int) -> Reject | int:
+    try:
+        return Reject(code)
+    except ValueError:
+        return code
+
+
+def _msg_type(t: int) -> MsgType | int:
+    try:
+        return MsgType(t)
+    except ValueError:
+        return t
+
+
+def _query_kind(k: int) -> QueryKind | int:
+    try:
+        return QueryKind(k)
+    except ValueError:
+        return k
+
+
+def _configure(sock: zmq.Socket, curve: CurveClientKeys | None, identity: bytes | None) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 100_000)
+    sock.setsockopt(zmq.RCVHWM, 100_000)
+    if identity:
+        sock.setsockopt(zmq.ROUTING_ID, identity)
+    if curve is not None:
+        curve.apply(sock)
+
+
+class _Commands:
+    """Field builders for every command; the concrete clients supply ``_call``."""
+
+    _s: _Session
+
+    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
+        raise NotImplementedError
+
+    def hello(self, accounts: Iterable[int] = (), heartbeat_ms: int = 1000,
+              client_id: int = 0) -> Any:
+        """Open the session; the engine routes the events of ``accounts`` to this client."""
+        acc = tuple(accounts)[:8]
+        return self._call("HELLO", {
+            "client_id": client_id, "heartbeat_ms": heartbeat_ms, "n_accounts": len(acc),
+            "accounts": acc,
+        })
+
+    def submit(self, instrument: int, side: Side | int, quantity: Number, price: Number = 0,
+               **kw: Any) -> Any:
+        """Submit one order (see ``_Session.new_order`` for the keywords); Ack or Rejected."""
+        return self._call("NEW_ORDER", self._s.new_order(instrument, side, quantity, price, **kw))
+
+    def cancel(self, order_id: int = 0, client_order_id: int = 0,
+               account: int | None = None) -> Any:
+        """Cancel by engine order id, or by client order id when ``order_id`` is 0."""
+        return self._call("CANCEL", {
+            "order_id": order_id, "client_order_id": client_order_id,
+            "account": self._s.account if account is None else account,
+        })
+
+    def replace(self, order_id: int = 0, client_order_id: int = 0, *, instrument: int = 0,
+                price: Number = 0, quantity: Number = 0, trigger_price: Number = 0,
+                account: int | None = None) -> Any:
+        """Amend price / quantity / trigger (0 = unchanged)."""
+        s = self._s
+        return self._call("REPLACE", {
+            "order_id": order_id, "client_order_id": client_order_id,
+            "price": s.price(instrument, price), "quantity": s.qty(instrument, quantity),
+            "trigger_price": s.price(instrument, trigger_price),
+            "account": s.account if account is None else account,
+        })
+
+    def mass_cancel(self, account: int | None = None, strategy: int = ANY_ID,
+                    instrument: int = ANY_ID, side: int = 0) -> Any:
+        """Cancel every open order matching the filter (ANY_ID matches all)."""
+        return self._call("MASS_CANCEL", {
+            "account": self._s.account if account is None else account,
+            "strategy": strategy, "instrument": instrument, "side": side,
+        })
+
+    def bracket(self, instrument: int, side: Side | int, quantity: Number, *,
+                entry_price: Number = 0, tp_price: Number, sl_trigger_price: Number,
+                sl_price: Number = 0, entry_trigger_price: Number = 0,
+                entry_type: OrderType | int | None = None,
+                tif: TimeInForce | int = TimeInForce.GTC, expire_ns: int = 0,
+                account: int | None = None, strategy: int | None = None) -> Any:
+        """Entry + take-profit + stop-loss; the Ack carries the three order ids."""
+        s = self._s
+        ep = s.price(instrument, entry_price)
+        if entry_type is None:
+            entry_type = OrderType.LIMIT if ep else OrderType.MARKET
+        return self._call("NEW_BRACKET", {
+            "entry_client_order_id": s.next_cid(), "tp_client_order_id": s.next_cid(),
+            "sl_client_order_id": s.next_cid(), "entry_price": ep,
+            "entry_trigger_price": s.price(instrument, entry_trigger_price),
+            "quantity": s.qty(instrument, quantity), "tp_price": s.price(instrument, tp_price),
+            "sl_trigger_price": s.price(instrument, sl_trigger_price),
+            "sl_price": s.price(instrument, sl_price), "expire_ns": expire_ns,
+            "account": s.account if account is None else account,
+            "strategy": s.strategy if strategy is None else strategy,
+            "instrument": instrument, "side": int(side), "entry_type": int(entry_type),
+            "tif": int(tif), "order_flags": 0,
+        })
+
+    def oco(self, instrument: int, side: Side | int, quantity: Number, *,
+            a_type: OrderType | int, a_price: Number = 0, a_trigger_price: Number = 0,
+            b_type: OrderType | int, b_price: Number = 0, b_trigger_price: Number = 0,
+            tif: TimeInForce | int = TimeInForce.GTC, expire_ns: int = 0,
+            account: int | None = None, strategy: int | None = None) -> Any:
+        """Two orders that cancel each other; the Ack carries both order ids."""
+        s = self._s
+        return self._call("NEW_OCO", {
+            "a_client_order_id": s.next_cid(), "b_client_order_id": s.next_cid(),
+            "quantity": s.qty(instrument, quantity), "a_price": s.price(instrument, a_price),
+            "a_trigger_price": s.price(instrument, a_trigger_price),
+            "b_price": s.price(instrument, b_price),
+            "b_trigger_price": s.price(instrument, b_trigger_price), "expire_ns": expire_ns,
+            "account": s.account if account is None else account,
+            "strategy": s.strategy if strategy is None else strategy,
+            "instrument": instrument, "side": int(side), "a_type": int(a_type),
+            "b_type": int(b_type), "tif": int(tif), "order_flags": 0,
+        })
+
+    def signal(self, instrument: int, value: Number, mode: SignalMode | int = SignalMode.DIRECTION,
+               price: Number = 0, account: int | None = None,
+               strategy: int | None = None) -> Any:
+        """Send a strategy signal: direction -1/0/1, or a signed target quantity."""
+        s = self._s
+        if mode == SignalMode.DIRECTION:
+            if value not in (-1, 0, 1):
+                raise ValueError("DIRECTION signal value must be -1, 0 or 1")
+            raw = int(value)
+        else:
+            raw = s.qty(instrument, value)
+        return self._call("SIGNAL", {
+            "value": raw, "price": s.price(instrument, price), "mode": int(mode),
+            "account": s.account if account is None else account,
+            "strategy": s.strategy if strategy is None else strategy,
+            "instrument": instrument,
+        })
+
+    def query(self, kind: QueryKind | int, account: int | None = None,
+              strategy: int = ANY_ID, instrument: int = ANY_ID, order_id: int = 0) -> Any:
+        """Ask for state; returns a QueryResult with the decoded rows."""
+        return self._call("QUERY", {
+            "kind": int(kind), "account": self._s.account if account is None else account,
+            "strategy": strategy, "instrument": instrument, "order_id": order_id,
+        }, query=True)
+
+    def orders(self, open_only: bool = True, **kw: Any) -> Any:
+        return self.query(QueryKind.OPEN_ORDERS if open_only else QueryKind.ORDERS, **kw)
+
+    def positions(self, **kw: Any) -> Any:
+        return self.query(QueryKind.POSITIONS, **kw)
+
+    def balances(self, **kw: Any) -> Any:
+        return self.query(QueryKind.BALANCES, **kw)
+
+    def limits(self, **kw: Any) -> Any:
+        return self.query(QueryKind.LIMITS, **kw)
+
+    def account_snapshot(self, **kw: Any) -> Any:
+        return self.query(QueryKind.ACCOUNT, **kw)
+
+    def admin(self, action: AdminAction | int, *, scope: Scope | int = 0, account: int = 0,
+              strategy: int = 0, kill_mode: KillMode | int = 0, limit: Limit | int = 0,
+              value: int = 0) -> Any:
+        """Send an operator action (admin role)."""
+        return self._call("ADMIN", {
+            "action": int(action), "scope": int(scope), "account": account,
+            "strategy": strategy, "kill_mode": int(kill_mode), "limit": int(limit),
+            "value": value,
+        })
+
+    def kill(self, scope: Scope | int = Scope.GLOBAL, mode: KillMode | int = KillMode.HALT,
+             account: int = 0, strategy: int = 0) -> Any:
+        return self.admin(AdminAction.KILL, scope=scope, kill_mode=mode, account=account,
+                          strategy=strategy)
+
+    def resume(self, scope: Scope | int = Scope.GLOBAL, account: int = 0,
+               strategy: int = 0) -> Any:
+        return self.admin(AdminAction.RESUME, scope=scope, account=account, strategy=strategy)
+
+    def set_limit(self, account: int, limit: Limit | int, value: int) -> Any:
+        return self.admin(AdminAction.SET_LIMIT, account=account, limit=limit, value=value)
+
+    def strategy_enabled(self, account: int, strategy: int, on: bool) -> Any:
+        action = AdminAction.STRATEGY_ON if on else AdminAction.STRATEGY_OFF
+        return self.admin(action, account=account, strategy=strategy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocking client
+# ---------------------------------------------------------------------------------------------
+
+
+class OmsClient(_Commands):
+    """Blocking client over a DEALER socket; one call at a time (not thread-safe).
+
+    Parameters
+    ----------
+    endpoint : str
+        The engine's ROUTER endpoint, e.g. ``"tcp://127.0.0.1:5555"`` or ``"ipc:///run/oms"``.
+    account, strategy : int
+        Defaults for commands that take them.
+    timeout : float
+        Seconds to wait for each answer before raising :class:`OmsTimeout`.
+    raise_on_reject : bool
+        Raise :class:`RejectedError` instead of returning :class:`Rejected`.
+    curve : CurveClientKeys, optional
+        CURVE keys (client pair + server public key) for an authenticated, encrypted link.
+    precisions : mapping, optional
+        ``{instrument: (price_decimals, qty_decimals)}`` to accept decimal strings.
+    """
+
+    def __init__(
+        self, endpoint: str, *, account: int = 0, strategy: int = 0, timeout: float = 5.0,
+        raise_on_reject: bool = False, curve: CurveClientKeys | None = None,
+        precisions: Mapping[int, tuple[int, int]] | None = None,
+        context: zmq.Context | None = None, identity: bytes | None = None,
+        max_events: int = 100_000,
+    ) -> None:
+        self._s = _Session(account, strategy, precisions, max_events)
+        self.timeout = timeout
+        self.raise_on_reject = raise_on_reject
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        _configure(self._sock, curve, identity)
+        self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
+        self._sock.connect(endpoint)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sock, zmq.POLLIN)
+        self._done: dict[int, Any] = {}
+        self._fb = FrameBuilder(1 << 20)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+    def __enter__(self) -> OmsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def session(self) -> _Session:
+        return self._s
+
+    def _pump(self, timeout_ms: int) -> bool:
+        """Receive and decode every frame available within ``timeout_ms``; True if any."""
+        if not self._poller.poll(timeout_ms):
+            return False
+        got = False
+        while True:
+            try:
+                frame = self._sock.recv(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return got
+            got = True
+            for rid, res in self._s.feed(frame):
+                self._done[rid] = res
+
+    def _wait(self, rids: list[int], timeout: float | None = None) -> list[Any]:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        want = set(rids)
+        while True:
+            if 0 in self._done:  # malformed frame from the engine
+                raise self._done.pop(0)
+            if want.issubset(self._done.keys()):
+                break
+            for rid in want & self._done.keys():
+                if isinstance(self._done[rid], ProtocolError):
+                    raise self._done.pop(rid)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._s.forget(want - self._done.keys())
+                for rid in want:
+                    self._done.pop(rid, None)
+                missing = len(want - self._done.keys())
+                raise OmsTimeout(f"no answer from the engine for {missing} request(s)")
+            self._pump(max(1, int(left * 1000)))
+        out = [self._done.pop(r) for r in rids]
+        for r in out:
+            if isinstance(r, ProtocolError):
+                raise r
+            if self.raise_on_reject and isinstance(r, Rejected):
+                raise RejectedError(r)
+        return out
+
+    def _send(self, data: Any, rids: Iterable[int]) -> None:
+        try:
+            self._sock.send(data, copy=True)
+        except zmq.Again:  # SNDTIMEO: no connected engine (down, or CURVE handshake refused)
+            self._s.forget(rids)
+            raise OmsTimeout("could not send to the engine within the timeout") from None
+
+    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
+        rid, data = self._s.encode(name, fields)
+        if query:
+            self._s.pending_rows[rid] = []
+        self._send(data, (rid,))
+        return self._wait([rid])[0]
+
+    # -- extras ---------------------------------------------------------------------------
+    def heartbeat(self) -> int:
+        """Send a HEARTBEAT and wait for its echo; return the round trip in ns."""
+        rid, data = self._s.encode("HEARTBEAT", {"last_seq": 0, "echo_ns": 0})
+        self._send(data, (rid,))
+        return self._wait([rid])[0]
+
+    def submit_many(self, orders: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """Send many orders batched in as few frames as possible; return answers in order.
+
+        Each item holds the keywords of :meth:`submit` (``instrument``, ``side``,
+        ``quantity``, ``price``, ...).
+        """
+        fb = self._fb
+        codec = CODECS["NEW_ORDER"]
+        rids: list[int] = []
+        fb.reset()
+        for o in orders:
+            if not fb.room(codec):
+                self._send(fb.view(), rids)
+                fb.reset()
+            kw = dict(o)
+            rids.append(self._s.add(fb, "NEW_ORDER", self._s.new_order(
+                kw.pop("instrument"), kw.pop("side"), kw.pop("quantity"), kw.pop("price", 0),
+                **kw)))
+        if len(fb):
+            self._send(fb.view(), rids)
+            fb.reset()
+        timeout = self.timeout + len(rids) * 1e-4
+        return self._wait(rids, timeout)
+
+    def events(self, timeout: float = 0.0) -> Iterator[Any]:
+        """Yield this client's events (decoded records) until none arrives for ``timeout`` s."""
+        ev = self._s.events
+        while True:
+            while ev:
+                yield ev.popleft()
+            if not self._pump(int(timeout * 1000)):
+                if not ev:
+                    return
+
+    def send_raw(self, frame: bytes) -> None:
+        """Send a raw frame (tests, tools); answers land in events / pending results."""
+        self._send(frame, ())
+
+
+# ---------------------------------------------------------------------------------------------
+# asyncio client
+# ---------------------------------------------------------------------------------------------
+
+
+class AsyncOmsClient(_Commands):
+    """asyncio client (works on uvloop); the same commands as :class:`OmsClient`, awaited.
+
+    Use ``async with AsyncOmsClient(endpoint) as c:``. A reader task matches answers to
+    futures by request id and queues events; with ``heartbeat_interval`` > 0 a task sends
+    heartbeats and :attr:`engine_alive` turns False when none was answered for 3 intervals.
+    """
+
+    def __init__(
+        self, endpoint: str, *, account: int = 0, strategy: int = 0, timeout: float = 5.0,
+        raise_on_reject: bool = False, curve: CurveClientKeys | None = None,
+        precisions: Mapping[int, tuple[int, int]] | None = None,
+        context: zmq.asyncio.Context | None = None, identity: bytes | None = None,
+        heartbeat_interval: float = 0.0, max_events: int = 100_000,
+    ) -> None:
+        self._s = _Session(account, strategy, precisions, max_events)
+        self.timeout = timeout
+        self.raise_on_reject = raise_on_reject
+        self.heartbeat_interval = heartbeat_interval
+        self._endpoint = endpoint
+        self._ctx = context or zmq.asyncio.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        _configure(self._sock, curve, identity)
+        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._event_signal: asyncio.Event | None = None
+        self._fb = FrameBuilder(1 << 20)
+        self.last_heartbeat_rtt_ns = 0
+
+    async def __aenter__(self) -> AsyncOmsClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        self._sock.connect(self._endpoint)
+        self._event_signal = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self._reader()))
+        if self.heartbeat_interval > 0:
+            self._tasks.append(asyncio.create_task(self._heartbeats()))
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: PERF203 - shutdown only
+                pass
+        self._tasks.clear()
+        for f in self._futures.values():
+            if not f.done():
+                f.cancel()
+        self._sock.close(linger=0)
+
+    @property
+    def engine_alive(self) -> bool:
+        if self.heartbeat_interval <= 0:
+            return True
+        return time.time_ns() - self._s.last_recv_ns < 3 * self.heartbeat_interval * 1e9
+
+    async def _reader(self) -> None:
+        while True:
+            frame = await self._sock.recv(copy=True)
+            for rid, res in self._s.feed(frame):
+                fut = self._futures.pop(rid, None)
+                if fut is not None and not fut.done():
+                    if isinstance(res, OmsError):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
+                elif rid == 0 and isinstance(res, OmsError):
+                    for f in self._futures.values():
+                        if not f.done():
+                            f.set_exception(res)
+                    self._futures.clear()
+            if self._s.events and self._event_signal is not None:
+                self._event_signal.set()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                self.last_heartbeat_rtt_ns = await self.heartbeat()
+            except OmsTimeout:
+                pass
+
+    async def _await(self, rids: list[int], timeout: float | None = None) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        futs = []
+        for rid in rids:
+            fut = self._futures.get(rid)
+            if fut is None:
+                fut = self._futures[rid] = loop.create_future()
+            futs.append(fut)
+        try:
+            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                out = list(await asyncio.gather(*futs))
+        except TimeoutError:
+            for rid in rids:
+                self._futures.pop(rid, None)
+            self._s.forget(rids)
+            raise OmsTimeout(f"no answer from the engine for {len(rids)} request(s)") from None
+        if self.raise_on_reject:
+            for r in out:
+                if isinstance(r, Rejected):
+                    raise RejectedError(r)
+        return out
+
+    async def _call_async(self, name: str, fields: dict[str, Any], query: bool) -> Any:
+        rid, data = self._s.encode(name, fields)
+        if query:
+            self._s.pending_rows[rid] = []
+        self._futures[rid] = asyncio.get_running_loop().create_future()
+        await self._send(data, (rid,))
+        return (await self._await([rid]))[0]
+
+    async def _send(self, data: Any, rids: Iterable[int]) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._sock.send(data)
+        except TimeoutError:  # no connected engine (down, or CURVE handshake refused)
+            for rid in rids:
+                self._futures.pop(rid, None)
+            self._s.forget(rids)
+            raise OmsTimeout("could not send to the engine within the timeout") from None
+
+    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
+        return self._call_async(name, fields, query)
+
+    async def heartbeat(self) -> int:
+        """Send a HEARTBEAT and await its echo; return the round trip in ns."""
+        return await self._call_async("HEARTBEAT", {"last_seq": 0, "echo_ns": 0}, False)
+
+    async def submit_many(self, orders: Iterable[Mapping[str, Any]]) -> list[Any]:
+        """Send many orders batched into frames; return the answers in order."""
+        fb = self._fb
+        codec = CODECS["NEW_ORDER"]
+        loop = asyncio.get_running_loop()
+        rids: list[int] = []
+        fb.reset()
+        for o in orders:
+            if not fb.room(codec):
+                await self._send(fb.tobytes(), rids)
+                fb.reset()
+            kw = dict(o)
+            rid = self._s.add(fb, "NEW_ORDER", self._s.new_order(
+                kw.pop("instrument"), kw.pop("side"), kw.pop("quantity"), kw.pop("price", 0),
+                **kw))
+            self._futures[rid] = loop.create_future()
+            rids.append(rid)
+        if len(fb):
+            await self._send(fb.tobytes(), rids)
+            fb.reset()
+        return await self._await(rids, self.timeout + len(rids) * 1e-4)
+
+    async def events(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        """Yield this client's events; stop after ``timeout`` s without one (None: never)."""
+        ev = self._s.events
+        assert self._event_signal is not None, "connect() first"
+        while True:
+            while ev:
+                yield ev.popleft()
+            self._event_signal.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._event_signal.wait()
+            except TimeoutError:
+                if not ev:
+                    return
+
+    async def send_raw(self, frame: bytes) -> None:
+        await self._send(frame, ())
+
+
+__all__ = [
+    "Ack", "AsyncOmsClient", "OmsClient", "OmsError", "OmsTimeout", "ProtocolError",
+    "QueryResult", "Rejected", "RejectedError", "reject_reason",
+]

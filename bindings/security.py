@@ -1,0 +1,313 @@
+"""Access control for the engine's sockets: CURVE keys, a ZAP authenticator, roles.
+
+* Keys are Z85 text (40 characters). Secret keys live in files of mode 0600 or in environment
+  variables; they are never logged, never put in exceptions and hidden from ``repr``.
+* Key files use the ZeroMQ certificate format (``public-key = "..."`` / ``secret-key = "..."``)
+  so ``zmq.auth.load_certificate`` and czmq tools read them too.
+* :class:`OmsAuthenticator` answers ZAP requests: a client key listed in the
+  :class:`KeyRegistry` is allowed and its identity *name* becomes the connection's User-Id
+  (``frame.get("User-Id")`` on the engine's ROUTER); an unknown key is refused.
+* :func:`authorize` says which roles may send which records for which accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from bindings.wire.spec import ANY_ID, MsgType, WireError
+
+DEFAULT_DOMAIN = "oms"
+_KEY_LEN = 40  # Z85 of a 32-byte key
+
+
+class Role(IntEnum):
+    VIEWER = 1  # queries and heartbeats
+    TRADER = 2  # + order commands and signals on its own accounts
+    ADMIN = 3  # everything, every account
+    GATEWAY = 4  # execution reports, market data and status
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a client key belongs to."""
+
+    name: str
+    role: Role
+    accounts: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class CurveKeyPair:
+    """A CURVE key pair, Z85 bytes. ``repr`` hides the secret."""
+
+    public: bytes
+    secret: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"CurveKeyPair(public={self.public.decode()!r}, secret=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class CurveClientKeys:
+    """What a client needs: its key pair and the engine's public key."""
+
+    public: bytes
+    secret: bytes = field(repr=False)
+    server_public: bytes = b""
+
+    def __repr__(self) -> str:
+        return (
+            f"CurveClientKeys(public={self.public.decode()!r}, secret=<hidden>, "
+            f"server_public={self.server_public.decode()!r})"
+        )
+
+    def apply(self, sock: zmq.Socket) -> None:
+        """Configure ``sock`` as a CURVE client (before connect)."""
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.secret)
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self.server_public)
+
+
+def _check_key(key: bytes | str, what: str) -> bytes:
+    k = key.encode() if isinstance(key, str) else bytes(key)
+    k = k.strip()
+    if len(k) != _KEY_LEN:
+        raise ValueError(f"{what} must be a {_KEY_LEN}-character Z85 key")  # no key content
+    return k
+
+
+def generate_keypair() -> CurveKeyPair:
+    """Return a fresh CURVE key pair."""
+    public, secret = zmq.curve_keypair()
+    return CurveKeyPair(public, secret)
+
+
+def write_keypair(directory: str | os.PathLike[str], name: str,
+                  keys: CurveKeyPair | None = None) -> tuple[Path, Path]:
+    """Write ``<name>.key`` (public, 0644) and ``<name>.key_secret`` (both keys, 0600).
+
+    Returns the two paths. Generates a pair when ``keys`` is None.
+    """
+    keys = keys or generate_keypair()
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    pub_path = d / f"{name}.key"
+    sec_path = d / f"{name}.key_secret"
+    header = "#   ZeroMQ CURVE certificate written by bindings.security\n"
+    pub_text = f'{header}metadata\ncurve\n    public-key = "{keys.public.decode()}"\n'
+    sec_text = (
+        f"{header}#   THIS FILE IS SECRET: keep it mode 0600\nmetadata\ncurve\n"
+        f'    public-key = "{keys.public.decode()}"\n'
+        f'    secret-key = "{keys.secret.decode()}"\n'
+    )
+    pub_path.write_text(pub_text)
+    os.chmod(pub_path, 0o644)
+    # Create with 0600 from the start so the secret is never readable by others.
+    fd = os.open(sec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, sec_text.encode())
+    finally:
+        os.close(fd)
+    return pub_path, sec_path
+
+
+def _parse_cert(path: Path) -> tuple[bytes | None, bytes | None]:
+    public = secret = None
+    for raw in path.read_bytes().splitlines():
+        line = raw.strip()
+        if line.startswith(b"#"):
+            continue
+        if line.startswith(b"public-key"):
+            public = line.split(b"=", 1)[1].strip(b" \t'\"")
+        elif line.startswith(b"secret-key"):
+            secret = line.split(b"=", 1)[1].strip(b" \t'\"")
+    return public, secret
+
+
+def load_public_key(path: str | os.PathLike[str]) -> bytes:
+    """Return the public key of a certificate file (public or secret one)."""
+    public, _ = _parse_cert(Path(path))
+    if public is None:
+        raise ValueError(f"no public key in {path}")
+    return _check_key(public, f"public key in {path}")
+
+
+def load_keypair(path: str | os.PathLike[str]) -> CurveKeyPair:
+    """Return the key pair of a ``.key_secret`` file; refuse files readable by others."""
+    p = Path(path)
+    mode = p.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionError(f"secret key file {p} is accessible by group/others (chmod 600)")
+    public, secret = _parse_cert(p)
+    if public is None or secret is None:
+        raise ValueError(f"{p} does not hold both a public and a secret key")
+    return CurveKeyPair(_check_key(public, f"public key in {p}"),
+                        _check_key(secret, f"secret key in {p}"))
+
+
+def keypair_from_env(prefix: str = "OMS_CURVE",
+                     environ: Mapping[str, str] | None = None) -> CurveKeyPair | None:
+    """Load a key pair from the environment, or None when not configured.
+
+    ``{prefix}_SECRET_FILE`` names a ``.key_secret`` file; otherwise ``{prefix}_PUBLIC_KEY``
+    and ``{prefix}_SECRET_KEY`` hold the Z85 keys.
+    """
+    env = os.environ if environ is None else environ
+    path = env.get(f"{prefix}_SECRET_FILE")
+    if path:
+        return load_keypair(path)
+    pub = env.get(f"{prefix}_PUBLIC_KEY")
+    sec = env.get(f"{prefix}_SECRET_KEY")
+    if not pub and not sec:
+        return None
+    if not pub or not sec:
+        raise ValueError(f"set both {prefix}_PUBLIC_KEY and {prefix}_SECRET_KEY")
+    return CurveKeyPair(_check_key(pub, f"{prefix}_PUBLIC_KEY"),
+                        _check_key(sec, f"{prefix}_SECRET_KEY"))
+
+
+def make_curve_server(sock: zmq.Socket, keys: CurveKeyPair, domain: str = DEFAULT_DOMAIN) -> None:
+    """Configure ``sock`` as a CURVE server using ZAP ``domain`` (before bind)."""
+    sock.setsockopt(zmq.ZAP_DOMAIN, domain.encode())
+    sock.setsockopt(zmq.CURVE_SERVER, 1)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+
+
+class KeyRegistry:
+    """Client public keys -> identities. Identity names must be unique."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[bytes, Identity] = {}
+        self._by_name: dict[str, Identity] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def add(self, public_key: bytes | str, identity: Identity) -> None:
+        key = _check_key(public_key, f"public key of {identity.name}")
+        if identity.name in self._by_name and self._by_key.get(key) != identity:
+            raise ValueError(f"identity name {identity.name!r} already registered")
+        self._by_key[key] = identity
+        self._by_name[identity.name] = identity
+
+    def remove(self, public_key: bytes | str) -> None:
+        key = _check_key(public_key, "public key")
+        ident = self._by_key.pop(key, None)
+        if ident is not None:
+            self._by_name.pop(ident.name, None)
+
+    def by_key(self, public_key: bytes | str) -> Identity | None:
+        try:
+            return self._by_key.get(_check_key(public_key, "public key"))
+        except ValueError:
+            return None
+
+    def by_name(self, name: str) -> Identity | None:
+        return self._by_name.get(name)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[Mapping[str, Any]],
+                     base_dir: str | os.PathLike[str] = ".") -> KeyRegistry:
+        """Build from dicts ``{name, role, accounts, public_key | public_key_file}``."""
+        reg = cls()
+        for e in entries:
+            if "public_key" in e:
+                key = _check_key(e["public_key"], f"public key of {e['name']}")
+            else:
+                key = load_public_key(Path(base_dir) / e["public_key_file"])
+            role = Role[e["role"].upper()] if isinstance(e["role"], str) else Role(e["role"])
+            accounts = frozenset(int(a) for a in e.get("accounts", ()))
+            reg.add(key, Identity(e["name"], role, accounts))
+        return reg
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> KeyRegistry:
+        """Load a JSON list of entries (see :meth:`from_entries`); key files are relative."""
+        p = Path(path)
+        return cls.from_entries(json.loads(p.read_text()), base_dir=p.parent)
+
+
+class OmsAuthenticator(ThreadAuthenticator):
+    """ZAP handler thread: allow registered CURVE keys, set User-Id to the identity name.
+
+    ``start()`` it before binding the CURVE server socket; ``stop()`` at shutdown.
+    """
+
+    def __init__(self, context: zmq.Context, registry: KeyRegistry,
+                 domain: str = DEFAULT_DOMAIN) -> None:
+        super().__init__(context)
+        self.registry = registry
+        self.domain = domain
+
+    def start(self) -> None:
+        super().start()
+        self.configure_curve_callback(self.domain, credentials_provider=self)
+
+    # credentials provider interface of zmq.auth
+    def callback(self, domain: str, key: bytes) -> bool:
+        return domain == self.domain and self.registry.by_key(key) is not None
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        ident = self.registry.by_key(zmq.utils.z85.encode(client_public_key))
+        return ident.name if ident is not None else ""
+
+
+def identity_of(frame: zmq.Frame, registry: KeyRegistry) -> Identity | None:
+    """Return the identity of the peer that sent ``frame`` (received with ``copy=False``)."""
+    try:
+        name = frame.get("User-Id")
+    except (zmq.ZMQError, KeyError):
+        return None
+    return registry.by_name(name) if name else None
+
+
+_VIEWER = frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.QUERY})
+_TRADER = _VIEWER | {
+    MsgType.NEW_ORDER, MsgType.CANCEL, MsgType.REPLACE, MsgType.MASS_CANCEL,
+    MsgType.NEW_BRACKET, MsgType.NEW_OCO, MsgType.SIGNAL,
+}
+_GATEWAY = frozenset({
+    MsgType.HELLO, MsgType.HEARTBEAT, MsgType.GW_EXEC_REPORT, MsgType.GW_MARKET_DATA,
+    MsgType.GW_STATUS,
+})
+_ADMIN = _TRADER | {MsgType.ADMIN}
+
+
+def authorize(identity: Identity | None, msg_type: int, account: int | None = None) -> WireError:
+    """Return OK when ``identity`` may send ``msg_type`` for ``account``, else UNAUTHORIZED.
+
+    Admins may do anything a client may; viewers and traders only on their own accounts
+    (never ANY_ID); gateways only their records. ``account`` None: the record has none.
+    """
+    if identity is None:
+        return WireError.UNAUTHORIZED
+    role = identity.role
+    if role == Role.GATEWAY:
+        return WireError.OK if msg_type in _GATEWAY else WireError.UNAUTHORIZED
+    if role == Role.ADMIN:
+        return WireError.OK if msg_type in _ADMIN else WireError.UNAUTHORIZED
+    allowed = _TRADER if role == Role.TRADER else _VIEWER
+    if msg_type not in allowed:
+        return WireError.UNAUTHORIZED
+    if account is not None and (account == ANY_ID or account not in identity.accounts):
+        return WireError.UNAUTHORIZED
+    return WireError.OK
+
+
+__all__ = [
+    "DEFAULT_DOMAIN", "CurveClientKeys", "CurveKeyPair", "Identity", "KeyRegistry",
+    "OmsAuthenticator", "Role", "authorize", "generate_keypair", "identity_of",
+    "keypair_from_env", "load_keypair", "load_public_key", "make_curve_server", "write_keypair",
+]

@@ -1,0 +1,1 @@
+"""Wire protocol: spec, generated C header / pxd, Python codecs, compiled frame validator."""

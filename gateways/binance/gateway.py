@@ -1,0 +1,652 @@
+"""Binance spot gateway: public streams, user data stream, signed REST orders.
+
+Market data: one combined stream (``<sym>@depth@100ms``, ``<sym>@trade``,
+``<sym>@bookTicker`` per instrument) feeding the compiled :class:`~gateways.book.L2Book`
+with Binance's snapshot + diff sequence rules; top of book and last trade go out as
+GW_MARKET_DATA. Orders: REST with the engine's order id in ``newClientOrderId``. A request
+whose outcome is unknown (timeout, 5xx, dropped connection) leaves the order UNKNOWN; it is
+queried by ``origClientOrderId`` until resolved and is never re-sent blind. Fills come from
+the user data stream (``executionReport``), deduplicated by trade id; after every user
+stream (re)connect open orders and recent trades are backfilled over REST before the
+gateway reports HEALTHY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from oms_core.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+
+from ..book import BookResult, L2Book, format_fixed, parse_fixed
+from ..config import GatewayConfig, Instrument
+from ..engine_link import EngineLink, ExecType, GatewayState, MdFlag
+from ..ratelimit import Banned, RateLimiter
+from ..ws import Backoff, WsConnection
+from .rest import BinanceAPIError, BinanceRest, OutcomeUnknown, RateLimited
+
+__all__ = ["BinanceGateway", "BoundedSet"]
+
+log = logging.getLogger("gateways.binance")
+
+FEE_DECIMALS = 8  # commissions are reported raw at 8 decimals of the commission asset
+# GW_STATUS detail codes
+DETAIL_MARKET_DATA = 1
+DETAIL_USER_STREAM = 2
+DETAIL_REST = 3
+DETAIL_BOOK = 1000  # + instrument id
+
+_STATUS_MAP = {
+    "NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED, "CANCELED": OrderStatus.CANCELED,
+    "PENDING_CANCEL": OrderStatus.PENDING_CANCEL, "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED, "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+
+
+class BoundedSet:
+    """A set that forgets its oldest members beyond ``cap`` (no unbounded growth)."""
+
+    def __init__(self, cap: int = 100_000) -> None:
+        self._set: set[Any] = set()
+        self._order: deque[Any] = deque()
+        self.cap = cap
+
+    def add(self, item: Any) -> bool:
+        """Add; return False if it was already present."""
+        if item in self._set:
+            return False
+        self._set.add(item)
+        self._order.append(item)
+        if len(self._order) > self.cap:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+@dataclass
+class OrderState:
+    """What the gateway knows of one live order (removed when final)."""
+
+    order_id: int
+    cid: str
+    inst: Instrument
+    quantity: int
+    exch_order_id: int = 0
+    acked: bool = False
+    cum_qty: int = 0
+    unknown_since_ms: int = 0  # exchange time the unknown request was stamped with
+    not_found: int = 0
+
+
+class _MdState:
+    __slots__ = ("inst", "book", "buffer", "stale", "last", "last_qty", "resyncing", "top")
+
+    def __init__(self, inst: Instrument, capacity: int) -> None:
+        self.inst = inst
+        self.book = L2Book(inst.symbol, inst.price_decimals, inst.qty_decimals,
+                           capacity=capacity)
+        self.buffer: deque[bytes] = deque(maxlen=10_000)  # diffs held while unsynced
+        self.stale = True
+        self.last = 0
+        self.last_qty = 0
+        self.resyncing = False
+        self.top = (0, 0, 0, 0)
+
+
+class BinanceGateway:
+    """One Binance spot account; run with :meth:`run` inside a uvloop event loop."""
+
+    def __init__(self, cfg: GatewayConfig, link: EngineLink) -> None:
+        self.cfg = cfg
+        self.link = link
+        key, secret = cfg.credentials() if cfg.user_stream else ("", "")
+        self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
+                                cfg.request_timeout_s, cfg.recv_window_ms)
+        self.md: dict[str, _MdState] = {
+            i.symbol.upper(): _MdState(i, cfg.book_capacity) for i in cfg.instruments}
+        self.by_id = {i.id: i for i in cfg.instruments}
+        self.orders: dict[str, OrderState] = {}
+        self.final_cids = BoundedSet(50_000)
+        self.seen_trades = BoundedSet(200_000)
+        self.last_trade_id: dict[str, int] = {}
+        self.n_malformed = 0
+        self.n_md = 0
+        self.user_ready = asyncio.Event()
+        self.md_conn = WsConnection(
+            "md", self._md_url(), self.on_md_message, on_connected=self._md_connected,
+            on_disconnected=self._md_disconnected,
+            backoff=Backoff(cfg.reconnect_base_s, cfg.reconnect_max_s),
+            ping_idle_s=cfg.ping_idle_s)
+        self.user_conn = WsConnection(
+            "user", self._user_url, self.on_user_message, on_connected=self._user_connected,
+            on_disconnected=self._user_disconnected,
+            backoff=Backoff(cfg.reconnect_base_s, cfg.reconnect_max_s),
+            ping_idle_s=cfg.ping_idle_s)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._listen_key = ""
+        self._state: GatewayState | None = None
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        await self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        await self._status(GatewayState.RECONNECTING, 0)
+        try:
+            await self.rest.sync_clock()
+        except Exception as exc:
+            log.warning("clock sync failed: %s", type(exc).__name__)
+        loop = asyncio.get_running_loop()
+        self._tasks = [self.md_conn.start(),
+                       loop.create_task(self._stale_watch(), name="stale-watch"),
+                       loop.create_task(self._order_loop(), name="orders"),
+                       loop.create_task(self._unknown_loop(), name="unknown-orders"),
+                       loop.create_task(self._clock_loop(), name="clock")]
+        if self.cfg.user_stream:
+            self._tasks.append(self.user_conn.start())
+            self._tasks.append(loop.create_task(self._keepalive_loop(), name="listenkey"))
+
+    async def stop(self) -> None:
+        await self.md_conn.stop()
+        await self.user_conn.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.rest.close()
+
+    async def _status(self, state: GatewayState, detail: int) -> None:
+        log.info("status %s detail=%d", state.name, detail)
+        await self.link.send_status(state, detail)
+
+    def _status_soon(self, state: GatewayState, detail: int) -> None:
+        asyncio.get_running_loop().create_task(self._status(state, detail))
+
+    # ---- market data -------------------------------------------------------
+
+    def _md_url(self) -> str:
+        streams = []
+        for sym in self.md:
+            s = sym.lower()
+            streams += [f"{s}@depth@100ms", f"{s}@trade", f"{s}@bookTicker"]
+        return f"{self.cfg.ws_url.rstrip('/')}/stream?streams={'/'.join(streams)}"
+
+    async def _md_connected(self, conn: WsConnection) -> None:
+        # diffs start flowing now and are buffered until each snapshot arrives
+        for st in self.md.values():
+            st.book.invalidate()
+            st.buffer.clear()
+            self._start_resync(st)
+
+    def _md_disconnected(self, conn: WsConnection) -> None:
+        for st in self.md.values():
+            st.book.invalidate()
+            self._mark_stale(st)
+        self._status_soon(GatewayState.RECONNECTING, DETAIL_MARKET_DATA)
+
+    def _start_resync(self, st: _MdState) -> None:
+        if not st.resyncing:
+            st.resyncing = True
+            asyncio.get_running_loop().create_task(self._resync(st))
+
+    async def _resync(self, st: _MdState) -> None:
+        """Fetch a snapshot, apply it, replay buffered diffs (Binance's documented procedure)."""
+        backoff = Backoff(0.2, 5.0)
+        try:
+            while self.md_conn.connected.is_set() or self.md_conn.transport is not None:
+                try:
+                    snap = await self.rest.depth_snapshot(st.inst.symbol, self.cfg.snapshot_limit)
+                except (OutcomeUnknown, RateLimited, Banned) as exc:
+                    log.warning("%s: snapshot failed: %s", st.inst.symbol, exc)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                book = st.book
+                if book.apply_snapshot(snap) != BookResult.BOOK_OK:
+                    self.n_malformed += 1
+                    log.warning("%s: malformed snapshot (%d bytes)", st.inst.symbol, len(snap))
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                ok = True
+                while st.buffer:
+                    rc = book.apply_depth_update(st.buffer.popleft())
+                    if rc == BookResult.BOOK_GAP:
+                        # snapshot older than the first buffered diff: fetch again
+                        ok = False
+                        break
+                if ok and book.synced:
+                    log.info("%s: book synced at %d", st.inst.symbol, book.last_update_id)
+                    st.top = book.top()
+                    if st.stale:
+                        self._unstale(st)
+                    self._publish(st, time.time_ns())
+                    return
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            st.resyncing = False
+
+    def on_md_message(self, payload: bytes) -> None:
+        """Route one combined-stream message (hot path)."""
+        self.n_md += 1
+        if payload.startswith(b'{"stream":"'):
+            at = payload.find(b"@", 11)
+            if at > 11:
+                st = self.md.get(payload[11:at].decode().upper())
+                if st is not None:
+                    kind = payload[at + 1]
+                    if kind == 100:  # d: depth
+                        self._on_depth(st, payload)
+                        return
+                    if kind == 116:  # t: trade
+                        self._on_trade(st, payload)
+                        return
+                    if kind == 98:  # b: bookTicker
+                        self._on_ticker(st, payload)
+                        return
+        self._on_other(payload)
+
+    def _on_depth(self, st: _MdState, payload: bytes) -> None:
+        book = st.book
+        rc = book.apply_depth_update(payload)
+        if rc == 0:
+            if st.stale:
+                self._unstale(st)
+            top = book.top()
+            if top != st.top:
+                st.top = top
+                self._publish(st, time.time_ns())
+        elif rc == BookResult.BOOK_NOT_SYNCED:
+            st.buffer.append(payload)
+            self._start_resync(st)
+        elif rc == BookResult.BOOK_GAP:
+            log.warning("%s: sequence gap after %d; resync", st.inst.symbol, book.last_update_id)
+            st.buffer.clear()
+            st.buffer.append(payload)
+            self._mark_stale(st)
+            self._start_resync(st)
+        elif rc != BookResult.BOOK_STALE_DIFF:
+            self._malformed(payload, f"depth rc={rc}")
+
+    def _on_trade(self, st: _MdState, payload: bytes) -> None:
+        try:
+            d = orjson.loads(payload)["data"]
+            st.last = parse_fixed(d["p"], st.inst.price_decimals)
+            st.last_qty = parse_fixed(d["q"], st.inst.qty_decimals)
+            self._publish(st, time.time_ns(), d.get("T", 0) * 1_000_000)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self._malformed(payload, f"trade {type(exc).__name__}")
+
+    def _on_ticker(self, st: _MdState, payload: bytes) -> None:
+        # bookTicker shares the depth updateId sequence: use it only when newer than the book
+        try:
+            d = orjson.loads(payload)["data"]
+            if not st.book.synced or d["u"] <= st.book.last_update_id:
+                return
+            inst = st.inst
+            top = (parse_fixed(d["b"], inst.price_decimals), parse_fixed(d["B"], inst.qty_decimals),
+                   parse_fixed(d["a"], inst.price_decimals), parse_fixed(d["A"], inst.qty_decimals))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            self._malformed(payload, f"bookTicker {type(exc).__name__}")
+            return
+        if top != st.top:
+            st.top = top
+            self._publish(st, time.time_ns())
+
+    def _on_other(self, payload: bytes) -> None:
+        try:
+            d = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self._malformed(payload, "not JSON")
+            return
+        if isinstance(d, dict) and ("result" in d or "id" in d):
+            return  # subscription answers
+        self._malformed(payload, "unrouted")
+
+    def _malformed(self, payload: bytes, why: str) -> None:
+        self.n_malformed += 1
+        if self.n_malformed <= 20 or self.n_malformed % 1000 == 0:
+            log.warning("malformed exchange message #%d (%s): %r", self.n_malformed, why,
+                        payload[:120])
+
+    def _publish(self, st: _MdState, now_ns: int, exch_ns: int = 0) -> None:
+        b = st.top
+        self.link.publish_md(st.inst.id, b[0], b[1], b[2], b[3], st.last, st.last_qty,
+                             exch_ns or st.book.event_time_ms * 1_000_000, now_ns,
+                             MdFlag.STALE if st.stale else 0)
+
+    def _mark_stale(self, st: _MdState) -> None:
+        if not st.stale:
+            st.stale = True
+            self._publish(st, time.time_ns())
+            self._status_soon(GatewayState.STALE, DETAIL_BOOK + st.inst.id)
+
+    def _unstale(self, st: _MdState) -> None:
+        st.stale = False
+        self._status_soon(GatewayState.HEALTHY, DETAIL_BOOK + st.inst.id)
+
+    async def _stale_watch(self) -> None:
+        limit_ns = int(self.cfg.stale_after_s * 1e9)
+        while True:
+            await asyncio.sleep(self.cfg.stale_after_s / 4)
+            now = time.monotonic_ns()
+            for st in self.md.values():
+                if not st.stale and (not st.book.synced or st.book.age_ns(now) > limit_ns):
+                    log.warning("%s: book stale (no update for %.1fs)", st.inst.symbol,
+                                st.book.age_ns(now) / 1e9)
+                    self._mark_stale(st)
+            # a silent socket (no message at all) for 3 limits: drop it and reconnect
+            c = self.md_conn
+            if c.transport is not None and now - c.last_recv_ns > 3 * limit_ns:
+                log.warning("market data socket silent; reconnecting")
+                c.drop()
+
+    async def _clock_loop(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await self.rest.sync_clock()
+            except Exception as exc:
+                log.warning("clock sync failed: %s", type(exc).__name__)
+
+    # ---- user data stream --------------------------------------------------
+
+    async def _user_url(self) -> str:
+        data = await self.rest.request("POST", "/api/v3/userDataStream", api_key=True)
+        self._listen_key = data["listenKey"]
+        return f"{self.cfg.ws_url.rstrip('/')}/ws/{self._listen_key}"
+
+    async def _keepalive_loop(self) -> None:
+        while True:
+            await asyncio.sleep(30 * 60)
+            if self._listen_key:
+                try:
+                    await self.rest.request("PUT", "/api/v3/userDataStream",
+                                            {"listenKey": self._listen_key}, api_key=True)
+                except Exception as exc:
+                    log.warning("listenKey keepalive failed: %s", type(exc).__name__)
+
+    def _user_disconnected(self, conn: WsConnection) -> None:
+        self.user_ready.clear()
+        self._status_soon(GatewayState.RECONNECTING, DETAIL_USER_STREAM)
+
+    async def _user_connected(self, conn: WsConnection) -> None:
+        # reports may have been missed while down: backfill before reporting healthy
+        await self.backfill()
+        self.user_ready.set()
+        await self._status(GatewayState.HEALTHY, DETAIL_USER_STREAM)
+
+    async def backfill(self) -> None:
+        """Reconcile open orders and recent trades over REST (after any reconnect)."""
+        open_cids: set[str] = set()
+        for inst in self.cfg.instruments:
+            rows = await self.rest.request("GET", "/api/v3/openOrders",
+                                           {"symbol": inst.symbol}, signed=True)
+            for o in rows:
+                open_cids.add(o["clientOrderId"])
+                st = self.orders.get(o["clientOrderId"])
+                if st is not None and not st.acked:
+                    st.acked = True
+                    st.exch_order_id = int(o["orderId"])
+                    st.unknown_since_ms = 0
+                    await self._exec(st, ExecType.ACK)
+            params: dict[str, Any] = {"symbol": inst.symbol, "limit": 1000}
+            if inst.symbol in self.last_trade_id:
+                params["fromId"] = self.last_trade_id[inst.symbol] + 1
+            for t in await self.rest.request("GET", "/api/v3/myTrades", params, signed=True):
+                await self._trade_from_rest(inst, t)
+        # orders we hold that are no longer open ended while we were away: ask each one
+        for cid, st in list(self.orders.items()):
+            if cid not in open_cids and st.unknown_since_ms == 0:
+                await self._query(st)
+
+    async def _trade_from_rest(self, inst: Instrument, t: dict[str, Any]) -> None:
+        self.last_trade_id[inst.symbol] = max(self.last_trade_id.get(inst.symbol, 0), t["id"])
+        if (inst.symbol, t["id"]) in self.seen_trades:
+            return
+        st = self._state_for_exch(int(t["orderId"]))
+        if st is None:
+            return  # not one of ours (or already final and forgotten)
+        self.seen_trades.add((inst.symbol, t["id"]))
+        qty = parse_fixed(t["qty"], inst.qty_decimals)
+        st.cum_qty += qty
+        await self._exec(st, ExecType.FILL, trade_id=int(t["id"]), last_qty=qty,
+                         last_price=parse_fixed(t["price"], inst.price_decimals),
+                         fee=parse_fixed(t.get("commission", "0"), FEE_DECIMALS),
+                         liquidity=Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
+                         exch_ts_ns=int(t.get("time", 0)) * 1_000_000)
+        if st.cum_qty >= st.quantity:
+            self._final(st)
+
+    def _state_for_exch(self, exch_order_id: int) -> OrderState | None:
+        for st in self.orders.values():
+            if st.exch_order_id == exch_order_id:
+                return st
+        return None
+
+    def on_user_message(self, payload: bytes) -> None:
+        try:
+            d = orjson.loads(payload)
+            if isinstance(d, dict) and "event" in d:  # WS-API style wrapper
+                d = d["event"]
+            if d.get("e") != "executionReport":
+                return
+            self._on_execution_report(d)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._malformed(payload, f"user stream {type(exc).__name__}")
+
+    def _on_execution_report(self, d: dict[str, Any]) -> None:
+        x = d["x"]
+        cid = d["C"] if x == "CANCELED" and d.get("C") else d["c"]
+        st = self.orders.get(cid)
+        if st is None:
+            return  # not ours, or already final
+        st.exch_order_id = int(d["i"])
+        st.unknown_since_ms = 0
+        inst = st.inst
+        ts = int(d.get("T") or d.get("E") or 0) * 1_000_000
+        loop = asyncio.get_running_loop()
+        if x == "NEW":
+            if not st.acked:
+                st.acked = True
+                loop.create_task(self._exec(st, ExecType.ACK, exch_ts_ns=ts))
+        elif x == "TRADE":
+            key = (inst.symbol, int(d["t"]))
+            self.last_trade_id[inst.symbol] = max(self.last_trade_id.get(inst.symbol, 0), key[1])
+            if not self.seen_trades.add(key):
+                return
+            st.acked = True
+            st.cum_qty = parse_fixed(d["z"], inst.qty_decimals)
+            loop.create_task(self._exec(
+                st, ExecType.FILL, trade_id=key[1],
+                last_qty=parse_fixed(d["l"], inst.qty_decimals),
+                last_price=parse_fixed(d["L"], inst.price_decimals),
+                fee=parse_fixed(d.get("n") or "0", FEE_DECIMALS),
+                liquidity=Liquidity.MAKER if d.get("m") else Liquidity.TAKER, exch_ts_ns=ts))
+            if d.get("X") == "FILLED":
+                self._final(st)
+        elif x == "CANCELED":
+            self._final(st)
+            loop.create_task(self._exec(st, ExecType.CANCELED, exch_ts_ns=ts))
+        elif x in ("EXPIRED", "TRADE_PREVENTION"):
+            self._final(st)
+            loop.create_task(self._exec(st, ExecType.EXPIRED, exch_ts_ns=ts))
+        elif x == "REJECTED":
+            self._final(st)
+            log.warning("order %s rejected by exchange: %s", cid, d.get("r"))
+            loop.create_task(self._exec(st, ExecType.REJECT, exch_ts_ns=ts))
+
+    def _final(self, st: OrderState) -> None:
+        if self.orders.pop(st.cid, None) is not None:
+            self.final_cids.add(st.cid)
+
+    async def _exec(self, st: OrderState, exec_type: ExecType, **fields: Any) -> None:
+        await self.link.send_exec(
+            order_id=st.order_id, exch_order_id=st.exch_order_id, account=self.cfg.account_id,
+            instrument=st.inst.id, exec_type=int(exec_type), cum_qty=st.cum_qty,
+            leaves_qty=max(0, st.quantity - st.cum_qty), **fields)
+
+    # ---- orders ------------------------------------------------------------
+
+    def cid_for(self, order_id: int) -> str:
+        return f"{self.cfg.client_order_prefix}{order_id}"
+
+    async def _order_loop(self) -> None:
+        async for rec in self.link.orders():
+            name = rec.msg_type.name
+            if name == "GW_NEW_ORDER":
+                asyncio.get_running_loop().create_task(self.new_order(rec))
+            elif name == "GW_CANCEL":
+                asyncio.get_running_loop().create_task(self.cancel_order(rec))
+            elif name == "GW_REPLACE":
+                log.warning("GW_REPLACE not supported on this gateway yet: order %d", rec.order_id)
+                await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                                          instrument=rec.instrument,
+                                          exec_type=int(ExecType.REPLACE_REJECT))
+
+    async def new_order(self, rec: Any) -> None:
+        """Send one GW_NEW_ORDER to Binance."""
+        inst = self.by_id.get(rec.instrument)
+        cid = self.cid_for(rec.order_id)
+        if inst is None:
+            await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                                      instrument=rec.instrument, exec_type=int(ExecType.REJECT),
+                                      exch_code=-1121)  # Binance's "Invalid symbol."
+            return
+        if cid in self.orders or cid in self.final_cids:
+            log.error("duplicate order id %d refused (never re-sent)", rec.order_id)
+            return
+        st = OrderState(rec.order_id, cid, inst, rec.quantity)
+        self.orders[cid] = st
+        params: dict[str, Any] = {
+            "symbol": inst.symbol, "side": "BUY" if rec.side == Side.BUY else "SELL",
+            "quantity": format_fixed(rec.quantity, inst.qty_decimals),
+            "newClientOrderId": cid, "newOrderRespType": "ACK"}
+        if rec.order_type == OrderType.MARKET:
+            params["type"] = "MARKET"
+        else:
+            params["type"] = "LIMIT"
+            params["timeInForce"] = _TIF.get(TimeInForce(rec.tif), "GTC")
+            params["price"] = format_fixed(rec.price, inst.price_decimals)
+        stamp = self.rest.now_ms()
+        try:
+            data = await self.rest.request("POST", "/api/v3/order", params, signed=True)
+        except BinanceAPIError as exc:
+            log.warning("order %s rejected: code %d %s", cid, exc.code, exc.msg)
+            self._final(st)
+            await self._exec(st, ExecType.REJECT, exch_code=exc.code)
+            return
+        except (RateLimited, Banned) as exc:
+            # the request was not executed (429/418 answers are definitive): reject it
+            log.warning("order %s not sent: %s", cid, type(exc).__name__)
+            self._final(st)
+            await self._exec(st, ExecType.REJECT, exch_code=-1003)  # TOO_MANY_REQUESTS
+            return
+        except OutcomeUnknown as exc:
+            log.warning("order %s outcome UNKNOWN (%s); will query", cid, exc)
+            st.unknown_since_ms = stamp
+            await self._exec(st, ExecType.STATUS, status=0)  # status 0: unknown, in doubt
+            return
+        st.exch_order_id = int(data.get("orderId", 0))
+        if not st.acked and cid in self.orders:
+            st.acked = True
+            await self._exec(st, ExecType.ACK, exch_ts_ns=int(data.get("transactTime", 0)) * 10**6)
+
+    async def cancel_order(self, rec: Any) -> None:
+        cid = self.cid_for(rec.order_id)
+        st = self.orders.get(cid)
+        inst = self.by_id.get(rec.instrument)
+        if st is None or inst is None:
+            await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                                      instrument=rec.instrument,
+                                      exec_type=int(ExecType.CANCEL_REJECT), exch_code=-2011)
+            return
+        try:
+            await self.rest.request("DELETE", "/api/v3/order",
+                                    {"symbol": inst.symbol, "origClientOrderId": cid}, signed=True)
+        except BinanceAPIError as exc:
+            log.warning("cancel %s rejected: code %d %s", cid, exc.code, exc.msg)
+            await self._exec(st, ExecType.CANCEL_REJECT, exch_code=exc.code)
+            return
+        except (RateLimited, Banned, OutcomeUnknown) as exc:
+            log.warning("cancel %s: %s; querying", cid, type(exc).__name__)
+            await self._query(st)
+            return
+        if cid in self.orders:
+            self._final(st)
+            await self._exec(st, ExecType.CANCELED)
+
+    async def _query(self, st: OrderState) -> bool:
+        """Ask the exchange for one order by client id; emit what it says. True if resolved."""
+        try:
+            o = await self.rest.request("GET", "/api/v3/order", {
+                "symbol": st.inst.symbol, "origClientOrderId": st.cid}, signed=True)
+        except BinanceAPIError as exc:
+            if exc.code != -2013:  # anything but "Order does not exist."
+                log.warning("query %s failed: code %d %s", st.cid, exc.code, exc.msg)
+                return False
+            st.not_found += 1
+            # a request stamped at T cannot be accepted after T + recvWindow; once that has
+            # passed and the order is still absent, it never reached the book
+            if st.unknown_since_ms and st.not_found >= 2 and \
+                    self.rest.now_ms() > st.unknown_since_ms + self.cfg.recv_window_ms:
+                self._final(st)
+                await self._exec(st, ExecType.REJECT, exch_code=exc.code)
+                return True
+            if not st.unknown_since_ms:
+                self._final(st)
+                await self._exec(st, ExecType.UNKNOWN_ORDER, exch_code=exc.code)
+                return True
+            return False
+        except (OutcomeUnknown, RateLimited, Banned) as exc:
+            log.warning("query %s: %s", st.cid, type(exc).__name__)
+            return False
+        st.unknown_since_ms = 0
+        st.exch_order_id = int(o["orderId"])
+        status = _STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)
+        cum = parse_fixed(o.get("executedQty", "0"), st.inst.qty_decimals)
+        if not st.acked:
+            st.acked = True
+            await self._exec(st, ExecType.ACK)
+        if cum > st.cum_qty:
+            # fills we have not reported: fetch the trades of this order
+            trades = await self.rest.request("GET", "/api/v3/myTrades", {
+                "symbol": st.inst.symbol, "orderId": st.exch_order_id}, signed=True)
+            for t in trades:
+                await self._trade_from_rest(st.inst, t)
+        if status in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED) and \
+                st.cid in self.orders:
+            self._final(st)
+            await self._exec(st, ExecType.CANCELED if status == OrderStatus.CANCELED
+                             else ExecType.EXPIRED if status == OrderStatus.EXPIRED
+                             else ExecType.REJECT)
+        elif status == OrderStatus.FILLED:
+            self._final(st)
+        return True
+
+    async def _unknown_loop(self) -> None:
+        """Resolve UNKNOWN orders by querying them by client order id."""
+        while True:
+            await asyncio.sleep(0.2)
+            for st in [s for s in self.orders.values() if s.unknown_since_ms]:
+                await self._query(st)

@@ -1,0 +1,841 @@
+# cython: language_level=3
+"""Compiled L2 order books on fixed-depth arrays; see book.pxd for the contract.
+
+The depthUpdate / snapshot decoder parses the JSON bytes directly: it walks the
+object, reads only the keys it needs, skips the rest, and parses the price and
+quantity strings straight into int64 fixed point. A message is parsed fully into
+scratch arrays before the sequence check, so a malformed or out-of-sequence
+message never leaves the book half updated.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memmove
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+# flags set by the parser for keys seen
+cdef enum:
+    F_U = 1
+    F_u = 2
+    F_B = 4
+    F_A = 8
+    F_LID = 16
+    F_E = 32
+    F_NOT_DEPTH = 64
+    F_WRONG_SYM = 128
+    F_TOO_BIG = 256
+
+cdef int64_t _MAX_MANT = 900000000000000000  # keep value * 10 below 2**63
+
+cdef int64_t[19] _POW10
+_POW10[0] = 1
+for _i in range(1, 19):
+    _POW10[_i] = _POW10[_i - 1] * 10
+
+
+cdef int64_t monotonic_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+# ---- pure-C JSON scanning leaves ------------------------------------------
+# Each returns the position after what it read, or NULL on malformed input.
+
+cdef inline const unsigned char* _ws(const unsigned char* p,
+                                     const unsigned char* e) noexcept:
+    # one compare in the common (no whitespace) case: every JSON whitespace is <= ' '
+    while p < e and p[0] <= 32 and (p[0] == 32 or p[0] == 10 or p[0] == 13 or p[0] == 9):
+        p += 1
+    return p
+
+
+cdef const unsigned char* _int(const unsigned char* p, const unsigned char* e,
+                               int64_t* out) noexcept:
+    cdef int64_t v = 0
+    cdef bint neg = False
+    cdef const unsigned char* s
+    if p < e and p[0] == 45:  # '-'
+        neg = True
+        p += 1
+    s = p
+    while p < e and 48 <= p[0] <= 57:
+        if v > _MAX_MANT:
+            return NULL
+        v = v * 10 + (p[0] - 48)
+        p += 1
+    if p == s:
+        return NULL
+    out[0] = -v if neg else v
+    return p
+
+
+cdef inline const unsigned char* _fixed(const unsigned char* p, const unsigned char* e,
+                                        int decimals, int64_t sign, int64_t* out) noexcept:
+    # "123.4500" -> 1234500 at 4 decimals (times sign); digits past `decimals` must be
+    # zero. One pass, no per-digit overflow test: the digits are summed in uint64 (which
+    # wraps harmlessly) and the count of significant digits decides overflow at the end.
+    cdef uint64_t v = 0
+    cdef unsigned int d
+    cdef int sig = 0      # significant digits summed into v
+    cdef int frac = 0     # fraction digits summed into v
+    cdef const unsigned char* s
+    if p >= e or p[0] != 34:  # '"'
+        return NULL
+    p += 1
+    s = p
+    while p < e and p[0] == 48:  # leading zeros carry no value
+        p += 1
+    while p < e:
+        d = p[0] - 48
+        if d > 9:
+            break
+        v = v * 10 + d
+        sig += 1
+        p += 1
+    if p < e and p[0] == 46:  # '.'
+        p += 1
+        while p < e:
+            d = p[0] - 48
+            if d > 9:
+                break
+            if frac < decimals:
+                v = v * 10 + d
+                frac += 1
+                sig += 1
+            elif d != 0:
+                return NULL  # precision finer than the instrument's: refuse
+            p += 1
+        if p - s == 1:
+            return NULL  # a lone "."
+    if p == s or p >= e or p[0] != 34:
+        return NULL
+    sig += decimals - frac
+    if sig > 19:
+        return NULL
+    v *= <uint64_t>_POW10[decimals - frac]
+    if v > <uint64_t>0x7FFFFFFFFFFFFFFF:
+        return NULL
+    out[0] = sign * <int64_t>v
+    return p + 1
+
+
+cdef const unsigned char* _skip_str(const unsigned char* p,
+                                    const unsigned char* e) noexcept:
+    # p at the opening quote
+    p += 1
+    while p < e:
+        if p[0] == 92:  # backslash
+            p += 2
+            continue
+        if p[0] == 34:
+            return p + 1
+        p += 1
+    return NULL
+
+
+cdef const unsigned char* _skip(const unsigned char* p, const unsigned char* e,
+                                int depth) noexcept:
+    cdef unsigned char c, close
+    p = _ws(p, e)
+    if p >= e or depth > 32:
+        return NULL
+    c = p[0]
+    if c == 34:
+        return _skip_str(p, e)
+    if c == 123 or c == 91:  # { or [
+        close = 125 if c == 123 else 93
+        p = _ws(p + 1, e)
+        if p < e and p[0] == close:
+            return p + 1
+        while True:
+            if c == 123:
+                p = _ws(p, e)
+                if p >= e or p[0] != 34:
+                    return NULL
+                p = _skip_str(p, e)
+                if p == NULL:
+                    return NULL
+                p = _ws(p, e)
+                if p >= e or p[0] != 58:
+                    return NULL
+                p += 1
+            p = _skip(p, e, depth + 1)
+            if p == NULL:
+                return NULL
+            p = _ws(p, e)
+            if p >= e:
+                return NULL
+            if p[0] == 44:
+                p += 1
+                continue
+            if p[0] == close:
+                return p + 1
+            return NULL
+    # number or literal: run to a delimiter
+    if not (c == 45 or 48 <= c <= 57 or c == 116 or c == 102 or c == 110):
+        return NULL
+    while p < e and p[0] != 44 and p[0] != 125 and p[0] != 93 and p[0] != 32 \
+            and p[0] != 10 and p[0] != 13 and p[0] != 9:
+        p += 1
+    return p
+
+
+cdef const unsigned char* _levels(const unsigned char* p, const unsigned char* e,
+                                  int pdec, int qdec, int64_t sign, level_t* out, int cap,
+                                  int* count, int* too_big) noexcept:
+    # [["price","qty"], ...]  (extra elements in a level are skipped); key = sign * price
+    cdef int n = 0
+    cdef const unsigned char* q
+    p = _ws(p, e)
+    if p >= e or p[0] != 91:
+        return NULL
+    p = _ws(p + 1, e)
+    if p < e and p[0] == 93:
+        count[0] = 0
+        return p + 1
+    while True:
+        if p >= e or p[0] != 91:
+            return NULL
+        if n >= cap:
+            too_big[0] = 1
+            return NULL
+        # Fast path for the compact form Binance sends: ["price","qty"] then , or ]
+        q = _fixed(p + 1, e, pdec, sign, &out[n].key)
+        if q != NULL and q + 2 < e and q[0] == 44 and q[1] == 34:
+            q = _fixed(q + 1, e, qdec, 1, &out[n].qty)
+            if q != NULL and q + 1 < e and q[0] == 93:
+                n += 1
+                if q[1] == 44:
+                    p = q + 2
+                    if p < e and p[0] == 91:
+                        continue
+                    p = _ws(p, e)
+                    continue
+                if q[1] == 93:
+                    count[0] = n
+                    return q + 2
+        # General path: whitespace, extra fields
+        p = _fixed(_ws(p + 1, e), e, pdec, sign, &out[n].key)
+        if p == NULL:
+            return NULL
+        p = _ws(p, e)
+        if p >= e or p[0] != 44:
+            return NULL
+        p = _fixed(_ws(p + 1, e), e, qdec, 1, &out[n].qty)
+        if p == NULL:
+            return NULL
+        p = _ws(p, e)
+        while p < e and p[0] == 44:  # tolerate extra fields
+            p = _skip(p + 1, e, 0)
+            if p == NULL:
+                return NULL
+            p = _ws(p, e)
+        if p >= e or p[0] != 93:
+            return NULL
+        n += 1
+        p = _ws(p + 1, e)
+        if p >= e:
+            return NULL
+        if p[0] == 44:
+            p = _ws(p + 1, e)
+            continue
+        if p[0] == 93:
+            count[0] = n
+            return p + 1
+        return NULL
+
+
+# ---- level storage: sorted by key ascending, best level LAST -----------------
+
+cdef inline int _lower_bound(const level_t* a, int n, int64_t key) noexcept:
+    cdef int lo = 0, hi = n - 1, g, step
+    cdef int64_t span = a[hi].key - a[0].key, off = key - a[0].key
+    if span < 0x7FFFFFFF:
+        g = <int>((off * (n - 1)) // span)
+    else:
+        g = n >> 1
+    if g <= 0:
+        g = 1
+    elif g >= n - 1:
+        g = n - 2
+    step = 1
+    if a[g].key < key:
+        lo = g
+        while True:
+            g = lo + step
+            if g >= hi:
+                break
+            if a[g].key >= key:
+                hi = g
+                break
+            lo = g
+            step <<= 1
+    else:
+        hi = g
+        while True:
+            g = hi - step
+            if g <= lo:
+                break
+            if a[g].key < key:
+                lo = g
+                break
+            hi = g
+            step <<= 1
+    while hi - lo > 1:
+        g = (lo + hi) >> 1
+        if a[g].key < key:
+            lo = g
+        else:
+            hi = g
+    return hi
+
+
+cdef void _set_level(level_t* a, int* pn, int cap, int64_t key, int64_t qty) noexcept:
+    # Set, replace or (qty == 0) delete the level `key`; when full, a new level better
+    # than the worst (a[0]) evicts it, a worse one is ignored.
+    cdef int n = pn[0], pos
+    if n == 0 or key > a[n - 1].key:
+        pos = n                      # new best (the most common insert)
+    elif key <= a[0].key:
+        pos = 0
+    elif n == 1:
+        pos = 0 if key <= a[0].key else 1
+    else:
+        pos = _lower_bound(a, n, key)
+    if pos < n and a[pos].key == key:
+        if qty == 0:
+            memmove(&a[pos], &a[pos + 1], (n - pos - 1) * sizeof(level_t))
+            pn[0] = n - 1
+        else:
+            a[pos].qty = qty
+        return
+    if qty == 0:
+        return
+    if n == cap:
+        if pos == 0:
+            return                   # worse than the worst kept level
+        memmove(&a[0], &a[1], (pos - 1) * sizeof(level_t))
+        a[pos - 1].key = key
+        a[pos - 1].qty = qty
+        return
+    memmove(&a[pos + 1], &a[pos], (n - pos) * sizeof(level_t))
+    a[pos].key = key
+    a[pos].qty = qty
+    pn[0] = n + 1
+
+
+cdef inline int _run_end(const level_t* a, int i, int n, int64_t key) noexcept:
+    # First index r >= i with a[r].key >= key (n when none): gallop from i, then bisect.
+    cdef int lo = i - 1, hi = i, step = 1, r
+    while hi < n and a[hi].key < key:
+        lo = hi
+        hi += step
+        step <<= 1
+    if hi > n:
+        hi = n
+    # a[lo].key < key (or lo == i - 1), a[hi].key >= key (or hi == n)
+    while hi - lo > 1:
+        r = (lo + hi) >> 1
+        if a[r].key < key:
+            lo = r
+        else:
+            hi = r
+    return hi
+
+
+cdef void _apply_side(level_t* a, int* pn, int cap, level_t* u, int m,
+                      level_t* t) noexcept:
+    # Apply m updates u (in message order; reordered in place) to one side a[0..n).
+    cdef int n = pn[0], i, j, k, w, r, pos0
+    cdef level_t x
+    if m == 0:
+        return
+    if n + m > cap or m > 64:
+        # May reach capacity (order then matters) or too many to insertion-sort.
+        for i in range(m):
+            _set_level(a, pn, cap, u[i].key, u[i].qty)
+        return
+    # Sort ascending by key, stable, so the last of equal keys stays last. Binance sends
+    # each side best first (keys descending): reversing that is the common case.
+    for i in range(1, m):
+        if u[i].key >= u[i - 1].key:
+            break
+    else:
+        i = m
+    if i == m:
+        for j in range(m >> 1):
+            x = u[j]
+            u[j] = u[m - 1 - j]
+            u[m - 1 - j] = x
+    else:
+        for i in range(1, m):
+            x = u[i]
+            j = i - 1
+            while j >= 0 and u[j].key > x.key:
+                u[j + 1] = u[j]
+                j -= 1
+            u[j + 1] = x
+    # Deduplicate: keep the last of each run of equal keys.
+    k = 0
+    for i in range(m):
+        if i + 1 < m and u[i + 1].key == u[i].key:
+            continue
+        u[k] = u[i]
+        k += 1
+    # Merge a[pos0..n) with u[0..k) into t, then copy back.
+    if n == 0 or u[0].key > a[n - 1].key:
+        pos0 = n
+    elif u[0].key <= a[0].key:
+        pos0 = 0
+    elif n == 1:
+        pos0 = 1
+    else:
+        pos0 = _lower_bound(a, n, u[0].key)
+    i = pos0
+    w = 0
+    for j in range(k):
+        # run of book levels below u[j]
+        r = _run_end(a, i, n, u[j].key)
+        if r > i:
+            memcpy(&t[w], &a[i], (r - i) * sizeof(level_t))
+            w += r - i
+            i = r
+        if i < n and a[i].key == u[j].key:
+            i += 1                  # replaced or deleted
+        if u[j].qty != 0:
+            t[w] = u[j]
+            w += 1
+    if i < n:
+        memcpy(&t[w], &a[i], (n - i) * sizeof(level_t))
+        w += n - i
+    memcpy(&a[pos0], t, w * sizeof(level_t))
+    pn[0] = pos0 + w
+
+
+cdef bint _load_sorted(level_t* a, int* pn, int cap, const level_t* src, int m) noexcept:
+    # Fast snapshot load when src is strictly best-first (keys strictly descending) with
+    # no zero quantity; returns False, leaving a unspecified, otherwise.
+    cdef int i, n
+    for i in range(m):
+        if src[i].qty == 0 or (i > 0 and src[i].key >= src[i - 1].key):
+            return False
+    n = m if m < cap else cap
+    for i in range(n):
+        a[n - 1 - i] = src[i]
+    pn[0] = n
+    return True
+
+
+cdef class L2Book:
+    """L2 book of one instrument on fixed-depth, preallocated arrays.
+
+    Parameters
+    ----------
+    symbol : str
+        Exchange symbol; messages for another ``"s"`` are refused.
+    price_decimals, qty_decimals : int
+        Fixed-point precision of prices and quantities (0..18).
+    capacity : int
+        Levels kept per side (worse levels are dropped).
+    max_msg_levels : int
+        Most levels per side one message (snapshot or diff) may carry.
+    """
+
+    def __cinit__(self, str symbol, int price_decimals, int qty_decimals,
+                  int capacity=1000, int max_msg_levels=5000):
+        if capacity < 1 or max_msg_levels < 1:
+            raise ValueError("capacity and max_msg_levels must be >= 1")
+        if not (0 <= price_decimals <= 18 and 0 <= qty_decimals <= 18):
+            raise ValueError("decimals must be within 0..18")
+        self.symbol = symbol.upper()
+        self._symbol_b = self.symbol.encode("ascii")
+        self.capacity = capacity
+        self.max_msg_levels = max_msg_levels
+        self.price_decimals = price_decimals
+        self.qty_decimals = qty_decimals
+        self._bids = <level_t*>PyMem_Malloc(capacity * sizeof(level_t))
+        self._asks = <level_t*>PyMem_Malloc(capacity * sizeof(level_t))
+        self._sb = <level_t*>PyMem_Malloc(max_msg_levels * sizeof(level_t))
+        self._sa = <level_t*>PyMem_Malloc(max_msg_levels * sizeof(level_t))
+        self._tmp = <level_t*>PyMem_Malloc((capacity + max_msg_levels) * sizeof(level_t))
+        if self._bids == NULL or self._asks == NULL or self._sb == NULL or self._sa == NULL \
+                or self._tmp == NULL:
+            raise MemoryError()
+        self._nb = 0
+        self._na = 0
+        self.synced = False
+        self.last_update_id = -1
+
+    def __dealloc__(self):
+        PyMem_Free(self._bids)
+        PyMem_Free(self._asks)
+        PyMem_Free(self._sb)
+        PyMem_Free(self._sa)
+        PyMem_Free(self._tmp)
+
+    # ---- parsing -----------------------------------------------------------
+
+    cdef int _parse(self, const unsigned char* buf, Py_ssize_t n) noexcept:
+        """Parse a depthUpdate, a combined-stream wrapper or a REST snapshot into scratch.
+
+        Returns 0 on success, -1 when malformed; sets _pflags.
+        """
+        cdef const unsigned char* p = buf
+        cdef const unsigned char* e = buf + n
+        cdef const unsigned char* k
+        cdef const unsigned char* q
+        cdef Py_ssize_t klen
+        cdef int too_big = 0
+        cdef int depth = 0
+        self._pflags = 0
+        self._snb = 0
+        self._sna = 0
+        p = _ws(p, e)
+        if p >= e or p[0] != 123:
+            return -1
+        p += 1
+        while True:
+            p = _ws(p, e)
+            if p < e and p[0] == 125:  # '}' (empty object or after a wrapper)
+                p += 1
+                if depth == 0:
+                    return 0
+                depth -= 1
+                p = _ws(p, e)
+                if p < e and p[0] == 44:
+                    p += 1
+                    continue
+                if p < e and p[0] == 125:
+                    continue
+                return 0 if depth == 0 else -1
+            if p >= e or p[0] != 34:
+                return -1
+            k = p + 1
+            q = _skip_str(p, e)
+            if q == NULL:
+                return -1
+            klen = (q - 1) - k
+            p = _ws(q, e)
+            if p >= e or p[0] != 58:
+                return -1
+            p = _ws(p + 1, e)
+            if klen == 1:
+                if k[0] == 85:  # U
+                    p = _int(p, e, &self._pU)
+                    self._pflags |= F_U
+                elif k[0] == 117:  # u
+                    p = _int(p, e, &self._pu)
+                    self._pflags |= F_u
+                elif k[0] == 98:  # b
+                    p = _levels(p, e, self.price_decimals, self.qty_decimals, 1, self._sb,
+                                self.max_msg_levels, &self._snb, &too_big)
+                    self._pflags |= F_B
+                elif k[0] == 97:  # a
+                    p = _levels(p, e, self.price_decimals, self.qty_decimals, -1, self._sa,
+                                self.max_msg_levels, &self._sna, &too_big)
+                    self._pflags |= F_A
+                elif k[0] == 69:  # E
+                    p = _int(p, e, &self._pE)
+                    self._pflags |= F_E
+                elif k[0] == 115:  # s
+                    q = _skip_str(p, e) if (p < e and p[0] == 34) else NULL
+                    if q != NULL and ((q - p - 2) != len(self._symbol_b) or memcmp(
+                            p + 1, PyBytes_AS_STRING(self._symbol_b), q - p - 2) != 0):
+                        self._pflags |= F_WRONG_SYM
+                    p = q
+                elif k[0] == 101:  # e
+                    q = _skip_str(p, e) if (p < e and p[0] == 34) else NULL
+                    if q != NULL and ((q - p) != 13 or memcmp(p + 1, b"depthUpdate", 11) != 0):
+                        self._pflags |= F_NOT_DEPTH
+                    p = q
+                else:
+                    p = _skip(p, e, 0)
+            elif klen == 4 and memcmp(k, b"bids", 4) == 0:
+                p = _levels(p, e, self.price_decimals, self.qty_decimals, 1, self._sb,
+                            self.max_msg_levels, &self._snb, &too_big)
+                self._pflags |= F_B
+            elif klen == 4 and memcmp(k, b"asks", 4) == 0:
+                p = _levels(p, e, self.price_decimals, self.qty_decimals, -1, self._sa,
+                            self.max_msg_levels, &self._sna, &too_big)
+                self._pflags |= F_A
+            elif klen == 4 and memcmp(k, b"data", 4) == 0 and depth == 0:
+                if p >= e or p[0] != 123:
+                    return -1
+                depth = 1
+                p += 1
+                continue
+            elif klen == 12 and memcmp(k, b"lastUpdateId", 12) == 0:
+                p = _int(p, e, &self._plid)
+                self._pflags |= F_LID
+            else:
+                p = _skip(p, e, 0)
+            if p == NULL:
+                if too_big:
+                    self._pflags |= F_TOO_BIG
+                return -1
+            p = _ws(p, e)
+            if p >= e:
+                return -1
+            if p[0] == 44:
+                p += 1
+                continue
+            if p[0] != 125:
+                return -1
+
+    # ---- sequence and apply ------------------------------------------------
+
+    cdef int _sequence(self, int64_t U, int64_t u) noexcept:
+        if not self.synced:
+            return BOOK_NOT_SYNCED
+        if u <= self.last_update_id:
+            self.n_dropped += 1
+            return BOOK_STALE_DIFF
+        if self._first_pending:
+            if not (U <= self.last_update_id + 1 <= u):
+                self.synced = False
+                self.n_gaps += 1
+                return BOOK_GAP
+        elif U != self.last_update_id + 1:
+            self.synced = False
+            self.n_gaps += 1
+            return BOOK_GAP
+        return BOOK_OK
+
+    cdef void _apply_scratch(self) noexcept:
+        _apply_side(self._bids, &self._nb, self.capacity, self._sb, self._snb, self._tmp)
+        _apply_side(self._asks, &self._na, self.capacity, self._sa, self._sna, self._tmp)
+
+    cdef void _load_snapshot(self) noexcept:
+        # Binance lists each side best first, strictly, without zero quantities; then the
+        # book is simply the first `capacity` levels, written in place back to front.
+        # Anything else (duplicates, zeros, other order) goes level by level through
+        # _set_level so the result is exactly that of applying the levels in order.
+        cdef int i
+        self._nb = 0
+        self._na = 0
+        if not _load_sorted(self._bids, &self._nb, self.capacity, self._sb, self._snb):
+            self._nb = 0
+            for i in range(self._snb):
+                _set_level(self._bids, &self._nb, self.capacity, self._sb[i].key,
+                           self._sb[i].qty)
+        if not _load_sorted(self._asks, &self._na, self.capacity, self._sa, self._sna):
+            self._na = 0
+            for i in range(self._sna):
+                _set_level(self._asks, &self._na, self.capacity, self._sa[i].key,
+                           self._sa[i].qty)
+
+    cdef int apply_depth_buf(self, const unsigned char* buf, Py_ssize_t n,
+                             int64_t now_ns) noexcept:
+        cdef int rc
+        if self._parse(buf, n) != 0:
+            self.n_malformed += 1
+            return BOOK_TOO_BIG if self._pflags & F_TOO_BIG else BOOK_MALFORMED
+        if self._pflags & F_WRONG_SYM:
+            return BOOK_WRONG_SYMBOL
+        if (self._pflags & (F_U | F_u | F_B | F_A)) != (F_U | F_u | F_B | F_A) \
+                or self._pflags & F_NOT_DEPTH or self._pU > self._pu:
+            self.n_malformed += 1
+            return BOOK_MALFORMED
+        rc = self._sequence(self._pU, self._pu)
+        if rc != BOOK_OK:
+            return rc
+        self._apply_scratch()
+        self.last_update_id = self._pu
+        self._first_pending = False
+        if self._pflags & F_E:
+            self.event_time_ms = self._pE
+        self.updated_ns = now_ns if now_ns else monotonic_ns()
+        self.n_applied += 1
+        return BOOK_OK
+
+    cdef int apply_snapshot_buf(self, const unsigned char* buf, Py_ssize_t n,
+                                int64_t now_ns) noexcept:
+        if self._parse(buf, n) != 0:
+            self.n_malformed += 1
+            return BOOK_TOO_BIG if self._pflags & F_TOO_BIG else BOOK_MALFORMED
+        if (self._pflags & (F_LID | F_B | F_A)) != (F_LID | F_B | F_A):
+            self.n_malformed += 1
+            return BOOK_MALFORMED
+        self._load_snapshot()
+        self.last_update_id = self._plid
+        self.synced = True
+        self._first_pending = True
+        self.updated_ns = now_ns if now_ns else monotonic_ns()
+        return BOOK_OK
+
+    # ---- Python API --------------------------------------------------------
+
+    def apply_depth_update(self, bytes msg, int64_t now_ns=0):
+        """Decode a Binance ``depthUpdate`` (bare or combined-stream) and apply it.
+
+        Returns a :class:`BookResult` code as a plain int (compare with ``BookResult``
+        members); the book is untouched unless BOOK_OK.
+        """
+        return self.apply_depth_buf(
+            <const unsigned char*>PyBytes_AS_STRING(msg), PyBytes_GET_SIZE(msg), now_ns)
+
+    def apply_snapshot(self, bytes msg, int64_t now_ns=0):
+        """Replace the book with a REST ``/api/v3/depth`` snapshot and mark it synced.
+
+        Returns a :class:`BookResult` code as a plain int.
+        """
+        return self.apply_snapshot_buf(
+            <const unsigned char*>PyBytes_AS_STRING(msg), PyBytes_GET_SIZE(msg), now_ns)
+
+    def apply_levels(self, int64_t first_id, int64_t last_id, list bids, list asks,
+                     int64_t event_time_ms=0, int64_t now_ns=0):
+        """Apply an already-decoded diff (``U``, ``u``, lists of [price, qty] strings).
+
+        This is the orjson path; prices and quantities are still parsed here.
+        """
+        cdef int rc
+        cdef Py_ssize_t i
+        if len(bids) > self.max_msg_levels or len(asks) > self.max_msg_levels:
+            return BookResult.BOOK_TOO_BIG
+        try:
+            for i in range(len(bids)):
+                self._sb[i].key = parse_fixed(bids[i][0], self.price_decimals)
+                self._sb[i].qty = parse_fixed(bids[i][1], self.qty_decimals)
+            for i in range(len(asks)):
+                self._sa[i].key = -parse_fixed(asks[i][0], self.price_decimals)
+                self._sa[i].qty = parse_fixed(asks[i][1], self.qty_decimals)
+        except (ValueError, TypeError, IndexError):
+            self.n_malformed += 1
+            return BookResult.BOOK_MALFORMED
+        self._snb = len(bids)
+        self._sna = len(asks)
+        if first_id > last_id:
+            self.n_malformed += 1
+            return BookResult.BOOK_MALFORMED
+        rc = self._sequence(first_id, last_id)
+        if rc != BOOK_OK:
+            return <BookResult>rc
+        self._apply_scratch()
+        self.last_update_id = last_id
+        self._first_pending = False
+        if event_time_ms:
+            self.event_time_ms = event_time_ms
+        self.updated_ns = now_ns if now_ns else monotonic_ns()
+        self.n_applied += 1
+        return BookResult.BOOK_OK
+
+    def invalidate(self):
+        """Mark the book unsynced (e.g. the stream dropped); levels are kept for inspection."""
+        self.synced = False
+
+    def clear(self):
+        """Drop all levels and mark the book unsynced."""
+        self._nb = 0
+        self._na = 0
+        self.synced = False
+        self.last_update_id = -1
+
+    def age_ns(self, int64_t now_ns=0):
+        """Nanoseconds since the last applied update (CLOCK_MONOTONIC)."""
+        return (now_ns if now_ns else monotonic_ns()) - self.updated_ns
+
+    @property
+    def n_bids(self):
+        return self._nb
+
+    @property
+    def n_asks(self):
+        return self._na
+
+    def top(self):
+        """Return ``(bid_px, bid_qty, ask_px, ask_qty)``; 0 for an empty side."""
+        cdef int nb = self._nb, na = self._na
+        return (self._bids[nb - 1].key if nb else 0,
+                self._bids[nb - 1].qty if nb else 0,
+                -self._asks[na - 1].key if na else 0,
+                self._asks[na - 1].qty if na else 0)
+
+    @property
+    def best_bid(self):
+        """Best bid ``(price, qty)`` or None."""
+        return (self._bids[self._nb - 1].key, self._bids[self._nb - 1].qty) if self._nb else None
+
+    @property
+    def best_ask(self):
+        """Best ask ``(price, qty)`` or None."""
+        return (-self._asks[self._na - 1].key, self._asks[self._na - 1].qty) if self._na else None
+
+    def bids(self, int n=-1):
+        """Copy of the best ``n`` bid levels (all when n < 0) as (price, qty), best first."""
+        cdef int i, top = self._nb - 1, m = self._nb if n < 0 or n > self._nb else n
+        return [(self._bids[top - i].key, self._bids[top - i].qty) for i in range(m)]
+
+    def asks(self, int n=-1):
+        """Copy of the best ``n`` ask levels (all when n < 0) as (price, qty), best first."""
+        cdef int i, top = self._na - 1, m = self._na if n < 0 or n > self._na else n
+        return [(-self._asks[top - i].key, self._asks[top - i].qty) for i in range(m)]
+
+    def __repr__(self):
+        return (f"L2Book({self.symbol!r}, synced={self.synced}, "
+                f"lastUpdateId={self.last_update_id}, top={self.top()})")
+
+
+cpdef int64_t parse_fixed(object text, int decimals) except? -1:
+    """Parse a decimal string (str or bytes, no sign/exponent) into int64 fixed point.
+
+    Raises ValueError when malformed or finer than ``decimals``.
+    """
+    cdef const char* s
+    cdef Py_ssize_t n
+    cdef int64_t out = 0
+    cdef const unsigned char* p
+    cdef const unsigned char* e
+    if decimals < 0 or decimals > 18:
+        raise ValueError("decimals must be within 0..18")
+    if isinstance(text, str):
+        s = PyUnicode_AsUTF8AndSize(text, &n)
+    elif isinstance(text, bytes):
+        s = PyBytes_AS_STRING(text)
+        n = PyBytes_GET_SIZE(text)
+    else:
+        raise TypeError("expected str or bytes")
+    # _fixed wants quotes around the number; scan the bare text with a local copy
+    p = <const unsigned char*>s
+    e = p + n
+    cdef int64_t v = 0
+    cdef int frac = 0, nd = 0
+    while p < e and 48 <= p[0] <= 57:
+        if v > _MAX_MANT:
+            raise ValueError("number too large")
+        v = v * 10 + (p[0] - 48)
+        nd += 1
+        p += 1
+    if p < e and p[0] == 46:
+        p += 1
+        while p < e and 48 <= p[0] <= 57:
+            if frac < decimals:
+                if v > _MAX_MANT:
+                    raise ValueError("number too large")
+                v = v * 10 + (p[0] - 48)
+                frac += 1
+            elif p[0] != 48:
+                raise ValueError("more precision than the instrument allows")
+            nd += 1
+            p += 1
+    if nd == 0 or p != e:
+        raise ValueError("malformed decimal")
+    if frac < decimals:
+        if v > _MAX_MANT // _POW10[decimals - frac]:
+            raise ValueError("number too large")
+        v *= _POW10[decimals - frac]
+    out = v
+    return out
+
+
+def format_fixed(int64_t value, int decimals):
+    """Format an int64 fixed-point value as a decimal string (edge use only)."""
+    if decimals == 0:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    v = -value if value < 0 else value
+    whole = v // _POW10[decimals]
+    frac = v - whole * _POW10[decimals]
+    return f"{sign}{whole}.{frac:0{decimals}d}"

@@ -1,0 +1,221 @@
+"""A generic gateway on ccxt.pro / ccxt async: any ccxt exchange, configured by name.
+
+Market data from ``watch_order_book`` (REST ``fetch_order_book`` polling when the exchange
+has no websocket book); fills from ``watch_my_trades`` and order states from
+``watch_orders`` when available, else REST polling of ``fetch_my_trades`` /
+``fetch_open_orders``. Orders carry the engine's order id as ``clientOrderId``; a request
+whose outcome is unknown (timeout / network error) is queried by that id, never re-sent.
+
+ccxt hands out floats; they are converted to fixed point at this edge by formatting to the
+instrument's decimals (ccxt itself is the slow generic path; use a native gateway such as
+``gateways.binance`` for latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ccxt.pro as ccxtpro
+from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
+
+from oms_core.enums import Liquidity, OrderType, Side
+
+from .binance.gateway import BoundedSet
+from .book import format_fixed, parse_fixed
+from .config import GatewayConfig, Instrument
+from .engine_link import EngineLink, ExecType, GatewayState
+
+__all__ = ["CcxtGateway"]
+
+log = logging.getLogger("gateways.ccxt")
+
+
+def to_fixed(x: Any, decimals: int) -> int:
+    """ccxt number (float, str or None) -> int64 fixed point at ``decimals``."""
+    if x is None:
+        return 0
+    if isinstance(x, str):
+        return parse_fixed(x, decimals)
+    return parse_fixed(format(float(x), f".{decimals}f"), decimals)
+
+
+class CcxtGateway:
+    """One ccxt exchange account; run with :meth:`run`."""
+
+    def __init__(self, cfg: GatewayConfig, link: EngineLink, exchange: Any = None) -> None:
+        self.cfg = cfg
+        self.link = link
+        if exchange is None:
+            opts: dict[str, Any] = {"enableRateLimit": True, **cfg.ccxt_options}
+            if cfg.user_stream:
+                opts["apiKey"], opts["secret"] = cfg.credentials()
+            exchange = getattr(ccxtpro, cfg.exchange)(opts)
+        self.ex = exchange
+        self.by_id = {i.id: i for i in cfg.instruments}
+        self.by_symbol = {i.symbol: i for i in cfg.instruments}
+        self.cids: dict[str, int] = {}  # clientOrderId -> engine order id (live orders)
+        self.seen_trades = BoundedSet(200_000)
+        self.n_errors = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def cid_for(self, order_id: int) -> str:
+        return f"{self.cfg.client_order_prefix}{order_id}"
+
+    async def run(self) -> None:
+        await self.ex.load_markets()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._book_loop(i)) for i in self.cfg.instruments]
+        self._tasks.append(loop.create_task(self._order_loop()))
+        if self.cfg.user_stream:
+            self._tasks.append(loop.create_task(self._trades_loop()))
+        await self.link.send_status(GatewayState.HEALTHY)
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            await self.ex.close()
+
+    # ---- market data -------------------------------------------------------
+
+    async def _book_loop(self, inst: Instrument) -> None:
+        ws = bool(self.ex.has.get("watchOrderBook"))
+        delay = 0.5
+        while True:
+            try:
+                ob = await (self.ex.watch_order_book(inst.symbol) if ws
+                            else self.ex.fetch_order_book(inst.symbol, 20))
+                delay = 0.5
+            except (NetworkError, ExchangeError) as exc:
+                self.n_errors += 1
+                log.warning("%s: order book: %s", inst.symbol, type(exc).__name__)
+                await self.link.send_status(GatewayState.RECONNECTING, inst.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                continue
+            bids, asks = ob.get("bids") or [], ob.get("asks") or []
+            p, q = inst.price_decimals, inst.qty_decimals
+            self.link.publish_md(
+                inst.id, to_fixed(bids[0][0], p) if bids else 0,
+                to_fixed(bids[0][1], q) if bids else 0, to_fixed(asks[0][0], p) if asks else 0,
+                to_fixed(asks[0][1], q) if asks else 0, 0, 0,
+                int(ob.get("timestamp") or 0) * 1_000_000, self.ex.milliseconds() * 1_000_000)
+            if not ws:
+                await asyncio.sleep(self.cfg.stale_after_s / 4)
+
+    # ---- fills -------------------------------------------------------------
+
+    async def _trades_loop(self) -> None:
+        ws = bool(self.ex.has.get("watchMyTrades"))
+        while True:
+            try:
+                if ws:
+                    trades = await self.ex.watch_my_trades()
+                else:
+                    trades = []
+                    for inst in self.cfg.instruments:
+                        trades += await self.ex.fetch_my_trades(inst.symbol, limit=100)
+                    await asyncio.sleep(1.0)
+            except (NetworkError, ExchangeError) as exc:
+                self.n_errors += 1
+                log.warning("trades: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for t in trades:
+                await self._on_trade(t)
+
+    async def _on_trade(self, t: dict[str, Any]) -> None:
+        inst = self.by_symbol.get(t.get("symbol", ""))
+        if inst is None or not self.seen_trades.add((inst.symbol, str(t.get("id")))):
+            return
+        cid = (t.get("info") or {}).get("c") or t.get("clientOrderId") or ""
+        tid = str(t.get("id"))
+        fee = t.get("fee") or {}
+        await self.link.send_exec(
+            order_id=self.cids.get(cid, 0), exch_order_id=int(t["order"]) if
+            str(t.get("order", "")).isdigit() else 0,
+            trade_id=int(tid) if tid.isdigit() else hash(tid) & 0x7FFFFFFFFFFFFFFF,
+            last_qty=to_fixed(t.get("amount"), inst.qty_decimals),
+            last_price=to_fixed(t.get("price"), inst.price_decimals),
+            fee=to_fixed(fee.get("cost"), 8), account=self.cfg.account_id, instrument=inst.id,
+            exec_type=int(ExecType.FILL),
+            liquidity=Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
+            exch_ts_ns=int(t.get("timestamp") or 0) * 1_000_000)
+
+    # ---- orders ------------------------------------------------------------
+
+    async def _order_loop(self) -> None:
+        async for rec in self.link.orders():
+            if rec.msg_type.name == "GW_NEW_ORDER":
+                asyncio.get_running_loop().create_task(self.new_order(rec))
+            elif rec.msg_type.name == "GW_CANCEL":
+                asyncio.get_running_loop().create_task(self.cancel_order(rec))
+            else:
+                await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                                          instrument=rec.instrument,
+                                          exec_type=int(ExecType.REPLACE_REJECT))
+
+    async def _exec(self, rec: Any, exec_type: ExecType, **kw: Any) -> None:
+        await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                                  instrument=rec.instrument, exec_type=int(exec_type), **kw)
+
+    async def new_order(self, rec: Any) -> None:
+        inst = self.by_id.get(rec.instrument)
+        if inst is None:
+            await self._exec(rec, ExecType.REJECT)
+            return
+        cid = self.cid_for(rec.order_id)
+        self.cids[cid] = rec.order_id
+        otype = "market" if rec.order_type == OrderType.MARKET else "limit"
+        price = format_fixed(rec.price, inst.price_decimals) if otype == "limit" else None
+        try:
+            o = await self.ex.create_order(
+                inst.symbol, otype, "buy" if rec.side == Side.BUY else "sell",
+                format_fixed(rec.quantity, inst.qty_decimals), price, {"clientOrderId": cid})
+        except (RequestTimeout, NetworkError) as exc:
+            log.warning("order %s outcome UNKNOWN (%s); querying", cid, type(exc).__name__)
+            await self._exec(rec, ExecType.STATUS, status=0)
+            await self._resolve(rec, inst, cid)
+            return
+        except ExchangeError as exc:
+            log.warning("order %s rejected: %s", cid, exc)
+            self.cids.pop(cid, None)
+            await self._exec(rec, ExecType.REJECT)
+            return
+        oid = str(o.get("id") or "")
+        await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
+
+    async def _resolve(self, rec: Any, inst: Instrument, cid: str) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0.5)
+            try:
+                o = await self.ex.fetch_order(None, inst.symbol, {"clientOrderId": cid,
+                                                                  "origClientOrderId": cid})
+            except OrderNotFound:
+                continue
+            except (NetworkError, ExchangeError):
+                continue
+            oid = str(o.get("id") or "")
+            await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
+            return
+        log.error("order %s still UNKNOWN after 20 queries; left for reconciliation", cid)
+
+    async def cancel_order(self, rec: Any) -> None:
+        inst = self.by_id.get(rec.instrument)
+        cid = self.cid_for(rec.order_id)
+        if inst is None:
+            await self._exec(rec, ExecType.CANCEL_REJECT)
+            return
+        try:
+            await self.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
+                                                           "origClientOrderId": cid})
+        except ExchangeError as exc:
+            log.warning("cancel %s rejected: %s", cid, exc)
+            await self._exec(rec, ExecType.CANCEL_REJECT)
+            return
+        except NetworkError:
+            return  # the stream or a later query tells
+        self.cids.pop(cid, None)
+        await self._exec(rec, ExecType.CANCELED)

@@ -1,0 +1,92 @@
+"""Gateway configuration: one JSON or TOML file per gateway process (cold code)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """An instrument the gateway trades: engine id <-> exchange symbol, fixed-point precision."""
+
+    id: int
+    symbol: str
+    price_decimals: int
+    qty_decimals: int
+
+
+@dataclass(frozen=True)
+class EngineEndpoints:
+    """ZeroMQ endpoints of the engine link; ``bind`` says whether the gateway binds them."""
+
+    orders: str = "ipc:///tmp/oms-gw-orders"
+    events: str = "ipc:///tmp/oms-gw-events"
+    market_data: str = "ipc:///tmp/oms-gw-md"
+    bind: bool = False
+
+
+@dataclass
+class GatewayConfig:
+    """Everything one gateway process needs."""
+
+    kind: str  # "binance" or "ccxt"
+    gateway_id: int = 1
+    account_id: int = 1
+    instruments: list[Instrument] = field(default_factory=list)
+    engine: EngineEndpoints = field(default_factory=EngineEndpoints)
+    rest_url: str = "https://api.binance.com"
+    ws_url: str = "wss://stream.binance.com:9443"
+    api_key_env: str = "BINANCE_API_KEY"
+    api_secret_env: str = "BINANCE_API_SECRET"
+    api_key_file: str | None = None
+    api_secret_file: str | None = None
+    exchange: str = "binance"  # ccxt exchange id
+    ccxt_options: dict[str, Any] = field(default_factory=dict)
+    stale_after_s: float = 5.0
+    request_timeout_s: float = 5.0
+    recv_window_ms: int = 5000
+    snapshot_limit: int = 1000
+    book_capacity: int = 1000
+    weight_limit_1m: int = 6000
+    reconnect_base_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    ping_idle_s: float = 10.0
+    client_order_prefix: str = "oms-"
+    user_stream: bool = True
+
+    def instrument_by_symbol(self) -> dict[str, Instrument]:
+        return {i.symbol.upper(): i for i in self.instruments}
+
+    def credentials(self) -> tuple[str, str]:
+        """Return (api_key, api_secret) from files or env vars; never log the result."""
+        key = _secret(self.api_key_file, self.api_key_env)
+        secret = _secret(self.api_secret_file, self.api_secret_env)
+        return key, secret
+
+
+def _secret(path: str | None, env: str) -> str:
+    if path:
+        return Path(path).read_text().strip()
+    value = os.environ.get(env, "")
+    if not value:
+        raise RuntimeError(f"credential missing: set env var {env} or a key file in the config")
+    return value
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Load a gateway config from a .json or .toml file."""
+    p = Path(path)
+    raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> GatewayConfig:
+    raw = dict(raw)
+    instruments = [Instrument(**i) for i in raw.pop("instruments", [])]
+    engine = EngineEndpoints(**raw.pop("engine", {}))
+    return GatewayConfig(instruments=instruments, engine=engine, **raw)

@@ -1,0 +1,39 @@
+# Ledger: netting positions per account x instrument (dense), per account x strategy x
+# instrument (pooled, found through a PairIndex), signed base-asset positions per account x
+# asset (the aggregate across exchanges), and cash balances per account x asset.
+
+from libc.stdint cimport int64_t, uint32_t
+
+from oms_core.index cimport PairIndex
+from oms_core.types cimport balance_t, position_t
+
+
+# What a fill did to the round trip: closed it (and maybe opened the next one).
+ctypedef struct trip_t:
+    bint closed
+    bint flipped
+    int64_t realized          # realized P&L of the closed trip
+    int64_t entry_ts
+
+
+cdef class Ledger:
+    cdef position_t* positions
+    cdef position_t* strategy_pool
+    cdef PairIndex strategy_index
+    cdef readonly uint32_t strategy_pool_used
+    cdef balance_t* balances
+    cdef int64_t* asset_positions
+    cdef readonly uint32_t n_accounts
+    cdef readonly uint32_t n_instruments
+    cdef readonly uint32_t n_assets
+    cdef readonly uint32_t strategy_capacity
+
+    cdef position_t* position(self, uint32_t account, uint32_t instrument) noexcept nogil
+    cdef position_t* strategy_position(self, uint32_t account, uint32_t strategy,
+                                       uint32_t instrument) noexcept nogil
+    cdef balance_t* balance(self, uint32_t account, uint32_t asset) noexcept nogil
+    cdef int64_t* asset_position(self, uint32_t account, uint32_t asset) noexcept nogil
+
+    @staticmethod
+    cdef int64_t apply_fill(position_t* pos, int64_t signed_qty, int64_t price, int64_t mult,
+                            int64_t ts, trip_t* trip) noexcept nogil

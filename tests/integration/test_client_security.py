@@ -1,0 +1,120 @@
+"""CURVE keys, key files, the ZAP authenticator and roles, over real tcp://127.0.0.1 sockets."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from bindings import MsgType, OmsClient, OmsTimeout, ProtocolError
+from bindings.security import (
+    CurveClientKeys,
+    Identity,
+    KeyRegistry,
+    OmsAuthenticator,
+    Role,
+    authorize,
+    generate_keypair,
+    keypair_from_env,
+    load_keypair,
+    load_public_key,
+    write_keypair,
+)
+from bindings.stub_engine import StubEngine
+from bindings.wire.spec import ANY_ID, WireError
+from oms_core.enums import Side
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_key_files(tmp_path: Path) -> None:
+    pub, sec = write_keypair(tmp_path, "alice")
+    assert stat.S_IMODE(os.stat(sec).st_mode) == 0o600
+    kp = load_keypair(sec)
+    assert load_public_key(pub) == kp.public
+    assert zmq.auth.load_certificate(str(sec)) == (kp.public, kp.secret)  # czmq format
+    assert kp.secret.decode() not in repr(kp)
+    os.chmod(sec, 0o644)
+    with pytest.raises(PermissionError) as ei:
+        load_keypair(sec)
+    assert kp.secret.decode() not in str(ei.value)
+
+
+def test_keys_from_env(tmp_path: Path) -> None:
+    kp = generate_keypair()
+    env = {"OMS_CURVE_PUBLIC_KEY": kp.public.decode(), "OMS_CURVE_SECRET_KEY": kp.secret.decode()}
+    assert keypair_from_env(environ=env) == kp
+    assert keypair_from_env(environ={}) is None
+    with pytest.raises(ValueError) as ei:
+        keypair_from_env(environ={"OMS_CURVE_PUBLIC_KEY": kp.public.decode(),
+                                  "OMS_CURVE_SECRET_KEY": "short-secret-value"})
+    assert "short-secret-value" not in str(ei.value)
+    _, sec = write_keypair(tmp_path, "e")
+    assert keypair_from_env(environ={"OMS_CURVE_SECRET_FILE": str(sec)}) == load_keypair(sec)
+
+
+def test_authorize_roles() -> None:
+    viewer = Identity("v", Role.VIEWER, frozenset({1}))
+    trader = Identity("t", Role.TRADER, frozenset({1, 2}))
+    admin = Identity("a", Role.ADMIN)
+    gw = Identity("g", Role.GATEWAY)
+    ok, no = WireError.OK, WireError.UNAUTHORIZED
+    assert authorize(viewer, MsgType.QUERY, 1) == ok
+    assert authorize(viewer, MsgType.NEW_ORDER, 1) == no
+    assert authorize(trader, MsgType.NEW_ORDER, 2) == ok
+    assert authorize(trader, MsgType.NEW_ORDER, 3) == no
+    assert authorize(trader, MsgType.MASS_CANCEL, ANY_ID) == no
+    assert authorize(trader, MsgType.ADMIN, 1) == no
+    assert authorize(admin, MsgType.ADMIN, 0) == ok
+    assert authorize(admin, MsgType.MASS_CANCEL, ANY_ID) == ok
+    assert authorize(gw, MsgType.GW_EXEC_REPORT) == ok
+    assert authorize(gw, MsgType.NEW_ORDER, 1) == no
+    assert authorize(None, MsgType.HEARTBEAT) == no
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[StubEngine, dict[str, CurveClientKeys]]]:
+    ctx = zmq.Context()
+    server = generate_keypair()
+    keys = {n: generate_keypair() for n in ("trader", "viewer")}
+    reg = KeyRegistry.from_entries([
+        {"name": "trader", "role": "trader", "accounts": [1],
+         "public_key": keys["trader"].public},
+        {"name": "viewer", "role": "viewer", "accounts": [1],
+         "public_key": keys["viewer"].public},
+    ])
+    auth = OmsAuthenticator(ctx, reg)
+    auth.start()
+    engine = StubEngine("tcp://127.0.0.1:0", curve=server, registry=reg, context=ctx)
+    engine.start()
+    client_keys = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
+    stranger = generate_keypair()
+    client_keys["stranger"] = CurveClientKeys(stranger.public, stranger.secret, server.public)
+    try:
+        yield engine, client_keys
+    finally:
+        engine.stop()
+        auth.stop()
+        ctx.term()
+
+
+def test_curve_roles_and_unknown_key(secured) -> None:  # type: ignore[no-untyped-def]
+    engine, keys = secured
+    with OmsClient(engine.endpoint, account=1, curve=keys["trader"], timeout=3.0) as c:
+        assert c.submit(7, Side.BUY, 1, 100).ok
+        with pytest.raises(ProtocolError) as ei:
+            c.submit(7, Side.BUY, 1, 100, account=2)  # not its account
+        assert ei.value.error == WireError.UNAUTHORIZED
+    with OmsClient(engine.endpoint, account=1, curve=keys["viewer"], timeout=3.0) as c:
+        assert c.orders().ok
+        with pytest.raises(ProtocolError):
+            c.submit(7, Side.BUY, 1, 100)
+    n_before = len(engine.received)
+    with OmsClient(engine.endpoint, account=1, curve=keys["stranger"], timeout=0.5) as c:
+        with pytest.raises(OmsTimeout):
+            c.heartbeat()
+    assert len(engine.received) == n_before  # refused at the handshake: nothing arrived
