@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from oms_core.core import OmsCore
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import core_driver as drv
+from oms_core.core import OmsCore
 from oms_core.enums import Limit, OrderType, Side, TimeInForce
 from oms_core.reference.model import ReferenceModel
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from oms_core.core import OmsCore
 
 from benchmarks.bench_core import (
     FEE,
@@ -27,6 +26,7 @@ from benchmarks.bench_core import (
     new_reference,
     order_shape,
 )
+from oms_core.core import OmsCore
 
 N_ACC, N_INST = 4, 4
 ROUNDS_CORE = 5_000

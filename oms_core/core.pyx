@@ -11,9 +11,15 @@ from oms_core.index cimport PairIndex
 from oms_core.ledger cimport Ledger, trip_t
 from oms_core.orders cimport OrderTable
 from oms_core.risk cimport RiskChecker, bucket_configure, bucket_take
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport *
 
+import json
+import struct
+
 from oms_core.limits import LIMIT_DEFAULTS, check_limit_value
+
+SNAPSHOT_MAGIC = b"OMSSNAP1"
 
 ORDER_FIELDS = (
     "order_id", "cl_ord_id", "account", "strategy", "instrument", "side", "order_type", "tif",
@@ -843,6 +849,76 @@ cdef class OmsCore:
 
     cdef void clear_events(self) noexcept nogil:
         self.n_events = 0
+
+    # ------------------------------------------------------------------ snapshots
+    def _capacities(self):
+        return {
+            "max_orders": self.orders.capacity, "max_accounts": self.risk.n_accounts,
+            "max_instruments": self.n_instruments, "max_assets": self.n_assets,
+            "max_strategies": self.risk.n_strategies, "max_exchanges": self.risk.n_exchanges,
+            "trade_window": self.trade_window,
+            "max_strategy_positions": self.ledger.strategy_capacity,
+            "order_t": sizeof(order_t), "account_t": sizeof(account_t),
+        }
+
+    def snapshot(self):
+        """The whole state as bytes: a byte-exact copy of every array, restorable into a core
+        built with the same capacities. Drain events first: queued events are not kept."""
+        if self.n_events:
+            raise RuntimeError("drain events before taking a snapshot")
+        cdef uint64_t counters[3]
+        counters[0] = self.seen_next
+        counters[1] = self.overfills
+        counters[2] = self.duplicate_fills
+        cdef list chunks = [
+            raw_bytes(self.instruments, self.n_instruments * sizeof(instrument_t)),
+            raw_bytes(self.asset_precision, self.n_assets * sizeof(uint32_t)),
+            raw_bytes(self.seen_k1, self.trade_window * sizeof(uint64_t)),
+            raw_bytes(self.seen_k2, self.trade_window * sizeof(uint32_t)),
+            raw_bytes(counters, sizeof(counters)),
+        ]
+        chunks += (<PairIndex>self.seen_trades).dump()
+        chunks += self.orders.dump() + self.ledger.dump() + self.risk.dump()
+        chunks += self.resting.dump() + self.triggers.dump() + self.expiries.dump()
+        header = json.dumps({"capacities": self._capacities(),
+                             "symbols": {str(k): v for k, v in self.symbols.items()},
+                             "chunks": [len(c) for c in chunks]}).encode()
+        return b"".join([SNAPSHOT_MAGIC, struct.pack("<Q", len(header)), header] + chunks)
+
+    def restore(self, bytes data):
+        """Replace this core's state with a snapshot's. Raise ValueError when the snapshot is
+        damaged or was taken from a core with other capacities."""
+        if data[:8] != SNAPSHOT_MAGIC:
+            raise ValueError("not an OMS core snapshot (bad magic)")
+        (n,) = struct.unpack_from("<Q", data, 8)
+        header = json.loads(data[16:16 + n])
+        if header["capacities"] != self._capacities():
+            raise ValueError(f"snapshot capacities {header['capacities']} differ from this "
+                             f"core's {self._capacities()}")
+        cdef list chunks = []
+        cdef size_t offset = 16 + n
+        for size in header["chunks"]:
+            chunks.append(data[offset:offset + size])
+            offset += size
+        if offset != <size_t>len(data) or len(chunks) != 35:
+            raise ValueError("snapshot is truncated or has extra bytes")
+        cdef uint64_t counters[3]
+        load_bytes(self.instruments, chunks[0], self.n_instruments * sizeof(instrument_t))
+        load_bytes(self.asset_precision, chunks[1], self.n_assets * sizeof(uint32_t))
+        load_bytes(self.seen_k1, chunks[2], self.trade_window * sizeof(uint64_t))
+        load_bytes(self.seen_k2, chunks[3], self.trade_window * sizeof(uint32_t))
+        load_bytes(counters, chunks[4], sizeof(counters))
+        self.seen_next, self.overfills, self.duplicate_fills = counters[0], counters[1], counters[2]
+        (<PairIndex>self.seen_trades).load(chunks[5:7])
+        self.orders.load(chunks[7:13])
+        self.ledger.load(chunks[13:20])
+        self.risk.load(chunks[20:26])
+        self.resting.load(chunks[26:29])
+        self.triggers.load(chunks[29:32])
+        self.expiries.load(chunks[32:35])
+        self.symbols = {int(k): v for k, v in header["symbols"].items()}
+        self.n_events = 0
+        return None
 
     # ------------------------------------------------------------------ internals
     cdef int _rejected(self, uint32_t account, int code, int64_t ts) except -1:

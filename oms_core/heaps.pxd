@@ -23,6 +23,8 @@ cdef class HeapSet:
     cdef void _place(self, heap_entry_t* h, uint32_t i, heap_entry_t e) noexcept nogil
     cdef void _sift_up(self, heap_entry_t* h, uint32_t i) noexcept nogil
     cdef void _sift_down(self, heap_entry_t* h, uint32_t n, uint32_t i) noexcept nogil
+    cdef list dump(self)
+    cdef int load(self, list chunks) except -1
     cdef int push(self, uint32_t heap, int64_t key, uint64_t tie, uint32_t slot) except -1
     cdef void remove(self, uint32_t heap, uint32_t slot) noexcept nogil
     cdef bint contains(self, uint32_t slot) noexcept nogil

@@ -4,6 +4,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memset
 
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport NO_SLOT
 
 
@@ -118,6 +119,45 @@ cdef class HeapSet:
 
     cdef heap_entry_t* entry(self, uint32_t heap, uint32_t i) noexcept nogil:
         return &self.heaps[heap][i]
+
+    cdef list dump(self):
+        """Sizes, positions and every heap's entries, concatenated (for snapshots)."""
+        cdef list chunks = [raw_bytes(self.sizes, self.n_heaps * sizeof(uint32_t)),
+                            raw_bytes(self.position, self.n_slots * sizeof(uint32_t))]
+        cdef uint32_t i
+        cdef list entries = []
+        for i in range(self.n_heaps):
+            if self.sizes[i]:
+                entries.append(raw_bytes(self.heaps[i], self.sizes[i] * sizeof(heap_entry_t)))
+        chunks.append(b"".join(entries))
+        return chunks
+
+    cdef int load(self, list chunks) except -1:
+        cdef uint32_t i, n, cap
+        cdef size_t offset = 0
+        cdef bytes entries = chunks[2]
+        cdef heap_entry_t* grown
+        load_bytes(self.sizes, chunks[0], self.n_heaps * sizeof(uint32_t))
+        load_bytes(self.position, chunks[1], self.n_slots * sizeof(uint32_t))
+        for i in range(self.n_heaps):
+            n = self.sizes[i]
+            if n == 0:
+                continue
+            if n > self.capacities[i]:
+                cap = 8
+                while cap < n:
+                    cap *= 2
+                grown = <heap_entry_t*>PyMem_Realloc(self.heaps[i], cap * sizeof(heap_entry_t))
+                if grown == NULL:
+                    raise MemoryError("HeapSet: cannot restore heap of %d entries" % n)
+                self.heaps[i] = grown
+                self.capacities[i] = cap
+            load_bytes(self.heaps[i], entries[offset:offset + n * sizeof(heap_entry_t)],
+                       n * sizeof(heap_entry_t))
+            offset += n * sizeof(heap_entry_t)
+        if offset != <size_t>len(entries):
+            raise ValueError("snapshot heap entries do not add up")
+        return 0
 
     # Python access, for tests
     def py_push(self, heap, key, tie, slot):

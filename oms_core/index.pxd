@@ -21,3 +21,5 @@ cdef class PairIndex:
     cdef uint32_t get(self, uint64_t k1, uint32_t k2) noexcept nogil
     cdef bint put(self, uint64_t k1, uint32_t k2, uint32_t value) noexcept nogil
     cdef bint remove(self, uint64_t k1, uint32_t k2) noexcept nogil
+    cdef list dump(self)
+    cdef int load(self, list chunks) except -1

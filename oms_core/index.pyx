@@ -3,6 +3,7 @@
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint32_t, uint64_t
 
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport NO_SLOT, oms_mix64
 
 
@@ -85,6 +86,16 @@ cdef class PairIndex:
         self.entries[i].value = NO_SLOT
         self.count -= 1
         return True
+
+    cdef list dump(self):
+        """A byte-exact copy of the entries and the count (for snapshots)."""
+        return [raw_bytes(self.entries, self.capacity * sizeof(index_entry_t)),
+                raw_bytes(&self.count, sizeof(uint64_t))]
+
+    cdef int load(self, list chunks) except -1:
+        load_bytes(self.entries, chunks[0], self.capacity * sizeof(index_entry_t))
+        load_bytes(&self.count, chunks[1], sizeof(uint64_t))
+        return 0
 
     # Python access, for tests
     def py_get(self, k1, k2):

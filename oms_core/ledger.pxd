@@ -34,6 +34,9 @@ cdef class Ledger:
     cdef balance_t* balance(self, uint32_t account, uint32_t asset) noexcept nogil
     cdef int64_t* asset_position(self, uint32_t account, uint32_t asset) noexcept nogil
 
+    cdef list dump(self)
+    cdef int load(self, list chunks) except -1
+
     @staticmethod
     cdef int64_t apply_fill(position_t* pos, int64_t signed_qty, int64_t price, int64_t mult,
                             int64_t ts, trip_t* trip) noexcept nogil

@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 from oms_core.index cimport PairIndex
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport NO_SLOT, balance_t, oms_muldiv, position_t
 
 
@@ -64,6 +65,29 @@ cdef class Ledger:
             self.strategy_pool_used += 1
             self.strategy_index.put(key, instrument, i)
         return &self.strategy_pool[i]
+
+    cdef list dump(self):
+        cdef size_t n_pos = <size_t>self.n_accounts * self.n_instruments
+        cdef size_t n_bal = <size_t>self.n_accounts * self.n_assets
+        return [raw_bytes(self.positions, n_pos * sizeof(position_t)),
+                raw_bytes(&self.strategy_pool_used, sizeof(uint32_t)),
+                raw_bytes(self.strategy_pool, self.strategy_pool_used * sizeof(position_t)),
+                raw_bytes(self.balances, n_bal * sizeof(balance_t)),
+                raw_bytes(self.asset_positions, n_bal * sizeof(int64_t))
+                ] + self.strategy_index.dump()
+
+    cdef int load(self, list chunks) except -1:
+        cdef size_t n_pos = <size_t>self.n_accounts * self.n_instruments
+        cdef size_t n_bal = <size_t>self.n_accounts * self.n_assets
+        load_bytes(self.positions, chunks[0], n_pos * sizeof(position_t))
+        load_bytes(&self.strategy_pool_used, chunks[1], sizeof(uint32_t))
+        if self.strategy_pool_used > self.strategy_capacity:
+            raise ValueError("snapshot holds more strategy positions than this ledger's capacity")
+        load_bytes(self.strategy_pool, chunks[2], self.strategy_pool_used * sizeof(position_t))
+        load_bytes(self.balances, chunks[3], n_bal * sizeof(balance_t))
+        load_bytes(self.asset_positions, chunks[4], n_bal * sizeof(int64_t))
+        self.strategy_index.load(chunks[5:7])
+        return 0
 
     @staticmethod
     cdef int64_t apply_fill(position_t* pos, int64_t signed_qty, int64_t price, int64_t mult,

@@ -33,4 +33,6 @@ cdef class OrderTable:
     cdef bint has_room(self, uint32_t needed) noexcept nogil
     cdef order_t* allocate(self, uint32_t account, uint64_t cl_ord_id) noexcept nogil
     cdef void close(self, order_t* o) noexcept nogil
+    cdef list dump(self)
+    cdef int load(self, list chunks) except -1
     cdef uint32_t collect_live(self, uint32_t account, uint32_t* out) noexcept nogil

@@ -5,6 +5,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 
 from oms_core.index cimport PairIndex
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport NO_SLOT, order_t
 
 
@@ -121,6 +122,38 @@ cdef class OrderTable:
             n += 1
             slot = self.slots[slot].list_next
         return n
+
+    cdef list dump(self):
+        """Used slots, list heads, counters and the client-id index (for snapshots)."""
+        cdef uint64_t counters[6]
+        counters[0] = self.used
+        counters[1] = self.next_sequence
+        counters[2] = self.closed_head
+        counters[3] = self.closed_tail
+        counters[4] = self.live_count
+        counters[5] = self.closed_count
+        return [raw_bytes(counters, sizeof(counters)),
+                raw_bytes(self.slots, self.used * sizeof(order_t)),
+                raw_bytes(self.live_head, self.n_accounts * sizeof(uint32_t)),
+                raw_bytes(self.live_tail, self.n_accounts * sizeof(uint32_t))
+                ] + self.by_client_id.dump()
+
+    cdef int load(self, list chunks) except -1:
+        cdef uint64_t counters[6]
+        load_bytes(counters, chunks[0], sizeof(counters))
+        if counters[0] > self.capacity:
+            raise ValueError("snapshot holds more orders than this table's capacity")
+        self.used = <uint32_t>counters[0]
+        self.next_sequence = counters[1]
+        self.closed_head = <uint32_t>counters[2]
+        self.closed_tail = <uint32_t>counters[3]
+        self.live_count = counters[4]
+        self.closed_count = counters[5]
+        load_bytes(self.slots, chunks[1], self.used * sizeof(order_t))
+        load_bytes(self.live_head, chunks[2], self.n_accounts * sizeof(uint32_t))
+        load_bytes(self.live_tail, chunks[3], self.n_accounts * sizeof(uint32_t))
+        self.by_client_id.load(chunks[4:6])
+        return 0
 
     @property
     def slot_size(self):

@@ -34,6 +34,8 @@ cdef class RiskChecker:
                        int64_t* reserve_price) noexcept nogil
     cdef int check_replace(self, account_t* acct, order_t* o, int64_t new_price,
                            int64_t new_qty, int64_t ts) noexcept nogil
+    cdef list dump(self)
+    cdef int load(self, list chunks) except -1
     cdef bint crosses_own(self, uint32_t account, uint32_t instrument, bint is_buy,
                           int order_type, int64_t price) noexcept nogil
     cdef inline uint32_t resting_heap(self, uint32_t account, uint32_t instrument,

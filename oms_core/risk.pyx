@@ -8,6 +8,7 @@ from libc.string cimport memset
 from oms_core.heaps cimport HeapSet, heap_entry_t
 from oms_core.ledger cimport Ledger
 from oms_core.orders cimport OrderTable
+from oms_core.snapshot cimport load_bytes, raw_bytes
 from oms_core.types cimport *
 
 
@@ -110,6 +111,25 @@ cdef class RiskChecker:
         PyMem_Free(self.strategy_single_entry)
         PyMem_Free(self.strategy_active)
 
+
+    cdef list dump(self):
+        return [raw_bytes(self.accounts, self.n_accounts * sizeof(account_t)),
+                raw_bytes(self.exchange_buckets,
+                          self.n_accounts * self.n_exchanges * sizeof(bucket_t)),
+                raw_bytes(self.strategy_kill, self.n_strategies),
+                raw_bytes(self.strategy_single_entry, self.n_strategies),
+                raw_bytes(self.strategy_active, self.n_strategies),
+                raw_bytes(&self.global_kill, 1)]
+
+    cdef int load(self, list chunks) except -1:
+        load_bytes(self.accounts, chunks[0], self.n_accounts * sizeof(account_t))
+        load_bytes(self.exchange_buckets, chunks[1],
+                   self.n_accounts * self.n_exchanges * sizeof(bucket_t))
+        load_bytes(self.strategy_kill, chunks[2], self.n_strategies)
+        load_bytes(self.strategy_single_entry, chunks[3], self.n_strategies)
+        load_bytes(self.strategy_active, chunks[4], self.n_strategies)
+        load_bytes(&self.global_kill, chunks[5], 1)
+        return 0
 
     cdef bint crosses_own(self, uint32_t account, uint32_t instrument, bint is_buy,
                           int order_type, int64_t price) noexcept nogil:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oms_core.core import OmsCore
 
+from oms_core.core import OmsCore
 from oms_core.enums import Limit, OrderType, Side, TimeInForce
 from oms_core.limits import MAX_RAW
 from oms_core.reference import ReferenceModel
@@ -339,7 +339,8 @@ def test_same_answers_long_sequences(sequence):
     run_sequence(sequence, max_orders=64, trade_window=32)
 
 
-def random_walk(seed: int, steps: int, max_orders: int, trade_window: int) -> Pair:
+def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
+                restore_every: int = 0) -> Pair:
     """A long, venue-like session: most events target live orders, as a gateway would send."""
     import random
 
@@ -418,6 +419,15 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int) -> Pa
         pair.apply(op)
         if n % 25 == 24:
             pair.compare_state()
+        if restore_every and n % restore_every == restore_every - 1:
+            # a restart: the compiled core continues from its own snapshot
+            fresh = OmsCore(max_orders=max_orders, max_accounts=4, max_instruments=4,
+                            max_assets=4, max_strategies=4, max_exchanges=4,
+                            trade_window=trade_window)
+            fresh.restore(pair.core.snapshot())
+            assert fresh.snapshot() == pair.core.snapshot()
+            pair.core = fresh
+            pair.compare_state()
     pair.compare_state()
     return pair
 
@@ -433,3 +443,24 @@ def test_same_answers_over_long_venue_like_sessions(seed):
 @given(st.integers(0, 2**32 - 1))
 def test_same_answers_over_long_sessions_small_table(seed):
     random_walk(seed, steps=1500, max_orders=32, trade_window=16)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2**32 - 1))
+def test_snapshot_restore_continues_identically(seed):
+    random_walk(seed, steps=300, max_orders=32, trade_window=16, restore_every=37)
+
+
+def test_snapshot_refuses_other_capacities_and_damage():
+    core = OmsCore(max_orders=64)
+    configure(core, 64)
+    data = core.snapshot()
+    with pytest.raises(ValueError, match="capacities"):
+        OmsCore(max_orders=128).restore(data)
+    with pytest.raises(ValueError, match="magic"):
+        OmsCore(max_orders=64).restore(b"garbage" + data)
+    with pytest.raises(ValueError, match="truncated"):
+        OmsCore(max_orders=64).restore(data[:-10])
+    core.submit(0, 1, 0, 1, 1, 2, 1, BASE_PRICE, 0, 100, 0, 0, 5)
+    with pytest.raises(RuntimeError, match="drain"):
+        core.snapshot()

@@ -1,0 +1,11 @@
+class OrderTable:
+    capacity: int
+    used: int
+    slot_bits: int
+    n_accounts: int
+    live_count: int
+    closed_count: int
+    @property
+    def slot_size(self) -> int: ...
+    @property
+    def bytes_per_order(self) -> int: ...

@@ -1,0 +1,5 @@
+class RiskChecker:
+    global_kill: int
+    n_accounts: int
+    n_strategies: int
+    n_exchanges: int
