@@ -25,8 +25,11 @@ EXTENSIONS: list[str] = [
     "oms_core.ledger",
     "oms_core.risk",
     "oms_core.core",
+    "oms_core.journal",
+    "writer._split",
     "gateways.sim.matching",
     "gateways.book",
+    "gateways.mdpub",
     "bindings.wire.codec",
     "benchmarks.core_driver",
 ]

@@ -328,8 +328,19 @@ cdef void _set_level(level_t* a, int* pn, int cap, int64_t key, int64_t qty) noe
 
 
 cdef inline int _run_end(const level_t* a, int i, int n, int64_t key) noexcept:
-    # First index r >= i with a[r].key >= key (n when none): gallop from i, then bisect.
-    cdef int lo = i - 1, hi = i, step = 1, r
+    # First index r >= i with a[r].key >= key (n when none). Runs between a message's
+    # levels are short in a dense book: scan up to 16 levels (a predictable loop), then
+    # gallop and bisect.
+    cdef int lo, hi, step = 1, r
+    cdef int stop = i + 16 if n - i > 16 else n
+    while i < stop:
+        if a[i].key >= key:
+            return i
+        i += 1
+    if i == n:
+        return n
+    lo = i - 1
+    hi = i
     while hi < n and a[hi].key < key:
         lo = hi
         hi += step

@@ -2,8 +2,12 @@
 
 Engine orders arrive on a PULL socket (GW_NEW_ORDER / GW_CANCEL / GW_REPLACE frames),
 execution reports and gateway status leave on a PUSH socket, normalized market data
-(GW_MARKET_DATA, top of book + last trade) leaves on a PUB socket. The encoding is
-``bindings.wire`` (fixed-layout binary records); swapping it only touches this module.
+(GW_MARKET_DATA, top of book + last trade) leaves on a PUB socket through the compiled
+:class:`~gateways.mdpub.MdPublisher` (``link.md``): it keeps the last published top per
+instrument, packs the record in C and calls libzmq directly. Its ``seq`` counts market
+data only (gap free), so a subscriber sees a frame the PUB dropped at its HWM as a jump;
+events (exec reports, status) carry their own sequence. The encoding is ``bindings.wire``
+(fixed-layout binary records); swapping it only touches this module and ``mdpub``.
 
 ZeroMQ moves every message through its I/O thread, which a send wakes up. On a box with
 few cores the woken I/O thread preempts the event loop's thread in the middle of the
@@ -28,6 +32,7 @@ from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, GatewayState, MdFlag
 
 from .config import EngineEndpoints
+from .mdpub import MdPublisher
 
 __all__ = ["EngineLink", "ExecType", "GatewayState", "MdFlag", "make_context"]
 
@@ -37,12 +42,6 @@ _EXEC = wire.CODECS["GW_EXEC_REPORT"]
 _MD = wire.CODECS["GW_MARKET_DATA"]
 _STATUS = wire.CODECS["GW_STATUS"]
 _ORDER_TYPES = {"GW_NEW_ORDER", "GW_CANCEL", "GW_REPLACE"}
-# hot-path constants bound once (module attribute lookups cost on every publish)
-_NOBLOCK = zmq.NOBLOCK
-_MAGIC = wire.MAGIC
-_VERSION = wire.VERSION
-_MD_TYPE = _MD.msg_type
-_MD_SIZE = _MD.size
 MD_SEQ_OFFSET = 8
 """Byte offset of the little-endian uint64 ``seq`` in a GW_MARKET_DATA frame (gap checks)."""
 
@@ -70,7 +69,7 @@ class EngineLink:
     """ZeroMQ sockets to the engine. Create inside the running event loop."""
 
     def __init__(self, endpoints: EngineEndpoints, gateway_id: int,
-                 ctx: zmq.asyncio.Context | None = None) -> None:
+                 ctx: zmq.asyncio.Context | None = None, max_instruments: int = 256) -> None:
         self.gateway_id = gateway_id
         self._own_ctx = ctx is None
         self.ctx = ctx if ctx is not None else make_context()
@@ -88,12 +87,9 @@ class EngineLink:
         getattr(self._events, how)(endpoints.events)
         getattr(self._md, how)(endpoints.market_data)
         self._seq = 0
-        self._md_buf = bytearray(_MD.size)
-        self._md_pack = _MD.struct.pack_into
-        self._md_send = self._md.send
-        self.n_md_published = 0
-        """GW_MARKET_DATA handed to ZeroMQ (a PUB drops silently at HWM: subscribers
-        detect loss by gaps in ``seq``, which counts every message sent on this link)."""
+        self.md = MdPublisher(self._md, max_instruments)
+        """The market data publisher (hot path; one slot per instrument)."""
+        self._md_slots: dict[int, int] = {}
         self.n_bad_frames = 0
 
     # ---- engine -> gateway -------------------------------------------------
@@ -134,26 +130,31 @@ class EngineLink:
             seq=self._next_seq(), send_ns=time.time_ns(), ts_ns=time.time_ns(),
             gateway_id=self.gateway_id, detail=detail, state=int(state)))
 
+    @property
+    def n_md_published(self) -> int:
+        """GW_MARKET_DATA handed to ZeroMQ (a PUB drops silently at its HWM: subscribers
+        detect loss by gaps in ``seq``)."""
+        return self.md.n_published
+
+    def md_slot(self, instrument: int) -> int:
+        """The publisher slot of an instrument (added on first use)."""
+        slot = self._md_slots.get(instrument)
+        if slot is None:
+            slot = self._md_slots[instrument] = self.md.add(instrument)
+        return slot
+
     def publish_md(self, instrument: int, bid: int, bid_qty: int, ask: int, ask_qty: int,
                    last: int, last_qty: int, exch_ts_ns: int, gw_ts_ns: int,
                    flags: int = 0) -> None:
-        """Publish one GW_MARKET_DATA (hot path: packs into a reused buffer, never blocks).
+        """Publish one GW_MARKET_DATA with these values (never blocks).
 
-        The frame is copied into a ZeroMQ message (``copy=True``): for a 104-byte frame
-        that is cheaper than a zero-copy send, which allocates a tracking Frame object.
+        The Binance gateway's hot path uses ``link.md`` (compare-and-publish in C) instead.
         """
-        seq = self._seq + 1
-        self._seq = seq
-        # body order: bid, bid_qty, ask, ask_qty, last, last_qty, exch_ts_ns, gw_ts_ns,
-        # instrument, md_flags (see _MD.field_names)
-        self._md_pack(self._md_buf, 0, _MAGIC, _VERSION, 0, _MD_TYPE, _MD_SIZE,
-                      seq, 0, gw_ts_ns, bid, bid_qty, ask, ask_qty, last, last_qty,
-                      exch_ts_ns, gw_ts_ns, instrument, flags)
-        try:
-            self._md_send(self._md_buf, _NOBLOCK, True)
-            self.n_md_published += 1
-        except zmq.Again:
-            pass
+        slot = self.md_slot(instrument)
+        md = self.md
+        md.set_top(slot, bid, bid_qty, ask, ask_qty)
+        md.set_last(slot, last, last_qty)
+        md.publish(slot, exch_ts_ns, gw_ts_ns, flags)
 
     def close(self) -> None:
         for s in (self._orders, self._events, self._md):

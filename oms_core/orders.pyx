@@ -17,7 +17,7 @@ cdef class OrderTable:
             raise ValueError("order table capacity must be in 1 .. 2**32-2")
         self.capacity = capacity
         self.slot_bits = 1
-        while (1 << self.slot_bits) < capacity:
+        while (<uint64_t>1 << self.slot_bits) < capacity:
             self.slot_bits += 1
         self.slot_mask = (1 << self.slot_bits) - 1
         self.next_sequence = 1

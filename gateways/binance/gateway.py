@@ -92,18 +92,23 @@ class OrderState:
 
 
 class _MdState:
-    __slots__ = ("inst", "book", "buffer", "stale", "last", "last_qty", "resyncing", "top")
+    __slots__ = ("inst", "book", "buffer", "stale", "resyncing", "slot", "pub")
 
-    def __init__(self, inst: Instrument, capacity: int) -> None:
+    def __init__(self, inst: Instrument, capacity: int, link: EngineLink) -> None:
         self.inst = inst
         self.book = L2Book(inst.symbol, inst.price_decimals, inst.qty_decimals,
                            capacity=capacity)
         self.buffer: deque[bytes] = deque(maxlen=10_000)  # diffs held while unsynced
         self.stale = True
-        self.last = 0
-        self.last_qty = 0
         self.resyncing = False
-        self.top = (0, 0, 0, 0)
+        # the last published top of book and last trade live in the compiled publisher
+        self.pub = link.md
+        self.slot = link.md_slot(inst.id)
+
+    @property
+    def top(self) -> tuple[int, int, int, int]:
+        """Last published ``(bid, bid_qty, ask, ask_qty)``."""
+        return self.pub.top(self.slot)[:4]
 
 
 class BinanceGateway:
@@ -116,8 +121,14 @@ class BinanceGateway:
         self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
                                 cfg.request_timeout_s, cfg.recv_window_ms)
         self.md: dict[str, _MdState] = {
-            i.symbol.upper(): _MdState(i, cfg.book_capacity) for i in cfg.instruments}
+            i.symbol.upper(): _MdState(i, cfg.book_capacity, link) for i in cfg.instruments}
         self.by_id = {i.id: i for i in cfg.instruments}
+        self._routes: dict[bytes, tuple[Any, _MdState]] = {}
+        for sym, st in self.md.items():
+            s = sym.lower().encode()
+            self._routes[s + b"@depth@100ms"] = (self._on_depth, st)
+            self._routes[s + b"@trade"] = (self._on_trade, st)
+            self._routes[s + b"@bookTicker"] = (self._on_ticker, st)
         self.orders: dict[str, OrderState] = {}
         self.final_cids = BoundedSet(50_000)
         self.seen_trades = BoundedSet(200_000)
@@ -237,7 +248,7 @@ class BinanceGateway:
                         break
                 if ok and book.synced:
                     log.info("%s: book synced at %d", st.inst.symbol, book.last_update_id)
-                    st.top = book.top()
+                    st.pub.top_from_book(st.slot, book)
                     if st.stale:
                         self._unstale(st)
                     self._publish(st, time.time_ns())
@@ -250,6 +261,11 @@ class BinanceGateway:
         """Route one combined-stream message (hot path)."""
         self.n_md += 1
         if payload.startswith(b'{"stream":"'):
+            # exact stream name -> (handler, state): one slice and one dict lookup
+            route = self._routes.get(payload[11:payload.find(b'"', 11)])
+            if route is not None:
+                route[0](route[1], payload)
+                return
             at = payload.find(b"@", 11)
             if at > 11:
                 st = self.md.get(payload[11:at].decode().upper())
@@ -272,10 +288,8 @@ class BinanceGateway:
         if rc == 0:
             if st.stale:
                 self._unstale(st)
-            top = book.top()
-            if top != st.top:
-                st.top = top
-                self._publish(st, time.time_ns())
+            # compare with the last published top and publish if it moved, all in C
+            st.pub.publish_book(st.slot, book, time.time_ns(), 0)
         elif rc == BookResult.BOOK_NOT_SYNCED:
             st.buffer.append(payload)
             self._start_resync(st)
@@ -291,8 +305,8 @@ class BinanceGateway:
     def _on_trade(self, st: _MdState, payload: bytes) -> None:
         try:
             d = orjson.loads(payload)["data"]
-            st.last = parse_fixed(d["p"], st.inst.price_decimals)
-            st.last_qty = parse_fixed(d["q"], st.inst.qty_decimals)
+            st.pub.set_last(st.slot, parse_fixed(d["p"], st.inst.price_decimals),
+                            parse_fixed(d["q"], st.inst.qty_decimals))
             self._publish(st, time.time_ns(), d.get("T", 0) * 1_000_000)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self._malformed(payload, f"trade {type(exc).__name__}")
@@ -309,8 +323,7 @@ class BinanceGateway:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self._malformed(payload, f"bookTicker {type(exc).__name__}")
             return
-        if top != st.top:
-            st.top = top
+        if st.pub.set_top(st.slot, *top):
             self._publish(st, time.time_ns())
 
     def _on_other(self, payload: bytes) -> None:
@@ -330,10 +343,8 @@ class BinanceGateway:
                         payload[:120])
 
     def _publish(self, st: _MdState, now_ns: int, exch_ns: int = 0) -> None:
-        b = st.top
-        self.link.publish_md(st.inst.id, b[0], b[1], b[2], b[3], st.last, st.last_qty,
-                             exch_ns or st.book.event_time_ms * 1_000_000, now_ns,
-                             MdFlag.STALE if st.stale else 0)
+        st.pub.publish(st.slot, exch_ns or st.book.event_time_ms * 1_000_000, now_ns,
+                       MdFlag.STALE if st.stale else 0)
 
     def _mark_stale(self, st: _MdState) -> None:
         if not st.stale:

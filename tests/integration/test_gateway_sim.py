@@ -104,13 +104,15 @@ async def test_book_builds_and_stays_in_sync(env):
     # new levels, a better bid, a level taken out by a trade: the book follows every diff
     counterparty(h, c.SIDE_BUY, "49995.00", "0.25")
     counterparty(h, c.SIDE_SELL, "50020.00", "1.5")
-    counterparty(h, c.SIDE_SELL, "49990.00", "0.5")  # takes the whole 49990 bid
     await wait_for(lambda: in_sync(gw, h), timeout_s=5)
     md = await engine.wait_md(lambda m: m.bid == 4_999_500)
     assert md.bid_qty == 25_000 and md.ask == 5_001_000
+    counterparty(h, c.SIDE_SELL, "49995.00", "0.25")  # trades the whole 49995 bid away
+    await wait_for(lambda: in_sync(gw, h), timeout_s=5)
+    assert gw.md["BTCUSDT"].book.best_bid == (4_999_000, 50_000)
     # the simulator's trade stream sets the last price
-    md = await engine.wait_md(lambda m: m.last == 4_999_000)
-    assert md.last_qty == 50_000
+    md = await engine.wait_md(lambda m: m.last == 4_999_500)
+    assert md.last_qty == 25_000
     applied = book.n_applied
     for i in range(20):  # a burst of changes
         counterparty(h, c.SIDE_BUY, f"{49_900 + i}.00", "0.01")
@@ -215,3 +217,31 @@ async def test_user_stream_drop_no_lost_or_duplicated_fill(env):
     assert len(ids) == 3 and len(set(ids)) == 3, ids
     assert sum(f.last_qty for f in fills) == 3_000
     assert fills[-1].cum_qty == 3_000 and fills[-1].leaves_qty == 0
+
+
+async def test_lost_ack_resolved_by_query_never_resent(env):
+    h, engine, gw = env
+    assert h.server is not None
+    # the order is placed, then the simulator aborts the HTTP connection: outcome unknown
+    h.server.fault(lose_ack=1, lose_ack_mode="drop")
+    await engine.send_order(order_id=9, price=4_900_000, quantity=1_000, account=1,
+                            instrument=INST.id, side=Side.BUY, order_type=OrderType.LIMIT,
+                            tif=TimeInForce.GTC)
+    ack = await engine.wait_event(exec_of(ExecType.ACK, 9), timeout=10)
+    assert ack.exch_order_id > 0
+    await engine.drain(0.3)
+    # exactly one order reached the simulator (never re-sent blind)
+    assert len(h.server.ex.open_orders(0, "BTCUSDT")) == 1
+    assert len(engine.execs(ExecType.ACK)) == 1
+    assert engine.execs(ExecType.STATUS)  # the engine heard the outcome was unknown
+
+
+async def test_rate_limited_order_rejected_with_binance_code(env):
+    h, engine, gw = env
+    assert h.server is not None
+    h.server.fault(rate_limit=1)
+    await engine.send_order(order_id=11, price=4_900_000, quantity=1_000, account=1,
+                            instrument=INST.id, side=Side.BUY, order_type=OrderType.LIMIT,
+                            tif=TimeInForce.GTC)
+    rej = await engine.wait_event(exec_of(ExecType.REJECT, 11), timeout=5)
+    assert rej.exch_code == -1003 and gw.rest.limiter.n_429 == 1

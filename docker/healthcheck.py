@@ -1,0 +1,58 @@
+"""Container health check (Dockerfile HEALTHCHECK): exit 0 when healthy, 1 otherwise.
+
+Checks, in order:
+1. the compiled core imports and a small OmsCore can be built (the wheel is sound);
+2. the configuration named by ``OMS_CONFIG`` (when the file exists) loads;
+3. when ``OMS_HEALTH_ENDPOINT`` is set, the process behind it answers a ``health`` request
+   (ZeroMQ REQ, any reply counts) within ``OMS_HEALTH_TIMEOUT_MS`` (default 2000).
+Prints one line saying what failed; never prints configuration values or secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> int:
+    try:
+        from oms_core.core import OmsCore
+
+        OmsCore(max_orders=16, max_accounts=1, max_instruments=1, max_assets=1,
+                max_strategies=2, max_exchanges=1, trade_window=16,
+                max_strategy_positions=16)
+    except Exception as e:  # noqa: BLE001 - any failure is "unhealthy"
+        print(f"unhealthy: compiled core: {type(e).__name__}: {e}")
+        return 1
+    path = os.environ.get("OMS_CONFIG", "")
+    if path and os.path.exists(path):
+        from oms_core.config import ConfigError, load_config
+
+        try:
+            load_config(path)
+        except ConfigError as e:
+            print(f"unhealthy: {e}")
+            return 1
+    endpoint = os.environ.get("OMS_HEALTH_ENDPOINT", "")
+    if endpoint:
+        import zmq
+
+        timeout = int(os.environ.get("OMS_HEALTH_TIMEOUT_MS", "2000"))
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(endpoint)
+            sock.send(b"health")
+            if not sock.poll(timeout):
+                print(f"unhealthy: no answer from {endpoint} in {timeout} ms")
+                return 1
+            sock.recv()
+        finally:
+            sock.close()
+    print("healthy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,887 @@
+"""One TOML file describes the whole OMS: assets, instruments, exchanges, clients, strategies,
+risk limits, order parameters and the endpoints and paths of the processes.
+
+Cold code. Decimal strings become raw fixed-point integers here, with exact ``Decimal``
+arithmetic; nothing past this module sees a decimal string. Bad configuration is refused by
+:func:`load_config` with a :class:`ConfigError` that names the file, the dotted key and the
+problem, e.g. ``oms.toml: clients.alice.limits.max_position: must be a positive decimal, got
+'-3'``.
+
+Secrets never appear in the file: an exchange account names the environment variable or the
+file that holds each credential, and :class:`Credentials` reads them only when asked. They are
+kept out of ``repr`` and out of every error message.
+
+Ids are dense and assigned in file order: assets, instruments, exchanges and accounts from 0,
+strategies from 1 (0 means "no strategy" in the core). :class:`Ids` holds the name <-> id maps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oms_core.enums import KillMode, Limit, OrderType, TimeInForce
+from oms_core.limits import LIMIT_DEFAULTS, MAX_LIMIT, MAX_RATE, MAX_RAW
+
+if TYPE_CHECKING:
+    from oms_core.core import OmsCore
+
+__all__ = [
+    "AssetConfig", "ClientConfig", "ConfigError", "Credentials", "EngineConfig",
+    "ExchangeAccount", "ExchangeConfig", "Ids", "InstrumentConfig", "LIMIT_KEYS", "OmsConfig",
+    "OrderParams", "ReplayConfig", "StrategyConfig", "WriterConfig", "build_core",
+    "check_credentials",
+    "load_config", "parse_config", "to_raw",
+]
+
+MODES = ("live", "paper", "replay")
+EXCHANGE_KINDS = ("sim", "binance", "ccxt")
+DIRECTIONS = ("long_only", "long_short")
+ENTRY_REFS = ("open", "close")  # open of the current bar / close of the previous bar
+SIZINGS = ("fixed", "balance_share", "vol_target")
+EXIT_KINDS = ("none", "vol", "pct")
+ENTRY_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
+TIFS = {t.name.lower(): t for t in TimeInForce}
+PPM = 1_000_000  # shares and weights are held as parts per million
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_KEYS = ("api_key", "api_secret", "secret", "password", "passphrase", "private_key")
+
+
+class ConfigError(ValueError):
+    """A configuration problem: the file, the dotted key and what is wrong."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+
+
+# ---------------------------------------------------------------------------------- types
+@dataclass(frozen=True, slots=True)
+class AssetConfig:
+    name: str
+    id: int
+    precision: int  # balances count units of 10**-precision
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentConfig:
+    """An instrument; tick, lot, minima and maxima are raw integers at its precisions."""
+
+    symbol: str
+    id: int
+    exchange: str
+    exchange_symbol: str
+    base: str
+    quote: str
+    price_precision: int
+    qty_precision: int
+    tick: int
+    lot: int
+    min_qty: int
+    max_qty: int
+    min_notional: int  # quote asset units
+    tradable: bool = True
+    native_stops: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """A venue and how its gateway reaches it; the gateway talks to the engine on
+    ``orders`` / ``events`` / ``market_data``."""
+
+    name: str
+    id: int
+    kind: str  # sim | binance | ccxt
+    rest_url: str = ""
+    ws_url: str = ""
+    ccxt_id: str = ""
+    orders: str = ""
+    events: str = ""
+    market_data: str = ""
+    maker_fee_bps: int = 0
+    taker_fee_bps: int = 0
+    slippage_bps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Where one credential lives: an environment variable or a file. Never the value."""
+
+    env: str = ""
+    file: str = ""
+
+    def load(self) -> str:
+        """Return the secret; raise RuntimeError (without the value) when it is missing."""
+        if self.file:
+            try:
+                value = Path(self.file).read_text().strip()
+            except OSError as e:
+                raise RuntimeError(f"credential file {self.file} unreadable: "
+                                   f"{e.strerror}") from None
+            if not value:
+                raise RuntimeError(f"credential file {self.file} is empty")
+            return value
+        value = os.environ.get(self.env, "")
+        if not value:
+            raise RuntimeError(f"credential env var {self.env} is not set")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeAccount:
+    """A client's account at one exchange; secrets by reference only."""
+
+    exchange: str
+    account: str  # the venue-side account name (not secret)
+    api_key: Credentials
+    api_secret: Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class OrderParams:
+    """How a client turns a signal into orders. Quantities are raw per instrument id."""
+
+    long_only: bool = True
+    entry_type: OrderType = OrderType.MARKET
+    entry_ref: str = "close"  # "open" of the current bar or "close" of the previous one
+    offset_ticks: int = 0  # limit entry: this many ticks better than the reference
+    offset_bps: int = 0  # ... or this many basis points (used when offset_ticks is 0)
+    sizing: str = "fixed"
+    fixed_qty: dict[int, int] = field(default_factory=dict)  # instrument id -> raw qty
+    balance_share_ppm: int = 0  # share of the balance in the quote asset, parts per million
+    vol_target_ppm: int = 0  # target volatility of the position per bar, ppm of the balance
+    max_qty: dict[int, int] = field(default_factory=dict)  # cap on the sized quantity
+    vol_window: int = 20  # bars of returns for the volatility estimate
+    take_profit: str = "none"  # none | vol | pct
+    take_profit_ppm: int = 0  # vol multiple or fraction of the price, in ppm
+    stop_loss: str = "none"
+    stop_loss_ppm: int = 0
+    tif: TimeInForce = TimeInForce.GTC
+    expire_after_ns: int = 0  # GTD: expiry = signal time + this
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    name: str
+    id: int
+    currency: str  # the asset that notional limits and balance sizing are counted in
+    strategies: tuple[str, ...]
+    cash: dict[str, int]  # asset -> raw amount deposited at start
+    limits: dict[Limit, int]  # every limit, raw, defaults filled in
+    orders: OrderParams
+    exchange_accounts: dict[str, ExchangeAccount]
+    enabled: bool = True
+    shard: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    name: str
+    id: int
+    instruments: tuple[str, ...]
+    single_entry: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Endpoints and sizes of the engine process (one shard)."""
+
+    shard: int = 0
+    commands: str = "tcp://127.0.0.1:5560"  # client commands (ROUTER)
+    signals: str = "tcp://127.0.0.1:5561"  # publishers' signals (SUB connects here)
+    events: str = "tcp://127.0.0.1:5562"  # engine events (PUB) for the writer and monitors
+    health: str = "tcp://127.0.0.1:5563"  # health / status requests (REP)
+    journal_dir: str = "var/journal"
+    max_orders: int = 1 << 16
+    max_accounts: int = 64
+    max_instruments: int = 256
+    max_assets: int = 64
+    max_strategies: int = 64
+    max_exchanges: int = 16
+    mark_interval_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    database: str = "var/oms.duckdb"
+    journal_dir: str = "var/journal"
+    flush_interval_ms: int = 200
+    batch_rows: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    bars: str = ""
+    signals: str = ""
+    speed: str = "max"  # "max", or a multiple of real time
+    seed: int = 1
+
+
+@dataclass(slots=True)
+class Ids:
+    """Dense name <-> id maps, assigned in file order."""
+
+    assets: dict[str, int] = field(default_factory=dict)
+    instruments: dict[str, int] = field(default_factory=dict)
+    exchanges: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, int] = field(default_factory=dict)
+    strategies: dict[str, int] = field(default_factory=dict)
+
+    def name(self, kind: str, id_: int) -> str:
+        """Return the name of ``id_`` in map ``kind`` ("assets", "instruments", ...)."""
+        for name, value in getattr(self, kind).items():
+            if value == id_:
+                return name
+        raise KeyError(f"no {kind} id {id_}")
+
+
+@dataclass(frozen=True, slots=True)
+class OmsConfig:
+    file: str
+    mode: str
+    assets: dict[str, AssetConfig]
+    instruments: dict[str, InstrumentConfig]
+    exchanges: dict[str, ExchangeConfig]
+    strategies: dict[str, StrategyConfig]
+    clients: dict[str, ClientConfig]
+    engine: EngineConfig
+    writer: WriterConfig
+    replay: ReplayConfig
+    ids: Ids
+
+    def followers(self, strategy: str) -> list[ClientConfig]:
+        """Clients that follow ``strategy``, in id order."""
+        return [c for c in self.clients.values() if strategy in c.strategies]
+
+    def instrument_by_id(self, instrument_id: int) -> InstrumentConfig:
+        return self.instruments[self.ids.name("instruments", instrument_id)]
+
+
+# ------------------------------------------------------------------------------ conversion
+def to_raw(value: Decimal, precision: int) -> int:
+    """Return ``value`` as a count of ``10**-precision`` units; ValueError if not exact."""
+    scaled = value.scaleb(precision)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"has more than {precision} decimals")
+    return int(scaled)
+
+
+def _decimals(d: Decimal) -> int:
+    exp = d.normalize().as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+class _Table:
+    """One TOML table with its dotted path; reads keys, checks types, reports unknown keys."""
+
+    def __init__(self, file: str, path: str, data: Any) -> None:
+        self.file = file
+        self.path = path
+        if not isinstance(data, dict):
+            raise ConfigError(file, path, f"must be a table, got {type(data).__name__}")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), problem)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def raw(self, name: str, default: Any = None, required: bool = False) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        return self.data[name]
+
+    def table(self, name: str, required: bool = False) -> _Table:
+        return _Table(self.file, self.key(name), self.raw(name, {}, required))
+
+    def str_(self, name: str, default: str | None = None, choices: Iterable[str] = ()) -> str:
+        v = self.raw(name, default, required=default is None)
+        if not isinstance(v, str):
+            raise self.fail(name, f"must be a string, got {v!r}")
+        choices = tuple(choices)
+        if choices and v not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def bool_(self, name: str, default: bool) -> bool:
+        v = self.raw(name, default)
+        if not isinstance(v, bool):
+            raise self.fail(name, f"must be true or false, got {v!r}")
+        return v
+
+    def int_(self, name: str, default: int | None = None, lo: int = 0, hi: int = MAX_LIMIT) -> int:
+        v = self.raw(name, default, required=default is None)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(name, f"must be an integer, got {v!r}")
+        if not lo <= v <= hi:
+            raise self.fail(name, f"must be in {lo}..{hi}, got {v}")
+        return v
+
+    def dec(self, name: str, default: str | None = None, positive: bool = False) -> Decimal:
+        v = self.raw(name, default, required=default is None)
+        return _as_decimal(self, name, v, positive)
+
+    def strs(self, name: str) -> tuple[str, ...]:
+        v = self.raw(name, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.fail(name, f"must be a list of names, got {v!r}")
+        if len(set(v)) != len(v):
+            raise self.fail(name, "lists a name twice")
+        return tuple(v)
+
+    def done(self) -> None:
+        """Refuse keys nobody read: they are typos or unsupported settings."""
+        for name in self.data:
+            if name not in self.used:
+                raise self.fail(name, "unknown key")
+
+
+def _as_decimal(t: _Table, name: str, v: Any, positive: bool) -> Decimal:
+    what = "a positive decimal" if positive else "a non-negative decimal"
+    if isinstance(v, float):
+        raise t.fail(name, f"must be {what} written as a string (floats are inexact), "
+                           f"got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise t.fail(name, f"must be {what}, got {v!r}")
+    try:
+        d = Decimal(str(v).strip())
+    except InvalidOperation:
+        raise t.fail(name, f"must be {what}, got {v!r}") from None
+    if not d.is_finite() or d < 0 or (positive and d == 0):
+        raise t.fail(name, f"must be {what}, got {v!r}")
+    return d
+
+
+def _raw(t: _Table, name: str, d: Decimal, precision: int, top: int = MAX_RAW) -> int:
+    try:
+        r = to_raw(d, precision)
+    except ValueError as e:
+        raise t.fail(name, f"{d} {e} (precision {precision})") from None
+    if r > top:
+        raise t.fail(name, f"{d} is too large (above {top} raw units)")
+    return r
+
+
+def _name(t: _Table, name: str) -> None:
+    if not _NAME.match(name):
+        raise t.fail(name, "names must start with a letter and use letters, digits, _ . -")
+
+
+# ---------------------------------------------------------------------------------- loading
+def load_config(path: str | Path) -> OmsConfig:
+    """Read and check one TOML configuration file; raise ConfigError on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
+    return parse_config(text, file=str(p), base_dir=p.parent)
+
+
+def parse_config(text: str, file: str = "oms.toml", base_dir: str | Path = ".") -> OmsConfig:
+    """Check TOML text and build an :class:`OmsConfig`; ``file`` names it in errors and
+    relative paths (credential files, databases) are resolved against ``base_dir``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(file, "", f"not valid TOML: {e}") from None
+    return _Parser(file, Path(base_dir)).parse(data)
+
+
+class _Parser:
+    def __init__(self, file: str, base_dir: Path) -> None:
+        self.file = file
+        self.base = base_dir
+        self.ids = Ids()
+
+    def path(self, value: str) -> str:
+        if not value or "://" in value:
+            return value
+        p = Path(value)
+        return str(p if p.is_absolute() else self.base / p)
+
+    def parse(self, data: dict[str, Any]) -> OmsConfig:
+        root = _Table(self.file, "", data)
+        oms = root.table("oms")
+        mode = oms.str_("mode", "paper", MODES)
+        oms.done()
+        assets = self.assets(root.table("assets", required=True))
+        exchanges = self.exchanges(root.table("exchanges", required=True))
+        instruments = self.instruments(root.table("instruments", required=True), assets,
+                                       exchanges)
+        strategies = self.strategies(root.table("strategies", required=True), instruments)
+        engine = self.engine(root.table("engine"))
+        defaults = root.table("defaults")
+        d_limits = defaults.raw("limits", {})
+        d_orders = defaults.raw("orders", {})
+        for sub, v in (("limits", d_limits), ("orders", d_orders)):
+            if not isinstance(v, dict):
+                raise defaults.fail(sub, "must be a table")
+        defaults.done()
+        clients = self.clients(root.table("clients", required=True), assets, instruments,
+                               exchanges, strategies, d_limits, d_orders, engine)
+        writer = self.writer(root.table("writer"))
+        replay = self.replay(root.table("replay"))
+        root.done()
+        return OmsConfig(self.file, mode, assets, instruments, exchanges, strategies, clients,
+                         engine, writer, replay, self.ids)
+
+    # -- reference data
+    def assets(self, t: _Table) -> dict[str, AssetConfig]:
+        out: dict[str, AssetConfig] = {}
+        for name in t.data:
+            _name(t, name)
+            a = t.table(name)
+            precision = a.int_("precision", hi=18)
+            a.done()
+            out[name] = AssetConfig(name, len(out), precision)
+            self.ids.assets[name] = out[name].id
+        if not out:
+            raise ConfigError(self.file, "assets", "at least one asset is required")
+        return out
+
+    def exchanges(self, t: _Table) -> dict[str, ExchangeConfig]:
+        out: dict[str, ExchangeConfig] = {}
+        for name in t.data:
+            _name(t, name)
+            e = t.table(name)
+            out[name] = ExchangeConfig(
+                name=name, id=len(out), kind=e.str_("kind", choices=EXCHANGE_KINDS),
+                rest_url=e.str_("rest_url", ""), ws_url=e.str_("ws_url", ""),
+                ccxt_id=e.str_("ccxt_id", ""), orders=e.str_("orders", ""),
+                events=e.str_("events", ""), market_data=e.str_("market_data", ""),
+                maker_fee_bps=e.int_("maker_fee_bps", 0, hi=10_000),
+                taker_fee_bps=e.int_("taker_fee_bps", 0, hi=10_000),
+                slippage_bps=e.int_("slippage_bps", 0, hi=10_000),
+            )
+            if out[name].kind == "ccxt" and not out[name].ccxt_id:
+                raise e.fail("ccxt_id", "is required for kind = \"ccxt\"")
+            e.done()
+            self.ids.exchanges[name] = out[name].id
+        if not out:
+            raise ConfigError(self.file, "exchanges", "at least one exchange is required")
+        return out
+
+    def instruments(self, t: _Table, assets: dict[str, AssetConfig],
+                    exchanges: dict[str, ExchangeConfig]) -> dict[str, InstrumentConfig]:
+        out: dict[str, InstrumentConfig] = {}
+        for symbol in t.data:
+            _name(t, symbol)
+            i = t.table(symbol)
+            exchange = i.str_("exchange", next(iter(exchanges)))
+            if exchange not in exchanges:
+                raise i.fail("exchange", f"unknown exchange {exchange!r}")
+            base, quote = i.str_("base"), i.str_("quote")
+            for k, a in (("base", base), ("quote", quote)):
+                if a not in assets:
+                    raise i.fail(k, f"unknown asset {a!r} (not under [assets])")
+            tick, lot = i.dec("tick", positive=True), i.dec("lot", positive=True)
+            pp = i.int_("price_precision", _decimals(tick), hi=18)
+            qp = i.int_("qty_precision", _decimals(lot), hi=18)
+            qa, ba = assets[quote].precision, assets[base].precision
+            if pp + qp > qa:
+                raise i.fail("quote", f"asset {quote} has precision {qa}, below price "
+                                      f"precision {pp} + quantity precision {qp}")
+            if qp > ba:
+                raise i.fail("base", f"asset {base} has precision {ba}, below quantity "
+                                     f"precision {qp}")
+            raw_tick = _raw(i, "tick", tick, pp)
+            raw_lot = _raw(i, "lot", lot, qp)
+            min_qty = _raw(i, "min_qty", i.dec("min_qty", str(lot)), qp)
+            max_qty = _raw(i, "max_qty", i.dec("max_qty", positive=True), qp)
+            if min_qty % raw_lot or max_qty % raw_lot:
+                raise i.fail("min_qty" if min_qty % raw_lot else "max_qty",
+                             f"must be a multiple of the lot {lot}")
+            if max_qty < min_qty:
+                raise i.fail("max_qty", "must not be below min_qty")
+            min_notional = _raw(i, "min_notional", i.dec("min_notional", "0"), qa,
+                                top=MAX_LIMIT)
+            out[symbol] = InstrumentConfig(
+                symbol=symbol, id=len(out), exchange=exchange,
+                exchange_symbol=i.str_("exchange_symbol", symbol), base=base, quote=quote,
+                price_precision=pp, qty_precision=qp, tick=raw_tick, lot=raw_lot,
+                min_qty=min_qty, max_qty=max_qty, min_notional=min_notional,
+                tradable=i.bool_("tradable", True), native_stops=i.bool_("native_stops", False),
+            )
+            i.done()
+            self.ids.instruments[symbol] = out[symbol].id
+        if not out:
+            raise ConfigError(self.file, "instruments", "at least one instrument is required")
+        return out
+
+    def strategies(self, t: _Table, instruments: dict[str, InstrumentConfig]
+                   ) -> dict[str, StrategyConfig]:
+        out: dict[str, StrategyConfig] = {}
+        for name in t.data:
+            _name(t, name)
+            s = t.table(name)
+            symbols = s.strs("instruments")
+            if not symbols:
+                raise s.fail("instruments", "a strategy must trade at least one instrument")
+            for sym in symbols:
+                if sym not in instruments:
+                    raise s.fail("instruments", f"unknown instrument {sym!r}")
+            out[name] = StrategyConfig(name, len(out) + 1, symbols,
+                                       s.bool_("single_entry", False), s.bool_("enabled", True))
+            s.done()
+            self.ids.strategies[name] = out[name].id
+        if not out:
+            raise ConfigError(self.file, "strategies", "at least one strategy is required")
+        return out
+
+    # -- clients
+    def clients(self, t: _Table, assets: dict[str, AssetConfig],
+                instruments: dict[str, InstrumentConfig], exchanges: dict[str, ExchangeConfig],
+                strategies: dict[str, StrategyConfig], d_limits: dict[str, Any],
+                d_orders: dict[str, Any], engine: EngineConfig) -> dict[str, ClientConfig]:
+        out: dict[str, ClientConfig] = {}
+        for name in t.data:
+            _name(t, name)
+            c = t.table(name)
+            follows = c.strs("strategies")
+            for s in follows:
+                if s not in strategies:
+                    raise c.fail("strategies", f"unknown strategy {s!r}")
+            traded = [instruments[sym] for s in follows for sym in strategies[s].instruments]
+            currency = c.str_("currency", traded[0].quote if traded else next(iter(assets)))
+            if currency not in assets:
+                raise c.fail("currency", f"unknown asset {currency!r}")
+            odd = sorted({i.symbol for i in traded if i.quote != currency})
+            if odd:
+                raise c.fail("currency", f"{currency} is not the quote asset of "
+                                         f"{', '.join(odd)}; notional limits need one currency")
+            cash_t = c.table("cash")
+            cash = {}
+            for asset in cash_t.data:
+                if asset not in assets:
+                    raise cash_t.fail(asset, "unknown asset")
+                cash[asset] = _raw(cash_t, asset, cash_t.dec(asset), assets[asset].precision,
+                                   top=MAX_LIMIT)
+            cash_t.done()
+            qps = {i.qty_precision for i in traded}
+            merged_limits = {**d_limits, **c.raw("limits", {})}
+            limits = _limits(_Table(self.file, c.key("limits"), merged_limits),
+                             assets[currency].precision, qps)
+            merged_orders = {**d_orders, **c.raw("orders", {})}
+            orders = _orders(_Table(self.file, c.key("orders"), merged_orders), instruments,
+                             traded, bool(limits[Limit.LONG_ONLY]))
+            if orders.long_only and not limits[Limit.LONG_ONLY]:
+                limits[Limit.LONG_ONLY] = 1
+            accounts = self.exchange_accounts(c.table("exchange_accounts"), exchanges, name)
+            for inst in traded:
+                if inst.exchange not in accounts:
+                    raise c.fail("exchange_accounts", f"no account at exchange "
+                                                      f"{inst.exchange!r}, which trades "
+                                                      f"{inst.symbol}")
+            out[name] = ClientConfig(
+                name=name, id=len(out), currency=currency, strategies=follows, cash=cash,
+                limits=limits, orders=orders, exchange_accounts=accounts,
+                enabled=c.bool_("enabled", True), shard=c.int_("shard", engine.shard, hi=1023),
+            )
+            c.done()
+            self.ids.accounts[name] = out[name].id
+        if not out:
+            raise ConfigError(self.file, "clients", "at least one client is required")
+        return out
+
+    def exchange_accounts(self, t: _Table, exchanges: dict[str, ExchangeConfig],
+                          client: str) -> dict[str, ExchangeAccount]:
+        out: dict[str, ExchangeAccount] = {}
+        for ex in t.data:
+            if ex not in exchanges:
+                raise t.fail(ex, "unknown exchange")
+            a = t.table(ex)
+            for k in _SECRET_KEYS:
+                if a.has(k):
+                    raise a.fail(k, f"secrets must not be written in the configuration; "
+                                    f"use {k}_env (environment variable) or {k}_file")
+            key = self.credential(a, "api_key", exchanges[ex].kind != "sim")
+            secret = self.credential(a, "api_secret", exchanges[ex].kind != "sim")
+            out[ex] = ExchangeAccount(ex, a.str_("account", client), key, secret)
+            a.done()
+        return out
+
+    def credential(self, a: _Table, what: str, required: bool) -> Credentials:
+        env, file = a.str_(f"{what}_env", ""), a.str_(f"{what}_file", "")
+        if env and file:
+            raise a.fail(f"{what}_file", f"give {what}_env or {what}_file, not both")
+        if env and not _ENV.match(env):
+            raise a.fail(f"{what}_env", "must be an environment variable name")
+        if required and not (env or file):
+            raise a.fail(f"{what}_env", f"is required (or {what}_file)")
+        return Credentials(env=env, file=self.path(file))
+
+    # -- processes
+    def engine(self, t: _Table) -> EngineConfig:
+        d = EngineConfig()
+        e = EngineConfig(
+            shard=t.int_("shard", d.shard, hi=1023),
+            commands=t.str_("commands", d.commands), signals=t.str_("signals", d.signals),
+            events=t.str_("events", d.events), health=t.str_("health", d.health),
+            journal_dir=self.path(t.str_("journal_dir", d.journal_dir)),
+            max_orders=t.int_("max_orders", d.max_orders, lo=16, hi=1 << 24),
+            max_accounts=t.int_("max_accounts", d.max_accounts, lo=1, hi=1 << 16),
+            max_instruments=t.int_("max_instruments", d.max_instruments, lo=1, hi=1 << 16),
+            max_assets=t.int_("max_assets", d.max_assets, lo=1, hi=1 << 16),
+            max_strategies=t.int_("max_strategies", d.max_strategies, lo=2, hi=1 << 16),
+            max_exchanges=t.int_("max_exchanges", d.max_exchanges, lo=1, hi=1 << 10),
+            mark_interval_ms=t.int_("mark_interval_ms", d.mark_interval_ms, lo=1, hi=86_400_000),
+        )
+        for k in ("commands", "signals", "events", "health"):
+            v = getattr(e, k)
+            if not re.match(r"^(tcp|ipc|inproc)://.+", v):
+                raise t.fail(k, f"must be a ZeroMQ endpoint (tcp://host:port, ipc://path), "
+                                f"got {v!r}")
+        t.done()
+        return e
+
+    def writer(self, t: _Table) -> WriterConfig:
+        d = WriterConfig()
+        w = WriterConfig(
+            database=self.path(t.str_("database", d.database)),
+            journal_dir=self.path(t.str_("journal_dir", d.journal_dir)),
+            flush_interval_ms=t.int_("flush_interval_ms", d.flush_interval_ms, lo=1,
+                                     hi=3_600_000),
+            batch_rows=t.int_("batch_rows", d.batch_rows, lo=1, hi=10_000_000),
+        )
+        t.done()
+        return w
+
+    def replay(self, t: _Table) -> ReplayConfig:
+        speed = t.raw("speed", "max")
+        if speed != "max":
+            _as_decimal(t, "speed", speed, positive=True)
+        r = ReplayConfig(bars=self.path(t.str_("bars", "")), signals=self.path(t.str_(
+            "signals", "")), speed=str(speed), seed=t.int_("seed", 1, hi=(1 << 63) - 1))
+        t.done()
+        return r
+
+
+# ------------------------------------------------------------------------ limits and orders
+# key -> (limit, kind): qty = base units at the client's quantity precision, money = units of
+# the client's currency, count / bps / ticks / rate = plain integers, flag = bool,
+# seconds = decimal seconds held as nanoseconds.
+_LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
+    "max_order_qty": (Limit.MAX_ORDER_QTY, "qty"),
+    "max_order_notional": (Limit.MAX_ORDER_NOTIONAL, "money"),
+    "max_position": (Limit.MAX_POSITION, "qty"),
+    "max_gross_exposure": (Limit.MAX_GROSS_EXPOSURE, "money"),
+    "max_net_exposure": (Limit.MAX_NET_EXPOSURE, "money"),
+    "max_open_orders": (Limit.MAX_OPEN_ORDERS, "count"),
+    "collar_bps": (Limit.COLLAR_BPS, "count"),
+    "collar_ticks": (Limit.COLLAR_TICKS, "count"),
+    "collar_use_mid": (Limit.COLLAR_USE_MID, "flag"),
+    "max_reference_age_s": (Limit.MAX_REFERENCE_AGE_NS, "seconds"),
+    "order_rate": (Limit.ORDER_RATE, "rate"),
+    "order_burst": (Limit.ORDER_BURST, "rate"),
+    "message_rate": (Limit.MESSAGE_RATE, "rate"),
+    "message_burst": (Limit.MESSAGE_BURST, "rate"),
+    "exchange_rate": (Limit.EXCHANGE_RATE, "rate"),
+    "exchange_burst": (Limit.EXCHANGE_BURST, "rate"),
+    "long_only": (Limit.LONG_ONLY, "flag"),
+    "check_balance": (Limit.CHECK_BALANCE, "flag"),
+    "max_daily_loss": (Limit.MAX_DAILY_LOSS, "money"),
+    "max_drawdown": (Limit.MAX_DRAWDOWN, "money"),
+    "reject_rate": (Limit.REJECT_RATE, "rate"),
+    "reject_burst": (Limit.REJECT_BURST, "rate"),
+}
+LIMIT_KEYS: dict[Limit, str] = {lim: key for key, (lim, _) in _LIMIT_KEYS.items()}
+
+
+def _limits(t: _Table, money_precision: int, qty_precisions: set[int]) -> dict[Limit, int]:
+    out = {Limit(k): v for k, v in LIMIT_DEFAULTS.items()}
+    for key in t.data:
+        if key not in _LIMIT_KEYS:
+            raise t.fail(key, f"unknown limit (known: {', '.join(_LIMIT_KEYS)})")
+        lim, kind = _LIMIT_KEYS[key]
+        if kind == "flag":
+            out[lim] = int(t.bool_(key, False))
+        elif kind in ("count", "rate"):
+            out[lim] = t.int_(key, 0, hi=MAX_RATE if kind == "rate" else MAX_LIMIT)
+        elif kind == "seconds":
+            out[lim] = _raw(t, key, t.dec(key), 9, top=MAX_LIMIT)
+        elif kind == "money":
+            out[lim] = _raw(t, key, t.dec(key, positive=True), money_precision, top=MAX_LIMIT)
+        else:  # qty: one number for every instrument, so they must share a precision
+            d = t.dec(key, positive=True)
+            if len(qty_precisions) != 1:
+                raise t.fail(key, "the client's instruments have different quantity "
+                                  f"precisions {sorted(qty_precisions)}; set qty_precision "
+                                  "on the instruments to one value")
+            out[lim] = _raw(t, key, d, next(iter(qty_precisions)), top=MAX_LIMIT)
+    t.done()
+    return out
+
+
+def _ppm(t: _Table, key: str, default: str = "0", top: int = 1000 * PPM) -> int:
+    return _raw(t, key, t.dec(key, default), 6, top=top)
+
+
+def _per_instrument(t: _Table, key: str, instruments: dict[str, InstrumentConfig],
+                    traded: list[InstrumentConfig]) -> dict[int, int]:
+    v = t.raw(key, None)
+    if v is None:
+        return {}
+    if isinstance(v, dict):
+        sub = _Table(t.file, t.key(key), v)
+        out = {}
+        for sym in v:
+            if sym not in instruments:
+                raise sub.fail(sym, "unknown instrument")
+            inst = instruments[sym]
+            out[inst.id] = _lot_raw(sub, sym, sub.dec(sym, positive=True), inst)
+        sub.done()
+        return out
+    d = _as_decimal(t, key, v, positive=True)
+    return {inst.id: _lot_raw(t, key, d, inst) for inst in traded}
+
+
+def _lot_raw(t: _Table, key: str, d: Decimal, inst: InstrumentConfig) -> int:
+    r = _raw(t, key, d, inst.qty_precision)
+    if r % inst.lot:
+        raise t.fail(key, f"{d} is not a multiple of the lot of {inst.symbol}")
+    return r
+
+
+def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
+            traded: list[InstrumentConfig], limit_long_only: bool) -> OrderParams:
+    default_dir = "long_only" if limit_long_only else "long_short"
+    direction = t.str_("direction", default_dir, DIRECTIONS)
+    if limit_long_only and direction != "long_only":
+        raise t.fail("direction", "conflicts with limits.long_only = true")
+    sizing = t.str_("sizing", "fixed", SIZINGS)
+    p = OrderParams(
+        long_only=direction == "long_only",
+        entry_type=ENTRY_TYPES[t.str_("entry", "market", ENTRY_TYPES)],
+        entry_ref=t.str_("entry_price", "close", ENTRY_REFS),
+        offset_ticks=t.int_("limit_offset_ticks", 0, hi=1_000_000),
+        offset_bps=t.int_("limit_offset_bps", 0, hi=5_000),
+        sizing=sizing,
+        fixed_qty=_per_instrument(t, "fixed_qty", instruments, traded),
+        balance_share_ppm=_ppm(t, "balance_share", top=100 * PPM),
+        vol_target_ppm=_ppm(t, "vol_target", top=PPM),
+        max_qty=_per_instrument(t, "max_qty", instruments, traded),
+        vol_window=t.int_("vol_window", 20, lo=2, hi=100_000),
+        take_profit=t.str_("take_profit", "none", EXIT_KINDS),
+        take_profit_ppm=_ppm(t, "take_profit_value"),
+        stop_loss=t.str_("stop_loss", "none", EXIT_KINDS),
+        stop_loss_ppm=_ppm(t, "stop_loss_value"),
+        tif=TIFS[t.str_("time_in_force", "gtc", TIFS)],
+        expire_after_ns=_raw(t, "expire_after_s", t.dec("expire_after_s", "0"), 9,
+                             top=MAX_LIMIT),
+    )
+    needs: list[tuple[bool, str, str]] = [
+        (sizing == "fixed", "fixed_qty", "sizing = \"fixed\" needs fixed_qty"),
+        (sizing == "balance_share", "balance_share",
+         "sizing = \"balance_share\" needs a positive balance_share"),
+        (sizing == "vol_target", "vol_target", "sizing = \"vol_target\" needs a positive "
+                                               "vol_target"),
+        (p.take_profit != "none", "take_profit_value", "needs a positive value"),
+        (p.stop_loss != "none", "stop_loss_value", "needs a positive value"),
+        (p.tif == TimeInForce.GTD, "expire_after_s", "time_in_force = \"gtd\" needs it"),
+    ]
+    values = {"fixed_qty": bool(p.fixed_qty), "balance_share": p.balance_share_ppm,
+              "vol_target": p.vol_target_ppm, "take_profit_value": p.take_profit_ppm,
+              "stop_loss_value": p.stop_loss_ppm, "expire_after_s": p.expire_after_ns}
+    for cond, key, problem in needs:
+        if cond and not values[key]:
+            raise t.fail(key, problem)
+    if sizing == "fixed":
+        missing = [i.symbol for i in traded if i.id not in p.fixed_qty]
+        if missing:
+            raise t.fail("fixed_qty", f"no size for {', '.join(missing)}")
+    if p.tif in (TimeInForce.GTD, TimeInForce.DAY) and (p.take_profit != "none"
+                                                        or p.stop_loss != "none"):
+        raise t.fail("time_in_force", "bracket entries (take_profit / stop_loss) cannot "
+                                      "expire: use gtc, ioc or fok")
+    if p.stop_loss == "pct" and p.stop_loss_ppm >= PPM:
+        raise t.fail("stop_loss_value", "a percentage stop must be below 1 (100%)")
+    if p.entry_type == OrderType.MARKET and (p.offset_ticks or p.offset_bps):
+        raise t.fail("limit_offset_ticks" if p.offset_ticks else "limit_offset_bps",
+                     "only applies to entry = \"limit\"")
+    t.done()
+    return p
+
+
+# ---------------------------------------------------------------------------- credentials
+def check_credentials(cfg: OmsConfig, exchanges: Iterable[str] | None = None) -> None:
+    """Check that every credential of the given exchanges (default: all that are not ``sim``)
+    can be read; raise ConfigError naming the key, never the value."""
+    wanted = set(exchanges) if exchanges is not None else {
+        e.name for e in cfg.exchanges.values() if e.kind != "sim"}
+    for client in cfg.clients.values():
+        for ex, acct in client.exchange_accounts.items():
+            if ex not in wanted:
+                continue
+            for what, cred in (("api_key", acct.api_key), ("api_secret", acct.api_secret)):
+                key = (f"clients.{client.name}.exchange_accounts.{ex}."
+                       f"{what}_{'file' if cred.file else 'env'}")
+                try:
+                    cred.load()
+                except RuntimeError as e:
+                    raise ConfigError(cfg.file, key, str(e)) from None
+
+
+# ---------------------------------------------------------------------------------- the core
+def build_core(cfg: OmsConfig, shard: int | None = None,
+               core_factory: Callable[..., OmsCore] | None = None) -> OmsCore:
+    """Return an OmsCore configured from ``cfg``: assets, instruments, strategies, accounts
+    (only the clients of ``shard`` when given), their limits, cash and kill switches."""
+    from oms_core.core import OmsCore
+
+    e = cfg.engine
+    sizes = {"max_accounts": (len(cfg.clients), e.max_accounts),
+             "max_instruments": (len(cfg.instruments), e.max_instruments),
+             "max_assets": (len(cfg.assets), e.max_assets),
+             "max_strategies": (len(cfg.strategies) + 1, e.max_strategies),
+             "max_exchanges": (len(cfg.exchanges), e.max_exchanges)}
+    for key, (need, have) in sizes.items():
+        if need > have:
+            raise ConfigError(cfg.file, f"engine.{key}", f"is {have}, but {need} are configured")
+    core = (core_factory or OmsCore)(
+        max_orders=e.max_orders, max_accounts=e.max_accounts,
+        max_instruments=e.max_instruments, max_assets=e.max_assets,
+        max_strategies=e.max_strategies, max_exchanges=e.max_exchanges)
+    for a in cfg.assets.values():
+        core.add_asset(a.id, a.name, a.precision)
+    for i in cfg.instruments.values():
+        core.add_instrument(i.id, i.symbol, cfg.exchanges[i.exchange].id, cfg.assets[i.base].id,
+                            cfg.assets[i.quote].id, i.price_precision, i.qty_precision, i.tick,
+                            i.lot, i.min_qty, i.max_qty, i.min_notional, i.tradable,
+                            i.native_stops)
+    for s in cfg.strategies.values():
+        core.add_strategy(s.id, s.single_entry)
+        if not s.enabled:
+            core.set_kill(2, s.id, KillMode.HALT)
+    for c in cfg.clients.values():
+        if shard is not None and c.shard != shard:
+            continue
+        core.add_account(c.id)
+        for lim, value in c.limits.items():
+            code = core.set_limit(c.id, int(lim), value)
+            if code:
+                raise ConfigError(cfg.file, f"clients.{c.name}.limits.{LIMIT_KEYS[lim]}",
+                                  f"refused by the core (code {code})")
+        for asset, amount in c.cash.items():
+            core.deposit(c.id, cfg.assets[asset].id, amount)
+        if not c.enabled:
+            core.set_kill(1, c.id, KillMode.HALT)
+    return core

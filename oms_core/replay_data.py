@@ -1,0 +1,292 @@
+"""Historical data for replay: bars and signals from Parquet or CSV, and synthetic minute bars.
+
+Cold code (pyarrow + numpy, no Python loops over rows). Every table this module returns holds
+raw fixed-point integers:
+
+* bars: ``ts`` (int64 ns, bar open time), ``instrument`` (int32 id), ``open``, ``high``,
+  ``low``, ``close`` (int64 raw prices), ``volume`` (int64 raw quantity); sorted by
+  (ts, instrument).
+* signals: ``ts`` (int64 ns), ``strategy`` (int32 id), ``instrument`` (int32 id), ``kind``
+  (int8, :class:`oms_core.signals.SignalKind`), ``value`` (int64); sorted by ts, file order
+  kept among equal times.
+
+Decimal prices in a file (strings, or Parquet decimals) are converted exactly at the given
+precision through Arrow's decimal128 (a value with more decimals is refused, never rounded);
+float columns are refused. Names (``symbol`` / ``strategy`` strings) are mapped to ids with the
+maps of the configuration (:class:`oms_core.config.Ids`).
+
+:func:`generate_minute_bars` makes a deterministic seeded random walk of minute bars for N
+instruments; :func:`write_bars` stores it as Parquet (one year x 10 instruments, ~5.3M bars,
+in a few seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+__all__ = [
+    "BAR_SCHEMA", "SIGNAL_SCHEMA", "DataError", "generate_minute_bars", "load_bars", "load_signals",
+    "write_bars",
+]
+
+NS_PER_MINUTE = 60_000_000_000
+PRICE_COLUMNS = ("open", "high", "low", "close")
+BAR_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("instrument", pa.int32()), ("open", pa.int64()),
+    ("high", pa.int64()), ("low", pa.int64()), ("close", pa.int64()), ("volume", pa.int64()),
+])
+SIGNAL_SCHEMA = pa.schema([
+    ("ts", pa.int64()), ("strategy", pa.int32()), ("instrument", pa.int32()),
+    ("kind", pa.int8()), ("value", pa.int64()),
+])
+SIGNAL_KINDS = {"direction": 1, "target_qty": 2, "target_weight": 3}
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file and the column."""
+
+
+# ------------------------------------------------------------------------------ generation
+def generate_minute_bars(n_instruments: int, start: str | datetime, end: str | datetime,
+                         seed: int = 1, start_prices: Sequence[int] | None = None,
+                         tick: int = 1, vol_bps: float = 5.0, lot_volume: int = 1_000
+                         ) -> pa.Table:
+    """Return seeded random-walk minute bars for ``n_instruments`` over [start, end).
+
+    Parameters
+    ----------
+    n_instruments : int
+        Instruments get ids 0 .. n-1.
+    start, end : str or datetime
+        ISO dates or datetimes (UTC); bars open every minute from ``start`` up to ``end``.
+    seed : int
+        Same seed, same bars, bit for bit.
+    start_prices : sequence of int, optional
+        Raw first prices (default 100.00, 200.00, ... at 2 decimals: 10000 * (i + 1)).
+    tick : int
+        Raw tick; every price is a positive multiple of it.
+    vol_bps : float
+        Standard deviation of one minute's log return, in basis points.
+    lot_volume : int
+        Mean raw volume per bar.
+    """
+    t0, t1 = _ns(start), _ns(end)
+    n_bars = (t1 - t0) // NS_PER_MINUTE
+    if n_instruments <= 0 or n_bars <= 0:
+        raise ValueError("need at least one instrument and one minute")
+    p0 = np.asarray(start_prices if start_prices is not None
+                    else [10_000 * (i + 1) for i in range(n_instruments)], dtype=np.int64)
+    if p0.shape != (n_instruments,) or np.any(p0 <= 0):
+        raise ValueError("start_prices: one positive raw price per instrument")
+    rng = np.random.default_rng(seed)
+    shape = (n_bars, n_instruments)
+    sigma = vol_bps / 10_000.0
+    steps = rng.standard_normal(shape, dtype=np.float64)
+    steps *= sigma
+    log_close = np.cumsum(steps, axis=0)
+    log_close += np.log(p0.astype(np.float64))
+    close = _to_ticks(np.exp(log_close), tick)
+    del log_close
+    open_ = np.empty_like(close)
+    open_[0] = _to_ticks(p0.astype(np.float64), tick)
+    open_[1:] = close[:-1]
+    # wicks: half-normal excursions beyond the body, in the same volatility units
+    wick = np.abs(rng.standard_normal((2,) + shape, dtype=np.float64))
+    wick *= sigma * 0.5
+    body_hi = np.maximum(open_, close)
+    body_lo = np.minimum(open_, close)
+    high = np.maximum(body_hi, _to_ticks(body_hi * (1.0 + wick[0]), tick))
+    low = np.minimum(body_lo, _to_ticks(body_lo * (1.0 - wick[1]), tick))
+    del wick
+    volume = (rng.exponential(lot_volume, shape) + 1).astype(np.int64)
+    ts = np.repeat(t0 + np.arange(n_bars, dtype=np.int64) * NS_PER_MINUTE, n_instruments)
+    inst = np.tile(np.arange(n_instruments, dtype=np.int32), n_bars)
+    table = pa.Table.from_arrays(
+        [pa.array(ts), pa.array(inst), pa.array(open_.ravel()), pa.array(high.ravel()),
+         pa.array(low.ravel()), pa.array(close.ravel()), pa.array(volume.ravel())],
+        schema=BAR_SCHEMA)
+    meta = {"generator": "oms_core.replay_data.generate_minute_bars", "seed": seed,
+            "n_instruments": n_instruments, "start": t0, "end": t1, "tick": tick,
+            "vol_bps": vol_bps}
+    return table.replace_schema_metadata({"oms": json.dumps(meta)})
+
+
+def _to_ticks(prices: np.ndarray, tick: int) -> np.ndarray:
+    t = np.rint(prices / tick).astype(np.int64)
+    np.maximum(t, 1, out=t)
+    t *= tick
+    return t
+
+
+def _ns(t: str | datetime) -> int:
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def write_bars(table: pa.Table, path: str | Path, compression: str = "zstd") -> Path:
+    """Write bars to Parquet (atomically: a temporary file renamed into place)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    pq.write_table(table, tmp, compression=compression, row_group_size=1 << 20)
+    tmp.replace(p)
+    return p
+
+
+# --------------------------------------------------------------------------------- loading
+def _read(path: Path, text_columns: Sequence[str]) -> pa.Table:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pq.read_table(path)
+    if path.suffix.lower() in (".csv", ".txt") or path.name.endswith(".csv.gz"):
+        # read price-like columns as text so that decimals are converted exactly
+        opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
+        try:
+            return pacsv.read_csv(path, convert_options=opts)
+        except pa.ArrowInvalid as e:
+            raise DataError(f"{path}: {e}") from None
+    raise DataError(f"{path}: unknown format (use .parquet or .csv)")
+
+
+def _raw_column(path: Path, table: pa.Table, name: str, precision: int | None) -> np.ndarray:
+    if name not in table.column_names:
+        raise DataError(f"{path}: column {name!r} missing")
+    col = table.column(name).combine_chunks()
+    if col.null_count:
+        raise DataError(f"{path}: column {name!r} has {col.null_count} empty values")
+    t = col.type
+    if pa.types.is_integer(t):
+        return col.to_numpy().astype(np.int64, copy=False)
+    if pa.types.is_floating(t):
+        raise DataError(f"{path}: column {name!r} is float; store raw integers or decimal "
+                        "strings (floats are inexact)")
+    if precision is None:
+        raise DataError(f"{path}: column {name!r} holds decimals; give its precision")
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_decimal(t):
+        try:
+            dec = pc.cast(pc.utf8_trim_whitespace(col) if not pa.types.is_decimal(t) else col,
+                          pa.decimal128(38, precision))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise DataError(f"{path}: column {name!r}: not exact decimals at precision "
+                            f"{precision}: {e}") from None
+        words = np.frombuffer(dec.buffers()[1], dtype="<i8").reshape(-1, 2)
+        words = words[dec.offset:dec.offset + len(dec)]
+        low, high = words[:, 0], words[:, 1]
+        if np.any(high != (low >> 63)):
+            raise DataError(f"{path}: column {name!r}: a value does not fit int64")
+        return low.copy()
+    raise DataError(f"{path}: column {name!r} has unsupported type {t}")
+
+
+def _ts_column(path: Path, table: pa.Table) -> np.ndarray:
+    if "ts" not in table.column_names:
+        raise DataError(f"{path}: column 'ts' missing")
+    col = table.column("ts").combine_chunks()
+    if col.null_count:
+        raise DataError(f"{path}: column 'ts' has empty values")
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.timestamp("ns", tz=col.type.tz)).cast(pa.int64())
+    elif pa.types.is_string(col.type):
+        try:
+            col = pc.cast(pc.cast(col, pa.timestamp("ns")), pa.int64())
+        except pa.ArrowInvalid as e:
+            raise DataError(f"{path}: column 'ts': {e}") from None
+    elif not pa.types.is_integer(col.type):
+        raise DataError(f"{path}: column 'ts' must be int64 ns or a timestamp, got {col.type}")
+    return col.to_numpy().astype(np.int64, copy=False)
+
+
+def _ids(path: Path, table: pa.Table, column: str, alt: str,
+         names: Mapping[str, int] | None) -> np.ndarray:
+    for name in (column, alt):
+        if name not in table.column_names:
+            continue
+        col = table.column(name).combine_chunks()
+        if pa.types.is_integer(col.type):
+            return col.to_numpy().astype(np.int32)
+        if pa.types.is_string(col.type) and pc.all(
+                pc.match_substring_regex(col, r"^\s*\d+\s*$")).as_py():
+            return pc.cast(pc.utf8_trim_whitespace(col), pa.int32()).to_numpy()
+        if names is None:
+            raise DataError(f"{path}: column {name!r} holds names; give the name -> id map")
+        uniq = pc.unique(col).to_pylist()
+        unknown = [u for u in uniq if u not in names]
+        if unknown:
+            raise DataError(f"{path}: column {name!r}: unknown {unknown[:5]}")
+        keys = pa.array(list(names.keys()))
+        idx = pc.index_in(col, value_set=keys).to_numpy(zero_copy_only=False)
+        return np.asarray(list(names.values()), dtype=np.int32)[idx]
+    raise DataError(f"{path}: column {column!r} (or {alt!r}) missing")
+
+
+def load_bars(path: str | Path, price_precision: int | None = None,
+              qty_precision: int | None = None,
+              instruments: Mapping[str, int] | None = None) -> pa.Table:
+    """Load bars from Parquet or CSV into :data:`BAR_SCHEMA`, sorted by (ts, instrument).
+
+    ``instrument`` may be an integer id column, or names in ``instrument`` / ``symbol``
+    mapped with ``instruments``. Prices and volume may be raw integers, or decimals (strings,
+    Parquet decimals) converted exactly at ``price_precision`` / ``qty_precision``.
+    """
+    p = Path(path)
+    t = _read(p, PRICE_COLUMNS + ("volume", "symbol", "instrument"))
+    cols = {"ts": _ts_column(p, t),
+            "instrument": _ids(p, t, "instrument", "symbol", instruments)}
+    for c in PRICE_COLUMNS:
+        cols[c] = _raw_column(p, t, c, price_precision)
+    cols["volume"] = (_raw_column(p, t, "volume", qty_precision) if "volume" in t.column_names
+                      else np.zeros(t.num_rows, dtype=np.int64))
+    if np.any(cols["low"] <= 0) or np.any(cols["low"] > cols["high"]) or np.any(
+            (cols["open"] > cols["high"]) | (cols["open"] < cols["low"])
+            | (cols["close"] > cols["high"]) | (cols["close"] < cols["low"])):
+        raise DataError(f"{p}: bars with low <= 0 or open/close outside [low, high]")
+    order = np.lexsort((cols["instrument"], cols["ts"]))
+    arrays = [pa.array(cols[f.name][order], type=f.type) for f in BAR_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
+
+
+def load_signals(path: str | Path, strategies: Mapping[str, int] | None = None,
+                 instruments: Mapping[str, int] | None = None) -> pa.Table:
+    """Load signals from Parquet or CSV into :data:`SIGNAL_SCHEMA`, stably sorted by ts.
+
+    Columns: ``ts``, ``strategy`` (id or name), ``instrument`` or ``symbol`` (id or name),
+    ``value`` (integer), optional ``kind`` (1/2/3 or direction / target_qty / target_weight;
+    default direction). Direction values must be -1, 0 or 1.
+    """
+    p = Path(path)
+    t = _read(p, ("strategy", "symbol", "instrument", "kind"))
+    ts = _ts_column(p, t)
+    strategy = _ids(p, t, "strategy", "strategy_id", strategies)
+    inst = _ids(p, t, "instrument", "symbol", instruments)
+    value = _raw_column(p, t, "value", None)
+    if "kind" in t.column_names:
+        kcol = t.column("kind").combine_chunks()
+        if pa.types.is_integer(kcol.type):
+            kind = kcol.to_numpy().astype(np.int8)
+        else:
+            kind = _ids(p, t, "kind", "kind", SIGNAL_KINDS).astype(np.int8)
+        if np.any((kind < 1) | (kind > 3)):
+            raise DataError(f"{p}: column 'kind' must be 1, 2 or 3")
+    else:
+        kind = np.ones(t.num_rows, dtype=np.int8)
+    bad = (kind == 1) & ((value < -1) | (value > 1))
+    if np.any(bad):
+        raise DataError(f"{p}: column 'value': direction signals must be -1, 0 or 1 "
+                        f"(row {int(np.argmax(bad))})")
+    order = np.argsort(ts, kind="stable")
+    cols = {"ts": ts, "strategy": strategy, "instrument": inst, "kind": kind, "value": value}
+    arrays = [pa.array(cols[f.name][order], type=f.type) for f in SIGNAL_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=SIGNAL_SCHEMA)

@@ -1,0 +1,264 @@
+"""The writer loop: drain engine event frames over ZeroMQ into DuckDB, exactly once.
+
+Start: read ``last_seq`` from DuckDB, catch up from the journal segments (every event with a
+larger sequence), then go live. Live frames at or below the committed sequence are dropped
+(duplicates); a gap (a frame dropped by the engine's non-blocking send, or the writer being
+away) is filled from the journal before going on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+from oms_core.journal import EVENT, JournalReader, list_segments
+from writer._split import split_frame
+from writer.store import SPECS, Store, StoreError, export_parquet
+
+log = logging.getLogger("writer")
+
+
+def alert(msg: str) -> None:
+    """A writer alert: logged at ERROR with a fixed prefix that monitoring greps for."""
+    log.error("ALERT writer: %s", msg)
+
+
+class Batcher:
+    """Pending event records per type, in preallocated bytearrays, until the next flush."""
+
+    def __init__(self) -> None:
+        self.bufs: dict[int, bytearray] = {mt: bytearray() for mt in SPECS}
+        self._by_type: list[bytearray | None] = [self.bufs.get(mt) for mt in range(256)]
+        self.rows = 0
+        self.last_seq = 0
+
+    def add_frame(self, frame: Any, committed: int) -> int:
+        """Add the records of one frame with seq > max(committed, pending). Return the
+        first missing sequence when a gap is found (the rest of the frame is left), else 0."""
+        last = self.last_seq if self.last_seq > committed else committed
+        last, gap, rows, bad = split_frame(frame, last, self._by_type)
+        self.rows += rows
+        self.last_seq = last
+        if bad >= 0:
+            alert(f"malformed frame from the engine at byte {bad}; rest of the frame dropped")
+        return gap
+
+    def add_slots(self, slots: np.ndarray) -> None:
+        """Add event slots read from the journal (SLOT_DTYPE), in sequence order."""
+        raw = _slot_bytes(slots)[:, 32:]
+        kinds = slots["kind"]
+        for mt in np.unique(kinds).tolist():
+            spec = SPECS.get(mt)
+            if spec is None:
+                continue
+            sel = raw[kinds == mt, :spec.size]
+            self.bufs[mt] += np.ascontiguousarray(sel).tobytes()
+            self.rows += len(sel)
+
+    def arrays(self) -> dict[int, np.ndarray]:
+        return {mt: np.frombuffer(bytes(b), dtype=SPECS[mt].dtype)
+                for mt, b in self.bufs.items() if b}
+
+    def clear(self) -> None:
+        for b in self.bufs.values():
+            del b[:]
+        self.rows = 0
+
+
+def _slot_bytes(slots: np.ndarray) -> np.ndarray:
+    """The slots as an (n, 192) uint8 array."""
+    return np.ascontiguousarray(slots).view(np.uint8).reshape(len(slots), -1)
+
+
+def _segment_event_base(path: str) -> int:
+    with open(path, "rb") as f:
+        hdr = f.read(192)
+    if len(hdr) < 192:
+        return 1 << 62
+    return struct.unpack_from("<Q", hdr, 32 + 24)[0]
+
+
+class Writer:
+    """Drains events into a :class:`Store`; the journal directory is the source of truth."""
+
+    def __init__(self, store: Store, journal_dir: str | None, batch_rows: int = 50_000,
+                 flush_ms: int = 50) -> None:
+        self.store = store
+        self.journal_dir = journal_dir
+        self.batch = Batcher()
+        self.batch_rows = batch_rows
+        self.flush_s = flush_ms / 1000
+        self.last_flush = time.monotonic()
+        self.failures = 0
+
+    @property
+    def committed(self) -> int:
+        return self.store.last_seq
+
+    def flush(self) -> int:
+        """Commit the pending batch; on a database error alert, drop it (the journal keeps
+        it) and return -1 so the caller catches up later."""
+        self.last_flush = time.monotonic()
+        if self.batch.rows == 0 and self.batch.last_seq <= self.committed:
+            return 0
+        try:
+            n = self.store.commit_batch(self.batch.arrays(),
+                                        max(self.batch.last_seq, self.committed))
+        except StoreError as e:
+            self.failures += 1
+            alert(f"{e}; pending rows dropped, will catch up from the journal")
+            self.batch.clear()
+            self.batch.last_seq = self.committed
+            return -1
+        self.batch.clear()
+        return n
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Read every event with sequence in (committed, upto] from the journal and commit
+        it. Return the rows written."""
+        if not self.journal_dir:
+            return 0
+        if self.batch.rows:
+            self.flush()
+        start_seq = self.committed
+        segs = list_segments(self.journal_dir)
+        if not segs:
+            return 0
+        first = segs[0][0]
+        for seq, path in segs:
+            if _segment_event_base(path) <= start_seq:
+                first = seq
+        reader = JournalReader(self.journal_dir, first)
+        total = 0
+        last = start_seq
+        while True:
+            slots = reader.read_batch(16384)
+            if len(slots) == 0:
+                break
+            ev = slots[slots["rtype"] == EVENT]
+            if len(ev) == 0:
+                continue
+            seqs = _slot_bytes(ev)[:, 40:48].copy().view("<u8").ravel()
+            keep = seqs > last
+            if upto is not None:
+                keep &= seqs <= upto
+            if not keep.any():
+                if upto is not None and seqs[0] > upto:
+                    break
+                continue
+            ev, seqs = ev[keep], seqs[keep]
+            if seqs[0] != last + 1:
+                alert(f"journal is missing events {last + 1}..{int(seqs[0]) - 1}")
+            self.batch.add_slots(ev)
+            last = int(seqs[-1])
+            self.batch.last_seq = last
+            if self.batch.rows >= self.batch_rows:
+                r = self.flush()
+                if r < 0:
+                    return total
+                total += r
+        if self.batch.rows or self.batch.last_seq > self.committed:
+            r = self.flush()
+            total += max(r, 0)
+        if reader.tail is not None:
+            log.debug("journal tail not committed yet: %s", reader.tail)
+        return total
+
+    def on_frame(self, frame: Any) -> None:
+        gap = self.batch.add_frame(frame, self.committed)
+        while gap:
+            # fill [gap, ...] from the journal, then take the rest of the frame
+            self.flush()
+            self.catch_up()
+            before = self.batch.last_seq
+            gap = self.batch.add_frame(frame, self.committed)
+            if gap and self.batch.last_seq == before and self.committed < gap:
+                alert(f"event {gap} is neither in the journal nor live yet; waiting")
+                time.sleep(0.05)
+        if self.batch.rows >= self.batch_rows:
+            self.flush()
+
+
+def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "pull",
+        bind: bool = False, batch_rows: int = 50_000, flush_ms: int = 50,
+        lock_timeout_s: float = 10.0, parquet_dir: str | None = None,
+        export_every_s: float = 0.0, max_seconds: float = 0.0) -> int:
+    """The writer process. Return an exit status (0 after SIGTERM/SIGINT or max_seconds)."""
+    try:
+        store = Store(db_path, lock_timeout_s)
+    except StoreError as e:
+        alert(str(e))
+        return 3
+    w = Writer(store, journal_dir, batch_rows, flush_ms)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.SUB if socket_type == "sub" else zmq.PULL)
+    if socket_type == "sub":
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.setsockopt(zmq.RCVHWM, 100_000)
+    sock.setsockopt(zmq.LINGER, 0)
+    if bind:
+        sock.bind(engine)
+    else:
+        sock.connect(engine)
+    stop = False
+    want_export = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    def _export(*_: Any) -> None:
+        nonlocal want_export
+        want_export = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGUSR1, _export)
+    n = w.catch_up()
+    log.info("writer: caught up %d rows from the journal; last seq %d", n, w.committed)
+    t_end = time.monotonic() + max_seconds if max_seconds else 0.0
+    next_export = time.monotonic() + export_every_s if export_every_s else 0.0
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    timeout_ms = max(1, flush_ms)
+    while not stop:
+        if poller.poll(timeout_ms):
+            for _ in range(1000):
+                try:
+                    frame = sock.recv(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                w.on_frame(frame.buffer)
+        now = time.monotonic()
+        if now - w.last_flush >= w.flush_s:
+            if w.flush() < 0:
+                time.sleep(0.5)
+                w.catch_up()
+        if parquet_dir and (want_export or (next_export and now >= next_export)):
+            want_export = False
+            next_export = now + export_every_s if export_every_s else 0.0
+            w.flush()
+            try:
+                export_parquet(store.con, parquet_dir)
+            except Exception as e:  # noqa: BLE001 - reported, never fatal
+                alert(f"Parquet export to {parquet_dir} failed: {e}")
+        if t_end and now >= t_end:
+            break
+    w.flush()
+    store.checkpoint()
+    store.close()
+    sock.close()
+    log.info("writer: stopped at seq %d", w.committed)
+    return 0
+
+
+def pid_file(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))

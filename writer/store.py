@@ -1,0 +1,179 @@
+"""DuckDB side of the writer: schema, batched Arrow inserts, the committed sequence, export.
+
+Each engine event record type has a table whose columns are the record's fields (header
+``seq``, ``request_id``, ``send_ns``, ``flags`` then the body, padding left out); see
+docs/schema.md. A flush inserts every pending batch through Arrow and moves
+``writer_state.last_seq`` in ONE transaction: after a crash the database holds every event up
+to ``last_seq`` exactly once and nothing after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from bindings.wire import records as wire
+from bindings.wire.spec import MsgType
+
+log = logging.getLogger("writer")
+
+# event record type -> table
+TABLES: dict[int, str] = {
+    MsgType.ORDER_UPDATE: "orders",
+    MsgType.FILL: "executions",
+    MsgType.POSITION_UPDATE: "positions",
+    MsgType.BALANCE_UPDATE: "balances",
+    MsgType.SIGNAL: "signals",
+    MsgType.REJECT: "risk_rejects",
+    MsgType.RISK_ALERT: "alerts",
+    MsgType.ACK: "acks",
+    MsgType.TRADE_CLOSED: "trades_closed",
+    MsgType.KILL_STATE: "kill_states",
+    MsgType.LIMIT_UPDATE: "limits",
+}
+_SKIP = {"magic", "version", "msg_type", "length"}
+_SQL_TYPES = {"u1": "UTINYINT", "u2": "USMALLINT", "u4": "UINTEGER", "u8": "UBIGINT",
+              "i1": "TINYINT", "i2": "SMALLINT", "i4": "INTEGER", "i8": "BIGINT"}
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (locked by another process, disk full, ...)."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    msg_type: int
+    name: str
+    size: int
+    dtype: np.dtype
+    columns: tuple[str, ...]
+    time_column: str
+
+
+def _spec(msg_type: int, name: str) -> TableSpec:
+    codec = wire.CODECS_BY_TYPE[msg_type]
+    cols = tuple(n for n in codec.dtype.names if n not in _SKIP)
+    tcol = "event_ns" if "event_ns" in cols else "send_ns"
+    return TableSpec(msg_type, name, codec.size, codec.dtype, cols, tcol)
+
+
+SPECS: dict[int, TableSpec] = {mt: _spec(mt, name) for mt, name in TABLES.items()}
+
+
+def _col_sql(dt: np.dtype, col: str) -> str:
+    base = dt.fields[col][0]
+    if base.subdtype is not None:  # fixed arrays (none in event records today)
+        sub, shape = base.subdtype
+        return f'"{col}" {_SQL_TYPES[sub.str[1:]]}[{shape[0]}]'
+    return f'"{col}" {_SQL_TYPES[base.str[1:]]}'
+
+
+def create_sql(spec: TableSpec) -> str:
+    cols = ", ".join(_col_sql(spec.dtype, c) for c in spec.columns)
+    return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({cols})'
+
+
+def arrow_table(spec: TableSpec, arr: np.ndarray) -> pa.Table:
+    """Columns of a structured array of records as an Arrow table (one copy per column)."""
+    return pa.table({c: np.ascontiguousarray(arr[c]) for c in spec.columns})
+
+
+def connect(db_path: str, lock_timeout_s: float = 0.0, read_only: bool = False
+            ) -> duckdb.DuckDBPyConnection:
+    """Open the database (created on first use); retry while another process holds its lock
+    for up to ``lock_timeout_s``, then raise :class:`StoreError` with a clear message."""
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            d = os.path.dirname(os.path.abspath(db_path))
+            os.makedirs(d, exist_ok=True)
+            return duckdb.connect(db_path, read_only=read_only)
+        except duckdb.IOException as e:
+            msg = str(e)
+            if "lock" not in msg.lower() or time.monotonic() >= deadline:
+                if "lock" in msg.lower():
+                    raise StoreError(
+                        f"database {db_path} is locked by another process (DuckDB allows one "
+                        f"writer per file): {msg.splitlines()[0]}") from None
+                raise StoreError(f"cannot open database {db_path}: {msg.splitlines()[0]}"
+                                 ) from None
+            time.sleep(0.2)
+
+
+class Store:
+    """The writer's DuckDB database."""
+
+    def __init__(self, db_path: str, lock_timeout_s: float = 0.0) -> None:
+        self.path = db_path
+        self.con = connect(db_path, lock_timeout_s)
+        self.con.execute("CREATE TABLE IF NOT EXISTS writer_state (id INTEGER PRIMARY KEY, "
+                         "last_seq UBIGINT NOT NULL, updated_ns BIGINT NOT NULL)")
+        for spec in SPECS.values():
+            self.con.execute(create_sql(spec))
+        row = self.con.execute("SELECT last_seq FROM writer_state WHERE id = 1").fetchone()
+        if row is None:
+            self.con.execute("INSERT INTO writer_state VALUES (1, 0, 0)")
+            self.last_seq = 0
+        else:
+            self.last_seq = int(row[0])
+        self.rows_written = 0
+
+    def commit_batch(self, arrays: dict[int, np.ndarray], last_seq: int) -> int:
+        """Insert the arrays (msg type -> structured records) and set last_seq, atomically.
+        Return the rows inserted. On failure nothing is kept and StoreError is raised."""
+        con = self.con
+        rows = 0
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for mt, arr in arrays.items():
+                if len(arr) == 0:
+                    continue
+                spec = SPECS[mt]
+                tbl = arrow_table(spec, arr)
+                con.register("_batch", tbl)
+                con.execute(f'INSERT INTO "{spec.name}" SELECT * FROM _batch')
+                con.unregister("_batch")
+                rows += len(arr)
+            con.execute("UPDATE writer_state SET last_seq = ?, updated_ns = ? WHERE id = 1",
+                        [last_seq, time.time_ns()])
+            con.execute("COMMIT")
+        except (duckdb.Error, OSError) as e:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise StoreError(f"writing to {self.path} failed: {str(e).splitlines()[0]}"
+                             ) from None
+        self.last_seq = last_seq
+        self.rows_written += rows
+        return rows
+
+    def checkpoint(self) -> None:
+        self.con.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: str) -> dict[str, int]:
+    """Write every table as hive-partitioned Parquet: ``out_dir/<table>/date=.../account=...``.
+    Return rows per table."""
+    os.makedirs(out_dir, exist_ok=True)
+    counts: dict[str, int] = {}
+    for spec in SPECS.values():
+        n = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0]
+        counts[spec.name] = int(n)
+        if n == 0:
+            continue
+        target = os.path.join(out_dir, spec.name).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT *, CAST(make_timestamp(CAST(\"{spec.time_column}\" // 1000 AS BIGINT))"
+            f' AS DATE) AS date FROM "{spec.name}") TO \'{target}\' '
+            "(FORMAT PARQUET, PARTITION_BY (date, account), OVERWRITE_OR_IGNORE)")
+    return counts
