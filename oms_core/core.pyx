@@ -834,6 +834,13 @@ cdef class OmsCore:
     def open_order_count(self):
         return self.orders.live_count
 
+    def live_orders(self, uint32_t account_id):
+        """Ids of the account's live (not closed) orders, oldest first."""
+        if account_id >= self.risk.n_accounts or not self.risk.accounts[account_id].active:
+            raise KeyError(f"unknown account {account_id}")
+        cdef uint32_t n = self.orders.collect_live(account_id, self.scratch)
+        return [self.orders.slots[self.scratch[i]].order_id for i in range(n)]
+
     def drain_events(self):
         """Queued events as tuples (type, code, account, instrument, strategy, order_id, a, b,
         ts); the queue is emptied."""
@@ -1243,6 +1250,7 @@ def c_constants():
                    "MAX_NET_EXPOSURE": R_MAX_NET_EXPOSURE},
         "EventType": {"SEND_ORDER": EV_SEND_ORDER, "ALERT": EV_ALERT,
                       "TRADE_CLOSED": EV_TRADE_CLOSED},
-        "Alert": {"OVERFILL": ALERT_OVERFILL, "REJECT_RATE_BREAKER": ALERT_REJECT_RATE_BREAKER},
+        "Alert": {"OVERFILL": ALERT_OVERFILL, "REJECT_RATE_BREAKER": ALERT_REJECT_RATE_BREAKER,
+                  "RECONCILIATION_DIFFERENCE": ALERT_RECONCILIATION_DIFFERENCE},
         "sizes": {"order_t": sizeof(order_t), "event_t": sizeof(event_t)},
     }

@@ -220,6 +220,7 @@ class Alert(IntEnum):
     DAILY_LOSS_BREAKER = 4
     DRAWDOWN_BREAKER = 5
     REJECT_RATE_BREAKER = 6
+    RECONCILIATION_DIFFERENCE = 7  # the venue's orders, fills or balances differ from ours
 
 
 class EventType(IntEnum):

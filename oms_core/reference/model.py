@@ -810,6 +810,9 @@ class ReferenceModel:
         a = self.accounts[account_id]
         return {name: getattr(a, name) for name in ACCOUNT_FIELDS}
 
+    def live_orders(self, account_id: int) -> list[int]:
+        return list(self.accounts[account_id].live_orders)
+
     def open_order_count(self) -> int:
         return sum(a.open_orders for a in self.accounts.values())
 

@@ -181,6 +181,8 @@ class Pair:
                     assert self.ref.strategy_position(a, s, i) == self.core.strategy_position(
                         a, s, i)
         assert self.ref.open_order_count() == self.core.open_order_count()
+        for a in range(N_ACCOUNTS):
+            assert self.ref.live_orders(a) == [self.to_ref(i) for i in self.core.live_orders(a)]
 
     def both(self, name: str, ref_args: tuple, core_args: tuple):
         """Call both; a ValueError (bad configuration input) must come from both alike."""
