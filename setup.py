@@ -32,6 +32,7 @@ EXTENSIONS: list[str] = [
     "gateways.mdpub",
     "bindings.wire.codec",
     "benchmarks.core_driver",
+    "oms_core.engine.loop",
 ]
 
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-strict-aliasing"]

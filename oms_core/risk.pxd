@@ -36,6 +36,8 @@ cdef class RiskChecker:
                            int64_t new_qty, int64_t ts) noexcept nogil
     cdef list dump(self)
     cdef int load(self, list chunks) except -1
+    cdef int kill_switch(self, account_t* acct, uint32_t strategy,
+                         bint* reduce_mode) noexcept nogil
     cdef bint crosses_own(self, uint32_t account, uint32_t instrument, bint is_buy,
                           int order_type, int64_t price) noexcept nogil
     cdef inline uint32_t resting_heap(self, uint32_t account, uint32_t instrument,

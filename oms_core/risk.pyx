@@ -81,6 +81,34 @@ cdef inline int _reference_state(int64_t* lim, instrument_t* inst, int64_t ref2,
     return R_OK
 
 
+cdef inline int _position_limit(int64_t* lim, position_t* pos, bint is_buy,
+                                int64_t add_qty) noexcept nogil:
+    """Max position per instrument, counting open orders (worst case if all fill)."""
+    cdef int64_t max_pos = lim[LIM_MAX_POSITION]
+    if max_pos:
+        if is_buy and pos.qty + pos.open_buy + add_qty > max_pos:
+            return R_MAX_POSITION
+        if not is_buy and pos.open_sell + add_qty - pos.qty > max_pos:
+            return R_MAX_POSITION
+    return R_OK
+
+
+cdef inline int _exposure_limit(int64_t* lim, account_t* acct, bint is_buy,
+                                int64_t add_notional) noexcept nogil:
+    """Max gross and net exposure: positions at their last valuation plus open orders."""
+    cdef int64_t max_gross = lim[LIM_MAX_GROSS_EXPOSURE]
+    cdef int64_t max_net = lim[LIM_MAX_NET_EXPOSURE]
+    if max_gross and (acct.gross + acct.open_buy_notional + acct.open_sell_notional
+                      + add_notional > max_gross):
+        return R_MAX_GROSS_EXPOSURE
+    if max_net:
+        if is_buy and acct.net + acct.open_buy_notional + add_notional > max_net:
+            return R_MAX_NET_EXPOSURE
+        if not is_buy and acct.open_sell_notional + add_notional - acct.net > max_net:
+            return R_MAX_NET_EXPOSURE
+    return R_OK
+
+
 cdef class RiskChecker:
     """Per-account risk state and the checks. Built by OmsCore, not by users."""
 
@@ -131,6 +159,19 @@ cdef class RiskChecker:
         load_bytes(&self.global_kill, chunks[5], 1)
         return 0
 
+    cdef int kill_switch(self, account_t* acct, uint32_t strategy,
+                         bint* reduce_mode) noexcept nogil:
+        """HALT at any level rejects; REDUCE_ONLY at any level sets reduce_mode."""
+        if self.global_kill == KILL_HALT:
+            return R_GLOBAL_HALT
+        if acct.kill == KILL_HALT:
+            return R_ACCOUNT_HALTED
+        if self.strategy_kill[strategy] == KILL_HALT:
+            return R_STRATEGY_HALTED
+        reduce_mode[0] = (self.global_kill == KILL_REDUCE_ONLY or acct.kill == KILL_REDUCE_ONLY
+                          or self.strategy_kill[strategy] == KILL_REDUCE_ONLY)
+        return R_OK
+
     cdef bint crosses_own(self, uint32_t account, uint32_t instrument, bint is_buy,
                           int order_type, int64_t price) noexcept nogil:
         """True when the account rests an opposite order the new one would trade against."""
@@ -154,7 +195,7 @@ cdef class RiskChecker:
         cdef int64_t* lim
         cdef int overflow = 0
         cdef int code
-        cdef int64_t ref2, notional, max_pos, max_gross, max_net, rprice
+        cdef int64_t ref2, notional, rprice
         cdef bint is_buy, reduce_mode, collar_on
         cdef position_t* pos
         cdef position_t* spos
@@ -229,14 +270,9 @@ cdef class RiskChecker:
             return R_NOTIONAL_OVERFLOW
         if notional < inst.min_notional:
             return R_BELOW_MIN_NOTIONAL
-        if self.global_kill == KILL_HALT:
-            return R_GLOBAL_HALT
-        if acct.kill == KILL_HALT:
-            return R_ACCOUNT_HALTED
-        if self.strategy_kill[strategy] == KILL_HALT:
-            return R_STRATEGY_HALTED
-        reduce_mode = (self.global_kill == KILL_REDUCE_ONLY or acct.kill == KILL_REDUCE_ONLY
-                       or self.strategy_kill[strategy] == KILL_REDUCE_ONLY)
+        code = self.kill_switch(acct, strategy, &reduce_mode)
+        if code != R_OK:
+            return code
         pos = self.ledger.position(account, instrument)
         is_buy = side == SIDE_BUY
         if reduce_mode or flags & FLAG_REDUCE_ONLY:
@@ -267,24 +303,14 @@ cdef class RiskChecker:
                 return R_SINGLE_ENTRY
             if not is_buy and spos.qty - spos.open_sell <= 0:
                 return R_SINGLE_ENTRY
-        max_pos = lim[LIM_MAX_POSITION]
-        if max_pos:
-            if is_buy and pos.qty + pos.open_buy + qty > max_pos:
-                return R_MAX_POSITION
-            if not is_buy and pos.open_sell + qty - pos.qty > max_pos:
-                return R_MAX_POSITION
+        code = _position_limit(lim, pos, is_buy, qty)
+        if code != R_OK:
+            return code
         if lim[LIM_MAX_OPEN_ORDERS] and acct.open_orders + 1 > lim[LIM_MAX_OPEN_ORDERS]:
             return R_MAX_OPEN_ORDERS
-        max_gross = lim[LIM_MAX_GROSS_EXPOSURE]
-        if max_gross and (acct.gross + acct.open_buy_notional + acct.open_sell_notional
-                          + notional > max_gross):
-            return R_MAX_GROSS_EXPOSURE
-        max_net = lim[LIM_MAX_NET_EXPOSURE]
-        if max_net:
-            if is_buy and acct.net + acct.open_buy_notional + notional > max_net:
-                return R_MAX_NET_EXPOSURE
-            if not is_buy and acct.open_sell_notional + notional - acct.net > max_net:
-                return R_MAX_NET_EXPOSURE
+        code = _exposure_limit(lim, acct, is_buy, notional)
+        if code != R_OK:
+            return code
         if lim[LIM_CHECK_BALANCE]:
             if is_buy:
                 bal = self.ledger.balance(account, inst.quote_asset)
@@ -308,8 +334,7 @@ cdef class RiskChecker:
         cdef instrument_t* inst
         cdef int overflow = 0
         cdef int code
-        cdef int64_t notional, ref2, new_rem, add_qty, add_notional, need, max_pos
-        cdef int64_t max_gross, max_net, rprice
+        cdef int64_t notional, ref2, new_rem, add_qty, add_notional, need, rprice
         cdef bint is_buy, reduce_mode, carries
         cdef position_t* pos
         cdef balance_t* bal
@@ -346,14 +371,9 @@ cdef class RiskChecker:
             return R_NOTIONAL_OVERFLOW
         if notional < inst.min_notional:
             return R_BELOW_MIN_NOTIONAL
-        if self.global_kill == KILL_HALT:
-            return R_GLOBAL_HALT
-        if acct.kill == KILL_HALT:
-            return R_ACCOUNT_HALTED
-        if self.strategy_kill[o.strategy] == KILL_HALT:
-            return R_STRATEGY_HALTED
-        reduce_mode = (self.global_kill == KILL_REDUCE_ONLY or acct.kill == KILL_REDUCE_ONLY
-                       or self.strategy_kill[o.strategy] == KILL_REDUCE_ONLY)
+        code = self.kill_switch(acct, o.strategy, &reduce_mode)
+        if code != R_OK:
+            return code
         if reduce_mode and new_qty > o.qty:
             return R_REDUCE_ONLY_MODE
         if lim[LIM_MAX_ORDER_QTY] and new_qty > lim[LIM_MAX_ORDER_QTY]:
@@ -377,23 +397,13 @@ cdef class RiskChecker:
         if carries and add_qty > 0:
             if lim[LIM_LONG_ONLY] and not is_buy and pos.qty - pos.open_sell - add_qty < 0:
                 return R_LONG_ONLY
-            max_pos = lim[LIM_MAX_POSITION]
-            if max_pos:
-                if is_buy and pos.qty + pos.open_buy + add_qty > max_pos:
-                    return R_MAX_POSITION
-                if not is_buy and pos.open_sell + add_qty - pos.qty > max_pos:
-                    return R_MAX_POSITION
+            code = _position_limit(lim, pos, is_buy, add_qty)
+            if code != R_OK:
+                return code
         if carries and add_notional > 0:
-            max_gross = lim[LIM_MAX_GROSS_EXPOSURE]
-            if max_gross and (acct.gross + acct.open_buy_notional + acct.open_sell_notional
-                              + add_notional > max_gross):
-                return R_MAX_GROSS_EXPOSURE
-            max_net = lim[LIM_MAX_NET_EXPOSURE]
-            if max_net:
-                if is_buy and acct.net + acct.open_buy_notional + add_notional > max_net:
-                    return R_MAX_NET_EXPOSURE
-                if not is_buy and acct.open_sell_notional + add_notional - acct.net > max_net:
-                    return R_MAX_NET_EXPOSURE
+            code = _exposure_limit(lim, acct, is_buy, add_notional)
+            if code != R_OK:
+                return code
         if o.locks_funds and carries:
             if is_buy:
                 need = add_notional

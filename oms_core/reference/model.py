@@ -912,15 +912,9 @@ class ReferenceModel:
             return R.NOTIONAL_OVERFLOW, 0
         if notional < inst.min_notional:
             return R.BELOW_MIN_NOTIONAL, 0
-        if self.global_kill == KillMode.HALT:
-            return R.GLOBAL_HALT, 0
-        if account.kill == KillMode.HALT:
-            return R.ACCOUNT_HALTED, 0
-        if self.strategy_kill[strategy_id] == KillMode.HALT:
-            return R.STRATEGY_HALTED, 0
-        reduce_mode = KillMode.REDUCE_ONLY in (
-            self.global_kill, account.kill, self.strategy_kill[strategy_id]
-        )
+        code, reduce_mode = self._kill_switch(account, strategy_id)
+        if code != R.OK:
+            return code, 0
         pos = self.positions.get((account_id, instrument_id), Position())
         is_buy = side == Side.BUY
         if reduce_mode or flags & OrderFlag.REDUCE_ONLY:
@@ -964,26 +958,14 @@ class ReferenceModel:
                 return R.SINGLE_ENTRY, 0
             if not is_buy and spos.qty - spos.open_sell <= 0:
                 return R.SINGLE_ENTRY, 0
-        max_pos = lim[Limit.MAX_POSITION]
-        if max_pos:
-            if is_buy and pos.qty + pos.open_buy + qty > max_pos:
-                return R.MAX_POSITION, 0
-            if not is_buy and pos.open_sell + qty - pos.qty > max_pos:
-                return R.MAX_POSITION, 0
+        code = self._position_limit(lim, pos, is_buy, qty)
+        if code != R.OK:
+            return code, 0
         if lim[Limit.MAX_OPEN_ORDERS] and account.open_orders + 1 > lim[Limit.MAX_OPEN_ORDERS]:
             return R.MAX_OPEN_ORDERS, 0
-        max_gross = lim[Limit.MAX_GROSS_EXPOSURE]
-        if max_gross and (
-            account.gross + account.open_buy_notional + account.open_sell_notional + notional
-            > max_gross
-        ):
-            return R.MAX_GROSS_EXPOSURE, 0
-        max_net = lim[Limit.MAX_NET_EXPOSURE]
-        if max_net:
-            if is_buy and account.net + account.open_buy_notional + notional > max_net:
-                return R.MAX_NET_EXPOSURE, 0
-            if not is_buy and account.open_sell_notional + notional - account.net > max_net:
-                return R.MAX_NET_EXPOSURE, 0
+        code = self._exposure_limit(lim, account, is_buy, notional)
+        if code != R.OK:
+            return code, 0
         if lim[Limit.CHECK_BALANCE]:
             if is_buy:
                 total, locked = self.balance(account_id, inst.quote_asset)
@@ -998,6 +980,45 @@ class ReferenceModel:
                                           0):
             return R.SELF_TRADE, 0
         return R.OK, reserve_price
+
+    def _kill_switch(self, account: Account, strategy_id: int) -> tuple[int, bool]:
+        """HALT at any level rejects; REDUCE_ONLY at any level means reduce-only mode."""
+        if self.global_kill == KillMode.HALT:
+            return Reject.GLOBAL_HALT, False
+        if account.kill == KillMode.HALT:
+            return Reject.ACCOUNT_HALTED, False
+        if self.strategy_kill[strategy_id] == KillMode.HALT:
+            return Reject.STRATEGY_HALTED, False
+        return Reject.OK, KillMode.REDUCE_ONLY in (
+            self.global_kill, account.kill, self.strategy_kill[strategy_id]
+        )
+
+    @staticmethod
+    def _position_limit(lim: dict[int, int], pos: Position, is_buy: bool, add_qty: int) -> int:
+        """Max position per instrument, counting open orders (worst case if all fill)."""
+        max_pos = lim[Limit.MAX_POSITION]
+        if max_pos:
+            if is_buy and pos.qty + pos.open_buy + add_qty > max_pos:
+                return Reject.MAX_POSITION
+            if not is_buy and pos.open_sell + add_qty - pos.qty > max_pos:
+                return Reject.MAX_POSITION
+        return Reject.OK
+
+    @staticmethod
+    def _exposure_limit(lim: dict[int, int], account: Account, is_buy: bool, add: int) -> int:
+        """Max gross and net exposure: positions at their last valuation plus open orders."""
+        max_gross, max_net = lim[Limit.MAX_GROSS_EXPOSURE], lim[Limit.MAX_NET_EXPOSURE]
+        if max_gross and (
+            account.gross + account.open_buy_notional + account.open_sell_notional + add
+            > max_gross
+        ):
+            return Reject.MAX_GROSS_EXPOSURE
+        if max_net:
+            if is_buy and account.net + account.open_buy_notional + add > max_net:
+                return Reject.MAX_NET_EXPOSURE
+            if not is_buy and account.open_sell_notional + add - account.net > max_net:
+                return Reject.MAX_NET_EXPOSURE
+        return Reject.OK
 
     def _crosses_own(self, account_id, instrument_id, is_buy, order_type, price,
                      exclude) -> bool:
@@ -1088,15 +1109,9 @@ class ReferenceModel:
             return R.NOTIONAL_OVERFLOW
         if notional < inst.min_notional:
             return R.BELOW_MIN_NOTIONAL
-        if self.global_kill == KillMode.HALT:
-            return R.GLOBAL_HALT
-        if account.kill == KillMode.HALT:
-            return R.ACCOUNT_HALTED
-        if self.strategy_kill[o.strategy] == KillMode.HALT:
-            return R.STRATEGY_HALTED
-        reduce_mode = KillMode.REDUCE_ONLY in (
-            self.global_kill, account.kill, self.strategy_kill[o.strategy]
-        )
+        code, reduce_mode = self._kill_switch(account, o.strategy)
+        if code != R.OK:
+            return code
         if reduce_mode and new_qty > o.qty:
             return R.REDUCE_ONLY_MODE
         if lim[Limit.MAX_ORDER_QTY] and new_qty > lim[Limit.MAX_ORDER_QTY]:
@@ -1135,27 +1150,13 @@ class ReferenceModel:
         if (o.contingency != Contingency.OCO or o.reserved_qty > 0) and add_qty > 0:
             if lim[Limit.LONG_ONLY] and not o.is_buy and pos.qty - pos.open_sell - add_qty < 0:
                 return R.LONG_ONLY
-            max_pos = lim[Limit.MAX_POSITION]
-            if max_pos:
-                if o.is_buy and pos.qty + pos.open_buy + add_qty > max_pos:
-                    return R.MAX_POSITION
-                if not o.is_buy and pos.open_sell + add_qty - pos.qty > max_pos:
-                    return R.MAX_POSITION
+            code = self._position_limit(lim, pos, o.is_buy, add_qty)
+            if code != R.OK:
+                return code
         if (o.contingency != Contingency.OCO or o.reserved_qty > 0) and add_notional > 0:
-            max_gross = lim[Limit.MAX_GROSS_EXPOSURE]
-            if max_gross and (
-                account.gross + account.open_buy_notional + account.open_sell_notional
-                + add_notional > max_gross
-            ):
-                return R.MAX_GROSS_EXPOSURE
-            max_net = lim[Limit.MAX_NET_EXPOSURE]
-            if max_net:
-                if o.is_buy and account.net + account.open_buy_notional + add_notional > max_net:
-                    return R.MAX_NET_EXPOSURE
-                if not o.is_buy and (
-                    account.open_sell_notional + add_notional - account.net > max_net
-                ):
-                    return R.MAX_NET_EXPOSURE
+            code = self._exposure_limit(lim, account, o.is_buy, add_notional)
+            if code != R.OK:
+                return code
         if o.locks_funds and (o.contingency != Contingency.OCO or o.reserved_qty > 0):
             if o.is_buy:
                 need = add_notional

@@ -1,0 +1,87 @@
+"""Run the engine: ``python -m oms_core.engine --config FILE`` (or flags), or make keys.
+
+    python -m oms_core.engine --config engine.toml
+    python -m oms_core.engine --client ipc:///tmp/oms --no-security --config engine.toml
+    python -m oms_core.engine keygen DIR NAME      # CURVE key pair: DIR/NAME.key(_secret)
+
+When ready the engine prints one line ``READY {json of the bound endpoints}`` on stdout
+(tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from .config import build_core, load_engine_config
+from .server import Engine
+
+
+def _open_journal(path: str) -> Any:
+    try:
+        from oms_core.journal import Journal  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise SystemExit(f"journal {path!r} requested but oms_core.journal is not built: "
+                         f"{exc}") from None
+    return Journal(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        from bindings.security import write_keypair
+
+        if len(argv) != 3:
+            print("usage: python -m oms_core.engine keygen DIR NAME", file=sys.stderr)
+            return 2
+        pub, sec = write_keypair(argv[1], argv[2])
+        print(f"public key: {pub}\nsecret key (mode 0600): {sec}")
+        return 0
+    ap = argparse.ArgumentParser(prog="python -m oms_core.engine", description=__doc__)
+    ap.add_argument("--config", required=True,
+                    help="engine TOML file, or the full OMS TOML (oms_core/config.py)")
+    ap.add_argument("--shard", type=int, default=0,
+                    help="with the full OMS TOML: the shard whose clients this engine owns")
+    ap.add_argument("--client", help="client ROUTER endpoint (overrides the config)")
+    ap.add_argument("--public", help="PUB endpoint")
+    ap.add_argument("--writer", help="writer PUSH endpoint")
+    ap.add_argument("--journal", help="journal directory (oms_core.journal)")
+    sec = ap.add_mutually_exclusive_group()
+    sec.add_argument("--security", dest="security", action="store_true", default=None)
+    sec.add_argument("--no-security", dest="security", action="store_false")
+    ap.add_argument("--log-level", default="INFO")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from oms_core.config import ConfigError
+
+    try:
+        cfg = load_engine_config(args.config, shard=args.shard)
+    except (ConfigError, ValueError) as e:
+        print(f"configuration refused: {e}", file=sys.stderr)
+        return 2
+    for name in ("client", "public", "writer"):
+        if getattr(args, name):
+            setattr(cfg, name, getattr(args, name))
+    if args.security is not None:
+        cfg.security = args.security
+    if args.journal:
+        cfg.journal_dir = args.journal
+    journal = _open_journal(cfg.journal_dir) if cfg.journal_dir else None
+    engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    engine.install_signal_handlers()
+    engine.bind()
+
+    def ready() -> None:
+        print("READY " + json.dumps(engine.endpoints), flush=True)
+
+    engine.run(ready)
+    print("STOPPED " + json.dumps(engine.stats()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+# EngineLoop: the engine's hot path. One object owns one OmsCore and the reused output buffers.
+# A frame of wire records comes in (validated whole by wire_check_frame), every record is
+# authorized, journaled and applied to the core through one entry point (c_apply), and the
+# answers and events go out as records packed into frames:
+#
+#   reply  -> the client that sent the frame (ACK / REJECT / rows / the events of its accounts)
+#   wr     -> the writer and the journal: every ACK, REJECT and event, with the event sequence
+#   gw[e]  -> the gateway of exchange e: GW_NEW_ORDER / GW_CANCEL / GW_REPLACE
+#
+# Cold work (sessions, HELLO, the less frequent commands, queries of Python state, sockets)
+# is done by oms_core/engine/server.py through the callbacks below.
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+from bindings.wire.wire cimport oms_order_update_t
+from oms_core.core cimport OmsCore
+from oms_core.types cimport order_t
+
+
+# Engine-internal input kinds (journal kinds >= 192; wire MsgTypes are below 192).
+cdef enum:
+    KIND_TIMER = 192              # core.on_timer: expire GTD / DAY orders
+    KIND_MARK_TO_MARKET = 193     # core.mark_to_market: revalue, run the loss breakers
+    KIND_START_OF_DAY = 194       # core.start_of_day
+    KIND_CONFIG = 195             # a configuration change (payload: the server's own encoding)
+
+# Roles (same numbers as bindings.security.Role).
+cdef enum:
+    ROLE_VIEWER = 1
+    ROLE_TRADER = 2
+    ROLE_ADMIN = 3
+    ROLE_GATEWAY = 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Output buffer: records packed back to back, cut into frames of at most 1 MiB / 4096 records
+# ---------------------------------------------------------------------------------------------
+
+cdef class OutBuf:
+    cdef uint8_t* data
+    """Owned bytes; grows (doubling) only when one batch outsizes it."""
+    cdef Py_ssize_t cap
+    cdef readonly Py_ssize_t n
+    """Bytes used."""
+    cdef Py_ssize_t frame_start
+    cdef uint32_t frame_records
+    cdef Py_ssize_t* ends
+    """End offsets of the sealed frames."""
+    cdef uint32_t n_ends
+    cdef uint32_t ends_cap
+    cdef readonly uint64_t n_records
+
+    cdef uint8_t* reserve(self, Py_ssize_t size) except NULL
+    cdef int append(self, const uint8_t* rec, Py_ssize_t size) except -1
+    cdef void reset(self) noexcept nogil
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+cdef class EngineLoop:
+    cdef readonly OmsCore core
+    cdef readonly OutBuf reply
+    cdef readonly OutBuf wr
+    cdef readonly list gw
+    """OutBuf per exchange id."""
+    cdef readonly uint64_t seq
+    """Engine event sequence: the last one given (gap free across ACK, REJECT and events)."""
+    cdef readonly uint64_t gen_cl_ord_id
+    """Counter of client order ids the engine makes itself (signals)."""
+    cdef public object journal
+    cdef object j_input
+    cdef object j_event
+    cdef public object py_apply
+    """Callback for state-changing commands the loop does not decode itself:
+    ``py_apply(kind, ts, payload) -> (code, id1, id2, id3)``."""
+    cdef public object py_command
+    """Callback for HELLO (session state, no core change): ``py_command(kind, payload) -> code``."""
+    cdef public object py_gateway
+    """Callback for GW_STATUS records: ``py_gateway(payload)``."""
+    cdef bint live
+    cdef bint dirty
+    """Inputs journaled since the last commit."""
+    """False while replaying: answers are built but not journaled."""
+    # the client whose frame is being handled
+    cdef int cur_role
+    cdef readonly uint64_t cur_allowed
+    cdef public uint64_t cur_mask
+    """Accounts whose events go into the reply (the session's subscription)."""
+    cdef public bint auto_subscribe
+    # events of this batch, for routing to the other sessions
+    cdef uint32_t* rt_off
+    cdef uint16_t* rt_len
+    cdef uint32_t* rt_acct
+    cdef uint32_t rt_n
+    cdef uint32_t rt_cap
+    cdef readonly uint64_t batch_mask
+    # counters
+    cdef readonly uint64_t n_frames
+    cdef readonly uint64_t n_records
+    cdef readonly uint64_t n_bad_frames
+    cdef readonly uint64_t n_unauthorized
+    cdef readonly uint64_t n_wrong_direction
+    cdef readonly uint64_t n_acks
+    cdef readonly uint64_t n_rejects
+    cdef readonly uint64_t n_gw_records
+    cdef readonly uint64_t n_gw_errors
+    cdef readonly uint64_t n_duplicate_retries
+    cdef uint64_t* wire_errors
+
+    cdef int c_apply(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                     bint answer) except -1
+    cdef int _new_order(self, const uint8_t* rec, int64_t ts, bint answer) except -1
+    cdef int _cancel(self, const uint8_t* rec, int64_t ts, bint answer) except -1
+    cdef int _replace(self, const uint8_t* rec, int64_t ts, bint answer) except -1
+    cdef int _exec_report(self, const uint8_t* rec, int64_t ts) except -1
+    cdef int _drain(self) except -1
+    cdef int _ack(self, const uint8_t* cmd, uint64_t oid, uint64_t oid2, uint64_t oid3,
+                  uint64_t cl_ord_id, uint32_t account, int64_t recv_ns,
+                  bint journaled) except -1
+    cdef int _reject(self, const uint8_t* cmd, int code, uint64_t cl_ord_id,
+                     uint64_t order_id, uint32_t account, int64_t recv_ns,
+                     bint journaled) except -1
+    cdef int _protocol_error(self, uint64_t rid, uint32_t offset, int error,
+                             int bad_type) except -1
+    cdef uint8_t* _event(self, uint16_t msg_type, uint16_t size, uint32_t account,
+                         bint route) except NULL
+    cdef int _publish(self, uint8_t* rec, uint16_t size, uint32_t account,
+                      bint route) except -1
+    cdef int _fill_order(self, oms_order_update_t* u, order_t* o, int status) except -1
+    cdef int _heartbeat(self, const uint8_t* rec) except -1
+    cdef int _query(self, const uint8_t* rec) except -1
+    cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
+    cdef int _authorize(self, int msg_type, const uint8_t* rec) noexcept

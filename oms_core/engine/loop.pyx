@@ -1,0 +1,995 @@
+"""The engine's hot path (see loop.pxd): frames in, core calls, answer and event frames out."""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+from bindings.wire.codec cimport wire_check_frame
+from bindings.wire.wire cimport *
+from oms_core.core cimport OmsCore
+from oms_core.heaps cimport HeapSet
+from oms_core.types cimport *
+
+
+cdef inline int64_t _now() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_REALTIME, &t)
+    return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
+
+
+cdef inline bint _is_terminal(int status) noexcept nogil:
+    return (status == ST_FILLED or status == ST_CANCELED or status == ST_REJECTED
+            or status == ST_EXPIRED)
+
+
+cdef inline void _hdr(void* p, uint16_t msg_type, uint16_t size, uint64_t seq,
+                      uint64_t rid, uint8_t flags, int64_t now) noexcept nogil:
+    memset(p, 0, size)
+    cdef oms_hdr_t* h = <oms_hdr_t*>p
+    h.magic = OMS_WIRE_MAGIC
+    h.version = OMS_WIRE_VERSION
+    h.flags = flags
+    h.msg_type = msg_type
+    h.length = size
+    h.seq = seq
+    h.request_id = rid
+    h.send_ns = now
+
+
+cdef inline uint64_t _bit(uint32_t account) noexcept nogil:
+    return (<uint64_t>1) << account if account < 64 else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# OutBuf
+# ---------------------------------------------------------------------------------------------
+
+cdef class OutBuf:
+    """Records packed back to back and cut into wire frames (<= 1 MiB, <= 4096 records)."""
+
+    def __cinit__(self, Py_ssize_t capacity=1 << 16):
+        self.cap = capacity if capacity >= 4096 else 4096
+        self.data = <uint8_t*>PyMem_Malloc(self.cap)
+        self.ends_cap = 16
+        self.ends = <Py_ssize_t*>PyMem_Malloc(self.ends_cap * sizeof(Py_ssize_t))
+        if self.data == NULL or self.ends == NULL:
+            raise MemoryError("OutBuf: allocation failed")
+
+    def __dealloc__(self):
+        PyMem_Free(self.data)
+        PyMem_Free(self.ends)
+
+    cdef void reset(self) noexcept nogil:
+        self.n = 0
+        self.frame_start = 0
+        self.frame_records = 0
+        self.n_ends = 0
+
+    cdef uint8_t* reserve(self, Py_ssize_t size) except NULL:
+        cdef Py_ssize_t* ends
+        cdef uint8_t* grown
+        cdef Py_ssize_t cap
+        if (self.n - self.frame_start + size > OMS_WIRE_MAX_FRAME_SIZE
+                or self.frame_records >= OMS_WIRE_MAX_RECORDS_PER_FRAME):
+            if self.n_ends == self.ends_cap:
+                ends = <Py_ssize_t*>PyMem_Realloc(self.ends,
+                                                  2 * self.ends_cap * sizeof(Py_ssize_t))
+                if ends == NULL:
+                    raise MemoryError("OutBuf: cannot grow the frame list")
+                self.ends = ends
+                self.ends_cap *= 2
+            self.ends[self.n_ends] = self.n
+            self.n_ends += 1
+            self.frame_start = self.n
+            self.frame_records = 0
+        if self.n + size > self.cap:
+            cap = self.cap * 2
+            while self.n + size > cap:
+                cap *= 2
+            grown = <uint8_t*>PyMem_Realloc(self.data, cap)
+            if grown == NULL:
+                raise MemoryError("OutBuf: cannot grow")
+            self.data = grown
+            self.cap = cap
+        cdef uint8_t* p = self.data + self.n
+        self.n += size
+        self.frame_records += 1
+        self.n_records += 1
+        return p
+
+    cdef int append(self, const uint8_t* rec, Py_ssize_t size) except -1:
+        memcpy(self.reserve(size), rec, size)
+        return 0
+
+    def frames(self):
+        """The records written since the last reset, as a list of frames (bytes copies)."""
+        cdef list out = []
+        cdef Py_ssize_t start = 0
+        cdef uint32_t i
+        for i in range(self.n_ends):
+            out.append(PyBytes_FromStringAndSize(<char*>self.data + start,
+                                                 self.ends[i] - start))
+            start = self.ends[i]
+        if self.n > start:
+            out.append(PyBytes_FromStringAndSize(<char*>self.data + start, self.n - start))
+        return out
+
+    def clear(self):
+        self.reset()
+
+    def add(self, bytes record):
+        """Append one whole record (cold path: query rows built in Python)."""
+        self.append(<const uint8_t*>PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record))
+
+    @property
+    def nbytes(self):
+        return self.n
+
+
+# ---------------------------------------------------------------------------------------------
+# EngineLoop
+# ---------------------------------------------------------------------------------------------
+
+cdef class EngineLoop:
+    """The hot path of the engine around one OmsCore.
+
+    Parameters
+    ----------
+    core : OmsCore
+        The state; the loop is its only caller while the engine runs.
+    n_exchanges : int
+        Gateways are addressed by the instrument's exchange id below this.
+    journal : object, optional
+        ``append_input(kind, ts, payload)``, ``append_event(record)``, ``commit()``.
+    """
+
+    def __cinit__(self, OmsCore core not None, int n_exchanges=16, object journal=None):
+        self.core = core
+        self.reply = OutBuf(1 << 20)
+        self.wr = OutBuf(1 << 20)
+        self.gw = [OutBuf(1 << 16) for _ in range(n_exchanges)]
+        self.live = True
+        self.rt_cap = 1024
+        self.rt_off = <uint32_t*>PyMem_Malloc(self.rt_cap * sizeof(uint32_t))
+        self.rt_len = <uint16_t*>PyMem_Malloc(self.rt_cap * sizeof(uint16_t))
+        self.rt_acct = <uint32_t*>PyMem_Malloc(self.rt_cap * sizeof(uint32_t))
+        self.wire_errors = <uint64_t*>PyMem_Malloc(16 * sizeof(uint64_t))
+        if (self.rt_off == NULL or self.rt_len == NULL or self.rt_acct == NULL
+                or self.wire_errors == NULL):
+            raise MemoryError("EngineLoop: allocation failed")
+        memset(self.wire_errors, 0, 16 * sizeof(uint64_t))
+        self.cur_role = ROLE_ADMIN
+        self.cur_allowed = 0xFFFFFFFFFFFFFFFF
+        self.set_journal(journal)
+
+    def __dealloc__(self):
+        PyMem_Free(self.rt_off)
+        PyMem_Free(self.rt_len)
+        PyMem_Free(self.rt_acct)
+        PyMem_Free(self.wire_errors)
+
+    def set_journal(self, journal):
+        """Use ``journal`` (or None) from now on."""
+        self.journal = journal
+        self.j_input = journal.append_input if journal is not None else None
+        self.j_event = journal.append_event if journal is not None else None
+
+    # -------------------------------------------------------------------- state for snapshots
+    def engine_state(self):
+        """The loop's own state that a snapshot must keep beside the core's."""
+        return {"seq": self.seq, "gen_cl_ord_id": self.gen_cl_ord_id}
+
+    def restore_engine_state(self, dict state):
+        self.seq = state["seq"]
+        self.gen_cl_ord_id = state["gen_cl_ord_id"]
+
+    def next_cl_ord_id(self):
+        """A client order id for an order the engine makes itself (deterministic)."""
+        self.gen_cl_ord_id += 1
+        return (<uint64_t>1 << 63) | self.gen_cl_ord_id
+
+    def timer_due(self, int64_t ts):
+        """True when a GTD / DAY order is due to expire at ``ts`` (a timer input is needed)."""
+        cdef HeapSet h = self.core.expiries
+        return h.size(0) > 0 and h.top(0).key <= ts
+
+    def wire_error_counts(self):
+        return {i: self.wire_errors[i] for i in range(16) if self.wire_errors[i]}
+
+    # -------------------------------------------------------------------- batches
+    def begin(self, int role, uint64_t allowed, uint64_t mask, bint auto_subscribe):
+        """Start a batch for one client (or the gateways / timers: role ADMIN, mask 0)."""
+        self.reply.reset()
+        self.wr.reset()
+        for b in self.gw:
+            (<OutBuf>b).reset()
+        self.rt_n = 0
+        self.batch_mask = 0
+        self.cur_role = role
+        self.cur_allowed = allowed
+        self.cur_mask = mask
+        self.auto_subscribe = auto_subscribe
+
+    def select(self, uint64_t mask):
+        """Frames of this batch's events whose account is in ``mask`` (for other sessions)."""
+        cdef OutBuf out = OutBuf(4096)
+        cdef uint32_t i
+        for i in range(self.rt_n):
+            if _bit(self.rt_acct[i]) & mask:
+                out.append(self.wr.data + self.rt_off[i], self.rt_len[i])
+        return out.frames()
+
+    @property
+    def gw_pending(self):
+        """True when this batch wrote GW_* records."""
+        for b in self.gw:
+            if (<OutBuf>b).n:
+                return True
+        return False
+
+    def gateway_frames(self):
+        """[(exchange id, [frames])] of the GW_* records of this batch."""
+        cdef list out = []
+        cdef int e
+        cdef OutBuf b
+        for e in range(len(self.gw)):
+            b = <OutBuf>self.gw[e]
+            if b.n:
+                out.append((e, b.frames()))
+        return out
+
+    # -------------------------------------------------------------------- frames in
+    def on_client_frame(self, object frame, int64_t recv_ns):
+        """Handle one frame from a client (after ``begin``); return the number of records."""
+        cdef const uint8_t[::1] view
+        cdef const uint8_t* data
+        cdef Py_ssize_t n
+        if type(frame) is bytes:
+            data = <const uint8_t*>PyBytes_AS_STRING(frame)
+            n = PyBytes_GET_SIZE(frame)
+        else:
+            view = frame
+            n = view.shape[0]
+            data = &view[0] if n > 0 else NULL
+        return self.c_client_frame(data, n, recv_ns)
+
+    cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1:
+        cdef uint32_t count = 0
+        cdef Py_ssize_t err_off = 0
+        cdef int err = wire_check_frame(data, n, &count, &err_off)
+        cdef oms_hdr_t h
+        cdef Py_ssize_t off = 0
+        cdef int mt, code
+        cdef uint64_t rid = 0
+        cdef int bad_type = 0
+        self.n_frames += 1
+        if err != OMS_WIRE_OK:
+            self.n_bad_frames += 1
+            self.wire_errors[err & 15] += 1
+            if n - err_off >= OMS_WIRE_HEADER_SIZE:
+                memcpy(&h, data + err_off, OMS_WIRE_HEADER_SIZE)
+                if h.magic == OMS_WIRE_MAGIC:
+                    rid = h.request_id
+                    bad_type = h.msg_type
+            self._protocol_error(rid, <uint32_t>err_off, err, bad_type)
+            return 0
+        while off < n:
+            memcpy(&h, data + off, OMS_WIRE_HEADER_SIZE)
+            mt = h.msg_type
+            self.n_records += 1
+            if mt >= 64:
+                self.n_wrong_direction += 1
+                self.wire_errors[OMS_WIRE_WRONG_DIRECTION] += 1
+                self._protocol_error(h.request_id, <uint32_t>off, OMS_WIRE_WRONG_DIRECTION, mt)
+            elif not self._authorize(mt, data + off):
+                self.n_unauthorized += 1
+                self.wire_errors[OMS_WIRE_UNAUTHORIZED] += 1
+                self._protocol_error(h.request_id, <uint32_t>off, OMS_WIRE_UNAUTHORIZED, mt)
+            elif mt == OMS_MSG_HEARTBEAT:
+                self._heartbeat(data + off)
+            elif mt == OMS_MSG_QUERY:
+                self._query(data + off)
+            elif mt == OMS_MSG_HELLO:
+                code = self.py_command(mt, PyBytes_FromStringAndSize(<char*>data + off,
+                                                                     h.length))
+                if code == 0:
+                    self._ack(data + off, 0, 0, 0, 0, 0, recv_ns, False)
+                else:
+                    self._reject(data + off, code, 0, 0, 0, recv_ns, False)
+            else:
+                if self.live and self.j_input is not None:
+                    self.dirty = True
+                    self.j_input(mt, recv_ns, PyBytes_FromStringAndSize(<char*>data + off,
+                                                                        h.length))
+                self.c_apply(mt, recv_ns, data + off, h.length, True)
+            off += h.length
+        return count
+
+    def on_gateway_frame(self, object frame, int64_t recv_ns):
+        """Handle one frame from a gateway (exec reports, market data, status)."""
+        cdef const uint8_t[::1] view
+        cdef const uint8_t* data
+        cdef Py_ssize_t n
+        cdef uint32_t count = 0
+        cdef Py_ssize_t err_off = 0, off = 0
+        cdef oms_hdr_t h
+        cdef int err
+        if type(frame) is bytes:
+            data = <const uint8_t*>PyBytes_AS_STRING(frame)
+            n = PyBytes_GET_SIZE(frame)
+        else:
+            view = frame
+            n = view.shape[0]
+            data = &view[0] if n > 0 else NULL
+        err = wire_check_frame(data, n, &count, &err_off)
+        if err != OMS_WIRE_OK:
+            self.n_gw_errors += 1
+            self.wire_errors[err & 15] += 1
+            return 0
+        while off < n:
+            memcpy(&h, data + off, OMS_WIRE_HEADER_SIZE)
+            self.n_gw_records += 1
+            if h.msg_type == OMS_MSG_GW_EXEC_REPORT or h.msg_type == OMS_MSG_GW_MARKET_DATA:
+                if self.live and self.j_input is not None:
+                    self.dirty = True
+                    self.j_input(h.msg_type, recv_ns,
+                                 PyBytes_FromStringAndSize(<char*>data + off, h.length))
+                self.c_apply(h.msg_type, recv_ns, data + off, h.length, False)
+            elif h.msg_type == OMS_MSG_GW_STATUS:
+                if self.py_gateway is not None:
+                    self.py_gateway(PyBytes_FromStringAndSize(<char*>data + off, h.length))
+            else:
+                self.n_gw_errors += 1
+                self.wire_errors[OMS_WIRE_WRONG_DIRECTION] += 1
+            off += h.length
+        return count
+
+    def commit(self):
+        """Journal the batch's event records and commit, before anything is sent."""
+        cdef uint32_t i
+        cdef oms_hdr_t* h
+        cdef Py_ssize_t off = 0
+        if self.journal is None or not self.live or not (self.dirty or self.wr.n):
+            return
+        self.dirty = False
+        # every record in wr is journaled, in order
+        while off < self.wr.n:
+            h = <oms_hdr_t*>(self.wr.data + off)
+            self.j_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
+            off += h.length
+        self.journal.commit()
+
+    # -------------------------------------------------------------------- the one entry point
+    def apply_input(self, int kind, int64_t ts, bytes payload, bint replay=True):
+        """Apply one state-changing input. ``replay``: answers and sends are suppressed
+        (nothing is journaled); the event sequence advances exactly as it did live."""
+        cdef bint was_live = self.live
+        if replay:
+            self.begin(ROLE_ADMIN, 0xFFFFFFFFFFFFFFFF, 0, False)
+            self.live = False
+        try:
+            if self.live and self.j_input is not None:
+                self.dirty = True
+                self.j_input(kind, ts, payload)
+            self.c_apply(kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
+                         PyBytes_GET_SIZE(payload), kind < 64)
+        finally:
+            self.live = was_live
+            if replay:
+                self.reply.reset()
+                self.wr.reset()
+                for b in self.gw:
+                    (<OutBuf>b).reset()
+                self.rt_n = 0
+
+    cdef int c_apply(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                     bint answer) except -1:
+        cdef oms_hdr_t h
+        cdef oms_gw_market_data_t md
+        cdef object res
+        if kind < 192 and (n < OMS_WIRE_HEADER_SIZE):
+            return 0
+        if kind == OMS_MSG_NEW_ORDER:
+            self._new_order(rec, ts, answer)
+        elif kind == OMS_MSG_CANCEL:
+            self._cancel(rec, ts, answer)
+        elif kind == OMS_MSG_REPLACE:
+            self._replace(rec, ts, answer)
+        elif kind == OMS_MSG_GW_EXEC_REPORT:
+            self._exec_report(rec, ts)
+        elif kind == OMS_MSG_GW_MARKET_DATA:
+            memcpy(&md, rec, sizeof(md))
+            if md.instrument < self.core.n_instruments and self.core.instruments[
+                    md.instrument].active:
+                self.core.c_set_price(md.instrument, md.last, md.bid, md.ask, ts,
+                                      (md.md_flags & OMS_MD_FLAG_STALE) != 0)
+        elif kind == KIND_TIMER:
+            self.core.on_timer(ts)
+        elif kind == KIND_MARK_TO_MARKET:
+            self.core.c_mark_to_market(ts)
+        elif kind == KIND_START_OF_DAY:
+            self.core.start_of_day(ts)
+        else:
+            # MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, KIND_CONFIG: cold, in Python
+            res = self.py_apply(kind, ts, PyBytes_FromStringAndSize(<char*>rec, n))
+            self._drain()
+            if answer and kind < 64:
+                code, oid, oid2, oid3, cl, account = res
+                if code == 0:
+                    self._ack(rec, oid, oid2, oid3, cl, account, ts, True)
+                else:
+                    self._reject(rec, code, cl, oid, account, ts, True)
+            return 0
+        self._drain()
+        return 0
+
+    # -------------------------------------------------------------------- commands
+    cdef int _authorize(self, int mt, const uint8_t* rec) noexcept:
+        cdef uint32_t account
+        cdef int role = self.cur_role
+        if role == ROLE_ADMIN:
+            return 1
+        if mt == OMS_MSG_HELLO or mt == OMS_MSG_HEARTBEAT:
+            return role != ROLE_GATEWAY
+        if role == ROLE_GATEWAY or mt == OMS_MSG_ADMIN:
+            return 0
+        if role == ROLE_VIEWER and mt != OMS_MSG_QUERY:
+            return 0
+        # every other command carries one account; where it sits depends on the type
+        if mt == OMS_MSG_NEW_ORDER:
+            account = (<const oms_new_order_t*>rec).account
+        elif mt == OMS_MSG_CANCEL:
+            account = (<const oms_cancel_t*>rec).account
+        elif mt == OMS_MSG_REPLACE:
+            account = (<const oms_replace_t*>rec).account
+        elif mt == OMS_MSG_MASS_CANCEL:
+            account = (<const oms_mass_cancel_t*>rec).account
+        elif mt == OMS_MSG_NEW_BRACKET:
+            account = (<const oms_new_bracket_t*>rec).account
+        elif mt == OMS_MSG_NEW_OCO:
+            account = (<const oms_new_oco_t*>rec).account
+        elif mt == OMS_MSG_SIGNAL:
+            account = (<const oms_signal_t*>rec).account
+        elif mt == OMS_MSG_QUERY:
+            account = (<const oms_query_t*>rec).account
+        else:
+            return 0
+        return account < 64 and (_bit(account) & self.cur_allowed) != 0
+
+    cdef int _new_order(self, const uint8_t* rec, int64_t ts, bint answer) except -1:
+        cdef oms_new_order_t c
+        memcpy(&c, rec, sizeof(c))
+        cdef uint64_t oid = 0
+        cdef int code
+        cdef order_t* o
+        if self.auto_subscribe:
+            self.cur_mask |= _bit(c.account)
+        if c.account < self.core.risk.n_accounts:
+            oid = self.core.orders.find_client_id(c.account, c.client_order_id)
+        if oid != 0:
+            # a retry: the same order again is answered with the original; anything else is
+            # a second order under a used client order id
+            o = self.core.orders.find(oid)
+            if (o != NULL and o.instrument == c.instrument and o.strategy == c.strategy
+                    and o.side == c.side and o.order_type == c.order_type and o.tif == c.tif
+                    and o.price == c.price and o.trigger == c.trigger_price
+                    and o.flags == c.order_flags and o.expire_ts == c.expire_ns
+                    and o.trail_offset == c.trail_offset
+                    and (o.qty == c.quantity or o.parent_id != 0)):
+                self.n_duplicate_retries += 1
+                if answer:
+                    self._ack(rec, oid, 0, 0, c.client_order_id, c.account, ts, True)
+                return 0
+            code = R_DUPLICATE_CLIENT_ORDER_ID
+        else:
+            code = self.core.c_submit(c.account, c.strategy, c.instrument, c.client_order_id,
+                                      c.side, c.order_type, c.tif, c.price, c.trigger_price,
+                                      c.quantity, c.order_flags, c.expire_ns, ts,
+                                      c.trail_offset, &oid)
+        if answer:
+            if code == R_OK:
+                self._ack(rec, oid, 0, 0, c.client_order_id, c.account, ts, True)
+            else:
+                self._reject(rec, code, c.client_order_id, 0, c.account, ts, True)
+        return 0
+
+    cdef int _cancel(self, const uint8_t* rec, int64_t ts, bint answer) except -1:
+        cdef oms_cancel_t c
+        memcpy(&c, rec, sizeof(c))
+        cdef uint64_t oid = c.order_id
+        cdef uint64_t cl = c.client_order_id
+        cdef order_t* o
+        if self.auto_subscribe:
+            self.cur_mask |= _bit(c.account)
+        if oid == 0 and c.account < self.core.risk.n_accounts:
+            oid = self.core.orders.find_client_id(c.account, cl)
+        o = self.core.orders.find(oid)
+        if o != NULL and o.account == c.account:
+            cl = o.cl_ord_id
+        cdef int code = self.core.c_cancel(c.account, oid, ts)
+        if answer:
+            if code == R_OK:
+                self._ack(rec, oid, 0, 0, cl, c.account, ts, True)
+            else:
+                self._reject(rec, code, cl, oid, c.account, ts, True)
+        return 0
+
+    cdef int _replace(self, const uint8_t* rec, int64_t ts, bint answer) except -1:
+        cdef oms_replace_t c
+        memcpy(&c, rec, sizeof(c))
+        cdef uint64_t oid = c.order_id
+        cdef uint64_t cl = c.client_order_id
+        cdef int64_t price = c.price, qty = c.quantity
+        cdef int code
+        if self.auto_subscribe:
+            self.cur_mask |= _bit(c.account)
+        if oid == 0 and c.account < self.core.risk.n_accounts:
+            oid = self.core.orders.find_client_id(c.account, cl)
+        cdef order_t* o = self.core.orders.find(oid)
+        if o != NULL and o.account == c.account:
+            cl = o.cl_ord_id
+            if price == 0:
+                price = o.price
+            if qty == 0:
+                qty = o.qty
+        if c.trigger_price != 0 or price < 0 or qty < 0:
+            code = R_NOT_REPLACEABLE if c.trigger_price != 0 else R_INVALID_QUANTITY
+        else:
+            code = self.core.c_replace(c.account, oid, price, qty, ts)
+        if answer:
+            if code == R_OK:
+                self._ack(rec, oid, 0, 0, cl, c.account, ts, True)
+            else:
+                self._reject(rec, code, cl, oid, c.account, ts, True)
+        return 0
+
+    cdef int _heartbeat(self, const uint8_t* rec) except -1:
+        cdef oms_heartbeat_t c
+        memcpy(&c, rec, sizeof(c))
+        cdef oms_heartbeat_t* a = <oms_heartbeat_t*>self.reply.reserve(sizeof(oms_heartbeat_t))
+        _hdr(a, OMS_MSG_HEARTBEAT, sizeof(oms_heartbeat_t), 0, c.hdr.request_id, 0, _now())
+        a.last_seq = self.seq
+        a.echo_ns = c.hdr.send_ns
+        return 0
+
+    # -------------------------------------------------------------------- gateway reports
+    cdef int _exec_report(self, const uint8_t* rec, int64_t ts) except -1:
+        cdef oms_gw_exec_report_t r
+        memcpy(&r, rec, sizeof(r))
+        cdef int code = R_OK
+        cdef int et = r.exec_type
+        cdef order_t* o
+        cdef oms_fill_t* f
+        if et == OMS_EXEC_ACK:
+            code = self.core.c_on_ack(r.order_id, ts)
+        elif et == OMS_EXEC_FILL:
+            code = self.core.c_on_fill(r.order_id, r.trade_id, r.last_qty, r.last_price, r.fee,
+                                       r.fee_asset, r.liquidity, ts)
+            if code == R_OK:
+                o = self.core.orders.find(r.order_id)
+                if o != NULL:
+                    f = <oms_fill_t*>self._event(OMS_MSG_FILL, sizeof(oms_fill_t), o.account,
+                                                 True)
+                    f.order_id = o.order_id
+                    f.client_order_id = o.cl_ord_id
+                    f.trade_id = r.trade_id
+                    f.quantity = r.last_qty
+                    f.price = r.last_price
+                    f.fee = r.fee
+                    f.exch_ts_ns = r.exch_ts_ns
+                    f.event_ns = ts
+                    f.account = o.account
+                    f.strategy = o.strategy
+                    f.instrument = o.instrument
+                    f.fee_asset = r.fee_asset
+                    f.side = o.side
+                    f.liquidity = r.liquidity
+                    self._publish(<uint8_t*>f, sizeof(oms_fill_t), o.account, True)
+        elif et == OMS_EXEC_CANCELED:
+            code = self.core.c_on_canceled(r.order_id, ts)
+        elif et == OMS_EXEC_REJECT:
+            code = self.core.on_reject(r.order_id, 0, ts)
+        elif et == OMS_EXEC_EXPIRED:
+            code = self.core.on_expired(r.order_id, ts)
+        elif et == OMS_EXEC_REPLACED:
+            code = self.core.on_replaced(r.order_id, ts)
+        elif et == OMS_EXEC_CANCEL_REJECT:
+            code = self.core.on_cancel_reject(r.order_id, ts)
+        elif et == OMS_EXEC_REPLACE_REJECT:
+            code = self.core.on_replace_reject(r.order_id, ts)
+        # UNKNOWN_ORDER / STATUS: reconciliation (not the engine loop's job yet)
+        if code != R_OK:
+            self.n_gw_errors += 1
+        return 0
+
+    # -------------------------------------------------------------------- events out
+    cdef uint8_t* _event(self, uint16_t msg_type, uint16_t size, uint32_t account,
+                         bint route) except NULL:
+        cdef uint8_t* p = self.wr.reserve(size)
+        self.seq += 1
+        _hdr(p, msg_type, size, self.seq, 0, 0, _now())
+        return p
+
+    cdef int _publish(self, uint8_t* rec, uint16_t size, uint32_t account,
+                      bint route) except -1:
+        """After the record at ``rec`` (inside wr) is filled: copy it to the reply when the
+        current client follows the account, and remember it for the other sessions."""
+        cdef uint32_t* grown32
+        cdef uint16_t* grown16
+        cdef uint32_t* grown_a
+        if not route:
+            return 0
+        if self.live and (_bit(account) & self.cur_mask):
+            self.reply.append(rec, size)
+        if self.rt_n == self.rt_cap:
+            grown32 = <uint32_t*>PyMem_Realloc(self.rt_off, 2 * self.rt_cap * sizeof(uint32_t))
+            if grown32 == NULL:
+                raise MemoryError()
+            self.rt_off = grown32
+            grown16 = <uint16_t*>PyMem_Realloc(self.rt_len, 2 * self.rt_cap * sizeof(uint16_t))
+            if grown16 == NULL:
+                raise MemoryError()
+            self.rt_len = grown16
+            grown_a = <uint32_t*>PyMem_Realloc(self.rt_acct, 2 * self.rt_cap * sizeof(uint32_t))
+            if grown_a == NULL:
+                raise MemoryError()
+            self.rt_acct = grown_a
+            self.rt_cap *= 2
+        self.rt_off[self.rt_n] = <uint32_t>(rec - self.wr.data)
+        self.rt_len[self.rt_n] = size
+        self.rt_acct[self.rt_n] = account
+        self.rt_n += 1
+        self.batch_mask |= _bit(account)
+        return 0
+
+    cdef int _ack(self, const uint8_t* cmd, uint64_t oid, uint64_t oid2, uint64_t oid3,
+                  uint64_t cl_ord_id, uint32_t account, int64_t recv_ns,
+                  bint journaled) except -1:
+        cdef const oms_hdr_t* ch = <const oms_hdr_t*>cmd
+        cdef oms_ack_t* a
+        self.n_acks += 1
+        if journaled:
+            a = <oms_ack_t*>self._event(OMS_MSG_ACK, sizeof(oms_ack_t), account, False)
+        else:
+            a = <oms_ack_t*>self.reply.reserve(sizeof(oms_ack_t))
+            _hdr(a, OMS_MSG_ACK, sizeof(oms_ack_t), 0, 0, 0, _now())
+        a.hdr.request_id = ch.request_id
+        a.order_id = oid
+        a.leg2_order_id = oid2
+        a.leg3_order_id = oid3
+        a.client_order_id = cl_ord_id
+        a.recv_ns = recv_ns
+        a.ack_ns = a.hdr.send_ns
+        a.account = account
+        a.cmd_type = ch.msg_type
+        if journaled and self.live:
+            self.reply.append(<uint8_t*>a, sizeof(oms_ack_t))
+        return 0
+
+    cdef int _reject(self, const uint8_t* cmd, int code, uint64_t cl_ord_id,
+                     uint64_t order_id, uint32_t account, int64_t recv_ns,
+                     bint journaled) except -1:
+        cdef const oms_hdr_t* ch = <const oms_hdr_t*>cmd
+        cdef oms_reject_t* r
+        self.n_rejects += 1
+        if journaled:
+            r = <oms_reject_t*>self._event(OMS_MSG_REJECT, sizeof(oms_reject_t), account, False)
+        else:
+            r = <oms_reject_t*>self.reply.reserve(sizeof(oms_reject_t))
+            _hdr(r, OMS_MSG_REJECT, sizeof(oms_reject_t), 0, 0, 0, _now())
+        r.hdr.request_id = ch.request_id
+        r.client_order_id = cl_ord_id
+        r.order_id = order_id
+        r.recv_ns = recv_ns
+        r.reject_ns = r.hdr.send_ns
+        r.account = account
+        r.code = code
+        r.cmd_type = ch.msg_type
+        if journaled and self.live:
+            self.reply.append(<uint8_t*>r, sizeof(oms_reject_t))
+        return 0
+
+    def reject_command(self, bytes record, int code, int64_t recv_ns):
+        """Answer a command with a (not journaled) REJECT, e.g. while shutting down."""
+        cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(record)
+        self._reject(p, code, 0, 0, 0, recv_ns, False)
+
+    cdef int _protocol_error(self, uint64_t rid, uint32_t offset, int error,
+                             int bad_type) except -1:
+        cdef oms_protocol_error_t* e = <oms_protocol_error_t*>self.reply.reserve(
+            sizeof(oms_protocol_error_t))
+        _hdr(e, OMS_MSG_PROTOCOL_ERROR, sizeof(oms_protocol_error_t), 0, rid, 0, _now())
+        e.bad_request_id = rid
+        e.offset = offset
+        e.error = error
+        e.bad_type = bad_type
+        return 0
+
+    cdef int _fill_order(self, oms_order_update_t* u, order_t* o, int status) except -1:
+        cdef int64_t live_qty = o.qty
+        if o.status == ST_PENDING_REPLACE and o.pending_qty > o.qty:
+            live_qty = o.pending_qty
+        u.order_id = o.order_id
+        u.client_order_id = o.cl_ord_id
+        u.quantity = o.qty
+        u.filled = o.filled
+        u.leaves = 0 if _is_terminal(status) else (live_qty - o.filled if live_qty > o.filled
+                                                   else 0)
+        u.price = o.price
+        u.trigger_price = o.trigger
+        if o.filled > 0:
+            u.avg_price = (o.fill_notional + o.filled // 2) // o.filled
+        u.account = o.account
+        u.strategy = o.strategy
+        u.instrument = o.instrument
+        u.reason = o.reason if status == ST_REJECTED else 0
+        u.side = o.side
+        u.order_type = o.order_type
+        u.tif = o.tif
+        u.status = status
+        return 0
+
+    cdef int _drain(self) except -1:
+        """Turn the core's queued events into records; empty the queue."""
+        cdef OmsCore core = self.core
+        cdef uint64_t i
+        cdef event_t* e
+        cdef order_t* o
+        cdef OutBuf g
+        cdef oms_order_update_t* u
+        cdef oms_position_update_t* pu
+        cdef oms_trade_closed_t* tc
+        cdef oms_risk_alert_t* ra
+        cdef oms_gw_new_order_t* gn
+        cdef oms_gw_cancel_t* gc
+        cdef oms_gw_replace_t* gr
+        cdef position_t* pos
+        cdef int64_t now = _now()
+        cdef int64_t mult
+        cdef uint32_t ex
+        for i in range(core.n_events):
+            e = &core.events[i]
+            if e.type == EV_ORDER_UPDATE:
+                u = <oms_order_update_t*>self._event(OMS_MSG_ORDER_UPDATE,
+                                                     sizeof(oms_order_update_t), e.account,
+                                                     True)
+                o = core.orders.find(e.order_id)
+                if o != NULL:
+                    self._fill_order(u, o, e.code)
+                else:
+                    u.order_id = e.order_id
+                    u.filled = e.a
+                    u.account = e.account
+                    u.strategy = e.strategy
+                    u.instrument = e.instrument
+                    u.status = e.code
+                u.event_ns = e.ts
+                self._publish(<uint8_t*>u, sizeof(oms_order_update_t), e.account, True)
+            elif e.type == EV_SEND_ORDER or e.type == EV_SEND_CANCEL or (
+                    e.type == EV_SEND_REPLACE):
+                o = core.orders.find(e.order_id)
+                if o == NULL or e.instrument >= core.n_instruments:
+                    continue
+                ex = core.instruments[e.instrument].exchange_id
+                if ex >= <uint32_t>len(self.gw):
+                    continue
+                g = <OutBuf>self.gw[ex]
+                if e.type == EV_SEND_ORDER:
+                    gn = <oms_gw_new_order_t*>g.reserve(sizeof(oms_gw_new_order_t))
+                    _hdr(gn, OMS_MSG_GW_NEW_ORDER, sizeof(oms_gw_new_order_t), self.seq, 0, 0,
+                         now)
+                    gn.order_id = o.order_id
+                    gn.price = o.price
+                    gn.trigger_price = o.trigger
+                    gn.quantity = o.qty
+                    gn.expire_ns = o.expire_ts
+                    gn.account = o.account
+                    gn.instrument = o.instrument
+                    gn.side = o.side
+                    gn.order_type = o.order_type
+                    gn.tif = o.tif
+                    gn.order_flags = o.flags
+                elif e.type == EV_SEND_CANCEL:
+                    gc = <oms_gw_cancel_t*>g.reserve(sizeof(oms_gw_cancel_t))
+                    _hdr(gc, OMS_MSG_GW_CANCEL, sizeof(oms_gw_cancel_t), self.seq, 0, 0, now)
+                    gc.order_id = o.order_id
+                    gc.account = o.account
+                    gc.instrument = o.instrument
+                else:
+                    gr = <oms_gw_replace_t*>g.reserve(sizeof(oms_gw_replace_t))
+                    _hdr(gr, OMS_MSG_GW_REPLACE, sizeof(oms_gw_replace_t), self.seq, 0, 0, now)
+                    gr.order_id = o.order_id
+                    gr.price = e.a
+                    gr.quantity = e.b
+                    gr.account = o.account
+                    gr.instrument = o.instrument
+            elif e.type == EV_POSITION_UPDATE:
+                pu = <oms_position_update_t*>self._event(OMS_MSG_POSITION_UPDATE,
+                                                         sizeof(oms_position_update_t),
+                                                         e.account, True)
+                pos = core.ledger.position(e.account, e.instrument)
+                mult = core.instruments[e.instrument].notional_mult
+                pu.quantity = pos.qty
+                if pos.qty != 0 and mult != 0:
+                    pu.avg_price = pos.cost // (pos.qty * mult)
+                pu.realized_pnl = pos.realized
+                pu.open_buy_qty = pos.open_buy
+                pu.open_sell_qty = pos.open_sell
+                pu.event_ns = e.ts
+                pu.account = e.account
+                pu.strategy = e.strategy
+                pu.instrument = e.instrument
+                self._publish(<uint8_t*>pu, sizeof(oms_position_update_t), e.account, True)
+            elif e.type == EV_TRADE_CLOSED:
+                tc = <oms_trade_closed_t*>self._event(OMS_MSG_TRADE_CLOSED,
+                                                      sizeof(oms_trade_closed_t), e.account,
+                                                      True)
+                tc.realized_pnl = e.a
+                tc.event_ns = e.ts
+                tc.account = e.account
+                tc.strategy = e.strategy
+                tc.instrument = e.instrument
+                tc.exit_reason = e.code
+                self._publish(<uint8_t*>tc, sizeof(oms_trade_closed_t), e.account, True)
+            elif e.type == EV_ALERT:
+                ra = <oms_risk_alert_t*>self._event(OMS_MSG_RISK_ALERT,
+                                                    sizeof(oms_risk_alert_t), e.account, True)
+                ra.order_id = e.order_id
+                ra.a = e.a
+                ra.b = e.b
+                ra.event_ns = e.ts
+                ra.account = e.account
+                ra.strategy = e.strategy
+                ra.instrument = e.instrument
+                ra.alert = e.code
+                self._publish(<uint8_t*>ra, sizeof(oms_risk_alert_t), e.account, True)
+        core.clear_events()
+        return 0
+
+    # -------------------------------------------------------------------- queries
+    cdef int _query(self, const uint8_t* rec) except -1:
+        cdef oms_query_t q
+        memcpy(&q, rec, sizeof(q))
+        cdef OmsCore core = self.core
+        cdef uint64_t rid = q.hdr.request_id
+        cdef uint64_t accounts = self.cur_allowed
+        cdef uint32_t n_rows = 0, a, i, slot
+        cdef int code = R_OK
+        cdef order_t* o
+        cdef oms_order_update_t* u
+        cdef oms_position_update_t* pu
+        cdef oms_balance_update_t* bu
+        cdef oms_limit_update_t* lu
+        cdef oms_kill_state_t* ks
+        cdef oms_query_result_t* qr
+        cdef position_t* pos
+        cdef balance_t* bal
+        cdef int64_t now = _now()
+        cdef int64_t mult
+        cdef int kind = q.kind
+        if q.account != ANY_ID:
+            if q.account >= core.risk.n_accounts or not core.risk.accounts[q.account].active:
+                code = R_UNKNOWN_ACCOUNT
+            accounts &= _bit(q.account)
+        if kind < 1 or kind > 7:
+            code = R_UNKNOWN_ORDER if kind == 3 else R_INVALID_FLAGS
+        if code == R_OK:
+            if kind == 3:  # ORDER
+                o = core.orders.find(q.order_id)
+                if o == NULL or not (_bit(o.account) & self.cur_allowed):
+                    code = R_UNKNOWN_ORDER
+                else:
+                    u = <oms_order_update_t*>self.reply.reserve(sizeof(oms_order_update_t))
+                    _hdr(u, OMS_MSG_ORDER_UPDATE, sizeof(oms_order_update_t), 0, rid,
+                         OMS_HDR_FLAG_QUERY_ROW, now)
+                    self._fill_order(u, o, o.status)
+                    u.event_ns = now
+                    n_rows += 1
+            if kind == 1 or kind == 2 or kind == 7:  # ORDERS / OPEN_ORDERS / ACCOUNT
+                for slot in range(core.orders.used):
+                    o = &core.orders.slots[slot]
+                    if o.order_id == 0 or not (_bit(o.account) & accounts):
+                        continue
+                    if (kind != 1) and _is_terminal(o.status):
+                        continue
+                    if q.strategy != ANY_ID and o.strategy != q.strategy:
+                        continue
+                    if q.instrument != ANY_ID and o.instrument != q.instrument:
+                        continue
+                    u = <oms_order_update_t*>self.reply.reserve(sizeof(oms_order_update_t))
+                    _hdr(u, OMS_MSG_ORDER_UPDATE, sizeof(oms_order_update_t), 0, rid,
+                         OMS_HDR_FLAG_QUERY_ROW, now)
+                    self._fill_order(u, o, o.status)
+                    u.event_ns = now
+                    n_rows += 1
+            for a in range(core.risk.n_accounts if core.risk.n_accounts < 64 else 64):
+                if not (_bit(a) & accounts) or not core.risk.accounts[a].active:
+                    continue
+                if kind == 4 or kind == 7:  # POSITIONS
+                    for i in range(core.n_instruments):
+                        if not core.instruments[i].active:
+                            continue
+                        if q.instrument != ANY_ID and i != q.instrument:
+                            continue
+                        pos = core.ledger.position(a, i)
+                        if pos.qty == 0 and pos.open_buy == 0 and pos.open_sell == 0 and (
+                                pos.realized == 0):
+                            continue
+                        pu = <oms_position_update_t*>self.reply.reserve(
+                            sizeof(oms_position_update_t))
+                        _hdr(pu, OMS_MSG_POSITION_UPDATE, sizeof(oms_position_update_t), 0,
+                             rid, OMS_HDR_FLAG_QUERY_ROW, now)
+                        mult = core.instruments[i].notional_mult
+                        pu.quantity = pos.qty
+                        if pos.qty != 0 and mult != 0:
+                            pu.avg_price = pos.cost // (pos.qty * mult)
+                        pu.realized_pnl = pos.realized
+                        pu.open_buy_qty = pos.open_buy
+                        pu.open_sell_qty = pos.open_sell
+                        pu.event_ns = now
+                        pu.account = a
+                        pu.strategy = ANY_ID
+                        pu.instrument = i
+                        n_rows += 1
+                if kind == 5 or kind == 7:  # BALANCES
+                    for i in range(core.n_assets):
+                        bal = core.ledger.balance(a, i)
+                        if bal.total == 0 and bal.locked == 0:
+                            continue
+                        bu = <oms_balance_update_t*>self.reply.reserve(
+                            sizeof(oms_balance_update_t))
+                        _hdr(bu, OMS_MSG_BALANCE_UPDATE, sizeof(oms_balance_update_t), 0, rid,
+                             OMS_HDR_FLAG_QUERY_ROW, now)
+                        bu.total = bal.total
+                        bu.free = bal.total - bal.locked
+                        bu.locked = bal.locked
+                        bu.event_ns = now
+                        bu.account = a
+                        bu.asset = i
+                        n_rows += 1
+                if kind == 6 or kind == 7:  # LIMITS
+                    for i in range(1, N_LIMITS):
+                        lu = <oms_limit_update_t*>self.reply.reserve(sizeof(oms_limit_update_t))
+                        _hdr(lu, OMS_MSG_LIMIT_UPDATE, sizeof(oms_limit_update_t), 0, rid,
+                             OMS_HDR_FLAG_QUERY_ROW, now)
+                        lu.value = core.risk.accounts[a].limits[i]
+                        lu.account = a
+                        lu.limit = i
+                        n_rows += 1
+                if kind == 7:  # kill state of the account
+                    ks = <oms_kill_state_t*>self.reply.reserve(sizeof(oms_kill_state_t))
+                    _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
+                         OMS_HDR_FLAG_QUERY_ROW, now)
+                    ks.account = a
+                    ks.scope = 2
+                    ks.kill_mode = core.risk.accounts[a].kill
+                    n_rows += 1
+        qr = <oms_query_result_t*>self.reply.reserve(sizeof(oms_query_result_t))
+        _hdr(qr, OMS_MSG_QUERY_RESULT, sizeof(oms_query_result_t), 0, rid, 0, now)
+        qr.n_rows = n_rows
+        qr.code = code
+        qr.kind = kind
+        return 0
+
+    def reference_price(self, uint32_t instrument):
+        """Return ``(last, bid, ask)`` of ``instrument`` as the core holds them (raw; zeros
+        when the instrument is unknown or has no price yet). Used to size signals."""
+        cdef instrument_t* ins
+        if instrument >= self.core.n_instruments or not self.core.instruments[instrument].active:
+            return 0, 0, 0
+        ins = &self.core.instruments[instrument]
+        return ins.last, ins.bid, ins.ask
+
+    def emit_event(self, bytes record, uint32_t account, bint route):
+        """Add one event record built in Python (cold: admin changes) with the next sequence
+        number; ``route``: also deliver it to the sessions following ``account``."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(record)
+        if n < OMS_WIRE_HEADER_SIZE or n > 65535:
+            raise ValueError("not a wire record")
+        cdef uint8_t* p = self.wr.reserve(n)
+        memcpy(p, PyBytes_AS_STRING(record), n)
+        self.seq += 1
+        (<oms_hdr_t*>p).seq = self.seq
+        self._publish(p, <uint16_t>n, account, route)

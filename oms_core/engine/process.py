@@ -1,0 +1,139 @@
+"""Run the real engine in a child process (integration tests, benchmarks, supervisors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (PYTHONPATH of the child)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v)} to TOML")
+
+
+def to_toml(cfg: dict[str, Any]) -> str:
+    """Write the engine config shape (tables and arrays of tables of scalars) as TOML."""
+    out: list[str] = []
+    for key, val in cfg.items():
+        if isinstance(val, dict):
+            out.append(f"[{key}]")
+            out += [f"{k} = {_toml_value(v)}" for k, v in val.items() if v is not None]
+            out.append("")
+    for key, val in cfg.items():
+        if isinstance(val, list):
+            for item in val:
+                out.append(f"[[{key}]]")
+                out += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+                out.append("")
+    return "\n".join(out)
+
+
+def base_config(tmp: Path, transport: str = "ipc", **engine: Any) -> dict[str, Any]:
+    """A small market: BTC/USDT on exchange 1, accounts 1..3, strategy 1 on accounts 1, 2."""
+
+    def ep(name: str) -> str:
+        return f"ipc://{tmp}/{name}" if transport == "ipc" else "tcp://127.0.0.1:*"
+
+    eng = {
+        "client": ep("client"), "public": ep("pub"), "writer": ep("writer"),
+        "gateway_events": ep("gw-events"), "gateway_md": ep("gw-md"),
+        "security": False, "heartbeat_ms": 1000, "timer_ms": 20,
+    }
+    eng.update(engine)
+    return {
+        "engine": eng,
+        "assets": [{"id": 1, "name": "BTC", "precision": 8},
+                   {"id": 2, "name": "USDT", "precision": 8}],
+        "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
+                         "price_precision": 2, "qty_precision": 5, "tick": 1, "lot": 1,
+                         "min_qty": 1, "max_qty": 10**12, "last": 5_000_000}],
+        "accounts": [{"id": 1, "cancel_on_disconnect": True,
+                      "limits": {"MAX_OPEN_ORDERS": 10_000_000}},
+                     {"id": 2, "limits": {"MAX_OPEN_ORDERS": 10_000_000}},
+                     {"id": 3}],
+        "strategies": [{"id": 1, "accounts": [1, 2], "size": 100}],
+        "gateways": [{"exchange": 1, "orders": ep("gw-orders-1")}],
+    }
+
+
+class EngineProcess:
+    """``with EngineProcess(cfg, tmp) as e: e.endpoints["client"]``; SIGTERM on exit."""
+
+    def __init__(self, cfg: dict[str, Any], tmp: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        self.path = tmp / "engine.toml"
+        self.path.write_text(to_toml(cfg))
+        self.args = [sys.executable, "-m", "oms_core.engine", "--config", str(self.path),
+                     "--log-level", "WARNING", *extra_args]
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.endpoints: dict[str, str] = {}
+        self.stopped_line = ""
+
+    def start(self, timeout: float = 20.0) -> EngineProcess:
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                line = self.proc.stdout.readline()
+                if line.startswith("READY "):
+                    self.endpoints = json.loads(line[6:])
+                    return self
+                if not line and self.proc.poll() is not None:
+                    break
+        err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
+        self.kill()
+        raise RuntimeError(f"engine did not start: {err}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait; return the exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        self.stopped_line = next((ln for ln in out.splitlines() if ln.startswith("STOPPED")),
+                                 "")
+        return self.proc.returncode
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self.stopped_line[8:]) if self.stopped_line else {}
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> EngineProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.stop()
+            except Exception:
+                self.kill()

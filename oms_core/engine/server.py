@@ -1,0 +1,816 @@
+"""The engine process: sockets, sessions, access control, timers and shutdown around the loop.
+
+Everything here is cold code. The hot path (decode, risk, insert, encode) is
+:class:`oms_core.engine.loop.EngineLoop`; this module moves frames between ZeroMQ sockets and
+the loop, keeps the client sessions, and applies the rare commands (bracket, OCO, mass
+cancel, signal, admin) through the core's Python API. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal as _signal
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from bindings.security import (
+    KeyRegistry,
+    OmsAuthenticator,
+    Role,
+    keypair_from_env,
+    load_keypair,
+    make_curve_server,
+)
+from bindings.wire import records as wire
+from bindings.wire.spec import ANY_ID, AdminAction, MsgType, Scope, SignalMode
+from oms_core.core import OmsCore
+from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
+
+from .config import EngineConfig
+from .kinds import KIND_MARK_TO_MARKET, KIND_TIMER
+from .loop import EngineLoop
+
+log = logging.getLogger("oms.engine")
+
+ALL_ACCOUNTS = (1 << 64) - 1
+_NOBLOCK = zmq.NOBLOCK
+_EVENTS = zmq.EVENTS
+_POLLIN = zmq.POLLIN
+_MAX_BATCH = 256  # frames taken from one socket before looking at the others
+_HDR_TYPE_LEN = struct.Struct("<HH")  # msg_type, length at offset 4 of a record header
+
+
+def _make_context() -> zmq.Context:
+    """A context whose I/O thread runs under SCHED_BATCH (see gateways/engine_link.py): on a
+    machine with few cores a send wakes the I/O thread, which would otherwise preempt the
+    engine's thread in the middle of a batch. ``OMS_ZMQ_SCHED_BATCH=0`` turns it off."""
+    ctx = zmq.Context()
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is not None and os.environ.get("OMS_ZMQ_SCHED_BATCH", "1") != "0":
+        try:
+            ctx.set(zmq.THREAD_SCHED_POLICY, policy)
+        except zmq.ZMQError:
+            log.debug("THREAD_SCHED_POLICY not supported")
+    return ctx
+
+
+@dataclass
+class Session:
+    """One client connection (a ROUTER routing id)."""
+
+    routing_id: bytes
+    name: str
+    role: int
+    allowed: int  # account bitmask the identity may use
+    mask: int  # accounts whose events the session receives
+    last_seen_ns: int
+    heartbeat_ms: int
+    hello: bool = False
+    next_hb_ns: int = 0
+
+
+def _bits(accounts: Any) -> int:
+    m = 0
+    for a in accounts:
+        if 0 <= a < 64:
+            m |= 1 << a
+    return m
+
+
+def _accounts_of(mask: int) -> list[int]:
+    return [a for a in range(64) if mask >> a & 1]
+
+
+class Engine:
+    """The engine: one OmsCore, one single-threaded loop, the sockets around it.
+
+    Parameters
+    ----------
+    core : OmsCore
+        The state (built from the configuration by :func:`oms_core.engine.config.build_core`).
+    journal : object, optional
+        ``append_input``, ``append_event``, ``commit``, ``close`` (see /tmp/contract.md).
+    config : EngineConfig, optional
+        Endpoints, accounts, strategies; defaults for everything not given.
+    """
+
+    def __init__(self, core: OmsCore, journal: Any = None,
+                 config: EngineConfig | None = None) -> None:
+        self.core = core
+        self.cfg = config or EngineConfig()
+        self.journal = journal
+        self.loop = EngineLoop(core, self.cfg.max_exchanges, journal)
+        self.loop.py_apply = self._py_apply
+        self.loop.py_command = self._py_command
+        self.loop.py_gateway = self._on_gateway_status
+        self.strategies = {s.id: s for s in self.cfg.strategies}
+        self.strategy_enabled = {s.id: True for s in self.cfg.strategies}
+        self.cod_accounts = _bits(self.cfg.cancel_on_disconnect())
+        self.configured_accounts = _bits(int(a["id"]) for a in self.cfg.accounts)
+        self.sessions: dict[bytes, Session] = {}
+        self._cur: Session | None = None
+        self._stopping = False
+        self._running = False
+        self.ctx: zmq.Context | None = None
+        self.endpoint = ""
+        self.counters = {"writer_dropped": 0, "client_dropped": 0, "gateway_queued": 0,
+                         "sessions_expired": 0, "cod_mass_cancels": 0, "bad_envelopes": 0,
+                         "refused_unknown_key": 0, "pub_dropped": 0,
+                         "bad_signal_frames": 0}
+        self._gw_pending: dict[int, deque[bytes]] = {}
+        self.gateway_status: dict[int, int] = {}
+        # issue-6 signals: one answer record per client, sent to the publisher before its
+        # reply; recent reference prices per instrument (sampled at mark-to-market) for the
+        # volatility estimates of the sizing rules
+        self._answers: list[bytes] = []
+        self._closes: dict[int, deque[int]] = {}
+
+    # ------------------------------------------------------------------ contract
+    def apply_input(self, kind: int, ts: int, payload: bytes) -> None:
+        """Apply one journaled input with answers and gateway sends suppressed (recovery)."""
+        self.loop.apply_input(kind, ts, bytes(payload), True)
+
+    def replay(self, inputs: Any) -> int:
+        """Feed ``(kind, ts, payload)`` inputs to :meth:`apply_input`; return how many."""
+        n = 0
+        for kind, ts, payload in inputs:
+            self.apply_input(kind, ts, payload)
+            n += 1
+        return n
+
+    # ------------------------------------------------------------------ sockets
+    def bind(self, context: zmq.Context | None = None) -> None:
+        """Create and bind every socket (call once, before :meth:`run`)."""
+        cfg = self.cfg
+        self.ctx = context or _make_context()
+        ctx = self.ctx
+        self.registry: KeyRegistry | None = None
+        self.auth: OmsAuthenticator | None = None
+        self.router = ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 500)
+        self.router.setsockopt(zmq.SNDHWM, 1_000_000)
+        self.router.setsockopt(zmq.RCVHWM, 1_000_000)
+        if cfg.security_on:
+            keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
+                    if cfg.server_secret_file else keypair_from_env())
+            if keys is None or not cfg.keys_file:
+                raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* env) "
+                                 "and keys_file")
+            self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
+            self.auth = OmsAuthenticator(ctx, self.registry)
+            self.auth.start()
+            make_curve_server(self.router, keys)
+            self.server_public = keys.public
+        self.router.bind(cfg.client)
+        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.pub = self._bind(zmq.PUB, cfg.public, hwm=100_000)
+        self.writer = self._bind(zmq.PUSH, cfg.writer, hwm=cfg.writer_hwm)
+        self.gw_events = self._bind(zmq.PULL, cfg.gateway_events, hwm=1_000_000)
+        self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, hwm=1_000_000)
+        if self.gw_md is not None:
+            self.gw_md.setsockopt(zmq.SUBSCRIBE, b"")
+        # issue 6: publishers PUB their signals to every shard; this engine SUBscribes and
+        # acts only for its own clients (its core holds only them)
+        self.sig_sub: zmq.Socket | None = None
+        if cfg.oms is not None and cfg.oms.engine.signals:
+            self.sig_sub = ctx.socket(zmq.SUB)
+            self.sig_sub.setsockopt(zmq.LINGER, 0)
+            self.sig_sub.setsockopt(zmq.RCVHWM, 100_000)
+            self.sig_sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self.sig_sub.connect(cfg.oms.engine.signals)
+        self.gw_orders: dict[int, zmq.Socket] = {}
+        for g in cfg.gateways:
+            s = self._bind(zmq.PUSH, g.orders, hwm=1_000_000)
+            assert s is not None
+            self.gw_orders[g.exchange] = s
+            self._gw_pending[g.exchange] = deque()
+        self.endpoints = {
+            "client": self.endpoint,
+            **{name: sock.getsockopt_string(zmq.LAST_ENDPOINT)
+               for name, sock in (("public", self.pub), ("writer", self.writer),
+                                  ("gateway_events", self.gw_events),
+                                  ("gateway_md", self.gw_md)) if sock is not None},
+            **{f"gateway_orders_{e}": s.getsockopt_string(zmq.LAST_ENDPOINT)
+               for e, s in self.gw_orders.items()},
+        }
+
+    def _bind(self, kind: int, endpoint: str | None, hwm: int) -> zmq.Socket | None:
+        if not endpoint:
+            return None
+        assert self.ctx is not None
+        s = self.ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 500)
+        if kind in (zmq.PUB, zmq.PUSH):
+            s.setsockopt(zmq.SNDHWM, hwm)
+        else:
+            s.setsockopt(zmq.RCVHWM, hwm)
+        s.bind(endpoint)
+        return s
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT: stop accepting, answer what is in flight, flush, close."""
+        def stop(signum: int, frame: Any) -> None:
+            self._stopping = True
+        _signal.signal(_signal.SIGTERM, stop)
+        _signal.signal(_signal.SIGINT, stop)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, ready: Any = None) -> None:
+        """Serve until :meth:`stop` (or a signal); then shut down cleanly."""
+        cfg = self.cfg
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        for s in (self.gw_events, self.gw_md):
+            if s is not None:
+                poller.register(s, zmq.POLLIN)
+        router, gw_events, gw_md = self.router, self.gw_events, self.gw_md
+        sig_sub = self.sig_sub
+        if sig_sub is not None:
+            poller.register(sig_sub, zmq.POLLIN)
+        timer_ns = cfg.timer_ms * 1_000_000
+        mtm_ns = cfg.mark_to_market_ms * 1_000_000
+        hb_ns = cfg.heartbeat_ms * 1_000_000
+        now = time.time_ns()
+        next_timer, next_mtm, next_hb = now + timer_ns, now + mtm_ns, now + hb_ns
+        self._running = True
+        # the steady state allocates little; keep the cyclic collector out of the hot path
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 100, 100)
+        if ready is not None:
+            ready()
+        log.info("engine serving on %s", self.endpoints)
+        try:
+            while not self._stopping:
+                ready_socks = poller.poll(50)
+                if ready_socks:
+                    for sock, _ in ready_socks:
+                        if sock is router:
+                            self._drain_clients()
+                        elif sock is gw_events or sock is gw_md:
+                            self._drain_gateway(sock)
+                        elif sock is sig_sub:
+                            self._drain_signals()
+                now = time.time_ns()
+                if now >= next_timer:
+                    next_timer = now + timer_ns
+                    if self.loop.timer_due(now):
+                        self._internal(KIND_TIMER, now)
+                    self._retry_gateways()
+                    self._check_sessions(now)
+                if mtm_ns > 0 and now >= next_mtm:
+                    next_mtm = now + mtm_ns
+                    self._internal(KIND_MARK_TO_MARKET, now)
+                    if cfg.oms is not None:
+                        self._sample_closes()
+                if now >= next_hb:
+                    next_hb = now + hb_ns
+                    self._heartbeats(now)
+        finally:
+            self._shutdown()
+
+    def _drain_clients(self) -> None:
+        router = self.router
+        secure = self.registry is not None
+        events = router.getsockopt
+        for _ in range(_MAX_BATCH):
+            # ask before reading: a recv that raises Again costs more than the question
+            if not events(_EVENTS) & _POLLIN:
+                return
+            try:
+                parts = router.recv_multipart(_NOBLOCK, copy=not secure)
+            except zmq.Again:
+                return
+            if len(parts) != 2:
+                self.counters["bad_envelopes"] += 1
+                continue
+            if secure:
+                self._client_frame(parts[0].bytes, parts[1].buffer, parts[1])
+            else:
+                self._client_frame(parts[0], parts[1], None)
+
+    def _session(self, rid: bytes, zframe: Any, now: int) -> Session | None:
+        s = self.sessions.get(rid)
+        if self.registry is None:
+            if s is None:
+                s = Session(rid, "", int(Role.ADMIN), ALL_ACCOUNTS, 0, now,
+                            self.cfg.heartbeat_ms)
+                self.sessions[rid] = s
+            return s
+        try:
+            user = zframe.get("User-Id")
+        except (zmq.ZMQError, KeyError):
+            user = ""
+        ident = self.registry.by_name(user) if user else None
+        if ident is None:
+            self.counters["refused_unknown_key"] += 1
+            return None
+        if s is None or s.name != ident.name:
+            allowed = ALL_ACCOUNTS if ident.role == Role.ADMIN else _bits(ident.accounts)
+            mask = 0 if ident.role == Role.ADMIN else allowed
+            s = Session(rid, ident.name, int(ident.role), allowed, mask, now,
+                        self.cfg.heartbeat_ms)
+            self.sessions[rid] = s
+        return s
+
+    def _client_frame(self, rid: bytes, frame: Any, zframe: Any) -> None:
+        now = time.time_ns()
+        s = self._session(rid, zframe, now)
+        if s is None:
+            return
+        s.last_seen_ns = now
+        loop = self.loop
+        self._cur = s
+        loop.begin(s.role, s.allowed, s.mask, self.registry is None)
+        loop.on_client_frame(frame, now)
+        s.mask = loop.cur_mask
+        self._flush(rid)
+
+    def _flush(self, rid: bytes | None) -> None:
+        """Journal, then send: replies, gateway orders, writer copies, other sessions."""
+        loop = self.loop
+        loop.commit()
+        if self._answers:
+            # per-client answers of a SIGNAL (journaled above), ahead of the reply
+            if rid is not None:
+                try:
+                    self.router.send_multipart((rid, b"".join(self._answers)), _NOBLOCK)
+                except zmq.ZMQError:
+                    self.counters["client_dropped"] += 1
+            self._answers.clear()
+        if rid is not None and loop.reply.n:
+            for f in loop.reply.frames():
+                try:
+                    self.router.send_multipart((rid, f), _NOBLOCK)
+                except zmq.Again:
+                    self.counters["client_dropped"] += 1
+                except zmq.ZMQError:
+                    self.counters["client_dropped"] += 1
+        for ex, frames in (loop.gateway_frames() if loop.gw_pending else ()):
+            sock = self.gw_orders.get(ex)
+            if sock is None:
+                self.counters["gateway_queued"] += len(frames)
+                continue
+            pending = self._gw_pending[ex]
+            for f in frames:
+                if pending:
+                    pending.append(f)
+                    continue
+                try:
+                    sock.send(f, _NOBLOCK)
+                except zmq.Again:
+                    pending.append(f)
+                    self.counters["gateway_queued"] += 1
+        if self.writer is not None and loop.wr.n:
+            for f in loop.wr.frames():
+                try:
+                    self.writer.send(f, _NOBLOCK)
+                except zmq.Again:
+                    self.counters["writer_dropped"] += 1
+        mask = loop.batch_mask
+        if mask:
+            for srid, s in self.sessions.items():
+                if srid == rid or not (s.mask & mask):
+                    continue
+                for f in loop.select(s.mask):
+                    try:
+                        self.router.send_multipart((srid, f), _NOBLOCK)
+                    except zmq.ZMQError:
+                        self.counters["client_dropped"] += 1
+
+    def _drain_signals(self) -> None:
+        """Signals published to every shard: frames of SIGNAL records only (anything else in
+        a frame refuses the whole frame); the answers go to the journal and the writer."""
+        assert self.sig_sub is not None
+        loop = self.loop
+        for _ in range(_MAX_BATCH):
+            try:
+                frame = self.sig_sub.recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            off, n = 0, len(frame)
+            ok = n >= 24
+            while ok and off + 8 <= n:
+                mt, length = _HDR_TYPE_LEN.unpack_from(frame, off + 4)
+                ok = mt == MsgType.SIGNAL and length > 0
+                off += length
+            if not ok or off != n:
+                self.counters["bad_signal_frames"] += 1
+                continue
+            self._cur = None
+            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            loop.on_client_frame(frame, time.time_ns())
+            self._flush(None)
+
+    def _retry_gateways(self) -> None:
+        for ex, pending in self._gw_pending.items():
+            sock = self.gw_orders[ex]
+            while pending:
+                try:
+                    sock.send(pending[0], _NOBLOCK)
+                except zmq.Again:
+                    break
+                pending.popleft()
+
+    def _drain_gateway(self, sock: zmq.Socket) -> None:
+        loop = self.loop
+        for _ in range(_MAX_BATCH):
+            try:
+                frame = sock.recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            loop.on_gateway_frame(frame, time.time_ns())
+            self._flush(None)
+            if sock is self.gw_md and self.pub is not None:
+                try:  # market data summary for everyone
+                    self.pub.send(frame, _NOBLOCK)
+                except zmq.Again:
+                    self.counters["pub_dropped"] += 1
+
+    def _internal(self, kind: int, now: int, payload: bytes = b"") -> None:
+        loop = self.loop
+        loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+        loop.apply_input(kind, now, payload, False)
+        self._flush(None)
+
+    # ------------------------------------------------------------------ sessions
+    def _heartbeats(self, now: int) -> None:
+        hb = wire.encode("HEARTBEAT", 0, 0, now, 0, last_seq=self.loop.seq, echo_ns=0)
+        if self.pub is not None:
+            try:
+                self.pub.send(hb, _NOBLOCK)
+            except zmq.Again:
+                self.counters["pub_dropped"] += 1
+        for rid, s in self.sessions.items():
+            if s.hello and s.heartbeat_ms > 0 and now >= s.next_hb_ns:
+                s.next_hb_ns = now + s.heartbeat_ms * 1_000_000
+                try:
+                    self.router.send_multipart((rid, hb), _NOBLOCK)
+                except zmq.ZMQError:
+                    self.counters["client_dropped"] += 1
+
+    def _check_sessions(self, now: int) -> None:
+        expired = [s for s in self.sessions.values()
+                   if now - s.last_seen_ns > 3 * max(s.heartbeat_ms, 1) * 1_000_000]
+        for s in expired:
+            del self.sessions[s.routing_id]
+            self.counters["sessions_expired"] += 1
+            live = 0
+            for o in self.sessions.values():
+                live |= o.mask
+            for account in _accounts_of(s.mask & self.cod_accounts & ~live):
+                log.warning("client %r silent: canceling the open orders of account %d",
+                            s.name, account)
+                rec = wire.encode("MASS_CANCEL", 0, 0, now, 0, account=account,
+                                  strategy=ANY_ID, instrument=ANY_ID, side=0)
+                self.loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+                self.loop.apply_input(int(MsgType.MASS_CANCEL), now, rec, False)
+                self._flush(None)
+                self.counters["cod_mass_cancels"] += 1
+
+    def _py_command(self, kind: int, payload: bytes) -> int:
+        """HELLO: set the session's subscription (never a state change of the core)."""
+        s = self._cur
+        if s is None:
+            return int(Reject.UNKNOWN_ACCOUNT)
+        rec = wire.decode(payload)
+        wanted = _bits(rec.accounts[: rec.n_accounts])
+        if wanted & ~s.allowed or wanted & ~self.configured_accounts:
+            return int(Reject.UNKNOWN_ACCOUNT)
+        s.mask = wanted if wanted else (s.allowed & self.configured_accounts
+                                        if s.role != Role.ADMIN else 0)
+        self.loop.cur_mask = s.mask
+        s.hello = True
+        if rec.heartbeat_ms:
+            s.heartbeat_ms = int(rec.heartbeat_ms)
+        return 0
+
+    def _on_gateway_status(self, payload: bytes) -> None:
+        rec = wire.decode(payload)
+        self.gateway_status[rec.gateway_id] = rec.state
+        if self.pub is not None:
+            try:
+                self.pub.send(payload, _NOBLOCK)
+            except zmq.Again:
+                self.counters["pub_dropped"] += 1
+
+    # ------------------------------------------------------------------ cold commands
+    def _py_apply(self, kind: int, ts: int, payload: bytes) -> tuple[int, int, int, int, int,
+                                                                         int]:
+        """Apply a command the compiled loop leaves to Python; deterministic (journaled)."""
+        try:
+            rec = wire.decode(payload)
+        except (KeyError, ValueError):
+            return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, 0
+        if kind == MsgType.MASS_CANCEL:
+            return self._mass_cancel(rec, ts)
+        if kind == MsgType.NEW_BRACKET:
+            return self._bracket(rec, ts)
+        if kind == MsgType.NEW_OCO:
+            return self._oco(rec, ts)
+        if kind == MsgType.SIGNAL:
+            return self._signal(rec, ts)
+        if kind == MsgType.ADMIN:
+            return self._admin(rec, ts)
+        return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, 0
+
+    def _mass_cancel(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        core = self.core
+        if rec.side != 0:
+            return int(Reject.INVALID_SIDE), 0, 0, 0, 0, rec.account
+        accounts = (_accounts_of(self.configured_accounts) if rec.account == ANY_ID
+                    else [rec.account])
+        if rec.account != ANY_ID and not (self.configured_accounts >> rec.account & 1
+                                          if rec.account < 64 else False):
+            return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+        for a in accounts:
+            core.mass_cancel(a, rec.strategy, rec.instrument, ts)
+        return 0, 0, 0, 0, 0, rec.account
+
+    def _bracket(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        core = self.core
+        acc = rec.account
+        if rec.entry_trigger_price or rec.sl_price or rec.expire_ns or rec.order_flags:
+            return int(Reject.INVALID_CONTINGENCY), 0, 0, 0, rec.entry_client_order_id, acc
+        oid = core.order_id_by_client_id(acc, rec.entry_client_order_id)
+        if oid:
+            o = core.order(oid)
+            if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == (
+                    rec.instrument, rec.side, rec.entry_price, rec.strategy):
+                c1, c2 = o["child1_id"], o["child2_id"]
+                tp, sl = (c1, c2) if rec.tp_price and rec.sl_trigger_price else (
+                    (c1, 0) if rec.tp_price else (0, c1))
+                return 0, oid, tp, sl, rec.entry_client_order_id, acc
+            return (int(Reject.DUPLICATE_CLIENT_ORDER_ID), 0, 0, 0, rec.entry_client_order_id,
+                    acc)
+        code, e, tp, sl = core.submit_bracket(
+            acc, rec.strategy, rec.instrument, rec.entry_client_order_id,
+            rec.tp_client_order_id, rec.sl_client_order_id, rec.side, rec.entry_type,
+            rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts)
+        return code, e, tp, sl, rec.entry_client_order_id, acc
+
+    def _oco(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        core = self.core
+        acc = rec.account
+        if rec.expire_ns:
+            return int(Reject.INVALID_EXPIRY), 0, 0, 0, rec.a_client_order_id, acc
+        if rec.order_flags:
+            return int(Reject.INVALID_FLAGS), 0, 0, 0, rec.a_client_order_id, acc
+        oid = core.order_id_by_client_id(acc, rec.a_client_order_id)
+        if oid:
+            o = core.order(oid)
+            if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == (
+                    rec.instrument, rec.side, rec.a_price, rec.strategy):
+                return 0, oid, o["linked_id"], 0, rec.a_client_order_id, acc
+            return int(Reject.DUPLICATE_CLIENT_ORDER_ID), 0, 0, 0, rec.a_client_order_id, acc
+        code, a, b = core.submit_oco(
+            acc, rec.strategy, rec.instrument, rec.a_client_order_id, rec.b_client_order_id,
+            rec.side, rec.a_type, rec.a_price, rec.a_trigger_price, rec.b_type, rec.b_price,
+            rec.b_trigger_price, rec.quantity, rec.tif, ts)
+        return code, a, b, 0, rec.a_client_order_id, acc
+
+    def _sample_closes(self) -> None:
+        for iid in range(len(self.cfg.oms.instruments)):
+            last = self.loop.reference_price(iid)[0]
+            if last > 0:
+                self._closes.setdefault(iid, deque(maxlen=1024)).append(last)
+
+    def _signal_oms(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
+        follows the strategy sizes it with its own parameters; one ACK / REJECT record per
+        client (cmd_type SIGNAL, request_id 0) goes to the writer and to the publisher."""
+        from dataclasses import replace
+
+        from oms_core.signals import MarketState, Signal, SignalKind, apply_signal
+
+        oms = self.cfg.oms
+        if rec.mode not in (1, 2, 3):
+            return int(Reject.INVALID_ORDER_TYPE), 0, 0, 0, 0, rec.account
+        if rec.account != ANY_ID:
+            only = [c for c in oms.clients.values()
+                    if c.id == rec.account and c.shard == self.cfg.shard]
+            if not only:
+                return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+            oms = replace(oms, clients={only[0].name: only[0]})
+        last, bid, ask = self.loop.reference_price(rec.instrument)
+        ref = rec.price or last or (bid + ask) // 2
+        closes = self._closes.get(rec.instrument)
+        answers = apply_signal(
+            self.core, oms, Signal(rec.strategy, rec.instrument, SignalKind(rec.mode),
+                                   rec.value, ts),
+            MarketState(ref, ref), closes=list(closes) if closes else None, ts=ts,
+            cl_ids=_EngineClOrdIds(self.loop), shard=self.cfg.shard)
+        first_oid = first_code = n_ok = 0
+        for a in answers:
+            oids = (list(a.order_ids) + [0, 0, 0])[:3]
+            if a.accepted:
+                n_ok += 1
+                first_oid = first_oid or oids[0]
+                r = wire.encode("ACK", 0, self.loop.seq + 1, ts, 0, order_id=oids[0],
+                                leg2_order_id=oids[1], leg3_order_id=oids[2], client_order_id=0,
+                                recv_ns=ts, ack_ns=ts, account=a.account,
+                                cmd_type=int(MsgType.SIGNAL))
+            else:
+                first_code = first_code or int(a.code)
+                r = wire.encode("REJECT", 0, self.loop.seq + 1, ts, 0, client_order_id=0,
+                                order_id=0, recv_ns=ts, reject_ns=ts, account=a.account,
+                                code=int(a.code), cmd_type=int(MsgType.SIGNAL))
+            self.loop.emit_event(r, a.account, False)
+            if self._running:
+                self._answers.append(r)
+        if answers and not n_ok:
+            return first_code, 0, 0, 0, 0, rec.account
+        return 0, first_oid, 0, 0, 0, rec.account
+
+    def _signal(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        if self.cfg.oms is not None:
+            if not self.strategy_enabled.get(rec.strategy, True):
+                return int(Reject.STRATEGY_HALTED), 0, 0, 0, 0, rec.account
+            return self._signal_oms(rec, ts)
+        strat = self.strategies.get(rec.strategy)
+        if strat is None:
+            return int(Reject.UNKNOWN_STRATEGY), 0, 0, 0, 0, rec.account
+        if not self.strategy_enabled.get(rec.strategy, True):
+            return int(Reject.STRATEGY_HALTED), 0, 0, 0, 0, rec.account
+        if rec.mode == SignalMode.DIRECTION and rec.value not in (-1, 0, 1):
+            return int(Reject.INVALID_QUANTITY), 0, 0, 0, 0, rec.account
+        if rec.mode not in (SignalMode.DIRECTION, SignalMode.TARGET_QTY):
+            return int(Reject.INVALID_ORDER_TYPE), 0, 0, 0, 0, rec.account
+        if rec.account == ANY_ID:
+            accounts = list(strat.accounts)
+        elif rec.account in strat.accounts:
+            accounts = [rec.account]
+        else:
+            return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+        first_oid = first_code = n_ok = n_tried = 0
+        for account in accounts:
+            for order in orders_for_signal(self.core, strat, account, rec):
+                n_tried += 1
+                cl = self.loop.next_cl_ord_id()
+                code, oid = self.core.submit(
+                    account, rec.strategy, rec.instrument, cl, order["side"],
+                    order["order_type"], order["tif"], order["price"], 0, order["quantity"], 0,
+                    0, ts)
+                if code == 0:
+                    n_ok += 1
+                    first_oid = first_oid or oid
+                else:
+                    first_code = first_code or code
+        if n_tried and not n_ok:
+            return first_code, 0, 0, 0, 0, rec.account
+        return 0, first_oid, 0, 0, 0, rec.account
+
+    def _admin(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+        core = self.core
+        act = rec.action
+        if act in (AdminAction.KILL, AdminAction.RESUME):
+            mode = int(rec.kill_mode) if act == AdminAction.KILL else int(KillMode.OFF)
+            if act == AdminAction.KILL and mode not in (KillMode.REDUCE_ONLY, KillMode.HALT):
+                return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+            if rec.scope == Scope.GLOBAL:
+                code = core.set_kill(0, 0, mode)
+            elif rec.scope == Scope.ACCOUNT:
+                code = core.set_kill(1, rec.account, mode)
+            elif rec.scope == Scope.STRATEGY:
+                code = core.set_kill(2, rec.strategy, mode)
+            else:
+                return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+            if code == 0:
+                self._kill_event(rec.scope, rec.account, rec.strategy, mode, ts)
+            return int(code), 0, 0, 0, 0, rec.account
+        if act == AdminAction.SET_LIMIT:
+            try:
+                code = core.set_limit(rec.account, rec.limit, rec.value)
+            except (ValueError, OverflowError):
+                return int(Reject.INVALID_QUANTITY), 0, 0, 0, 0, rec.account
+            return int(code), 0, 0, 0, 0, rec.account
+        if act in (AdminAction.STRATEGY_ON, AdminAction.STRATEGY_OFF):
+            on = act == AdminAction.STRATEGY_ON
+            code = core.set_kill(2, rec.strategy, int(KillMode.OFF if on else KillMode.HALT))
+            if code == 0:
+                self.strategy_enabled[rec.strategy] = on
+                self._kill_event(Scope.STRATEGY, rec.account, rec.strategy,
+                                 int(KillMode.OFF if on else KillMode.HALT), ts, enabled=on)
+            return int(code), 0, 0, 0, 0, rec.account
+        return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+
+    def _kill_event(self, scope: int, account: int, strategy: int, mode: int, ts: int,
+                    enabled: bool = True) -> None:
+        rec = wire.encode("KILL_STATE", 0, 0, ts, 0, account=account, strategy=strategy,
+                          scope=int(scope), kill_mode=mode, enabled=int(enabled))
+        route = scope == Scope.ACCOUNT and account < 64
+        self.loop.emit_event(rec, account if route else 0, route)
+        if self._running and self.pub is not None:
+            try:
+                self.pub.send(rec, _NOBLOCK)
+            except zmq.Again:
+                self.counters["pub_dropped"] += 1
+
+    # ------------------------------------------------------------------ shutdown
+    def _shutdown(self) -> None:
+        """Answer what already arrived, flush the journal, close every socket."""
+        log.info("engine stopping")
+        try:
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                before = self.loop.n_frames + self.loop.n_gw_records
+                self._drain_clients()
+                for s in (self.gw_events, self.gw_md):
+                    if s is not None:
+                        self._drain_gateway(s)
+                if self.loop.n_frames + self.loop.n_gw_records == before:
+                    break
+            self._retry_gateways()
+            if self.journal is not None:
+                self.journal.commit()
+                self.journal.close()
+        finally:
+            self._running = False
+            for name in ("router", "pub", "writer", "gw_events", "gw_md", "sig_sub"):
+                s = getattr(self, name, None)
+                if s is not None:
+                    s.close(500)
+            for s in getattr(self, "gw_orders", {}).values():
+                s.close(500)
+            if getattr(self, "auth", None) is not None:
+                self.auth.stop()
+            if self.ctx is not None:
+                self.ctx.term()
+        log.info("engine stopped: %s", self.stats())
+
+    def stats(self) -> dict[str, Any]:
+        lp = self.loop
+        return {
+            "frames": lp.n_frames, "records": lp.n_records, "acks": lp.n_acks,
+            "rejects": lp.n_rejects, "bad_frames": lp.n_bad_frames,
+            "unauthorized": lp.n_unauthorized, "wrong_direction": lp.n_wrong_direction,
+            "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
+            "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
+            "wire_errors": lp.wire_error_counts(), **self.counters,
+        }
+
+
+class _EngineClOrdIds:
+    """Client order ids of signal orders from the loop's own deterministic counter (kept in
+    the engine's snapshot state), in the shape ``apply_signal`` expects."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: EngineLoop) -> None:
+        self.loop = loop
+
+    def next(self, account: int) -> int:
+        return int(self.loop.next_cl_ord_id())
+
+
+_SIGNALS: list[Any] = []
+
+
+def _signals_module() -> Any:
+    if not _SIGNALS:
+        try:
+            from oms_core import signals  # type: ignore[attr-defined]
+        except ImportError:
+            signals = None
+        _SIGNALS.append(signals)
+    return _SIGNALS[0]
+
+
+def orders_for_signal(core: OmsCore, strategy: Any, account: int, rec: Any) -> list[dict]:
+    """The orders that move one account toward a signal's target (issue 6 may replace this).
+
+    Uses ``oms_core.signals.orders_for_signal(core, strategy, account, rec)`` when that module
+    exists; otherwise the simplest rule: target = value x strategy size (DIRECTION) or value
+    (TARGET_QTY); trade the difference between the target and the strategy's position plus
+    its open orders, as one market (or limit, when the signal has a price) order.
+    """
+    signals = _signals_module()
+    if signals is not None and hasattr(signals, "orders_for_signal"):
+        return list(signals.orders_for_signal(core, strategy, account, rec))
+    target = rec.value * strategy.size if rec.mode == SignalMode.DIRECTION else rec.value
+    pos = core.strategy_position(account, rec.strategy, rec.instrument)
+    current = pos["qty"] + pos["open_buy"] - pos["open_sell"]
+    diff = target - current
+    if diff == 0:
+        return []
+    return [{
+        "side": int(Side.BUY if diff > 0 else Side.SELL),
+        "quantity": abs(diff),
+        "price": rec.price,
+        "order_type": int(OrderType.LIMIT if rec.price else OrderType.MARKET),
+        "tif": int(TimeInForce.GTC if rec.price else TimeInForce.IOC),
+    }]
+
+
+__all__ = ["Engine", "Session", "orders_for_signal"]

@@ -1,0 +1,159 @@
+"""Random and mutated frames at a RUNNING engine process; afterwards it still answers correctly
+and the state the fuzzer may not touch is unchanged.
+
+The fuzzer is a CURVE-authenticated trader of account 3 only: whatever its mutations turn
+into (other accounts, ADMIN records, gateway records) must be refused; account 3 is its
+sandbox. The full run (1,000,000 frames) is marked slow; a 20,000-frame run is in the fast set.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from bindings.client import OmsClient
+from bindings.security import CurveClientKeys, generate_keypair, write_keypair
+from bindings.wire import records as wire
+from bindings.wire.spec import ANY_ID, QueryKind
+from oms_core.engine.process import EngineProcess, base_config
+from oms_core.enums import Side
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _bases() -> list[bytes]:
+    common = dict(account=3, strategy=0, instrument=1)
+    return [
+        wire.encode("NEW_ORDER", 1, 1, 0, client_order_id=5, price=4_999_000, quantity=3,
+                    side=1, order_type=2, tif=1, **common),
+        wire.encode("CANCEL", 2, 2, 0, order_id=65536, account=3),
+        wire.encode("REPLACE", 3, 3, 0, order_id=65536, price=4_998_000, quantity=2,
+                    account=3),
+        wire.encode("MASS_CANCEL", 4, 4, 0, account=3, strategy=ANY_ID, instrument=ANY_ID),
+        wire.encode("NEW_OCO", 5, 5, 0, a_client_order_id=8, b_client_order_id=9, quantity=1,
+                    a_price=4_990_000, b_trigger_price=4_900_000, a_type=2, b_type=3, tif=1,
+                    side=1, **common),
+        wire.encode("NEW_BRACKET", 6, 6, 0, entry_client_order_id=10, tp_client_order_id=11,
+                    sl_client_order_id=12, entry_price=4_990_000, quantity=1,
+                    tp_price=5_100_000, sl_trigger_price=4_800_000, side=1, entry_type=2,
+                    tif=1, **common),
+        wire.encode("SIGNAL", 7, 7, 0, value=1, mode=1, **common),
+        wire.encode("QUERY", 8, 8, 0, kind=7, account=3, strategy=ANY_ID, instrument=ANY_ID),
+        wire.encode("HEARTBEAT", 9, 9, 0),
+        wire.encode("HELLO", 10, 10, 0, n_accounts=1, accounts=(3,)),
+        wire.encode("ADMIN", 11, 11, 0, action=1, scope=1, kill_mode=2),
+        wire.encode("GW_EXEC_REPORT", 0, 1, 0, order_id=65536, exec_type=3, last_qty=1,
+                    last_price=1, account=1, instrument=1),
+    ]
+
+
+def _frames(n: int, seed: int):  # type: ignore[no-untyped-def]
+    rnd = random.Random(seed)
+    bases = _bases()
+    rb = rnd.randbytes
+    for i in range(n):
+        k = i % 8
+        if k == 0:  # pure garbage of any length (some > 1 MiB now and then)
+            yield rb(rnd.choice((0, 1, 7, 31, 32, 33, 96, 500, 4096)) if i % 4096
+                     else (1 << 20) + 8)
+        elif k == 1:  # truncated or extended record
+            b = rnd.choice(bases)
+            yield b[: rnd.randrange(len(b))] if rnd.random() < 0.5 else b + rb(rnd.randrange(
+                1, 64))
+        elif k == 2:  # batch of valid records with one bad one somewhere
+            recs = [rnd.choice(bases) for _ in range(rnd.randrange(1, 20))]
+            j = rnd.randrange(len(recs))
+            m = bytearray(recs[j])
+            m[rnd.randrange(8)] ^= 1 << rnd.randrange(8)
+            recs[j] = bytes(m)
+            yield b"".join(recs)
+        else:  # mutated record(s): flip random bytes anywhere, header included
+            b = bytearray(rnd.choice(bases))
+            for _ in range(rnd.randrange(1, 5)):
+                pos = rnd.randrange(len(b)) if rnd.random() < 0.7 else rnd.randrange(8, 32)
+                b[pos] = rnd.randrange(256)
+            # values that matter: zero, negative, huge quantities and prices
+            if rnd.random() < 0.3 and len(b) >= 64:
+                off = rnd.randrange(32, len(b) - 8, 8)
+                b[off:off + 8] = rnd.choice((0, -1, -(1 << 63), (1 << 63) - 1, 1 << 62)
+                                            ).to_bytes(8, "little", signed=True)
+            yield bytes(b)
+
+
+def _state(c: OmsClient) -> list:
+    out = []
+    for acct in (1, 2):
+        for kind in (QueryKind.ORDERS, QueryKind.POSITIONS, QueryKind.BALANCES,
+                     QueryKind.LIMITS, QueryKind.ACCOUNT):
+            q = c.query(kind, account=acct)
+            assert q.ok
+            out.append([r._replace(send_ns=0, request_id=0,
+                                   **({"event_ns": 0} if "event_ns" in r._fields else {}))
+                        for r in q.rows])
+    return out
+
+
+def _run(tmp: Path, n: int) -> None:
+    server = generate_keypair()
+    write_keypair(tmp, "engine", server)
+    fuzz, admin = generate_keypair(), generate_keypair()
+    (tmp / "clients.json").write_text(json.dumps([
+        {"name": "fuzz", "role": "trader", "accounts": [3], "public_key": fuzz.public.decode()},
+        {"name": "admin", "role": "admin", "public_key": admin.public.decode()},
+    ]))
+    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
+                      keys_file="clients.json", heartbeat_ms=600_000)
+    with EngineProcess(cfg, tmp) as e:
+        ep = e.endpoints["client"]
+        ak = CurveClientKeys(admin.public, admin.secret, server.public)
+        with OmsClient(ep, account=1, strategy=1, curve=ak, timeout=10) as c:
+            assert c.submit(1, Side.BUY, 7, 4_999_000).ok
+            assert c.submit(1, Side.SELL, 3, 5_001_000, account=2).ok
+            before = _state(c)
+        ctx = zmq.Context()
+        try:
+            s = ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.RCVHWM, 0)
+            s.setsockopt(zmq.SNDHWM, 10_000)
+            CurveClientKeys(fuzz.public, fuzz.secret, server.public).apply(s)
+            s.connect(ep)
+            sent = answered = 0
+            t0 = time.monotonic()
+            for f in _frames(n, 1234):
+                s.send(f)
+                sent += 1
+                while s.poll(0):
+                    s.recv(copy=False)
+                    answered += 1
+            end = time.monotonic() + 120
+            while answered < sent and time.monotonic() < end:  # every frame gets an answer
+                if s.poll(200):
+                    s.recv(copy=False)
+                    answered += 1
+            print(f"fuzz: {sent} frames in {time.monotonic() - t0:.1f} s, {answered} answers")
+            assert answered == sent
+        finally:
+            ctx.destroy(0)
+        with OmsClient(ep, account=1, strategy=1, curve=ak, timeout=10) as c:
+            assert _state(c) == before
+            a = c.submit(1, Side.BUY, 2, 4_999_000)
+            assert a.ok and a.account == 1 and a.order_id
+            assert c.cancel(a.order_id).ok
+        assert e.stop() == 0
+        st = e.stats()
+        assert st["bad_frames"] > n // 4 and st["unauthorized"] > 0
+
+
+def test_fuzz_20k_frames(tmp_path: Path) -> None:
+    _run(tmp_path, 20_000)
+
+
+@pytest.mark.slow
+def test_fuzz_one_million_frames(tmp_path: Path) -> None:
+    _run(tmp_path, 1_000_000)
