@@ -181,6 +181,13 @@ class Pair:
                     assert self.ref.strategy_position(a, s, i) == self.core.strategy_position(
                         a, s, i)
         assert self.ref.open_order_count() == self.core.open_order_count()
+        # invariant: strategy positions add up to the account position
+        for a in range(N_ACCOUNTS):
+            for i in range(N_INSTRUMENTS):
+                per_strategy = [self.core.strategy_position(a, s, i) for s in range(N_STRATEGIES)]
+                pos = self.core.position(a, i)
+                for f in ("qty", "open_buy", "open_sell", "fees"):
+                    assert sum(p[f] for p in per_strategy) == pos[f], (a, i, f)
         for a in range(N_ACCOUNTS):
             assert self.ref.live_orders(a) == [self.to_ref(i) for i in self.core.live_orders(a)]
 
