@@ -3,8 +3,11 @@
 Checks, in order:
 1. the compiled core imports and a small OmsCore can be built (the wheel is sound);
 2. the configuration named by ``OMS_CONFIG`` (when the file exists) loads;
-3. when ``OMS_HEALTH_ENDPOINT`` is set, the process behind it answers a ``health`` request
-   (ZeroMQ REQ, any reply counts) within ``OMS_HEALTH_TIMEOUT_MS`` (default 2000).
+3. when ``OMS_HEALTH_ENDPOINT`` is set, the process behind it (the ``oms run`` supervisor)
+   answers a ``health`` request (ZeroMQ REQ, any reply counts);
+4. when ``OMS_ENGINE_ENDPOINT`` is set, the engine answers a HEARTBEAT on its command
+   endpoint (ZeroMQ DEALER, wire protocol);
+each within ``OMS_HEALTH_TIMEOUT_MS`` (default 2000).
 Prints one line saying what failed; never prints configuration values or secrets.
 """
 
@@ -46,6 +49,27 @@ def main() -> int:
             sock.send(b"health")
             if not sock.poll(timeout):
                 print(f"unhealthy: no answer from {endpoint} in {timeout} ms")
+                return 1
+            sock.recv()
+        finally:
+            sock.close()
+    engine = os.environ.get("OMS_ENGINE_ENDPOINT", "")
+    if engine:
+        import time
+
+        import zmq
+
+        from bindings.wire import records as wire
+
+        timeout = int(os.environ.get("OMS_HEALTH_TIMEOUT_MS", "2000"))
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(engine)
+            sock.send(wire.encode("HEARTBEAT", 1, 0, time.time_ns(), last_seq=0,
+                                  echo_ns=time.time_ns()))
+            if not sock.poll(timeout):
+                print(f"unhealthy: engine at {engine} did not answer in {timeout} ms")
                 return 1
             sock.recv()
         finally:

@@ -1,162 +1,284 @@
-"""The `oms` command.
+"""The ``oms`` command.
 
-`oms demo` runs the compiled core on a synthetic market: three clients follow a moving-average
-strategy on two instruments; a venue model fills their orders; positions, P&L and the core's
-per-call latency are shown live and summarised at the end. It needs no configuration.
+    oms run --config FILE        start the whole OMS (simulator in paper mode, engine shards,
+                                 gateways, writers); restart crashed children; SIGTERM stops all
+    oms status --config FILE     processes, connections, positions, P&L, latency percentiles
+    oms halt / oms resume --config FILE [--account NAME | --strategy NAME] [--reduce-only]
+    oms keys DIR NAME...         CURVE key pairs (DIR/NAME.key, DIR/NAME.key_secret, 0600)
+    oms replay ...               historical bars and signals (oms_core.replay)
+    oms demo [--seconds N]       everything above on a synthetic market, no configuration
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
+import os
+import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-
-from oms_core.core import OmsCore
-from oms_core.enums import EventType, Limit, OrderType, Reject, Side, TimeInForce
-
-USDT, BTC, ETH = 0, 1, 2
-INSTRUMENTS = (
-    # id, symbol, base, price precision, qty precision, tick, lot, start price (raw)
-    (0, "BTCUSDT", BTC, 2, 5, 1, 10, 5_000_000),
-    (1, "ETHUSDT", ETH, 2, 4, 1, 10, 300_000),
-)
-CLIENTS = {0: "alice", 1: "bob", 2: "carol"}
-ORDER_NOTIONAL = {0: 2_000, 1: 5_000, 2: 1_000}  # USDT per signal, per client
+from oms_core.config import ConfigError, OmsConfig, check_credentials, load_config
 
 
-def _build_core() -> OmsCore:
-    core = OmsCore(max_orders=1 << 16, max_accounts=8, max_instruments=8, max_assets=8)
-    core.add_asset(USDT, "USDT", 8)
-    core.add_asset(BTC, "BTC", 8)
-    core.add_asset(ETH, "ETH", 8)
-    for iid, symbol, base, pp, qp, tick, lot, _ in INSTRUMENTS:
-        core.add_instrument(iid, symbol, 0, base, USDT, pp, qp, tick, lot, lot, 10**12,
-                            5 * 10**8)
-    core.add_strategy(1)
-    for account in CLIENTS:
-        core.add_account(account)
-        core.deposit(account, USDT, 100_000 * 10**8)
-        core.set_limit(account, Limit.CHECK_BALANCE, 1)
-        core.set_limit(account, Limit.LONG_ONLY, 1)
-        core.set_limit(account, Limit.COLLAR_BPS, 200)
-        core.set_limit(account, Limit.MAX_DAILY_LOSS, 5_000 * 10**8)
-    return core
+def _load(path: str) -> OmsConfig:
+    """Load the configuration or exit 2 with the file, the key and the problem."""
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(f"oms: configuration refused: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
-def _percentile(samples: list[int], q: float) -> int:
+# ------------------------------------------------------------------------------------ run
+def cmd_run(args: argparse.Namespace) -> int:
+    from oms_core.supervisor import Supervisor, plan
+
+    cfg = _load(str(Path(args.config).resolve()))
+    if cfg.mode == "live":
+        try:
+            check_credentials(cfg)
+        except ConfigError as e:
+            print(f"oms: configuration refused: {e}", file=sys.stderr)
+            return 2
+    run_dir = Path(args.run_dir or Path(cfg.engine.journal_dir).parent / "run").resolve()
+    try:
+        specs, info = plan(cfg, str(Path(args.config).resolve()), run_dir)
+    except ValueError as e:
+        print(f"oms: {args.config}: {e}", file=sys.stderr)
+        return 2
+    sup = Supervisor(specs, run_dir, status_endpoint=cfg.engine.health, info=info,
+                     backoff_s=args.backoff)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        sup.start(timeout=args.start_timeout)
+    except RuntimeError as e:
+        print(f"oms: {e}", file=sys.stderr)
+        return 1
+    print("READY " + json.dumps({"run_dir": str(run_dir), "shards": info["shards"],
+                                 "status": cfg.engine.health}), flush=True)
+    sup.serve(lambda: stop)
+    codes = sup.shutdown()
+    bad = {k: v for k, v in codes.items() if v not in (0, None)}
+    print("STOPPED " + json.dumps(codes), flush=True)
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------------- status
+def _pct(samples: list[int], q: float) -> int:
     if not samples:
         return 0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def run_demo(seconds: float, seed: int, console: Console) -> int:
-    """Run the core demo for `seconds` of wall time; return an exit code."""
-    rng = random.Random(seed)
-    core = _build_core()
-    prices = {iid: start for iid, *_, start in INSTRUMENTS}
-    history: dict[int, list[int]] = {iid: [] for iid in prices}
-    latencies: list[int] = []
-    counts = {"orders": 0, "rejects": 0, "fills": 0, "trips": 0}
-    pending: list[int] = []  # orders at the venue model, filled on the next tick
-    clid = 0
-    trade_id = 0
-    ts = 1_000_000_000
-    started = time.monotonic()
+def _dec(raw: int, precision: int) -> str:
+    return format(Decimal(raw).scaleb(-precision), "f")
 
-    def table() -> Table:
-        t = Table(title=f"oms demo: compiled core, {len(CLIENTS)} clients, seed {seed}")
-        for col in ("client", "instrument", "position", "avg entry", "realized", "unrealized"):
-            t.add_column(col, justify="right")
-        for account, name in CLIENTS.items():
-            for iid, symbol, _, _, qp, *_ in INSTRUMENTS:
-                pos = core.position(account, iid)
-                if pos["qty"] == 0 and pos["realized"] == 0:
-                    continue
-                # cost is in quote units (1e-8 USDT), qty in units of 10**-qp
-                avg = (Decimal(pos["cost"]) * 10**qp / (pos["qty"] * 10**8)
-                       if pos["qty"] else Decimal(0))
-                t.add_row(name, symbol, str(Decimal(pos["qty"]).scaleb(-qp)), f"{avg:.2f}",
-                          f"{Decimal(pos['realized']).scaleb(-8):.2f}",
-                          f"{Decimal(pos['unrealized']).scaleb(-8):.2f}")
-        t.caption = (f"orders {counts['orders']}  rejects {counts['rejects']}  "
-                     f"fills {counts['fills']}  round trips {counts['trips']}  "
-                     f"submit through the Python API p50 {_percentile(latencies, 0.5)} ns "
-                     f"p99 {_percentile(latencies, 0.99)} ns")
-        return t
 
-    with Live(table(), console=console, refresh_per_second=4) as live:
-        while time.monotonic() - started < seconds:
-            ts += 1_000_000_000  # one simulated second per tick
-            for iid in prices:
-                prices[iid] = max(100, prices[iid] + rng.randint(-3, 3) * prices[iid] // 2000)
-                core.set_price(iid, prices[iid], prices[iid] - 1, prices[iid] + 1, ts)
-                history[iid].append(prices[iid])
-            for oid in pending:  # the venue fills what was sent on the previous tick
-                order = core.order(oid)
-                if order and order["status"] in (1, 2, 3):
-                    trade_id += 1
-                    qty = order["qty"] - order["filled"]
-                    core.on_ack(oid, ts)
-                    core.on_fill(oid, trade_id, qty, prices[order["instrument"]], 0, USDT, 2, ts)
-                    counts["fills"] += 1
-            pending.clear()
-            for iid, _, _, _, qp, _, lot, _ in INSTRUMENTS:
-                h = history[iid]
-                if len(h) < 20:
-                    continue
-                fast, slow = sum(h[-5:]) / 5, sum(h[-20:]) / 20
-                side = Side.BUY if fast > slow else Side.SELL
-                for account in CLIENTS:
-                    held = core.position(account, iid)["qty"]
-                    if (side == Side.BUY) == (held > 0):
-                        continue
-                    qty = held if side == Side.SELL else (
-                        ORDER_NOTIONAL[account] * 10**(2 + qp) // prices[iid] // lot * lot)
-                    if qty <= 0:
-                        continue
-                    clid += 1
+def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dict[str, Any]:
+    """Ask the supervisor (processes) and every shard's engine (positions, balances, latency)."""
+    from bindings.client import OmsClient, OmsError
+    from oms_core.engine.config import shard_endpoint
+    from oms_core.supervisor import ask_status, shards_of
+
+    out: dict[str, Any] = {"supervisor": ask_status(cfg.engine.health, timeout), "shards": {}}
+    by_id = {i.id: i for i in cfg.instruments.values()}
+    assets = {a.id: a for a in cfg.assets.values()}
+    for k in shards_of(cfg):
+        ep = shard_endpoint(cfg.engine.commands, k)
+        shard: dict[str, Any] = {"commands": ep, "connected": False, "clients": {}}
+        out["shards"][str(k)] = shard
+        with OmsClient(ep, timeout=timeout) as c:
+            try:
+                rtt = []
+                for _ in range(pings):
                     t0 = time.perf_counter_ns()
-                    code, oid = core.submit(account, 1, iid, clid, side, OrderType.MARKET,
-                                            TimeInForce.IOC, 0, 0, qty, 0, 0, ts)
-                    latencies.append(time.perf_counter_ns() - t0)
-                    counts["orders"] += 1
-                    if code == Reject.OK:
-                        pending.append(oid)
-                    else:
-                        counts["rejects"] += 1
-            for event in core.drain_events():
-                if event[0] == EventType.TRADE_CLOSED:
-                    counts["trips"] += 1
-            core.mark_to_market(ts)
-            live.update(table())
-            time.sleep(0.02)
-    console.print(f"done: {counts['orders']} orders, {counts['fills']} fills, "
-                  f"{counts['trips']} closed round trips; the engine, gateways and DuckDB "
-                  "writer run with `oms run` once configured.")
+                    c.heartbeat()
+                    rtt.append(time.perf_counter_ns() - t0)
+                shard["connected"] = True
+                shard["latency_ns"] = {"p50": _pct(rtt, 0.5), "p99": _pct(rtt, 0.99),
+                                       "p999": _pct(rtt, 0.999), "n": len(rtt)}
+                for client in cfg.clients.values():
+                    if client.shard != k:
+                        continue
+                    pos = c.positions(account=client.id)
+                    bal = c.balances(account=client.id)
+                    rows = []
+                    for p in getattr(pos, "rows", []):
+                        inst = by_id.get(p.instrument)
+                        if inst is None or (p.quantity == 0 and p.realized_pnl == 0):
+                            continue
+                        quote = cfg.assets[inst.quote].precision
+                        rows.append({"instrument": inst.symbol,
+                                     "qty": _dec(p.quantity, inst.qty_precision),
+                                     "realized": _dec(p.realized_pnl, quote),
+                                     "unrealized": _dec(getattr(p, "unrealized_pnl", 0), quote)})
+                    balances = {assets[b.asset].name: _dec(b.total, assets[b.asset].precision)
+                                for b in getattr(bal, "rows", []) if b.asset in assets}
+                    shard["clients"][client.name] = {"account": client.id, "positions": rows,
+                                                     "balances": balances}
+            except OmsError as e:
+                shard["error"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    st = gather_status(cfg, pings=args.pings, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(st, indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        con = Console()
+        sup = st["supervisor"]
+        if sup is None:
+            con.print(f"supervisor: no answer on {cfg.engine.health}")
+        else:
+            t = Table(title=f"processes ({sup.get('mode')}, supervisor pid {sup.get('pid')})")
+            for col in ("name", "pid", "alive", "up s", "restarts", "last exit"):
+                t.add_column(col)
+            for p in sup["processes"]:
+                t.add_row(p["name"], str(p["pid"]), str(p["alive"]), str(p["up_s"]),
+                          str(p["restarts"]), str(p["last_exit"]))
+            con.print(t)
+        for k, sh in st["shards"].items():
+            lat = sh.get("latency_ns", {})
+            con.print(f"shard {k}: {sh['commands']} connected={sh['connected']} "
+                      f"round trip p50 {lat.get('p50', 0) / 1000:.0f} us "
+                      f"p99 {lat.get('p99', 0) / 1000:.0f} us "
+                      f"p99.9 {lat.get('p999', 0) / 1000:.0f} us {sh.get('error', '')}")
+            t = Table()
+            for col in ("client", "instrument", "position", "realized", "unrealized"):
+                t.add_column(col, justify="right")
+            for name, cl in sh["clients"].items():
+                for r in cl["positions"]:
+                    t.add_row(name, r["instrument"], r["qty"], r["realized"], r["unrealized"])
+            con.print(t)
+    ok = all(sh["connected"] for sh in st["shards"].values())
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------------- halt/resume
+def cmd_kill(args: argparse.Namespace, halt: bool) -> int:
+    from bindings.client import Ack, OmsClient, OmsError
+    from bindings.wire.spec import Scope
+    from oms_core.engine.config import shard_endpoint
+    from oms_core.enums import KillMode
+    from oms_core.supervisor import shards_of
+
+    cfg = _load(args.config)
+    scope, account, strategy, shards = Scope.GLOBAL, 0, 0, shards_of(cfg)
+    if args.account:
+        if args.account not in cfg.clients:
+            print(f"oms: no client {args.account!r} in {cfg.file}", file=sys.stderr)
+            return 2
+        c = cfg.clients[args.account]
+        scope, account, shards = Scope.ACCOUNT, c.id, [c.shard]
+    elif args.strategy:
+        if args.strategy not in cfg.strategies:
+            print(f"oms: no strategy {args.strategy!r} in {cfg.file}", file=sys.stderr)
+            return 2
+        scope, strategy = Scope.STRATEGY, cfg.strategies[args.strategy].id
+    mode = KillMode.REDUCE_ONLY if getattr(args, "reduce_only", False) else KillMode.HALT
+    status = 0
+    for k in shards:
+        ep = shard_endpoint(cfg.engine.commands, k)
+        try:
+            with OmsClient(ep, timeout=args.timeout) as c:
+                r = (c.kill(scope, mode, account=account, strategy=strategy) if halt
+                     else c.resume(scope, account=account, strategy=strategy))
+        except OmsError as e:
+            r = e
+        ok = isinstance(r, Ack)
+        status |= 0 if ok else 1
+        what = f"{'halt' if halt else 'resume'} {scope.name.lower()}"
+        print(f"shard {k}: {what}: {'ok' if ok else r}")
+    return status
+
+
+# ----------------------------------------------------------------------------------- keys
+def cmd_keys(args: argparse.Namespace) -> int:
+    from bindings.security import write_keypair
+
+    for name in args.names:
+        pub, sec = write_keypair(args.dir, name)
+        print(f"{name}: public {pub}  secret {sec} (mode 0600)")
     return 0
 
 
+# ----------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="oms", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the self-contained demo")
-    demo.add_argument("--seconds", type=float, default=15.0, help="wall time (default 15)")
-    demo.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    console = Console()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["replay"]:
+        from oms_core import replay
+
+        return int(replay.main(argv[1:]) or 0)
+    ap = argparse.ArgumentParser(prog="oms", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="start the OMS of a configuration and supervise it")
+    p.add_argument("--config", required=True)
+    p.add_argument("--run-dir", help="logs, generated child configs, state.json "
+                                     "(default: beside the journal directory)")
+    p.add_argument("--backoff", type=float, default=0.5, help="first restart delay, s")
+    p.add_argument("--start-timeout", type=float, default=30.0)
+    p = sub.add_parser("status", help="processes, positions, P&L, latency of a running OMS")
+    p.add_argument("--config", required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--pings", type=int, default=100)
+    p.add_argument("--timeout", type=float, default=2.0)
+    for name in ("halt", "resume"):
+        p = sub.add_parser(name, help=f"kill switch: {name} (global unless --account or "
+                                      "--strategy)")
+        p.add_argument("--config", required=True)
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--account", help="client name")
+        g.add_argument("--strategy", help="strategy name")
+        if name == "halt":
+            p.add_argument("--reduce-only", action="store_true",
+                           help="allow orders that reduce positions")
+        p.add_argument("--timeout", type=float, default=5.0)
+    p = sub.add_parser("keys", help="generate CURVE key pairs")
+    p.add_argument("dir")
+    p.add_argument("names", nargs="+")
+    sub.add_parser("replay", help="replay historical data (see `oms replay --help`)")
+    p = sub.add_parser("demo", help="run the self-contained demo (ends by itself)")
+    p.add_argument("--seconds", type=float, default=40.0, help="trading time (default 40)")
+    p.add_argument("--dir", help="where the database, journal and logs go "
+                                 "(default: a new temporary directory)")
+    p.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "status":
+        return cmd_status(args)
+    if args.command in ("halt", "resume"):
+        return cmd_kill(args, args.command == "halt")
+    if args.command == "keys":
+        return cmd_keys(args)
     if args.command == "demo":
-        return run_demo(args.seconds, args.seed, console)
+        from oms_core.demo import run_demo
+
+        d = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="oms-demo-"))
+        return run_demo(d, args.seconds, args.seed)
     return 2
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

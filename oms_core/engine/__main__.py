@@ -29,6 +29,20 @@ def _open_journal(path: str) -> Any:
     return Journal(path)
 
 
+def _rebind(cfg: Any, host: str) -> None:
+    """Replace the host of every tcp:// endpoint the engine binds (others connect by name)."""
+
+    def re(ep: str | None) -> str | None:
+        if not ep or not ep.startswith("tcp://"):
+            return ep
+        return f"tcp://{host}:{ep.rpartition(':')[2]}"
+
+    for name in ("client", "public", "writer", "gateway_events", "gateway_md"):
+        setattr(cfg, name, re(getattr(cfg, name)))
+    for g in cfg.gateways:
+        g.orders = re(g.orders) or g.orders
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
@@ -49,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--public", help="PUB endpoint")
     ap.add_argument("--writer", help="writer PUSH endpoint")
     ap.add_argument("--journal", help="journal directory (oms_core.journal)")
+    ap.add_argument("--bind-host", help="bind every tcp:// endpoint on this interface instead "
+                                        "of the configured host (e.g. '*' in a container)")
     sec = ap.add_mutually_exclusive_group()
     sec.add_argument("--security", dest="security", action="store_true", default=None)
     sec.add_argument("--no-security", dest="security", action="store_false")
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("client", "public", "writer"):
         if getattr(args, name):
             setattr(cfg, name, getattr(args, name))
+    if args.bind_host:
+        _rebind(cfg, args.bind_host)
     if args.security is not None:
         cfg.security = args.security
     if args.journal:

@@ -1,0 +1,490 @@
+"""The supervisor behind ``oms run``: starts the processes of one configuration, restarts a
+crashed one with exponential back-off, answers status requests, and stops them all in order.
+
+Cold code, plain Python. What runs, from one configuration file (``oms_core/config.py``):
+
+* paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
+  with one venue account per engine shard (keys generated into the run directory, mode 0600);
+  live mode: no simulator, the gateways reach the configured venues;
+* per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
+  --shard K``), one gateway per exchange (``python -m gateways``) and a writer
+  (``python -m writer``) with its own journal directory and DuckDB file.
+
+Start order: simulators, engines, writers, gateways. Stop order (SIGTERM to each, then wait):
+gateways, engines (they drain and close their journals), writers (they flush), one last
+writer pass that copies from the journal whatever the live stream dropped, simulators.
+
+Each child's stdout and stderr go to ``<run dir>/logs/<name>.log``. ``<run dir>/state.json``
+and the status endpoint (``[engine] health``, ZeroMQ REP) say what runs, since when, and how
+often it was restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from oms_core.config import OmsConfig
+from oms_core.engine.config import shard_endpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# paper mode: starting mid prices of the simulated exchange by base asset (decimal strings);
+# anything else starts at 100
+PAPER_PRICES = {"BTC": "50000", "ETH": "3000", "SOL": "150", "BNB": "600", "XRP": "0.5"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (bind to port 0, read it, close)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------ processes
+@dataclass
+class ChildSpec:
+    """How to run one child process."""
+
+    name: str
+    argv: list[str]
+    stop_rank: int  # lower stops first
+    ready_line: str = ""  # the child is ready when its output has a line starting with this
+    ready_file: str = ""  # ... or when this file exists
+    env: dict[str, str] = field(default_factory=dict)
+    stop_timeout: float = 20.0
+    after_stop: list[str] = field(default_factory=list)  # run once after the final stop
+    shard: int | None = None
+    restart: bool = True
+
+
+@dataclass
+class Child:
+    spec: ChildSpec
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    failures: int = 0  # consecutive crashes (reset when it stays up `stable_s`)
+    last_start: float = 0.0
+    next_start: float = 0.0  # monotonic time of a scheduled restart, 0 = none
+    last_exit: int | None = None
+    ready_info: str = ""
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+
+class Supervisor:
+    """Run ``specs`` as child processes; restart crashed ones with exponential back-off.
+
+    Parameters
+    ----------
+    specs : sequence of ChildSpec
+        In start order.
+    run_dir : Path
+        Logs (``logs/``) and ``state.json`` go here.
+    status_endpoint : str, optional
+        ZeroMQ REP endpoint answering ``status`` (JSON) and ``health`` requests.
+    backoff_s, backoff_max_s : float
+        First restart delay and its cap; the delay doubles with each consecutive crash.
+    stable_s : float
+        A child that ran this long before crashing starts again from the first delay.
+    """
+
+    def __init__(self, specs: Sequence[ChildSpec], run_dir: Path,
+                 status_endpoint: str | None = None, backoff_s: float = 0.5,
+                 backoff_max_s: float = 30.0, stable_s: float = 30.0,
+                 info: dict[str, Any] | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.children = [Child(s, self.run_dir / "logs" / f"{s.name}.log") for s in specs]
+        self.status_endpoint = status_endpoint
+        self.backoff_s, self.backoff_max_s, self.stable_s = backoff_s, backoff_max_s, stable_s
+        self.info = info or {}
+        self.started = time.time()
+        self.stopping = False
+        self._rep: Any = None
+        self._ctx: Any = None
+
+    # -- one child
+    def _spawn(self, c: Child) -> None:
+        if c.spec.ready_file:
+            Path(c.spec.ready_file).unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p), **c.spec.env}
+        with open(c.log, "ab") as out:
+            out.write(f"--- start {c.starts + 1} at {time.strftime('%H:%M:%S')}\n".encode())
+            out.flush()
+            c.proc = subprocess.Popen(c.spec.argv, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, cwd=self.run_dir, env=env,
+                                      start_new_session=True)
+        c.starts += 1
+        c.last_start = time.monotonic()
+        c.next_start = 0.0
+        c.ready_info = ""
+
+    def _ready(self, c: Child) -> bool:
+        if c.spec.ready_file:
+            p = Path(c.spec.ready_file)
+            if p.exists() and p.stat().st_size:
+                c.ready_info = p.read_text().strip()
+                return True
+            return False
+        if c.spec.ready_line:
+            try:
+                text = c.log.read_text(errors="replace")
+            except OSError:
+                return False
+            # only the output of the current start counts
+            text = text.rsplit(f"--- start {c.starts} at", 1)[-1]
+            for line in text.splitlines():
+                if line.startswith(c.spec.ready_line):
+                    c.ready_info = line[len(c.spec.ready_line):].strip()
+                    return True
+            return False
+        return time.monotonic() - c.last_start > 0.3
+
+    def _wait_ready(self, c: Child, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._ready(c):
+                return
+            assert c.proc is not None
+            if c.proc.poll() is not None:
+                tail = c.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{c.spec.name} exited with status {c.proc.returncode} "
+                                   f"while starting; log {c.log}:\n{tail}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{c.spec.name} not ready after {timeout:.0f} s; log {c.log}")
+
+    # -- all of them
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every child in order, each after the previous one is ready."""
+        self._open_status()
+        try:
+            for c in self.children:
+                self._spawn(c)
+                self._wait_ready(c, timeout)
+        except Exception:
+            self.shutdown()
+            raise
+        self.write_state()
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.spec.name == name)
+
+    def step(self) -> None:
+        """Notice exits, schedule and perform restarts, answer status requests."""
+        now = time.monotonic()
+        changed = False
+        for c in self.children:
+            if c.proc is None:
+                continue
+            code = c.proc.poll()
+            if code is not None and c.last_exit is None and not c.spec.restart:
+                c.last_exit = code
+                changed = True
+            elif code is not None and c.next_start == 0.0 and not self.stopping \
+                    and c.spec.restart:
+                c.last_exit = code
+                ran = now - c.last_start
+                c.failures = 1 if ran >= self.stable_s else c.failures + 1
+                delay = min(self.backoff_max_s, self.backoff_s * 2 ** (c.failures - 1))
+                c.next_start = now + delay
+                with open(c.log, "ab") as out:
+                    out.write(f"--- exited with {code} after {ran:.1f} s; restart in "
+                              f"{delay:.1f} s\n".encode())
+                changed = True
+            elif c.next_start and now >= c.next_start and not self.stopping:
+                self._spawn(c)
+                changed = True
+        if changed:
+            self.write_state()
+        self._answer_status()
+
+    def serve(self, should_stop: Callable[[], bool], period: float = 0.05) -> None:
+        """Supervise until ``should_stop()`` is true."""
+        while not should_stop():
+            self.step()
+            time.sleep(period)
+
+    def shutdown(self) -> dict[str, int | None]:
+        """SIGTERM the children rank by rank (each rank waited for), SIGKILL what stays;
+        return each child's exit status."""
+        self.stopping = True
+        codes: dict[str, int | None] = {}
+        for rank in sorted({c.spec.stop_rank for c in self.children}):
+            group = [c for c in self.children if c.spec.stop_rank == rank]
+            for c in group:
+                if c.proc is not None and c.proc.poll() is None:
+                    c.proc.send_signal(signal.SIGTERM)
+            for c in group:
+                if c.proc is None:
+                    continue
+                try:
+                    codes[c.spec.name] = c.proc.wait(c.spec.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    c.proc.kill()
+                    codes[c.spec.name] = c.proc.wait(5)
+                c.last_exit = codes[c.spec.name]
+            for c in group:
+                if c.spec.after_stop:
+                    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+                    with open(c.log, "ab") as out:
+                        out.write(b"--- final pass\n")
+                        out.flush()
+                        r = subprocess.run(c.spec.after_stop, stdout=out,
+                                           stderr=subprocess.STDOUT, cwd=self.run_dir, env=env,
+                                           timeout=60)
+                    if r.returncode:
+                        codes[c.spec.name + ":final"] = r.returncode
+        self.write_state()
+        self._close_status()
+        return codes
+
+    # -- status
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        procs = []
+        for c in self.children:
+            alive = c.proc is not None and c.proc.poll() is None
+            procs.append({
+                "name": c.spec.name, "pid": c.pid, "alive": alive, "starts": c.starts,
+                "restarts": max(0, c.starts - 1), "last_exit": c.last_exit,
+                "up_s": round(now - c.last_start, 1) if alive else 0.0,
+                "restart_in_s": round(max(0.0, c.next_start - now), 1) if c.next_start else None,
+                "shard": c.spec.shard, "ready": c.ready_info[:300],
+            })
+        return {"pid": os.getpid(), "since": self.started, "stopping": self.stopping,
+                "processes": procs, **self.info}
+
+    def write_state(self) -> None:
+        tmp = self.run_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.status(), indent=1))
+        os.replace(tmp, self.run_dir / "state.json")
+
+    def _open_status(self) -> None:
+        if not self.status_endpoint or self._rep is not None:
+            return
+        import zmq
+
+        self._ctx = zmq.Context()
+        self._rep = self._ctx.socket(zmq.REP)
+        self._rep.setsockopt(zmq.LINGER, 0)
+        self._rep.bind(self.status_endpoint)
+
+    def _answer_status(self) -> None:
+        if self._rep is None:
+            return
+        import zmq
+
+        for _ in range(16):
+            try:
+                req = self._rep.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = {"status": self.status(), "health": {"ok": True}}.get(
+                req.decode(errors="replace").strip(), {"error": "ask 'status' or 'health'"})
+            self._rep.send(json.dumps(reply).encode())
+
+    def _close_status(self) -> None:
+        if self._rep is not None:
+            self._rep.close(0)
+            self._ctx.term()
+            self._rep = None
+
+
+def ask_status(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    """Ask a running supervisor for its status; None when nobody answers."""
+    import zmq
+
+    ctx = zmq.Context.instance()
+    s = ctx.socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    try:
+        s.connect(endpoint)
+        s.send(b"status")
+        if not s.poll(int(timeout_s * 1000)):
+            return None
+        return json.loads(s.recv())
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------------------ the plan
+def _write_secret(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(x)}" for k, x in v.items()) + " }"
+    raise TypeError(type(v))
+
+
+def _write_toml(path: Path, top: dict[str, Any], tables: dict[str, dict[str, Any]],
+                arrays: dict[str, list[dict[str, Any]]]) -> None:
+    lines = [f"{k} = {_toml(v)}" for k, v in top.items()]
+    for name, t in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in t.items()]
+    for name, items in arrays.items():
+        for item in items:
+            lines += ["", f"[[{name}]]"] + [f"{k} = {_toml(v)}" for k, v in item.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _fmt(raw: int, precision: int) -> str:
+    from decimal import Decimal
+
+    return format(Decimal(raw).scaleb(-precision).normalize(), "f")
+
+
+def shards_of(cfg: OmsConfig) -> list[int]:
+    return sorted({c.shard for c in cfg.clients.values()})
+
+
+def database_of(cfg: OmsConfig, shard: int, n_shards: int) -> str:
+    """The DuckDB file of ``shard``: the configured one, with ``-shardK`` when sharded."""
+    db = Path(cfg.writer.database)
+    return str(db if n_shards == 1 else db.with_name(f"{db.stem}-shard{shard}{db.suffix}"))
+
+
+def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int = 100,
+         sim_volatility_bps: float = 2.0, seed: int = 1) -> tuple[list[ChildSpec],
+                                                                  dict[str, Any]]:
+    """The child processes of ``cfg`` (and the files they read, written into ``run_dir``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    shards = shards_of(cfg)
+    paper = cfg.mode == "paper"
+    if cfg.mode == "replay":
+        raise ValueError("mode = \"replay\" runs with `oms replay`, not `oms run`")
+    specs: list[ChildSpec] = []
+    gateways: list[ChildSpec] = []
+    info: dict[str, Any] = {"mode": cfg.mode, "config": str(config_path), "shards": {},
+                            "run_dir": str(run_dir)}
+    venues: dict[str, tuple[str, str]] = {}  # exchange -> (rest base url, ws url)
+    sim_keys: dict[tuple[str, int], tuple[Path, Path]] = {}
+    for ex in cfg.exchanges.values():
+        if not paper:
+            venues[ex.name] = (ex.rest_url.removesuffix("/api/v3"), ex.ws_url)
+            continue
+        port = urlparse(ex.rest_url).port if ex.rest_url else None
+        port = port or free_port()
+        symbols = []
+        for i in cfg.instruments.values():
+            if i.exchange != ex.name:
+                continue
+            symbols.append({
+                "symbol": i.exchange_symbol, "base": i.base, "quote": i.quote,
+                "tick_size": _fmt(i.tick, i.price_precision),
+                "step_size": _fmt(i.lot, i.qty_precision),
+                "min_qty": _fmt(i.min_qty, i.qty_precision),
+                "max_qty": _fmt(i.max_qty, i.qty_precision),
+                "min_notional": _fmt(i.min_notional, cfg.assets[i.quote].precision),
+                "initial_price": PAPER_PRICES.get(i.base, "100"),
+                "maker_bps": ex.maker_fee_bps, "taker_bps": ex.taker_fee_bps,
+            })
+        accounts = []
+        for k in shards:
+            key_file, sec_file = run_dir / f"sim-{ex.name}-s{k}.key", run_dir / (
+                f"sim-{ex.name}-s{k}.secret")
+            _write_secret(key_file, f"oms-paper-{ex.name}-s{k}-{secrets.token_hex(4)}")
+            _write_secret(sec_file, secrets.token_hex(24))
+            sim_keys[(ex.name, k)] = (key_file, sec_file)
+            balances = {a: "1000000000" for a in cfg.assets}
+            accounts.append({"name": f"shard{k}", "api_key": key_file.read_text(),
+                             "secret_file": str(sec_file), "balances": balances})
+        sim_toml = run_dir / f"sim-{ex.name}.toml"
+        _write_toml(sim_toml, {"seed": seed},
+                    {"market": {"tick_ms": market_tick_ms, "volatility_bps": sim_volatility_bps,
+                                "level_qty": "5", "market_order_prob": 0.2}},
+                    {"symbols": symbols, "accounts": accounts})
+        ports = run_dir / f"sim-{ex.name}.json"
+        specs.append(ChildSpec(f"sim-{ex.name}", [
+            py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
+            str(sim_toml), "--ports-file", str(ports)], stop_rank=4, ready_file=str(ports)))
+        venues[ex.name] = (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
+    engines, writers = [], []
+    for k in shards:
+        journal = Path(cfg.engine.journal_dir).resolve() / f"shard-{k}"
+        journal.mkdir(parents=True, exist_ok=True)
+        writer_ep = f"tcp://127.0.0.1:{free_port()}"
+        db = str(Path(database_of(cfg, k, len(shards))).resolve())
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engines.append(ChildSpec(f"engine-{k}", [
+            py, "-m", "oms_core.engine", "--config", str(config_path), "--shard", str(k),
+            "--writer", writer_ep, "--journal", str(journal), "--log-level", "WARNING"],
+            stop_rank=1, ready_line="READY ", stop_timeout=30.0, shard=k))
+        wargs = [py, "-m", "writer", "--engine", writer_ep, "--journal", str(journal), "--db",
+                 db, "--flush-ms", str(cfg.writer.flush_interval_ms)]
+        writers.append(ChildSpec(f"writer-{k}", wargs, stop_rank=2, stop_timeout=30.0,
+                                 after_stop=wargs + ["--max-seconds", "0.3"], shard=k))
+        info["shards"][str(k)] = {
+            "commands": shard_endpoint(cfg.engine.commands, k),
+            "events": shard_endpoint(cfg.engine.events, k), "writer": writer_ep,
+            "journal": str(journal), "database": db,
+            "clients": [c.name for c in cfg.clients.values() if c.shard == k]}
+        for ex in cfg.exchanges.values():
+            gateways.append(_gateway(cfg, ex.name, k, run_dir, venues[ex.name],
+                                     sim_keys.get((ex.name, k))))
+    return specs + engines + writers + gateways, info
+
+
+def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tuple[str, str],
+             sim_keys: tuple[Path, Path] | None) -> ChildSpec:
+    ex = cfg.exchanges[exchange]
+    top: dict[str, Any] = {
+        "kind": "ccxt" if ex.kind == "ccxt" else "binance", "gateway_id": ex.id,
+        "account_id": 0, "rest_url": venue[0], "ws_url": venue[1],
+        "client_order_prefix": f"oms{shard}-",
+    }
+    if ex.kind == "ccxt":
+        top["exchange"] = ex.ccxt_id
+    if sim_keys is not None:
+        top["api_key_file"], top["api_secret_file"] = str(sim_keys[0]), str(sim_keys[1])
+    else:
+        # live: the venue account of the shard's first client at this exchange (by reference)
+        acct = next((c.exchange_accounts[exchange] for c in cfg.clients.values()
+                     if c.shard == shard and exchange in c.exchange_accounts), None)
+        if acct is not None:
+            for what, cred in (("api_key", acct.api_key), ("api_secret", acct.api_secret)):
+                if cred.file:
+                    top[f"{what}_file"] = cred.file
+                else:
+                    top[f"{what}_env"] = cred.env
+    engine = {"orders": shard_endpoint(ex.orders, shard),
+              "events": shard_endpoint(ex.events, shard),
+              "market_data": shard_endpoint(ex.market_data, shard), "bind": False}
+    instruments = [{"id": i.id, "symbol": i.exchange_symbol, "price_decimals": i.price_precision,
+                    "qty_decimals": i.qty_precision}
+                   for i in cfg.instruments.values() if i.exchange == exchange]
+    path = run_dir / f"gateway-{exchange}-s{shard}.toml"
+    _write_toml(path, top, {"engine": engine}, {"instruments": instruments})
+    return ChildSpec(f"gateway-{exchange}-{shard}", [
+        sys.executable, "-m", "gateways", "--config", str(path), "--log-level", "WARNING"],
+        stop_rank=0, shard=shard)
+
+
+__all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port", "plan",
+           "shards_of"]
