@@ -752,6 +752,12 @@ cdef class OmsCore:
             self._sync(o)
             self._emit(EV_ORDER_UPDATE, o, o.status, o.filled, qty, ts)
         self._emit(EV_POSITION_UPDATE, o, 0, pos.qty, pos.realized, ts)
+        if o.locks_funds:
+            _emit_balance(self, o, inst.quote_asset, ts)
+            _emit_balance(self, o, inst.base_asset, ts)
+        if not o.locks_funds or (fee_asset != inst.quote_asset
+                                 and fee_asset != inst.base_asset):
+            _emit_balance(self, o, fee_asset, ts)
         if o.contingency == CONT_OCO and not _terminal(o.status):
             self._resize_oco_peer(o, ts)
         self._check_breakers(o.account, ts)
@@ -1227,6 +1233,11 @@ cdef class OmsCore:
         return 0
 
 
+cdef int _emit_balance(OmsCore core, order_t* o, uint32_t asset, int64_t ts) except -1:
+    cdef balance_t* bal = core.ledger.balance(o.account, asset)
+    return core._emit(EV_BALANCE_UPDATE, o, asset, bal.total, bal.locked, ts)
+
+
 def c_constants():
     """The C-side constant values, for the test that holds them equal to oms_core.enums."""
     return {
@@ -1249,6 +1260,7 @@ def c_constants():
                    "OVERFILL": R_OVERFILL, "DUPLICATE_FILL": R_DUPLICATE_FILL,
                    "MAX_NET_EXPOSURE": R_MAX_NET_EXPOSURE},
         "EventType": {"SEND_ORDER": EV_SEND_ORDER, "ALERT": EV_ALERT,
+                      "BALANCE_UPDATE": EV_BALANCE_UPDATE,
                       "TRADE_CLOSED": EV_TRADE_CLOSED},
         "Alert": {"OVERFILL": ALERT_OVERFILL, "REJECT_RATE_BREAKER": ALERT_REJECT_RATE_BREAKER,
                   "RECONCILIATION_DIFFERENCE": ALERT_RECONCILIATION_DIFFERENCE},

@@ -233,6 +233,7 @@ class EventType(IntEnum):
     POSITION_UPDATE = 5
     TRADE_CLOSED = 6  # round trip ended; a = realized P&L of the trip, b = exit reason
     ALERT = 7  # code = Alert, a/b = details
+    BALANCE_UPDATE = 8  # a fill moved a balance: code = asset id, a = total, b = locked
 
 
 class Limit(IntEnum):

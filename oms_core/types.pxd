@@ -78,6 +78,7 @@ cdef enum:
     EV_POSITION_UPDATE = 5
     EV_TRADE_CLOSED = 6
     EV_ALERT = 7
+    EV_BALANCE_UPDATE = 8
 
 cdef enum:
     ALERT_OVERFILL = 1

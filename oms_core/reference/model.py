@@ -754,6 +754,10 @@ class ReferenceModel:
             self._sync_reserve(o)
             self._emit(EventType.ORDER_UPDATE, o, o.status, o.filled, qty, ts)
         self._emit(EventType.POSITION_UPDATE, o, 0, pos.qty, pos.realized, ts)
+        moved = [inst.quote_asset, inst.base_asset] if o.locks_funds else []
+        for asset in dict.fromkeys(moved + [fee_asset]):  # each asset once, in this order
+            total, locked = self.balance(o.account, asset)
+            self._emit(EventType.BALANCE_UPDATE, o, asset, total, locked, ts)
         if o.contingency == Contingency.OCO and o.status not in TERMINAL:
             self._resize_oco_peer(o, ts)
         self._check_breakers(account, ts)
