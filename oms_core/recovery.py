@@ -1,11 +1,12 @@
 """Crash recovery: snapshots, journal replay and reconciliation with the exchanges.
 
 Restart = newest valid snapshot (``OmsCore.restore``) + replay of the journal inputs after it,
-through ONE apply function: the engine's ``EngineLoop.apply_input`` when an engine exists, else
-:class:`ReplayDispatcher` (the small dispatcher here, which calls the OmsCore methods for the
-input kinds). Then :func:`reconcile` compares the core with each gateway's view and books the
-differences as journaled inputs; trading resumes only after it, or after an admin override
-(:func:`admin_override`, journaled too).
+through ONE apply function: the engine's ``Engine.apply_input`` when an engine exists
+(:func:`oms_core.engine.startup.recover_engine`), else :class:`ReplayDispatcher` (the small
+dispatcher here, for tools and tests that have only an OmsCore). Then :func:`reconcile`
+compares the core with each gateway's view and books the differences as journaled inputs;
+trading resumes only after it, or after an admin override (:func:`admin_override`, journaled
+too).
 """
 
 from __future__ import annotations
@@ -184,7 +185,13 @@ def write_snapshot(journal_dir: str, core: Any, seq: int, event_seq: int,
                    extra: dict[str, Any] | None = None) -> str:
     """Write ``core.snapshot()`` covering journal records up to ``seq`` (call at a commit
     boundary, events drained). Atomic: temp file, fsync, rename, fsync of the directory."""
-    body = core.snapshot()
+    return write_snapshot_bytes(journal_dir, core.snapshot(), seq, event_seq, extra)
+
+
+def write_snapshot_bytes(journal_dir: str, body: bytes, seq: int, event_seq: int,
+                         extra: dict[str, Any] | None = None) -> str:
+    """Write a snapshot from ``OmsCore.snapshot()`` bytes taken earlier at a commit boundary
+    (the engine takes the bytes on its thread and writes them from another)."""
     ext = json.dumps(extra or {}).encode()
     crc = crc32c_bytes(body + ext)
     path = os.path.join(journal_dir, snapshot_name(seq))
@@ -265,14 +272,20 @@ class RecoveryResult:
     seconds: float
     skipped_snapshots: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    replayed_event_seq: int = -1  # the engine's own event seq after the replay (-1: not set)
 
 
 def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
-            use_snapshot: bool = True) -> RecoveryResult:
+            use_snapshot: bool = True,
+            on_snapshot: Callable[[Snapshot], Any] | None = None) -> RecoveryResult:
     """Rebuild ``core`` (fresh, configured like the one that wrote the journal).
 
     Restores the newest valid snapshot when the core supports it, then feeds every journaled
-    input after it to ``apply(kind, ts, payload)`` (default: a :class:`ReplayDispatcher`).
+    input after it to ``apply(kind, ts, payload)``. With an engine, pass its own apply path
+    (``Engine.apply_input``; :func:`oms_core.engine.startup.recover_engine` does); the
+    default, a :class:`ReplayDispatcher`, is for tools and tests that have only a core.
+    ``on_snapshot(snapshot)`` runs after the core is restored and before the replay (the
+    engine restores its own small state from ``snapshot.extra`` there).
     Raises JournalCorruptError / JournalGapError on damage before the tail; a torn or
     uncommitted tail is dropped and returned in ``tail``.
     """
@@ -294,6 +307,8 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
         if end_seq < snap.seq:
             raise JournalGapError(end_seq + 1, snap.seq, None, snap.path)
         core.restore(snap.core)
+        if on_snapshot is not None:
+            on_snapshot(snap)
         start = snap.seq + 1
     reader = JournalReader(journal_dir, start)
     inputs = records = 0
@@ -485,5 +500,6 @@ __all__ = [
     "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "ReconReport", "RecoveryResult",
     "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "admin_override",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",
+    "write_snapshot_bytes",
 ]
 

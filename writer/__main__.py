@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from writer.drain import alert, run
@@ -46,7 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parquet", help="export directory for --export-every / SIGUSR1")
     p.add_argument("--export-every", type=float, default=0.0)
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after (tests)")
+    p.add_argument("--nice", type=int, default=10,
+                   help="lower the writer's CPU priority by this much (os.nice) so that on a "
+                        "machine with few cores it yields to the engine; 0 keeps it")
     a = p.parse_args(argv)
+    if a.nice > 0:
+        try:
+            os.nice(a.nice)
+        except OSError as e:
+            logging.getLogger("writer").warning("cannot lower the priority: %s", e)
     return run(a.engine, a.journal, a.db, a.socket, a.bind, a.batch_rows, a.flush_ms,
                a.lock_timeout, a.parquet, a.export_every, a.max_seconds)
 

@@ -4,6 +4,8 @@
     python -m oms_core.engine --client ipc:///tmp/oms --no-security --config engine.toml
     python -m oms_core.engine keygen DIR NAME      # CURVE key pair: DIR/NAME.key(_secret)
 
+With ``--journal DIR`` it first recovers (newest snapshot + replay of the journal after it,
+see oms_core/engine/startup.py) and prints ``RECOVERED {json}``.
 When ready the engine prints one line ``READY {json of the bound endpoints}`` on stdout
 (tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0).
 """
@@ -62,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", help="client ROUTER endpoint (overrides the config)")
     ap.add_argument("--public", help="PUB endpoint")
     ap.add_argument("--writer", help="writer PUSH endpoint")
-    ap.add_argument("--journal", help="journal directory (oms_core.journal)")
+    ap.add_argument("--journal", help="journal directory (oms_core.journal); the engine "
+                                      "recovers from it on start (snapshot + replay)")
+    ap.add_argument("--snapshot-every", type=int, default=1_000_000, metavar="RECORDS",
+                    help="write a snapshot every RECORDS journal records (0: off)")
+    ap.add_argument("--snapshot-seconds", type=float, default=60.0,
+                    help="write a snapshot every SECONDS with traffic (0: off)")
+    ap.add_argument("--trading-gate", action="store_true",
+                    help="after a restart, global HALT until an admin RESUME (journaled)")
     ap.add_argument("--bind-host", help="bind every tcp:// endpoint on this interface instead "
                                         "of the configured host (e.g. '*' in a container)")
     sec = ap.add_mutually_exclusive_group()
@@ -89,7 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.journal:
         cfg.journal_dir = args.journal
     journal = _open_journal(cfg.journal_dir) if cfg.journal_dir else None
+    if journal is not None:  # recovery, periodic snapshots, gate: oms_core/engine/startup.py
+        from .startup import SnapshottingJournal, describe, gate_after_restart, recover_engine
+
+        journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
+                                      args.snapshot_seconds)
     engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    if journal is not None:
+        res = recover_engine(engine, cfg.journal_dir)
+        journal.attach(engine)
+        if args.trading_gate:
+            gate_after_restart(engine, res)
+        print("RECOVERED " + describe(res), flush=True)
     engine.install_signal_handlers()
     engine.bind()
 

@@ -111,8 +111,9 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
 
 @pytest.mark.slow
 def test_kill9_engine_many_times_state_equals_acknowledged_replay(tmp_path) -> None:
-    """The engine process does not use the real EngineLoop yet: this drives the replay
-    dispatcher through tests/integration/recovery_driver.py (journal before ack)."""
+    """The journal + ReplayDispatcher path alone, in a small stand-in process
+    (tests/integration/recovery_driver.py). The real engine process is killed in
+    tests/integration/test_recovery_engine.py."""
     jdir = str(tmp_path / "journal")
     seed = 33
     rng = random.Random(5)
