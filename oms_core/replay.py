@@ -18,6 +18,11 @@ and market data). Only the clock and the gateway differ:
   market orders pay the spread and walk the levels (slippage), and resting limit orders fill
   as the path crosses them.
 
+Speed without changing a bit (``Replayer(fast=True)``, the default; ``fast=False`` is the
+step-by-step reference it is tested against): spans of bar times with no live order and no
+signal go to the engine as one market-data frame, and the venue places a quote in its book
+only when it can matter (see :meth:`Replayer._quiet` and :class:`BarVenue`).
+
 Results go to DuckDB through the writer's own code (:class:`writer.store.Store`,
 :class:`writer.drain.Batcher`: the same tables as live) plus two small tables,
 ``replay_summary`` (final position, fees and P&L per account and instrument) and
@@ -32,6 +37,7 @@ import math
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +69,18 @@ _DEEP = 10**17  # the venue's balances: the core checks money, the venue only ma
 
 _HDR = struct.Struct("<HBBHHQQq")
 _MD = wire.CODECS["GW_MARKET_DATA"]
+_MD_PACK = _MD.struct.pack  # header + body in layout order (the codec's own struct)
+_MD_TYPE = int(MsgType.GW_MARKET_DATA)
 _EXEC = wire.CODECS["GW_EXEC_REPORT"]
+_EXEC_PACK = _EXEC.struct.pack
+_EXEC_HEAD = (wire.MAGIC, wire.VERSION, 0, int(MsgType.GW_EXEC_REPORT), _EXEC.size, 0, 0)
+_EXEC_AT = {name: k for k, name in enumerate(_EXEC.field_names)}
 _SIGNAL = wire.CODECS["SIGNAL"]
 _ACK_NS = wire.CODECS["ACK"].dtype.fields["ack_ns"][1]
 _REJECT_NS = wire.CODECS["REJECT"].dtype.fields["reject_ns"][1]
 _OU = wire.CODECS["ORDER_UPDATE"].dtype
+_CHUNK = 1 << 14  # bar times whose close records are built at once (bounded memory)
+_CLOSES_KEPT = 1024  # the engine's recent closes per instrument (Engine._sample_closes)
 
 
 # ------------------------------------------------------------------------------ configuration
@@ -151,6 +164,8 @@ class _VenueOrder:
     qty: int  # raw, total
     base_filled: int  # raw filled before the current book order (replaces)
     filled: int  # raw, total
+    price: int = 0  # sim units; 0 for a market order (never rests)
+    xid: int = 0  # the exchange order id reported (see BarVenue: ids the lazy quotes skip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +195,19 @@ class BarVenue:
     depth_lots : int
         Quantity per level in lots when the bar has no volume; with volume, a level holds
         ``volume // levels`` (at least one lot).
+    lazy : bool
+        Place the provider's quotes in the book only when they can matter (default). A new
+        quote that cannot cross a resting user order is kept pending and placed just before
+        the next user order reaches the book (or superseded unplaced by the next quote): the
+        fills, prices, fees and queue priority are those of placing every quote at once, and
+        the exchange order ids reported are too (each user order's id is its book id plus
+        the ids the skipped quotes would have taken). ``False`` places every quote at once.
     """
 
-    def __init__(self, cfg: OmsConfig, levels: int = 5, depth_lots: int = 100) -> None:
+    def __init__(self, cfg: OmsConfig, levels: int = 5, depth_lots: int = 100,
+                 lazy: bool = True) -> None:
         self.levels = levels
+        self.lazy = lazy
         self.depth_lots = depth_lots
         n_acc = min(cfg.engine.max_accounts, 64)
         self.lp = n_acc  # the liquidity provider's account at the venue
@@ -212,6 +236,13 @@ class BarVenue:
         self.orders: dict[tuple[int, int], _VenueOrder] = {}  # (instrument, book id) -> order
         self.by_oid: dict[int, tuple[int, int]] = {}
         self.user_open: dict[int, int] = dict.fromkeys(self.books, 0)
+        # open user orders per instrument (book id -> order): what a new quote could cross
+        self.user: dict[int, dict[int, _VenueOrder]] = {i: {} for i in self.books}
+        # lazy quotes: the quote not yet in the book (price, depth, half spread, ids it takes)
+        self.pending: dict[int, tuple[int, int, int, int] | None] = dict.fromkeys(self.books)
+        self.skipped: dict[int, int] = dict.fromkeys(self.books, 0)  # ids never taken
+        self.n_quotes = 0  # quotes asked for
+        self.n_placed = 0  # quotes placed in a book
         self.reports: list[bytes] = []
         self.now = 0
         self.n_fills = 0
@@ -226,9 +257,10 @@ class BarVenue:
     def market_data(self, instrument: int, price: int, depth: int) -> bytes:
         """One GW_MARKET_DATA record for the provider's quotes around ``price``."""
         half = self.half_spread(instrument, price)
-        return _MD.encode(0, 0, self.now, bid=price - half, bid_qty=depth, ask=price + half,
-                          ask_qty=depth, last=price, last_qty=0, exch_ts_ns=self.now,
-                          gw_ts_ns=self.now, instrument=instrument)
+        now = self.now
+        return _MD_PACK(wire.MAGIC, wire.VERSION, 0, _MD_TYPE, _MD.size, 0, 0, now,
+                        price - half, depth, price + half, depth, price, 0, now, now,
+                        instrument, 0)
 
     def depth(self, instrument: int, volume: int) -> int:
         lot = self.inst[instrument].lot
@@ -239,25 +271,73 @@ class BarVenue:
         """Replace the provider's quotes by ``levels`` levels per side around ``price``.
 
         New quotes that cross resting user orders trade with them (the user is the maker):
-        that is how a resting limit order fills when the bar's path reaches it.
+        that is how a resting limit order fills when the bar's path reaches it. Lazy venue:
+        a quote that crosses nothing is only remembered (see the class docstring).
         """
+        self.n_quotes += 1
+        half = self.half_spread(instrument, price)
+        if self.lazy:
+            prev = self.pending[instrument]
+            if prev is not None:  # superseded before it was placed: its ids are never taken
+                self.skipped[instrument] += prev[3]
+                self.pending[instrument] = None
+            if not self._crosses(instrument, price, half):
+                n = 0
+                for k in range(1, self.levels + 1):
+                    n += (price - k * half > 0) + (price + k * half > 0)
+                self.pending[instrument] = (price, depth, half, n)
+                return
+        self._place(instrument, price, depth, half)
+
+    def _crosses(self, instrument: int, price: int, half: int) -> bool:
+        """Would quotes around ``price`` trade with a resting user order?"""
+        orders = self.user[instrument]
+        if not orders:
+            return False
+        pm = self.inst[instrument].pmult
+        ask = (price + half) * pm  # the provider's best ask and bid
+        bid = (price - half) * pm if price - half > 0 else 0
+        for vo in orders.values():
+            if vo.price <= 0:
+                continue
+            if vo.side == Side.BUY:
+                if vo.price >= ask:
+                    return True
+            elif bid and vo.price <= bid:
+                return True
+        return False
+
+    def _settle_quote(self, instrument: int) -> None:
+        """Place the pending quote (before a user order reaches the book)."""
+        p = self.pending[instrument]
+        if p is not None:
+            self.pending[instrument] = None
+            self._place(instrument, p[0], p[1], p[2])
+
+    def _place(self, instrument: int, price: int, depth: int, half: int) -> None:
+        self.n_placed += 1
         book = self.books[instrument]
         vi = self.inst[instrument]
+        lp_id = self.lp
         for bid in self.lp_orders[instrument]:
-            book.cancel(bid, self.lp)
+            book.cancel(bid, lp_id)
         lp: list[int] = []
-        half = self.half_spread(instrument, price)
         q = depth * vi.qmult
+        pm = vi.pmult
+        submit = book.submit
         for k in range(self.levels):
             for side, px in ((sc.SIDE_BUY, price - half - k * half),
                              (sc.SIDE_SELL, price + half + k * half)):
                 if px <= 0:
                     continue
-                r = book.submit(self.lp, side, sc.OT_LIMIT, sc.TIF_GTC, px * vi.pmult, q)
+                r = submit(lp_id, side, sc.OT_LIMIT, sc.TIF_GTC, px * pm, q)
                 if r > 0:
                     lp.append(r)
         self.lp_orders[instrument] = lp
-        self._events(instrument)
+        if self.user[instrument]:
+            self._events(instrument)
+        else:  # only the provider's own events: nothing to report
+            book.clear_events()
 
     # -- orders from the engine
     def on_engine(self, rec: Any) -> None:
@@ -271,8 +351,15 @@ class BarVenue:
             self._replace(rec)
 
     def _report(self, **f: Any) -> None:
-        self.reports.append(_EXEC.encode(0, 0, self.now, exch_ts_ns=self.now,
-                                         gw_recv_ns=self.now, **f))
+        # _EXEC.encode(0, 0, now, exch_ts_ns=now, gw_recv_ns=now, **f), without its checks
+        now = self.now
+        body = [0] * len(_EXEC_AT)
+        body[_EXEC_AT["exch_ts_ns"]] = now
+        body[_EXEC_AT["gw_recv_ns"]] = now
+        at = _EXEC_AT
+        for k, v in f.items():
+            body[at[k]] = v
+        self.reports.append(_EXEC_PACK(*_EXEC_HEAD, now, *body))
 
     def _new(self, r: Any) -> None:
         vi = self.inst.get(r.instrument)
@@ -292,18 +379,25 @@ class BarVenue:
             return
         tif = {TimeInForce.IOC: sc.TIF_IOC, TimeInForce.FOK: sc.TIF_FOK}.get(
             TimeInForce(r.tif) if r.tif in (1, 2, 3, 4, 5) else TimeInForce.GTC, sc.TIF_GTC)
-        self._submit(_VenueOrder(r.order_id, r.account, r.instrument, r.side, r.quantity, 0, 0),
-                     otype, tif, price, r.quantity)
+        self._submit(_VenueOrder(r.order_id, r.account, r.instrument, r.side, r.quantity, 0, 0,
+                                 price), otype, tif, price, r.quantity)
+
+    def _register(self, vo: _VenueOrder, bid: int) -> None:
+        i = vo.instrument
+        vo.xid = bid + self.skipped[i]  # the id this order has when every quote is placed
+        self.orders[(i, bid)] = vo
+        self.user[i][bid] = vo
+        self.by_oid[vo.oid] = (i, bid)
+        self.user_open[i] += 1
 
     def _submit(self, vo: _VenueOrder, otype: int, tif: int, price: int, qty: int) -> None:
         vi = self.inst[vo.instrument]
         book = self.books[vo.instrument]
+        self._settle_quote(vo.instrument)
         side = sc.SIDE_BUY if vo.side == Side.BUY else sc.SIDE_SELL
         # register before matching: the events of the submit name the new book id
         bid = book.next_order_id
-        self.orders[(vo.instrument, bid)] = vo
-        self.by_oid[vo.oid] = (vo.instrument, bid)
-        self.user_open[vo.instrument] += 1
+        self._register(vo, bid)
         r = book.submit(vo.account, side, otype, tif, price, qty * vi.qmult)
         if r <= 0:
             self._forget(vo.instrument, bid)
@@ -316,6 +410,7 @@ class BarVenue:
     def _forget(self, instrument: int, bid: int) -> None:
         vo = self.orders.pop((instrument, bid), None)
         if vo is not None:
+            del self.user[instrument][bid]
             self.user_open[instrument] -= 1
             if self.by_oid.get(vo.oid) == (instrument, bid):
                 del self.by_oid[vo.oid]
@@ -336,6 +431,7 @@ class BarVenue:
                          exec_type=int(ExecType.REPLACE_REJECT), exch_code=-2011)
             return
         book = self.books[key[0]]
+        self._settle_quote(key[0])
         book.cancel(key[1], r.account)
         book.clear_events()  # the cancel is part of the replace: no CANCELED report
         self._forget(*key)
@@ -344,11 +440,8 @@ class BarVenue:
                      exec_type=int(ExecType.REPLACED), price=r.price, quantity=r.quantity,
                      cum_qty=vo.filled, leaves_qty=r.quantity - vo.filled)
         nvo = _VenueOrder(vo.oid, vo.account, vo.instrument, vo.side, r.quantity, vo.filled,
-                          vo.filled)
-        bid = book.next_order_id
-        self.orders[(vo.instrument, bid)] = nvo
-        self.by_oid[vo.oid] = (vo.instrument, bid)
-        self.user_open[vo.instrument] += 1
+                          vo.filled, r.price * vi.pmult)
+        self._register(nvo, book.next_order_id)
         side = sc.SIDE_BUY if vo.side == Side.BUY else sc.SIDE_SELL
         book.submit(vo.account, side, sc.OT_LIMIT, sc.TIF_GTC, r.price * vi.pmult,
                     (r.quantity - vo.filled) * vi.qmult)
@@ -361,15 +454,17 @@ class BarVenue:
         if book.n_events == 0:
             return
         vi = self.inst[instrument]
+        user = self.user[instrument]
+        lp_id = self.lp
         for (kind, bid, account, side, status, trade_id, price, qty, _quote, commission,
              _filled, _cq, _counter, maker) in book.events(True):
-            if account == self.lp:
+            if account == lp_id:
                 continue
-            vo = self.orders.get((instrument, bid))
+            vo = user.get(bid)
             if vo is None:
                 continue
             if kind == sc.EV_NEW:
-                self._report(order_id=vo.oid, exch_order_id=bid, account=vo.account,
+                self._report(order_id=vo.oid, exch_order_id=vo.xid, account=vo.account,
                              instrument=instrument, exec_type=int(ExecType.ACK))
             elif kind == sc.EV_TRADE:
                 q = qty // vi.qmult
@@ -379,14 +474,14 @@ class BarVenue:
                 fee = commission // (vi.base_div if buy else vi.quote_div)
                 self.n_fills += 1
                 self.fees[fee_asset] = self.fees.get(fee_asset, 0) + fee
-                self._report(order_id=vo.oid, exch_order_id=bid, trade_id=trade_id * 2 + side,
+                self._report(order_id=vo.oid, exch_order_id=vo.xid, trade_id=trade_id * 2 + side,
                              last_qty=q, last_price=price // vi.pmult, fee=fee,
                              cum_qty=vo.filled, leaves_qty=vo.qty - vo.filled,
                              account=vo.account, instrument=instrument, fee_asset=fee_asset,
                              exec_type=int(ExecType.FILL), liquidity=1 if maker else 2)
             elif kind in (sc.EV_CANCELED, sc.EV_EXPIRED):
                 et = ExecType.CANCELED if kind == sc.EV_CANCELED else ExecType.EXPIRED
-                self._report(order_id=vo.oid, exch_order_id=bid, cum_qty=vo.filled,
+                self._report(order_id=vo.oid, exch_order_id=vo.xid, cum_qty=vo.filled,
                              account=vo.account, instrument=instrument, exec_type=int(et))
             if status in sc.TERMINAL:
                 self._forget(instrument, bid)
@@ -417,6 +512,10 @@ class ReplayResult:
     digest: str = ""
     positions: list[dict[str, int]] = field(default_factory=list)
     fills_list: list[tuple[int, ...]] = field(default_factory=list)
+    quotes: int = 0  # quotes the venue was asked for (every point of an active bar)
+    quotes_placed: int = 0  # ... and placed in a book (lazy venue: fewer)
+    spans: int = 0  # quiet spans played as one frame each
+    quiet_bar_times: int = 0  # bar times in those spans
 
     @property
     def bars_per_s(self) -> float:
@@ -442,6 +541,41 @@ def _stamp(frame: bytes, ts: int) -> bytes:
     return bytes(b)
 
 
+@dataclass(eq=False)
+class _Run:
+    """The arrays and the running state of one :meth:`Replayer.run`."""
+
+    ts: np.ndarray
+    inst: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    vol: np.ndarray
+    starts: np.ndarray  # first row of each bar time
+    ends: np.ndarray
+    uts: np.ndarray  # bar times
+    t_close: np.ndarray  # the clock of each bar time's close
+    day: np.ndarray  # UTC day of each bar time
+    step: int
+    sig_rows: list[tuple[int, int, int, int, int]]
+    s_bar: np.ndarray  # bar time of each signal
+    s_bounds: np.ndarray  # signals of bar time k: sig_rows[s_bounds[k]:s_bounds[k + 1]]
+    active: set[int] = field(default_factory=set)  # instruments with a live order
+    next_mark: int = 0
+    day_now: int = 0
+    sample: Any = None
+    spans: bool = False
+    base: int = 0  # first row of the loaded chunk of close records
+    mv: memoryview = field(default_factory=lambda: memoryview(b""))
+    shown: int = 0
+
+    def s_bar_at(self, k: int) -> int:
+        """The first bar time at or after ``k`` that has a signal (len(bar times): none)."""
+        j = self.s_bounds[k]
+        return int(self.s_bar[j]) if j < len(self.s_bar) else len(self.starts)
+
+
 class Replayer:
     """Drive one :class:`Engine` over bars and signals with :class:`BarVenue` as the venue.
 
@@ -454,16 +588,26 @@ class Replayer:
         Keep every fill as a tuple in the result (tests, parity).
     mark_every_s : int
         Simulated seconds between mark-to-market inputs (0: never).
+    fast : bool
+        Play quiet spans of bar times as one frame and keep the venue's quotes lazy (the
+        default); ``False`` plays every bar time step by step and places every quote (the
+        reference the fast path is tested against: same digest, same tables).
     """
 
     def __init__(self, cfg: OmsConfig, store: Any = None, record_fills: bool = False,
-                 mark_every_s: int = 3600, flush_rows: int = 200_000) -> None:
+                 mark_every_s: int = 3600, flush_rows: int = 200_000,
+                 fast: bool = True) -> None:
         self.cfg = cfg
+        self.fast = fast
         self.ecfg = engine_config(cfg)
         self.core = engine_core(cfg, self.ecfg)
         self.engine = Engine(self.core, None, self.ecfg)
         self.loop = self.engine.loop
-        self.venue = BarVenue(cfg)
+        self.venue = BarVenue(cfg, lazy=fast)
+        self.n_cols = max(self.venue.books, default=-1) + 1  # instrument ids index columns
+        oms = getattr(self.ecfg, "oms", None)
+        self.n_sampled = len(oms.instruments) if oms is not None else 0
+        self.quotes = (0, 0)  # (quotes asked for, quotes placed in a book) by the last run
         self.store = store
         self.flush_rows = flush_rows
         self.batcher: Any = None
@@ -570,8 +714,6 @@ class Replayer:
         res = self.res
         ts = bars.column("ts").to_numpy()
         inst = bars.column("instrument").to_numpy()
-        o_, h_, l_, c_ = (bars.column(k).to_numpy() for k in ("open", "high", "low", "close"))
-        vol = bars.column("volume").to_numpy()
         n = len(ts)
         res.bars = n
         known = np.isin(inst, np.fromiter(self.venue.books, dtype=np.int64))
@@ -581,12 +723,8 @@ class Replayer:
         starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if n else np.zeros(0, int)
         ends = np.r_[starts[1:], n] if n else starts
         uts = ts[starts] if n else ts
-        res.timestamps = len(starts)
+        nt = res.timestamps = len(starts)
         step = int(np.min(np.diff(uts))) if len(uts) > 1 else 60_000_000_000
-        size = _MD.size
-        chunk = 1 << 14  # bar times whose close records are built at once (bounded memory)
-        base = 0
-        mv = memoryview(b"")
         # signals grouped by the bar they fall in: the first bar whose open >= the signal
         if signals is not None and signals.num_rows:
             s_ts = signals.column("ts").to_numpy()
@@ -597,80 +735,200 @@ class Replayer:
         else:
             s_bar = np.zeros(0, dtype=np.int64)
             sig_rows = []
-        s_bounds = np.searchsorted(s_bar, np.arange(len(starts) + 1), side="left")
-        active: set[int] = set()
-        next_mark = int(uts[0]) + self.mark_ns if n and self.mark_ns else 0
-        day = int(uts[0]) // NS_PER_DAY if n else 0
-        prog = _Progress(len(starts), progress)
+        self._r = _Run(
+            ts=ts, inst=inst, open=bars.column("open").to_numpy(),
+            high=bars.column("high").to_numpy(), low=bars.column("low").to_numpy(),
+            close=bars.column("close").to_numpy(), vol=bars.column("volume").to_numpy(),
+            starts=starts, ends=ends, uts=uts, t_close=uts + (step - 1), day=uts // NS_PER_DAY,
+            step=step, sig_rows=sig_rows, s_bar=s_bar,
+            s_bounds=np.searchsorted(s_bar, np.arange(nt + 1), side="left"))
+        r = self._r
+        r.next_mark = int(uts[0]) + self.mark_ns if n and self.mark_ns else 0
+        r.day_now = int(uts[0]) // NS_PER_DAY if n else 0
         sample = getattr(self.engine, "_sample_closes", None)
         if getattr(self.ecfg, "oms", None) is None:
             sample = None
+        r.sample = sample
+        r.spans = self.fast and (sample is None or isinstance(
+            getattr(self.engine, "_closes", None), dict))
+        prog = _Progress(nt, progress)
+        chunk = _CHUNK
         try:
-            for k in range(len(starts)):
-                t = int(uts[k])
+            k = 0
+            while k < nt:
                 if k % chunk == 0:
-                    base = int(starts[k])
-                    top = int(ends[min(k + chunk, len(starts)) - 1])
-                    mv = memoryview(self._close_frames(inst[base:top], c_[base:top],
-                                                       vol[base:top],
-                                                       ts[base:top] + step - 1))
-                self.clock = max(self.clock, t)
-                if t // NS_PER_DAY != day:
-                    day = t // NS_PER_DAY
-                    self._input(KIND_START_OF_DAY, b"")
-                lo, hi = int(starts[k]), int(ends[k])
-                sig = sig_rows[s_bounds[k]:s_bounds[k + 1]]
-                if sig or active:
-                    detail = sorted(active | {int(r[2]) for r in sig})
-                    rows = {int(inst[j]): j for j in range(lo, hi)}
-                    detail = [i for i in detail if i in rows]
-                    for i in detail:
-                        j = rows[i]
-                        self._point(i, int(o_[j]), int(vol[j]))
-                    for row in sig:
-                        self._signal(row, t)
-                    for i in detail:
-                        j = rows[i]
-                        up = c_[j] >= o_[j]
-                        path = (l_[j], h_[j]) if up else (h_[j], l_[j])
-                        for p, frac in zip(path, (1, 2), strict=True):
-                            self.clock = max(self.clock, t + frac * step // 3)
-                            self._point(i, int(p), int(vol[j]))
-                    self.clock = max(self.clock, t + step - 1)
-                    for i in detail:
-                        j = rows[i]
-                        self.venue.now = self.clock
-                        self.venue.quote(i, int(c_[j]), self.venue.depth(i, int(vol[j])))
-                        self._pump()
+                    self._load_chunk(k)
+                if r.spans and not r.active and int(r.s_bar_at(k)) > k:
+                    k = self._quiet(k)
                 else:
-                    self.clock = max(self.clock, t + step - 1)
-                self._gateway(mv[(lo - base) * size:(hi - base) * size])
-                self._pump()
-                if self.loop.timer_due(self.clock):
-                    self._input(KIND_TIMER, b"")
-                    self._pump()
-                if sample is not None:
-                    sample()  # the engine's recent closes (volatility sizing): one per bar
-                if next_mark and self.clock >= next_mark:
-                    next_mark = self.clock + self.mark_ns
-                    self._input(KIND_MARK_TO_MARKET, b"")
-                if sig or active:
-                    active = self._active(sorted(active | {int(r[2]) for r in sig}))
-                if k & 1023 == 0:
+                    self._bar(k)
+                    k += 1
+                if k - r.shown >= 1024:
+                    r.shown = k
                     prog.update(k)
             # signals after the last bar: applied at their own time, after everything
-            for row in sig_rows[s_bounds[len(starts)]:]:
+            for row in sig_rows[r.s_bounds[nt]:]:
                 self.clock = max(self.clock, int(row[0]))
                 self._signal(row, int(row[0]))
             self._input(KIND_MARK_TO_MARKET, b"")
             self.flush()
         finally:
-            prog.close(len(starts))
+            prog.close(nt)
         res.wall_s = time.perf_counter() - t_wall
         res.digest = self.h.hexdigest()
         res.orders = int(self.loop.n_acks)
         res.positions = self.positions()
+        self.quotes = (self.venue.n_quotes, self.venue.n_placed)
+        res.quotes, res.quotes_placed = self.quotes
         return res
+
+    def _load_chunk(self, k: int) -> None:
+        """The close records of bar times ``k .. k + _CHUNK``, built at once (numpy)."""
+        r = self._r
+        nt = len(r.starts)
+        base = int(r.starts[k])
+        top = int(r.ends[min(k + _CHUNK, nt) - 1])
+        r.base = base
+        r.mv = memoryview(self._close_frames(r.inst[base:top], r.close[base:top],
+                                             r.vol[base:top], r.ts[base:top] + r.step - 1))
+
+    def _bar(self, k: int) -> None:
+        """One bar time, every step (signals, instruments with orders, the closes)."""
+        r = self._r
+        t = int(r.uts[k])
+        self.clock = max(self.clock, t)
+        if t // NS_PER_DAY != r.day_now:
+            r.day_now = t // NS_PER_DAY
+            self._input(KIND_START_OF_DAY, b"")
+        lo, hi = int(r.starts[k]), int(r.ends[k])
+        sig = r.sig_rows[r.s_bounds[k]:r.s_bounds[k + 1]]
+        active = r.active
+        if sig or active:
+            detail = sorted(active | {int(s[2]) for s in sig})
+            rows = {i: j for j, i in enumerate(r.inst[lo:hi].tolist())}
+            detail = [i for i in detail if i in rows]
+            # this bar time's rows of the detailed instruments, as Python ints
+            cols = (r.open, r.high, r.low, r.close, r.vol)
+            bar = {i: tuple(int(x[lo + rows[i]]) for x in cols) for i in detail}
+            for i in detail:
+                self._point(i, bar[i][0], bar[i][4])
+            for row in sig:
+                self._signal(row, t)
+            step = r.step
+            for i in detail:
+                o, h, lw, c, v = bar[i]
+                for p, frac in zip((lw, h) if c >= o else (h, lw), (1, 2), strict=True):
+                    self.clock = max(self.clock, t + frac * step // 3)
+                    self._point(i, p, v)
+            self.clock = max(self.clock, t + step - 1)
+            venue = self.venue
+            for i in detail:
+                venue.now = self.clock
+                venue.quote(i, bar[i][3], venue.depth(i, bar[i][4]))
+                self._pump()
+        else:
+            self.clock = max(self.clock, t + r.step - 1)
+        size = _MD.size
+        self._gateway(r.mv[(lo - r.base) * size:(hi - r.base) * size])
+        self._pump()
+        if self.loop.timer_due(self.clock):
+            self._input(KIND_TIMER, b"")
+            self._pump()
+        if r.sample is not None:
+            r.sample()  # the engine's recent closes (volatility sizing): one per bar
+        if r.next_mark and self.clock >= r.next_mark:
+            r.next_mark = self.clock + self.mark_ns
+            self._input(KIND_MARK_TO_MARKET, b"")
+        if sig or active:
+            r.active = self._active(sorted(active | {int(s[2]) for s in sig}))
+
+    def _quiet(self, a: int) -> int:
+        """Bar times from ``a`` while nothing trades: no signal, no live order anywhere.
+
+        Such a bar time only gives the engine its closes (and the timers, marks and the start
+        of day that fall in it), so a span of them goes to the engine as ONE market-data frame
+        applied at the span's last clock: a record's price and its time are overwritten by
+        the instrument's next record, so only each instrument's last record of the span
+        counts; the span is played this way only when all of those are in its last bar time
+        (else its bar times go one by one). No live order means no stop can trigger and
+        no timer is due; the span ends at a mark, at midnight, at the next signal and at a
+        chunk of close records. The engine's recent-closes samples (one per bar time) are
+        the closes carried forward, appended as ``_sample_closes`` would have. Returns the
+        next bar time to play.
+        """
+        r = self._r
+        nt = len(r.starts)
+        b = min(int(r.s_bar_at(a)), nt, (a // _CHUNK + 1) * _CHUNK)
+        b = min(b, int(np.searchsorted(r.day, r.day[a], side="right")))
+        c0 = self.clock
+        mark = False
+        if r.next_mark:
+            m = a if c0 >= r.next_mark else int(np.searchsorted(r.t_close, r.next_mark))
+            if m < b:
+                b, mark = m + 1, True
+        lo, hi = int(r.starts[a]), int(r.ends[b - 1])
+        c_end = max(c0, int(r.t_close[b - 1]))
+        inst = r.inst[lo:hi]
+        bar = np.repeat(np.arange(b - a), r.ends[a:b] - r.starts[a:b])
+        width = self.n_cols
+        present = np.zeros((b - a, width), dtype=bool)
+        present[bar, inst] = True
+        if (b - a > 1 and (present.any(axis=0) != present[-1]).any()) or \
+                self.loop.timer_due(c_end):
+            for k in range(a, b):  # the exact path, one bar time at a time
+                self._bar(k)
+            return b
+        self.res.spans += 1
+        self.res.quiet_bar_times += b - a
+        t_a = int(r.uts[a])
+        self.clock = max(c0, t_a)
+        if t_a // NS_PER_DAY != r.day_now:
+            r.day_now = t_a // NS_PER_DAY
+            self._input(KIND_START_OF_DAY, b"")
+        if r.sample is not None:
+            last0 = [self.loop.reference_price(i)[0] for i in range(self.n_sampled)]
+        self.clock = c_end
+        size = _MD.size
+        self._gateway(r.mv[(lo - r.base) * size:(hi - r.base) * size])
+        self._pump()
+        if r.sample is not None:
+            self._sample_span(present, bar, inst, r.close[lo:hi], last0)
+        if mark:
+            r.next_mark = c_end + self.mark_ns
+            self._input(KIND_MARK_TO_MARKET, b"")
+        return b
+
+    def _sample_span(self, present: np.ndarray, bar: np.ndarray, inst: np.ndarray,
+                     close: np.ndarray, last0: list[int]) -> None:
+        """Append to the engine's recent closes what ``_sample_closes`` would have appended
+        after each bar time of a quiet span: every instrument's last price (the close
+        carried forward from ``last0``) when it is above zero."""
+        nb, width = present.shape
+        n = self.n_sampled
+        start = np.zeros((1, max(width, n)), dtype=np.int64)
+        start[0, :n] = last0
+        vals = np.zeros((nb, max(width, n)), dtype=np.int64)
+        vals[bar, inst] = close
+        if not present.all():  # carry each instrument's close forward over its gaps
+            idx = np.where(present, np.arange(1, nb + 1)[:, None], 0)
+            if width < n:
+                idx = np.pad(idx, ((0, 0), (0, n - width)))
+            np.maximum.accumulate(idx, axis=0, out=idx)
+            vals = np.take_along_axis(np.concatenate((start, vals)), idx, axis=0)
+        keep = min(nb, _CLOSES_KEPT)
+        cols = vals[nb - keep:, :n].T
+        ok = cols > 0
+        closes = self.engine._closes
+        every = bool(ok.all())
+        for i, col in enumerate(cols.tolist()):
+            if not every:
+                col = [v for v in col if v > 0]
+                if not col:
+                    continue
+            d = closes.get(i)
+            if d is None:
+                d = closes[i] = deque(maxlen=_CLOSES_KEPT)
+            d.extend(col)
 
     def _signal(self, row: tuple[int, int, int, int, int], bar_ts: int) -> None:
         s_ts, strategy, instrument, kind, value = row
@@ -922,8 +1180,12 @@ def run_paper(config_path: str, bars: pa.Table, signals: pa.Table | None, workdi
 # ------------------------------------------------------------------------------ entry point
 def run_replay(cfg: OmsConfig, bars: pa.Table, signals: pa.Table | None,
                out: str | None = None, parquet: str | None = None, progress: bool = False,
-               record_fills: bool = False, mark_every_s: int = 3600) -> ReplayResult:
-    """Replay into ``out`` (a new DuckDB file; refused when it exists) and/or Parquet."""
+               record_fills: bool = False, mark_every_s: int = 3600,
+               fast: bool = True) -> ReplayResult:
+    """Replay into ``out`` (a new DuckDB file; refused when it exists) and/or Parquet.
+
+    ``fast=False``: the step-by-step reference (same results, slower; see :class:`Replayer`).
+    """
     store = None
     if out or parquet:
         from writer.store import Store
@@ -933,7 +1195,8 @@ def run_replay(cfg: OmsConfig, bars: pa.Table, signals: pa.Table | None,
         path = out or str(Path(parquet or ".") / "replay.duckdb")
         store = Store(path)
     try:
-        rp = Replayer(cfg, store, record_fills=record_fills, mark_every_s=mark_every_s)
+        rp = Replayer(cfg, store, record_fills=record_fills, mark_every_s=mark_every_s,
+                      fast=fast)
         res = rp.run(bars, signals, progress=progress)
         if store is not None:
             _write_summary(store, cfg, res)
