@@ -373,6 +373,7 @@ def apply_signal(core, cfg: OmsConfig, signal: Signal, market: MarketState | Non
     inst = instrument_spec(cfg, signal.instrument)
     quote = cfg.assets[cfg.instruments[iname].quote].id
     answers = []
+    vol_by_window: dict[int, int] = {}  # volatility is costly: once per window, only if read
     for client in cfg.followers(sname):
         if shard is not None and client.shard != shard:
             continue
@@ -382,9 +383,12 @@ def apply_signal(core, cfg: OmsConfig, signal: Signal, market: MarketState | Non
                                         reason=f"strategy {sname} does not trade {iname}"))
             continue
         mkt = market
-        if closes is not None:
-            mkt = MarketState(market.open, market.prev_close,
-                              volatility_ppb(closes, client.orders.vol_window))
+        p = client.orders
+        if closes is not None and (p.sizing == "vol_target" or "vol" in (p.take_profit,
+                                                                         p.stop_loss)):
+            if p.vol_window not in vol_by_window:
+                vol_by_window[p.vol_window] = volatility_ppb(closes, p.vol_window)
+            mkt = MarketState(market.open, market.prev_close, vol_by_window[p.vol_window])
         position = core.strategy_position(acct, signal.strategy, signal.instrument)["qty"]
         balance = core.balance(acct, quote)[0]
         plan = plan_signal(signal, client.orders, inst, mkt, position, balance,
