@@ -10,10 +10,13 @@ Level storage: both sides are sorted arrays of ``level_t`` keyed so that the
 BEST level is at the END (bids by ascending price, asks by ascending negated
 price). Updates cluster near the top of the book, so an insert or delete moves
 only the levels better than it; dropping the worst level when full is a shift
-at the cold end. A diff is applied per side as ONE merge: its levels are sorted
-(Binance already sends them best first), deduplicated (last wins), and merged
-with the book from the deepest touched level to the top, so the book's levels
-are moved once per message instead of once per inserted or deleted level. When
+at the cold end. A diff is applied per side as ONE in-place merge: its levels are
+sorted (Binance already sends them best first) and deduplicated (last wins); the
+place of each in the book is found by branch-free bisections run four at a time
+(they do not wait on each other, and nothing mispredicts); replace/insert/delete
+is decided with flags rather than branches; then the book levels between two
+updates are moved once, by the net count of inserts and deletes below them (not
+at all when that is zero), and the inserted levels fill the gaps. When
 a merge could overflow ``capacity`` the levels are applied one by one instead
 (interpolation probe + gallop + binary search), which keeps the exact
 "drop the worst level" semantics of the reference book.
@@ -67,7 +70,6 @@ cdef class L2Book:
         int _na
         level_t* _sb          # parse scratch, bids
         level_t* _sa          # parse scratch, asks
-        level_t* _tmp         # merge buffer: capacity + max_msg_levels levels
         int _snb
         int _sna
         int64_t _pU

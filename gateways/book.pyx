@@ -9,10 +9,10 @@ message never leaves the book half updated.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memmove
+from libc.string cimport memcmp, memmove
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 # flags set by the parser for keys seen
@@ -72,8 +72,8 @@ cdef const unsigned char* _int(const unsigned char* p, const unsigned char* e,
     return p
 
 
-cdef inline const unsigned char* _fixed(const unsigned char* p, const unsigned char* e,
-                                        int decimals, int64_t sign, int64_t* out) noexcept:
+cdef const unsigned char* _fixed(const unsigned char* p, const unsigned char* e,
+                                 int decimals, int64_t sign, int64_t* out) noexcept:
     # "123.4500" -> 1234500 at 4 decimals (times sign); digits past `decimals` must be
     # zero. One pass, no per-digit overflow test: the digits are summed in uint64 (which
     # wraps harmlessly) and the count of significant digits decides overflow at the end.
@@ -117,6 +117,48 @@ cdef inline const unsigned char* _fixed(const unsigned char* p, const unsigned c
         return NULL
     v *= <uint64_t>_POW10[decimals - frac]
     if v > <uint64_t>0x7FFFFFFFFFFFFFFF:
+        return NULL
+    out[0] = sign * <int64_t>v
+    return p + 1
+
+
+cdef inline const unsigned char* _fixed_fast(const unsigned char* p,
+                                             const unsigned char* e, int decimals,
+                                             int64_t sign, int64_t* out) noexcept:
+    # The shape exchanges send, in few instructions: "<1..18 digits>.<digits>" with at
+    # least `decimals` fraction digits (any more must be zeros) and a value that cannot
+    # overflow (integer digits + decimals <= 18). Returns NULL for ANY other input,
+    # valid or not; the caller then asks _fixed, which has the final word. Small, so it
+    # is inlined where it is called; _fixed is not.
+    cdef uint64_t v = 0
+    cdef unsigned int d, bad = 0
+    cdef const unsigned char* s
+    cdef const unsigned char* lim
+    cdef int i
+    if e - p <= 20 or p[0] != 34:  # reads below stay within p[0..20]
+        return NULL
+    p += 1
+    s = p
+    lim = p + 18 - decimals
+    while p < lim:
+        d = p[0] - 48
+        if d > 9:
+            break
+        v = v * 10 + d
+        p += 1
+    if p == s or p[0] != 46:  # no integer digits, too many, or no '.'
+        return NULL
+    p += 1
+    for i in range(decimals):  # a loop of known length: one flag, no branch per digit
+        d = p[i] - 48
+        bad |= d > 9
+        v = v * 10 + d
+    if bad:
+        return NULL
+    p += decimals
+    while p < e and p[0] == 48:  # zeros past the instrument's precision
+        p += 1
+    if p >= e or p[0] != 34:
         return NULL
     out[0] = sign * <int64_t>v
     return p + 1
@@ -189,6 +231,7 @@ cdef const unsigned char* _levels(const unsigned char* p, const unsigned char* e
     # [["price","qty"], ...]  (extra elements in a level are skipped); key = sign * price
     cdef int n = 0
     cdef const unsigned char* q
+    cdef const unsigned char* r
     p = _ws(p, e)
     if p >= e or p[0] != 91:
         return NULL
@@ -203,9 +246,14 @@ cdef const unsigned char* _levels(const unsigned char* p, const unsigned char* e
             too_big[0] = 1
             return NULL
         # Fast path for the compact form Binance sends: ["price","qty"] then , or ]
-        q = _fixed(p + 1, e, pdec, sign, &out[n].key)
+        q = _fixed_fast(p + 1, e, pdec, sign, &out[n].key)
+        if q == NULL:
+            q = _fixed(p + 1, e, pdec, sign, &out[n].key)
         if q != NULL and q + 2 < e and q[0] == 44 and q[1] == 34:
-            q = _fixed(q + 1, e, qdec, 1, &out[n].qty)
+            r = q + 1
+            q = _fixed_fast(r, e, qdec, 1, &out[n].qty)
+            if q == NULL:
+                q = _fixed(r, e, qdec, 1, &out[n].qty)
             if q != NULL and q + 1 < e and q[0] == 93:
                 n += 1
                 if q[1] == 44:
@@ -327,41 +375,79 @@ cdef void _set_level(level_t* a, int* pn, int cap, int64_t key, int64_t qty) noe
     pn[0] = n + 1
 
 
-cdef inline int _run_end(const level_t* a, int i, int n, int64_t key) noexcept:
-    # First index r >= i with a[r].key >= key (n when none). Runs between a message's
-    # levels are short in a dense book: scan up to 16 levels (a predictable loop), then
-    # gallop and bisect.
-    cdef int lo, hi, step = 1, r
-    cdef int stop = i + 16 if n - i > 16 else n
-    while i < stop:
-        if a[i].key >= key:
-            return i
-        i += 1
-    if i == n:
-        return n
-    lo = i - 1
-    hi = i
-    while hi < n and a[hi].key < key:
-        lo = hi
-        hi += step
-        step <<= 1
-    if hi > n:
-        hi = n
-    # a[lo].key < key (or lo == i - 1), a[hi].key >= key (or hi == n)
-    while hi - lo > 1:
-        r = (lo + hi) >> 1
-        if a[r].key < key:
-            lo = r
-        else:
-            hi = r
-    return hi
+cdef inline int _lb(const level_t* a, int n, int64_t key) noexcept:
+    # First index r in [0, n] with a[r].key >= key. Branch-free bisection: the loop runs
+    # the same number of times for every key of a message and the halving is a
+    # conditional move, so the searches of one message do not wait on each other or on
+    # a mispredicted branch; the CPU overlaps them.
+    cdef const level_t* b = a
+    cdef int half
+    if n == 0:
+        return 0
+    while n > 1:
+        half = n >> 1
+        b = b + half if b[half].key < key else b
+        n -= half
+    return <int>(b - a) + (b[0].key < key)
 
 
-cdef void _apply_side(level_t* a, int* pn, int cap, level_t* u, int m,
-                      level_t* t) noexcept:
+cdef void _lb_all(const level_t* a, int n, const level_t* u, int k, int* pos) noexcept:
+    # pos[j] = _lb(a, n, u[j].key) for j < k, four keys per pass: the four bisections
+    # take the same steps, so they run side by side.
+    cdef const level_t* b0
+    cdef const level_t* b1
+    cdef const level_t* b2
+    cdef const level_t* b3
+    cdef int64_t k0, k1, k2, k3
+    cdef int j = 0, w, half
+    if n == 0:
+        for j in range(k):
+            pos[j] = 0
+        return
+    while j + 4 <= k:
+        k0 = u[j].key
+        k1 = u[j + 1].key
+        k2 = u[j + 2].key
+        k3 = u[j + 3].key
+        b0 = b1 = b2 = b3 = a
+        w = n
+        while w > 1:
+            half = w >> 1
+            b0 = b0 + half if b0[half].key < k0 else b0
+            b1 = b1 + half if b1[half].key < k1 else b1
+            b2 = b2 + half if b2[half].key < k2 else b2
+            b3 = b3 + half if b3[half].key < k3 else b3
+            w -= half
+        pos[j] = <int>(b0 - a) + (b0[0].key < k0)
+        pos[j + 1] = <int>(b1 - a) + (b1[0].key < k1)
+        pos[j + 2] = <int>(b2 - a) + (b2[0].key < k2)
+        pos[j + 3] = <int>(b3 - a) + (b3[0].key < k3)
+        j += 4
+    while j < k:
+        pos[j] = _lb(a, n, u[j].key)
+        j += 1
+
+
+cdef void _apply_side(level_t* a, int* pn, int cap, level_t* u, int m) noexcept:
     # Apply m updates u (in message order; reordered in place) to one side a[0..n).
-    cdef int n = pn[0], i, j, k, w, r, pos0
+    #
+    # In-place merge: the book levels between two consecutive (sorted) updates form a
+    # segment that moves by the net count of inserts minus deletes below it. The place
+    # of every update is found first (independent searches); one pass then classifies
+    # them (replace, insert, delete) without branching and records the segments; the
+    # segments moving down are moved in ascending order and those moving up in
+    # descending order (so no move overwrites a level not yet moved), and the inserted
+    # levels are written into the gaps left. Each book level moves at most once, and
+    # segments with a zero net shift do not move at all.
+    cdef int n = pn[0], i, j, k, r, c, ns, s, ex, dl, ins
     cdef level_t x
+    cdef int pos[64]          # where each update lands in the book before the merge
+    cdef int seg_s[129]       # segment start (old index)
+    cdef int seg_e[129]       # segment end (old index, exclusive)
+    cdef int seg_c[129]       # its shift
+    cdef int ins_at[64]       # final index of each inserted level
+    cdef int ins_u[64]        # which update it is
+    cdef int ni = 0
     if m == 0:
         return
     if n + m > cap or m > 64:
@@ -396,34 +482,49 @@ cdef void _apply_side(level_t* a, int* pn, int cap, level_t* u, int m,
             continue
         u[k] = u[i]
         k += 1
-    # Merge a[pos0..n) with u[0..k) into t, then copy back.
-    if n == 0 or u[0].key > a[n - 1].key:
-        pos0 = n
-    elif u[0].key <= a[0].key:
-        pos0 = 0
-    elif n == 1:
-        pos0 = 1
-    else:
-        pos0 = _lower_bound(a, n, u[0].key)
-    i = pos0
-    w = 0
+    pos[0] = 0        # k >= 1 here; this only quiets a compiler warning
+    _lb_all(a, n, u, k, pos)
+    # Pass 1: classify each update, replace quantities in place, record segments. Whether
+    # a price exists and whether its quantity is zero are coin flips to a branch
+    # predictor, so flags and selects are used. a[n] may be read and written: n + m <= cap
+    # keeps it inside the array, beyond the book.
+    s = pos[0]        # start of the current segment
+    c = 0             # net shift of the current segment
+    ns = 0
     for j in range(k):
-        # run of book levels below u[j]
-        r = _run_end(a, i, n, u[j].key)
-        if r > i:
-            memcpy(&t[w], &a[i], (r - i) * sizeof(level_t))
-            w += r - i
-            i = r
-        if i < n and a[i].key == u[j].key:
-            i += 1                  # replaced or deleted
-        if u[j].qty != 0:
-            t[w] = u[j]
-            w += 1
-    if i < n:
-        memcpy(&t[w], &a[i], (n - i) * sizeof(level_t))
-        w += n - i
-    memcpy(&a[pos0], t, w * sizeof(level_t))
-    pn[0] = pos0 + w
+        r = pos[j]
+        ex = (a[r].key == u[j].key) & (r < n)
+        dl = ex & (u[j].qty == 0)
+        ins = (ex ^ 1) & (u[j].qty != 0)
+        a[r].qty = u[j].qty if ex else a[r].qty    # replace (a deleted level is moved over)
+        # the segment below r ends at a delete or an insert: recorded every time,
+        # kept (ns advances) only then
+        seg_s[ns] = s
+        seg_e[ns] = r
+        seg_c[ns] = c
+        ns += dl | ins
+        ins_at[ni] = r + c
+        ins_u[ni] = j
+        ni += ins
+        c += ins - dl
+        s = r + 1 if dl else (r if ins else s)
+    seg_s[ns] = s                      # the levels above the last update
+    seg_e[ns] = n
+    seg_c[ns] = c
+    ns += 1
+    # Pass 2: move segments down in ascending order, then up in descending order.
+    for j in range(ns):
+        if seg_c[j] < 0 and seg_e[j] > seg_s[j]:
+            memmove(&a[seg_s[j] + seg_c[j]], &a[seg_s[j]],
+                    (seg_e[j] - seg_s[j]) * sizeof(level_t))
+    for j in range(ns - 1, -1, -1):
+        if seg_c[j] > 0 and seg_e[j] > seg_s[j]:
+            memmove(&a[seg_s[j] + seg_c[j]], &a[seg_s[j]],
+                    (seg_e[j] - seg_s[j]) * sizeof(level_t))
+    # Pass 3: the inserted levels fill the gaps.
+    for j in range(ni):
+        a[ins_at[j]] = u[ins_u[j]]
+    pn[0] = n + c
 
 
 cdef bint _load_sorted(level_t* a, int* pn, int cap, const level_t* src, int m) noexcept:
@@ -467,13 +568,12 @@ cdef class L2Book:
         self.max_msg_levels = max_msg_levels
         self.price_decimals = price_decimals
         self.qty_decimals = qty_decimals
-        self._bids = <level_t*>PyMem_Malloc(capacity * sizeof(level_t))
-        self._asks = <level_t*>PyMem_Malloc(capacity * sizeof(level_t))
+        # zeroed: a merge may read the slot just past the book (see _apply_side)
+        self._bids = <level_t*>PyMem_Calloc(capacity, sizeof(level_t))
+        self._asks = <level_t*>PyMem_Calloc(capacity, sizeof(level_t))
         self._sb = <level_t*>PyMem_Malloc(max_msg_levels * sizeof(level_t))
         self._sa = <level_t*>PyMem_Malloc(max_msg_levels * sizeof(level_t))
-        self._tmp = <level_t*>PyMem_Malloc((capacity + max_msg_levels) * sizeof(level_t))
-        if self._bids == NULL or self._asks == NULL or self._sb == NULL or self._sa == NULL \
-                or self._tmp == NULL:
+        if self._bids == NULL or self._asks == NULL or self._sb == NULL or self._sa == NULL:
             raise MemoryError()
         self._nb = 0
         self._na = 0
@@ -485,7 +585,6 @@ cdef class L2Book:
         PyMem_Free(self._asks)
         PyMem_Free(self._sb)
         PyMem_Free(self._sa)
-        PyMem_Free(self._tmp)
 
     # ---- parsing -----------------------------------------------------------
 
@@ -616,8 +715,8 @@ cdef class L2Book:
         return BOOK_OK
 
     cdef void _apply_scratch(self) noexcept:
-        _apply_side(self._bids, &self._nb, self.capacity, self._sb, self._snb, self._tmp)
-        _apply_side(self._asks, &self._na, self.capacity, self._sa, self._sna, self._tmp)
+        _apply_side(self._bids, &self._nb, self.capacity, self._sb, self._snb)
+        _apply_side(self._asks, &self._na, self.capacity, self._sa, self._sna)
 
     cdef void _load_snapshot(self) noexcept:
         # Binance lists each side best first, strictly, without zero quantities; then the
