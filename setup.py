@@ -33,6 +33,7 @@ EXTENSIONS: list[str] = [
     "bindings.wire.codec",
     "benchmarks.core_driver",
     "oms_core.engine.loop",
+    "oms_core.engine.zmqio",
 ]
 
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-strict-aliasing"]

@@ -3,12 +3,21 @@
 1. Round trip client -> engine (decode, every risk check, insert, encode) -> ACK back, over
    ipc:// and tcp://127.0.0.1, p50 / p99 / p99.9, beside a bare pyzmq DEALER/ROUTER
    ping-pong with the same message sizes (96-byte request, the engine's 216-byte answer:
-   ACK + ORDER_UPDATE). Targets: the OMS adds <= 25% at p50 and <= 50% at p99.
+   ACK + ORDER_UPDATE). Targets: the OMS adds <= 25% at p50 and <= 50% at p99 over that
+   bare pyzmq server (a Python ``recv_multipart`` / ``send_multipart`` loop). Also measured
+   in the same run, for information: a bare echo that calls libzmq directly from C
+   (``oms_core.engine.zmqio.bare_echo``, the floor for any ROUTER server here) and the
+   engine with its pure-pyzmq client path (``OMS_ENGINE_NATIVE_IO=0``, the path before
+   ``oms_core.engine.zmqio``). The client is the same Python pyzmq DEALER for all four, and
+   it does one round trip with each in turn, so all see the same machine state.
 2. Sustained throughput: batched NEW_ORDER frames in, GW_NEW_ORDER records out to a gateway
    PULL socket (another process), counted at the gateway; beside bare pyzmq PUSH/PULL of one
    96-byte record per message. Targets: >= 500,000 orders/s over ipc and >= 60% of the bare
    PUSH/PULL record rate.
-3. Latency under a steady open-loop load of 10k and 50k orders/s (ipc).
+3. Latency under a steady open-loop load of 10k and 50k orders/s (ipc), one order per
+   message from one spinning Python DEALER; beside the same load on the bare pyzmq and the
+   bare libzmq (C) echo servers (the floor this client and machine allow) and on the engine's
+   pyzmq client path. No target (the issue asks to report it).
 
 The engine runs in its own process (``python -m oms_core.engine``); so do the bare servers.
 """
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +41,14 @@ from bindings.wire.codec import pack_new_order
 from oms_core.engine.process import ROOT, EngineProcess, base_config
 
 REQ_SIZE = 96
+_EVENTS = zmq.EVENTS
 ANSWER_SIZE = 88 + 128  # ACK + ORDER_UPDATE
 
+# the echo ROUTERs keep the engine's high-water marks (a ROUTER drops at SNDHWM)
 _ECHO = r"""
 import sys, zmq
-ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER); s.bind(sys.argv[1])
+ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER)
+s.setsockopt(zmq.SNDHWM, 1_000_000); s.setsockopt(zmq.RCVHWM, 1_000_000); s.bind(sys.argv[1])
 print(s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
 reply = b"\0" * int(sys.argv[2])
 while True:
@@ -60,6 +73,15 @@ while n < want:
         first = time.perf_counter()
     n += len(f) // rec
 print(n, time.perf_counter() - first, flush=True)
+"""
+
+_ECHO_C = r"""
+import sys, zmq
+from oms_core.engine.zmqio import bare_echo
+ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER)
+s.setsockopt(zmq.SNDHWM, 1_000_000); s.setsockopt(zmq.RCVHWM, 1_000_000); s.bind(sys.argv[1])
+print(s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+bare_echo(s, b"\0" * int(sys.argv[2]))
 """
 
 
@@ -110,35 +132,56 @@ def _engine_cfg(tmp: Path, transport: str, gateway: str | None = None) -> dict[s
 
 
 def round_trip(transport: str, n: int) -> dict[str, Any]:
+    """Percentiles (us) of bare pyzmq, bare libzmq (C), the engine and the engine's pyzmq
+    client path, one round trip each in turn so all see the same machine state."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ep = f"ipc://{tmp}/echo" if transport == "ipc" else "tcp://127.0.0.1:*"
-        echo, echo_ep = _child(_ECHO, ep, str(ANSWER_SIZE))
+
+        def ep(name: str) -> str:
+            return f"ipc://{tmp}/{name}" if transport == "ipc" else "tcp://127.0.0.1:*"
+
+        echo, echo_ep = _child(_ECHO, ep("echo"), str(ANSWER_SIZE))
+        echo_c, echo_c_ep = _child(_ECHO_C, ep("echo-c"), str(ANSWER_SIZE))
+        os.makedirs(tmp / "py", exist_ok=True)
         ctx = zmq.Context()
         try:
-            with EngineProcess(_engine_cfg(tmp, transport), tmp) as e:
-                bare = ctx.socket(zmq.DEALER)
-                oms = ctx.socket(zmq.DEALER)
-                for s in (bare, oms):
+            with EngineProcess(_engine_cfg(tmp, transport), tmp) as e, \
+                    EngineProcess(_engine_cfg(tmp / "py", transport), tmp / "py",
+                                  env={"OMS_ENGINE_NATIVE_IO": "0"}) as e_py:
+                socks = {}
+                hists = {name: _hist() for name in ("bare", "bare_c", "oms", "oms_pyzmq")}
+                for name, endpoint in (("bare", echo_ep), ("bare_c", echo_c_ep),
+                                       ("oms", e.endpoints["client"]),
+                                       ("oms_pyzmq", e_py.endpoints["client"])):
+                    s = socks[name] = ctx.socket(zmq.DEALER)
                     s.setsockopt(zmq.LINGER, 0)
-                bare.connect(echo_ep)
-                oms.connect(e.endpoints["client"])
+                    s.connect(endpoint)
                 req = b"\0" * REQ_SIZE
-                _ping_pong(bare, min(n, 2000), lambda i: req)  # warm up both
-                _ping_pong(oms, min(n, 2000), _order_maker(1))
-                # interleave in chunks so both see the same machine state
-                hb, ho = _hist(), _hist()
-                chunk = max(n // 10, 1)
-                for k in range(10):
-                    hb.add(_ping_pong(bare, chunk, lambda i: req))
-                    ho.add(_ping_pong(oms, chunk, _order_maker(10_000_000 + k * chunk)))
-                bare.send(b"stop")
+                for name, s in socks.items():  # warm up
+                    _ping_pong(s, min(n, 2000), (lambda i: req) if name.startswith("bare")
+                               else _order_maker(1))
+                # one round trip each in turn: a burst of load from elsewhere on the machine
+                # lands on all four alike instead of on whichever ran at that moment
+                runs = [(socks[name], (lambda i: req) if name.startswith("bare")
+                         else _order_maker(10_000_000), hists[name]) for name in socks]
+                clock = time.perf_counter_ns
+                for i in range(n):
+                    for s, make, h in runs:
+                        msg = make(i)
+                        t0 = clock()
+                        s.send(msg, copy=True)
+                        s.recv(copy=True)
+                        h.record_value(clock() - t0)
+                socks["bare"].send(b"stop")
+                socks["bare_c"].send(b"stop")
             e_stats = e.stats()
         finally:
             echo.wait(5)
+            echo_c.wait(5)
             ctx.destroy(0)
-    b, o = _pct(hb), _pct(ho)
-    return {"bare": b, "oms": o, "acks": e_stats.get("acks", 0)}
+    out: dict[str, Any] = {name: _pct(h) for name, h in hists.items()}
+    out["acks"] = e_stats.get("acks", 0)
+    return out
 
 
 def throughput(n: int, batch: int) -> dict[str, Any]:
@@ -191,47 +234,75 @@ def throughput(n: int, batch: int) -> dict[str, Any]:
             got / elapsed_total, "forwarded": got, "acks": e_stats.get("acks", 0)}
 
 
-def under_load(rate: int, seconds: float) -> dict[str, Any]:
+def _open_loop(s: zmq.Socket, rate: int, seconds: float, make: Any,
+               by_request_id: bool) -> tuple[float, HdrHistogram, int]:
+    """Send ``make(i)`` at ``rate``/s (one message each) from a spinning Python DEALER and
+    time each answer: matched by request id (the engine), else in order (the echoes)."""
+    h = _hist()
+    sent: dict[int, int] = {}
+    order: deque[int] = deque()
+    clock = time.perf_counter_ns
+    interval = 1_000_000_000 // rate
+    n = int(rate * seconds)
+    rid_at = struct.Struct("<Q").unpack_from
+    events = s.getsockopt
+    start = last = clock()
+    nxt = start
+    i = got = 0
+    while got < n and clock() - start < (seconds + 5) * 1e9:
+        now = clock()
+        if i < n and now >= nxt:
+            msg = make(i)
+            if by_request_id:
+                sent[rid_at(msg, 16)[0]] = now
+            else:
+                order.append(now)
+            s.send(msg, copy=True)
+            last = now
+            i += 1
+            nxt += interval
+        # ask before reading: a recv that raises Again costs more than the question
+        while events(_EVENTS) & zmq.POLLIN:
+            rep = s.recv(copy=True)
+            t = clock()
+            t0 = sent.pop(rid_at(rep, 16)[0], 0) if by_request_id else order.popleft()
+            if t0:
+                h.record_value(t - t0)
+                got += 1
+    return (i - 1) / max((last - start) / 1e9, 1e-9), h, got  # the rate actually sent
+
+
+def under_load(rate: int, seconds: float, target: str = "oms") -> dict[str, Any]:
+    """Latency under a steady open-loop load (ipc) of one NEW_ORDER (96 B) per message.
+
+    ``target``: ``oms`` (the engine), ``oms_pyzmq`` (the engine's pyzmq client path),
+    ``bare_pyzmq`` / ``bare_c`` (the echo servers of the round trip: the floor that this
+    client and machine allow).
+    """
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         ctx = zmq.Context()
-        with EngineProcess(_engine_cfg(tmp, "ipc"), tmp) as e:
+        try:
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
-            s.connect(e.endpoints["client"])
-            make = _order_maker(1)
-            _ping_pong(s, 1000, make)
-            h = _hist()
-            sent: dict[int, int] = {}
-            clock = time.perf_counter_ns
-            interval = 1_000_000_000 // rate
-            n = int(rate * seconds)
-            start = clock()
-            nxt = start
-            i = got = 0
-            rid_at = struct.Struct("<Q").unpack_from
-            make = _order_maker(5_000_000)
-            while got < n and clock() - start < (seconds + 5) * 1e9:
-                now = clock()
-                if i < n and now >= nxt:
-                    msg = make(i)
-                    sent[5_000_000 + i] = now
-                    s.send(msg, copy=True)
-                    i += 1
-                    nxt += interval
-                while True:
-                    try:
-                        rep = s.recv(zmq.NOBLOCK, copy=True)
-                    except zmq.Again:
-                        break
-                    t = clock()
-                    rid = rid_at(rep, 16)[0]
-                    t0 = sent.pop(rid, 0)
-                    if t0:
-                        h.record_value(t - t0)
-                        got += 1
-            achieved = n / ((clock() - start) / 1e9)
-        ctx.destroy(0)
+            if target.startswith("bare"):
+                echo, ep = _child(_ECHO if target == "bare_pyzmq" else _ECHO_C,
+                                  f"ipc://{tmp}/echo", str(ANSWER_SIZE))
+                s.connect(ep)
+                req = b"\0" * REQ_SIZE
+                _ping_pong(s, 1000, lambda i: req)
+                achieved, h, got = _open_loop(s, rate, seconds, lambda i: req, False)
+                s.send(b"stop")
+                echo.wait(10)
+            else:
+                env = {"OMS_ENGINE_NATIVE_IO": "1" if target == "oms" else "0"}
+                with EngineProcess(_engine_cfg(tmp, "ipc"), tmp, env=env) as e:
+                    s.connect(e.endpoints["client"])
+                    _ping_pong(s, 1000, _order_maker(1))
+                    achieved, h, got = _open_loop(s, rate, seconds, _order_maker(5_000_000),
+                                                  True)
+        finally:
+            ctx.destroy(0)
     return {"rate": rate, "achieved": achieved, "pct": _pct(h), "n": got}
 
 
@@ -241,11 +312,18 @@ def main(smoke: bool = False) -> bool:
     print("bench_engine: engine process (python -m oms_core.engine) vs bare pyzmq, same run")
     for transport in ("ipc", "tcp"):
         r = round_trip(transport, n_rt)
-        b, o = r["bare"], r["oms"]
+        b, o, c, p = r["bare"], r["oms"], r["bare_c"], r["oms_pyzmq"]
         r50, r99 = o[0] / b[0], o[1] / b[1]
-        print(f"  round trip {transport:3s} n={n_rt}: bare p50/p99/p99.9 = "
-              f"{b[0]:.1f}/{b[1]:.1f}/{b[2]:.1f} us | oms = {o[0]:.1f}/{o[1]:.1f}/{o[2]:.1f} us"
-              f" | ratio p50 {r50:.2f} (target <= 1.25), p99 {r99:.2f} (target <= 1.50)")
+
+        def fmt(x: tuple[float, float, float]) -> str:
+            return f"{x[0]:.1f}/{x[1]:.1f}/{x[2]:.1f} us"
+
+        print(f"  round trip {transport:3s} n={n_rt} p50/p99/p99.9: bare pyzmq = {fmt(b)} | "
+              f"oms = {fmt(o)} | ratio p50 {r50:.2f} (target <= 1.25), p99 {r99:.2f} "
+              f"(target <= 1.50)")
+        print(f"      same run: bare libzmq (C echo) = {fmt(c)} (oms/that p50 {o[0] / c[0]:.2f}"
+              f", p99 {o[1] / c[1]:.2f}) | oms with pyzmq client path = {fmt(p)} "
+              f"(p50 {p[0] / b[0]:.2f}x bare pyzmq)")
         if not smoke and (r50 > 1.25 or r99 > 1.50):
             ok = False
     n_tp = 100_000 if smoke else 1_000_000
@@ -257,11 +335,14 @@ def main(smoke: bool = False) -> bool:
           f"(targets >= 500,000/s and >= 0.60)")
     if not smoke and (t["oms_rate"] < 500_000 or ratio < 0.60):
         ok = False
+    names = {"oms": "oms", "bare_pyzmq": "bare pyzmq echo", "bare_c": "bare libzmq (C) echo",
+             "oms_pyzmq": "oms, pyzmq client path"}
     for rate in (10_000, 50_000):
-        u = under_load(rate, 0.3 if smoke else 2.0)
-        p = u["pct"]
-        print(f"  under load {rate:,}/s (achieved {u['achieved']:,.0f}/s, n={u['n']}): "
-              f"p50/p99/p99.9 = {p[0]:.1f}/{p[1]:.1f}/{p[2]:.1f} us")
+        for target, name in names.items():
+            u = under_load(rate, 0.3 if smoke else 2.0, target)
+            p = u["pct"]
+            print(f"  under load {rate:,}/s ipc, {name:23s} (sent {u['achieved']:,.0f}/s, "
+                  f"answered {u['n']}): p50/p99/p99.9 = {p[0]:.1f}/{p[1]:.1f}/{p[2]:.1f} us")
     print(f"  bench_engine: {'OK' if ok else 'TARGET MISSED'}")
     return ok
 

@@ -29,7 +29,7 @@ import zmq
 import zmq.asyncio
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ExecType, GatewayState, MdFlag
+from bindings.wire.spec import ExecType, GatewayState, HeaderFlag, MdFlag
 
 from .config import EngineEndpoints
 from .mdpub import MdPublisher
@@ -41,7 +41,9 @@ log = logging.getLogger("gateways.engine_link")
 _EXEC = wire.CODECS["GW_EXEC_REPORT"]
 _MD = wire.CODECS["GW_MARKET_DATA"]
 _STATUS = wire.CODECS["GW_STATUS"]
-_ORDER_TYPES = {"GW_NEW_ORDER", "GW_CANCEL", "GW_REPLACE"}
+_BALANCE = wire.CODECS["GW_BALANCE"]
+_RECON_END = wire.CODECS["GW_RECONCILE_END"]
+_ORDER_TYPES = {"GW_NEW_ORDER", "GW_CANCEL", "GW_REPLACE", "GW_RECONCILE"}
 MD_SEQ_OFFSET = 8
 """Byte offset of the little-endian uint64 ``seq`` in a GW_MARKET_DATA frame (gap checks)."""
 
@@ -99,7 +101,9 @@ class EngineLink:
         while True:
             frame = await self._orders.recv()
             try:
-                wire.check_frame_py(frame)
+                _n, err, _off = wire.check_frame_py(frame)
+                if err:
+                    raise ValueError(f"wire error {err}")
                 recs = wire.decode_frame(frame)
             except (ValueError, KeyError) as exc:
                 self.n_bad_frames += 1
@@ -118,11 +122,31 @@ class EngineLink:
         self._seq += 1
         return self._seq
 
-    async def send_exec(self, **fields: Any) -> None:
-        """Send one GW_EXEC_REPORT; fields as in bindings.wire.spec (missing are 0)."""
+    async def send_exec(self, request_id: int = 0, flags: int = 0, **fields: Any) -> None:
+        """Send one GW_EXEC_REPORT; fields as in bindings.wire.spec (missing are 0).
+
+        A row of a GW_RECONCILE answer passes the request's ``request_id`` and
+        ``flags=HeaderFlag.QUERY_ROW``.
+        """
         fields.setdefault("gw_recv_ns", time.time_ns())
-        await self._events.send(_EXEC.encode(seq=self._next_seq(), send_ns=time.time_ns(),
-                                             **fields))
+        await self._events.send(_EXEC.encode(request_id=request_id, seq=self._next_seq(),
+                                             send_ns=time.time_ns(), flags=flags, **fields))
+
+    async def send_balance(self, request_id: int, account: int, asset: int, total: int,
+                           free: int, locked: int, exch_ts_ns: int = 0) -> None:
+        """Send one GW_BALANCE row of the GW_RECONCILE answer ``request_id``."""
+        await self._events.send(_BALANCE.encode(
+            request_id=request_id, seq=self._next_seq(), send_ns=time.time_ns(),
+            flags=int(HeaderFlag.QUERY_ROW), total=total, free=free, locked=locked,
+            exch_ts_ns=exch_ts_ns, account=account, asset=asset))
+
+    async def send_reconcile_end(self, request_id: int, account: int, n_orders: int,
+                                 n_fills: int, n_balances: int, code: int = 0) -> None:
+        """Close the GW_RECONCILE answer ``request_id`` (code 0: complete)."""
+        await self._events.send(_RECON_END.encode(
+            request_id=request_id, seq=self._next_seq(), send_ns=time.time_ns(),
+            exch_ts_ns=time.time_ns(), n_orders=n_orders, n_fills=n_fills,
+            n_balances=n_balances, account=account, gateway_id=self.gateway_id, code=code))
 
     async def send_status(self, state: GatewayState, detail: int = 0) -> None:
         """Send one GW_STATUS."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from bindings.wire import records as wire
 from bindings.wire.spec import AdminAction, ExecType, MsgType, Scope
-from oms_core.enums import KillMode, OrderStatus, Reject
+from oms_core.enums import Alert, KillMode, OrderStatus, Reject
 from oms_core.journal import (
     INPUT,
     JournalGapError,
@@ -39,6 +39,7 @@ KIND_START_OF_DAY = 194
 KIND_CONFIG = 195
 KIND_RECON_DONE = 196  # payload: JSON summary; trading may resume
 KIND_ADMIN_OVERRIDE = 197  # payload: JSON {"who": ..., "why": ...}; resume without reconciling
+KIND_RECON_ALERT = 198  # payload: a RISK_ALERT record the engine emits as an event (replayed too)
 
 ApplyFn = Callable[[int, int, bytes], Any]
 
@@ -398,6 +399,22 @@ def _exec_report(order_id: int, exec_type: int, ts: int, **kw: Any) -> bytes:
                        gw_recv_ns=ts, **kw)
 
 
+def alert_record(account: int, instrument: int, order_id: int, a: int, b: int, ts: int,
+                 alert: int = int(Alert.RECONCILIATION_DIFFERENCE)) -> bytes:
+    """A RISK_ALERT record (the payload of a KIND_RECON_ALERT input)."""
+    return wire.encode("RISK_ALERT", order_id=order_id, a=a, b=b, event_ns=ts, account=account,
+                       strategy=0, instrument=instrument, alert=alert)
+
+
+# detail ``a`` of a RECONCILIATION_DIFFERENCE alert (``b`` is the detail's value)
+RECON_MISSED_FILL = 1  # b = trade id booked as a reconciliation fill
+RECON_CLOSED_UNKNOWN = 2  # an order open in the engine is not open at the venue; b = 0
+RECON_BALANCE = 3  # instrument field = asset id; b = venue total - engine total
+RECON_VENUE_ONLY = 4  # an order open at the venue is not live in the engine; b = venue leaves
+RECON_NO_ANSWER = 5  # the gateway did not answer; instrument field = exchange id
+RECON_UNKNOWN_FILL = 6  # a venue fill for an order the engine does not know; b = trade id
+
+
 def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
               journal: Any | None = None, live_order_ids: Iterable[int] = ()) -> ReconReport:
     """Bring ``core`` in line with a gateway's view; every change is an input.
@@ -407,10 +424,14 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
     * orders the core holds open (``live_order_ids``, of this account and gateway) that the
       venue does not list -> GW_EXEC_REPORT CANCELED (reason: unknown at the venue after
       restart);
-    * balances that differ -> an alert in the report (``alerts``); no automatic change.
+    * balances that differ, and venue open orders the engine does not hold open -> alerts
+      only; no automatic change.
 
-    Each synthesized input is journaled (``journal.append_input`` + ``commit``) before it is
-    applied, so a later replay makes the same decisions. Finally KIND_RECON_DONE is journaled.
+    Every difference is also a KIND_RECON_ALERT input (a RISK_ALERT RECONCILIATION_DIFFERENCE
+    record the engine emits as an event). ``apply`` is either a pure apply function (then
+    pass ``journal``: each input is journaled before it is applied and committed after) or
+    the live engine's journaling apply path (then ``journal`` is None). Finally
+    KIND_RECON_DONE is applied.
     """
     rep = ReconReport()
 
@@ -422,6 +443,10 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
             journal.commit()
         return out
 
+    def alert(instrument: int, order_id: int, a: int, b: int, text: str) -> None:
+        rep.alerts.append(text)
+        put(KIND_RECON_ALERT, alert_record(view.account, instrument, order_id, a, b, ts))
+
     for f in view.fills:
         o = core.order(f.order_id)
         rec = _exec_report(f.order_id, ExecType.FILL, ts, trade_id=f.trade_id, last_qty=f.qty,
@@ -429,13 +454,20 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
                            liquidity=f.liquidity, exch_ts_ns=f.exch_ts_ns,
                            account=view.account)
         before = core.duplicate_fills
+        filled = o["filled"] if o is not None else 0
         code = put(MsgType.GW_EXEC_REPORT, rec)
-        if code == 0 and core.duplicate_fills == before:
+        after = core.order(f.order_id)
+        booked = core.duplicate_fills == before and (
+            code == 0 if code is not None else
+            after is not None and after["filled"] > filled)
+        if booked:
             rep.booked_fills.append(f.trade_id)
-            rep.alerts.append(f"missed fill booked: order {f.order_id} trade {f.trade_id} "
-                              f"qty {f.qty} @ {f.price}")
-        elif o is None and code != 0:
-            rep.alerts.append(f"venue fill for unknown order {f.order_id} trade {f.trade_id}")
+            alert(o["instrument"] if o else 0, f.order_id, RECON_MISSED_FILL, f.trade_id,
+                  f"missed fill booked: order {f.order_id} trade {f.trade_id} "
+                  f"qty {f.qty} @ {f.price}")
+        elif o is None:
+            alert(0, f.order_id, RECON_UNKNOWN_FILL, f.trade_id,
+                  f"venue fill for unknown order {f.order_id} trade {f.trade_id}")
     venue_open = {o.order_id for o in view.open_orders}
     for oid in sorted(set(live_order_ids)):
         o = core.order(oid)
@@ -449,13 +481,22 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
                                                  account=view.account))
         reason = "not open at the venue after restart"
         rep.closed_unknown.append((oid, reason))
-        rep.alerts.append(f"order {oid} closed: {reason}")
+        alert(o["instrument"], oid, RECON_CLOSED_UNKNOWN, 0, f"order {oid} closed: {reason}")
+    for vo in view.open_orders:
+        o = core.order(vo.order_id)
+        if o is None or o["status"] in _TERMINAL:
+            alert(o["instrument"] if o else 0, vo.order_id, RECON_VENUE_ONLY, vo.leaves_qty,
+                  f"order {vo.order_id} is open at the venue but not in the engine")
     for asset, venue_total in sorted(view.balances.items()):
-        total, _locked = core.balance(view.account, asset)
+        try:
+            total, _locked = core.balance(view.account, asset)
+        except KeyError:
+            continue
         if total != venue_total:
             rep.balance_diffs.append((view.account, asset, total, venue_total))
-            rep.alerts.append(f"balance differs: account {view.account} asset {asset} "
-                              f"engine {total} venue {venue_total}")
+            alert(asset, 0, RECON_BALANCE, venue_total - total,
+                  f"balance differs: account {view.account} asset {asset} "
+                  f"engine {total} venue {venue_total}")
     summary = json.dumps({"account": view.account, "closed": len(rep.closed_unknown),
                           "fills": len(rep.booked_fills),
                           "balance_diffs": len(rep.balance_diffs)}).encode()
@@ -496,7 +537,9 @@ def admin_override(gate: TradingGate, journal: Any, ts: int, who: str, why: str)
 
 
 __all__ = [
-    "KIND_ADMIN_OVERRIDE", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_RECON_DONE",
+    "KIND_ADMIN_OVERRIDE", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
+    "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN", "RECON_MISSED_FILL",
+    "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",
     "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "ReconReport", "RecoveryResult",
     "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "admin_override",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",

@@ -137,6 +137,7 @@ enum oms_alert {
     OMS_ALERT_DAILY_LOSS_BREAKER = 4,
     OMS_ALERT_DRAWDOWN_BREAKER = 5,
     OMS_ALERT_REJECT_RATE_BREAKER = 6,
+    OMS_ALERT_RECONCILIATION_DIFFERENCE = 7,
 };
 enum oms_event {
     OMS_EVENT_SEND_ORDER = 1,
@@ -146,6 +147,7 @@ enum oms_event {
     OMS_EVENT_POSITION_UPDATE = 5,
     OMS_EVENT_TRADE_CLOSED = 6,
     OMS_EVENT_ALERT = 7,
+    OMS_EVENT_BALANCE_UPDATE = 8,
 };
 enum oms_limit {
     OMS_LIMIT_MAX_ORDER_QTY = 1,
@@ -201,6 +203,9 @@ enum oms_msg {
     OMS_MSG_GW_EXEC_REPORT = 131,
     OMS_MSG_GW_MARKET_DATA = 132,
     OMS_MSG_GW_STATUS = 133,
+    OMS_MSG_GW_RECONCILE = 134,
+    OMS_MSG_GW_BALANCE = 135,
+    OMS_MSG_GW_RECONCILE_END = 136,
 };
 enum oms_wire {
     OMS_WIRE_OK = 0,
@@ -961,6 +966,56 @@ _Static_assert(offsetof(oms_gw_status_t, detail) == 44, "oms_gw_status_t.detail"
 _Static_assert(offsetof(oms_gw_status_t, state) == 48, "oms_gw_status_t.state");
 _Static_assert(offsetof(oms_gw_status_t, _pad0) == 49, "oms_gw_status_t._pad0");
 
+/* GW_RECONCILE (type 134, engine->gateway, 48 bytes). Reconcile after an engine restart: the gateway answers from the venue, every answer record carrying this request_id and the QUERY_ROW flag: one GW_EXEC_REPORT STATUS per open order, one GW_EXEC_REPORT FILL per trade since since_ns, one GW_BALANCE per asset, then one GW_RECONCILE_END. */
+typedef struct oms_gw_reconcile_t {
+    oms_hdr_t hdr;                    /* offset 0, 32 bytes */
+    int64_t since_ns;                   /* +32: report the venue's trades from this time on, ns since the epoch */
+    uint32_t account;                   /* +40: account id, or ANY_ID for every account of the gateway */
+    uint32_t exchange;                  /* +44: exchange id the engine addresses (informational) */
+} oms_gw_reconcile_t;
+_Static_assert(sizeof(oms_gw_reconcile_t) == 48, "oms_gw_reconcile_t size");
+_Static_assert(offsetof(oms_gw_reconcile_t, since_ns) == 32, "oms_gw_reconcile_t.since_ns");
+_Static_assert(offsetof(oms_gw_reconcile_t, account) == 40, "oms_gw_reconcile_t.account");
+_Static_assert(offsetof(oms_gw_reconcile_t, exchange) == 44, "oms_gw_reconcile_t.exchange");
+
+/* GW_BALANCE (type 135, gateway->engine, 72 bytes). One asset balance at the venue (answer row of GW_RECONCILE). */
+typedef struct oms_gw_balance_t {
+    oms_hdr_t hdr;                    /* offset 0, 32 bytes */
+    int64_t total;                      /* +32: total, raw asset units */
+    int64_t free;                       /* +40: free, raw */
+    int64_t locked;                     /* +48: locked by open orders, raw */
+    int64_t exch_ts_ns;                 /* +56: venue time of the balance, ns (0 if unknown) */
+    uint32_t account;                   /* +64: account id */
+    uint32_t asset;                     /* +68: asset id */
+} oms_gw_balance_t;
+_Static_assert(sizeof(oms_gw_balance_t) == 72, "oms_gw_balance_t size");
+_Static_assert(offsetof(oms_gw_balance_t, total) == 32, "oms_gw_balance_t.total");
+_Static_assert(offsetof(oms_gw_balance_t, free) == 40, "oms_gw_balance_t.free");
+_Static_assert(offsetof(oms_gw_balance_t, locked) == 48, "oms_gw_balance_t.locked");
+_Static_assert(offsetof(oms_gw_balance_t, exch_ts_ns) == 56, "oms_gw_balance_t.exch_ts_ns");
+_Static_assert(offsetof(oms_gw_balance_t, account) == 64, "oms_gw_balance_t.account");
+_Static_assert(offsetof(oms_gw_balance_t, asset) == 68, "oms_gw_balance_t.asset");
+
+/* GW_RECONCILE_END (type 136, gateway->engine, 64 bytes). End of a GW_RECONCILE answer; code 0 when the answer is complete. */
+typedef struct oms_gw_reconcile_end_t {
+    oms_hdr_t hdr;                    /* offset 0, 32 bytes */
+    int64_t exch_ts_ns;                 /* +32: venue time of the answer, ns */
+    uint32_t n_orders;                  /* +40: open-order STATUS reports sent before this record */
+    uint32_t n_fills;                   /* +44: FILL reports sent before this record */
+    uint32_t n_balances;                /* +48: GW_BALANCE records sent before this record */
+    uint32_t account;                   /* +52: account id the gateway trades */
+    uint32_t gateway_id;                /* +56: gateway id */
+    int32_t code;                       /* +60: 0: complete; else the venue / transport error that cut it short */
+} oms_gw_reconcile_end_t;
+_Static_assert(sizeof(oms_gw_reconcile_end_t) == 64, "oms_gw_reconcile_end_t size");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, exch_ts_ns) == 32, "oms_gw_reconcile_end_t.exch_ts_ns");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, n_orders) == 40, "oms_gw_reconcile_end_t.n_orders");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, n_fills) == 44, "oms_gw_reconcile_end_t.n_fills");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, n_balances) == 48, "oms_gw_reconcile_end_t.n_balances");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, account) == 52, "oms_gw_reconcile_end_t.account");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, gateway_id) == 56, "oms_gw_reconcile_end_t.gateway_id");
+_Static_assert(offsetof(oms_gw_reconcile_end_t, code) == 60, "oms_gw_reconcile_end_t.code");
+
 /* Size of a record type for this protocol version; 0 for an unknown type. */
 static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     switch (msg_type) {
@@ -993,6 +1048,9 @@ static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     case OMS_MSG_GW_EXEC_REPORT: return 152;
     case OMS_MSG_GW_MARKET_DATA: return 104;
     case OMS_MSG_GW_STATUS: return 56;
+    case OMS_MSG_GW_RECONCILE: return 48;
+    case OMS_MSG_GW_BALANCE: return 72;
+    case OMS_MSG_GW_RECONCILE_END: return 64;
     default: return 0;
     }
 }

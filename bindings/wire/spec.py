@@ -80,6 +80,9 @@ class MsgType(IntEnum):
     GW_EXEC_REPORT = 131
     GW_MARKET_DATA = 132
     GW_STATUS = 133
+    GW_RECONCILE = 134
+    GW_BALANCE = 135
+    GW_RECONCILE_END = 136
 
 
 class WireError(IntEnum):
@@ -556,6 +559,34 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("gateway_id", "u32", "gateway id"),
         F("detail", "i32", "venue / transport detail code (0 if none)"),
         F("state", "u8", "GatewayState"),
+    ]),
+    (MsgType.GW_RECONCILE, "engine->gateway",
+     "Reconcile after an engine restart: the gateway answers from the venue, every answer "
+     "record carrying this request_id and the QUERY_ROW flag: one GW_EXEC_REPORT STATUS per "
+     "open order, one GW_EXEC_REPORT FILL per trade since since_ns, one GW_BALANCE per asset, "
+     "then one GW_RECONCILE_END.", [
+        F("since_ns", "i64", "report the venue's trades from this time on, ns since the epoch"),
+        F("account", "u32", "account id, or ANY_ID for every account of the gateway"),
+        F("exchange", "u32", "exchange id the engine addresses (informational)"),
+    ]),
+    (MsgType.GW_BALANCE, "gateway->engine",
+     "One asset balance at the venue (answer row of GW_RECONCILE).", [
+        F("total", "i64", "total, raw asset units"),
+        F("free", "i64", "free, raw"),
+        F("locked", "i64", "locked by open orders, raw"),
+        F("exch_ts_ns", "i64", "venue time of the balance, ns (0 if unknown)"),
+        F("account", "u32", "account id"),
+        F("asset", "u32", "asset id"),
+    ]),
+    (MsgType.GW_RECONCILE_END, "gateway->engine",
+     "End of a GW_RECONCILE answer; code 0 when the answer is complete.", [
+        F("exch_ts_ns", "i64", "venue time of the answer, ns"),
+        F("n_orders", "u32", "open-order STATUS reports sent before this record"),
+        F("n_fills", "u32", "FILL reports sent before this record"),
+        F("n_balances", "u32", "GW_BALANCE records sent before this record"),
+        F("account", "u32", "account id the gateway trades"),
+        F("gateway_id", "u32", "gateway id"),
+        F("code", "i32", "0: complete; else the venue / transport error that cut it short"),
     ]),
 ]
 

@@ -131,6 +131,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_ALERT_DAILY_LOSS_BREAKER
         OMS_ALERT_DRAWDOWN_BREAKER
         OMS_ALERT_REJECT_RATE_BREAKER
+        OMS_ALERT_RECONCILIATION_DIFFERENCE
 
     enum:
         OMS_EVENT_SEND_ORDER
@@ -140,6 +141,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_EVENT_POSITION_UPDATE
         OMS_EVENT_TRADE_CLOSED
         OMS_EVENT_ALERT
+        OMS_EVENT_BALANCE_UPDATE
 
     enum:
         OMS_LIMIT_MAX_ORDER_QTY
@@ -195,6 +197,9 @@ cdef extern from "oms_wire.h" nogil:
         OMS_MSG_GW_EXEC_REPORT
         OMS_MSG_GW_MARKET_DATA
         OMS_MSG_GW_STATUS
+        OMS_MSG_GW_RECONCILE
+        OMS_MSG_GW_BALANCE
+        OMS_MSG_GW_RECONCILE_END
 
     enum:
         OMS_WIRE_OK
@@ -584,6 +589,31 @@ cdef extern from "oms_wire.h" nogil:
         uint32_t gateway_id
         int32_t detail
         uint8_t state
+
+    ctypedef struct oms_gw_reconcile_t:
+        oms_hdr_t hdr
+        int64_t since_ns
+        uint32_t account
+        uint32_t exchange
+
+    ctypedef struct oms_gw_balance_t:
+        oms_hdr_t hdr
+        int64_t total
+        int64_t free
+        int64_t locked
+        int64_t exch_ts_ns
+        uint32_t account
+        uint32_t asset
+
+    ctypedef struct oms_gw_reconcile_end_t:
+        oms_hdr_t hdr
+        int64_t exch_ts_ns
+        uint32_t n_orders
+        uint32_t n_fills
+        uint32_t n_balances
+        uint32_t account
+        uint32_t gateway_id
+        int32_t code
 
     uint16_t oms_wire_record_size(uint16_t msg_type) noexcept
     void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq, uint64_t request_id,

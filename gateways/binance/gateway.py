@@ -114,9 +114,14 @@ class _MdState:
 class BinanceGateway:
     """One Binance spot account; run with :meth:`run` inside a uvloop event loop."""
 
-    def __init__(self, cfg: GatewayConfig, link: EngineLink) -> None:
+    def __init__(self, cfg: GatewayConfig, link: EngineLink,
+                 assets: dict[str, tuple[int, int]] | None = None) -> None:
         self.cfg = cfg
         self.link = link
+        # venue asset name -> (engine asset id, raw decimals): balances and fee assets in
+        # reconciliation answers (assets not listed are not reported)
+        self.assets = dict(assets or {})
+        self.n_reconciles = 0
         key, secret = cfg.credentials() if cfg.user_stream else ("", "")
         self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
                                 cfg.request_timeout_s, cfg.recv_window_ms)
@@ -529,6 +534,8 @@ class BinanceGateway:
                 asyncio.get_running_loop().create_task(self.new_order(rec))
             elif name == "GW_CANCEL":
                 asyncio.get_running_loop().create_task(self.cancel_order(rec))
+            elif name == "GW_RECONCILE":
+                asyncio.get_running_loop().create_task(self.reconcile(rec))
             elif name == "GW_REPLACE":
                 log.warning("GW_REPLACE not supported on this gateway yet: order %d", rec.order_id)
                 await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
@@ -654,6 +661,106 @@ class BinanceGateway:
         elif status == OrderStatus.FILLED:
             self._final(st)
         return True
+
+    # ---- reconciliation after an engine restart ---------------------------------------
+
+    def _order_id_of(self, cid: str) -> int:
+        """The engine order id in one of our client order ids, else 0 (not ours)."""
+        prefix = self.cfg.client_order_prefix
+        if cid.startswith(prefix) and cid[len(prefix):].isdigit():
+            return int(cid[len(prefix):])
+        return 0
+
+    async def reconcile(self, rec: Any) -> None:
+        """Answer one GW_RECONCILE from the venue over REST (engine restart).
+
+        Rows carry the request id and QUERY_ROW: a GW_EXEC_REPORT STATUS per open order of
+        ours, a GW_EXEC_REPORT FILL per trade of ours since ``since_ns`` (``myTrades`` by
+        ``startTime``; each trade's order is mapped to the engine order id through our
+        client order id, asked by ``orderId`` when not known), a GW_BALANCE per configured
+        asset (``/account``), then GW_RECONCILE_END: code 0 when complete, else the error.
+        """
+        from bindings.wire.spec import HeaderFlag
+
+        rid, row = int(rec.request_id), int(HeaderFlag.QUERY_ROW)
+        account = self.cfg.account_id
+        link = self.link
+        n_orders = n_fills = n_bal = 0
+        code = 0
+        self.n_reconciles += 1
+        try:
+            since_ms = max(0, int(rec.since_ns) // 1_000_000)
+            for inst in self.cfg.instruments:
+                cids: dict[int, str] = {}
+                rows = await self.rest.request("GET", "/api/v3/openOrders",
+                                               {"symbol": inst.symbol}, signed=True)
+                for o in rows:
+                    cid = o["clientOrderId"]
+                    oid = self._order_id_of(cid)
+                    if not oid:
+                        continue
+                    cids[int(o["orderId"])] = cid
+                    qty = parse_fixed(o["origQty"], inst.qty_decimals)
+                    cum = parse_fixed(o.get("executedQty", "0"), inst.qty_decimals)
+                    st = self.orders.get(cid)
+                    if st is None:  # the gateway restarted too: follow the order again
+                        st = self.orders[cid] = OrderState(oid, cid, inst, qty, int(o["orderId"]),
+                                                           True, cum)
+                    await link.send_exec(
+                        rid, row, order_id=oid, exch_order_id=int(o["orderId"]),
+                        account=account, instrument=inst.id, exec_type=int(ExecType.STATUS),
+                        cum_qty=cum, leaves_qty=max(0, qty - cum),
+                        status=int(_STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)),
+                        price=parse_fixed(o.get("price", "0"), inst.price_decimals),
+                        quantity=qty, exch_ts_ns=int(o.get("updateTime", 0)) * 1_000_000)
+                    n_orders += 1
+                for st in self.orders.values():
+                    if st.exch_order_id and st.inst is inst:
+                        cids.setdefault(st.exch_order_id, st.cid)
+                trades = await self.rest.request("GET", "/api/v3/myTrades", {
+                    "symbol": inst.symbol, "startTime": since_ms, "limit": 1000}, signed=True)
+                for t in trades:
+                    exch_oid = int(t["orderId"])
+                    cid = cids.get(exch_oid)
+                    if cid is None:
+                        o = await self.rest.request("GET", "/api/v3/order", {
+                            "symbol": inst.symbol, "orderId": exch_oid}, signed=True)
+                        cid = cids[exch_oid] = o.get("clientOrderId", "")
+                    oid = self._order_id_of(cid)
+                    if not oid:
+                        continue
+                    fee_asset = self.assets.get(t.get("commissionAsset", ""), (0, 0))[0]
+                    await link.send_exec(
+                        rid, row, order_id=oid, exch_order_id=exch_oid, account=account,
+                        instrument=inst.id, exec_type=int(ExecType.FILL), trade_id=int(t["id"]),
+                        last_qty=parse_fixed(t["qty"], inst.qty_decimals),
+                        last_price=parse_fixed(t["price"], inst.price_decimals),
+                        fee=parse_fixed(t.get("commission", "0"), FEE_DECIMALS),
+                        fee_asset=fee_asset,
+                        liquidity=Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
+                        exch_ts_ns=int(t.get("time", 0)) * 1_000_000)
+                    n_fills += 1
+            if self.assets:
+                acct = await self.rest.request("GET", "/api/v3/account", {}, signed=True)
+                for b in acct.get("balances", []):
+                    asset = self.assets.get(b.get("asset", ""))
+                    if asset is None:
+                        continue
+                    aid, dec = asset
+                    free = parse_fixed(b.get("free", "0"), dec)
+                    locked = parse_fixed(b.get("locked", "0"), dec)
+                    await link.send_balance(rid, account, aid, free + locked, free, locked,
+                                            int(acct.get("updateTime", 0)) * 1_000_000)
+                    n_bal += 1
+        except BinanceAPIError as exc:
+            code = exc.code or -1
+            log.warning("reconcile %d: venue error %d %s", rid, exc.code, exc.msg)
+        except (OutcomeUnknown, RateLimited, Banned, KeyError, ValueError, TypeError) as exc:
+            code = -1
+            log.warning("reconcile %d failed: %s", rid, type(exc).__name__)
+        await link.send_reconcile_end(rid, account, n_orders, n_fills, n_bal, code)
+        log.info("reconcile %d answered: %d open orders, %d fills, %d balances, code %d",
+                 rid, n_orders, n_fills, n_bal, code)
 
     async def _unknown_loop(self) -> None:
         """Resolve UNKNOWN orders by querying them by client order id."""

@@ -70,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="write a snapshot every RECORDS journal records (0: off)")
     ap.add_argument("--snapshot-seconds", type=float, default=60.0,
                     help="write a snapshot every SECONDS with traffic (0: off)")
+    ap.add_argument("--no-reconcile", action="store_true",
+                    help="after a restart from a non-empty journal, do NOT gate trading on "
+                         "reconciliation with the gateways (default: gate, reconcile, resume)")
     ap.add_argument("--trading-gate", action="store_true",
-                    help="after a restart, global HALT until an admin RESUME (journaled)")
+                    help="(kept for compatibility; gating is the default after a restart)")
+    ap.add_argument("--reconcile-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="how long to wait for every gateway's reconciliation answer; a "
+                         "gateway silent for longer keeps trading halted until an admin "
+                         "RESUME GLOBAL (journaled)")
     ap.add_argument("--bind-host", help="bind every tcp:// endpoint on this interface instead "
                                         "of the configured host (e.g. '*' in a container)")
     sec = ap.add_mutually_exclusive_group()
@@ -99,19 +106,38 @@ def main(argv: list[str] | None = None) -> int:
         cfg.journal_dir = args.journal
     journal = _open_journal(cfg.journal_dir) if cfg.journal_dir else None
     if journal is not None:  # recovery, periodic snapshots, gate: oms_core/engine/startup.py
-        from .startup import SnapshottingJournal, describe, gate_after_restart, recover_engine
+        from .startup import (
+            SnapshottingJournal,
+            describe,
+            gate_after_restart,
+            reconcile_after_restart,
+            recover_engine,
+        )
 
         journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
                                       args.snapshot_seconds)
     engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    res = None
+    do_recon = False
     if journal is not None:
         res = recover_engine(engine, cfg.journal_dir)
         journal.attach(engine)
-        if args.trading_gate:
+        do_recon = res.last_seq > 0 and not args.no_reconcile
+        if do_recon or args.trading_gate:
             gate_after_restart(engine, res)
         print("RECOVERED " + describe(res), flush=True)
     engine.install_signal_handlers()
     engine.bind()
+    if res is not None and do_recon:
+        # after the journal, before any client is served: ask every gateway (startup.py)
+        ok = reconcile_after_restart(engine, res, args.reconcile_timeout)
+        st = engine._recon
+        print("RECONCILED " + json.dumps({
+            "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
+            "reports": {str(ex): {"booked_fills": r.booked_fills,
+                                  "closed": [o for o, _ in r.closed_unknown],
+                                  "balance_diffs": r.balance_diffs}
+                        for ex, r in st.reports.items()}}), flush=True)
 
     def ready() -> None:
         print("READY " + json.dumps(engine.endpoints), flush=True)

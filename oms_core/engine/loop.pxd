@@ -109,6 +109,12 @@ cdef class EngineLoop:
     cdef readonly uint64_t n_duplicate_retries
     cdef uint64_t* wire_errors
 
+    cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
+                     bint auto_subscribe) except -1
+    """Start a batch (the fast twin of ``begin``)."""
+    cdef int c_commit(self) except -1
+    """Journal the batch's events and commit (the fast twin of ``commit``; free without a
+    journal)."""
     cdef int c_apply(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
                      bint answer) except -1
     cdef int _new_order(self, const uint8_t* rec, int64_t ts, bint answer) except -1

@@ -201,16 +201,22 @@ cdef class EngineLoop:
     # -------------------------------------------------------------------- batches
     def begin(self, int role, uint64_t allowed, uint64_t mask, bint auto_subscribe):
         """Start a batch for one client (or the gateways / timers: role ADMIN, mask 0)."""
+        self.c_begin(role, allowed, mask, auto_subscribe)
+
+    cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
+                     bint auto_subscribe) except -1:
+        cdef Py_ssize_t i
         self.reply.reset()
         self.wr.reset()
-        for b in self.gw:
-            (<OutBuf>b).reset()
+        for i in range(len(self.gw)):
+            (<OutBuf>self.gw[i]).reset()
         self.rt_n = 0
         self.batch_mask = 0
         self.cur_role = role
         self.cur_allowed = allowed
         self.cur_mask = mask
         self.auto_subscribe = auto_subscribe
+        return 0
 
     def select(self, uint64_t mask):
         """Frames of this batch's events whose account is in ``mask`` (for other sessions)."""
@@ -348,11 +354,13 @@ cdef class EngineLoop:
 
     def commit(self):
         """Journal the batch's event records and commit, before anything is sent."""
-        cdef uint32_t i
+        self.c_commit()
+
+    cdef int c_commit(self) except -1:
         cdef oms_hdr_t* h
         cdef Py_ssize_t off = 0
         if self.journal is None or not self.live or not (self.dirty or self.wr.n):
-            return
+            return 0
         self.dirty = False
         # every record in wr is journaled, in order
         while off < self.wr.n:
@@ -360,6 +368,7 @@ cdef class EngineLoop:
             self.j_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
             off += h.length
         self.journal.commit()
+        return 0
 
     # -------------------------------------------------------------------- the one entry point
     def apply_input(self, int kind, int64_t ts, bytes payload, bint replay=True):
@@ -741,6 +750,7 @@ cdef class EngineLoop:
         cdef oms_order_update_t* u
         cdef oms_position_update_t* pu
         cdef oms_trade_closed_t* tc
+        cdef oms_balance_update_t* bal
         cdef oms_risk_alert_t* ra
         cdef oms_gw_new_order_t* gn
         cdef oms_gw_cancel_t* gc
@@ -833,6 +843,18 @@ cdef class EngineLoop:
                 tc.instrument = e.instrument
                 tc.exit_reason = e.code
                 self._publish(<uint8_t*>tc, sizeof(oms_trade_closed_t), e.account, True)
+            elif e.type == EV_BALANCE_UPDATE:
+                # a fill moved a balance: code = asset, a = total, b = locked
+                bal = <oms_balance_update_t*>self._event(OMS_MSG_BALANCE_UPDATE,
+                                                         sizeof(oms_balance_update_t),
+                                                         e.account, True)
+                bal.total = e.a
+                bal.locked = e.b
+                bal.free = e.a - e.b
+                bal.event_ns = e.ts
+                bal.account = e.account
+                bal.asset = e.code
+                self._publish(<uint8_t*>bal, sizeof(oms_balance_update_t), e.account, True)
             elif e.type == EV_ALERT:
                 ra = <oms_risk_alert_t*>self._event(OMS_MSG_RISK_ALERT,
                                                     sizeof(oms_risk_alert_t), e.account, True)

@@ -36,6 +36,7 @@ from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 from .config import EngineConfig
 from .kinds import KIND_MARK_TO_MARKET, KIND_TIMER
 from .loop import EngineLoop
+from .zmqio import client_pump
 
 log = logging.getLogger("oms.engine")
 
@@ -101,6 +102,10 @@ class Engine:
         Endpoints, accounts, strategies; defaults for everything not given.
     """
 
+    # serve clients through oms_core.engine.zmqio (libzmq directly); False (or the env var
+    # OMS_ENGINE_NATIVE_IO=0) keeps the pure pyzmq path, also used where libzmq is not found
+    native_io: bool = os.environ.get("OMS_ENGINE_NATIVE_IO", "1") != "0"
+
     def __init__(self, core: OmsCore, journal: Any = None,
                  config: EngineConfig | None = None) -> None:
         self.core = core
@@ -116,6 +121,7 @@ class Engine:
         self.configured_accounts = _bits(int(a["id"]) for a in self.cfg.accounts)
         self.sessions: dict[bytes, Session] = {}
         self._cur: Session | None = None
+        self._pump: Any = None
         self._stopping = False
         self._running = False
         self.ctx: zmq.Context | None = None
@@ -131,6 +137,11 @@ class Engine:
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
         self._closes: dict[int, deque[int]] = {}
+        # every engine applies the reconciliation inputs (kinds 196-198), so that replaying a
+        # journal in any engine gives the same events as the run that wrote it
+        from oms_core.engine.startup import install_recon_handlers
+
+        install_recon_handlers(self)
 
     # ------------------------------------------------------------------ contract
     def apply_input(self, kind: int, ts: int, payload: bytes) -> None:
@@ -242,6 +253,10 @@ class Engine:
         hb_ns = cfg.heartbeat_ms * 1_000_000
         now = time.time_ns()
         next_timer, next_mtm, next_hb = now + timer_ns, now + mtm_ns, now + hb_ns
+        others = [s for s in (gw_events, gw_md, sig_sub) if s is not None]
+        pump = self._pump = client_pump(
+            self, self.loop, router, others, self.writer, self.gw_orders, self._gw_pending,
+            self.sessions, self.counters, self._answers, self.registry) if self.native_io else None
         self._running = True
         # the steady state allocates little; keep the cyclic collector out of the hot path
         gc.collect()
@@ -252,7 +267,21 @@ class Engine:
         log.info("engine serving on %s", self.endpoints)
         try:
             while not self._stopping:
-                ready_socks = poller.poll(50)
+                if pump is not None:
+                    # served in C until a timer is due or another socket has input (bits)
+                    deadline = min(next_timer, next_hb, next_mtm if mtm_ns > 0 else next_hb,
+                                   time.time_ns() + 50_000_000)
+                    bits = pump.serve(deadline)
+                    if bits:
+                        for i, sock in enumerate(others, 1):
+                            if bits >> i & 1:
+                                if sock is sig_sub:
+                                    self._drain_signals()
+                                else:
+                                    self._drain_gateway(sock)
+                    ready_socks = None
+                else:
+                    ready_socks = poller.poll(50)
                 if ready_socks:
                     for sock, _ in ready_socks:
                         if sock is router:
@@ -280,6 +309,9 @@ class Engine:
             self._shutdown()
 
     def _drain_clients(self) -> None:
+        if self._pump is not None:
+            self._pump.drain_clients()
+            return
         router = self.router
         secure = self.registry is not None
         events = router.getsockopt
@@ -300,6 +332,18 @@ class Engine:
                 self._client_frame(parts[0], parts[1], None)
 
     def _session(self, rid: bytes, zframe: Any, now: int) -> Session | None:
+        user = None
+        if self.registry is not None:
+            try:
+                user = zframe.get("User-Id")
+            except (zmq.ZMQError, KeyError):
+                user = ""
+        return self._session_of(rid, user, now)
+
+    def _session_of(self, rid: bytes, user: str | None, now: int) -> Session | None:
+        """The session of routing id ``rid`` (made on first sight); ``user``: the User-Id of
+        the message when security is on. None: the sender's key is not (or no longer)
+        registered."""
         s = self.sessions.get(rid)
         if self.registry is None:
             if s is None:
@@ -307,10 +351,6 @@ class Engine:
                             self.cfg.heartbeat_ms)
                 self.sessions[rid] = s
             return s
-        try:
-            user = zframe.get("User-Id")
-        except (zmq.ZMQError, KeyError):
-            user = ""
         ident = self.registry.by_name(user) if user else None
         if ident is None:
             self.counters["refused_unknown_key"] += 1
@@ -377,6 +417,12 @@ class Engine:
                     self.writer.send(f, _NOBLOCK)
                 except zmq.Again:
                     self.counters["writer_dropped"] += 1
+        if loop.batch_mask:
+            self._route_to_others(rid)
+
+    def _route_to_others(self, rid: bytes | None) -> None:
+        """Send this batch's events to the other sessions following their accounts."""
+        loop = self.loop
         mask = loop.batch_mask
         if mask:
             for srid, s in self.sessions.items():
@@ -737,6 +783,10 @@ class Engine:
                 self.journal.close()
         finally:
             self._running = False
+            if self._pump is not None:
+                self.counters["native_messages"] = self._pump.n_messages
+                self.counters["session_lookups"] = self._pump.n_session_lookups
+            self._pump = None  # holds raw socket handles: gone before the sockets close
             for name in ("router", "pub", "writer", "gw_events", "gw_md", "sig_sub"):
                 s = getattr(self, name, None)
                 if s is not None:

@@ -16,15 +16,17 @@ strategy on/off flags and the reference prices sampled for signal sizing.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import struct
 import threading
 import time
 from typing import Any
 
 from bindings.wire import records as wire
-from bindings.wire.spec import AdminAction, MsgType, Scope
+from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgType, Scope
 from oms_core import recovery
 from oms_core.enums import KillMode
 
@@ -75,7 +77,13 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     it does not (a non-deterministic input handler), the engine continues after the journal's
     so that no event sequence number is ever given twice, and the mismatch is logged.
     """
-    apply = engine.apply_input
+    st = install_recon_handlers(engine)
+    base0 = engine.apply_input
+
+    def apply(kind: int, ts: int, payload: bytes) -> None:
+        st.last_input_ts = ts if ts > st.last_input_ts else st.last_input_ts
+        base0(kind, ts, payload)
+
     if getattr(engine.cfg, "oms", None) is not None:
         # the live loop samples reference prices after each mark-to-market (signal sizing)
         base = apply
@@ -102,31 +110,245 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     return res
 
 
-def gate_after_restart(engine: Any, res: recovery.RecoveryResult, ts: int | None = None) -> bool:
-    """Close trading after a restart until an admin reopens it; return True when closed.
+GATE_MARK = 0x5245434F4E  # ADMIN ``value`` of the gate's own KILL / RESUME ("RECON")
+ALL_ACCOUNTS = (1 << 64) - 1
+ROLE_ADMIN = 3
 
-    Gateway reconciliation (open orders, fills, balances from each venue) needs a gateway
-    query protocol the wire spec does not have yet, so the gate here is the admin override
-    half of :class:`oms_core.recovery.TradingGate`: when the journal held anything and the
-    global kill switch is off, a journaled ``ADMIN KILL GLOBAL HALT`` input is applied
-    through the engine (cancels and queries still work); an admin's ``ADMIN RESUME GLOBAL``
-    (journaled like every command) opens it. A global kill already set before the crash is
-    left as it was.
+
+class ReconState:
+    """What the reconciliation gate knows; rebuilt by replay (inputs are observed)."""
+
+    def __init__(self) -> None:
+        self.gate_owned = False  # the global HALT in force was set by the gate, not an admin
+        self.gated = False  # this run gated trading and has not lifted it yet
+        self.overridden: dict[str, Any] | None = None
+        self.last_input_ts = 0
+        self.reports: dict[int, recovery.ReconReport] = {}
+        self.missing: list[int] = []  # exchanges that did not answer
+
+
+def install_recon_handlers(engine: Any) -> ReconState:
+    """Handle the reconciliation inputs in the engine's cold apply path (idempotent).
+
+    KIND_RECON_ALERT emits its RISK_ALERT record as an engine event (so replay gives it the
+    same event sequence number); KIND_RECON_DONE / KIND_ADMIN_OVERRIDE change nothing in
+    the core. ADMIN KILL / RESUME at GLOBAL scope are observed to know whether the global
+    HALT in force is the gate's own (``value == GATE_MARK``) or an operator's.
     """
-    if res.last_seq == 0 or engine.core.risk.global_kill != 0:
-        return False
-    ts = time.time_ns() if ts is None else ts
-    rec = wire.encode("ADMIN", 0, 0, ts, 0, action=int(AdminAction.KILL),
-                      scope=int(Scope.GLOBAL), kill_mode=int(KillMode.HALT), account=0,
-                      strategy=0)
+    st = getattr(engine, "_recon", None)
+    if st is not None:
+        return st
+    st = engine._recon = ReconState()
+    base = engine.loop.py_apply
     loop = engine.loop
-    loop.begin(3, (1 << 64) - 1, 0, False)
-    loop.apply_input(int(MsgType.ADMIN), ts, rec, False)
-    loop.commit()
-    loop.begin(3, (1 << 64) - 1, 0, False)
-    log.warning("trading gated after restart: global HALT until an admin sends RESUME "
-                "(gateway reconciliation is not implemented)")
+    none = (0, 0, 0, 0, 0, 0)
+
+    def py_apply(kind: int, ts: int, payload: bytes) -> Any:
+        if kind == recovery.KIND_RECON_ALERT:
+            rec = wire.decode(payload)
+            loop.emit_event(bytes(payload), rec.account if rec.account < 64 else 0,
+                            rec.account < 64)
+            return none
+        if kind in (recovery.KIND_RECON_DONE, recovery.KIND_ADMIN_OVERRIDE):
+            return none
+        out = base(kind, ts, payload)
+        if kind == MsgType.ADMIN and out[0] == 0:
+            rec = wire.decode(payload)
+            if rec.scope == Scope.GLOBAL and rec.action == AdminAction.KILL:
+                st.gate_owned = rec.value == GATE_MARK
+            elif rec.scope == Scope.GLOBAL and rec.action == AdminAction.RESUME:
+                if st.gated and rec.value != GATE_MARK:
+                    st.overridden = {"ts": ts}
+                    log.warning("ADMIN OVERRIDE: trading resumed by an admin RESUME GLOBAL "
+                                "before reconciliation completed (journaled)")
+                st.gate_owned = False
+                st.gated = False
+        return out
+
+    loop.py_apply = py_apply
+    return st
+
+
+def _admin(engine: Any, action: int, ts: int) -> None:
+    rec = wire.encode("ADMIN", 0, 0, ts, 0, action=action, scope=int(Scope.GLOBAL),
+                      kill_mode=int(KillMode.HALT) if action == AdminAction.KILL else 0,
+                      account=0, strategy=0, value=GATE_MARK)
+    _live_apply(engine, int(MsgType.ADMIN), ts, rec)
+
+
+def _live_apply(engine: Any, kind: int, ts: int, payload: bytes) -> None:
+    """Apply one input through the engine's live path: journaled, events sent after commit."""
+    loop = engine.loop
+    loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    loop.apply_input(kind, ts, payload, False)
+    if getattr(engine, "router", None) is not None:
+        engine._flush(None)
+    else:
+        loop.commit()
+
+
+def gate_after_restart(engine: Any, res: recovery.RecoveryResult, ts: int | None = None) -> bool:
+    """Close trading after a restart from a non-empty journal; return True when closed.
+
+    The gate is the global kill switch: a journaled ``ADMIN KILL GLOBAL HALT`` input marked
+    ``value = GATE_MARK`` (cancels and queries still work). :func:`reconcile_after_restart`
+    lifts it (a journaled ``ADMIN RESUME GLOBAL``, marked too) once every gateway answered;
+    an admin's own ``ADMIN RESUME GLOBAL`` (journaled like every command) overrides it. A
+    global kill an operator set before the crash is left as it was (reconciliation still
+    runs but does not lift it); a gate left by a crash during reconciliation is kept.
+    """
+    st = install_recon_handlers(engine)
+    if res.last_seq == 0:
+        return False
+    if engine.core.risk.global_kill != 0:
+        st.gated = st.gate_owned
+        return st.gated
+    _admin(engine, int(AdminAction.KILL), time.time_ns() if ts is None else ts)
+    st.gated = True
+    log.warning("trading gated after restart: global HALT until every gateway has answered "
+                "reconciliation (or an admin sends RESUME GLOBAL)")
     return True
+
+
+def _instruments_by_exchange(engine: Any) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for i in getattr(engine.cfg, "instruments", None) or []:
+        out.setdefault(int(i.get("exchange", 0)), set()).add(int(i["id"]))
+    return out
+
+
+def _records(frame: bytes) -> list[tuple[int, int, int, bytes]]:
+    """(msg_type, flags, request_id, raw record) of each record of a checked frame."""
+    out = []
+    off = 0
+    while off + 32 <= len(frame):
+        _magic, _ver, flags, mt, length, _seq, rid = _HDR.unpack_from(frame, off)
+        if length < 32:
+            break
+        out.append((mt, flags, rid, frame[off:off + length]))
+        off += length
+    return out
+
+
+_HDR = struct.Struct("<HBBHHQQ")
+_ANSWER_TYPES = {int(MsgType.GW_EXEC_REPORT), int(MsgType.GW_BALANCE),
+                 int(MsgType.GW_RECONCILE_END)}
+
+
+def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
+                            timeout_s: float = 10.0, lookback_s: float = 300.0,
+                            now_ns: int | None = None) -> bool:
+    """Reconcile with every gateway (after :meth:`Engine.bind`, before :meth:`Engine.run`).
+
+    Sends one GW_RECONCILE per gateway (trades since the journal's last input minus
+    ``lookback_s``), collects the answers for up to ``timeout_s`` (other gateway frames that
+    arrive meanwhile are applied as usual), then applies :func:`oms_core.recovery.reconcile`
+    per answer through the engine's live, journaled path: missed fills booked, orders not
+    open at the venue closed, RECONCILIATION_DIFFERENCE alerts emitted. When every gateway
+    answered completely and the gate is the reconciliation's own, a journaled
+    ``ADMIN RESUME GLOBAL`` lifts it; otherwise trading stays halted (logged, alert) until
+    an admin sends RESUME. Return True when every gateway answered.
+    """
+    st = install_recon_handlers(engine)
+    import zmq
+
+    now = time.time_ns() if now_ns is None else now_ns
+    last = st.last_input_ts or now
+    since = max(0, last - int(lookback_s * 1e9))
+    socks = dict(getattr(engine, "gw_orders", {}) or {})
+    events = getattr(engine, "gw_events", None)
+    rid_of = {ex: (now & 0xFFFFFFFFFF00) | ex for ex in socks}
+    by_rid = {rid: ex for ex, rid in rid_of.items()}
+    answers: dict[int, dict[str, Any]] = {
+        ex: {"orders": [], "fills": [], "balances": {}, "end": None} for ex in socks}
+    deadline = time.monotonic() + timeout_s
+    unsent = set(socks)
+    while time.monotonic() < deadline and events is not None:
+        for ex in sorted(unsent):
+            req = wire.encode("GW_RECONCILE", rid_of[ex], 0, time.time_ns(), 0,
+                              since_ns=since, account=ANY_ID, exchange=ex)
+            try:
+                socks[ex].send(req, zmq.NOBLOCK)
+                unsent.discard(ex)
+            except zmq.Again:
+                pass  # no gateway connected yet: PUSH has no peer to queue for
+        if all(a["end"] is not None for a in answers.values()):
+            break
+        if not events.poll(20):
+            continue
+        while True:
+            try:
+                frame = events.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if wire.check_frame_py(frame)[1] != 0:
+                continue
+            for mt, flags, rid, raw in _records(frame):
+                ex = by_rid.get(rid)
+                if ex is None or mt not in _ANSWER_TYPES or (
+                        mt == MsgType.GW_EXEC_REPORT and not flags & HeaderFlag.QUERY_ROW):
+                    _normal_gateway_record(engine, raw)
+                    continue
+                a = answers[ex]
+                r = wire.decode(raw)
+                if mt == MsgType.GW_RECONCILE_END:
+                    a["end"] = r
+                elif mt == MsgType.GW_BALANCE:
+                    a["balances"][int(r.asset)] = int(r.total)
+                elif r.exec_type == ExecType.STATUS:
+                    a["orders"].append(recovery.VenueOrder(int(r.order_id),
+                                                           int(r.exch_order_id),
+                                                           int(r.cum_qty), int(r.leaves_qty)))
+                elif r.exec_type == ExecType.FILL:
+                    a["fills"].append(recovery.VenueFill(
+                        int(r.order_id), int(r.trade_id), int(r.last_qty), int(r.last_price),
+                        int(r.fee), int(r.fee_asset), int(r.liquidity), int(r.exch_ts_ns)))
+    insts = _instruments_by_exchange(engine)
+    ts = time.time_ns()
+    apply = functools.partial(_live_apply, engine)
+    st.missing = []
+    for ex, a in sorted(answers.items()):
+        end = a["end"]
+        if end is None or end.code != 0:
+            st.missing.append(ex)
+            why = "no answer" if end is None else f"incomplete answer (code {end.code})"
+            log.error("ALERT reconciliation with exchange %d failed: %s within %.1f s; "
+                      "trading stays halted until an admin sends RESUME GLOBAL", ex, why,
+                      timeout_s)
+            _live_apply(engine, recovery.KIND_RECON_ALERT, ts, recovery.alert_record(
+                0 if end is None else int(end.account), ex, 0, recovery.RECON_NO_ANSWER,
+                -1 if end is None else int(end.code), ts))
+            if end is None:
+                continue
+        account = int(end.account)
+        try:
+            live = engine.core.live_orders(account)
+        except KeyError:
+            log.error("gateway of exchange %d trades account %d, unknown here", ex, account)
+            st.missing.append(ex)
+            continue
+        view = recovery.GatewayView(account, insts.get(ex, set()), a["orders"], a["fills"],
+                                    a["balances"] if end.code == 0 else {})
+        rep = recovery.reconcile(engine.core, view, ts, apply, None, live)
+        st.reports[ex] = rep
+        log.warning("reconciled exchange %d account %d: %d open at the venue, %d fills seen, "
+                    "%d booked, %d closed, %d balance differences", ex, account,
+                    len(a["orders"]), len(a["fills"]), len(rep.booked_fills),
+                    len(rep.closed_unknown), len(rep.balance_diffs))
+        for text in rep.alerts:
+            log.warning("ALERT reconciliation: %s", text)
+    ok = not st.missing
+    if ok and st.gated and st.gate_owned and engine.core.risk.global_kill != 0:
+        _admin(engine, int(AdminAction.RESUME), time.time_ns())
+        log.warning("reconciliation complete: trading resumed")
+    return ok
+
+
+def _normal_gateway_record(engine: Any, raw: bytes) -> None:
+    loop = engine.loop
+    loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    loop.on_gateway_frame(raw, time.time_ns())
+    engine._flush(None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,5 +461,6 @@ def describe(res: recovery.RecoveryResult) -> str:
                        "skipped_snapshots": res.skipped_snapshots})
 
 
-__all__ = ["SnapshottingJournal", "describe", "engine_state", "gate_after_restart",
+__all__ = ["GATE_MARK", "ReconState", "SnapshottingJournal", "describe", "engine_state",
+           "gate_after_restart", "install_recon_handlers", "reconcile_after_restart",
            "recover_engine", "restore_engine_state"]

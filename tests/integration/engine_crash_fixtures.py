@@ -147,6 +147,9 @@ class Gateway(threading.Thread):
                     except zmq.Again:
                         break
                     for r in wire.decode_frame(frame):
+                        if r.msg_type == MsgType.GW_RECONCILE:
+                            self._answer_reconcile(r.request_id)
+                            continue
                         if r.msg_type != MsgType.GW_NEW_ORDER or r.order_id in self.by_order:
                             continue
                         f = GwFill(r.order_id, self.next_trade, r.side, r.quantity, r.price, FEE)
@@ -163,6 +166,21 @@ class Gateway(threading.Thread):
                 except zmq.Again:
                     break
                 self.pending.popleft()
+
+    def _answer_reconcile(self, rid: int) -> None:
+        """Answer an engine's GW_RECONCILE: every order is filled (none open), every fill."""
+        with self.lock:
+            fills = list(self.fills.values())
+        for f in fills:
+            self.seq += 1
+            self.pending.append(wire.encode(
+                "GW_EXEC_REPORT", rid, self.seq, time.time_ns(), 1, order_id=f.order_id,
+                exec_type=int(ExecType.FILL), trade_id=f.trade_id, last_qty=f.qty,
+                last_price=f.price, fee=f.fee, fee_asset=2, account=1, instrument=1,
+                liquidity=1))
+        self.seq += 1
+        self.pending.append(wire.encode("GW_RECONCILE_END", rid, self.seq, time.time_ns(), 0,
+                                        n_fills=len(fills), account=1, gateway_id=1))
 
     def close(self) -> None:
         self.stop_flag.set()

@@ -91,6 +91,11 @@ def test_order_lifecycle_through_gateway_and_writer(engine: EngineProcess) -> No
                 a.order_id, 100, 4_998_000, 77)
             pos = _wait_events(c, lambda e: e.msg_type == MsgType.POSITION_UPDATE)
             assert pos.quantity == 100
+            # the fee moved the fee asset's balance: the client hears of it
+            bal = _wait_events(c, lambda e: e.msg_type == MsgType.BALANCE_UPDATE)
+            row = [r for r in c.balances(account=1).rows if r.asset == 2][0]
+            assert (bal.asset, bal.total, bal.locked) == (2, row.total, row.locked)
+            assert bal.free == bal.total - bal.locked
             q = c.positions(account=1)
             assert q.ok and q.rows[0].quantity == 100 and q.rows[0].open_buy_qty == 200
             # the same fill again is a duplicate: no change

@@ -1,0 +1,117 @@
+# ClientPump: the engine's per-message client path, compiled, calling libzmq directly.
+#
+# ``serve(deadline)`` runs the engine loop in C until the next timer is due or another
+# input (gateway PULL / SUB, signal SUB) is readable: it waits with poll(2) on the sockets'
+# ZMQ_FDs, asks ZMQ_EVENTS only of a socket whose FD fired, takes every message already
+# waiting on the ROUTER with zmq_msg_recv(ZMQ_DONTWAIT) (up to ``max_batch``, until EAGAIN),
+# hands it to the EngineLoop without a Python object per message, and sends its answers
+# with zmq_send straight from the loop's output buffers: the reply to the sender, GW_*
+# records to the gateways, every record to the writer. The other ready sockets are
+# returned to Python (oms_core/engine/server.py), which also keeps the sessions and the
+# timers: the pump asks it for a session only when the sender is not the one it saw last,
+# and calls back into it for the rare cases (events for other sessions, gateway retry
+# queues, per-client signal answers).
+#
+# libzmq is the one pyzmq loaded (found through /proc/self/maps, looked up with dlsym, as in
+# gateways/mdpub.pyx); where that is impossible ``client_pump`` returns None and the engine
+# keeps its pure pyzmq path.
+
+from libc.stdint cimport int64_t, uint64_t
+
+from oms_core.engine.loop cimport EngineLoop
+
+
+# ---------------------------------------------------------------------------------------------
+# libzmq, declared here (no zmq.h at build time), resolved at import with dlsym
+# ---------------------------------------------------------------------------------------------
+
+# 64 bytes, pointer aligned: the layout of zmq.h's zmq_msg_t
+cdef struct zmq_msg_t:
+    uint64_t opaque[8]
+
+# zmq.h's zmq_pollitem_t (used here only to keep each socket's handle beside its ZMQ_FD)
+cdef struct zmq_pollitem_t:
+    void* socket
+    int fd
+    short events
+    short revents
+
+ctypedef int (*zmq_msg_init_t)(zmq_msg_t* msg) noexcept nogil
+ctypedef int (*zmq_msg_close_t)(zmq_msg_t* msg) noexcept nogil
+ctypedef int (*zmq_msg_recv_t)(zmq_msg_t* msg, void* socket, int flags) noexcept nogil
+ctypedef void* (*zmq_msg_data_t)(zmq_msg_t* msg) noexcept nogil
+ctypedef size_t (*zmq_msg_size_t)(const zmq_msg_t* msg) noexcept nogil
+ctypedef int (*zmq_msg_more_t)(const zmq_msg_t* msg) noexcept nogil
+ctypedef const char* (*zmq_msg_gets_t)(const zmq_msg_t* msg, const char* prop) noexcept nogil
+ctypedef int (*zmq_send_t)(void* socket, const void* buf, size_t n, int flags) noexcept nogil
+ctypedef int (*zmq_getsockopt_t)(void* socket, int option, void* value,
+                                 size_t* size) noexcept nogil
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+
+cdef struct zmq_api_t:
+    zmq_msg_init_t msg_init
+    zmq_msg_close_t msg_close
+    zmq_msg_recv_t msg_recv
+    zmq_msg_data_t msg_data
+    zmq_msg_size_t msg_size
+    zmq_msg_more_t msg_more
+    zmq_msg_gets_t msg_gets
+    zmq_send_t send
+    zmq_getsockopt_t getsockopt
+
+
+# ---------------------------------------------------------------------------------------------
+# The pump
+# ---------------------------------------------------------------------------------------------
+
+cdef class ClientPump:
+    cdef EngineLoop loop
+    cdef object engine
+    """The server (``oms_core.engine.server.Engine``): sessions, counters, rare cases."""
+    cdef list socks
+    """The pyzmq sockets polled (index 0: the client ROUTER); keeps their handles alive."""
+    cdef zmq_pollitem_t* items
+    """Per polled socket: its libzmq handle and its ZMQ_FD."""
+    cdef pollfd* pfds
+    cdef int n_items
+    cdef void* router
+    cdef void* writer
+    """The writer PUSH, or NULL."""
+    cdef void** gw
+    """Gateway PUSH per exchange id (NULL: no gateway), ``n_gw`` of them."""
+    cdef Py_ssize_t n_gw
+    cdef list gw_pending
+    """Per exchange id: the server's retry deque, or None."""
+    cdef dict sessions
+    cdef dict counters
+    cdef list answers
+    cdef object registry
+    cdef bint secure
+    # the last sender: used without touching the session dict while it stays valid
+    cdef object c_sess
+    cdef bytes c_rid
+    cdef bytes c_user
+    cdef object c_name
+    cdef zmq_msg_t m_rid
+    cdef zmq_msg_t m_body
+    cdef public int max_batch
+    """Most ROUTER messages handled per wake-up before the other sockets get a turn."""
+    cdef readonly uint64_t n_messages
+    """Client messages taken by the pump."""
+    cdef readonly uint64_t n_wakeups
+    """Wake-ups that found the ROUTER readable."""
+    cdef readonly uint64_t n_session_lookups
+    """Messages whose sender was not the cached one (a Python session lookup)."""
+
+    cdef int drain(self) except -1
+    cdef int _events(self, int lo, int hi) except -1
+    cdef int _one(self) except -1
+    cdef object _session(self, int64_t now)
+    cdef int _flush(self) except -1
+    cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1
+    cdef int _send_gateway(self, Py_ssize_t ex, const char* data, Py_ssize_t n) except -1

@@ -1,0 +1,449 @@
+"""The engine's client path over libzmq (see zmqio.pxd): poll, receive, handle, send."""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem, PyDict_Size
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.list cimport PyList_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memset, strcmp, strlen
+from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+from oms_core.engine.loop cimport EngineLoop, OutBuf
+
+import zmq
+
+cdef extern from "<dlfcn.h>" nogil:
+    int RTLD_NOLOAD
+
+cdef extern from "<poll.h>" nogil:
+    int c_poll "poll"(pollfd* fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
+cdef enum:
+    ZMQ_DONTWAIT = 1
+    ZMQ_SNDMORE = 2
+    ZMQ_POLLIN = 1
+    ZMQ_EVENTS = 15
+
+cdef zmq_api_t api
+cdef bint api_ok = False
+
+
+cdef inline int64_t _now() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_REALTIME, &t)
+    return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
+
+
+def _libzmq_path():
+    # The libzmq pyzmq loaded (bundled in its wheel under a hashed name, or the system one).
+    # Linux: read our own memory map; elsewhere there is no native path.
+    import zmq.backend.cython._zmq  # noqa: F401  (make sure it is loaded)
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rstrip("\n").partition("/")[2]
+                if path and "libzmq" in path.rpartition("/")[2]:
+                    return "/" + path
+    except OSError:
+        pass
+    return None
+
+
+cdef bint _load() noexcept:
+    global api_ok
+    cdef void* lib
+    cdef void* f[9]
+    cdef int i
+    path = _libzmq_path()
+    if path is None:
+        return False
+    lib = dlopen(path.encode(), RTLD_NOW | RTLD_NOLOAD)
+    if lib == NULL:
+        return False
+    names = (b"zmq_msg_init", b"zmq_msg_close", b"zmq_msg_recv", b"zmq_msg_data",
+             b"zmq_msg_size", b"zmq_msg_more", b"zmq_msg_gets", b"zmq_send",
+             b"zmq_getsockopt")
+    for i in range(9):
+        f[i] = dlsym(lib, <bytes>names[i])
+        if f[i] == NULL:
+            return False
+    api.msg_init = <zmq_msg_init_t>f[0]
+    api.msg_close = <zmq_msg_close_t>f[1]
+    api.msg_recv = <zmq_msg_recv_t>f[2]
+    api.msg_data = <zmq_msg_data_t>f[3]
+    api.msg_size = <zmq_msg_size_t>f[4]
+    api.msg_more = <zmq_msg_more_t>f[5]
+    api.msg_gets = <zmq_msg_gets_t>f[6]
+    api.send = <zmq_send_t>f[7]
+    api.getsockopt = <zmq_getsockopt_t>f[8]
+    api_ok = True
+    return True
+
+
+try:
+    _load()
+except Exception:  # no /proc, no dlopen: the engine keeps its pyzmq path
+    api_ok = False
+
+
+def available():
+    """Return True when libzmq was found and the native client path can be used."""
+    return api_ok
+
+
+def client_pump(engine, EngineLoop loop, router, list others, writer, dict gw_orders,
+                dict gw_pending, sessions, counters, answers, registry):
+    """Build the :class:`ClientPump` of ``engine``, or return None without native libzmq.
+
+    ``others`` are the sockets polled beside ``router`` (bit ``1 << (i + 1)`` of ``serve``'s
+    answer is ``others[i]``); ``gw_orders`` / ``gw_pending`` map an exchange id to its PUSH
+    socket and its retry deque; ``sessions`` / ``counters`` / ``answers`` are the server's
+    own dict / dict / list (read and updated in place); ``registry`` is the KeyRegistry
+    when security is on, else None.
+    """
+    if not api_ok:
+        return None
+    cdef ClientPump p = ClientPump.__new__(ClientPump)
+    p._setup(engine, loop, router, others, writer, gw_orders, gw_pending, sessions, counters,
+             answers, registry)
+    return p
+
+
+cdef inline Py_ssize_t _n_frames(OutBuf b) noexcept:
+    return b.n_ends + (1 if b.n > (b.ends[b.n_ends - 1] if b.n_ends else 0) else 0)
+
+
+cdef inline void* _handle(object sock):
+    return <void*><size_t>sock.underlying
+
+
+cdef class ClientPump:
+    """Poll the engine's sockets and serve the client ROUTER without pyzmq per message.
+
+    Made by :func:`client_pump`; used only from the engine loop's thread, and only while the
+    sockets it was given are open.
+    """
+
+    def __cinit__(self):
+        self.max_batch = 256
+        if api_ok:
+            api.msg_init(&self.m_rid)
+            api.msg_init(&self.m_body)
+
+    def __dealloc__(self):
+        if api_ok:
+            api.msg_close(&self.m_rid)
+            api.msg_close(&self.m_body)
+        PyMem_Free(self.items)
+        PyMem_Free(self.pfds)
+        PyMem_Free(self.gw)
+
+    def _setup(self, engine, EngineLoop loop, router, list others, writer, dict gw_orders,
+               dict gw_pending, dict sessions, dict counters, list answers, registry):
+        cdef Py_ssize_t i
+        self.engine = engine
+        self.loop = loop
+        self.socks = [router] + others
+        self.n_items = len(self.socks)
+        self.items = <zmq_pollitem_t*>PyMem_Malloc(self.n_items * sizeof(zmq_pollitem_t))
+        self.pfds = <pollfd*>PyMem_Malloc(self.n_items * sizeof(pollfd))
+        self.n_gw = len(loop.gw)
+        self.gw = <void**>PyMem_Malloc((self.n_gw if self.n_gw else 1) * sizeof(void*))
+        if self.items == NULL or self.gw == NULL or self.pfds == NULL:
+            raise MemoryError("ClientPump: allocation failed")
+        memset(self.items, 0, self.n_items * sizeof(zmq_pollitem_t))
+        memset(self.pfds, 0, self.n_items * sizeof(pollfd))
+        for i in range(self.n_items):
+            self.items[i].socket = _handle(self.socks[i])
+            self.items[i].fd = self.socks[i].getsockopt(zmq.FD)
+            self.items[i].events = ZMQ_POLLIN
+            self.pfds[i].fd = self.items[i].fd
+            self.pfds[i].events = POLLIN
+        self.router = self.items[0].socket
+        self.writer = NULL
+        if writer is not None:
+            self.writer = _handle(writer)
+            self.socks.append(writer)
+        self.gw_pending = []
+        for i in range(self.n_gw):
+            s = gw_orders.get(i)
+            self.gw[i] = _handle(s) if s is not None else NULL
+            if s is not None:
+                self.socks.append(s)
+            self.gw_pending.append(gw_pending.get(i) if s is not None else None)
+        self.sessions = sessions
+        self.counters = counters
+        self.answers = answers
+        self.registry = registry
+        self.secure = registry is not None
+
+    # ------------------------------------------------------------------------- wake-ups
+    def serve(self, int64_t deadline_ns):
+        """Serve the ROUTER until ``deadline_ns`` (time.time_ns clock) or another input is ready.
+
+        Returns a bit mask: bit ``i + 1`` set when ``others[i]`` is readable (0: the deadline
+        passed, a signal arrived, the engine is stopping, or a full ``max_batch`` was served
+        and the others get a turn). Signals interrupt the wait; their Python handlers run
+        here.
+        """
+        cdef int ready, rc, i, n
+        cdef int64_t now, wait
+        if self.items == NULL:
+            raise RuntimeError("ClientPump: not set up (use client_pump)")
+        # Python ran since the last call (its sends and receives may have taken a socket's
+        # wake-up signal): ask every socket once
+        ready = self._events(0, self.n_items)
+        while True:
+            if ready & 1:
+                self.n_wakeups += 1
+                n = self.drain()
+                if n >= self.max_batch:  # more may wait: give the others and timers a turn
+                    return (ready & ~1) | self._events(1, self.n_items)
+                ready &= ~1  # drained to EAGAIN: the ROUTER's FD is armed again
+            if ready:
+                return ready
+            PyErr_CheckSignals()
+            if self.engine._stopping:
+                return 0
+            now = _now()
+            if now >= deadline_ns:
+                return 0
+            wait = (deadline_ns - now + 999999) // 1000000
+            with nogil:
+                rc = c_poll(self.pfds, <unsigned long>self.n_items, <int>wait)
+            if rc < 0:
+                if errno == EINTR:
+                    continue
+                raise OSError(errno, "poll failed")
+            if rc > 0:
+                # a ZMQ_FD that fired means commands for that socket: ZMQ_EVENTS runs them
+                for i in range(self.n_items):
+                    if self.pfds[i].revents:
+                        ready |= self._events(i, i + 1)
+
+    cdef int _events(self, int lo, int hi) except -1:
+        # bit i: socket i (lo <= i < hi) has a message to read
+        cdef int i, ev
+        cdef size_t size
+        cdef int ready = 0
+        for i in range(lo, hi):
+            ev = 0
+            size = sizeof(int)
+            if api.getsockopt(self.items[i].socket, ZMQ_EVENTS, &ev, &size) < 0:
+                raise zmq.ZMQError(errno)
+            if ev & ZMQ_POLLIN:
+                ready |= 1 << i
+        return ready
+
+    def drain_clients(self):
+        """Serve every message already waiting on the ROUTER (up to ``max_batch``)."""
+        if self.items == NULL:
+            raise RuntimeError("ClientPump: not set up (use client_pump)")
+        return self.drain()
+
+    cdef int drain(self) except -1:
+        cdef int n = 0
+        cdef int rc
+        while n < self.max_batch:
+            rc = api.msg_recv(&self.m_rid, self.router, ZMQ_DONTWAIT)
+            if rc < 0:
+                if errno == EAGAIN:
+                    break
+                if errno == EINTR:  # not blocking: just ask again
+                    continue
+                raise zmq.ZMQError(errno)
+            n += 1
+            self.n_messages += 1
+            if not api.msg_more(&self.m_rid):  # a ROUTER always adds the routing id
+                self.counters["bad_envelopes"] += 1
+                continue
+            # the parts of one message arrive together: the body is there
+            rc = api.msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT)
+            if rc < 0:
+                raise zmq.ZMQError(errno)
+            if api.msg_more(&self.m_body):
+                while api.msg_more(&self.m_body):
+                    if api.msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT) < 0:
+                        raise zmq.ZMQError(errno)
+                self.counters["bad_envelopes"] += 1
+                continue
+            try:
+                self._one()
+            finally:
+                # release the frame's buffer now, not at the next message
+                api.msg_close(&self.m_body)
+                api.msg_init(&self.m_body)
+        return n
+
+    # ------------------------------------------------------------------------- one message
+    cdef object _session(self, int64_t now):
+        cdef const char* rid = <const char*>api.msg_data(&self.m_rid)
+        cdef Py_ssize_t n_rid = <Py_ssize_t>api.msg_size(&self.m_rid)
+        cdef const char* user = NULL
+        cdef PyObject* cur
+        if self.secure:
+            user = api.msg_gets(&self.m_body, b"User-Id")
+        if self.c_sess is not None and n_rid == PyBytes_GET_SIZE(self.c_rid) and (
+                memcmp(rid, PyBytes_AS_STRING(self.c_rid), n_rid) == 0):
+            # still the session the server keeps for this routing id?
+            cur = PyDict_GetItem(self.sessions, self.c_rid)
+            if cur != NULL and <object>cur is self.c_sess:
+                if not self.secure:
+                    return self.c_sess
+                # same authenticated name, and that name still registered
+                if user != NULL and strcmp(user, PyBytes_AS_STRING(self.c_user)) == 0 and (
+                        self.registry.by_name(self.c_name) is not None):
+                    return self.c_sess
+        self.n_session_lookups += 1
+        self.c_sess = None
+        rid_b = PyBytes_FromStringAndSize(rid, n_rid)
+        user_s = None
+        if self.secure:
+            user_s = user[:strlen(user)].decode("utf-8", "replace") if user != NULL else ""
+        s = self.engine._session_of(rid_b, user_s, now)
+        if s is not None:
+            self.c_sess = s
+            self.c_rid = rid_b
+            self.c_name = s.name
+            self.c_user = s.name.encode("utf-8")
+        return s
+
+    cdef int _one(self) except -1:
+        cdef int64_t now = _now()
+        cdef EngineLoop loop = self.loop
+        s = self._session(now)
+        if s is None:
+            return 0
+        s.last_seen_ns = now
+        self.engine._cur = s
+        loop.c_begin(s.role, s.allowed, s.mask, not self.secure)
+        loop.c_client_frame(<const uint8_t*>api.msg_data(&self.m_body),
+                            <Py_ssize_t>api.msg_size(&self.m_body), now)
+        if loop.cur_mask != <uint64_t>s.mask:
+            s.mask = loop.cur_mask
+        self._flush()
+        return 0
+
+    # ------------------------------------------------------------------------- sending
+    cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1:
+        # (routing id, frame) to the sender; a ROUTER drops what it cannot route
+        if api.send(self.router, PyBytes_AS_STRING(self.c_rid), PyBytes_GET_SIZE(self.c_rid),
+                    ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0:
+            self.counters["client_dropped"] += 1
+            return 0
+        if api.send(self.router, data, n, ZMQ_DONTWAIT) < 0:
+            self.counters["client_dropped"] += 1
+        return 0
+
+    cdef int _send_gateway(self, Py_ssize_t ex, const char* data, Py_ssize_t n) except -1:
+        pending = self.gw_pending[ex]
+        if pending:  # keep the order behind what already waits
+            pending.append(PyBytes_FromStringAndSize(data, n))
+            return 0
+        if api.send(self.gw[ex], data, n, ZMQ_DONTWAIT) < 0:
+            if errno != EAGAIN:
+                raise zmq.ZMQError(errno)
+            pending.append(PyBytes_FromStringAndSize(data, n))
+            self.counters["gateway_queued"] += 1
+        return 0
+
+    cdef int _flush(self) except -1:
+        # journal first, then: per-client signal answers, the reply, the gateways, the writer,
+        # the other sessions (the order of Engine._flush)
+        cdef EngineLoop loop = self.loop
+        cdef OutBuf b
+        cdef Py_ssize_t start, ex
+        cdef uint32_t i
+        loop.c_commit()
+        if PyList_GET_SIZE(self.answers):
+            joined = b"".join(self.answers)
+            self._send_reply(PyBytes_AS_STRING(joined), PyBytes_GET_SIZE(joined))
+            del self.answers[:]
+        b = loop.reply
+        if b.n:
+            start = 0
+            for i in range(b.n_ends):
+                self._send_reply(<const char*>b.data + start, b.ends[i] - start)
+                start = b.ends[i]
+            if b.n > start:
+                self._send_reply(<const char*>b.data + start, b.n - start)
+        for ex in range(self.n_gw):
+            b = <OutBuf>loop.gw[ex]
+            if not b.n:
+                continue
+            if self.gw[ex] == NULL:
+                self.counters["gateway_queued"] += _n_frames(b)
+                continue
+            start = 0
+            for i in range(b.n_ends):
+                self._send_gateway(ex, <const char*>b.data + start, b.ends[i] - start)
+                start = b.ends[i]
+            if b.n > start:
+                self._send_gateway(ex, <const char*>b.data + start, b.n - start)
+        b = loop.wr
+        if self.writer != NULL and b.n:
+            start = 0
+            for i in range(b.n_ends + 1):
+                if i < b.n_ends:
+                    ex = b.ends[i]
+                elif b.n > start:
+                    ex = b.n
+                else:
+                    break
+                if api.send(self.writer, <const char*>b.data + start, ex - start,
+                            ZMQ_DONTWAIT) < 0:
+                    if errno != EAGAIN:
+                        raise zmq.ZMQError(errno)
+                    self.counters["writer_dropped"] += 1
+                start = ex
+        if loop.batch_mask and PyDict_Size(self.sessions) > 1:
+            self.engine._route_to_others(self.c_rid)
+        return 0
+
+    # ------------------------------------------------------------------------- cache
+    def forget(self):
+        """Drop the cached last sender (the next message looks its session up)."""
+        self.c_sess = None
+
+
+def bare_echo(sock, bytes reply):
+    """Benchmark baseline: a ROUTER that answers every message with ``reply``, in C.
+
+    Blocks (GIL released) until a message ``b"stop"`` arrives. libzmq calls only, no Python
+    per message: the least a ROUTER round trip can cost from this process.
+    """
+    if not api_ok:
+        raise RuntimeError("libzmq not found")
+    cdef void* s = _handle(sock)
+    cdef zmq_msg_t rid, body
+    cdef const char* rp = PyBytes_AS_STRING(reply)
+    cdef size_t rn = <size_t>PyBytes_GET_SIZE(reply)
+    cdef int rc = 0
+    cdef uint64_t n = 0
+    api.msg_init(&rid)
+    api.msg_init(&body)
+    with nogil:
+        while True:
+            if api.msg_recv(&rid, s, 0) < 0:
+                if errno == EINTR:
+                    continue
+                rc = -1
+                break
+            if api.msg_recv(&body, s, 0) < 0:
+                rc = -1
+                break
+            if api.msg_size(&body) == 4 and memcmp(api.msg_data(&body), b"stop", 4) == 0:
+                break
+            api.send(s, api.msg_data(&rid), api.msg_size(&rid), ZMQ_SNDMORE)
+            api.send(s, rp, rn, 0)
+            n += 1
+    api.msg_close(&rid)
+    api.msg_close(&body)
+    if rc < 0:
+        raise zmq.ZMQError(errno)
+    return n
