@@ -13,25 +13,12 @@ from bindings.wire.wire cimport (
 )
 from gateways.book cimport L2Book
 
+from bindings.libzmq import libzmq_path
+
 cdef extern from "<dlfcn.h>" nogil:
     int RTLD_NOLOAD
 
 cdef int ZMQ_DONTWAIT = 1
-
-
-def _libzmq_path():
-    # The libzmq pyzmq loaded (bundled in its wheel under a hashed name, or the system
-    # one). Linux: read our own memory map; elsewhere the caller falls back.
-    import zmq.backend.cython._zmq  # noqa: F401  (make sure it is loaded)
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.rstrip("\n").partition("/")[2]
-                if path and "libzmq" in path.rpartition("/")[2]:
-                    return "/" + path
-    except OSError:
-        pass
-    return None
 
 
 cdef class MdPublisher:
@@ -60,7 +47,7 @@ cdef class MdPublisher:
         self._handle = <void*><size_t>socket.underlying
         self._zsend = NULL
         if native:
-            path = _libzmq_path()
+            path = libzmq_path()
             if path is not None:
                 lib = dlopen(path.encode(), RTLD_NOW | RTLD_NOLOAD)
                 if lib != NULL:

@@ -16,6 +16,8 @@ from oms_core.engine.loop cimport EngineLoop, OutBuf
 
 import zmq
 
+from bindings.libzmq import libzmq_path
+
 cdef extern from "<dlfcn.h>" nogil:
     int RTLD_NOLOAD
 
@@ -39,27 +41,12 @@ cdef inline int64_t _now() noexcept nogil:
     return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
 
 
-def _libzmq_path():
-    # The libzmq pyzmq loaded (bundled in its wheel under a hashed name, or the system one).
-    # Linux: read our own memory map; elsewhere there is no native path.
-    import zmq.backend.cython._zmq  # noqa: F401  (make sure it is loaded)
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.rstrip("\n").partition("/")[2]
-                if path and "libzmq" in path.rpartition("/")[2]:
-                    return "/" + path
-    except OSError:
-        pass
-    return None
-
-
 cdef bint _load() noexcept:
     global api_ok
     cdef void* lib
     cdef void* f[9]
     cdef int i
-    path = _libzmq_path()
+    path = libzmq_path()
     if path is None:
         return False
     lib = dlopen(path.encode(), RTLD_NOW | RTLD_NOLOAD)
