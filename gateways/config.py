@@ -48,6 +48,9 @@ class GatewayConfig:
     exchange: str = "binance"  # ccxt exchange id
     ccxt_options: dict[str, Any] = field(default_factory=dict)
     stale_after_s: float = 5.0
+    # republish every synced book's top this often: ZeroMQ PUB drops what was sent before a
+    # subscriber joined, so a (re)started engine would not learn the price of a quiet market
+    md_refresh_s: float = 1.0
     request_timeout_s: float = 5.0
     recv_window_ms: int = 5000
     snapshot_limit: int = 1000

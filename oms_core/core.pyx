@@ -264,7 +264,8 @@ cdef class OmsCore:
     # ------------------------------------------------------------------ market prices
     def set_price(self, uint32_t instrument_id, int64_t last, int64_t bid, int64_t ask,
                   int64_t ts, bint stale=False):
-        """Record reference prices and trigger the held stop orders they reach."""
+        """Record reference prices and trigger the held stop orders they reach. A ``last`` of 0
+        means the update carries no trade price (a book-only update): the last trade stands."""
         return self.c_set_price(instrument_id, last, bid, ask, ts, stale)
 
     cdef int c_set_price(self, uint32_t instrument, int64_t last, int64_t bid, int64_t ask,
@@ -272,7 +273,8 @@ cdef class OmsCore:
         if instrument >= self.n_instruments or not self.instruments[instrument].active:
             return R_UNKNOWN_INSTRUMENT
         cdef instrument_t* inst = &self.instruments[instrument]
-        inst.last = last
+        if last > 0:  # 0: a book-only update (no trade seen); the last trade price stands
+            inst.last = last
         inst.bid = bid
         inst.ask = ask
         inst.price_ts = ts

@@ -174,6 +174,7 @@ class BinanceGateway:
         loop = asyncio.get_running_loop()
         self._tasks = [self.md_conn.start(),
                        loop.create_task(self._stale_watch(), name="stale-watch"),
+                       loop.create_task(self._md_refresh(), name="md-refresh"),
                        loop.create_task(self._order_loop(), name="orders"),
                        loop.create_task(self._unknown_loop(), name="unknown-orders"),
                        loop.create_task(self._clock_loop(), name="clock")]
@@ -376,6 +377,15 @@ class BinanceGateway:
             if c.transport is not None and now - c.last_recv_ns > 3 * limit_ns:
                 log.warning("market data socket silent; reconnecting")
                 c.drop()
+
+    async def _md_refresh(self) -> None:
+        """Republish the current top of every synced book (stale flag included)."""
+        while True:
+            await asyncio.sleep(self.cfg.md_refresh_s)
+            now = time.time_ns()
+            for st in self.md.values():
+                if st.book.synced:
+                    self._publish(st, now)
 
     async def _clock_loop(self) -> None:
         while True:

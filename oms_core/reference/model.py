@@ -340,11 +340,14 @@ class ReferenceModel:
     def set_price(
         self, instrument_id: int, last: int, bid: int, ask: int, ts: int, stale: bool = False
     ) -> int:
-        """Record reference prices and trigger the held stop orders they reach."""
+        """Record reference prices and trigger the held stop orders they reach. A ``last`` of 0
+        means the update carries no trade price (a book-only update): the last trade stands."""
         inst = self.instruments.get(instrument_id)
         if inst is None:
             return Reject.UNKNOWN_INSTRUMENT
-        inst.last, inst.bid, inst.ask, inst.price_ts, inst.stale = last, bid, ask, ts, stale
+        if last > 0:
+            inst.last = last
+        inst.bid, inst.ask, inst.price_ts, inst.stale = bid, ask, ts, stale
         if last > 0:
             self._trigger_stops(inst, last, ts)
         return Reject.OK

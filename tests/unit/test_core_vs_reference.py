@@ -295,7 +295,8 @@ class Pair:
             (_, i, off, stale) = op
             base = BASE_PRICE if i == 0 else 300_000
             last = base + off * 25
-            args = (i, last, last - 5, last + 5, ts, stale and off % 3 == 0)
+            args = (i, 0 if off % 7 == 0 else last, last - 5, last + 5, ts,
+                    stale and off % 3 == 0)  # off % 7 == 0: a book-only update (no trade)
             r, c = self.both("set_price", args, args)
             assert r == c, op
         elif kind == "limit":
