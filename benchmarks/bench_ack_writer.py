@@ -7,7 +7,8 @@ case, each with its own journal) and are driven in short interleaved bursts, rot
 order, so drift and the noise of a shared machine hit every case alike:
 
 * ``stopped``: nothing connected to the engine's writer PUSH socket (the baseline);
-* ``running``: the real writer (``python -m writer --engine EP --journal DIR --db FILE``);
+* ``running``: the real writer (``python -m writer --engine EP --journal DIR --db FILE``, its
+  defaults: SCHED_IDLE, a DuckDB commit every 500 ms);
 * ``slow``: a PULL consumer that sleeps 50 ms after every frame (the engine's PUSH fills its
   high-water mark and drops the live copy; the journal keeps everything).
 

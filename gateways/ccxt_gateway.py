@@ -5,6 +5,9 @@ has no websocket book); fills from ``watch_my_trades`` and order states from
 ``watch_orders`` when available, else REST polling of ``fetch_my_trades`` /
 ``fetch_open_orders``. Orders carry the engine's order id as ``clientOrderId``; a request
 whose outcome is unknown (timeout / network error) is queried by that id, never re-sent.
+After an engine restart it answers GW_RECONCILE from ``fetch_open_orders``,
+``fetch_my_trades`` (since the engine's window) and ``fetch_balance``, with the same rows as
+every gateway (:class:`~gateways.engine_link.ReconcileAnswer`).
 
 ccxt hands out floats; they are converted to fixed point at this edge by formatting to the
 instrument's decimals (ccxt itself is the slow generic path; use a native gateway such as
@@ -20,16 +23,29 @@ from typing import Any
 import ccxt.pro as ccxtpro
 from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
 
-from oms_core.enums import Liquidity, OrderType, Side
+from oms_core.enums import Liquidity, OrderStatus, OrderType, Side
 
 from .binance.gateway import BoundedSet
 from .book import format_fixed, parse_fixed
 from .config import GatewayConfig, Instrument
-from .engine_link import EngineLink, ExecType, GatewayState
+from .engine_link import (
+    EngineLink,
+    ExecType,
+    GatewayState,
+    ReconcileAnswer,
+    asset_map,
+    order_id_of,
+    trade_id_of,
+)
 
 __all__ = ["CcxtGateway"]
 
 log = logging.getLogger("gateways.ccxt")
+
+FEE_DECIMALS = 8  # a fee in an asset the gateway has no decimals for (as the Binance gateway)
+_STATUS = {"open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
+           "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
+           "rejected": OrderStatus.REJECTED}
 
 
 def to_fixed(x: Any, decimals: int) -> int:
@@ -44,9 +60,13 @@ def to_fixed(x: Any, decimals: int) -> int:
 class CcxtGateway:
     """One ccxt exchange account; run with :meth:`run`."""
 
-    def __init__(self, cfg: GatewayConfig, link: EngineLink, exchange: Any = None) -> None:
+    def __init__(self, cfg: GatewayConfig, link: EngineLink, exchange: Any = None,
+                 assets: dict[str, tuple[int, int]] | None = None) -> None:
         self.cfg = cfg
         self.link = link
+        # venue currency -> (engine asset id, decimals): balances and fee assets
+        self.assets = asset_map(cfg, assets)
+        self.n_reconciles = 0
         if exchange is None:
             opts: dict[str, Any] = {"enableRateLimit": True, **cfg.ccxt_options}
             if cfg.user_stream:
@@ -126,23 +146,28 @@ class CcxtGateway:
             for t in trades:
                 await self._on_trade(t)
 
+    def _fill_fields(self, inst: Instrument, t: dict[str, Any]) -> dict[str, int]:
+        """A ccxt trade as the fields of a FILL report (live stream and reconciliation)."""
+        fee = t.get("fee") or {}
+        fee_asset, fee_dec = self.assets.get(str(fee.get("currency") or ""), (0, FEE_DECIMALS))
+        oid = str(t.get("order") or "")
+        return {"exch_order_id": int(oid) if oid.isdigit() else 0,
+                "trade_id": trade_id_of(t.get("id")),
+                "last_qty": to_fixed(t.get("amount"), inst.qty_decimals),
+                "last_price": to_fixed(t.get("price"), inst.price_decimals),
+                "fee": to_fixed(fee.get("cost"), fee_dec), "fee_asset": fee_asset,
+                "liquidity": int(Liquidity.MAKER if t.get("takerOrMaker") == "maker"
+                                 else Liquidity.TAKER),
+                "exch_ts_ns": int(t.get("timestamp") or 0) * 1_000_000}
+
     async def _on_trade(self, t: dict[str, Any]) -> None:
         inst = self.by_symbol.get(t.get("symbol", ""))
         if inst is None or not self.seen_trades.add((inst.symbol, str(t.get("id")))):
             return
         cid = (t.get("info") or {}).get("c") or t.get("clientOrderId") or ""
-        tid = str(t.get("id"))
-        fee = t.get("fee") or {}
         await self.link.send_exec(
-            order_id=self.cids.get(cid, 0), exch_order_id=int(t["order"]) if
-            str(t.get("order", "")).isdigit() else 0,
-            trade_id=int(tid) if tid.isdigit() else hash(tid) & 0x7FFFFFFFFFFFFFFF,
-            last_qty=to_fixed(t.get("amount"), inst.qty_decimals),
-            last_price=to_fixed(t.get("price"), inst.price_decimals),
-            fee=to_fixed(fee.get("cost"), 8), account=self.cfg.account_id, instrument=inst.id,
-            exec_type=int(ExecType.FILL),
-            liquidity=Liquidity.MAKER if t.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-            exch_ts_ns=int(t.get("timestamp") or 0) * 1_000_000)
+            order_id=self.cids.get(cid, 0), account=self.cfg.account_id, instrument=inst.id,
+            exec_type=int(ExecType.FILL), **self._fill_fields(inst, t))
 
     # ---- orders ------------------------------------------------------------
 
@@ -152,6 +177,8 @@ class CcxtGateway:
                 asyncio.get_running_loop().create_task(self.new_order(rec))
             elif rec.msg_type.name == "GW_CANCEL":
                 asyncio.get_running_loop().create_task(self.cancel_order(rec))
+            elif rec.msg_type.name == "GW_RECONCILE":
+                asyncio.get_running_loop().create_task(self.reconcile(rec))
             else:
                 await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
                                           instrument=rec.instrument,
@@ -219,3 +246,69 @@ class CcxtGateway:
             return  # the stream or a later query tells
         self.cids.pop(cid, None)
         await self._exec(rec, ExecType.CANCELED)
+
+    # ---- reconciliation after an engine restart ---------------------------------------
+
+    async def reconcile(self, rec: Any) -> None:
+        """Answer one GW_RECONCILE from the venue through ccxt (engine restart).
+
+        Rows as every gateway sends them (:class:`~gateways.engine_link.ReconcileAnswer`):
+        a STATUS per open order of ours (``fetch_open_orders``; ours = our client order id
+        prefix), a FILL per trade of ours since ``since_ns`` (``fetch_my_trades``; a trade's
+        order is mapped to the engine order id through its client order id, fetched with
+        ``fetch_order`` when the order is no longer open), a GW_BALANCE per configured asset
+        (``fetch_balance``: free + used), then GW_RECONCILE_END: code 0 when complete, -1
+        when the venue or the network failed part way.
+        """
+        ans = ReconcileAnswer(self.link, rec, self.cfg.account_id)
+        prefix = self.cfg.client_order_prefix
+        code = 0
+        self.n_reconciles += 1
+        try:
+            for inst in self.cfg.instruments:
+                cids: dict[str, str] = {}  # venue order id -> client order id
+                for o in await self.ex.fetch_open_orders(inst.symbol):
+                    cid = str(o.get("clientOrderId") or "")
+                    oid = order_id_of(prefix, cid)
+                    if not oid:
+                        continue
+                    venue_id = str(o.get("id") or "")
+                    cids[venue_id] = cid
+                    self.cids[cid] = oid  # the gateway may have restarted: follow it again
+                    await ans.open_order(
+                        oid, int(venue_id) if venue_id.isdigit() else 0, inst.id,
+                        to_fixed(o.get("amount"), inst.qty_decimals),
+                        to_fixed(o.get("filled"), inst.qty_decimals),
+                        to_fixed(o.get("price"), inst.price_decimals),
+                        int(OrderStatus.PARTIALLY_FILLED if o.get("filled")
+                            else _STATUS.get(o.get("status") or "", OrderStatus.NEW)),
+                        int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0)
+                        * 1_000_000)
+                trades = await self.ex.fetch_my_trades(inst.symbol, since=ans.since_ms,
+                                                       limit=1000)
+                for t in trades:
+                    venue_oid = str(t.get("order") or "")
+                    cid = cids.get(venue_oid)
+                    if cid is None:
+                        o = await self.ex.fetch_order(venue_oid, inst.symbol)
+                        cid = cids[venue_oid] = str(o.get("clientOrderId") or "")
+                    oid = order_id_of(prefix, cid)
+                    if not oid:
+                        continue
+                    f = self._fill_fields(inst, t)
+                    await ans.fill(oid, f["exch_order_id"], inst.id, f["trade_id"],
+                                   f["last_qty"], f["last_price"], f["fee"], f["fee_asset"],
+                                   f["liquidity"], f["exch_ts_ns"])
+            if self.assets:
+                bal = await self.ex.fetch_balance()
+                ts = int(bal.get("timestamp") or 0) * 1_000_000
+                for name, (aid, dec) in sorted(self.assets.items()):
+                    b = bal.get(name)
+                    if not isinstance(b, dict):
+                        continue
+                    await ans.balance(aid, to_fixed(b.get("free"), dec),
+                                      to_fixed(b.get("used"), dec), ts)
+        except (NetworkError, ExchangeError, KeyError, ValueError, TypeError) as exc:
+            code = -1
+            log.warning("reconcile %d failed: %s", ans.request_id, type(exc).__name__)
+        await ans.end(code)

@@ -61,6 +61,9 @@ class GatewayConfig:
     ping_idle_s: float = 10.0
     client_order_prefix: str = "oms-"
     user_stream: bool = True
+    # venue asset name -> [engine asset id, decimals]: balances and fee assets in
+    # reconciliation answers (assets not listed are not reported)
+    assets: dict[str, list[int]] = field(default_factory=dict)
 
     def instrument_by_symbol(self) -> dict[str, Instrument]:
         return {i.symbol.upper(): i for i in self.instruments}

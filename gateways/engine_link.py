@@ -19,6 +19,7 @@ is free, so throughput is unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -34,7 +35,8 @@ from bindings.wire.spec import ExecType, GatewayState, HeaderFlag, MdFlag
 from .config import EngineEndpoints
 from .mdpub import MdPublisher
 
-__all__ = ["EngineLink", "ExecType", "GatewayState", "MdFlag", "make_context"]
+__all__ = ["EngineLink", "ExecType", "GatewayState", "MdFlag", "ReconcileAnswer",
+           "asset_map", "make_context", "order_id_of", "trade_id_of"]
 
 log = logging.getLogger("gateways.engine_link")
 
@@ -65,6 +67,89 @@ def make_context(io_sched_batch: bool | None = None) -> zmq.asyncio.Context:
         except zmq.ZMQError:  # libzmq built without thread scheduling options
             log.debug("THREAD_SCHED_POLICY not supported; I/O thread keeps its default")
     return ctx
+
+
+def asset_map(cfg: Any, assets: dict[str, tuple[int, int]] | None = None
+              ) -> dict[str, tuple[int, int]]:
+    """Venue asset name -> (engine asset id, decimals): ``assets`` if given, else the
+    gateway configuration's ``assets`` table."""
+    src = assets if assets is not None else getattr(cfg, "assets", None) or {}
+    return {str(k): (int(v[0]), int(v[1])) for k, v in src.items()}
+
+
+def order_id_of(prefix: str, cid: str) -> int:
+    """The engine order id in one of our client order ids (``prefix`` + id), else 0."""
+    if cid and cid.startswith(prefix) and cid[len(prefix):].isdigit():
+        return int(cid[len(prefix):])
+    return 0
+
+
+def trade_id_of(venue_trade_id: Any) -> int:
+    """A venue trade id as the engine's int64 trade id, the same in every process.
+
+    Numeric ids are kept; any other id is hashed with BLAKE2b (stable across processes,
+    unlike ``hash()``), so a restarted gateway reports a trade under the id the engine's
+    duplicate check already holds.
+    """
+    s = str(venue_trade_id)
+    if s.isdigit() and int(s) < 1 << 63:
+        return int(s)
+    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(),
+                          "little") & 0x7FFFFFFFFFFFFFFF
+
+
+class ReconcileAnswer:
+    """The answer to one GW_RECONCILE, sent row by row (shared by every gateway).
+
+    Every row carries the request's id and the QUERY_ROW flag: :meth:`open_order` (an
+    GW_EXEC_REPORT STATUS), :meth:`fill` (a GW_EXEC_REPORT FILL), :meth:`balance` (a
+    GW_BALANCE); :meth:`end` closes the answer with the row counts and a code (0:
+    complete). The gateway only asks its venue and maps the venue's rows to these calls.
+    """
+
+    def __init__(self, link: EngineLink, request: Any, account: int) -> None:
+        self.link = link
+        self.request_id = int(request.request_id)
+        self.account = account
+        self.since_ms = max(0, int(request.since_ns) // 1_000_000)
+        """Report the venue's trades from this time on (ms since the epoch)."""
+        self.n_orders = self.n_fills = self.n_balances = 0
+
+    async def open_order(self, order_id: int, exch_order_id: int, instrument: int,
+                         quantity: int, cum_qty: int, price: int, status: int,
+                         exch_ts_ns: int = 0) -> None:
+        """One order of ours open at the venue (quantities raw at the instrument's lot)."""
+        await self.link.send_exec(
+            self.request_id, int(HeaderFlag.QUERY_ROW), order_id=order_id,
+            exch_order_id=exch_order_id, account=self.account, instrument=instrument,
+            exec_type=int(ExecType.STATUS), cum_qty=cum_qty,
+            leaves_qty=max(0, quantity - cum_qty), status=status, price=price,
+            quantity=quantity, exch_ts_ns=exch_ts_ns)
+        self.n_orders += 1
+
+    async def fill(self, order_id: int, exch_order_id: int, instrument: int, trade_id: int,
+                   qty: int, price: int, fee: int, fee_asset: int, liquidity: int,
+                   exch_ts_ns: int = 0) -> None:
+        """One trade of ours since :attr:`since_ms` (the engine drops the ones it has)."""
+        await self.link.send_exec(
+            self.request_id, int(HeaderFlag.QUERY_ROW), order_id=order_id,
+            exch_order_id=exch_order_id, account=self.account, instrument=instrument,
+            exec_type=int(ExecType.FILL), trade_id=trade_id, last_qty=qty, last_price=price,
+            fee=fee, fee_asset=fee_asset, liquidity=liquidity, exch_ts_ns=exch_ts_ns)
+        self.n_fills += 1
+
+    async def balance(self, asset: int, free: int, locked: int, exch_ts_ns: int = 0) -> None:
+        """The venue's balance of one asset (raw at the asset's precision)."""
+        await self.link.send_balance(self.request_id, self.account, asset, free + locked,
+                                     free, locked, exch_ts_ns)
+        self.n_balances += 1
+
+    async def end(self, code: int = 0) -> None:
+        """Close the answer; ``code`` 0 when every row was sent, else the venue's error."""
+        await self.link.send_reconcile_end(self.request_id, self.account, self.n_orders,
+                                           self.n_fills, self.n_balances, code)
+        log.info("reconcile %d answered: %d open orders, %d fills, %d balances, code %d",
+                 self.request_id, self.n_orders, self.n_fills, self.n_balances, code)
 
 
 class EngineLink:

@@ -209,13 +209,16 @@ class EngineConfig:
     max_strategies: int = 64
     max_exchanges: int = 16
     mark_interval_ms: int = 1000
+    writer_delay_us: int = 2000  # longest a writer record waits to share a frame
+    journal_durability: str = "group"  # sync | group | os (docs/journal.md)
+    journal_group_us: int = 1000  # group: longest a commit stays unsynced
 
 
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
     database: str = "var/oms.duckdb"
     journal_dir: str = "var/journal"
-    flush_interval_ms: int = 200
+    flush_interval_ms: int = 500
     batch_rows: int = 10_000
 
 
@@ -644,6 +647,11 @@ class _Parser:
             max_strategies=t.int_("max_strategies", d.max_strategies, lo=2, hi=1 << 16),
             max_exchanges=t.int_("max_exchanges", d.max_exchanges, lo=1, hi=1 << 10),
             mark_interval_ms=t.int_("mark_interval_ms", d.mark_interval_ms, lo=1, hi=86_400_000),
+            writer_delay_us=t.int_("writer_delay_us", d.writer_delay_us, lo=0, hi=1_000_000),
+            journal_durability=t.str_("journal_durability", d.journal_durability,
+                                      choices=("sync", "group", "os")),
+            journal_group_us=t.int_("journal_group_us", d.journal_group_us, lo=1,
+                                    hi=10_000_000),
         )
         for k in ("commands", "signals", "events", "health"):
             v = getattr(e, k)

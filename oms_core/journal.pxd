@@ -100,6 +100,8 @@ cdef class Journal:
     """Committed records written to the OS but not yet fdatasync'd."""
     cdef readonly object recovered
     """What opening found at the tail of the last segment (a TailReport)."""
+    cdef readonly object failure
+    """The JournalWriteError that made the journal refuse further writes, else None."""
 
     cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
                       Py_ssize_t n) except -1
@@ -108,6 +110,7 @@ cdef class Journal:
     cdef int _write_buffer(self) except -1
     cdef int _sync(self) except -1
     cdef int _open_segment(self, uint64_t first_seq) except -1
+    cdef int _refuse(self) except -1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,6 +159,15 @@ class JournalError(Exception):
     """Base class of the journal's errors."""
 
 
+class JournalWriteError(JournalError, OSError):
+    """Writing the journal failed (disk full, file too large, I/O error): ``errno`` says why.
+
+    The group being written is dropped (the file ends at the last commit) and the journal
+    refuses every later append and commit with this error: after a failed ``write`` or
+    ``fdatasync`` what the kernel holds for the file is not known, so the engine must stop
+    and recover from what is on disk (docs/journal.md, "Disk full")."""
+
+
 class JournalCorruptError(JournalError):
     """A record in the middle of the journal fails its checks (checksum, magic, sequence)."""
 
@@ -222,7 +231,8 @@ cdef int _write_all(int fd, const uint8_t* p, size_t n, str path) except -1:
         if w < 0:
             if errno == EINTR:
                 continue
-            raise OSError(errno, f"journal: write to {path} failed: {os.strerror(errno)}")
+            raise JournalWriteError(errno,
+                                    f"journal: write to {path} failed: {os.strerror(errno)}")
         p += w
         n -= <size_t>w
     return 0
@@ -356,6 +366,8 @@ cdef class Journal:
 
     cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
                       Py_ssize_t n) except -1:
+        if self.failure is not None:
+            self._refuse()
         if self.fd < 0:
             raise JournalError("journal is closed")
         if n > OMS_JOURNAL_PAYLOAD:
@@ -426,6 +438,8 @@ cdef class Journal:
         self.c_commit()
 
     cdef int c_commit(self) except -1:
+        if self.failure is not None:
+            self._refuse()
         if self.n_buf == 0:
             if self.last_seq != self.committed_seq:
                 raise JournalError("commit group was partly written but has no last record")
@@ -449,8 +463,18 @@ cdef class Journal:
                 self._sync()
             c_close(self.fd)
             self.fd = -1
-            self._open_segment(self.last_seq + 1)
+            try:
+                self._open_segment(self.last_seq + 1)
+            except OSError as e:
+                # the group is committed in the old segment; nothing can be appended now
+                self.failure = e if isinstance(e, JournalWriteError) else JournalWriteError(
+                    e.errno or 0, str(e))
+                raise self.failure
         return 0
+
+    cdef int _refuse(self) except -1:
+        raise JournalWriteError(self.failure.errno or 0,
+                                f"journal unusable since an earlier failure: {self.failure}")
 
     def abort(self):
         """Drop the records appended since the last commit (also any already written)."""
@@ -478,6 +502,15 @@ cdef class Journal:
         if self.dirty and self.fd >= 0 and _mono_ns() - self.last_sync_ns >= self.group_ns:
             self._sync()
 
+    def sync_due_in_ns(self):
+        """Nanoseconds until :meth:`sync_if_due` has work (0: now); -1 when nothing waits
+        (all synced, or durability ``os``). The engine bounds its wait with it."""
+        cdef int64_t left
+        if not self.dirty or self.fd < 0 or self.durability == DURABILITY_OS:
+            return -1
+        left = self.last_sync_ns + self.group_ns - _mono_ns()
+        return left if left > 0 else 0
+
     cdef int _write_buffer(self) except -1:
         cdef uint32_t i
         cdef slot_t* s
@@ -490,10 +523,14 @@ cdef class Journal:
                 s.crc = oms_crc32c((<const uint8_t*>s) + 4, OMS_JOURNAL_SLOT - 4, 0)
         try:
             _write_all(self.fd, <const uint8_t*>self.buf, nbytes, self.segment_path)
-        except OSError:
-            # leave the file ending at the last commit, drop the group, let the caller decide
+        except OSError as e:
+            # leave the file ending at the last commit, drop the group, refuse what follows
+            self.failure = e
             self.n_buf = 0
-            self._truncate_to_committed()
+            try:
+                self._truncate_to_committed()
+            except OSError:
+                pass  # the reader drops an uncommitted tail at the next open anyway
             raise
         self.n_buf = 0
         self.segment_size += nbytes
@@ -505,7 +542,9 @@ cdef class Journal:
         with nogil:
             rc = fdatasync(self.fd)
         if rc != 0:
-            raise OSError(errno, f"journal: fdatasync of {self.segment_path} failed")
+            self.failure = JournalWriteError(
+                errno, f"journal: fdatasync of {self.segment_path} failed: {os.strerror(errno)}")
+            raise self.failure
         self.n_syncs += 1
         self.dirty = False
         self.last_sync_ns = _mono_ns()
@@ -516,7 +555,8 @@ cdef class Journal:
         seg_path = os.path.join(self.path, segment_name(first_seq))
         fd = c_open(os.fsencode(seg_path), O_WRONLY | O_CREAT | O_APPEND, 0o644)
         if fd < 0:
-            raise OSError(errno, f"journal: cannot create {seg_path}")
+            raise JournalWriteError(errno, f"journal: cannot create {seg_path}: "
+                                           f"{os.strerror(errno)}")
         memset(&hdr, 0, sizeof(slot_t))
         body = _SEG_HDR.pack(SEGMENT_MAGIC, FORMAT_VERSION, OMS_JOURNAL_SLOT, first_seq,
                              self.last_event_seq, 0)

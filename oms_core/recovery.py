@@ -21,7 +21,7 @@ from typing import Any
 
 from bindings.wire import records as wire
 from bindings.wire.spec import AdminAction, ExecType, MsgType, Scope
-from oms_core.enums import Alert, KillMode, OrderStatus, Reject
+from oms_core.enums import Alert, KillMode, Limit, OrderStatus, Reject
 from oms_core.journal import (
     INPUT,
     JournalGapError,
@@ -40,6 +40,7 @@ KIND_CONFIG = 195
 KIND_RECON_DONE = 196  # payload: JSON summary; trading may resume
 KIND_ADMIN_OVERRIDE = 197  # payload: JSON {"who": ..., "why": ...}; resume without reconciling
 KIND_RECON_ALERT = 198  # payload: a RISK_ALERT record the engine emits as an event (replayed too)
+KIND_RECON_BALANCE = 199  # payload: a GW_BALANCE record; the core adopts the venue's total
 
 ApplyFn = Callable[[int, int, bytes], Any]
 
@@ -85,6 +86,8 @@ class ReplayDispatcher:
             out = core.mark_to_market(ts)
         elif kind == KIND_START_OF_DAY:
             out = core.start_of_day(ts)
+        elif kind == KIND_RECON_BALANCE:
+            out = adopt_balance(core, payload)
         else:
             out = None
         self.events = core.drain_events()
@@ -278,7 +281,8 @@ class RecoveryResult:
 
 def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
             use_snapshot: bool = True,
-            on_snapshot: Callable[[Snapshot], Any] | None = None) -> RecoveryResult:
+            on_snapshot: Callable[[Snapshot], Any] | None = None,
+            end_seq: int | None = None) -> RecoveryResult:
     """Rebuild ``core`` (fresh, configured like the one that wrote the journal).
 
     Restores the newest valid snapshot when the core supports it, then feeds every journaled
@@ -287,6 +291,9 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
     default, a :class:`ReplayDispatcher`, is for tools and tests that have only a core.
     ``on_snapshot(snapshot)`` runs after the core is restored and before the replay (the
     engine restores its own small state from ``snapshot.extra`` there).
+    ``end_seq``: the journal's last committed sequence when the caller already has the
+    journal open (``Journal.committed_seq``, after its torn tail was cut); it spares reading
+    the last segment a second time to check that the snapshot is not newer than the journal.
     Raises JournalCorruptError / JournalGapError on damage before the tail; a torn or
     uncommitted tail is dropped and returned in ``tail``.
     """
@@ -304,7 +311,8 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
                 skipped.append(p)
     start = 1
     if snap is not None:
-        end_seq, _, _ = journal_end(journal_dir)
+        if end_seq is None:
+            end_seq, _, _ = journal_end(journal_dir)
         if end_seq < snap.seq:
             raise JournalGapError(end_seq + 1, snap.seq, None, snap.path)
         core.restore(snap.core)
@@ -379,15 +387,25 @@ class GatewayView:
     instrument_ids: set[int]  # instruments this gateway trades (its exchange)
     open_orders: list[VenueOrder]
     fills: list[VenueFill]
-    balances: dict[int, int]  # asset id -> total, raw
+    balances: dict[int, int]  # asset id -> total (free + locked), raw
+    # base and quote assets of ``instrument_ids``: the balances the engine keeps itself (with
+    # CHECK_BALANCE), compared with the venue's; see :func:`reconcile_balances`
+    traded_assets: set[int] = field(default_factory=set)
+    adopt: bool = True  # adopt the venue's other balances (False: the view is partial)
 
 
 @dataclass
 class ReconReport:
     closed_unknown: list[tuple[int, str]] = field(default_factory=list)  # (order id, reason)
     booked_fills: list[int] = field(default_factory=list)  # trade ids booked
+    # (account, asset, engine total, venue total) of compared balances that differ
     balance_diffs: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # (account, asset, engine total before, venue total) of balances taken from the venue
+    adopted: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # (account, asset, venue total) reported for an account that does not track balances
+    untracked: list[tuple[int, int, int]] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # INFO: what was adopted or left alone
 
     @property
     def clean(self) -> bool:
@@ -415,6 +433,79 @@ RECON_NO_ANSWER = 5  # the gateway did not answer; instrument field = exchange i
 RECON_UNKNOWN_FILL = 6  # a venue fill for an order the engine does not know; b = trade id
 
 
+def tracks_balances(core: Any, account: int) -> bool:
+    """Whether the engine keeps ``account``'s balances the way the venue does.
+
+    Only a spot account with the free-balance check (``CHECK_BALANCE``) moves base and quote
+    balances with its fills (docs/core.md, Ledger). Any other account keeps a fill in its
+    position (quantity and cost) and only the fee in its balances, so its balances are a
+    cash ledger beside the positions, not the venue's wallet.
+    """
+    try:
+        return core.get_limit(account, int(Limit.CHECK_BALANCE)) != 0
+    except (KeyError, ValueError, IndexError):
+        return False
+
+
+def balance_record(account: int, asset: int, total: int, locked: int = 0,
+                   exch_ts_ns: int = 0) -> bytes:
+    """A GW_BALANCE record (the payload of a KIND_RECON_BALANCE input)."""
+    return wire.encode("GW_BALANCE", total=total, free=total - locked, locked=locked,
+                       exch_ts_ns=exch_ts_ns, account=account, asset=asset)
+
+
+def adopt_balance(core: Any, payload: bytes) -> tuple[int, int, int]:
+    """Apply a KIND_RECON_BALANCE input: the account's total of the asset becomes the venue's.
+
+    Deterministic on replay (the change is the venue total minus the core's total at that
+    point of the journal). Return ``(account, asset, new total)``.
+    """
+    r = wire.decode(payload)
+    total, _locked = core.balance(r.account, r.asset)
+    core.deposit(r.account, r.asset, int(r.total) - total)
+    return int(r.account), int(r.asset), int(r.total)
+
+
+def reconcile_balances(core: Any, view: GatewayView, ts: int, put: ApplyFn,
+                       alert: Callable[[int, int, int, int, str], None],
+                       rep: ReconReport) -> None:
+    """Compare the venue's balances with what the engine is meant to know (after the fills).
+
+    * An account that tracks balances (:func:`tracks_balances`), an asset it trades at this
+      venue (``view.traded_assets``): the engine's total (free + locked) must equal the
+      venue's total; a difference is a RECON_BALANCE alert and changes nothing (someone must
+      look: a deposit, a withdrawal or a fill booked wrong).
+    * The same account, any other asset the venue reports (a fee asset, idle money): the
+      venue is the authority; its total is adopted (a journaled KIND_RECON_BALANCE input)
+      and noted at INFO, unless ``view.adopt`` is False (a partial view).
+    * An account that does not track balances: its balances cannot be compared with the
+      venue's wallet, nor replaced by it (the position already holds what was traded);
+      nothing changes, the venue's figures are noted at INFO (``rep.untracked``).
+    """
+    account = view.account
+    tracked = tracks_balances(core, account)
+    for asset, venue_total in sorted(view.balances.items()):
+        try:
+            total, _locked = core.balance(account, asset)
+        except KeyError:
+            continue
+        if not tracked:
+            rep.untracked.append((account, asset, venue_total))
+            rep.notes.append(f"account {account} does not track balances: asset {asset} "
+                             f"venue {venue_total} (engine cash ledger {total}) left as is")
+        elif asset in view.traded_assets:
+            if total != venue_total:
+                rep.balance_diffs.append((account, asset, total, venue_total))
+                alert(asset, 0, RECON_BALANCE, venue_total - total,
+                      f"balance differs: account {account} asset {asset} "
+                      f"engine {total} venue {venue_total}")
+        elif total != venue_total and view.adopt:
+            put(KIND_RECON_BALANCE, balance_record(account, asset, venue_total))
+            rep.adopted.append((account, asset, total, venue_total))
+            rep.notes.append(f"account {account} asset {asset} not traded here: venue "
+                             f"balance {venue_total} adopted (engine had {total})")
+
+
 def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
               journal: Any | None = None, live_order_ids: Iterable[int] = ()) -> ReconReport:
     """Bring ``core`` in line with a gateway's view; every change is an input.
@@ -424,8 +515,9 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
     * orders the core holds open (``live_order_ids``, of this account and gateway) that the
       venue does not list -> GW_EXEC_REPORT CANCELED (reason: unknown at the venue after
       restart);
-    * balances that differ, and venue open orders the engine does not hold open -> alerts
-      only; no automatic change.
+    * venue open orders the engine does not hold open -> alerts only; no automatic change;
+    * balances: :func:`reconcile_balances` (compared where the engine keeps them itself,
+      adopted from the venue where it does not, left alone for accounts without balances).
 
     Every difference is also a KIND_RECON_ALERT input (a RISK_ALERT RECONCILIATION_DIFFERENCE
     record the engine emits as an event). ``apply`` is either a pure apply function (then
@@ -487,19 +579,11 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
         if o is None or o["status"] in _TERMINAL:
             alert(o["instrument"] if o else 0, vo.order_id, RECON_VENUE_ONLY, vo.leaves_qty,
                   f"order {vo.order_id} is open at the venue but not in the engine")
-    for asset, venue_total in sorted(view.balances.items()):
-        try:
-            total, _locked = core.balance(view.account, asset)
-        except KeyError:
-            continue
-        if total != venue_total:
-            rep.balance_diffs.append((view.account, asset, total, venue_total))
-            alert(asset, 0, RECON_BALANCE, venue_total - total,
-                  f"balance differs: account {view.account} asset {asset} "
-                  f"engine {total} venue {venue_total}")
+    reconcile_balances(core, view, ts, put, alert, rep)
     summary = json.dumps({"account": view.account, "closed": len(rep.closed_unknown),
                           "fills": len(rep.booked_fills),
-                          "balance_diffs": len(rep.balance_diffs)}).encode()
+                          "balance_diffs": len(rep.balance_diffs),
+                          "adopted": len(rep.adopted)}).encode()
     put(KIND_RECON_DONE, summary[:160])
     return rep
 
@@ -538,10 +622,12 @@ def admin_override(gate: TradingGate, journal: Any, ts: int, who: str, why: str)
 
 __all__ = [
     "KIND_ADMIN_OVERRIDE", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
-    "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN", "RECON_MISSED_FILL",
+    "KIND_RECON_BALANCE", "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN",
+    "RECON_MISSED_FILL",
     "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",
     "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "ReconReport", "RecoveryResult",
-    "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "admin_override",
+    "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "adopt_balance",
+    "admin_override", "balance_record", "reconcile_balances", "tracks_balances",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",
     "write_snapshot_bytes",
 ]

@@ -1,5 +1,10 @@
 """``python -m writer --engine ENDPOINT --journal DIR --db FILE`` and
-``python -m writer export --db FILE --parquet DIR``."""
+``python -m writer export --db FILE --parquet DIR``.
+
+Exit status: 0 stopped (SIGTERM / SIGINT / --max-seconds) with everything committed; 3 the
+database cannot be opened (locked by another process, unreadable); 4 stopped while the
+database was not writable (disk full: the next run catches up from the journal). A disk that
+fills while the writer runs is not an exit: it alerts once and retries (docs/schema.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +35,17 @@ def _export(argv: list[str]) -> int:
     return 0
 
 
+def _lower_priority(mode: str) -> None:
+    """Lower this process's CPU priority before any thread starts (threads inherit it)."""
+    try:
+        if mode == "idle" and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        elif mode in ("idle", "low"):
+            os.nice(10)
+    except OSError as e:
+        logging.getLogger("writer").warning("cannot lower the CPU priority: %s", e)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -42,20 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--socket", choices=("pull", "sub"), default="pull")
     p.add_argument("--bind", action="store_true", help="bind instead of connect")
     p.add_argument("--batch-rows", type=int, default=50_000)
-    p.add_argument("--flush-ms", type=int, default=50)
+    p.add_argument("--flush-ms", type=int, default=500,
+                   help="commit to DuckDB at least this often (each commit syncs the file; "
+                        "frequent syncs compete with the journal's for the disk)")
     p.add_argument("--lock-timeout", type=float, default=10.0)
     p.add_argument("--parquet", help="export directory for --export-every / SIGUSR1")
     p.add_argument("--export-every", type=float, default=0.0)
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after (tests)")
-    p.add_argument("--nice", type=int, default=10,
-                   help="lower the writer's CPU priority by this much (os.nice) so that on a "
-                        "machine with few cores it yields to the engine; 0 keeps it")
+    p.add_argument("--cpu", choices=("idle", "low", "normal"), default="idle",
+                   help="CPU priority: 'idle' (SCHED_IDLE: any normal process gets the core "
+                        "first; when starved it catches up from the journal), 'low' (nice 10) "
+                        "or 'normal'")
     a = p.parse_args(argv)
-    if a.nice > 0:
-        try:
-            os.nice(a.nice)
-        except OSError as e:
-            logging.getLogger("writer").warning("cannot lower the priority: %s", e)
+    _lower_priority(a.cpu)
     return run(a.engine, a.journal, a.db, a.socket, a.bind, a.batch_rows, a.flush_ms,
                a.lock_timeout, a.parquet, a.export_every, a.max_seconds)
 

@@ -4,6 +4,12 @@ Start: read ``last_seq`` from DuckDB, catch up from the journal segments (every 
 larger sequence), then go live. Live frames at or below the committed sequence are dropped
 (duplicates); a gap (a frame dropped by the engine's non-blocking send, or the writer being
 away) is filled from the journal before going on.
+
+When the database cannot be written (disk full, file too large, I/O error) the writer alerts
+ONCE, drops what it holds (the journal keeps it), ignores live frames and retries with
+back-off (0.5 s doubling to 15 s): each retry reopens the file, re-reads the committed sequence
+from it and catches up from the journal, so DuckDB ends with every event exactly once. It does
+not exit; see docs/schema.md, "Failures".
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from writer._split import split_frame
 from writer.store import SPECS, Store, StoreError, export_parquet
 
 log = logging.getLogger("writer")
+
+# database outage: first retry after RETRY_FIRST_S, doubling up to RETRY_MAX_S; an ERROR line
+# reminds every REMINDER_S while it lasts (the ALERT itself is logged once per outage)
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 15.0
+REMINDER_S = 60.0
 
 
 def alert(msg: str) -> None:
@@ -97,6 +109,19 @@ class Writer:
         self.flush_s = flush_ms / 1000
         self.last_flush = time.monotonic()
         self.failures = 0
+        # database outage: since when (monotonic, 0 = none; the ALERT is logged when it
+        # starts), whether writes wait for the next retry, when, and the current back-off
+        self.down_since = 0.0
+        self.paused = False
+        self.retry_at = 0.0
+        self.backoff_s = RETRY_FIRST_S
+        self.last_error = ""
+        self._next_reminder = 0.0
+
+    @property
+    def down(self) -> bool:
+        """True while the database is not writable (the writer retries with back-off)."""
+        return self.paused
 
     @property
     def committed(self) -> int:
@@ -108,22 +133,75 @@ class Writer:
         self.last_flush = time.monotonic()
         if self.batch.rows == 0 and self.batch.last_seq <= self.committed:
             return 0
+        if self.down:  # the journal keeps them; retry() catches up
+            self._drop_pending()
+            return -1
         try:
             n = self.store.commit_batch(self.batch.arrays(),
                                         max(self.batch.last_seq, self.committed))
         except StoreError as e:
-            self.failures += 1
-            alert(f"{e}; pending rows dropped, will catch up from the journal")
-            self.batch.clear()
-            self.batch.last_seq = self.committed
+            self._failed(e)
             return -1
         self.batch.clear()
         return n
 
+    def _drop_pending(self) -> None:
+        self.batch.clear()
+        self.batch.last_seq = self.committed
+
+    def _failed(self, e: StoreError) -> None:
+        """A write or reopen failed: alert once per outage, then back off."""
+        self.failures += 1
+        self._drop_pending()
+        now = time.monotonic()
+        self.last_error = str(e)
+        self.paused = True
+        if not self.down_since:
+            self.down_since = now
+            self.backoff_s = RETRY_FIRST_S
+            self._next_reminder = now + REMINDER_S
+            alert(f"{e}. Database not writable: last committed event seq {self.committed}; "
+                  f"the events after it stay in the journal; retrying with back-off and "
+                  f"catching up from the journal when it works")
+        else:
+            self.backoff_s = min(self.backoff_s * 2, RETRY_MAX_S)
+            if now >= self._next_reminder:  # a reminder, not a storm
+                self._next_reminder = now + REMINDER_S
+                log.error("writer: database still not writable after %.0f s (%d attempts): %s",
+                          now - self.down_since, self.failures, e)
+        # a failed COMMIT can leave DuckDB invalidated: the next attempt reopens the file
+        self.store.close()
+        self.retry_at = now + self.backoff_s
+
+    def retry(self) -> bool:
+        """While down and the back-off has passed: reopen, catch up. True when writable."""
+        if not self.down:
+            return True
+        if time.monotonic() < self.retry_at:
+            return False
+        try:
+            self.store.reopen()
+            # a real write (the WAL) before calling it writable: opening alone writes nothing
+            self.store.commit_batch({}, self.committed)
+        except StoreError as e:
+            self._failed(e)
+            return False
+        self.paused = False
+        self.batch.last_seq = self.committed
+        n = self.catch_up()
+        if self.down:
+            return False
+        t0, self.down_since = self.down_since, 0.0
+        log.warning("writer: database %s writable again after %.1f s (%d failed attempts); "
+                    "caught up %d rows from the journal, last seq %d", self.store.path,
+                    time.monotonic() - t0, self.failures, n, self.committed)
+        self.failures = 0
+        return True
+
     def catch_up(self, upto: int | None = None) -> int:
         """Read every event with sequence in (committed, upto] from the journal and commit
         it. Return the rows written."""
-        if not self.journal_dir:
+        if not self.journal_dir or self.down:
             return 0
         if self.batch.rows:
             self.flush()
@@ -172,8 +250,10 @@ class Writer:
         return total
 
     def on_frame(self, frame: Any) -> None:
+        if self.down:  # every event is in the journal: retry() catches up
+            return
         gap = self.batch.add_frame(frame, self.committed)
-        while gap:
+        while gap and not self.down:
             # fill [gap, ...] from the journal, then take the rest of the frame
             self.flush()
             self.catch_up()
@@ -237,11 +317,12 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
                     break
                 w.on_frame(frame.buffer)
         now = time.monotonic()
-        if now - w.last_flush >= w.flush_s:
-            if w.flush() < 0:
-                time.sleep(0.5)
-                w.catch_up()
-        if parquet_dir and (want_export or (next_export and now >= next_export)):
+        if w.down:
+            w.retry()
+        elif now - w.last_flush >= w.flush_s:
+            w.flush()
+        if parquet_dir and not w.down and (
+                want_export or (next_export and now >= next_export)):
             want_export = False
             next_export = now + export_every_s if export_every_s else 0.0
             w.flush()
@@ -251,12 +332,25 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
                 alert(f"Parquet export to {parquet_dir} failed: {e}")
         if t_end and now >= t_end:
             break
-    w.flush()
-    store.checkpoint()
+    status = 0
+    if w.down:
+        w.retry_at = 0.0
+        w.retry()
+    if not w.down:
+        w.flush()
+    if not w.down:
+        try:
+            store.checkpoint()
+        except StoreError as e:
+            log.warning("writer: %s (the WAL holds every commit; DuckDB replays it at open)", e)
+    if w.down:
+        alert(f"stopping with the database not writable ({w.last_error}); events after seq "
+              f"{w.committed} are in the journal only: the next writer run catches up")
+        status = 4
     store.close()
     sock.close()
     log.info("writer: stopped at seq %d", w.committed)
-    return 0
+    return status
 
 
 def pid_file(path: str) -> None:

@@ -94,8 +94,8 @@ def connect(db_path: str, lock_timeout_s: float = 0.0, read_only: bool = False
             d = os.path.dirname(os.path.abspath(db_path))
             os.makedirs(d, exist_ok=True)
             return duckdb.connect(db_path, read_only=read_only)
-        except duckdb.IOException as e:
-            msg = str(e)
+        except (duckdb.Error, OSError) as e:  # locked, disk full, bad file, ...
+            msg = str(e) or type(e).__name__
             if "lock" not in msg.lower() or time.monotonic() >= deadline:
                 if "lock" in msg.lower():
                     raise StoreError(
@@ -111,18 +111,36 @@ class Store:
 
     def __init__(self, db_path: str, lock_timeout_s: float = 0.0) -> None:
         self.path = db_path
-        self.con = connect(db_path, lock_timeout_s)
-        self.con.execute("CREATE TABLE IF NOT EXISTS writer_state (id INTEGER PRIMARY KEY, "
-                         "last_seq UBIGINT NOT NULL, updated_ns BIGINT NOT NULL)")
-        for spec in SPECS.values():
-            self.con.execute(create_sql(spec))
-        row = self.con.execute("SELECT last_seq FROM writer_state WHERE id = 1").fetchone()
-        if row is None:
-            self.con.execute("INSERT INTO writer_state VALUES (1, 0, 0)")
-            self.last_seq = 0
-        else:
-            self.last_seq = int(row[0])
         self.rows_written = 0
+        self.con = self._open(lock_timeout_s)
+
+    def _open(self, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+        con = connect(self.path, lock_timeout_s)
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS writer_state (id INTEGER PRIMARY KEY, "
+                        "last_seq UBIGINT NOT NULL, updated_ns BIGINT NOT NULL)")
+            for spec in SPECS.values():
+                con.execute(create_sql(spec))
+            row = con.execute("SELECT last_seq FROM writer_state WHERE id = 1").fetchone()
+            if row is None:
+                con.execute("INSERT INTO writer_state VALUES (1, 0, 0)")
+                self.last_seq = 0
+            else:
+                self.last_seq = int(row[0])
+        except (duckdb.Error, OSError) as e:
+            _close_quietly(con)
+            raise StoreError(f"cannot prepare database {self.path}: {_first_line(e)}"
+                             ) from None
+        return con
+
+    def reopen(self) -> None:
+        """Close the connection and open the file again, re-reading ``last_seq`` from it.
+
+        After an I/O error DuckDB may have invalidated the database instance ("must be
+        restarted"), and a failed COMMIT may or may not have reached the WAL: the committed
+        sequence the database itself holds is the only one to trust."""
+        _close_quietly(self.con)
+        self.con = self._open(0.0)
 
     def commit_batch(self, arrays: dict[int, np.ndarray], last_seq: int) -> int:
         """Insert the arrays (msg type -> structured records) and set last_seq, atomically.
@@ -148,17 +166,31 @@ class Store:
                 con.execute("ROLLBACK")
             except duckdb.Error:
                 pass
-            raise StoreError(f"writing to {self.path} failed: {str(e).splitlines()[0]}"
-                             ) from None
+            raise StoreError(f"writing to {self.path} failed: {_first_line(e)}") from None
         self.last_seq = last_seq
         self.rows_written += rows
         return rows
 
     def checkpoint(self) -> None:
-        self.con.execute("CHECKPOINT")
+        try:
+            self.con.execute("CHECKPOINT")
+        except (duckdb.Error, OSError) as e:
+            raise StoreError(f"checkpoint of {self.path} failed: {_first_line(e)}") from None
 
     def close(self) -> None:
-        self.con.close()
+        _close_quietly(self.con)
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.close()
+    except (duckdb.Error, OSError) as e:
+        log.debug("closing the database connection: %s", e)
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: str) -> dict[str, int]:

@@ -26,7 +26,15 @@ from oms_core.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 from ..book import BookResult, L2Book, format_fixed, parse_fixed
 from ..config import GatewayConfig, Instrument
-from ..engine_link import EngineLink, ExecType, GatewayState, MdFlag
+from ..engine_link import (
+    EngineLink,
+    ExecType,
+    GatewayState,
+    MdFlag,
+    ReconcileAnswer,
+    asset_map,
+    order_id_of,
+)
 from ..ratelimit import Banned, RateLimiter
 from ..ws import Backoff, WsConnection
 from .rest import BinanceAPIError, BinanceRest, OutcomeUnknown, RateLimited
@@ -120,7 +128,7 @@ class BinanceGateway:
         self.link = link
         # venue asset name -> (engine asset id, raw decimals): balances and fee assets in
         # reconciliation answers (assets not listed are not reported)
-        self.assets = dict(assets or {})
+        self.assets = asset_map(cfg, assets)
         self.n_reconciles = 0
         key, secret = cfg.credentials() if cfg.user_stream else ("", "")
         self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
@@ -458,11 +466,17 @@ class BinanceGateway:
         st.cum_qty += qty
         await self._exec(st, ExecType.FILL, trade_id=int(t["id"]), last_qty=qty,
                          last_price=parse_fixed(t["price"], inst.price_decimals),
-                         fee=parse_fixed(t.get("commission", "0"), FEE_DECIMALS),
+                         **self._fee(t.get("commissionAsset"), t.get("commission")),
                          liquidity=Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
                          exch_ts_ns=int(t.get("time", 0)) * 1_000_000)
         if st.cum_qty >= st.quantity:
             self._final(st)
+
+    def _fee(self, asset: str | None, amount: str | None) -> dict[str, int]:
+        """A commission as ``fee`` (raw at the asset's decimals; 8 for an asset not in
+        ``assets``) and ``fee_asset`` (the engine's asset id; 0 when not listed)."""
+        fee_asset, dec = self.assets.get(asset or "", (0, FEE_DECIMALS))
+        return {"fee": parse_fixed(amount or "0", dec), "fee_asset": fee_asset}
 
     def _state_for_exch(self, exch_order_id: int) -> OrderState | None:
         for st in self.orders.values():
@@ -507,7 +521,7 @@ class BinanceGateway:
                 st, ExecType.FILL, trade_id=key[1],
                 last_qty=parse_fixed(d["l"], inst.qty_decimals),
                 last_price=parse_fixed(d["L"], inst.price_decimals),
-                fee=parse_fixed(d.get("n") or "0", FEE_DECIMALS),
+                **self._fee(d.get("N"), d.get("n")),
                 liquidity=Liquidity.MAKER if d.get("m") else Liquidity.TAKER, exch_ts_ns=ts))
             if d.get("X") == "FILLED":
                 self._final(st)
@@ -674,39 +688,27 @@ class BinanceGateway:
 
     # ---- reconciliation after an engine restart ---------------------------------------
 
-    def _order_id_of(self, cid: str) -> int:
-        """The engine order id in one of our client order ids, else 0 (not ours)."""
-        prefix = self.cfg.client_order_prefix
-        if cid.startswith(prefix) and cid[len(prefix):].isdigit():
-            return int(cid[len(prefix):])
-        return 0
-
     async def reconcile(self, rec: Any) -> None:
         """Answer one GW_RECONCILE from the venue over REST (engine restart).
 
-        Rows carry the request id and QUERY_ROW: a GW_EXEC_REPORT STATUS per open order of
-        ours, a GW_EXEC_REPORT FILL per trade of ours since ``since_ns`` (``myTrades`` by
-        ``startTime``; each trade's order is mapped to the engine order id through our
-        client order id, asked by ``orderId`` when not known), a GW_BALANCE per configured
-        asset (``/account``), then GW_RECONCILE_END: code 0 when complete, else the error.
+        Rows (:class:`~gateways.engine_link.ReconcileAnswer`): a STATUS per open order of
+        ours, a FILL per trade of ours since ``since_ns`` (``myTrades`` by ``startTime``;
+        each trade's order is mapped to the engine order id through our client order id,
+        asked by ``orderId`` when not known), a GW_BALANCE per configured asset
+        (``/account``), then GW_RECONCILE_END: code 0 when complete, else the error.
         """
-        from bindings.wire.spec import HeaderFlag
-
-        rid, row = int(rec.request_id), int(HeaderFlag.QUERY_ROW)
-        account = self.cfg.account_id
-        link = self.link
-        n_orders = n_fills = n_bal = 0
+        ans = ReconcileAnswer(self.link, rec, self.cfg.account_id)
+        prefix = self.cfg.client_order_prefix
         code = 0
         self.n_reconciles += 1
         try:
-            since_ms = max(0, int(rec.since_ns) // 1_000_000)
             for inst in self.cfg.instruments:
                 cids: dict[int, str] = {}
                 rows = await self.rest.request("GET", "/api/v3/openOrders",
                                                {"symbol": inst.symbol}, signed=True)
                 for o in rows:
                     cid = o["clientOrderId"]
-                    oid = self._order_id_of(cid)
+                    oid = order_id_of(prefix, cid)
                     if not oid:
                         continue
                     cids[int(o["orderId"])] = cid
@@ -716,19 +718,17 @@ class BinanceGateway:
                     if st is None:  # the gateway restarted too: follow the order again
                         st = self.orders[cid] = OrderState(oid, cid, inst, qty, int(o["orderId"]),
                                                            True, cum)
-                    await link.send_exec(
-                        rid, row, order_id=oid, exch_order_id=int(o["orderId"]),
-                        account=account, instrument=inst.id, exec_type=int(ExecType.STATUS),
-                        cum_qty=cum, leaves_qty=max(0, qty - cum),
-                        status=int(_STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)),
-                        price=parse_fixed(o.get("price", "0"), inst.price_decimals),
-                        quantity=qty, exch_ts_ns=int(o.get("updateTime", 0)) * 1_000_000)
-                    n_orders += 1
+                    await ans.open_order(
+                        oid, int(o["orderId"]), inst.id, qty, cum,
+                        parse_fixed(o.get("price", "0"), inst.price_decimals),
+                        int(_STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)),
+                        int(o.get("updateTime", 0)) * 1_000_000)
                 for st in self.orders.values():
                     if st.exch_order_id and st.inst is inst:
                         cids.setdefault(st.exch_order_id, st.cid)
                 trades = await self.rest.request("GET", "/api/v3/myTrades", {
-                    "symbol": inst.symbol, "startTime": since_ms, "limit": 1000}, signed=True)
+                    "symbol": inst.symbol, "startTime": ans.since_ms, "limit": 1000},
+                    signed=True)
                 for t in trades:
                     exch_oid = int(t["orderId"])
                     cid = cids.get(exch_oid)
@@ -736,20 +736,16 @@ class BinanceGateway:
                         o = await self.rest.request("GET", "/api/v3/order", {
                             "symbol": inst.symbol, "orderId": exch_oid}, signed=True)
                         cid = cids[exch_oid] = o.get("clientOrderId", "")
-                    oid = self._order_id_of(cid)
+                    oid = order_id_of(prefix, cid)
                     if not oid:
                         continue
-                    fee_asset = self.assets.get(t.get("commissionAsset", ""), (0, 0))[0]
-                    await link.send_exec(
-                        rid, row, order_id=oid, exch_order_id=exch_oid, account=account,
-                        instrument=inst.id, exec_type=int(ExecType.FILL), trade_id=int(t["id"]),
-                        last_qty=parse_fixed(t["qty"], inst.qty_decimals),
-                        last_price=parse_fixed(t["price"], inst.price_decimals),
-                        fee=parse_fixed(t.get("commission", "0"), FEE_DECIMALS),
-                        fee_asset=fee_asset,
-                        liquidity=Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
-                        exch_ts_ns=int(t.get("time", 0)) * 1_000_000)
-                    n_fills += 1
+                    fee = self._fee(t.get("commissionAsset"), t.get("commission"))
+                    await ans.fill(
+                        oid, exch_oid, inst.id, int(t["id"]),
+                        parse_fixed(t["qty"], inst.qty_decimals),
+                        parse_fixed(t["price"], inst.price_decimals), fee["fee"],
+                        fee["fee_asset"], Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
+                        int(t.get("time", 0)) * 1_000_000)
             if self.assets:
                 acct = await self.rest.request("GET", "/api/v3/account", {}, signed=True)
                 for b in acct.get("balances", []):
@@ -757,20 +753,16 @@ class BinanceGateway:
                     if asset is None:
                         continue
                     aid, dec = asset
-                    free = parse_fixed(b.get("free", "0"), dec)
-                    locked = parse_fixed(b.get("locked", "0"), dec)
-                    await link.send_balance(rid, account, aid, free + locked, free, locked,
-                                            int(acct.get("updateTime", 0)) * 1_000_000)
-                    n_bal += 1
+                    await ans.balance(aid, parse_fixed(b.get("free", "0"), dec),
+                                      parse_fixed(b.get("locked", "0"), dec),
+                                      int(acct.get("updateTime", 0)) * 1_000_000)
         except BinanceAPIError as exc:
             code = exc.code or -1
-            log.warning("reconcile %d: venue error %d %s", rid, exc.code, exc.msg)
+            log.warning("reconcile %d: venue error %d %s", ans.request_id, exc.code, exc.msg)
         except (OutcomeUnknown, RateLimited, Banned, KeyError, ValueError, TypeError) as exc:
             code = -1
-            log.warning("reconcile %d failed: %s", rid, type(exc).__name__)
-        await link.send_reconcile_end(rid, account, n_orders, n_fills, n_bal, code)
-        log.info("reconcile %d answered: %d open orders, %d fills, %d balances, code %d",
-                 rid, n_orders, n_fills, n_bal, code)
+            log.warning("reconcile %d failed: %s", ans.request_id, type(exc).__name__)
+        await ans.end(code)
 
     async def _unknown_loop(self) -> None:
         """Resolve UNKNOWN orders by querying them by client order id."""

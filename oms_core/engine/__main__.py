@@ -19,16 +19,16 @@ import sys
 from typing import Any
 
 from .config import build_core, load_engine_config
-from .server import Engine
+from .server import EXIT_JOURNAL_FAILED, Engine, JournalWriteError
 
 
-def _open_journal(path: str) -> Any:
+def _open_journal(path: str, durability: str, group_us: int) -> Any:
     try:
         from oms_core.journal import Journal  # type: ignore[attr-defined]
     except ImportError as exc:
         raise SystemExit(f"journal {path!r} requested but oms_core.journal is not built: "
                          f"{exc}") from None
-    return Journal(path)
+    return Journal(path, durability=durability, group_us=group_us)
 
 
 def _rebind(cfg: Any, host: str) -> None:
@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writer", help="writer PUSH endpoint")
     ap.add_argument("--journal", help="journal directory (oms_core.journal); the engine "
                                       "recovers from it on start (snapshot + replay)")
+    ap.add_argument("--durability", choices=("sync", "group", "os"),
+                    help="journal durability (default: the config's journal_durability, "
+                         "'group'): 'sync' fdatasyncs every commit, 'group' at most every "
+                         "--group-us, 'os' leaves it to the kernel; docs/journal.md says what "
+                         "each can lose")
+    ap.add_argument("--group-us", type=int, metavar="MICROSECONDS",
+                    help="'group' durability window (default: journal_group_us, 1000)")
     ap.add_argument("--snapshot-every", type=int, default=1_000_000, metavar="RECORDS",
                     help="write a snapshot every RECORDS journal records (0: off)")
     ap.add_argument("--snapshot-seconds", type=float, default=60.0,
@@ -104,7 +111,23 @@ def main(argv: list[str] | None = None) -> int:
         cfg.security = args.security
     if args.journal:
         cfg.journal_dir = args.journal
-    journal = _open_journal(cfg.journal_dir) if cfg.journal_dir else None
+    try:
+        return _serve(args, cfg)
+    except JournalWriteError as e:  # at start: opening, the gate or reconciliation
+        logging.getLogger("oms.engine").error(
+            "ALERT engine: %s. The journal directory %s is not writable; the engine exits with "
+            "status %d (nothing was acknowledged since the failure)", e, cfg.journal_dir,
+            EXIT_JOURNAL_FAILED)
+        return EXIT_JOURNAL_FAILED
+
+
+def _serve(args: argparse.Namespace, cfg: Any) -> int:
+    if args.durability:
+        cfg.journal_durability = args.durability
+    if args.group_us is not None:
+        cfg.journal_group_us = args.group_us
+    journal = _open_journal(cfg.journal_dir, cfg.journal_durability,
+                            cfg.journal_group_us) if cfg.journal_dir else None
     if journal is not None:  # recovery, periodic snapshots, gate: oms_core/engine/startup.py
         from .startup import (
             SnapshottingJournal,
@@ -136,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
             "reports": {str(ex): {"booked_fills": r.booked_fills,
                                   "closed": [o for o, _ in r.closed_unknown],
-                                  "balance_diffs": r.balance_diffs}
+                                  "balance_diffs": r.balance_diffs,
+                                  "adopted": r.adopted}
                         for ex, r in st.reports.items()}}), flush=True)
 
     def ready() -> None:
@@ -144,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine.run(ready)
     print("STOPPED " + json.dumps(engine.stats()), flush=True)
-    return 0
+    return EXIT_JOURNAL_FAILED if engine.journal_error is not None else 0
 
 
 if __name__ == "__main__":

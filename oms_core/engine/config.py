@@ -99,7 +99,10 @@ class EngineConfig:
     max_accounts: int = 64
     max_instruments: int = 256
     max_exchanges: int = 16
-    writer_hwm: int = 100_000
+    writer_hwm: int = 1_000
+    writer_delay_us: int = 2_000
+    journal_durability: str = "group"
+    journal_group_us: int = 1_000
     journal_dir: str | None = None
     assets: list[dict[str, Any]] = field(default_factory=list)
     instruments: list[dict[str, Any]] = field(default_factory=list)
@@ -150,7 +153,8 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
                   for x in oms.exchanges.values() if x.orders],
         security=False, mark_to_market_ms=e.mark_interval_ms, max_orders=e.max_orders,
         max_accounts=e.max_accounts, max_instruments=e.max_instruments,
-        max_exchanges=e.max_exchanges,
+        max_exchanges=e.max_exchanges, writer_delay_us=e.writer_delay_us,
+        journal_durability=e.journal_durability, journal_group_us=e.journal_group_us,
         journal_dir=str(Path(e.journal_dir) / f"shard-{shard}") if e.journal_dir else None,
         base_dir=str(Path(oms.file).parent), oms=oms, shard=shard,
     )

@@ -122,6 +122,9 @@ cdef class EngineLoop:
     cdef int _replace(self, const uint8_t* rec, int64_t ts, bint answer) except -1
     cdef int _exec_report(self, const uint8_t* rec, int64_t ts) except -1
     cdef int _drain(self) except -1
+    cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
+                          bint journaled) except NULL
+    cdef int _answered(self, uint8_t* p, uint16_t size, bint journaled) except -1
     cdef int _ack(self, const uint8_t* cmd, uint64_t oid, uint64_t oid2, uint64_t oid3,
                   uint64_t cl_ord_id, uint32_t account, int64_t recv_ns,
                   bint journaled) except -1

@@ -653,17 +653,29 @@ cdef class EngineLoop:
         self.batch_mask |= _bit(account)
         return 0
 
+    cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
+                          bint journaled) except NULL:
+        """Room for an ACK / REJECT: a sequenced event when the command was journaled (copied
+        to the reply by ``_answered`` once filled in), else a reply-only answer."""
+        cdef uint8_t* p
+        if journaled:
+            return self._event(msg_type, size, account, False)
+        p = self.reply.reserve(size)
+        _hdr(p, msg_type, size, 0, 0, 0, _now())
+        return p
+
+    cdef int _answered(self, uint8_t* p, uint16_t size, bint journaled) except -1:
+        if journaled and self.live:
+            self.reply.append(p, size)
+        return 0
+
     cdef int _ack(self, const uint8_t* cmd, uint64_t oid, uint64_t oid2, uint64_t oid3,
                   uint64_t cl_ord_id, uint32_t account, int64_t recv_ns,
                   bint journaled) except -1:
         cdef const oms_hdr_t* ch = <const oms_hdr_t*>cmd
-        cdef oms_ack_t* a
+        cdef oms_ack_t* a = <oms_ack_t*>self._answer(OMS_MSG_ACK, sizeof(oms_ack_t), account,
+                                                     journaled)
         self.n_acks += 1
-        if journaled:
-            a = <oms_ack_t*>self._event(OMS_MSG_ACK, sizeof(oms_ack_t), account, False)
-        else:
-            a = <oms_ack_t*>self.reply.reserve(sizeof(oms_ack_t))
-            _hdr(a, OMS_MSG_ACK, sizeof(oms_ack_t), 0, 0, 0, _now())
         a.hdr.request_id = ch.request_id
         a.order_id = oid
         a.leg2_order_id = oid2
@@ -673,21 +685,15 @@ cdef class EngineLoop:
         a.ack_ns = a.hdr.send_ns
         a.account = account
         a.cmd_type = ch.msg_type
-        if journaled and self.live:
-            self.reply.append(<uint8_t*>a, sizeof(oms_ack_t))
-        return 0
+        return self._answered(<uint8_t*>a, sizeof(oms_ack_t), journaled)
 
     cdef int _reject(self, const uint8_t* cmd, int code, uint64_t cl_ord_id,
                      uint64_t order_id, uint32_t account, int64_t recv_ns,
                      bint journaled) except -1:
         cdef const oms_hdr_t* ch = <const oms_hdr_t*>cmd
-        cdef oms_reject_t* r
+        cdef oms_reject_t* r = <oms_reject_t*>self._answer(OMS_MSG_REJECT, sizeof(oms_reject_t),
+                                                           account, journaled)
         self.n_rejects += 1
-        if journaled:
-            r = <oms_reject_t*>self._event(OMS_MSG_REJECT, sizeof(oms_reject_t), account, False)
-        else:
-            r = <oms_reject_t*>self.reply.reserve(sizeof(oms_reject_t))
-            _hdr(r, OMS_MSG_REJECT, sizeof(oms_reject_t), 0, 0, 0, _now())
         r.hdr.request_id = ch.request_id
         r.client_order_id = cl_ord_id
         r.order_id = order_id
@@ -696,9 +702,7 @@ cdef class EngineLoop:
         r.account = account
         r.code = code
         r.cmd_type = ch.msg_type
-        if journaled and self.live:
-            self.reply.append(<uint8_t*>r, sizeof(oms_reject_t))
-        return 0
+        return self._answered(<uint8_t*>r, sizeof(oms_reject_t), journaled)
 
     def reject_command(self, bytes record, int code, int64_t recv_ns):
         """Answer a command with a (not journaled) REJECT, e.g. while shutting down."""

@@ -13,6 +13,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (PYTHONPATH of the child)
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for test and benchmark children: SIGKILL them when the process that
+    started them dies (a test run killed by a timeout must not leave engines running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the children outlive a killed parent
+        pass
 
 
 def _toml_value(v: Any) -> str:
@@ -90,6 +102,7 @@ class EngineProcess:
 
     def start(self, timeout: float = 20.0) -> EngineProcess:
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, text=True,
+                                     preexec_fn=die_with_parent,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.proc.stdout is not None
         end = time.monotonic() + timeout

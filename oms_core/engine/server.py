@@ -38,7 +38,18 @@ from .kinds import KIND_MARK_TO_MARKET, KIND_TIMER
 from .loop import EngineLoop
 from .zmqio import client_pump
 
+try:
+    from oms_core.journal import DURABILITY, JournalWriteError  # type: ignore[attr-defined]
+except ImportError:  # journal not built: nothing raises it
+    DURABILITY = {}
+    class JournalWriteError(OSError):  # type: ignore[no-redef]
+        """Stand-in for oms_core.journal.JournalWriteError."""
+
 log = logging.getLogger("oms.engine")
+
+# exit status of ``python -m oms_core.engine`` when its journal cannot be written (EX_TEMPFAIL:
+# a supervisor restarts it; the restart recovers exactly what was acknowledged)
+EXIT_JOURNAL_FAILED = 75
 
 ALL_ACCOUNTS = (1 << 64) - 1
 _NOBLOCK = zmq.NOBLOCK
@@ -124,9 +135,11 @@ class Engine:
         self._pump: Any = None
         self._stopping = False
         self._running = False
+        self.journal_error: OSError | None = None
         self.ctx: zmq.Context | None = None
         self.endpoint = ""
         self.counters = {"writer_dropped": 0, "client_dropped": 0, "gateway_queued": 0,
+                         "journal_syncs_timer": 0,
                          "sessions_expired": 0, "cod_mass_cancels": 0, "bad_envelopes": 0,
                          "refused_unknown_key": 0, "pub_dropped": 0,
                          "bad_signal_frames": 0}
@@ -256,7 +269,8 @@ class Engine:
         others = [s for s in (gw_events, gw_md, sig_sub) if s is not None]
         pump = self._pump = client_pump(
             self, self.loop, router, others, self.writer, self.gw_orders, self._gw_pending,
-            self.sessions, self.counters, self._answers, self.registry) if self.native_io else None
+            self.sessions, self.counters, self._answers, self.registry,
+            cfg.writer_delay_us) if self.native_io else None
         self._running = True
         # the steady state allocates little; keep the cyclic collector out of the hot path
         gc.collect()
@@ -265,12 +279,25 @@ class Engine:
         if ready is not None:
             ready()
         log.info("engine serving on %s", self.endpoints)
+        # group durability: when traffic stops, the last commits are synced within group_us
+        # (the wait is cut short for it), not left to the next message
+        sync_due = getattr(self.journal, "sync_due_in_ns", None)
+        sync_if_due = getattr(self.journal, "sync_if_due", None)
         try:
             while not self._stopping:
+                wait_ns = 50_000_000
+                if sync_due is not None:
+                    due = sync_due()
+                    if due >= 0:
+                        if due == 0:
+                            sync_if_due()
+                            self.counters["journal_syncs_timer"] += 1
+                        else:
+                            wait_ns = min(wait_ns, due)
                 if pump is not None:
                     # served in C until a timer is due or another socket has input (bits)
                     deadline = min(next_timer, next_hb, next_mtm if mtm_ns > 0 else next_hb,
-                                   time.time_ns() + 50_000_000)
+                                   time.time_ns() + wait_ns)
                     bits = pump.serve(deadline)
                     if bits:
                         for i, sock in enumerate(others, 1):
@@ -281,7 +308,7 @@ class Engine:
                                     self._drain_gateway(sock)
                     ready_socks = None
                 else:
-                    ready_socks = poller.poll(50)
+                    ready_socks = poller.poll(max(1, wait_ns // 1_000_000))
                 if ready_socks:
                     for sock, _ in ready_socks:
                         if sock is router:
@@ -305,8 +332,25 @@ class Engine:
                 if now >= next_hb:
                     next_hb = now + hb_ns
                     self._heartbeats(now)
+        except JournalWriteError as e:
+            self.journal_failed(e)
         finally:
             self._shutdown()
+
+    def journal_failed(self, e: OSError) -> None:
+        """The journal could not be written: alert once and stop serving.
+
+        The commit group that failed was applied in memory but never acknowledged (answers,
+        gateway orders and writer copies go out only after the commit), so the engine must not
+        go on from this state: it stops without applying anything more and a restart recovers
+        exactly the journaled (= acknowledged) state. See docs/journal.md, "Disk full"."""
+        self.journal_error = e
+        self._stopping = True
+        seq = getattr(self.journal, "committed_seq", 0)
+        log.error("ALERT engine: %s. Trading stopped: nothing after journal seq %d was "
+                  "acknowledged; the engine exits with status %d and a restart recovers every "
+                  "acknowledged event once the journal directory is writable again",
+                  e, seq, EXIT_JOURNAL_FAILED)
 
     def _drain_clients(self) -> None:
         if self._pump is not None:
@@ -412,12 +456,18 @@ class Engine:
                     pending.append(f)
                     self.counters["gateway_queued"] += 1
         if self.writer is not None and loop.wr.n:
+            if self._pump is not None:  # one queue for every writer record, in order
+                self._pump.queue_writer()
+                return self._route_after_flush(rid)
             for f in loop.wr.frames():
                 try:
                     self.writer.send(f, _NOBLOCK)
                 except zmq.Again:
                     self.counters["writer_dropped"] += 1
-        if loop.batch_mask:
+        self._route_after_flush(rid)
+
+    def _route_after_flush(self, rid: bytes | None) -> None:
+        if self.loop.batch_mask:
             self._route_to_others(rid)
 
     def _route_to_others(self, rid: bytes | None) -> None:
@@ -768,22 +818,29 @@ class Engine:
         """Answer what already arrived, flush the journal, close every socket."""
         log.info("engine stopping")
         try:
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
-                before = self.loop.n_frames + self.loop.n_gw_records
-                self._drain_clients()
-                for s in (self.gw_events, self.gw_md):
-                    if s is not None:
-                        self._drain_gateway(s)
-                if self.loop.n_frames + self.loop.n_gw_records == before:
-                    break
+            # after a journal failure nothing more is applied: it could not be journaled
+            deadline = time.monotonic() + (2.0 if self.journal_error is None else -1.0)
+            try:
+                while time.monotonic() < deadline:
+                    before = self.loop.n_frames + self.loop.n_gw_records
+                    self._drain_clients()
+                    for s in (self.gw_events, self.gw_md):
+                        if s is not None:
+                            self._drain_gateway(s)
+                    if self.loop.n_frames + self.loop.n_gw_records == before:
+                        break
+            except JournalWriteError as e:  # the disk filled during the last drain
+                self.journal_failed(e)
             self._retry_gateways()
             if self.journal is not None:
-                self.journal.commit()
+                if self.journal_error is None:
+                    self.journal.commit()
                 self.journal.close()
         finally:
             self._running = False
             if self._pump is not None:
+                self._pump.flush_writer()
+                self.counters["writer_frames"] = self._pump.n_writer_frames
                 self.counters["native_messages"] = self._pump.n_messages
                 self.counters["session_lookups"] = self._pump.n_session_lookups
             self._pump = None  # holds raw socket handles: gone before the sockets close
@@ -807,8 +864,15 @@ class Engine:
             "unauthorized": lp.n_unauthorized, "wrong_direction": lp.n_wrong_direction,
             "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
             "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
+            "journal_durability": _durability_name(self.journal),
             "wire_errors": lp.wire_error_counts(), **self.counters,
         }
+
+
+def _durability_name(journal: Any) -> str | None:
+    inner = getattr(journal, "journal", journal)  # a SnapshottingJournal wraps the journal
+    code = getattr(inner, "durability", None)
+    return next((name for name, c in DURABILITY.items() if c == code), None)
 
 
 class _EngineClOrdIds:

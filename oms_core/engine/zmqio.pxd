@@ -16,9 +16,9 @@
 # gateways/mdpub.pyx); where that is impossible ``client_pump`` returns None and the engine
 # keeps its pure pyzmq path.
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-from oms_core.engine.loop cimport EngineLoop
+from oms_core.engine.loop cimport EngineLoop, OutBuf
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +82,16 @@ cdef class ClientPump:
     cdef void* router
     cdef void* writer
     """The writer PUSH, or NULL."""
+    cdef uint8_t* w_buf
+    """Writer records not sent yet (already journaled): sent as one frame when ``w_max``
+    bytes are pending or ``w_delay_ns`` after the first of them, so the engine wakes its
+    I/O thread (and the writer) a few hundred times a second, not once per message."""
+    cdef Py_ssize_t w_n
+    cdef Py_ssize_t w_max
+    cdef int64_t w_first_ns
+    cdef public int64_t w_delay_ns
+    """Longest a writer record waits in the engine (0: every flush sends)."""
+    cdef readonly uint64_t n_writer_frames
     cdef void** gw
     """Gateway PUSH per exchange id (NULL: no gateway), ``n_gw`` of them."""
     cdef Py_ssize_t n_gw
@@ -115,3 +125,6 @@ cdef class ClientPump:
     cdef int _flush(self) except -1
     cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1
     cdef int _send_gateway(self, Py_ssize_t ex, const char* data, Py_ssize_t n) except -1
+    cdef int _queue_writer(self, OutBuf b, int64_t now) except -1
+    cdef int _send_frame(self, const uint8_t* data, Py_ssize_t n) except -1
+    cdef int _send_writer(self) except -1

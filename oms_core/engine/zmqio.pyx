@@ -7,8 +7,8 @@ from cpython.list cimport PyList_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from libc.errno cimport EAGAIN, EINTR, errno
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memset, strcmp, strlen
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset, strcmp, strlen
 from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
@@ -78,27 +78,49 @@ except Exception:  # no /proc, no dlopen: the engine keeps its pyzmq path
     api_ok = False
 
 
+# Writer records are coalesced: one frame per WRITER_DELAY_US or per WRITER_FRAME_BYTES,
+# whichever comes first (the journal already holds them, so a crash loses nothing). A record
+# is at most 65,535 bytes (16-bit length), so one always fits an empty buffer.
+cdef enum:
+    WRITER_FRAME_BYTES = 64 * 1024
+WRITER_DELAY_US = 2000
+
+
 def available():
     """Return True when libzmq was found and the native client path can be used."""
     return api_ok
 
 
 def client_pump(engine, EngineLoop loop, router, list others, writer, dict gw_orders,
-                dict gw_pending, sessions, counters, answers, registry):
+                dict gw_pending, sessions, counters, answers, registry,
+                int64_t writer_delay_us=WRITER_DELAY_US):
     """Build the :class:`ClientPump` of ``engine``, or return None without native libzmq.
 
     ``others`` are the sockets polled beside ``router`` (bit ``1 << (i + 1)`` of ``serve``'s
     answer is ``others[i]``); ``gw_orders`` / ``gw_pending`` map an exchange id to its PUSH
     socket and its retry deque; ``sessions`` / ``counters`` / ``answers`` are the server's
     own dict / dict / list (read and updated in place); ``registry`` is the KeyRegistry
-    when security is on, else None.
+    when security is on, else None. Writer records wait in the pump at most
+    ``writer_delay_us`` microseconds (0: sent at every flush).
     """
     if not api_ok:
         return None
     cdef ClientPump p = ClientPump.__new__(ClientPump)
     p._setup(engine, loop, router, others, writer, gw_orders, gw_pending, sessions, counters,
              answers, registry)
+    p.w_delay_ns = writer_delay_us * 1000
     return p
+
+
+cdef inline Py_ssize_t _whole_records(const uint8_t* p, Py_ssize_t room) noexcept:
+    # bytes of the leading whole records of ``p`` that fit in ``room``
+    cdef Py_ssize_t n = 0, length
+    while n + 32 <= room:
+        length = (<const uint16_t*>(p + n + 6))[0]
+        if length < 32 or n + length > room:
+            break
+        n += length
+    return n
 
 
 cdef inline Py_ssize_t _n_frames(OutBuf b) noexcept:
@@ -118,6 +140,10 @@ cdef class ClientPump:
 
     def __cinit__(self):
         self.max_batch = 256
+        self.w_max = WRITER_FRAME_BYTES
+        self.w_buf = <uint8_t*>PyMem_Malloc(self.w_max)
+        if self.w_buf == NULL:
+            raise MemoryError("ClientPump: allocation failed")
         if api_ok:
             api.msg_init(&self.m_rid)
             api.msg_init(&self.m_body)
@@ -129,6 +155,7 @@ cdef class ClientPump:
         PyMem_Free(self.items)
         PyMem_Free(self.pfds)
         PyMem_Free(self.gw)
+        PyMem_Free(self.w_buf)
 
     def _setup(self, engine, EngineLoop loop, router, list others, writer, dict gw_orders,
                dict gw_pending, dict sessions, dict counters, list answers, registry):
@@ -198,9 +225,14 @@ cdef class ClientPump:
             if self.engine._stopping:
                 return 0
             now = _now()
+            if self.w_n and now - self.w_first_ns >= self.w_delay_ns:
+                self._send_writer()
             if now >= deadline_ns:
                 return 0
-            wait = (deadline_ns - now + 999999) // 1000000
+            wait = deadline_ns - now
+            if self.w_n and self.w_first_ns + self.w_delay_ns - now < wait:
+                wait = self.w_first_ns + self.w_delay_ns - now
+            wait = (wait + 999999) // 1000000
             with nogil:
                 rc = c_poll(self.pfds, <unsigned long>self.n_items, <int>wait)
             if rc < 0:
@@ -372,25 +404,64 @@ cdef class ClientPump:
                 start = b.ends[i]
             if b.n > start:
                 self._send_gateway(ex, <const char*>b.data + start, b.n - start)
-        b = loop.wr
-        if self.writer != NULL and b.n:
-            start = 0
-            for i in range(b.n_ends + 1):
-                if i < b.n_ends:
-                    ex = b.ends[i]
-                elif b.n > start:
-                    ex = b.n
-                else:
-                    break
-                if api.send(self.writer, <const char*>b.data + start, ex - start,
-                            ZMQ_DONTWAIT) < 0:
-                    if errno != EAGAIN:
-                        raise zmq.ZMQError(errno)
-                    self.counters["writer_dropped"] += 1
-                start = ex
+        if self.writer != NULL and loop.wr.n:
+            self._queue_writer(loop.wr, _now())
         if loop.batch_mask and PyDict_Size(self.sessions) > 1:
             self.engine._route_to_others(self.c_rid)
         return 0
+
+    cdef int _queue_writer(self, OutBuf b, int64_t now) except -1:
+        # records are self-delimiting (header length), so frames can be joined at any record
+        # boundary; a batch larger than the buffer goes out in frames of whole records
+        cdef Py_ssize_t off = 0, take
+        cdef const uint8_t* rec
+        if self.w_n == 0:
+            self.w_first_ns = now
+        while off < b.n:
+            take = b.n - off
+            if take > self.w_max - self.w_n:
+                take = _whole_records(b.data + off, self.w_max - self.w_n)
+                if take == 0:  # the next record does not fit (one always fits when empty)
+                    self._send_writer()
+                    self.w_first_ns = now
+                    continue
+            rec = b.data + off
+            memcpy(self.w_buf + self.w_n, rec, take)
+            self.w_n += take
+            off += take
+            if self.w_n >= self.w_max:
+                self._send_writer()
+                self.w_first_ns = now
+        if self.w_n and (self.w_delay_ns == 0 or now - self.w_first_ns >= self.w_delay_ns):
+            self._send_writer()
+        return 0
+
+    cdef int _send_frame(self, const uint8_t* data, Py_ssize_t n) except -1:
+        if api.send(self.writer, <const char*>data, n, ZMQ_DONTWAIT) < 0:
+            if errno != EAGAIN:
+                raise zmq.ZMQError(errno)
+            self.counters["writer_dropped"] += 1  # the writer refills gaps from the journal
+        else:
+            self.n_writer_frames += 1
+        return 0
+
+    cdef int _send_writer(self) except -1:
+        cdef Py_ssize_t n = self.w_n
+        self.w_n = 0
+        if n:
+            self._send_frame(self.w_buf, n)
+        return 0
+
+    def queue_writer(self):
+        """Take the loop's writer records (the server's own flushes use this too, so every
+        writer record leaves through one queue, in sequence order)."""
+        if self.writer != NULL and self.loop.wr.n:
+            self._queue_writer(self.loop.wr, _now())
+
+    def flush_writer(self):
+        """Send the pending writer records now (shutdown)."""
+        if self.writer != NULL:
+            self._send_writer()
 
     # ------------------------------------------------------------------------- cache
     def forget(self):

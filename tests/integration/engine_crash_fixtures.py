@@ -24,7 +24,7 @@ import zmq
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
-from oms_core.engine.process import ROOT, base_config, to_toml
+from oms_core.engine.process import ROOT, base_config, die_with_parent, to_toml
 
 BUY_PX, SELL_PX = 4_990_000, 5_010_000  # two price levels: average costs stay exact
 QTY = 100
@@ -51,12 +51,14 @@ class Engine:
         self.proc: subprocess.Popen[str] | None = None
         self.endpoints: dict[str, str] = {}
         self.recovered: dict[str, Any] = {}
+        self.reconciled: dict[str, Any] = {}
         self.stopped: dict[str, Any] = {}
 
     def start(self, timeout: float = 30.0) -> Engine:
         err = open(self.err_path, "a")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(self.args, cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                                     stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                     stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                     preexec_fn=die_with_parent)
         err.close()
         assert self.proc.stdout is not None
         end = time.monotonic() + timeout
@@ -67,6 +69,8 @@ class Engine:
             line = self.proc.stdout.readline()
             if line.startswith("RECOVERED "):
                 self.recovered = json.loads(line[10:])
+            elif line.startswith("RECONCILED "):
+                self.reconciled = json.loads(line[11:])
             elif line.startswith("READY "):
                 self.endpoints = json.loads(line[6:])
                 return self

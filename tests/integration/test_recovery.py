@@ -15,6 +15,7 @@ import pytest
 from benchmarks.journal_workload import Workload, make_core, state_of
 from bindings.wire import records as wire
 from oms_core import recovery as R
+from oms_core.enums import Limit
 from oms_core.journal import EVENT, Journal, JournalGapError, JournalReader, list_segments
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,6 +66,7 @@ def test_damaged_snapshot_falls_back_and_missing_journal_is_a_gap(tmp_path) -> N
 def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> None:
     jdir = str(tmp_path)
     core = make_core()
+    core.set_limit(0, Limit.CHECK_BALANCE, 1)  # a spot account: its balances are compared
     d = R.ReplayDispatcher(core)
     j = Journal(jdir, durability="os")
     ids = []
@@ -84,7 +86,7 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
         account=0, instrument_ids={0},
         open_orders=[R.VenueOrder(ids[0], 77, 400, 600)],
         fills=[R.VenueFill(ids[0], 555, 400, 5_000_000, 4, 0, 1, 30)],
-        balances={0: 1})
+        balances={0: 1}, traded_assets={0, 1})
     gate = R.TradingGate([0])
     assert not gate.open
     rep = R.reconcile(core, view, 100, d.apply, journal=j, live_order_ids=ids)
@@ -102,6 +104,7 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
     j.close()
     # the reconciliation decisions were journaled: a replay rebuilds the same state
     again = make_core()
+    again.set_limit(0, Limit.CHECK_BALANCE, 1)
     R.recover(jdir, again)
     assert again.order(ids[0]) == core.order(ids[0])
     assert again.order(ids[1]) == core.order(ids[1])
