@@ -1,19 +1,64 @@
 """Pure-Python reference model of the compiled core: the executable specification.
 
 Same state machine, ledger and risk checks as ``oms_core.core.OmsCore``, written to be read:
-dicts, plain loops and Python's arbitrary-precision integers on the same raw fixed-point units,
-so every rounding rule is visible. Property tests drive both with the same calls and require the
-same answers, states and events to the last unit. Speed is not a goal here.
+dicts, plain loops, and money and quantities as ``decimal.Decimal`` amounts in real units (1.5
+BTC is ``Decimal("1.5")``, not ``150000`` lots of 10**-5). Property tests drive both with the
+same calls and require the same answers, states and events to the last unit, so this model is
+an independent check of the compiled core's fixed-point scaling (``notional_mult``,
+``base_mult``, the precisions) as well as of its logic. Speed is not a goal here.
 
-Units: a price is an integer count of 10**-price_precision, a quantity of 10**-qty_precision, a
-balance or notional of 10**-precision of its asset. ``notional = price * qty * notional_mult``
-where ``notional_mult = 10**(quote_precision - price_precision - qty_precision)``.
+The API is the core's: arguments and results are raw integer counts of fixed units (docs/core.md
+"Units"): a price counts 10**-price_precision, a quantity 10**-qty_precision, a balance,
+notional, fee or P&L 10**-precision of its asset. Raw counts become Decimal amounts at the API
+edge (``to_amount``: ``raw * 10**-precision``, exact) and become raw counts again only when a
+view or an event is produced (``to_raw``), which raises ``UnitError`` when an amount is not a
+whole number of its unit: a non-exact value is a bug in one of the two models, never rounded
+away.
+
+Decimal (real units): prices, trigger prices, trail offsets, ticks, quantities, lots, filled and
+pending quantities, average-price sums (``fill_notional``), positions, cost, realized and
+unrealized P&L, fees, exposures, open notionals, balances and locked funds, asset positions. The
+base-asset amount of a quantity is the quantity itself (``qty * base_mult`` in the core), and a
+notional is ``price * qty`` (``price * qty * notional_mult`` in the core).
+
+int (not amounts): ids, client order ids, sequences, timestamps, counts (open orders), codes and
+flags, token buckets (whole nano-tokens, an exact integer refill), and the per-account limits as
+``set_limit`` receives them: a limit is a raw count whose unit depends on the instrument it is
+applied to, so it becomes an amount at the check (``MAX_ORDER_QTY`` and ``MAX_POSITION`` in the
+instrument's quantity unit, ``MAX_ORDER_NOTIONAL`` in its quote asset, the account-wide money
+limits in the account's money unit, see ``ReferenceModel.money_precision``).
+
+Representation bounds are the core's, in the same units: a price or quantity above ``MAX_RAW``
+raw units, or a notional above ``MAX_NOTIONAL`` quote units, is refused (``Instrument.price_cap``,
+``qty_cap``, ``notional_cap`` are those bounds as amounts).
+
+Arithmetic runs in one context, ``EXACT`` (60 significant digits, ``Inexact`` trapped): a sum or
+product of amounts that could not be held exactly raises instead of rounding. Every rounding rule
+is a call to ``rounded`` with its rounding mode written at the call site; there are two:
+
+- reducing a position removes cost in proportion, ``|cost| * closed / |qty|``, truncated toward
+  zero (``ROUND_DOWN``) to the quote asset's unit (``_apply_fill``);
+- the mid price used as a market order's reserve price, ``(bid + ask) / 2``, truncated toward
+  zero to the price unit (``_check_new``; bid + ask > 0 there).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import (
+    ROUND_DOWN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Any, TypeVar
 
 from oms_core.enums import (
     Alert,
@@ -45,35 +90,110 @@ PRICED_TYPES = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 TRIGGER_TYPES = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT)
 STOP_TYPES = TRIGGER_TYPES + (OrderType.TRAILING_STOP,)
 
+# ---------------------------------------------------------------------- Decimal arithmetic
+# 60 digits hold every product of two amounts the core can hold (each < 2**63 units, 19 digits)
+# with room to spare; Inexact is trapped, so an operation that would round raises instead.
+EXACT = Context(prec=60, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+# Used by ``rounded`` only (which ``quotient`` ends with): where digits are dropped on purpose.
+ROUNDING = Context(prec=60, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero,
+                                                        Overflow])
+ZERO = Decimal(0)
 
-def muldiv(a: int, b: int, c: int) -> int:
-    """a*b/c for non-negative operands, truncated: the one rounding rule of the ledger."""
-    return a * b // c
+
+class UnitError(ArithmeticError):
+    """An amount that is not a whole number of the unit it must be reported in: a bug."""
 
 
+def to_amount(raw: int, precision: int) -> Decimal:
+    """The amount that ``raw`` counts of 10**-precision stand for (exact)."""
+    return Decimal(raw).scaleb(-precision, EXACT)
+
+
+def to_raw(value: Decimal, precision: int) -> int:
+    """The raw count of 10**-precision that is ``value``; UnitError unless it is whole."""
+    scaled = value.scaleb(precision, EXACT)
+    raw = int(scaled)
+    if raw != scaled:
+        raise UnitError(f"{value} is not a whole number of 1e-{precision}")
+    return raw
+
+
+def rounded(value: Decimal, precision: int, rounding: str) -> Decimal:
+    """``value`` rounded to a whole number of 10**-precision with ``rounding``."""
+    return value.quantize(Decimal(1).scaleb(-precision), rounding=rounding, context=ROUNDING)
+
+
+def quotient(a: Decimal, b: Decimal, precision: int, rounding: str) -> Decimal:
+    """``a / b`` rounded to a whole number of 10**-precision with ``rounding``.
+
+    The quotient is taken to 60 significant digits, cut toward zero. When it does not end
+    there, a sticky digit 1 is appended to the cut digits: the value then lies strictly between
+    the cut and the next 60-digit step, like the exact quotient, and no unit or half-unit lies
+    in that open interval (they are on the 60-digit grid, checked below). So every rounding
+    mode picks the same unit for it as for the exact quotient.
+    """
+    ctx = Context(prec=60, rounding=ROUND_DOWN, traps=[InvalidOperation, DivisionByZero,
+                                                       Overflow])
+    q = ctx.divide(a, b)
+    if ctx.flags[Inexact]:
+        sign, digits, exponent = q.as_tuple()
+        q = Decimal((sign, digits + (1,), exponent - 1))
+    if q.adjusted() + precision > 58:
+        raise UnitError(f"{a} / {b}: 60 digits cannot resolve 1e-{precision}")
+    return rounded(q, precision, rounding)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exact(method: F) -> F:
+    """Run ``method`` with ``EXACT`` as the decimal context, whatever the caller's context."""
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with localcontext(EXACT):
+            return method(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- state
 @dataclass
 class Instrument:
+    """An instrument, its amounts in real units. ``precision`` gives the decimal places of each
+    kind of raw count the API carries for it: ``price``, ``qty``, ``quote`` (its quote asset),
+    ``base`` (its base asset) and ``price_qty`` (price units times quantity units: the unit of
+    an order's ``fill_notional``)."""
+
     instrument_id: int
     symbol: str
     exchange_id: int
     base_asset: int
     quote_asset: int
-    price_precision: int
-    qty_precision: int
-    tick: int
-    lot: int
-    min_qty: int
-    max_qty: int
-    min_notional: int
-    notional_mult: int
-    base_mult: int
+    precision: dict[str, int]
+    tick: Decimal
+    lot: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_notional: Decimal
+    price_cap: Decimal  # MAX_RAW price units: larger prices are invalid
+    qty_cap: Decimal  # MAX_RAW quantity units
+    notional_cap: Decimal  # MAX_NOTIONAL quote units: larger notionals overflow in the core
     tradable: bool = True
     native_stops: bool = False
-    last: int = 0
-    bid: int = 0
-    ask: int = 0
+    last: Decimal = ZERO
+    bid: Decimal = ZERO
+    ask: Decimal = ZERO
     price_ts: int = 0
     stale: bool = False
+
+    def amount(self, raw: int, unit: str) -> Decimal:
+        """A raw count of this instrument's ``unit`` as an amount (the API edge)."""
+        return to_amount(raw, self.precision[unit])
+
+    def raw(self, value: Decimal, unit: str) -> int:
+        """An amount as a raw count of this instrument's ``unit`` (views and events)."""
+        return to_raw(value, self.precision[unit])
 
 
 class TokenBucket:
@@ -109,40 +229,42 @@ class TokenBucket:
 
 @dataclass
 class Position:
-    qty: int = 0  # signed qty units
-    cost: int = 0  # signed quote units of the open quantity
-    realized: int = 0
-    fees: int = 0  # fees paid in the quote asset
-    open_buy: int = 0  # qty units reserved by open buy orders
-    open_sell: int = 0
+    qty: Decimal = ZERO  # signed quantity
+    cost: Decimal = ZERO  # signed quote amount paid for the open quantity
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO  # fees paid in the quote asset
+    open_buy: Decimal = ZERO  # quantity reserved by open buy orders
+    open_sell: Decimal = ZERO
     entry_ts: int = 0
-    trip_realized: int = 0
-    exposure: int = 0  # qty * mark * mult at the last valuation (signed)
-    unrealized: int = 0  # at the last valuation
+    trip_realized: Decimal = ZERO
+    exposure: Decimal = ZERO  # qty * mark at the last valuation (signed)
+    unrealized: Decimal = ZERO  # at the last valuation
 
 
 @dataclass
 class Account:
+    """Money totals are in the account's money unit (``ReferenceModel.money_precision``)."""
+
     account_id: int
-    limits: dict[int, int] = field(default_factory=lambda: dict(LIMIT_DEFAULTS))
+    limits: dict[int, int] = field(default_factory=lambda: dict(LIMIT_DEFAULTS))  # raw
     kill: int = KillMode.OFF
     open_orders: int = 0
-    open_buy_notional: int = 0
-    open_sell_notional: int = 0
-    gross: int = 0
-    net: int = 0
-    realized: int = 0
-    fees: int = 0
-    unrealized: int = 0
-    day_start_pnl: int = 0
-    peak_pnl: int = 0
+    open_buy_notional: Decimal = ZERO
+    open_sell_notional: Decimal = ZERO
+    gross: Decimal = ZERO
+    net: Decimal = ZERO
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    unrealized: Decimal = ZERO
+    day_start_pnl: Decimal = ZERO
+    peak_pnl: Decimal = ZERO
     message_bucket: TokenBucket = field(default_factory=TokenBucket)
     order_bucket: TokenBucket = field(default_factory=TokenBucket)
     reject_bucket: TokenBucket = field(default_factory=TokenBucket)
     exchange_buckets: dict[int, TokenBucket] = field(default_factory=dict)
     live_orders: dict[int, None] = field(default_factory=dict)  # insertion-ordered set
 
-    def pnl(self) -> int:
+    def pnl(self) -> Decimal:
         return self.realized - self.fees + self.unrealized
 
 
@@ -157,33 +279,33 @@ class Order:
     order_type: int
     tif: int
     flags: int
-    price: int
-    trigger: int
-    qty: int
+    price: Decimal
+    trigger: Decimal
+    qty: Decimal
     expire_ts: int
-    trail_offset: int
+    trail_offset: Decimal
     ts_received: int
     status: int = S.PENDING_NEW
     reason: int = 0
     hold: int = Hold.NONE
-    filled: int = 0
-    fill_notional: int = 0  # sum of price * qty over fills (price units x qty units)
-    reserve_price: int = 0
-    pending_price: int = 0
-    pending_qty: int = 0
-    trail_anchor: int = 0
+    filled: Decimal = ZERO
+    fill_notional: Decimal = ZERO  # sum of price * qty over fills (a quote amount)
+    reserve_price: Decimal = ZERO
+    pending_price: Decimal = ZERO
+    pending_qty: Decimal = ZERO
+    trail_anchor: Decimal = ZERO
     contingency: int = Contingency.NONE
     linked_id: int = 0  # OCO: the other leg
     parent_id: int = 0  # OTO / bracket child: the entry
     child1_id: int = 0  # bracket entry: its children
     child2_id: int = 0
-    group_qty: int = 0  # OCO: the size both legs protect together
+    group_qty: Decimal = ZERO  # OCO: the size both legs protect together
     exit_reason: int = ExitReason.ORDER
     locks_funds: bool = False
     expiring: bool = False  # cancel was requested because the order expired
-    reserved_qty: int = 0
-    reserved_notional: int = 0
-    locked: int = 0  # derived in the compiled core; kept here to make the rule visible
+    reserved_qty: Decimal = ZERO
+    reserved_notional: Decimal = ZERO
+    locked: Decimal = ZERO  # derived in the compiled core; kept here to make the rule visible
     ts_risk: int = 0
     ts_sent: int = 0
     ts_ack: int = 0
@@ -196,7 +318,8 @@ class Order:
 
 
 class ReferenceModel:
-    """The reference OMS core. Method names and arguments are those of ``OmsCore``."""
+    """The reference OMS core. Method names, arguments and results are those of ``OmsCore``:
+    raw integer counts in, raw integer counts out; Decimal amounts inside."""
 
     def __init__(
         self,
@@ -217,6 +340,7 @@ class ReferenceModel:
         self.trade_window = trade_window
         self.assets: dict[int, int] = {}  # asset id -> precision
         self.instruments: dict[int, Instrument] = {}
+        self.quote_precisions: set[int] = set()  # of the instruments' quote assets
         self.accounts: dict[int, Account] = {}
         self.strategies: dict[int, bool] = {0: False}  # id -> single_entry
         self.strategy_kill: dict[int, int] = {0: KillMode.OFF}
@@ -226,14 +350,36 @@ class ReferenceModel:
         self.terminal_fifo: OrderedDict[int, None] = OrderedDict()
         self.positions: dict[tuple[int, int], Position] = {}
         self.strategy_positions: dict[tuple[int, int, int], Position] = {}
-        self.asset_positions: dict[tuple[int, int], int] = {}
-        self.balances: dict[tuple[int, int], list[int]] = {}  # -> [total, locked]
+        self.asset_positions: dict[tuple[int, int], Decimal] = {}  # base asset amounts
+        self.balances: dict[tuple[int, int], list[Decimal]] = {}  # -> [total, locked]
         self.seen_trades: set[tuple[int, int]] = set()
         self.seen_fifo: deque[tuple[int, int]] = deque()
         self.next_order_id = 1
         self.events: list[tuple[int, int, int, int, int, int, int, int, int]] = []
         self.overfills = 0
         self.duplicate_fills = 0
+
+    # ------------------------------------------------------------------ units
+    def money_precision(self) -> int:
+        """Decimal places of the account-wide money totals (exposure, P&L, open notionals) and
+        of the money limits on them: those of the instruments' quote asset.
+
+        The core adds raw quote counts of every instrument into one account total, which is a
+        real amount only when all quote assets have the same precision; with several, this
+        model has no unit to report such a sum in and raises UnitError rather than guess.
+        """
+        if len(self.quote_precisions) > 1:
+            raise UnitError(
+                f"quote assets of precisions {sorted(self.quote_precisions)}: account totals "
+                "that add them have no single unit"
+            )
+        return next(iter(self.quote_precisions), 0)
+
+    def _money(self, raw: int) -> Decimal:
+        return to_amount(raw, self.money_precision())
+
+    def _money_raw(self, value: Decimal) -> int:
+        return to_raw(value, self.money_precision())
 
     # ------------------------------------------------------------------ configuration
     def add_asset(self, asset_id: int, name: str, precision: int) -> None:
@@ -243,6 +389,7 @@ class ReferenceModel:
             raise ValueError(f"asset {name}: precision {precision} outside 0..18")
         self.assets[asset_id] = precision
 
+    @exact
     def add_instrument(
         self,
         instrument_id: int,
@@ -266,21 +413,37 @@ class ReferenceModel:
             raise ValueError(f"{symbol}: exchange id {exchange_id} out of range")
         if base_asset not in self.assets or quote_asset not in self.assets:
             raise ValueError(f"{symbol}: unknown base or quote asset")
-        shift = self.assets[quote_asset] - price_precision - qty_precision
-        if shift < 0:
+        # the core's own limits of representation: every notional (price units x quantity
+        # units) and every base amount must be a whole number of its asset's unit
+        if self.assets[quote_asset] < price_precision + qty_precision:
             raise ValueError(
                 f"{symbol}: quote asset precision must be >= price + quantity precision"
             )
-        base_shift = self.assets[base_asset] - qty_precision
-        if base_shift < 0:
+        if self.assets[base_asset] < qty_precision:
             raise ValueError(f"{symbol}: base asset precision must be >= quantity precision")
         if tick <= 0 or lot <= 0 or min_qty < 0 or max_qty <= 0 or min_notional < 0:
             raise ValueError(f"{symbol}: tick, lot and max qty must be positive")
+        precision = {
+            "price": price_precision,
+            "qty": qty_precision,
+            "quote": self.assets[quote_asset],
+            "base": self.assets[base_asset],
+            "price_qty": price_precision + qty_precision,
+        }
         self.instruments[instrument_id] = Instrument(
-            instrument_id, symbol, exchange_id, base_asset, quote_asset, price_precision,
-            qty_precision, tick, lot, min_qty, max_qty, min_notional, 10**shift,
-            10**base_shift, tradable, native_stops,
+            instrument_id, symbol, exchange_id, base_asset, quote_asset, precision,
+            tick=to_amount(tick, price_precision),
+            lot=to_amount(lot, qty_precision),
+            min_qty=to_amount(min_qty, qty_precision),
+            max_qty=to_amount(max_qty, qty_precision),
+            min_notional=to_amount(min_notional, precision["quote"]),
+            price_cap=to_amount(MAX_RAW, price_precision),
+            qty_cap=to_amount(MAX_RAW, qty_precision),
+            notional_cap=to_amount(MAX_NOTIONAL, precision["quote"]),
+            tradable=tradable,
+            native_stops=native_stops,
         )
+        self.quote_precisions.add(precision["quote"])
 
     def add_account(self, account_id: int) -> None:
         if not 0 <= account_id < self.max_accounts or account_id in self.accounts:
@@ -294,6 +457,7 @@ class ReferenceModel:
         self.strategy_kill[strategy_id] = KillMode.OFF
 
     def set_limit(self, account_id: int, limit: int, value: int) -> int:
+        """Set one limit; ``value`` is kept raw (its unit is fixed where it is applied)."""
         account = self.accounts.get(account_id)
         if account is None:
             return Reject.UNKNOWN_ACCOUNT
@@ -328,15 +492,17 @@ class ReferenceModel:
             raise ValueError(f"kill level {level} not 0, 1 or 2")
         return Reject.OK
 
+    @exact
     def deposit(self, account_id: int, asset_id: int, amount: int) -> int:
         if account_id not in self.accounts:
             return Reject.UNKNOWN_ACCOUNT
         if asset_id not in self.assets:
             raise ValueError(f"unknown asset {asset_id}")
-        self._balance(account_id, asset_id)[0] += amount
+        self._balance(account_id, asset_id)[0] += to_amount(amount, self.assets[asset_id])
         return Reject.OK
 
     # ------------------------------------------------------------------ market prices
+    @exact
     def set_price(
         self, instrument_id: int, last: int, bid: int, ask: int, ts: int, stale: bool = False
     ) -> int:
@@ -345,14 +511,16 @@ class ReferenceModel:
         inst = self.instruments.get(instrument_id)
         if inst is None:
             return Reject.UNKNOWN_INSTRUMENT
-        if last > 0:
-            inst.last = last
-        inst.bid, inst.ask, inst.price_ts, inst.stale = bid, ask, ts, stale
-        if last > 0:
-            self._trigger_stops(inst, last, ts)
+        last_price = inst.amount(last, "price")
+        if last_price > 0:
+            inst.last = last_price
+        inst.bid, inst.ask = inst.amount(bid, "price"), inst.amount(ask, "price")
+        inst.price_ts, inst.stale = ts, stale
+        if last_price > 0:
+            self._trigger_stops(inst, last_price, ts)
         return Reject.OK
 
-    def _trigger_stops(self, inst: Instrument, last: int, ts: int) -> None:
+    def _trigger_stops(self, inst: Instrument, last: Decimal, ts: int) -> None:
         fired = []
         for oid in sorted(self.orders):
             o = self.orders[oid]
@@ -377,21 +545,23 @@ class ReferenceModel:
             o.hold = Hold.NONE
             self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
 
+    @exact
     def mark_to_market(self, ts: int) -> None:
         """Revalue every position at its instrument's last price; run the loss breakers."""
         for (account_id, instrument_id), pos in self.positions.items():
-            mark = self.instruments[instrument_id].last
-            if mark > 0:
-                self._revalue(self.accounts[account_id], pos, self.instruments[instrument_id],
-                              mark)
+            inst = self.instruments[instrument_id]
+            if inst.last > 0:
+                self._revalue(self.accounts[account_id], pos, inst.last)
         for account_id in sorted(self.accounts):
             self._check_breakers(self.accounts[account_id], ts)
 
+    @exact
     def start_of_day(self, ts: int) -> None:
         for account in self.accounts.values():
             account.day_start_pnl = account.pnl()
 
     # ------------------------------------------------------------------ commands
+    @exact
     def submit(
         self,
         account_id: int,
@@ -424,6 +594,7 @@ class ReferenceModel:
         self._hold_or_send(o, ts)
         return Reject.OK, o.order_id
 
+    @exact
     def submit_oco(
         self,
         account_id: int,
@@ -467,11 +638,12 @@ class ReferenceModel:
         b = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_2, side, type_2, tif,
                          price_2, trigger_2, qty, 0, 0, ts, 0, reserve_prices[1], oco=True)
         assert a is not None and b is not None
-        self._link_oco(a, b, qty)
+        self._link_oco(a, b, a.qty)
         self._hold_or_send(a, ts)
         self._hold_or_send(b, ts)
         return Reject.OK, a.order_id, b.order_id
 
+    @exact
     def submit_bracket(
         self,
         account_id: int,
@@ -509,6 +681,7 @@ class ReferenceModel:
         needed = 1 + (tp_price > 0) + (sl_trigger > 0)
         if len(self.orders) + needed > self.max_orders and not self._evict(needed):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0, 0
+        inst = self.instruments[instrument_id]
         entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id, side,
                              entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, reserve_price)
         assert entry is not None
@@ -517,21 +690,23 @@ class ReferenceModel:
         if tp_price > 0:
             tp = self._insert(account_id, strategy_id, instrument_id, tp_cl_ord_id, exit_side,
                               OrderType.LIMIT, TimeInForce.GTC, tp_price, 0, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0, tp_price, child=True)
+                              OrderFlag.REDUCE_ONLY, 0, ts, 0, inst.amount(tp_price, "price"),
+                              child=True)
             assert tp is not None
             tp.exit_reason = ExitReason.TAKE_PROFIT
             children.append(tp)
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
                               OrderType.STOP_MARKET, TimeInForce.GTC, 0, sl_trigger, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0, sl_trigger, child=True)
+                              OrderFlag.REDUCE_ONLY, 0, ts, 0,
+                              inst.amount(sl_trigger, "price"), child=True)
             assert sl is not None
             children.append(sl)
         for child in children:
             child.parent_id = entry.order_id
             child.contingency = Contingency.OTO
         if len(children) == 2:
-            self._link_oco(children[0], children[1], qty)
+            self._link_oco(children[0], children[1], entry.qty)
         entry.child1_id = children[0].order_id if children else 0
         entry.child2_id = children[1].order_id if len(children) == 2 else 0
         for child in children:
@@ -542,6 +717,7 @@ class ReferenceModel:
         sl_id = ids[-1] if sl_trigger > 0 else 0
         return Reject.OK, entry.order_id, tp_id, sl_id
 
+    @exact
     def cancel(self, account_id: int, order_id: int, ts: int) -> int:
         account = self.accounts.get(account_id)
         if account is None:
@@ -563,6 +739,7 @@ class ReferenceModel:
         order_id = self.by_cl.get((account_id, cl_ord_id), 0)
         return self.cancel(account_id, order_id, ts)
 
+    @exact
     def mass_cancel(self, account_id: int, strategy_id: int, instrument_id: int, ts: int) -> int:
         """Cancel the account's live orders, filtered by strategy and instrument (ANY = all).
         Return how many cancels were started."""
@@ -582,6 +759,7 @@ class ReferenceModel:
             count += 1
         return count
 
+    @exact
     def replace(self, account_id: int, order_id: int, new_price: int, new_qty: int,
                 ts: int) -> int:
         account = self.accounts.get(account_id)
@@ -591,9 +769,12 @@ class ReferenceModel:
         if code != Reject.OK:
             return self._rejected(account_id, code, ts)
         o = self.orders[order_id]
-        o.pending_price, o.pending_qty = new_price, new_qty
+        inst = self.instruments[o.instrument]
+        o.pending_price = inst.amount(new_price, "price")
+        o.pending_qty = inst.amount(new_qty, "qty")
         self._set_status(o, S.PENDING_REPLACE, ts)
-        self._emit(EventType.SEND_REPLACE, o, 0, new_price, new_qty, ts)
+        self._emit(EventType.SEND_REPLACE, o, 0, inst.raw(o.pending_price, "price"),
+                   inst.raw(o.pending_qty, "qty"), ts)
         return Reject.OK
 
     # ------------------------------------------------------------------ venue events
@@ -604,6 +785,7 @@ class ReferenceModel:
         o.ts_sent = ts
         return Reject.OK
 
+    @exact
     def on_ack(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -616,6 +798,7 @@ class ReferenceModel:
             self._set_status(o, S.NEW, ts)
         return Reject.OK
 
+    @exact
     def on_reject(self, order_id: int, reason: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -626,6 +809,7 @@ class ReferenceModel:
         self._set_status(o, S.REJECTED, ts)
         return Reject.OK
 
+    @exact
     def on_canceled(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -635,6 +819,7 @@ class ReferenceModel:
         self._set_status(o, S.EXPIRED if o.expiring else S.CANCELED, ts)
         return Reject.OK
 
+    @exact
     def on_cancel_reject(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -645,6 +830,7 @@ class ReferenceModel:
         self._set_status(o, self._working_status(o), ts)
         return Reject.OK
 
+    @exact
     def on_replaced(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -653,20 +839,22 @@ class ReferenceModel:
             return Reject.INVALID_TRANSITION
         o.price, o.reserve_price = o.pending_price, o.pending_price
         o.qty = max(o.pending_qty, o.filled)
-        o.pending_price = o.pending_qty = 0
+        o.pending_price = o.pending_qty = ZERO
         self._set_status(o, S.FILLED if o.filled >= o.qty else self._working_status(o), ts)
         return Reject.OK
 
+    @exact
     def on_replace_reject(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
             return Reject.UNKNOWN_ORDER
         if o.status != S.PENDING_REPLACE:
             return Reject.INVALID_TRANSITION
-        o.pending_price = o.pending_qty = 0
+        o.pending_price = o.pending_qty = ZERO
         self._set_status(o, S.FILLED if o.filled >= o.qty else self._working_status(o), ts)
         return Reject.OK
 
+    @exact
     def on_expired(self, order_id: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
@@ -676,6 +864,7 @@ class ReferenceModel:
         self._set_status(o, S.EXPIRED, ts)
         return Reject.OK
 
+    @exact
     def on_fill(
         self,
         order_id: int,
@@ -691,72 +880,78 @@ class ReferenceModel:
         if o is None:
             self._alert(Alert.UNKNOWN_ORDER_FILL, 0, 0, 0, order_id, trade_id, qty, ts)
             return Reject.UNKNOWN_ORDER
-        if qty <= 0 or price <= 0 or qty > MAX_RAW or price > MAX_RAW or fee_asset not in (
-            self.assets
+        inst = self.instruments[o.instrument]
+        fill_qty, fill_price = inst.amount(qty, "qty"), inst.amount(price, "price")
+        if (
+            fill_qty <= 0 or fill_price <= 0 or fill_qty > inst.qty_cap
+            or fill_price > inst.price_cap or fee_asset not in self.assets
         ):
             return Reject.INVALID_FILL
-        if price * qty * self.instruments[o.instrument].notional_mult > MAX_NOTIONAL:
+        notional = fill_price * fill_qty
+        if notional > inst.notional_cap:
             return Reject.INVALID_FILL
         key = (o.instrument, trade_id)
         if key in self.seen_trades:
             self.duplicate_fills += 1
             return Reject.DUPLICATE_FILL
-        if o.filled + qty > self._live_qty(o):
+        if o.filled + fill_qty > self._live_qty(o):
             self.overfills += 1
             account = self.accounts[o.account]
             account.kill = KillMode.HALT
             self._alert(Alert.OVERFILL, o.account, o.instrument, o.strategy, order_id,
-                        o.filled + qty, self._live_qty(o), ts)
+                        inst.raw(o.filled + fill_qty, "qty"), inst.raw(self._live_qty(o), "qty"),
+                        ts)
             return Reject.OVERFILL
         self._remember_trade(key)
         if o.status == S.REJECTED:
             self._alert(Alert.FILL_ON_REJECTED_ORDER, o.account, o.instrument, o.strategy,
-                        order_id, trade_id, qty, ts)
-        inst = self.instruments[o.instrument]
+                        order_id, trade_id, inst.raw(fill_qty, "qty"), ts)
+        fee_amount = to_amount(fee, self.assets[fee_asset])
         account = self.accounts[o.account]
-        o.filled += qty
-        o.fill_notional += price * qty
+        o.filled += fill_qty
+        o.fill_notional += notional
         o.ts_last_fill = ts
         # ledger
-        signed = qty if o.is_buy else -qty
+        signed = fill_qty if o.is_buy else -fill_qty
         exit_reason = o.exit_reason
         pos = self._position(o.account, o.instrument)
-        self._apply_fill(account, pos, inst, signed, price, exit_reason, o, ts, True)
+        self._apply_fill(account, pos, inst, signed, fill_price, exit_reason, o, ts, True)
         spos = self._strategy_position(o.account, o.strategy, o.instrument)
-        self._apply_fill(account, spos, inst, signed, price, exit_reason, o, ts, False)
+        self._apply_fill(account, spos, inst, signed, fill_price, exit_reason, o, ts, False)
         akey = (o.account, inst.base_asset)
-        self.asset_positions[akey] = self.asset_positions.get(akey, 0) + signed * inst.base_mult
+        self.asset_positions[akey] = self.asset_positions.get(akey, ZERO) + signed
         if fee_asset == inst.quote_asset:
-            pos.fees += fee
-            spos.fees += fee
-            account.fees += fee
+            pos.fees += fee_amount
+            spos.fees += fee_amount
+            account.fees += fee_amount
         if o.locks_funds:
-            notional = price * qty * inst.notional_mult
-            base = qty * inst.base_mult
             quote_bal = self._balance(o.account, inst.quote_asset)
             base_bal = self._balance(o.account, inst.base_asset)
             if o.is_buy:
                 quote_bal[0] -= notional
-                base_bal[0] += base
+                base_bal[0] += fill_qty
             else:
                 quote_bal[0] += notional
-                base_bal[0] -= base
-        self._balance(o.account, fee_asset)[0] -= fee
+                base_bal[0] -= fill_qty
+        self._balance(o.account, fee_asset)[0] -= fee_amount
         # order state
         if o.status in TERMINAL:
             if o.filled == o.qty and o.status != S.FILLED:
                 self._set_status(o, S.FILLED, ts)
             else:
                 self._sync_reserve(o)
-                self._emit(EventType.ORDER_UPDATE, o, o.status, o.filled, qty, ts)
+                self._emit(EventType.ORDER_UPDATE, o, o.status, inst.raw(o.filled, "qty"),
+                           inst.raw(fill_qty, "qty"), ts)
         elif o.filled >= self._live_qty(o):
             self._set_status(o, S.FILLED, ts)
         elif o.status in (S.PENDING_NEW, S.NEW):
             self._set_status(o, S.PARTIALLY_FILLED, ts)
         else:
             self._sync_reserve(o)
-            self._emit(EventType.ORDER_UPDATE, o, o.status, o.filled, qty, ts)
-        self._emit(EventType.POSITION_UPDATE, o, 0, pos.qty, pos.realized, ts)
+            self._emit(EventType.ORDER_UPDATE, o, o.status, inst.raw(o.filled, "qty"),
+                       inst.raw(fill_qty, "qty"), ts)
+        self._emit(EventType.POSITION_UPDATE, o, 0, inst.raw(pos.qty, "qty"),
+                   inst.raw(pos.realized, "quote"), ts)
         moved = [inst.quote_asset, inst.base_asset] if o.locks_funds else []
         for asset in dict.fromkeys(moved + [fee_asset]):  # each asset once, in this order
             total, locked = self.balance(o.account, asset)
@@ -766,6 +961,7 @@ class ReferenceModel:
         self._check_breakers(account, ts)
         return Reject.OK
 
+    @exact
     def on_timer(self, ts: int) -> int:
         """Expire GTD/DAY orders whose time has come; return how many expiries were started."""
         due = sorted(
@@ -785,37 +981,60 @@ class ReferenceModel:
         return started
 
     # ------------------------------------------------------------------ queries
+    # Views do no arithmetic, only ``to_raw`` (which names its context): no ``@exact`` needed.
     def order(self, order_id: int) -> dict | None:
         o = self.orders.get(order_id)
         if o is None:
             return None
-        return {name: getattr(o, name) for name in ORDER_FIELDS}
+        precision = self.instruments[o.instrument].precision
+        view = {name: getattr(o, name) for name in ORDER_FIELDS}
+        for name, unit in ORDER_UNITS.items():
+            value = view[name]
+            view[name] = to_raw(value, precision[unit]) if value else 0
+        return view
 
     def order_id_by_client_id(self, account_id: int, cl_ord_id: int) -> int:
         return self.by_cl.get((account_id, cl_ord_id), 0)
 
     def position(self, account_id: int, instrument_id: int) -> dict:
-        pos = self.positions.get((account_id, instrument_id), Position())
-        return {name: getattr(pos, name) for name in POSITION_FIELDS}
+        pos = self.positions.get((account_id, instrument_id))
+        return self._position_view(pos, instrument_id)
 
     def strategy_position(self, account_id: int, strategy_id: int, instrument_id: int) -> dict:
-        pos = self.strategy_positions.get((account_id, strategy_id, instrument_id), Position())
-        return {name: getattr(pos, name) for name in POSITION_FIELDS}
+        pos = self.strategy_positions.get((account_id, strategy_id, instrument_id))
+        return self._position_view(pos, instrument_id)
+
+    def _position_view(self, pos: Position | None, instrument_id: int) -> dict:
+        if pos is None:
+            return {name: 0 for name in POSITION_FIELDS}
+        precision = self.instruments[instrument_id].precision
+        view = {name: getattr(pos, name) for name in POSITION_FIELDS}
+        for name, unit in POSITION_UNITS.items():
+            value = view[name]
+            view[name] = to_raw(value, precision[unit]) if value else 0
+        return view
 
     def asset_position(self, account_id: int, asset_id: int) -> int:
-        return self.asset_positions.get((account_id, asset_id), 0)
+        value = self.asset_positions.get((account_id, asset_id))
+        return 0 if value is None else to_raw(value, self.assets[asset_id])
 
     def balance(self, account_id: int, asset_id: int) -> tuple[int, int]:
-        total, locked = self.balances.get((account_id, asset_id), [0, 0])
-        return total, locked
+        entry = self.balances.get((account_id, asset_id))
+        if entry is None:
+            return 0, 0
+        total, locked = entry
+        return to_raw(total, self.assets[asset_id]), to_raw(locked, self.assets[asset_id])
 
+    @exact
     def unrealized(self, account_id: int, instrument_id: int, mark: int) -> int:
+        inst = self.instruments[instrument_id]
         pos = self.positions.get((account_id, instrument_id), Position())
-        return pos.qty * mark * self.instruments[instrument_id].notional_mult - pos.cost
+        return inst.raw(pos.qty * inst.amount(mark, "price") - pos.cost, "quote")
 
     def account_state(self, account_id: int) -> dict:
         a = self.accounts[account_id]
-        return {name: getattr(a, name) for name in ACCOUNT_FIELDS}
+        return {name: self._money_raw(getattr(a, name)) if name in ACCOUNT_MONEY
+                else getattr(a, name) for name in ACCOUNT_FIELDS}
 
     def live_orders(self, account_id: int) -> list[int]:
         return list(self.accounts[account_id].live_orders)
@@ -838,90 +1057,91 @@ class ReferenceModel:
         return code
 
     def _check_new(
-        self, account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif, price,
-        trigger, qty, flags, expire_ts, ts, trail_offset, count_message,
-    ) -> tuple[int, int]:
+        self, account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif,
+        price_raw, trigger_raw, qty_raw, flags, expire_ts, ts, offset_raw, count_message,
+    ) -> tuple[int, Decimal]:
         """All pre-trade checks, in their fixed order. Return (code, reserve price)."""
         R = Reject
         account = self.accounts.get(account_id)
         if account is None:
-            return R.UNKNOWN_ACCOUNT, 0
+            return R.UNKNOWN_ACCOUNT, ZERO
         lim = account.limits
         if count_message and not account.message_bucket.take(ts):
-            return R.MESSAGE_RATE_EXCEEDED, 0
+            return R.MESSAGE_RATE_EXCEEDED, ZERO
         inst = self.instruments.get(instrument_id)
         if inst is None:
-            return R.UNKNOWN_INSTRUMENT, 0
+            return R.UNKNOWN_INSTRUMENT, ZERO
         if not inst.tradable:
-            return R.INSTRUMENT_NOT_TRADABLE, 0
+            return R.INSTRUMENT_NOT_TRADABLE, ZERO
         if strategy_id not in self.strategies:
-            return R.UNKNOWN_STRATEGY, 0
+            return R.UNKNOWN_STRATEGY, ZERO
         if side not in (Side.BUY, Side.SELL):
-            return R.INVALID_SIDE, 0
+            return R.INVALID_SIDE, ZERO
         if not OrderType.MARKET <= order_type <= OrderType.TRAILING_STOP:
-            return R.INVALID_ORDER_TYPE, 0
+            return R.INVALID_ORDER_TYPE, ZERO
         if not TimeInForce.GTC <= tif <= TimeInForce.DAY:
-            return R.INVALID_TIME_IN_FORCE, 0
+            return R.INVALID_TIME_IN_FORCE, ZERO
         if flags & ~(OrderFlag.REDUCE_ONLY | OrderFlag.POST_ONLY):
-            return R.INVALID_FLAGS, 0
+            return R.INVALID_FLAGS, ZERO
         if flags & OrderFlag.POST_ONLY and (
             order_type != OrderType.LIMIT or tif in (TimeInForce.IOC, TimeInForce.FOK)
         ):
-            return R.INVALID_FLAGS, 0
-        if qty <= 0 or qty > MAX_RAW:
-            return R.INVALID_QUANTITY, 0
+            return R.INVALID_FLAGS, ZERO
+        price, trigger = inst.amount(price_raw, "price"), inst.amount(trigger_raw, "price")
+        trail_offset, qty = inst.amount(offset_raw, "price"), inst.amount(qty_raw, "qty")
+        if qty <= 0 or qty > inst.qty_cap:
+            return R.INVALID_QUANTITY, ZERO
         if order_type in PRICED_TYPES:
-            if price <= 0 or price > MAX_RAW:
-                return R.INVALID_PRICE, 0
+            if price <= 0 or price > inst.price_cap:
+                return R.INVALID_PRICE, ZERO
         elif price != 0:
-            return R.INVALID_PRICE, 0
+            return R.INVALID_PRICE, ZERO
         if order_type in TRIGGER_TYPES:
-            if trigger <= 0 or trigger > MAX_RAW or trail_offset != 0:
-                return R.INVALID_TRIGGER_PRICE, 0
+            if trigger <= 0 or trigger > inst.price_cap or trail_offset != 0:
+                return R.INVALID_TRIGGER_PRICE, ZERO
         elif order_type == OrderType.TRAILING_STOP:
-            if trail_offset <= 0 or trail_offset > MAX_RAW or trigger != 0:
-                return R.INVALID_TRIGGER_PRICE, 0
+            if trail_offset <= 0 or trail_offset > inst.price_cap or trigger != 0:
+                return R.INVALID_TRIGGER_PRICE, ZERO
         elif trigger != 0 or trail_offset != 0:
-            return R.INVALID_TRIGGER_PRICE, 0
+            return R.INVALID_TRIGGER_PRICE, ZERO
         if tif in (TimeInForce.GTD, TimeInForce.DAY):
             if expire_ts <= ts:
-                return R.INVALID_EXPIRY, 0
+                return R.INVALID_EXPIRY, ZERO
         elif expire_ts != 0:
-            return R.INVALID_EXPIRY, 0
+            return R.INVALID_EXPIRY, ZERO
         if price % inst.tick or trigger % inst.tick or trail_offset % inst.tick:
-            return R.PRICE_NOT_TICK_MULTIPLE, 0
+            return R.PRICE_NOT_TICK_MULTIPLE, ZERO
         if qty % inst.lot:
-            return R.QUANTITY_NOT_LOT_MULTIPLE, 0
+            return R.QUANTITY_NOT_LOT_MULTIPLE, ZERO
         if qty < inst.min_qty:
-            return R.BELOW_MIN_QUANTITY, 0
+            return R.BELOW_MIN_QUANTITY, ZERO
         if qty > inst.max_qty:
-            return R.ABOVE_MAX_QUANTITY, 0
+            return R.ABOVE_MAX_QUANTITY, ZERO
         collar_on = lim[Limit.COLLAR_BPS] > 0 or lim[Limit.COLLAR_TICKS] > 0
         needs_ref = order_type in (OrderType.MARKET, OrderType.TRAILING_STOP)
-        use_mid = lim[Limit.COLLAR_USE_MID] != 0
-        ref2 = (inst.bid + inst.ask) if use_mid else 2 * inst.last
-        if use_mid and (inst.bid <= 0 or inst.ask <= 0):
-            ref2 = 0
+        ref2 = self._reference_x2(inst, lim)
         if needs_ref or collar_on:
             if ref2 <= 0:
-                return R.NO_REFERENCE_PRICE, 0
+                return R.NO_REFERENCE_PRICE, ZERO
             max_age = lim[Limit.MAX_REFERENCE_AGE_NS]
             if inst.stale or (max_age > 0 and ts - inst.price_ts > max_age):
-                return R.STALE_REFERENCE_PRICE, 0
+                return R.STALE_REFERENCE_PRICE, ZERO
         if order_type in PRICED_TYPES:
             reserve_price = price
         elif order_type in TRIGGER_TYPES:
             reserve_price = trigger
         else:
-            reserve_price = ref2 // 2
-        notional = reserve_price * qty * inst.notional_mult
-        if notional > MAX_NOTIONAL:
-            return R.NOTIONAL_OVERFLOW, 0
+            # market and trailing orders reserve at the reference (ref2 > 0 here); a mid
+            # between two price units is truncated to the lower one
+            reserve_price = rounded(ref2 / 2, inst.precision["price"], ROUND_DOWN)
+        notional = reserve_price * qty
+        if notional > inst.notional_cap:
+            return R.NOTIONAL_OVERFLOW, ZERO
         if notional < inst.min_notional:
-            return R.BELOW_MIN_NOTIONAL, 0
+            return R.BELOW_MIN_NOTIONAL, ZERO
         code, reduce_mode = self._kill_switch(account, strategy_id)
         if code != R.OK:
-            return code, 0
+            return code, ZERO
         pos = self.positions.get((account_id, instrument_id), Position())
         is_buy = side == Side.BUY
         if reduce_mode or flags & OrderFlag.REDUCE_ONLY:
@@ -930,63 +1150,75 @@ class ReferenceModel:
             else:
                 reduces = pos.qty - pos.open_sell - qty >= 0
             if not reduces:
-                return (R.REDUCE_ONLY_MODE if reduce_mode else R.REDUCE_ONLY_VIOLATION), 0
+                return (R.REDUCE_ONLY_MODE if reduce_mode else R.REDUCE_ONLY_VIOLATION), ZERO
         if (account_id, cl_ord_id) in self.by_cl:
-            return R.DUPLICATE_CLIENT_ORDER_ID, 0
+            return R.DUPLICATE_CLIENT_ORDER_ID, ZERO
         if not account.order_bucket.take(ts):
-            return R.ORDER_RATE_EXCEEDED, 0
+            return R.ORDER_RATE_EXCEEDED, ZERO
         bucket = account.exchange_buckets.get(inst.exchange_id)
         if bucket is not None and not bucket.take(ts):
-            return R.EXCHANGE_RATE_EXCEEDED, 0
-        if lim[Limit.MAX_ORDER_QTY] and qty > lim[Limit.MAX_ORDER_QTY]:
-            return R.MAX_ORDER_QUANTITY, 0
-        if lim[Limit.MAX_ORDER_NOTIONAL] and notional > lim[Limit.MAX_ORDER_NOTIONAL]:
-            return R.MAX_ORDER_NOTIONAL, 0
-        if collar_on and order_type in PRICED_TYPES:
-            bps, ticks = lim[Limit.COLLAR_BPS], lim[Limit.COLLAR_TICKS]
-            if bps > 0:
-                if is_buy:
-                    outside = 2 * price * 10000 > ref2 * (10000 + bps)
-                else:
-                    outside = 2 * price * 10000 < ref2 * (10000 - bps)
-            elif is_buy:
-                outside = 2 * price > ref2 + 2 * ticks * inst.tick
-            else:
-                outside = 2 * price < ref2 - 2 * ticks * inst.tick
-            if outside:
-                return R.PRICE_COLLAR, 0
+            return R.EXCHANGE_RATE_EXCEEDED, ZERO
+        if lim[Limit.MAX_ORDER_QTY] and qty > inst.amount(lim[Limit.MAX_ORDER_QTY], "qty"):
+            return R.MAX_ORDER_QUANTITY, ZERO
+        if lim[Limit.MAX_ORDER_NOTIONAL] and notional > inst.amount(
+            lim[Limit.MAX_ORDER_NOTIONAL], "quote"
+        ):
+            return R.MAX_ORDER_NOTIONAL, ZERO
+        if collar_on and order_type in PRICED_TYPES and self._outside_collar(
+            inst, lim, is_buy, price, ref2
+        ):
+            return R.PRICE_COLLAR, ZERO
         if lim[Limit.LONG_ONLY] and not is_buy and pos.qty - pos.open_sell - qty < 0:
-            return R.LONG_ONLY, 0
+            return R.LONG_ONLY, ZERO
         if self.strategies[strategy_id]:
             spos = self.strategy_positions.get(
                 (account_id, strategy_id, instrument_id), Position()
             )
             if is_buy and (spos.qty > 0 or spos.open_buy > 0):
-                return R.SINGLE_ENTRY, 0
+                return R.SINGLE_ENTRY, ZERO
             if not is_buy and spos.qty - spos.open_sell <= 0:
-                return R.SINGLE_ENTRY, 0
-        code = self._position_limit(lim, pos, is_buy, qty)
+                return R.SINGLE_ENTRY, ZERO
+        code = self._position_limit(lim, inst, pos, is_buy, qty)
         if code != R.OK:
-            return code, 0
+            return code, ZERO
         if lim[Limit.MAX_OPEN_ORDERS] and account.open_orders + 1 > lim[Limit.MAX_OPEN_ORDERS]:
-            return R.MAX_OPEN_ORDERS, 0
+            return R.MAX_OPEN_ORDERS, ZERO
         code = self._exposure_limit(lim, account, is_buy, notional)
         if code != R.OK:
-            return code, 0
+            return code, ZERO
         if lim[Limit.CHECK_BALANCE]:
             if is_buy:
-                total, locked = self.balance(account_id, inst.quote_asset)
-                if total - locked < notional:
-                    return R.INSUFFICIENT_BALANCE, 0
-            else:
-                total, locked = self.balance(account_id, inst.base_asset)
-                if total - locked < qty * inst.base_mult:
-                    return R.INSUFFICIENT_BALANCE, 0
+                if self._free(account_id, inst.quote_asset) < notional:
+                    return R.INSUFFICIENT_BALANCE, ZERO
+            elif self._free(account_id, inst.base_asset) < qty:
+                return R.INSUFFICIENT_BALANCE, ZERO
         goes_now = order_type in (OrderType.MARKET, OrderType.LIMIT) or inst.native_stops
         if goes_now and self._crosses_own(account_id, instrument_id, is_buy, order_type, price,
                                           0):
-            return R.SELF_TRADE, 0
+            return R.SELF_TRADE, ZERO
         return R.OK, reserve_price
+
+    @staticmethod
+    def _reference_x2(inst: Instrument, lim: dict[int, int]) -> Decimal:
+        """Twice the reference price (bid + ask, or 2 x last); 0 when there is none."""
+        if lim[Limit.COLLAR_USE_MID] != 0:
+            if inst.bid <= 0 or inst.ask <= 0:
+                return ZERO
+            return inst.bid + inst.ask
+        return 2 * inst.last
+
+    @staticmethod
+    def _outside_collar(inst: Instrument, lim: dict[int, int], is_buy: bool, price: Decimal,
+                        ref2: Decimal) -> bool:
+        """Price collar around the reference: ``bps`` basis points, else ``ticks`` ticks."""
+        bps, ticks = lim[Limit.COLLAR_BPS], lim[Limit.COLLAR_TICKS]
+        if bps > 0:
+            if is_buy:
+                return 2 * price * 10000 > ref2 * (10000 + bps)
+            return 2 * price * 10000 < ref2 * (10000 - bps)
+        if is_buy:
+            return 2 * price > ref2 + 2 * ticks * inst.tick
+        return 2 * price < ref2 - 2 * ticks * inst.tick
 
     def _kill_switch(self, account: Account, strategy_id: int) -> tuple[int, bool]:
         """HALT at any level rejects; REDUCE_ONLY at any level means reduce-only mode."""
@@ -1001,33 +1233,34 @@ class ReferenceModel:
         )
 
     @staticmethod
-    def _position_limit(lim: dict[int, int], pos: Position, is_buy: bool, add_qty: int) -> int:
+    def _position_limit(lim: dict[int, int], inst: Instrument, pos: Position, is_buy: bool,
+                        add_qty: Decimal) -> int:
         """Max position per instrument, counting open orders (worst case if all fill)."""
-        max_pos = lim[Limit.MAX_POSITION]
-        if max_pos:
+        if lim[Limit.MAX_POSITION]:
+            max_pos = inst.amount(lim[Limit.MAX_POSITION], "qty")
             if is_buy and pos.qty + pos.open_buy + add_qty > max_pos:
                 return Reject.MAX_POSITION
             if not is_buy and pos.open_sell + add_qty - pos.qty > max_pos:
                 return Reject.MAX_POSITION
         return Reject.OK
 
-    @staticmethod
-    def _exposure_limit(lim: dict[int, int], account: Account, is_buy: bool, add: int) -> int:
+    def _exposure_limit(self, lim: dict[int, int], account: Account, is_buy: bool,
+                        add: Decimal) -> int:
         """Max gross and net exposure: positions at their last valuation plus open orders."""
-        max_gross, max_net = lim[Limit.MAX_GROSS_EXPOSURE], lim[Limit.MAX_NET_EXPOSURE]
-        if max_gross and (
+        if lim[Limit.MAX_GROSS_EXPOSURE] and (
             account.gross + account.open_buy_notional + account.open_sell_notional + add
-            > max_gross
+            > self._money(lim[Limit.MAX_GROSS_EXPOSURE])
         ):
             return Reject.MAX_GROSS_EXPOSURE
-        if max_net:
+        if lim[Limit.MAX_NET_EXPOSURE]:
+            max_net = self._money(lim[Limit.MAX_NET_EXPOSURE])
             if is_buy and account.net + account.open_buy_notional + add > max_net:
                 return Reject.MAX_NET_EXPOSURE
             if not is_buy and account.open_sell_notional + add - account.net > max_net:
                 return Reject.MAX_NET_EXPOSURE
         return Reject.OK
 
-    def _crosses_own(self, account_id, instrument_id, is_buy, order_type, price,
+    def _crosses_own(self, account_id, instrument_id, is_buy, order_type, price: Decimal,
                      exclude) -> bool:
         """True when the account rests an opposite order the new one would trade against."""
         for oid in self.accounts[account_id].live_orders:
@@ -1050,13 +1283,16 @@ class ReferenceModel:
         )
 
     def _check_bracket(self, account_id, instrument_id, cl_ord_id, tp_cl, sl_cl, side,
-                       entry_type, entry_price, tp_price, sl_trigger) -> int:
+                       entry_type, entry_raw, tp_raw, sl_raw) -> int:
         inst = self.instruments.get(instrument_id)
         if inst is None:
             return Reject.UNKNOWN_INSTRUMENT
         if entry_type not in (OrderType.MARKET, OrderType.LIMIT):
             return Reject.INVALID_CONTINGENCY
-        if tp_price < 0 or sl_trigger < 0 or tp_price > MAX_RAW or sl_trigger > MAX_RAW:
+        entry_price = inst.amount(entry_raw, "price")
+        tp_price, sl_trigger = inst.amount(tp_raw, "price"), inst.amount(sl_raw, "price")
+        if (tp_price < 0 or sl_trigger < 0 or tp_price > inst.price_cap
+                or sl_trigger > inst.price_cap):
             return Reject.INVALID_CONTINGENCY
         if tp_price % inst.tick or sl_trigger % inst.tick:
             return Reject.PRICE_NOT_TICK_MULTIPLE
@@ -1078,7 +1314,7 @@ class ReferenceModel:
                 return Reject.DUPLICATE_CLIENT_ORDER_ID
         return Reject.OK
 
-    def _check_replace(self, account: Account, order_id, new_price, new_qty, ts) -> int:
+    def _check_replace(self, account: Account, order_id, price_raw, qty_raw, ts) -> int:
         R = Reject
         lim = account.limits
         if not account.message_bucket.take(ts):
@@ -1098,11 +1334,12 @@ class ReferenceModel:
             or o.status not in (S.NEW, S.PARTIALLY_FILLED)
         ):
             return R.NOT_REPLACEABLE
-        if new_qty <= o.filled or new_qty > MAX_RAW:
-            return R.INVALID_QUANTITY
-        if new_price <= 0 or new_price > MAX_RAW:
-            return R.INVALID_PRICE
         inst = self.instruments[o.instrument]
+        new_price, new_qty = inst.amount(price_raw, "price"), inst.amount(qty_raw, "qty")
+        if new_qty <= o.filled or new_qty > inst.qty_cap:
+            return R.INVALID_QUANTITY
+        if new_price <= 0 or new_price > inst.price_cap:
+            return R.INVALID_PRICE
         if new_price % inst.tick:
             return R.PRICE_NOT_TICK_MULTIPLE
         if new_qty % inst.lot:
@@ -1111,8 +1348,8 @@ class ReferenceModel:
             return R.BELOW_MIN_QUANTITY
         if new_qty > inst.max_qty:
             return R.ABOVE_MAX_QUANTITY
-        notional = new_price * new_qty * inst.notional_mult
-        if notional > MAX_NOTIONAL:
+        notional = new_price * new_qty
+        if notional > inst.notional_cap:
             return R.NOTIONAL_OVERFLOW
         if notional < inst.min_notional:
             return R.BELOW_MIN_NOTIONAL
@@ -1121,57 +1358,43 @@ class ReferenceModel:
             return code
         if reduce_mode and new_qty > o.qty:
             return R.REDUCE_ONLY_MODE
-        if lim[Limit.MAX_ORDER_QTY] and new_qty > lim[Limit.MAX_ORDER_QTY]:
+        if lim[Limit.MAX_ORDER_QTY] and new_qty > inst.amount(lim[Limit.MAX_ORDER_QTY], "qty"):
             return R.MAX_ORDER_QUANTITY
-        if lim[Limit.MAX_ORDER_NOTIONAL] and notional > lim[Limit.MAX_ORDER_NOTIONAL]:
+        if lim[Limit.MAX_ORDER_NOTIONAL] and notional > inst.amount(
+            lim[Limit.MAX_ORDER_NOTIONAL], "quote"
+        ):
             return R.MAX_ORDER_NOTIONAL
-        bps, ticks = lim[Limit.COLLAR_BPS], lim[Limit.COLLAR_TICKS]
-        if bps > 0 or ticks > 0:
-            use_mid = lim[Limit.COLLAR_USE_MID] != 0
-            ref2 = (inst.bid + inst.ask) if use_mid else 2 * inst.last
-            if use_mid and (inst.bid <= 0 or inst.ask <= 0):
-                ref2 = 0
+        if lim[Limit.COLLAR_BPS] > 0 or lim[Limit.COLLAR_TICKS] > 0:
+            ref2 = self._reference_x2(inst, lim)
             if ref2 <= 0:
                 return R.NO_REFERENCE_PRICE
             max_age = lim[Limit.MAX_REFERENCE_AGE_NS]
             if inst.stale or (max_age > 0 and ts - inst.price_ts > max_age):
                 return R.STALE_REFERENCE_PRICE
-            if bps > 0:
-                if o.is_buy:
-                    outside = 2 * new_price * 10000 > ref2 * (10000 + bps)
-                else:
-                    outside = 2 * new_price * 10000 < ref2 * (10000 - bps)
-            elif o.is_buy:
-                outside = 2 * new_price > ref2 + 2 * ticks * inst.tick
-            else:
-                outside = 2 * new_price < ref2 - 2 * ticks * inst.tick
-            if outside:
+            if self._outside_collar(inst, lim, o.is_buy, new_price, ref2):
                 return R.PRICE_COLLAR
         # what the replace adds to the worst case, while it is pending
         new_rem = max(o.qty, new_qty) - o.filled
         add_qty = new_rem - o.reserved_qty
-        add_notional = new_rem * max(o.reserve_price, new_price) * inst.notional_mult - (
-            o.reserved_notional
-        )
+        add_notional = new_rem * max(o.reserve_price, new_price) - o.reserved_notional
         pos = self.positions.get((account.account_id, o.instrument), Position())
-        if (o.contingency != Contingency.OCO or o.reserved_qty > 0) and add_qty > 0:
+        carries = o.contingency != Contingency.OCO or o.reserved_qty > 0
+        if carries and add_qty > 0:
             if lim[Limit.LONG_ONLY] and not o.is_buy and pos.qty - pos.open_sell - add_qty < 0:
                 return R.LONG_ONLY
-            code = self._position_limit(lim, pos, o.is_buy, add_qty)
+            code = self._position_limit(lim, inst, pos, o.is_buy, add_qty)
             if code != R.OK:
                 return code
-        if (o.contingency != Contingency.OCO or o.reserved_qty > 0) and add_notional > 0:
+        if carries and add_notional > 0:
             code = self._exposure_limit(lim, account, o.is_buy, add_notional)
             if code != R.OK:
                 return code
-        if o.locks_funds and (o.contingency != Contingency.OCO or o.reserved_qty > 0):
+        if o.locks_funds and carries:
             if o.is_buy:
-                need = add_notional
-                total, locked = self.balance(account.account_id, inst.quote_asset)
+                need, free = add_notional, self._free(account.account_id, inst.quote_asset)
             else:
-                need = add_qty * inst.base_mult
-                total, locked = self.balance(account.account_id, inst.base_asset)
-            if need > 0 and total - locked < need:
+                need, free = add_qty, self._free(account.account_id, inst.base_asset)
+            if need > 0 and free < need:
                 return R.INSUFFICIENT_BALANCE
         if self._crosses_own(account.account_id, o.instrument, o.is_buy, OrderType.LIMIT,
                              new_price, o.order_id):
@@ -1180,13 +1403,18 @@ class ReferenceModel:
 
     # ------------------------------------------------------------------ state changes
     def _insert(self, account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif,
-                price, trigger, qty, flags, expire_ts, ts, trail_offset, reserve_price,
-                oco=False, child=False) -> Order | None:
+                price, trigger, qty, flags, expire_ts, ts, trail_offset,
+                reserve_price: Decimal, oco=False, child=False) -> Order | None:
+        """Insert a checked order; ``price``, ``trigger``, ``qty`` and ``trail_offset`` are the
+        raw API arguments, converted here."""
         if len(self.orders) >= self.max_orders and not self._evict(1):
             return None
         account = self.accounts[account_id]
+        inst = self.instruments[instrument_id]
         o = Order(self.next_order_id, cl_ord_id, account_id, strategy_id, instrument_id, side,
-                  order_type, tif, flags, price, trigger, qty, expire_ts, trail_offset, ts)
+                  order_type, tif, flags, inst.amount(price, "price"),
+                  inst.amount(trigger, "price"), inst.amount(qty, "qty"), expire_ts,
+                  inst.amount(trail_offset, "price"), ts)
         self.next_order_id += 1
         o.reserve_price = reserve_price
         o.ts_risk = ts
@@ -1200,8 +1428,7 @@ class ReferenceModel:
         if child:
             o.hold = Hold.PARENT
         elif order_type in STOP_TYPES and not (
-            self.instruments[instrument_id].native_stops
-            and order_type != OrderType.TRAILING_STOP
+            inst.native_stops and order_type != OrderType.TRAILING_STOP
         ):
             o.hold = Hold.TRIGGER
         if order_type == OrderType.TRAILING_STOP:
@@ -1234,7 +1461,7 @@ class ReferenceModel:
             del self.by_cl[(o.account, o.cl_ord_id)]
         return True
 
-    def _link_oco(self, a: Order, b: Order, qty: int) -> None:
+    def _link_oco(self, a: Order, b: Order, qty: Decimal) -> None:
         a.contingency = b.contingency = Contingency.OCO
         a.linked_id, b.linked_id = b.order_id, a.order_id
         a.group_qty = b.group_qty = qty
@@ -1247,7 +1474,7 @@ class ReferenceModel:
         return S.NEW if o.ts_ack else S.PENDING_NEW
 
     @staticmethod
-    def _live_qty(o: Order) -> int:
+    def _live_qty(o: Order) -> Decimal:
         if o.status == S.PENDING_REPLACE:
             return max(o.qty, o.pending_qty)
         return o.qty
@@ -1256,7 +1483,8 @@ class ReferenceModel:
         was_terminal = o.status in TERMINAL
         o.status = status
         self._sync_reserve(o)
-        self._emit(EventType.ORDER_UPDATE, o, status, o.filled, 0, ts)
+        filled = self.instruments[o.instrument].raw(o.filled, "qty")
+        self._emit(EventType.ORDER_UPDATE, o, status, filled, 0, ts)
         if status in TERMINAL and not was_terminal:
             o.ts_done = ts
             account = self.accounts[o.account]
@@ -1297,7 +1525,7 @@ class ReferenceModel:
         if o.status == S.PENDING_CANCEL:
             return
         if o.status == S.PENDING_REPLACE:
-            o.pending_price = o.pending_qty = 0
+            o.pending_price = o.pending_qty = ZERO
         self._set_status(o, S.PENDING_CANCEL, ts)
         self._emit(EventType.SEND_CANCEL, o, 0, 0, 0, ts)
 
@@ -1306,6 +1534,7 @@ class ReferenceModel:
         peer = self.orders.get(o.linked_id)
         if peer is None or peer.status in TERMINAL:
             return
+        inst = self.instruments[peer.instrument]
         left = o.group_qty - o.filled - peer.filled
         target = peer.filled + left
         if target >= peer.qty:
@@ -1315,32 +1544,34 @@ class ReferenceModel:
         elif peer.hold != Hold.NONE:
             peer.qty = target
             self._sync_reserve(peer)
-            self._emit(EventType.ORDER_UPDATE, peer, peer.status, peer.filled, 0, ts)
+            self._emit(EventType.ORDER_UPDATE, peer, peer.status, inst.raw(peer.filled, "qty"),
+                       0, ts)
         elif peer.status in (S.NEW, S.PARTIALLY_FILLED) and peer.order_type in PRICED_TYPES:
             peer.pending_price, peer.pending_qty = peer.price, target
             self._set_status(peer, S.PENDING_REPLACE, ts)
-            self._emit(EventType.SEND_REPLACE, peer, 0, peer.price, target, ts)
+            self._emit(EventType.SEND_REPLACE, peer, 0, inst.raw(peer.price, "price"),
+                       inst.raw(target, "qty"), ts)
 
     def _sync_reserve(self, o: Order) -> None:
         """Bring the order's share of open quantity, notional and locked funds up to date."""
-        inst = self.instruments[o.instrument]
         if o.status in TERMINAL or o.hold == Hold.PARENT or (
             o.contingency == Contingency.OCO and not self._carries_pair(o)
         ):
-            qty = notional = 0
+            qty = notional = ZERO
         else:
-            qty = max(0, self._live_qty(o) - o.filled)
+            qty = max(ZERO, self._live_qty(o) - o.filled)
             price = o.reserve_price
             if o.status == S.PENDING_REPLACE:
                 price = max(price, o.pending_price)
-            notional = qty * price * inst.notional_mult
-        lock = 0
+            notional = qty * price
+        lock = ZERO
         if o.locks_funds:
-            lock = notional if o.is_buy else qty * inst.base_mult
+            lock = notional if o.is_buy else qty  # quote for a buy, base for a sell
         dq, dn, dl = qty - o.reserved_qty, notional - o.reserved_notional, lock - o.locked
         if dq == 0 and dn == 0 and dl == 0:
             return
         o.reserved_qty, o.reserved_notional, o.locked = qty, notional, lock
+        inst = self.instruments[o.instrument]
         account = self.accounts[o.account]
         pos = self._position(o.account, o.instrument)
         spos = self._strategy_position(o.account, o.strategy, o.instrument)
@@ -1361,22 +1592,24 @@ class ReferenceModel:
             return True
         return o.order_id < peer.order_id
 
-    def _apply_fill(self, account, pos: Position, inst: Instrument, signed: int, price: int,
-                    exit_reason: int, o: Order, ts: int, main: bool) -> None:
+    def _apply_fill(self, account, pos: Position, inst: Instrument, signed: Decimal,
+                    price: Decimal, exit_reason: int, o: Order, ts: int, main: bool) -> None:
         """Netting position update; main=True also drives account totals and trip events."""
-        mult = inst.notional_mult
         qty = abs(signed)
-        realized = 0
+        realized = ZERO
         if pos.qty == 0 or (pos.qty > 0) == (signed > 0):
             if pos.qty == 0:
                 pos.entry_ts = ts
-                pos.trip_realized = 0
+                pos.trip_realized = ZERO
             pos.qty += signed
-            pos.cost += signed * price * mult
+            pos.cost += signed * price
         else:
             close = min(qty, abs(pos.qty))
-            removed = muldiv(abs(pos.cost), close, abs(pos.qty))
-            exit_value = close * price * mult
+            # THE rounding rule of the ledger: the cost removed with a partial close is in
+            # proportion, truncated toward zero to the quote asset's unit
+            removed = quotient(abs(pos.cost) * close, abs(pos.qty), inst.precision["quote"],
+                               ROUND_DOWN)
+            exit_value = close * price
             realized = exit_value - removed if pos.qty > 0 else removed - exit_value
             pos.cost -= removed if pos.qty > 0 else -removed
             pos.qty += close if signed > 0 else -close
@@ -1386,20 +1619,20 @@ class ReferenceModel:
             if pos.qty == 0:
                 if main:
                     reason = ExitReason.FLIP if rest > 0 else exit_reason
-                    self._emit(EventType.TRADE_CLOSED, o, reason, pos.trip_realized,
-                               pos.entry_ts, ts)
+                    self._emit(EventType.TRADE_CLOSED, o, reason,
+                               inst.raw(pos.trip_realized, "quote"), pos.entry_ts, ts)
                 if rest > 0:
                     pos.entry_ts = ts
-                    pos.trip_realized = 0
+                    pos.trip_realized = ZERO
                     pos.qty = rest if signed > 0 else -rest
-                    pos.cost = pos.qty * price * mult
+                    pos.cost = pos.qty * price
         if main:
             account.realized += realized
-            mark = inst.last if inst.last > 0 else price
-            self._revalue(account, pos, inst, mark)
+            self._revalue(account, pos, inst.last if inst.last > 0 else price)
 
-    def _revalue(self, account: Account, pos: Position, inst: Instrument, mark: int) -> None:
-        exposure = pos.qty * mark * inst.notional_mult
+    @staticmethod
+    def _revalue(account: Account, pos: Position, mark: Decimal) -> None:
+        exposure = pos.qty * mark
         unrealized = exposure - pos.cost
         account.gross += abs(exposure) - abs(pos.exposure)
         account.net += exposure - pos.exposure
@@ -1412,14 +1645,18 @@ class ReferenceModel:
         if account.kill == KillMode.HALT:
             return
         lim = account.limits
-        if lim[Limit.MAX_DAILY_LOSS] and account.day_start_pnl - pnl > lim[Limit.MAX_DAILY_LOSS]:
+        if lim[Limit.MAX_DAILY_LOSS] and (
+            account.day_start_pnl - pnl > self._money(lim[Limit.MAX_DAILY_LOSS])
+        ):
             account.kill = KillMode.HALT
-            self._alert(Alert.DAILY_LOSS_BREAKER, account.account_id, 0, 0, 0, pnl,
-                        account.day_start_pnl, ts)
-        elif lim[Limit.MAX_DRAWDOWN] and account.peak_pnl - pnl > lim[Limit.MAX_DRAWDOWN]:
+            self._alert(Alert.DAILY_LOSS_BREAKER, account.account_id, 0, 0, 0,
+                        self._money_raw(pnl), self._money_raw(account.day_start_pnl), ts)
+        elif lim[Limit.MAX_DRAWDOWN] and (
+            account.peak_pnl - pnl > self._money(lim[Limit.MAX_DRAWDOWN])
+        ):
             account.kill = KillMode.HALT
-            self._alert(Alert.DRAWDOWN_BREAKER, account.account_id, 0, 0, 0, pnl,
-                        account.peak_pnl, ts)
+            self._alert(Alert.DRAWDOWN_BREAKER, account.account_id, 0, 0, 0,
+                        self._money_raw(pnl), self._money_raw(account.peak_pnl), ts)
 
     # ------------------------------------------------------------------ helpers
     def _remember_trade(self, key: tuple[int, int]) -> None:
@@ -1436,10 +1673,16 @@ class ReferenceModel:
             (account_id, strategy_id, instrument_id), Position()
         )
 
-    def _balance(self, account_id: int, asset_id: int) -> list[int]:
-        return self.balances.setdefault((account_id, asset_id), [0, 0])
+    def _balance(self, account_id: int, asset_id: int) -> list[Decimal]:
+        return self.balances.setdefault((account_id, asset_id), [ZERO, ZERO])
+
+    def _free(self, account_id: int, asset_id: int) -> Decimal:
+        """Total minus locked, as an amount (no entry is created)."""
+        total, locked = self.balances.get((account_id, asset_id), (ZERO, ZERO))
+        return total - locked
 
     def _emit(self, etype: int, o: Order, code: int, a: int, b: int, ts: int) -> None:
+        """Queue an event; ``a`` and ``b`` are raw counts (converted by the caller)."""
         self.events.append(
             (etype, code, o.account, o.instrument, o.strategy, o.order_id, a, b, ts)
         )
@@ -1467,3 +1710,19 @@ ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
     "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
 )
+# The unit each Decimal field is reported in (a key of ``Instrument.precision``); the other
+# fields are ints and flags, reported as they are.
+ORDER_UNITS = {
+    "price": "price", "trigger": "price", "trail_offset": "price", "reserve_price": "price",
+    "pending_price": "price", "trail_anchor": "price",
+    "qty": "qty", "filled": "qty", "pending_qty": "qty", "group_qty": "qty",
+    "reserved_qty": "qty",
+    "fill_notional": "price_qty", "reserved_notional": "quote",
+}
+POSITION_UNITS = {
+    "qty": "qty", "open_buy": "qty", "open_sell": "qty",
+    "cost": "quote", "realized": "quote", "fees": "quote", "trip_realized": "quote",
+    "exposure": "quote", "unrealized": "quote",
+}
+# Account fields in the account's money unit (ReferenceModel.money_precision).
+ACCOUNT_MONEY = frozenset(ACCOUNT_FIELDS) - {"kill", "open_orders"}

@@ -358,8 +358,9 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
     pair = Pair(max_orders, trade_window)
     trade = 0
     for n in range(steps):
-        live = [k for k, (r, _) in enumerate(reversed(pair.ids))
-                if (o := pair.ref.order(r)) is not None and o["status"] not in (4, 7, 8, 9)]
+        # orders not yet closed: the accounts' live lists (cheaper than a view of every order)
+        open_ids = {r for a in range(N_ACCOUNTS) for r in pair.ref.live_orders(a)}
+        live = [k for k, (r, _) in enumerate(reversed(pair.ids)) if r in open_ids]
         roll = rng.random()
         if not live and 0.29 <= roll < 0.80 and rng.random() < 0.85:
             roll = rng.random() * 0.29  # nothing to act on: a venue would be quiet, trade
@@ -459,6 +460,37 @@ def test_same_answers_over_long_sessions_small_table(seed):
 @given(st.integers(0, 2**32 - 1))
 def test_snapshot_restore_continues_identically(seed):
     random_walk(seed, steps=300, max_orders=32, trade_window=16, restore_every=37)
+
+
+def test_mid_reserve_price_is_truncated_alike():
+    # the random sequences keep bid + ask even; here it is odd, so a market order's reserve
+    # price (the mid) falls between two price units and both models must truncate it alike
+    pair = Pair(max_orders=16, trade_window=4)
+    for m in (pair.core, pair.ref):
+        assert m.set_limit(0, Limit.COLLAR_USE_MID, 1) == 0
+        assert m.set_price(0, BASE_PRICE, BASE_PRICE - 5, BASE_PRICE + 10, 2) == 0
+    pair.apply(("submit", 0, 1, 0, 7, Side.BUY, OrderType.MARKET, TimeInForce.GTC, 0, 0, 1000,
+                0, 0, 0))
+    pair.compare_state()
+    rid, _ = pair.ids[-1]
+    assert pair.ref.order(rid)["reserve_price"] == BASE_PRICE + 2
+
+
+def test_reference_amounts_are_exact_or_loud():
+    # the reference's Decimal edge: raw counts <-> amounts, never a silent rounding
+    from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, Inexact
+
+    from oms_core.reference.model import EXACT, UnitError, quotient, to_amount, to_raw
+
+    assert to_amount(123_456, 5) == Decimal("1.23456")
+    assert to_raw(Decimal("1.23456"), 8) == 123_456_000
+    with pytest.raises(UnitError):
+        to_raw(Decimal("0.000000001"), 8)  # a ninth decimal is not a whole unit of 1e-8
+    with pytest.raises(Inexact):
+        EXACT.multiply(Decimal(10**40 + 1), Decimal(10**30 + 1))  # 71 digits: refused
+    # 2/3 in units of 1e-2: truncated, or rounded only when the call site says so
+    assert quotient(Decimal(2), Decimal(3), 2, ROUND_DOWN) == Decimal("0.66")
+    assert quotient(Decimal(2), Decimal(3), 2, ROUND_HALF_UP) == Decimal("0.67")
 
 
 def test_snapshot_refuses_other_capacities_and_damage():
