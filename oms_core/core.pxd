@@ -7,13 +7,17 @@
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
+cimport cython
+
 from oms_core.heaps cimport HeapSet
+from oms_core.index cimport PairIndex
 from oms_core.ledger cimport Ledger
 from oms_core.orders cimport OrderTable
 from oms_core.risk cimport RiskChecker
 from oms_core.types cimport account_t, event_t, instrument_t, order_t
 
 
+@cython.final
 cdef class OmsCore:
     cdef instrument_t* instruments
     cdef readonly uint32_t n_instruments
@@ -26,11 +30,12 @@ cdef class OmsCore:
     cdef HeapSet triggers         # held stops: per instrument x {rises-to, falls-to, trailing}
     cdef HeapSet expiries         # GTD / DAY orders, one heap
     # exchange trade id dedupe: (trade id, instrument) with a FIFO window
-    cdef object seen_trades       # PairIndex
+    cdef PairIndex seen_trades
     cdef uint64_t* seen_k1
     cdef uint32_t* seen_k2
     cdef readonly uint64_t trade_window
     cdef uint64_t seen_next
+    cdef uint64_t seen_at          # seen_next % trade_window, kept without a division
     # events queued for the engine
     cdef event_t* events
     cdef readonly uint64_t n_events

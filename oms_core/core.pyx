@@ -501,9 +501,9 @@ cdef class OmsCore:
             return R_DUPLICATE_CLIENT_ORDER_ID
         if sl_trigger and (sl_cl == cl_ord_id or (tp_price and sl_cl == tp_cl)):
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if tp_price and self.orders.by_client_id.get(tp_cl, account) != NO_SLOT:
+        if tp_price and self.orders.client_slot(account, tp_cl) != NO_SLOT:
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if sl_trigger and self.orders.by_client_id.get(sl_cl, account) != NO_SLOT:
+        if sl_trigger and self.orders.client_slot(account, sl_cl) != NO_SLOT:
             return R_DUPLICATE_CLIENT_ORDER_ID
         return R_OK
 
@@ -680,6 +680,7 @@ cdef class OmsCore:
             self._emit_raw(EV_ALERT, ALERT_UNKNOWN_ORDER_FILL, 0, 0, 0, order_id,
                            <int64_t>trade_id, qty, ts)
             return R_UNKNOWN_ORDER
+        self.seen_trades.prefetch(trade_id, o.instrument)  # the duplicate check reads it
         cdef instrument_t* inst = &self.instruments[o.instrument]
         if (qty <= 0 or price <= 0 or qty > MAX_RAW or price > MAX_RAW
                 or fee_asset >= self.n_assets or self.asset_precision[fee_asset] == 0xFFFFFFFFU):
@@ -687,7 +688,7 @@ cdef class OmsCore:
         notional = oms_mul3(price, qty, inst.notional_mult, MAX_NOTIONAL, &overflow)
         if overflow:
             return R_INVALID_FILL
-        cdef PairIndex seen = <PairIndex>self.seen_trades
+        cdef PairIndex seen = self.seen_trades
         if seen.get(trade_id, o.instrument) != NO_SLOT:
             self.duplicate_fills += 1
             return R_DUPLICATE_FILL
@@ -699,13 +700,16 @@ cdef class OmsCore:
                            o.order_id, o.filled + qty, _live_qty(o), ts)
             return R_OVERFILL
         # remember the trade id, forgetting the oldest beyond the window
-        cdef uint64_t at = self.seen_next % self.trade_window
+        cdef uint64_t at = self.seen_at
         if self.seen_next >= self.trade_window:
             seen.remove(self.seen_k1[at], self.seen_k2[at])
         self.seen_k1[at] = trade_id
         self.seen_k2[at] = o.instrument
         seen.put(trade_id, o.instrument, 0)
         self.seen_next += 1
+        self.seen_at = at + 1 if at + 1 < self.trade_window else 0
+        if self.seen_next >= self.trade_window:  # the next fill forgets this one: fetch it now
+            seen.prefetch(self.seen_k1[self.seen_at], self.seen_k2[self.seen_at])
         if o.status == ST_REJECTED:
             self._emit_raw(EV_ALERT, ALERT_FILL_ON_REJECTED_ORDER, o.account, o.instrument,
                            o.strategy, o.order_id, <int64_t>trade_id, qty, ts)
@@ -892,7 +896,7 @@ cdef class OmsCore:
             raw_bytes(self.seen_k2, self.trade_window * sizeof(uint32_t)),
             raw_bytes(counters, sizeof(counters)),
         ]
-        chunks += (<PairIndex>self.seen_trades).dump()
+        chunks += self.seen_trades.dump()
         chunks += self.orders.dump() + self.ledger.dump() + self.risk.dump()
         chunks += self.resting.dump() + self.triggers.dump() + self.expiries.dump()
         header = json.dumps({"capacities": self._capacities(),
@@ -924,7 +928,8 @@ cdef class OmsCore:
         load_bytes(self.seen_k2, chunks[3], self.trade_window * sizeof(uint32_t))
         load_bytes(counters, chunks[4], sizeof(counters))
         self.seen_next, self.overfills, self.duplicate_fills = counters[0], counters[1], counters[2]
-        (<PairIndex>self.seen_trades).load(chunks[5:7])
+        self.seen_at = self.seen_next % self.trade_window
+        self.seen_trades.load(chunks[5:7])
         self.orders.load(chunks[7:13])
         self.ledger.load(chunks[13:20])
         self.risk.load(chunks[20:26])

@@ -3,6 +3,7 @@
 # Used for self-trade prevention (best resting price per account x instrument x side), held
 # stop triggers per instrument, and GTD/DAY expiry.
 
+cimport cython
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 
@@ -12,6 +13,7 @@ ctypedef struct heap_entry_t:
     uint32_t slot
 
 
+@cython.final
 cdef class HeapSet:
     cdef heap_entry_t** heaps
     cdef uint32_t* sizes
@@ -27,7 +29,16 @@ cdef class HeapSet:
     cdef int load(self, list chunks) except -1
     cdef int push(self, uint32_t heap, int64_t key, uint64_t tie, uint32_t slot) except -1
     cdef void remove(self, uint32_t heap, uint32_t slot) noexcept nogil
-    cdef bint contains(self, uint32_t slot) noexcept nogil
-    cdef uint32_t size(self, uint32_t heap) noexcept nogil
-    cdef heap_entry_t* top(self, uint32_t heap) noexcept nogil
-    cdef heap_entry_t* entry(self, uint32_t heap, uint32_t i) noexcept nogil
+
+    # accessors, inline so the core's per-order calls compile to one load each
+    cdef inline bint contains(self, uint32_t slot) noexcept nogil:
+        return self.position[slot] != 0xFFFFFFFFU
+
+    cdef inline uint32_t size(self, uint32_t heap) noexcept nogil:
+        return self.sizes[heap]
+
+    cdef inline heap_entry_t* top(self, uint32_t heap) noexcept nogil:
+        return &self.heaps[heap][0]
+
+    cdef inline heap_entry_t* entry(self, uint32_t heap, uint32_t i) noexcept nogil:
+        return &self.heaps[heap][i]

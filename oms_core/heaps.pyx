@@ -108,18 +108,6 @@ cdef class HeapSet:
         else:
             self._sift_down(h, last, i)
 
-    cdef bint contains(self, uint32_t slot) noexcept nogil:
-        return self.position[slot] != 0xFFFFFFFFU
-
-    cdef uint32_t size(self, uint32_t heap) noexcept nogil:
-        return self.sizes[heap]
-
-    cdef heap_entry_t* top(self, uint32_t heap) noexcept nogil:
-        return &self.heaps[heap][0]
-
-    cdef heap_entry_t* entry(self, uint32_t heap, uint32_t i) noexcept nogil:
-        return &self.heaps[heap][i]
-
     cdef list dump(self):
         """Sizes, positions and every heap's entries, concatenated (for snapshots)."""
         cdef list chunks = [raw_bytes(self.sizes, self.n_heaps * sizeof(uint32_t)),

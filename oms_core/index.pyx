@@ -4,11 +4,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint32_t, uint64_t
 
 from oms_core.snapshot cimport load_bytes, raw_bytes
-from oms_core.types cimport NO_SLOT, oms_mix64
-
-
-cdef inline uint64_t _hash(uint64_t k1, uint32_t k2) noexcept nogil:
-    return oms_mix64(k1 ^ (<uint64_t>k2 * 0x9E3779B97F4A7C15ULL))
+from oms_core.types cimport NO_SLOT
 
 
 cdef class PairIndex:
@@ -32,21 +28,9 @@ cdef class PairIndex:
     def __dealloc__(self):
         PyMem_Free(self.entries)
 
-    cdef uint32_t get(self, uint64_t k1, uint32_t k2) noexcept nogil:
-        """Value for the key, or NO_SLOT."""
-        cdef uint64_t i = _hash(k1, k2) & self.mask
-        cdef index_entry_t* e
-        while True:
-            e = &self.entries[i]
-            if e.value == NO_SLOT:
-                return NO_SLOT
-            if e.k1 == k1 and e.k2 == k2:
-                return e.value
-            i = (i + 1) & self.mask
-
     cdef bint put(self, uint64_t k1, uint32_t k2, uint32_t value) noexcept nogil:
         """Insert or overwrite; False when the index already holds max_items keys."""
-        cdef uint64_t i = _hash(k1, k2) & self.mask
+        cdef uint64_t i = pair_hash(k1, k2) & self.mask
         cdef index_entry_t* e
         while True:
             e = &self.entries[i]
@@ -64,7 +48,7 @@ cdef class PairIndex:
             i = (i + 1) & self.mask
 
     cdef bint remove(self, uint64_t k1, uint32_t k2) noexcept nogil:
-        cdef uint64_t i = _hash(k1, k2) & self.mask
+        cdef uint64_t i = pair_hash(k1, k2) & self.mask
         cdef uint64_t j, home
         while True:
             if self.entries[i].value == NO_SLOT:
@@ -78,7 +62,7 @@ cdef class PairIndex:
             j = (j + 1) & self.mask
             if self.entries[j].value == NO_SLOT:
                 break
-            home = _hash(self.entries[j].k1, self.entries[j].k2) & self.mask
+            home = pair_hash(self.entries[j].k1, self.entries[j].k2) & self.mask
             # entry j may move to i only if its home is not in the cyclic range (i, j]
             if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
                 self.entries[i] = self.entries[j]

@@ -6,7 +6,7 @@ from libc.string cimport memset
 
 from oms_core.index cimport PairIndex
 from oms_core.snapshot cimport load_bytes, raw_bytes
-from oms_core.types cimport NO_SLOT, balance_t, oms_muldiv, position_t
+from oms_core.types cimport balance_t, oms_muldiv, position_t
 
 
 cdef inline int64_t _abs(int64_t x) noexcept nogil:
@@ -43,27 +43,14 @@ cdef class Ledger:
         PyMem_Free(self.balances)
         PyMem_Free(self.asset_positions)
 
-    cdef position_t* position(self, uint32_t account, uint32_t instrument) noexcept nogil:
-        return &self.positions[account * self.n_instruments + instrument]
-
-    cdef balance_t* balance(self, uint32_t account, uint32_t asset) noexcept nogil:
-        return &self.balances[account * self.n_assets + asset]
-
-    cdef int64_t* asset_position(self, uint32_t account, uint32_t asset) noexcept nogil:
-        return &self.asset_positions[account * self.n_assets + asset]
-
-    cdef position_t* strategy_position(self, uint32_t account, uint32_t strategy,
-                                       uint32_t instrument) noexcept nogil:
-        """The account x strategy x instrument position, created flat on first use; NULL when
-        the pool is full."""
-        cdef uint64_t key = (<uint64_t>account << 32) | strategy
-        cdef uint32_t i = self.strategy_index.get(key, instrument)
-        if i == NO_SLOT:
-            if self.strategy_pool_used >= self.strategy_capacity:
-                return NULL
-            i = self.strategy_pool_used
-            self.strategy_pool_used += 1
-            self.strategy_index.put(key, instrument, i)
+    cdef position_t* _new_strategy_position(self, uint64_t key,
+                                            uint32_t instrument) noexcept nogil:
+        # first use of this account x strategy x instrument (strategy_position's slow path)
+        if self.strategy_pool_used >= self.strategy_capacity:
+            return NULL
+        cdef uint32_t i = self.strategy_pool_used
+        self.strategy_pool_used += 1
+        self.strategy_index.put(key, instrument, i)
         return &self.strategy_pool[i]
 
     cdef list dump(self):

@@ -5,6 +5,8 @@ class OrderTable:
     n_accounts: int
     live_count: int
     closed_count: int
+    client_capacity: int
+    client_count: int
     @property
     def slot_size(self) -> int: ...
     @property

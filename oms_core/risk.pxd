@@ -3,6 +3,7 @@
 # exceptions. Every check is O(1) in the number of open orders (self-trade prevention reads the
 # top of one heap).
 
+cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from oms_core.heaps cimport HeapSet
@@ -11,6 +12,7 @@ from oms_core.orders cimport OrderTable
 from oms_core.types cimport account_t, bucket_t, instrument_t, order_t
 
 
+@cython.final
 cdef class RiskChecker:
     cdef account_t* accounts
     cdef bucket_t* exchange_buckets      # n_accounts x n_exchanges

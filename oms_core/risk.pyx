@@ -201,6 +201,8 @@ cdef class RiskChecker:
         cdef position_t* spos
         cdef bucket_t* bucket
         cdef balance_t* bal
+        # the duplicate check below reads a random line of a large index: start it now
+        self.orders.prefetch_client(account, cl_ord_id)
         if account >= self.n_accounts or not self.accounts[account].active:
             return R_UNKNOWN_ACCOUNT
         acct = &self.accounts[account]
@@ -245,7 +247,9 @@ cdef class RiskChecker:
                 return R_INVALID_EXPIRY
         elif expire_ts != 0:
             return R_INVALID_EXPIRY
-        if price % inst.tick or trigger % inst.tick or trail_offset % inst.tick:
+        # (a zero is a multiple of anything: skip its division)
+        if ((price != 0 and price % inst.tick) or (trigger != 0 and trigger % inst.tick)
+                or (trail_offset != 0 and trail_offset % inst.tick)):
             return R_PRICE_NOT_TICK_MULTIPLE
         if qty % inst.lot:
             return R_QUANTITY_NOT_LOT_MULTIPLE
@@ -279,7 +283,7 @@ cdef class RiskChecker:
             if (is_buy and pos.qty + pos.open_buy + qty > 0) or (
                     not is_buy and pos.qty - pos.open_sell - qty < 0):
                 return R_REDUCE_ONLY_MODE if reduce_mode else R_REDUCE_ONLY_VIOLATION
-        if self.orders.by_client_id.get(cl_ord_id, account) != NO_SLOT:
+        if self.orders.client_slot(account, cl_ord_id) != NO_SLOT:
             return R_DUPLICATE_CLIENT_ORDER_ID
         if not bucket_take(&acct.order_bucket, ts):
             return R_ORDER_RATE_EXCEEDED

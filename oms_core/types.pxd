@@ -11,6 +11,20 @@ cdef extern from "oms_math.h":
     int oms_prod_gt(int64_t lhs_a, int64_t lhs_b, int64_t rhs_a, int64_t rhs_b) noexcept nogil
     uint64_t oms_mix64(uint64_t x) noexcept nogil
 
+# A cache hint: start loading a line the next steps will read. On x86 it is a volatile asm
+# because GCC deems a function holding only __builtin_prefetch pure and drops calls to it.
+cdef extern from *:
+    """
+    static inline void oms_prefetch(const void *p) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __asm__ __volatile__("prefetcht0 %0" : : "m"(*(const char *)p));
+    #else
+        __builtin_prefetch(p);
+    #endif
+    }
+    """
+    void oms_prefetch(const void* p) noexcept nogil
+
 
 # ---------------------------------------------------------------- constants (see enums.py)
 cdef enum:
