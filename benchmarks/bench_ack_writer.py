@@ -102,7 +102,7 @@ def _pct(a: np.ndarray) -> tuple[float, float, float]:
 
 
 def main(smoke: bool = False) -> bool:
-    rounds, burst, warm = (3, 200, 100) if smoke else (24, 1500, 1000)
+    rounds, burst, warm = (3, 200, 100) if smoke else (48, 1500, 1000)
     lat: dict[str, list[np.ndarray]] = {c: [] for c in CASES}
     ctx = zmq.Context()
     running: list[tuple[EngineProcess, list[subprocess.Popen[str]]]] = []
