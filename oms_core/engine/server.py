@@ -458,16 +458,13 @@ class Engine:
         if self.writer is not None and loop.wr.n:
             if self._pump is not None:  # one queue for every writer record, in order
                 self._pump.queue_writer()
-                return self._route_after_flush(rid)
-            for f in loop.wr.frames():
-                try:
-                    self.writer.send(f, _NOBLOCK)
-                except zmq.Again:
-                    self.counters["writer_dropped"] += 1
-        self._route_after_flush(rid)
-
-    def _route_after_flush(self, rid: bytes | None) -> None:
-        if self.loop.batch_mask:
+            else:
+                for f in loop.wr.frames():
+                    try:
+                        self.writer.send(f, _NOBLOCK)
+                    except zmq.Again:
+                        self.counters["writer_dropped"] += 1
+        if loop.batch_mask:
             self._route_to_others(rid)
 
     def _route_to_others(self, rid: bytes | None) -> None:
