@@ -12,6 +12,7 @@ DuckDB file.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from decimal import Decimal
@@ -190,6 +191,18 @@ class _Monitor:
         self.client.close()
 
 
+def realized_pnl(con: Any) -> dict[tuple[int, int], int]:
+    """Realized P&L (raw) per (account, instrument) from the writer's ``positions`` table.
+
+    A row is the account x instrument position after an update; its ``strategy`` is only the
+    one whose fill caused it, so the newest row per pair is the answer (summing the newest row
+    of each strategy would count the P&L once per strategy)."""
+    return {(a, i): r for a, i, r in con.execute("""
+        select account, instrument, realized_pnl from positions
+        qualify row_number() over (partition by account, instrument order by seq desc) = 1
+        """).fetchall()}
+
+
 def summary(db_path: str, cfg: Any, console: Console) -> dict[str, int]:
     """Read the run back from DuckDB and print it; return the row counts."""
     import duckdb
@@ -216,14 +229,7 @@ def summary(db_path: str, cfg: Any, console: Console) -> dict[str, int]:
                        sum(e.fee), min(e.fee_asset), max(e.fee_asset)
                 from executions e join o using (order_id)
                 group by 1, 2 order by 1, 2""").fetchall()
-            pnl: dict[tuple[int, int], int] = {}
-            if "positions" in tables:
-                for a, i, r in con.execute("""
-                        select account, instrument, realized_pnl from positions
-                        qualify row_number() over (
-                            partition by account, strategy, instrument order by seq desc) = 1
-                        """).fetchall():
-                    pnl[(a, i)] = pnl.get((a, i), 0) + r
+            pnl = realized_pnl(con) if "positions" in tables else {}
             assets = {x.id: x for x in cfg.assets.values()}
             for a, i, n, bought, sold, fees, fa0, fa1 in rows:
                 inst = insts[i]
@@ -288,6 +294,18 @@ def run_demo(directory: Path, seconds: float = 40.0, seed: int = 7,
                 mon.poll()
                 live.update(mon.table(elapsed, seconds))
                 time.sleep(0.25)
+            # stop the signals first and let the orders in flight settle, so the last live
+            # table and the DuckDB summary below describe (nearly) the same end state
+            pub = sup.child("publisher").proc
+            if pub is not None and pub.poll() is None:
+                pub.send_signal(signal.SIGTERM)
+                pub.wait(10)
+            settle_end = time.monotonic() + 1.5
+            while time.monotonic() < settle_end:
+                sup.step()
+                mon.poll()
+                time.sleep(0.25)
+            live.update(mon.table(seconds, seconds))
     except KeyboardInterrupt:
         console.print("interrupted: stopping")
     finally:
