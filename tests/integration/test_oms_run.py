@@ -192,6 +192,26 @@ def test_crashed_gateway_and_writer_are_restarted(run: Run) -> None:
     _wait(lambda: _fill_count(run) > n0, 30, "fills after the restart")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_killed_engine_recovers_reconciles_and_trades_on(run: Run) -> None:
+    """kill -9 of an engine under `oms run`: the supervisor restarts it, it recovers from its
+    journal, reconciles with the gateway (trading is gated until then) and trades on."""
+    before = run.proc_info("engine-0")
+    assert before["alive"] and before["pid"]
+    n0 = _fill_count(run)
+    os.kill(before["pid"], signal.SIGKILL)
+
+    def back() -> bool:
+        p = run.proc_info("engine-0")
+        return p["alive"] and p["pid"] != before["pid"] and p["restarts"] >= 1
+
+    _wait(back, 30, "engine-0 restarted")
+    # nothing acknowledged before the kill is lost, and the gate lifts: new fills
+    _wait(lambda: _fill_count(run) >= n0, 20, "the fills from before the kill")
+    _wait(lambda: _fill_count(run) > n0, 40, "fills after the restart (reconciled, resumed)")
+
+
 def _fill_count(run: Run) -> int:
     from bindings.client import OmsClient
     from bindings.wire.spec import QueryKind
