@@ -30,10 +30,8 @@ Targets: (b) and (d) < 3 s. Smoke: snapshots every 50,000 records, journals of ~
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
-import select
 import shutil
 import statistics
 import subprocess
@@ -48,7 +46,7 @@ import zmq
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, ExecType, MsgType, QueryKind
-from oms_core.engine.process import ROOT, to_toml
+from oms_core.engine.process import spawn_engine, to_toml, wait_ready
 from oms_core.journal import list_segments
 
 TARGET_S = 3.0
@@ -124,24 +122,13 @@ class Proc:
     def start(self, timeout: float = 120.0) -> Proc:
         with open(self.err_path, "a") as err:
             t0 = time.perf_counter()
-            self.proc = subprocess.Popen(self.args, cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                                         stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if not r:
-                continue
-            line = self.proc.stdout.readline()
-            if line.startswith("RECOVERED "):
-                self.t_recovered = time.perf_counter() - t0
-                self.recovered = json.loads(line[10:])
-            elif line.startswith("READY "):
-                self.t_ready = time.perf_counter() - t0
-                self.endpoints = json.loads(line[6:])
-                return self
-            elif not line and self.proc.poll() is not None:
-                break
+            self.proc = spawn_engine(self.args, err)
+        seen = wait_ready(self.proc, timeout, t0)
+        if "RECOVERED" in seen:
+            self.t_recovered, self.recovered = seen["RECOVERED"]
+        if "READY" in seen:
+            self.t_ready, self.endpoints = seen["READY"]
+            return self
         self.kill9()
         raise RuntimeError(f"engine did not start within {timeout:.0f} s (RECOVERED "
                            f"{self.recovered or 'not printed'}; {' '.join(self.args[3:])}): "

@@ -86,6 +86,46 @@ def base_config(tmp: Path, transport: str = "ipc", **engine: Any) -> dict[str, A
     }
 
 
+STARTUP_LINES = ("RECOVERED", "RECONCILED", "READY")
+
+
+def spawn_engine(args: list[str], stderr: Any,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``args`` (a ``python -m oms_core.engine`` command) from the repository, stdout
+    piped for its start-up lines, dying with this process."""
+    return subprocess.Popen(args, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=stderr,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            preexec_fn=die_with_parent)
+
+
+def wait_ready(proc: subprocess.Popen[str], timeout: float,
+               t0: float | None = None) -> dict[str, tuple[float, Any]]:
+    """Read the engine's start-up lines until READY (or exit, or ``timeout`` seconds).
+
+    Return ``{word: (seconds since t0 on perf_counter, parsed JSON)}`` for each of
+    RECOVERED / RECONCILED / READY seen; no "READY" key means it did not start.
+    """
+    assert proc.stdout is not None
+    t0 = time.perf_counter() if t0 is None else t0
+    seen: dict[str, tuple[float, Any]] = {}
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if not r:
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        word, _, rest = line.partition(" ")
+        if word in STARTUP_LINES:
+            seen[word] = (time.perf_counter() - t0, json.loads(rest))
+            if word == "READY":
+                break
+    return seen
+
+
 class EngineProcess:
     """``with EngineProcess(cfg, tmp) as e: e.endpoints["client"]``; SIGTERM on exit."""
 
@@ -101,20 +141,11 @@ class EngineProcess:
         self.stopped_line = ""
 
     def start(self, timeout: float = 20.0) -> EngineProcess:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, text=True,
-                                     preexec_fn=die_with_parent,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if line.startswith("READY "):
-                    self.endpoints = json.loads(line[6:])
-                    return self
-                if not line and self.proc.poll() is not None:
-                    break
+        self.proc = spawn_engine(self.args, subprocess.PIPE, self.env)
+        seen = wait_ready(self.proc, timeout)
+        if "READY" in seen:
+            self.endpoints = seen["READY"][1]
+            return self
         err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
         self.kill()
         raise RuntimeError(f"engine did not start: {err}")

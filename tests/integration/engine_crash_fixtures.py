@@ -8,8 +8,6 @@ ipc:// sockets in the test's temporary directory, the real journal on disk.
 from __future__ import annotations
 
 import json
-import os
-import select
 import subprocess
 import sys
 import threading
@@ -24,7 +22,7 @@ import zmq
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
-from oms_core.engine.process import ROOT, base_config, die_with_parent, to_toml
+from oms_core.engine.process import base_config, spawn_engine, to_toml, wait_ready
 
 BUY_PX, SELL_PX = 4_990_000, 5_010_000  # two price levels: average costs stay exact
 QTY = 100
@@ -55,27 +53,14 @@ class Engine:
         self.stopped: dict[str, Any] = {}
 
     def start(self, timeout: float = 30.0) -> Engine:
-        err = open(self.err_path, "a")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                                     stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                     preexec_fn=die_with_parent)
-        err.close()
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if not r:
-                continue
-            line = self.proc.stdout.readline()
-            if line.startswith("RECOVERED "):
-                self.recovered = json.loads(line[10:])
-            elif line.startswith("RECONCILED "):
-                self.reconciled = json.loads(line[11:])
-            elif line.startswith("READY "):
-                self.endpoints = json.loads(line[6:])
-                return self
-            elif not line and self.proc.poll() is not None:
-                break
+        with open(self.err_path, "a") as err:
+            self.proc = spawn_engine(self.args, err)
+        seen = wait_ready(self.proc, timeout)
+        self.recovered = seen.get("RECOVERED", (0, {}))[1]
+        self.reconciled = seen.get("RECONCILED", (0, {}))[1]
+        if "READY" in seen:
+            self.endpoints = seen["READY"][1]
+            return self
         self.kill9()
         raise RuntimeError(f"engine did not start: {self.err_path.read_text()[-3000:]}")
 
