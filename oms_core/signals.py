@@ -24,9 +24,10 @@ changing a position the client's working orders of that strategy and instrument 
 so a new signal replaces the previous intent. A move through zero is split into a closing order
 and an opening bracket. Exits (reductions, flattening) are market orders; entries follow the
 client's parameters. For single-entry strategies a direction signal is passed to the core as
-an entry (``1``: buy) or an exit (``-1``: sell what is held) without rebalancing, so the core
-rejects a buy while the strategy holds the instrument, or a sell while it holds nothing, with
-``Reject.SINGLE_ENTRY``.
+an entry (``1``: buy) or an exit (``-1``: sell what is held) without rebalancing: the core
+rejects a buy while the strategy holds the instrument with ``Reject.SINGLE_ENTRY``, and a
+``-1`` while nothing is held cancels the working entry and leaves the client flat (a
+single-entry position is long only).
 """
 
 from __future__ import annotations
@@ -289,11 +290,8 @@ def plan_signal(signal: Signal, params: OrderParams, inst: InstrumentSpec,
             return Plan((intent,), target=position + qty)
         if position > 0:
             return Plan((_exit(Side.SELL, position),), cancel_first=True, target=0)
-        # nothing held: the core answers SINGLE_ENTRY (or LONG_ONLY for a long-only client)
-        qty, code, reason = _size(params, inst, ref, balance, vol)
-        if code != Reject.OK:
-            return _rejected(code, reason)
-        return Plan((_exit(Side.SELL, qty),), target=position - qty)
+        # nothing held: a single-entry position is long only, so -1 leaves it flat
+        return Plan(cancel_first=True, reason="already flat")
     # -- the target position
     if kind == SignalKind.DIRECTION:
         if value < 0 and params.long_only:

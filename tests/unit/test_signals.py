@@ -127,8 +127,9 @@ def test_single_entry_passes_entries_and_exits_to_the_core():
     assert [(i.side, i.qty) for i in p.intents] == [(Side.BUY, 5_000)] and not p.cancel_first
     p = plan_signal(sig(D, -1), FIXED, INST, MKT, 5_000, BAL, single_entry=True)
     assert [(i.side, i.qty) for i in p.intents] == [(Side.SELL, 5_000)]
+    # nothing held: -1 is "stay flat" (the core would refuse a sell that opens a position)
     p = plan_signal(sig(D, -1), FIXED, INST, MKT, 0, BAL, single_entry=True)
-    assert [(i.side, i.qty) for i in p.intents] == [(Side.SELL, 5_000)]
+    assert p.code == Reject.OK and p.intents == () and p.cancel_first
 
 
 # -------------------------------------------------------------------- with a real core
@@ -258,9 +259,10 @@ def test_fills_then_flatten_and_single_entry(env):
     assert sell["side"] == Side.SELL and sell["qty"] == 5_000
     fill(core, f.order_ids[0], PRICE + 100, trade=2, ts=50)
     assert core.strategy_position(0, once, 0)["qty"] == 0
-    # a sell while holding nothing is rejected
+    # -1 while holding nothing: accepted, no order, nothing reaches the core's checks
     (s,) = apply_signal(core, cfg, Signal(once, 0, D, -1, 60), market, cl_ids=ids)
-    assert not s.accepted and s.code in (Reject.SINGLE_ENTRY, Reject.LONG_ONLY)
+    assert s.accepted and s.order_ids == () and s.reason == "already flat"
+    assert core.strategy_position(0, once, 0)["qty"] == 0
 
 
 def test_rebalance_to_target_quantity_trades_the_difference(env):
@@ -321,3 +323,25 @@ def test_example_config_signal_reaches_each_follower():
     # carol: 0.1% of 250 000 USDT = 250 per 1-sd bar; returns of +-1% (sd 1.026%) at 3000
     # -> 250 / 30.78 = 8.122 ETH (below her 10 ETH cap)
     assert core.order(carol.order_ids[0])["qty"] == 81_220
+
+
+def test_example_config_trades_every_strategy_for_every_follower():
+    """Each strategy of examples/oms.toml on each of its instruments, long then flat, at the
+    paper market's starting prices: no follower is refused by its own configuration."""
+    from oms_core.supervisor import PAPER_PRICES
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "oms.toml")
+    core = build_core(cfg)
+    ids, ts = ClOrdIds(), 10
+    for sname, strategy in cfg.strategies.items():
+        for iname in strategy.instruments:
+            inst = cfg.instruments[iname]
+            price = int(PAPER_PRICES[inst.base]) * 10**inst.price_precision
+            core.set_price(inst.id, price, price - inst.tick, price + inst.tick, ts)
+            closes = [price + (price // 100 if i % 2 else -price // 100) for i in range(30)]
+            for direction in (-1, 1, -1):
+                ts += 1
+                answers = apply_signal(core, cfg, Signal(strategy.id, inst.id, D, direction, ts),
+                                       MarketState(price, price), closes, cl_ids=ids)
+                assert answers and all(a.accepted for a in answers), (sname, iname, direction,
+                                                                      answers)
