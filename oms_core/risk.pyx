@@ -63,12 +63,13 @@ cdef inline bint _outside_collar(int64_t* lim, bint is_buy, int64_t price, int64
 
 
 cdef inline int64_t _reference2(int64_t* lim, instrument_t* inst) noexcept nogil:
-    """Twice the reference price (mid or last), or 0 when there is none."""
-    if lim[LIM_COLLAR_USE_MID] != 0:
-        if inst.bid <= 0 or inst.ask <= 0:
-            return 0
-        return inst.bid + inst.ask
-    return 2 * inst.last
+    """Twice the reference price (mid, or last with the mid until a first trade is seen), or
+    0 when there is none."""
+    if lim[LIM_COLLAR_USE_MID] == 0 and inst.last > 0:
+        return 2 * inst.last
+    if inst.bid <= 0 or inst.ask <= 0:
+        return 0
+    return inst.bid + inst.ask
 
 
 cdef inline int _reference_state(int64_t* lim, instrument_t* inst, int64_t ref2,

@@ -1200,12 +1200,13 @@ class ReferenceModel:
 
     @staticmethod
     def _reference_x2(inst: Instrument, lim: dict[int, int]) -> Decimal:
-        """Twice the reference price (bid + ask, or 2 x last); 0 when there is none."""
-        if lim[Limit.COLLAR_USE_MID] != 0:
-            if inst.bid <= 0 or inst.ask <= 0:
-                return ZERO
-            return inst.bid + inst.ask
-        return 2 * inst.last
+        """Twice the reference price (bid + ask, or 2 x last with bid + ask until a first
+        trade is seen); 0 when there is none."""
+        if lim[Limit.COLLAR_USE_MID] == 0 and inst.last > 0:
+            return 2 * inst.last
+        if inst.bid <= 0 or inst.ask <= 0:
+            return ZERO
+        return inst.bid + inst.ask
 
     @staticmethod
     def _outside_collar(inst: Instrument, lim: dict[int, int], is_buy: bool, price: Decimal,

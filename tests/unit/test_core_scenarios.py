@@ -143,6 +143,28 @@ def test_price_collar_and_stale_reference(core):
     assert buy(core, 3, otype=MARKET, ts=21)[0] == Reject.STALE_REFERENCE_PRICE
 
 
+def test_book_without_a_trade_is_the_reference_until_the_first_trade():
+    """Right after start the gateways know the book before any trade: market orders are
+    checked against the mid instead of refused for want of a last price."""
+    from oms_core.reference import ReferenceModel
+
+    for c in (OmsCore(max_orders=64), ReferenceModel(max_orders=64)):
+        c.add_asset(USDT, "USDT", 8)
+        c.add_asset(BTC, "BTC", 8)
+        c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+        c.add_account(0)
+        c.add_strategy(1)
+        c.deposit(0, USDT, 1_000_000 * 10**8)
+        c.set_limit(0, Limit.COLLAR_BPS, 100)
+        assert buy(c, 1, otype=MARKET)[0] == Reject.NO_REFERENCE_PRICE
+        c.set_price(0, 0, PX - 100, PX + 100, 5)  # book only
+        assert buy(c, 2, otype=MARKET)[0] == Reject.OK
+        assert buy(c, 3, price=PX * 101 // 100)[0] == Reject.OK  # collar around the mid
+        assert buy(c, 4, price=PX * 102 // 100)[0] == Reject.PRICE_COLLAR
+        c.set_price(0, PX * 2, PX - 100, PX + 100, 6)  # a trade: last is the reference again
+        assert buy(c, 5, price=PX * 102 // 100)[0] == Reject.OK
+
+
 def test_max_position_counts_open_orders(core):
     core.set_limit(0, Limit.MAX_POSITION, 250_000)
     assert buy(core, 1, qty=100_000)[0] == Reject.OK
