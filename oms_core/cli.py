@@ -4,6 +4,9 @@
                                  gateways, writers); restart crashed children; SIGTERM stops all
     oms status --config FILE     processes, connections, positions, P&L, latency percentiles
     oms halt / oms resume --config FILE [--account NAME | --strategy NAME] [--reduce-only]
+                                 [--cancel]  (halt: also cancel the resting orders in scope)
+    oms cancel / oms flatten --config FILE [--account NAME] [--strategy NAME]
+                                 [--instrument NAME]  resting orders; positions (cancel first)
     oms keys DIR NAME...         CURVE key pairs (DIR/NAME.key, DIR/NAME.key_secret, 0600)
     oms replay ...               historical bars and signals (oms_core.replay)
     oms demo [--seconds N]       everything above on a synthetic market, no configuration
@@ -208,7 +211,27 @@ def cmd_kill(args: argparse.Namespace, halt: bool) -> int:
         status |= 0 if ok else 1
         what = f"{'halt' if halt else 'resume'} {scope.name.lower()}"
         print(f"shard {k}: {what}: {'ok' if ok else r}")
+    if halt and getattr(args, "cancel", False):
+        from oms_core import control
+
+        sel = control.select(cfg, args.account, args.strategy)
+        status |= control.cancel(cfg, sel, print, args.timeout)
     return status
+
+
+# ------------------------------------------------------------------------- cancel/flatten
+def cmd_control(args: argparse.Namespace) -> int:
+    from oms_core import control
+
+    cfg = _load(args.config)
+    try:
+        sel = control.select(cfg, args.account, args.strategy, args.instrument)
+    except ValueError as e:
+        print(f"oms: {e}", file=sys.stderr)
+        return 2
+    if args.command == "cancel":
+        return control.cancel(cfg, sel, print, args.timeout)
+    return control.flatten(cfg, sel, print, args.timeout, args.settle)
 
 
 # ----------------------------------------------------------------------------------- keys
@@ -252,7 +275,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "halt":
             p.add_argument("--reduce-only", action="store_true",
                            help="allow orders that reduce positions")
+            p.add_argument("--cancel", action="store_true",
+                           help="also cancel the resting orders in scope")
         p.add_argument("--timeout", type=float, default=5.0)
+    for name, what in (("cancel", "cancel resting orders"),
+                       ("flatten", "cancel resting orders, then close the positions")):
+        p = sub.add_parser(name, help=f"{what} (every client unless narrowed)")
+        p.add_argument("--config", required=True)
+        p.add_argument("--account", help="client name")
+        p.add_argument("--strategy", help="strategy name")
+        p.add_argument("--instrument", help="instrument name")
+        p.add_argument("--timeout", type=float, default=5.0)
+        if name == "flatten":
+            p.add_argument("--settle", type=float, default=15.0,
+                           help="how long to wait for the venue's cancels and fills, s")
     p = sub.add_parser("keys", help="generate CURVE key pairs")
     p.add_argument("dir")
     p.add_argument("names", nargs="+")
@@ -269,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_status(args)
     if args.command in ("halt", "resume"):
         return cmd_kill(args, args.command == "halt")
+    if args.command in ("cancel", "flatten"):
+        return cmd_control(args)
     if args.command == "keys":
         return cmd_keys(args)
     if args.command == "demo":
