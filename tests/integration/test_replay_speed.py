@@ -22,12 +22,11 @@ from oms_core.replay import BarVenue, Replayer, run_replay
 
 pytestmark = pytest.mark.timeout(120)
 
-# recorded with the step-by-step replay (run_replay(fast=False)), same engine; re-pinned when
-# the engine began emitting BALANCE_UPDATE records (the event stream changed, the fast and
-# step-by-step paths still gave equal digests)
+# recorded with the step-by-step replay (run_replay(fast=False)), same engine; a change of
+# the engine's records changes them (the fast and step-by-step paths must still agree)
 PINNED = {
-    (4, 17): "83b74feeee54f413d189fe19281d186312221a2d087d3c4c19361b21144cda1b",
-    (26, 7): "b078c3e3c5d93ab8cc1e1563c2912581ebda4f6c43d412fe5630e6fa63e3dce0",
+    (4, 17): "bdd9821c05dcd9ed1b6d5c12b4bd859ccf64819a52bb428db4b92e40ee1fbe7d",
+    (26, 7): "6eb656e26b2c6a91e92437378ce9cd2ab6c5589d0a39d1270b50b8e13e1097ee",
 }
 
 # SMALL_TOML plus clients that make the engine hold orders and timers and read the closes:
