@@ -190,6 +190,7 @@ class StrategyConfig:
     instruments: tuple[str, ...]
     single_entry: bool = False
     enabled: bool = True
+    bar_interval_s: int = 60  # live bars for signal prices and volatility (oms_core/bars.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +544,8 @@ class _Parser:
                 if sym not in instruments:
                     raise s.fail("instruments", f"unknown instrument {sym!r}")
             out[name] = StrategyConfig(name, len(out) + 1, symbols,
-                                       s.bool_("single_entry", False), s.bool_("enabled", True))
+                                       s.bool_("single_entry", False), s.bool_("enabled", True),
+                                       s.int_("bar_interval_s", 60, lo=1, hi=86_400))
             s.done()
             self.ids.strategies[name] = out[name].id
         if not out:

@@ -75,10 +75,12 @@ min_notional = "5"
 
 [strategies.trend]
 instruments = ["BTCUSDT", "ETHUSDT"]
+bar_interval_s = 1
 
 [strategies.swing]
 instruments = ["ETHUSDT"]
 single_entry = true
+bar_interval_s = 1
 
 [defaults.limits]
 max_open_orders = 100

@@ -30,6 +30,7 @@ from bindings.security import (
 )
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AdminAction, MsgType, Scope, SignalMode
+from oms_core.bars import Bars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
@@ -149,7 +150,11 @@ class Engine:
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
-        self._closes: dict[int, deque[int]] = {}
+        self._closes: dict[int, deque[int]] = {}  # a replay's bar closes (_sample_closes)
+        # live bars by interval (ns), one series for all strategies of an interval
+        self.bars: dict[int, Bars] = {} if self.cfg.oms is None else {
+            s.bar_interval_s * 1_000_000_000: Bars(s.bar_interval_s * 1_000_000_000)
+            for s in self.cfg.oms.strategies.values()}
         # every engine applies the reconciliation inputs (kinds 196-198), so that replaying a
         # journal in any engine gives the same events as the run that wrote it
         from oms_core.engine.startup import install_recon_handlers
@@ -327,8 +332,7 @@ class Engine:
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
                     self._internal(KIND_MARK_TO_MARKET, now)
-                    if cfg.oms is not None:
-                        self._sample_closes()
+                    self._sample_bars(now)
                 if now >= next_hb:
                     next_hb = now + hb_ns
                     self._heartbeats(now)
@@ -674,10 +678,35 @@ class Engine:
         return code, a, b, 0, rec.a_client_order_id, acc
 
     def _sample_closes(self) -> None:
+        """Append each instrument's last price to the closes: a replay calls this once per
+        bar time of its data."""
         for iid in range(len(self.cfg.oms.instruments)):
             last = self.loop.reference_price(iid)[0]
             if last > 0:
                 self._closes.setdefault(iid, deque(maxlen=1024)).append(last)
+
+    def _sample_bars(self, ts: int) -> None:
+        """Feed the live bars one sample of each instrument's last price (after every
+        mark-to-market, live and in recovery alike)."""
+        if not self.bars:
+            return
+        for iid in range(len(self.cfg.oms.instruments)):
+            last = self.loop.reference_price(iid)[0]
+            for bars in self.bars.values():
+                bars.sample(iid, ts, last)
+
+    def _market(self, strategy: int, instrument: int, ts: int, ref: int) -> tuple[Any, Any]:
+        """(MarketState, closes) for a signal: the strategy's live bars, or a replay's
+        closes when no live bar was sampled (a replay's data are its bars)."""
+        from oms_core.signals import MarketState
+
+        name = self.cfg.oms.ids.name("strategies", strategy)
+        bars = self.bars.get(self.cfg.oms.strategies[name].bar_interval_s * 1_000_000_000)
+        if bars is not None and bars.current:
+            v = bars.view(instrument, ts, ref)
+            return MarketState(v.open, v.prev_close), v.closes or None
+        closes = self._closes.get(instrument)
+        return MarketState(ref, ref), list(closes) if closes else None
 
     def _signal_oms(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
         """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
@@ -698,12 +727,17 @@ class Engine:
             oms = replace(oms, clients={only[0].name: only[0]})
         last, bid, ask = self.loop.reference_price(rec.instrument)
         ref = rec.price or last or (bid + ask) // 2
-        closes = self._closes.get(rec.instrument)
+        try:
+            market, closes = self._market(rec.strategy, rec.instrument, ts, ref)
+        except KeyError:
+            market, closes = MarketState(ref, ref), None  # unknown: apply_signal answers it
+        if rec.price:  # the publisher's own price is the reference of its signal
+            market = MarketState(ref, ref)
         answers = apply_signal(
             self.core, oms, Signal(rec.strategy, rec.instrument, SignalKind(rec.mode),
                                    rec.value, ts),
-            MarketState(ref, ref), closes=list(closes) if closes else None, ts=ts,
-            cl_ids=_EngineClOrdIds(self.loop), shard=self.cfg.shard)
+            market, closes=closes, ts=ts, cl_ids=_EngineClOrdIds(self.loop),
+            shard=self.cfg.shard)
         first_oid = first_code = n_ok = 0
         for a in answers:
             oids = (list(a.order_ids) + [0, 0, 0])[:3]

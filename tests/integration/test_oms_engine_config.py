@@ -53,3 +53,49 @@ def test_signal_gives_one_answer_per_client(tmp_path: Path) -> None:
     code, oid, *_ = engine._signal(rec, ts + 1)
     assert code == 0 and oid
     assert engine.loop.seq == seq + 3  # only bob answered: the signal named his account
+
+
+def test_signals_price_on_live_bars_of_the_strategy_interval(tmp_path: Path) -> None:
+    """Live, the open of the current bar and the close of the previous one are different
+    prices, cut from the engine's samples at the strategy's bar interval; volatility counts
+    completed bars, not samples; a restored engine has the same bars."""
+    from oms_core.engine.startup import engine_state, restore_engine_state
+
+    path = write_demo_config(tmp_path)
+    text = path.read_text().replace(
+        'instruments = ["BTCUSDT", "ETHUSDT"]\nbar_interval_s = 1\n',
+        'instruments = ["BTCUSDT", "ETHUSDT"]\nbar_interval_s = 60\n', 1)
+    assert "bar_interval_s = 60" in text
+    # alice enters with a limit at the open of the current bar, bob at the previous close
+    text = text.replace('fixed_qty = { BTCUSDT = "0.05", ETHUSDT = "1" }',
+                        'fixed_qty = { BTCUSDT = "0.05", ETHUSDT = "1" }\nentry = "limit"\n'
+                        'entry_price = "open"')
+    text = text.replace('fixed_qty = { BTCUSDT = "0.1", ETHUSDT = "2" }',
+                        'fixed_qty = { BTCUSDT = "0.1", ETHUSDT = "2" }\nentry = "limit"\n'
+                        'entry_price = "close"')
+    path.write_text(text)
+    cfg = load_engine_config(path)
+    engine = Engine(build_core(cfg), config=cfg)
+    eth, trend = cfg.oms.instruments["ETHUSDT"].id, cfg.oms.strategies["trend"].id
+    minute = 60 * 10**9
+    t0 = (time.time_ns() // minute) * minute
+    # bar 0: 3000.00 .. 3010.00 (close); bar 1 opens at 3020.00, trades at 3030.00
+    for ts, px in ((t0, 300_000), (t0 + 30 * 10**9, 301_000), (t0 + minute, 302_000),
+                   (t0 + minute + 10**9, 303_000)):
+        engine.core.set_price(eth, px, px - 1, px + 1, ts)
+        engine._sample_bars(ts)
+    ts = t0 + minute + 2 * 10**9
+    rec = wire.decode(wire.encode("SIGNAL", 1, 0, ts, value=1, price=0, account=ANY_ID,
+                                  strategy=trend, instrument=eth, mode=1))
+    code, _, *_ = engine._signal(rec, ts)
+    assert code == 0
+    orders = {a: engine.core.order(engine.core.live_orders(a)[0]) for a in (0, 1)}
+    assert orders[0]["price"] == 302_000  # alice: the open of the current bar
+    assert orders[1]["price"] == 301_000  # bob: the close of the previous bar
+    bars = engine.bars[minute]
+    assert list(bars.closes[eth]) == [301_000]  # one completed bar from four samples
+    # the bars survive a snapshot
+    state = engine_state(engine)
+    again = Engine(build_core(cfg), config=cfg)
+    restore_engine_state(again, state)
+    assert again.bars[minute].state() == bars.state()
