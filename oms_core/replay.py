@@ -1249,8 +1249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not bars_path:
             print("oms replay: no bars (--bars or [replay].bars)", file=sys.stderr)
             return 2
-        bars = load_bars(bars_path, instruments=cfg.ids.instruments)
-        signals = (load_signals(sig_path, cfg.ids.strategies, cfg.ids.instruments)
+        precisions = {i.id: (i.price_precision, i.qty_precision)
+                      for i in cfg.instruments.values()}
+        bars = load_bars(bars_path, instruments=cfg.ids.instruments, precisions=precisions)
+        signals = (load_signals(sig_path, cfg.ids.strategies, cfg.ids.instruments,
+                                {i: q for i, (_, q) in precisions.items()})
                    if sig_path else None)
         res = run_replay(cfg, bars, signals, args.out, args.parquet,
                          progress=not args.quiet, mark_every_s=args.mark_every)

@@ -161,7 +161,12 @@ def _read(path: Path, text_columns: Sequence[str]) -> pa.Table:
     raise DataError(f"{path}: unknown format (use .parquet or .csv)")
 
 
-def _raw_column(path: Path, table: pa.Table, name: str, precision: int | None) -> np.ndarray:
+def _raw_column(path: Path, table: pa.Table, name: str, precision: int | None,
+                by_instrument: tuple[np.ndarray, Mapping[int, int]] | None = None
+                ) -> np.ndarray:
+    """The raw integers of column ``name``: integers as they are, decimals converted exactly
+    at ``precision``, or, with ``by_instrument`` = (each row's instrument id, id ->
+    precision), at the precision of each row's instrument."""
     if name not in table.column_names:
         raise DataError(f"{path}: column {name!r} missing")
     col = table.column(name).combine_chunks()
@@ -173,22 +178,39 @@ def _raw_column(path: Path, table: pa.Table, name: str, precision: int | None) -
     if pa.types.is_floating(t):
         raise DataError(f"{path}: column {name!r} is float; store raw integers or decimal "
                         "strings (floats are inexact)")
-    if precision is None:
-        raise DataError(f"{path}: column {name!r} holds decimals; give its precision")
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_decimal(t):
-        try:
-            dec = pc.cast(pc.utf8_trim_whitespace(col) if not pa.types.is_decimal(t) else col,
-                          pa.decimal128(38, precision))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise DataError(f"{path}: column {name!r}: not exact decimals at precision "
-                            f"{precision}: {e}") from None
-        words = np.frombuffer(dec.buffers()[1], dtype="<i8").reshape(-1, 2)
-        words = words[dec.offset:dec.offset + len(dec)]
-        low, high = words[:, 0], words[:, 1]
-        if np.any(high != (low >> 63)):
-            raise DataError(f"{path}: column {name!r}: a value does not fit int64")
-        return low.copy()
-    raise DataError(f"{path}: column {name!r} has unsupported type {t}")
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_decimal(t)):
+        raise DataError(f"{path}: column {name!r} has unsupported type {t}")
+    if by_instrument is None:
+        if precision is None:
+            raise DataError(f"{path}: column {name!r} holds decimals; give its precision")
+        return _decimals(path, name, col, precision)
+    ids, precision_of = by_instrument
+    missing = sorted(set(np.unique(ids).tolist()) - set(precision_of))
+    if missing:
+        raise DataError(f"{path}: column {name!r}: no precision for instrument ids {missing[:5]}")
+    out = np.empty(len(col), dtype=np.int64)
+    for prec in sorted(set(precision_of.values())):
+        rows = np.isin(ids, [i for i, q in precision_of.items() if q == prec])
+        if rows.any():
+            out[rows] = _decimals(path, name, col.filter(pa.array(rows)), prec)
+    return out
+
+
+def _decimals(path: Path, name: str, col: pa.Array, precision: int) -> np.ndarray:
+    """Decimal strings or Arrow decimals -> raw int64 at ``precision``, exactly (a value with
+    more decimals than that is refused, never rounded)."""
+    try:
+        dec = pc.cast(col if pa.types.is_decimal(col.type) else pc.utf8_trim_whitespace(col),
+                      pa.decimal128(38, precision))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise DataError(f"{path}: column {name!r}: not exact decimals at precision "
+                        f"{precision}: {e}") from None
+    words = np.frombuffer(dec.buffers()[1], dtype="<i8").reshape(-1, 2)
+    words = words[dec.offset:dec.offset + len(dec)]
+    low, high = words[:, 0], words[:, 1]
+    if np.any(high != (low >> 63)):
+        raise DataError(f"{path}: column {name!r}: a value does not fit int64")
+    return low.copy()
 
 
 def _ts_column(path: Path, table: pa.Table) -> np.ndarray:
@@ -234,21 +256,25 @@ def _ids(path: Path, table: pa.Table, column: str, alt: str,
 
 def load_bars(path: str | Path, price_precision: int | None = None,
               qty_precision: int | None = None,
-              instruments: Mapping[str, int] | None = None) -> pa.Table:
+              instruments: Mapping[str, int] | None = None,
+              precisions: Mapping[int, tuple[int, int]] | None = None) -> pa.Table:
     """Load bars from Parquet or CSV into :data:`BAR_SCHEMA`, sorted by (ts, instrument).
 
     ``instrument`` may be an integer id column, or names in ``instrument`` / ``symbol``
     mapped with ``instruments``. Prices and volume may be raw integers, or decimals (strings,
-    Parquet decimals) converted exactly at ``price_precision`` / ``qty_precision``.
+    Parquet decimals) converted exactly at each instrument's (price, quantity) precision
+    from ``precisions`` (id -> pair), or else at ``price_precision`` / ``qty_precision``.
     """
     p = Path(path)
     t = _read(p, PRICE_COLUMNS + ("volume", "symbol", "instrument"))
-    cols = {"ts": _ts_column(p, t),
-            "instrument": _ids(p, t, "instrument", "symbol", instruments)}
+    ids = _ids(p, t, "instrument", "symbol", instruments)
+    cols = {"ts": _ts_column(p, t), "instrument": ids}
+    price_of = None if precisions is None else (ids, {i: q[0] for i, q in precisions.items()})
+    qty_of = None if precisions is None else (ids, {i: q[1] for i, q in precisions.items()})
     for c in PRICE_COLUMNS:
-        cols[c] = _raw_column(p, t, c, price_precision)
-    cols["volume"] = (_raw_column(p, t, "volume", qty_precision) if "volume" in t.column_names
-                      else np.zeros(t.num_rows, dtype=np.int64))
+        cols[c] = _raw_column(p, t, c, price_precision, price_of)
+    cols["volume"] = (_raw_column(p, t, "volume", qty_precision, qty_of)
+                      if "volume" in t.column_names else np.zeros(t.num_rows, dtype=np.int64))
     if np.any(cols["low"] <= 0) or np.any(cols["low"] > cols["high"]) or np.any(
             (cols["open"] > cols["high"]) | (cols["open"] < cols["low"])
             | (cols["close"] > cols["high"]) | (cols["close"] < cols["low"])):
@@ -258,20 +284,51 @@ def load_bars(path: str | Path, price_precision: int | None = None,
     return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
 
 
+def _signal_values(path: Path, table: pa.Table, inst: np.ndarray,
+                   qty_precisions: Mapping[int, int] | None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Signal values as raw integers, and which rows were written as decimals (None when the
+    column holds integers)."""
+    if "value" not in table.column_names:
+        raise DataError(f"{path}: column 'value' missing")
+    col = table.column("value").combine_chunks()
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+            or pa.types.is_decimal(col.type)):
+        return _raw_column(path, table, "value", None), None
+    if pa.types.is_decimal(col.type):
+        decimal_rows = np.ones(len(col), dtype=bool)
+    else:
+        decimal_rows = pc.match_substring(col, ".").to_numpy(zero_copy_only=False)
+    if not decimal_rows.any():
+        return _raw_column(path, table, "value", 0), decimal_rows
+    if qty_precisions is None:
+        raise DataError(f"{path}: column 'value' holds decimals; give the quantity precisions")
+    out = np.empty(len(col), dtype=np.int64)
+    whole = pa.array(~decimal_rows)
+    out[~decimal_rows] = _decimals(path, "value", col.filter(whole), 0)
+    part = pa.table({"value": col.filter(pa.array(decimal_rows))})
+    out[decimal_rows] = _raw_column(path, part, "value", None,
+                                    (inst[decimal_rows], qty_precisions))
+    return out, decimal_rows
+
+
 def load_signals(path: str | Path, strategies: Mapping[str, int] | None = None,
-                 instruments: Mapping[str, int] | None = None) -> pa.Table:
+                 instruments: Mapping[str, int] | None = None,
+                 qty_precisions: Mapping[int, int] | None = None) -> pa.Table:
     """Load signals from Parquet or CSV into :data:`SIGNAL_SCHEMA`, stably sorted by ts.
 
     Columns: ``ts``, ``strategy`` (id or name), ``instrument`` or ``symbol`` (id or name),
-    ``value`` (integer), optional ``kind`` (1/2/3 or direction / target_qty / target_weight;
-    default direction). Direction values must be -1, 0 or 1.
+    ``value``, optional ``kind`` (1/2/3 or direction / target_qty / target_weight; default
+    direction). Direction values must be -1, 0 or 1; a target weight is in parts per million
+    (integer); a target quantity is raw, or a decimal converted exactly at the instrument's
+    quantity precision from ``qty_precisions`` (id -> precision).
     """
     p = Path(path)
-    t = _read(p, ("strategy", "symbol", "instrument", "kind"))
+    t = _read(p, ("strategy", "symbol", "instrument", "kind", "value"))
     ts = _ts_column(p, t)
     strategy = _ids(p, t, "strategy", "strategy_id", strategies)
     inst = _ids(p, t, "instrument", "symbol", instruments)
-    value = _raw_column(p, t, "value", None)
+    value, decimal_values = _signal_values(p, t, inst, qty_precisions)
     if "kind" in t.column_names:
         kcol = t.column("kind").combine_chunks()
         if pa.types.is_integer(kcol.type):
@@ -286,6 +343,9 @@ def load_signals(path: str | Path, strategies: Mapping[str, int] | None = None,
     if np.any(bad):
         raise DataError(f"{p}: column 'value': direction signals must be -1, 0 or 1 "
                         f"(row {int(np.argmax(bad))})")
+    if decimal_values is not None and np.any((kind != 2) & decimal_values):
+        raise DataError(f"{p}: column 'value': only target_qty signals take decimals (row "
+                        f"{int(np.argmax((kind != 2) & decimal_values))})")
     order = np.argsort(ts, kind="stable")
     cols = {"ts": ts, "strategy": strategy, "instrument": inst, "kind": kind, "value": value}
     arrays = [pa.array(cols[f.name][order], type=f.type) for f in SIGNAL_SCHEMA]

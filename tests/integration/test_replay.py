@@ -158,3 +158,44 @@ def test_refuses_to_overwrite_and_bad_input(tmp_path, capsys):
     assert main(["--config", str(cfg_path), "--bars", str(tmp_path / "none.parquet"),
                  "--quiet"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_csv_with_symbols_and_decimal_prices_at_each_instruments_precision(tmp_path, capsys):
+    """What a user exports from elsewhere: a CSV of bars by symbol with decimal prices (BTC at
+    2 decimals, SOL at 3), signals by names with a decimal target quantity; `oms replay` on
+    the example configuration reads them without being told any precision."""
+    from pathlib import Path
+
+    import duckdb
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "oms.toml"
+    cfg_path = tmp_path / "oms.toml"
+    cfg_path.write_text(example.read_text())
+    rows = ["ts,symbol,open,high,low,close,volume"]
+    for k in range(30):
+        t = f"2026-01-05T00:{k:02d}:00"
+        btc = f"{50000 + 10 * (k % 3)}.{k % 100:02d}"
+        sol = f"150.{100 + k:03d}"
+        rows.append(f"{t},BTCUSDT,{btc},{btc},{btc},{btc},1.5")
+        rows.append(f"{t},SOLUSDT,{sol},{sol},{sol},{sol},12.25")
+    (tmp_path / "bars.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "signals.csv").write_text(
+        "ts,strategy,symbol,kind,value\n"
+        "2026-01-05T00:05:00,trend,BTCUSDT,target_qty,0.0125\n"
+        "2026-01-05T00:10:00,breakout,SOLUSDT,direction,1\n")
+    db = str(tmp_path / "out.duckdb")
+    assert main(["--config", str(cfg_path), "--bars", str(tmp_path / "bars.csv"),
+                 "--signals", str(tmp_path / "signals.csv"), "--out", db, "--quiet"]) == 0, (
+        capsys.readouterr().err)
+    con = duckdb.connect(db, read_only=True)
+    bars, signals = con.execute("SELECT bars, signals FROM replay_run").fetchone()
+    assert (bars, signals) == (60, 2)
+    # bob's target quantity arrived exactly: 0.0125 BTC at qty precision 4 = 125 raw
+    qtys = [r[0] for r in con.execute("SELECT quantity FROM orders").fetchall()]
+    assert 125 in qtys
+    # a decimal with more places than the instrument's precision is refused, not rounded
+    (tmp_path / "bad.csv").write_text(rows[0] + "\n2026-01-05T00:00:00,SOLUSDT,150.1234,"
+                                      "150.1234,150.1234,150.1234,1\n")
+    assert main(["--config", str(cfg_path), "--bars", str(tmp_path / "bad.csv"),
+                 "--quiet"]) == 2
+    assert "not exact decimals at precision 3" in capsys.readouterr().err
