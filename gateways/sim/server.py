@@ -317,7 +317,9 @@ class SimServer:
             names = [s for s in request.query.get("streams", "").split("/") if s]
         else:
             tail = request.match_info.get("stream", "")
-            names = [s for s in tail.split("/") if s]
+            # a segment that names no stream (ccxt.pro's connection number) opens a plain
+            # connection that subscribes later, as Binance allows
+            names = [s for s in tail.split("/") if s and ("@" in s or s in self.listen_keys)]
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 16)
         await ws.prepare(request)
         conn = _Conn(ws, request, combined)

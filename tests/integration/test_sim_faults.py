@@ -169,6 +169,22 @@ async def test_trade_bookticker_combined_stream_and_drop(sim: SimHandle) -> None
         await wait_for(lambda: not sim.server.conns)
 
 
+async def test_numbered_raw_stream_path_waits_for_subscribe(sim: SimHandle) -> None:  # noqa: F811
+    """ccxt.pro opens ``/ws/<n>`` (its own connection number) and subscribes afterwards;
+    Binance keeps such a connection open, and a path naming a bad stream is refused."""
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/ws/0") as ws:
+            await ws.send_str('{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}')
+            assert await recv_json(ws) == {"result": None, "id": 1}
+            book_order(sim, c.SIDE_SELL, "50010", "1")
+            book_order(sim, c.SIDE_BUY, "50010", "0.4")
+            t = await recv_json(ws)
+            assert t["e"] == "trade" and t["q"] == "0.40000000"
+        async with s.ws_connect(sim.ws_url + "/ws/btcusdt@nonsense") as ws:
+            msg = await asyncio.wait_for(ws.receive(), 3)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1008
+
+
 async def test_stall_delays_stream(sim: SimHandle) -> None:  # noqa: F811
     async with aiohttp.ClientSession() as s:
         async with s.ws_connect(sim.ws_url + "/ws/btcusdt@bookTicker") as ws:
