@@ -29,7 +29,7 @@ from bindings.security import (
     make_curve_server,
 )
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AdminAction, MsgType, Scope, SignalMode
+from bindings.wire.spec import ANY_ID, AdminAction, HeaderFlag, MsgType, Scope, SignalMode
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
@@ -674,7 +674,7 @@ class Engine:
         return code, a, b, 0, rec.a_client_order_id, acc
 
     def _sample_closes(self) -> None:
-        for iid in range(len(self.cfg.oms.instruments)):
+        for iid in self.cfg.oms.ids.instruments.values():
             last = self.loop.reference_price(iid)[0]
             if last > 0:
                 self._closes.setdefault(iid, deque(maxlen=1024)).append(last)
@@ -710,18 +710,19 @@ class Engine:
             if a.accepted:
                 n_ok += 1
                 first_oid = first_oid or oids[0]
-                r = wire.encode("ACK", 0, self.loop.seq + 1, ts, 0, order_id=oids[0],
-                                leg2_order_id=oids[1], leg3_order_id=oids[2], client_order_id=0,
-                                recv_ns=ts, ack_ns=ts, account=a.account,
-                                cmd_type=int(MsgType.SIGNAL))
+                name, body = "ACK", {"order_id": oids[0], "leg2_order_id": oids[1],
+                                     "leg3_order_id": oids[2], "ack_ns": ts}
             else:
                 first_code = first_code or int(a.code)
-                r = wire.encode("REJECT", 0, self.loop.seq + 1, ts, 0, client_order_id=0,
-                                order_id=0, recv_ns=ts, reject_ns=ts, account=a.account,
-                                code=int(a.code), cmd_type=int(MsgType.SIGNAL))
-            self.loop.emit_event(r, a.account, False)
+                name, body = "REJECT", {"code": int(a.code), "reject_ns": ts}
+            body.update(client_order_id=0, recv_ns=ts, account=a.account,
+                        cmd_type=int(MsgType.SIGNAL))
+            self.loop.emit_event(wire.encode(name, 0, self.loop.seq + 1, ts, 0, **body),
+                                 a.account, False)
             if self._running:
-                self._answers.append(r)
+                # the publisher's copy: a row of its request's answer (docs/protocol.md)
+                self._answers.append(wire.encode(name, rec.request_id, 0, ts,
+                                                 int(HeaderFlag.QUERY_ROW), **body))
         if answers and not n_ok:
             return first_code, 0, 0, 0, 0, rec.account
         return 0, first_oid, 0, 0, 0, rec.account
@@ -780,6 +781,8 @@ class Engine:
             else:
                 return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
             if code == 0:
+                if rec.scope == Scope.STRATEGY and act == AdminAction.RESUME:
+                    self.strategy_enabled[rec.strategy] = True  # RESUME undoes STRATEGY_OFF too
                 self._kill_event(rec.scope, rec.account, rec.strategy, mode, ts)
             return int(code), 0, 0, 0, 0, rec.account
         if act == AdminAction.SET_LIMIT:
