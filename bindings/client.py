@@ -143,6 +143,16 @@ class SignalResult:
     def request_id(self) -> int:
         return self.reply.request_id
 
+    @property
+    def code(self) -> Reject | int:
+        """The reply's code: OK, or why no client traded."""
+        return self.reply.code if isinstance(self.reply, Rejected) else Reject.OK
+
+    @property
+    def order_id(self) -> int:
+        """The first order placed (0 when none; each client's are in ``answers``)."""
+        return self.reply.order_id
+
     def __iter__(self) -> Iterator[ClientAnswer]:
         return iter(self.answers)
 
@@ -434,10 +444,11 @@ class _Commands:
     def _call(self, name: str, fields: dict[str, Any], rows: bool = False) -> Any:
         raise NotImplementedError
 
-    def hello(self, accounts: Iterable[int] = (), heartbeat_ms: int = 1000,
+    def hello(self, accounts: Iterable[str | int] = (), heartbeat_ms: int = 1000,
               client_id: int = 0) -> Any:
-        """Open the session; the engine routes the events of ``accounts`` to this client."""
-        acc = tuple(accounts)[:8]
+        """Open the session; the engine routes the events of ``accounts`` (client names or
+        account ids, at most 8) to this client."""
+        acc = tuple(self._s.names.account(a) for a in accounts)[:8]
         return self._call("HELLO", {
             "client_id": client_id, "heartbeat_ms": heartbeat_ms, "n_accounts": len(acc),
             "accounts": acc,

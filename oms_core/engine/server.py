@@ -704,6 +704,8 @@ class Engine:
                                    rec.value, ts),
             MarketState(ref, ref), closes=list(closes) if closes else None, ts=ts,
             cl_ids=_EngineClOrdIds(self.loop), shard=self.cfg.shard)
+        if len(answers) == 1 and not answers[0].client:  # unknown strategy or instrument
+            return int(answers[0].code), 0, 0, 0, 0, rec.account
         first_oid = first_code = n_ok = 0
         for a in answers:
             oids = (list(a.order_ids) + [0, 0, 0])[:3]

@@ -190,15 +190,19 @@ class Venue:
             s.connect(f"ipc://{d}/{name}")
         self.seq = 0
         self.trade_id = 0
+        self.pending: list[Any] = []
 
     def recv(self, pred: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+        """The first record from the engine matching ``pred`` (the others are kept)."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        while True:
+            for i, rec in enumerate(self.pending):
+                if pred(rec):
+                    return self.pending.pop(i)
+            if time.monotonic() >= end:
+                raise TimeoutError("no such order reached the gateway")
             if self.orders.poll(50):
-                for rec in wire.decode_frame(self.orders.recv()):
-                    if pred(rec):
-                        return rec
-        raise TimeoutError("no such order reached the gateway")
+                self.pending += wire.decode_frame(self.orders.recv())
 
     def report(self, **fields: Any) -> None:
         self.seq += 1

@@ -76,7 +76,7 @@ def test_async_timeout(run) -> None:  # type: ignore[no-untyped-def]
         silent = ctx.socket(zmq.ROUTER)
         port = silent.bind_to_random_port("tcp://127.0.0.1")
         try:
-            async with AsyncOmsClient(f"tcp://127.0.0.1:{port}", context=ctx,
+            async with AsyncOmsClient(f"tcp://127.0.0.1:{port}", account=1, context=ctx,
                                       timeout=0.2) as c:
                 with pytest.raises(OmsTimeout):
                     await c.submit(7, Side.BUY, 1, 1)

@@ -110,7 +110,7 @@ def test_timeout_raises_clear_error(tmp_path: Path) -> None:
     silent.setsockopt(zmq.LINGER, 0)
     port = silent.bind_to_random_port("tcp://127.0.0.1")
     try:
-        with OmsClient(f"tcp://127.0.0.1:{port}", timeout=0.2) as c:
+        with OmsClient(f"tcp://127.0.0.1:{port}", account=1, timeout=0.2) as c:
             t0 = time.monotonic()
             with pytest.raises(OmsTimeout):
                 c.submit(7, Side.BUY, 1, 1)
