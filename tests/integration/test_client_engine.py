@@ -4,9 +4,14 @@ OCOs, RESUME after STRATEGY_OFF, cancel on disconnect set in the TOML."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zmq
@@ -15,6 +20,7 @@ from desk_engine import DeskEngine, Venue, is_new_order, until, write_desk
 from bindings.client import Ack, ClientAnswer, OmsClient, Rejected, SignalResult
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, Scope, SignalMode
+from oms_core.engine.process import ROOT, die_with_parent
 from oms_core.enums import OrderStatus, OrderType, Reject, Side
 
 pytestmark = pytest.mark.timeout(90)
@@ -146,3 +152,33 @@ def test_cancel_on_disconnect_set_in_the_toml(desk: tuple[Path, Venue]) -> None:
     assert gc.order_id == a.order_id
     with pytest.raises(TimeoutError):
         venue.recv(lambda r: r.msg_type == MsgType.GW_CANCEL, 0.5)
+
+
+def test_publisher_example_runs_against_the_engine(desk: tuple[Path, Venue]) -> None:
+    cfg, venue = desk
+    pub = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "publisher.py"), "--config", str(cfg),
+         "--via", "direct", "--interval", "0.1", "--fast", "2", "--slow", "3",
+         "--duration", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=die_with_parent)
+    try:
+        prices = itertools.count(5_000_100, 100)  # a rising market: the fast mean crosses up
+
+        def rising_until_ordered() -> Any:
+            px = next(prices)
+            venue.quote(0, px - 100, px + 100)
+            try:
+                return venue.recv(is_new_order, 0.05)
+            except TimeoutError:
+                return None
+
+        order = until(rising_until_ordered, 20, "an order from the publisher's signal")
+        assert order.side == Side.BUY
+    finally:
+        pub.terminate()
+        out, _ = pub.communicate(timeout=10)
+    assert pub.returncode == 0, out
+    assert "trend BTCUSDT -> 1: ok" in out
+    assert "    alice: accepted, orders [" in out
+    assert ("    bob: rejected NOT_ENOUGH_BARS (not enough bars to estimate volatility)"
+            in out)
