@@ -384,6 +384,11 @@ def reject_reason(code: int) -> str:
         return f"reject code {code}"
 
 
+def _reply(result: Any) -> Any:
+    """The Ack / Rejected of a result (a signal's is its ``reply``)."""
+    return result.reply if isinstance(result, SignalResult) else result
+
+
 def _reject(code: int) -> Reject | int:
     try:
         return Reject(code)
@@ -727,8 +732,8 @@ class OmsClient(_Commands):
         for r in out:
             if isinstance(r, ProtocolError):
                 raise r
-            if self.raise_on_reject and isinstance(r, Rejected):
-                raise RejectedError(r)
+            if self.raise_on_reject and isinstance(_reply(r), Rejected):
+                raise RejectedError(_reply(r))
         return out
 
     def _send(self, data: Any, rids: Iterable[int]) -> None:
@@ -904,8 +909,8 @@ class AsyncOmsClient(_Commands):
             raise OmsTimeout(f"no answer from the engine for {len(rids)} request(s)") from None
         if self.raise_on_reject:
             for r in out:
-                if isinstance(r, Rejected):
-                    raise RejectedError(r)
+                if isinstance(_reply(r), Rejected):
+                    raise RejectedError(_reply(r))
         return out
 
     async def _call_async(self, name: str, fields: dict[str, Any], rows: bool) -> Any:
