@@ -446,6 +446,11 @@ class _Commands:
 
     _s: _Session
 
+    @property
+    def session(self) -> _Session:
+        """The sans-IO session: request ids, pending answers, ``names`` (ids <-> names)."""
+        return self._s
+
     def _call(self, name: str, fields: dict[str, Any], rows: bool = False) -> Any:
         raise NotImplementedError
 
@@ -690,10 +695,6 @@ class OmsClient(_Commands):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def session(self) -> _Session:
-        return self._s
 
     def _pump(self, timeout_ms: int) -> bool:
         """Receive and decode every frame available within ``timeout_ms``; True if any."""
