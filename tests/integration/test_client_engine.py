@@ -4,6 +4,7 @@ OCOs, RESUME after STRATEGY_OFF, cancel on disconnect set in the TOML."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import subprocess
@@ -17,7 +18,14 @@ import pytest
 import zmq
 from desk_engine import DeskEngine, Venue, is_new_order, until, write_desk
 
-from bindings.client import Ack, ClientAnswer, OmsClient, Rejected, SignalResult
+from bindings.client import (
+    Ack,
+    AsyncOmsClient,
+    ClientAnswer,
+    OmsClient,
+    Rejected,
+    SignalResult,
+)
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, Scope, SignalMode
 from oms_core.engine.process import ROOT, die_with_parent
@@ -182,3 +190,17 @@ def test_publisher_example_runs_against_the_engine(desk: tuple[Path, Venue]) -> 
     assert "    alice: accepted, orders [" in out
     assert ("    bob: rejected NOT_ENOUGH_BARS (not enough bars to estimate volatility)"
             in out)
+
+
+def test_async_client_signal_by_names(desk: tuple[Path, Venue]) -> None:
+    cfg, _venue = desk
+
+    async def main() -> SignalResult:
+        async with AsyncOmsClient(config=cfg, strategy="trend", timeout=5) as c:
+            both = await asyncio.gather(c.signal("BTCUSDT", 1), c.signal("ETHUSDT", 1))
+            return both[0]
+
+    res = asyncio.run(main())
+    assert [(a.client, a.accepted, a.code) for a in res] == [
+        ("alice", True, Reject.OK), ("bob", False, Reject.NOT_ENOUGH_BARS),
+        ("carol", True, Reject.OK)]
