@@ -269,8 +269,10 @@ class OmsConfig:
     identity: IdAllocator = field(default_factory=IdAllocator)  # what to record, what's gone
 
     def followers(self, strategy: str) -> list[ClientConfig]:
-        """Clients that follow ``strategy``, in id order."""
-        return [c for c in self.clients.values() if strategy in c.strategies]
+        """Clients that follow ``strategy``, in id order (stable by name, so a journaled
+        signal replays to the same orders whatever the order of the blocks)."""
+        return sorted((c for c in self.clients.values() if strategy in c.strategies),
+                      key=lambda c: c.id)
 
     def instrument_by_id(self, instrument_id: int) -> InstrumentConfig:
         return self.instruments[self.ids.name("instruments", instrument_id)]

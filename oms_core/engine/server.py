@@ -145,7 +145,7 @@ class Engine:
                          "bad_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
-        # issue-6 signals: one answer record per client, sent to the publisher before its
+        # issue-6 signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
@@ -682,7 +682,8 @@ class Engine:
     def _signal_oms(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
         """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
         follows the strategy sizes it with its own parameters; one ACK / REJECT record per
-        client (cmd_type SIGNAL, request_id 0) goes to the writer and to the publisher."""
+        client (cmd_type SIGNAL) is an event (request_id 0: journal, writer) and a row of the
+        publisher's answer (its request_id, flag QUERY_ROW) sent ahead of the reply."""
         from dataclasses import replace
 
         from oms_core.signals import MarketState, Signal, SignalKind, apply_signal

@@ -55,37 +55,51 @@ def positions(cfg_path: Path, names: tuple[str, ...]) -> dict[str, Decimal]:
     return out
 
 
-def trade(d: Path, cfg_path: Path, fills: dict[str, str]) -> None:
-    """Each named client buys and is filled ``fills[name]`` BTC (decimal) at 50000.00."""
+def trade(d: Path, cfg_path: Path, fills: dict[str, str], signal: bool = False,
+          expect: dict[str, str] | None = None) -> None:
+    """With ``signal``, a long signal of strategy trend first (every follower's order
+    filled); then each named client buys and is filled ``fills[name]`` BTC (decimal) more;
+    all at 50000.00. Return when the positions are ``expect`` (default: ``fills``)."""
     venue = Venue(d)
     try:
         quote_until_heard(d, venue, load_config(cfg_path).instruments["BTCUSDT"].id)
+        oids = []
+        if signal:
+            with OmsClient(config=cfg_path, strategy="trend", timeout=5) as c:
+                res = c.signal("BTCUSDT", 1)
+                assert all(a.accepted for a in res), list(res)
+                oids += [a.order_ids[0] for a in res]
         for name, qty in fills.items():
             with OmsClient(config=cfg_path, client=name, timeout=5) as c:
                 ack = c.submit("BTCUSDT", Side.BUY, qty, "50000.00")
                 assert ack.ok, ack
-            order = venue.recv(lambda r, oid=ack.order_id: is_new_order(r) and
-                               r.order_id == oid)
+                oids.append(ack.order_id)
+        for oid in oids:
+            order = venue.recv(lambda r, oid=oid: is_new_order(r) and r.order_id == oid)
             venue.fill(order, order.quantity, 5_000_000)
-        want = {n: Decimal(q) for n, q in fills.items()}
-        until(lambda: positions(cfg_path, tuple(fills)) == want, 10, "fills booked")
+        want = {n: Decimal(q) for n, q in (expect or fills).items()}
+        until(lambda: positions(cfg_path, tuple(want)) == want, 10, "fills booked")
     finally:
         venue.close()
 
 
 def test_swapped_client_blocks_keep_each_clients_position(tmp_path: Path) -> None:
-    cfg = write_desk(tmp_path, ("alice", "bob"))
-    with DeskEngine(cfg) as e:
-        trade(tmp_path, cfg, {"alice": "0.01", "bob": "0.03"})
+    cfg = write_desk(tmp_path, ("alice", "carol"))
+    no_snapshots = ("--snapshot-every", "0", "--snapshot-seconds", "0")  # restart replays all
+    with DeskEngine(cfg, *no_snapshots) as e:
+        # the signal buys alice 0.01 and carol 0.02, carol buys 0.01 more
+        trade(tmp_path, cfg, {"carol": "0.01"}, signal=True,
+              expect={"alice": "0.01", "carol": "0.03"})
         assert e.stop() == 0
-    # bob's block first now, and a new client carol before both: ids stay by name
-    write_desk(tmp_path, ("carol", "bob", "alice"))
-    with DeskEngine(cfg):
+    # carol's block first now, and a new client bob before both: ids stay by name, and the
+    # journal's signal replays to the same orders (followers in id order, not file order)
+    write_desk(tmp_path, ("bob", "carol", "alice"))
+    with DeskEngine(cfg, *no_snapshots):
         assert positions(cfg, ("alice", "bob", "carol")) == {
-            "alice": Decimal("0.01"), "bob": Decimal("0.03"), "carol": Decimal(0)}
-    assert load_config(cfg).ids.accounts == {"carol": 2, "bob": 1, "alice": 0}
+            "alice": Decimal("0.01"), "bob": Decimal(0), "carol": Decimal("0.03")}
+    assert load_config(cfg).ids.accounts == {"bob": 2, "carol": 1, "alice": 0}
     table = json.loads((tmp_path / "journal" / "identity.json").read_text())
-    assert table["accounts"] == {"alice": {"id": 0}, "bob": {"id": 1}, "carol": {"id": 2}}
+    assert table["accounts"] == {"alice": {"id": 0}, "carol": {"id": 1}, "bob": {"id": 2}}
     assert table["instruments"]["BTCUSDT"] == {"id": 0, "price_precision": 2,
                                                "qty_precision": 4}
 
