@@ -29,7 +29,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from bindings.names import Names
+from bindings.names import Names, Number
 from bindings.security import CurveClientKeys
 from bindings.wire.records import CODECS, FrameBuilder, WireFormatError, iter_frame
 from bindings.wire.spec import (
@@ -52,8 +52,6 @@ from oms_core.enums import (
     Side,
     TimeInForce,
 )
-
-Number = int | str | Decimal
 
 # ---------------------------------------------------------------------------------------------
 # Results and errors
