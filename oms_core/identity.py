@@ -124,6 +124,11 @@ class IdAllocator:
         return {k: sorted(set(rows) - set(self.assigned[k]))
                 for k, rows in self.recorded.items() if set(rows) - set(self.assigned[k])}
 
+    def added(self) -> dict[str, list[str]]:
+        """Names of the configuration the table did not record, by kind."""
+        return {k: sorted(set(rows) - set(self.recorded[k]))
+                for k, rows in self.assigned.items() if set(rows) - set(self.recorded[k])}
+
     def table(self) -> dict[str, dict[str, dict[str, Any]]]:
         """What to record: every assigned name, and the removed ones (their ids stay taken)."""
         return {k: {**self.recorded[k], **self.assigned[k]} for k in KINDS}
@@ -137,11 +142,16 @@ def record_identity(oms: Any, journal_empty: bool) -> Path | None:
     alloc: IdAllocator = oms.identity
     removed = alloc.removed()
     if removed and not journal_empty:
-        names = "; ".join(f"{KINDS[k][1]} {', '.join(v)}" for k, v in removed.items())
+        def names(by_kind: dict[str, list[str]]) -> str:
+            return "; ".join(f"{KINDS[k][1]} {', '.join(v)}" for k, v in by_kind.items())
+
+        added = alloc.added()
         raise IdentityError(
             f"{oms.file}: the journal has state booked under names that are no longer in the "
-            f"configuration ({names}; recorded in {alloc.source}): put them back (their ids "
-            "are kept) or start with a new journal directory")
+            f"configuration ({names(removed)}; recorded in {alloc.source})"
+            + (f", and the configuration has new names ({names(added)}): a rename gives a "
+               "new identity" if added else "")
+            + ": put them back (their ids are kept) or start with a new journal directory")
     path = identity_path(oms.engine.journal_dir)
     write_identity(path, alloc.table())
     return path

@@ -69,13 +69,15 @@ def test_reordered_and_new_names_keep_and_never_reuse_ids(tmp_path: Path) -> Non
     assert [c.name for c in cfg.followers("trend")] == ["alice", "bob", "carol"]
     assert cfg.identity.removed() == {"accounts": ["dave"]}
     assert load_config(path, identity=False).ids.accounts == {"carol": 0, "bob": 1, "alice": 2}
+    with pytest.raises(IdentityError) as ei:  # dave -> carol looks like a rename
+        _record(path, journal_empty=False)
+    assert "(client dave; recorded in" in str(ei.value)
+    assert "new names (client carol): a rename gives a new identity" in str(ei.value)
     # recorded on an empty journal: dave's id stays taken in the table
     _record(path, journal_empty=True)
     table = read_identity(identity_path(tmp_path / "journal"))
     assert {n: r["id"] for n, r in table["accounts"].items()} == {
         "alice": 0, "bob": 1, "dave": 2, "carol": 3}
-    with pytest.raises(IdentityError, match=r"client dave"):
-        _record(path, journal_empty=False)
 
 
 def test_changed_asset_precision_is_refused_with_its_name(tmp_path: Path) -> None:
