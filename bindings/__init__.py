@@ -7,6 +7,8 @@ records of :mod:`bindings.wire` (C header: ``bindings/c/oms_wire.h``; docs/proto
 from bindings.client import (
     Ack,
     AsyncOmsClient,
+    ClientAnswer,
+    Names,
     OmsClient,
     OmsError,
     OmsTimeout,
@@ -14,6 +16,7 @@ from bindings.client import (
     QueryResult,
     Rejected,
     RejectedError,
+    SignalResult,
     reject_reason,
 )
 from bindings.decimals import from_raw, to_raw
@@ -31,9 +34,10 @@ from bindings.wire.records import CODECS, FrameBuilder, decode_frame, encode
 from bindings.wire.spec import ANY_ID, AdminAction, MsgType, QueryKind, Scope, SignalMode, WireError
 
 __all__ = [
-    "ANY_ID", "CODECS", "Ack", "AdminAction", "AsyncOmsClient", "CurveClientKeys", "CurveKeyPair",
-    "FrameBuilder", "Identity", "KeyRegistry", "MsgType", "OmsAuthenticator", "OmsClient",
-    "OmsError", "OmsTimeout", "ProtocolError", "QueryKind", "QueryResult", "Rejected",
-    "RejectedError", "Role", "Scope", "SignalMode", "WireError", "authorize", "decode_frame",
+    "ANY_ID", "CODECS", "Ack", "AdminAction", "AsyncOmsClient", "ClientAnswer",
+    "CurveClientKeys", "CurveKeyPair", "FrameBuilder", "Identity", "KeyRegistry", "MsgType",
+    "Names", "OmsAuthenticator", "OmsClient", "OmsError", "OmsTimeout", "ProtocolError",
+    "QueryKind", "QueryResult", "Rejected", "RejectedError", "Role", "Scope", "SignalMode",
+    "SignalResult", "WireError", "authorize", "decode_frame",
     "encode", "from_raw", "generate_keypair", "reject_reason", "to_raw",
 ]

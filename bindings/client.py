@@ -6,9 +6,13 @@ engine's answer (ACK, REJECT, HEARTBEAT, query rows + QUERY_RESULT, PROTOCOL_ERR
 and is matched back to the call. Everything else that arrives (order updates, fills,
 positions, ...) is an event of this client and is queued for :meth:`OmsClient.events`.
 
-Prices and quantities are raw int64. Where the client knows an instrument's precisions
-(``precisions={instrument: (price_decimals, qty_decimals)}``) it also accepts decimal strings
-and ``Decimal``, converted exactly by :func:`bindings.decimals.to_raw`.
+Given the OMS configuration (``config=`` an ``OmsConfig`` or the TOML path) the client speaks
+in names and decimals: ``client="alice"``, ``strategy="trend"``, ``instrument="BTCUSDT"``,
+prices and quantities as decimal strings or ``Decimal`` (converted exactly at the
+instrument's precisions; :func:`bindings.decimals.to_raw`), and :meth:`OmsClient.signal`
+answers one :class:`ClientAnswer` per client. Raw int ids and raw int64 amounts are accepted
+everywhere too (``precisions={instrument: (price_decimals, qty_decimals)}`` without a
+configuration). docs/client.md is the guide.
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import collections
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import zmq
 import zmq.asyncio
 
-from bindings.decimals import to_raw
+from bindings.names import Names, Number
 from bindings.security import CurveClientKeys
 from bindings.wire.records import CODECS, FrameBuilder, WireFormatError, iter_frame
 from bindings.wire.spec import (
@@ -48,8 +52,6 @@ from oms_core.enums import (
     Side,
     TimeInForce,
 )
-
-Number = int | str | Decimal
 
 # ---------------------------------------------------------------------------------------------
 # Results and errors
@@ -85,6 +87,9 @@ class Rejected:
     account: int = 0
     ok: bool = False
 
+    def __str__(self) -> str:
+        return f"{getattr(self.code, 'name', self.code)} ({self.reason})"
+
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
@@ -98,6 +103,65 @@ class QueryResult:
     @property
     def ok(self) -> bool:
         return self.code == Reject.OK
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAnswer:
+    """What one client's engine did with a signal: accepted with the order ids it placed
+    (none when the client was already at the target), or rejected with the code and why."""
+
+    client: str  # the client's name (its account id when no configuration was given)
+    account: int
+    accepted: bool
+    order_ids: tuple[int, ...] = ()
+    code: Reject | int = Reject.OK
+    reason: str = "ok"
+
+    def __str__(self) -> str:
+        if self.accepted:
+            return f"{self.client}: accepted, orders {list(self.order_ids)}"
+        name = getattr(self.code, "name", str(self.code))
+        return f"{self.client}: rejected {name} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """The engine's answer to a SIGNAL: ``reply`` (ACK when at least one client traded,
+    else the first client's REJECT) and ``answers``, one per client that follows the
+    strategy. Iterating yields the answers; ``result["alice"]`` is alice's."""
+
+    reply: Ack | Rejected
+    answers: tuple[ClientAnswer, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.reply.ok
+
+    @property
+    def request_id(self) -> int:
+        return self.reply.request_id
+
+    @property
+    def code(self) -> Reject | int:
+        """The reply's code: OK, or why no client traded."""
+        return self.reply.code if isinstance(self.reply, Rejected) else Reject.OK
+
+    @property
+    def order_id(self) -> int:
+        """The first order placed (0 when none; each client's are in ``answers``)."""
+        return self.reply.order_id
+
+    def __iter__(self) -> Iterator[ClientAnswer]:
+        return iter(self.answers)
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    def __getitem__(self, client: str | int) -> ClientAnswer:
+        for a in self.answers:
+            if client in (a.client, a.account):
+                return a
+        raise KeyError(f"no answer for client {client!r}")
 
 
 class OmsError(Exception):
@@ -131,7 +195,7 @@ class ProtocolError(OmsError):
         self.offset = offset
 
 
-Result = Ack | Rejected | QueryResult | int
+Result = Ack | Rejected | QueryResult | SignalResult | int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,14 +206,15 @@ Result = Ack | Rejected | QueryResult | int
 class _Session:
     def __init__(
         self,
-        account: int,
-        strategy: int,
-        precisions: Mapping[int, tuple[int, int]] | None,
+        names: Names,
+        account: str | int | None,
+        strategy: str | int | None,
         max_events: int,
     ) -> None:
-        self.account = account
-        self.strategy = strategy
-        self.precisions = dict(precisions or {})
+        self.names = names
+        self.account = None if account is None else names.account(account)
+        self.strategy = 0 if strategy is None else names.strategy(strategy)
+        self.signal_rids: set[int] = set()
         self._rid = itertools.count(1)
         self._seq = itertools.count(1)
         self._cid = itertools.count(time.time_ns() // 1000)
@@ -165,25 +230,42 @@ class _Session:
         return next(self._cid)
 
     def price(self, instrument: int, v: Number) -> int:
-        return self._raw(instrument, v, 0)
+        return self.names.raw(instrument, v, 0)
 
     def qty(self, instrument: int, v: Number) -> int:
-        return self._raw(instrument, v, 1)
+        return self.names.raw(instrument, v, 1)
 
-    def _raw(self, instrument: int, v: Number, which: int) -> int:
-        if isinstance(v, bool) or isinstance(v, float):
-            raise TypeError("prices and quantities are raw ints, decimal strings or Decimal")
-        if isinstance(v, int):
-            return v
-        prec = self.precisions.get(instrument)
-        if prec is None:
-            raise ValueError(f"no precisions known for instrument {instrument}: pass raw ints")
-        return to_raw(v, prec[which])
+    def acct(self, account: str | int | None) -> int:
+        """The account of a command: the one given (name or id), else the client's own."""
+        if account is not None:
+            return self.names.account(account)
+        if self.account is None:
+            raise ValueError("no account: name the client (client=\"alice\" with config=, "
+                             "or account=<id>) or pass account= to the command")
+        return self.account
+
+    def strat(self, strategy: str | int | None) -> int:
+        return self.strategy if strategy is None else self.names.strategy(strategy)
+
+    def answer(self, rec: Any) -> ClientAnswer:
+        """One client's answer row of a SIGNAL."""
+        name = self.names.client_name(rec.account)
+        if rec.msg_type == MsgType.ACK:
+            ids = tuple(i for i in (rec.order_id, rec.leg2_order_id, rec.leg3_order_id) if i)
+            return ClientAnswer(name, rec.account, True, ids)
+        code = _reject(rec.code)
+        return ClientAnswer(name, rec.account, False, (), code, reject_reason(code))
 
     # -- encoding -------------------------------------------------------------------------
-    def encode(self, name: str, fields: dict[str, Any]) -> tuple[int, bytes]:
+    def encode(self, name: str, fields: dict[str, Any], rows: bool = False
+               ) -> tuple[int, bytes]:
+        """A record of a new request; ``rows``: its answer carries rows (query, signal)."""
         rid = next(self._rid)
         self.inflight.add(rid)
+        if rows:
+            self.pending_rows[rid] = []
+            if name == "SIGNAL":
+                self.signal_rids.add(rid)
         return rid, CODECS[name].encode(rid, next(self._seq), time.time_ns(), 0, **fields)
 
     def add(self, fb: FrameBuilder, name: str, fields: dict[str, Any]) -> int:
@@ -212,6 +294,12 @@ class _Session:
             mt = rec.msg_type
             rid = rec.request_id
             res: Result | OmsError
+            if rec.flags & HeaderFlag.QUERY_ROW:
+                # a row of a query's answer, or one client's answer to a signal
+                rows = self.pending_rows.get(rid)
+                if rows is not None:  # rows of a request that timed out are dropped
+                    rows.append(rec)
+                continue
             if mt == MsgType.ACK:
                 res = Ack(
                     rid, _msg_type(rec.cmd_type), rec.order_id, rec.leg2_order_id,
@@ -226,11 +314,6 @@ class _Session:
             elif mt == MsgType.QUERY_RESULT:
                 rows = self.pending_rows.pop(rid, [])
                 res = QueryResult(rid, _query_kind(rec.kind), _reject(rec.code), rows)
-            elif rec.flags & HeaderFlag.QUERY_ROW:
-                rows = self.pending_rows.get(rid)
-                if rows is not None:  # rows of a query that timed out are dropped
-                    rows.append(rec)
-                continue
             elif mt == MsgType.HEARTBEAT and rid:
                 res = time.time_ns() - rec.echo_ns if rec.echo_ns else 0
             elif mt == MsgType.PROTOCOL_ERROR and rec.bad_request_id in inflight:
@@ -241,6 +324,10 @@ class _Session:
                     self.events_dropped += 1
                 self.events.append(rec)
                 continue
+            if rid in self.signal_rids and isinstance(res, Ack | Rejected):
+                self.signal_rids.discard(rid)
+                rows = self.pending_rows.pop(rid, [])
+                res = SignalResult(res, tuple(self.answer(r) for r in rows))
             if rid in inflight:
                 inflight.discard(rid)
                 done.append((rid, res))
@@ -253,15 +340,17 @@ class _Session:
         for rid in rids:
             self.inflight.discard(rid)
             self.pending_rows.pop(rid, None)
+            self.signal_rids.discard(rid)
 
     # -- command field builders -------------------------------------------------------------
     def new_order(
-        self, instrument: int, side: Side | int, quantity: Number, price: Number = 0, *,
+        self, instrument: str | int, side: Side | int, quantity: Number, price: Number = 0, *,
         order_type: OrderType | int | None = None, tif: TimeInForce | int = TimeInForce.GTC,
         trigger_price: Number = 0, reduce_only: bool = False, post_only: bool = False,
         expire_ns: int = 0, trail_offset: Number = 0, client_order_id: int | None = None,
-        account: int | None = None, strategy: int | None = None,
+        account: str | int | None = None, strategy: str | int | None = None,
     ) -> dict[str, Any]:
+        instrument = self.names.instrument(instrument)
         p = self.price(instrument, price)
         if order_type is None:
             order_type = OrderType.LIMIT if p else OrderType.MARKET
@@ -275,8 +364,8 @@ class _Session:
             "quantity": self.qty(instrument, quantity),
             "expire_ns": expire_ns,
             "trail_offset": self.price(instrument, trail_offset),
-            "account": self.account if account is None else account,
-            "strategy": self.strategy if strategy is None else strategy,
+            "account": self.acct(account),
+            "strategy": self.strat(strategy),
             "instrument": instrument,
             "side": int(side),
             "order_type": int(order_type),
@@ -291,6 +380,11 @@ def reject_reason(code: int) -> str:
         return REJECT_REASONS[Reject(code)]
     except (ValueError, KeyError):
         return f"reject code {code}"
+
+
+def _reply(result: Any) -> Any:
+    """The Ack / Rejected of a result (a signal's is its ``reply``)."""
+    return result.reply if isinstance(result, SignalResult) else result
 
 
 def _reject(code: int) -> Reject | int:
@@ -314,6 +408,27 @@ def _query_kind(k: int) -> QueryKind | int:
         return k
 
 
+def _session(endpoint: str | None, config: Any, client: str | None,
+             account: str | int | None, strategy: str | int | None,
+             precisions: Mapping[int, tuple[int, int]] | None, max_events: int
+             ) -> tuple[_Session, str]:
+    """The session of a new client and the endpoint it connects to."""
+    names = Names.from_config(config) if config is not None else Names()
+    if precisions:
+        names = replace(names, precisions={**names.precisions, **precisions})
+    if client is not None:
+        if account is not None:
+            raise ValueError("give client= (a name) or account=, not both")
+        account = names.account(client)
+    if endpoint is None:
+        if not names.commands:
+            raise ValueError("no endpoint: pass endpoint= or config=")
+        from oms_core.engine.config import shard_endpoint
+
+        endpoint = shard_endpoint(names.commands, names.shards.get(client or "", 0))
+    return _Session(names, account, strategy, max_events), endpoint
+
+
 def _configure(sock: zmq.Socket, curve: CurveClientKeys | None, identity: bytes | None) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 100_000)
@@ -329,59 +444,68 @@ class _Commands:
 
     _s: _Session
 
-    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
+    @property
+    def session(self) -> _Session:
+        """The sans-IO session: request ids, pending answers, ``names`` (ids <-> names)."""
+        return self._s
+
+    def _call(self, name: str, fields: dict[str, Any], rows: bool = False) -> Any:
         raise NotImplementedError
 
-    def hello(self, accounts: Iterable[int] = (), heartbeat_ms: int = 1000,
+    def hello(self, accounts: Iterable[str | int] = (), heartbeat_ms: int = 1000,
               client_id: int = 0) -> Any:
-        """Open the session; the engine routes the events of ``accounts`` to this client."""
-        acc = tuple(accounts)[:8]
+        """Open the session; the engine routes the events of ``accounts`` (client names or
+        account ids, at most 8) to this client."""
+        acc = tuple(self._s.names.account(a) for a in accounts)[:8]
         return self._call("HELLO", {
             "client_id": client_id, "heartbeat_ms": heartbeat_ms, "n_accounts": len(acc),
             "accounts": acc,
         })
 
-    def submit(self, instrument: int, side: Side | int, quantity: Number, price: Number = 0,
-               **kw: Any) -> Any:
+    def submit(self, instrument: str | int, side: Side | int, quantity: Number,
+               price: Number = 0, **kw: Any) -> Any:
         """Submit one order (see ``_Session.new_order`` for the keywords); Ack or Rejected."""
         return self._call("NEW_ORDER", self._s.new_order(instrument, side, quantity, price, **kw))
 
     def cancel(self, order_id: int = 0, client_order_id: int = 0,
-               account: int | None = None) -> Any:
+               account: str | int | None = None) -> Any:
         """Cancel by engine order id, or by client order id when ``order_id`` is 0."""
         return self._call("CANCEL", {
             "order_id": order_id, "client_order_id": client_order_id,
-            "account": self._s.account if account is None else account,
+            "account": self._s.acct(account),
         })
 
-    def replace(self, order_id: int = 0, client_order_id: int = 0, *, instrument: int = 0,
-                price: Number = 0, quantity: Number = 0, trigger_price: Number = 0,
-                account: int | None = None) -> Any:
-        """Amend price / quantity / trigger (0 = unchanged)."""
+    def replace(self, order_id: int = 0, client_order_id: int = 0, *,
+                instrument: str | int = 0, price: Number = 0, quantity: Number = 0,
+                trigger_price: Number = 0, account: str | int | None = None) -> Any:
+        """Amend price / quantity / trigger (0 = unchanged); decimals need ``instrument``."""
         s = self._s
+        instrument = s.names.instrument(instrument)
         return self._call("REPLACE", {
             "order_id": order_id, "client_order_id": client_order_id,
             "price": s.price(instrument, price), "quantity": s.qty(instrument, quantity),
             "trigger_price": s.price(instrument, trigger_price),
-            "account": s.account if account is None else account,
+            "account": s.acct(account),
         })
 
-    def mass_cancel(self, account: int | None = None, strategy: int = ANY_ID,
-                    instrument: int = ANY_ID, side: int = 0) -> Any:
+    def mass_cancel(self, account: str | int | None = None, strategy: str | int = ANY_ID,
+                    instrument: str | int = ANY_ID, side: int = 0) -> Any:
         """Cancel every open order matching the filter (ANY_ID matches all)."""
+        s = self._s
         return self._call("MASS_CANCEL", {
-            "account": self._s.account if account is None else account,
-            "strategy": strategy, "instrument": instrument, "side": side,
+            "account": s.acct(account), "strategy": s.names.strategy(strategy),
+            "instrument": s.names.instrument(instrument), "side": side,
         })
 
-    def bracket(self, instrument: int, side: Side | int, quantity: Number, *,
+    def bracket(self, instrument: str | int, side: Side | int, quantity: Number, *,
                 entry_price: Number = 0, tp_price: Number, sl_trigger_price: Number,
                 sl_price: Number = 0, entry_trigger_price: Number = 0,
                 entry_type: OrderType | int | None = None,
                 tif: TimeInForce | int = TimeInForce.GTC, expire_ns: int = 0,
-                account: int | None = None, strategy: int | None = None) -> Any:
+                account: str | int | None = None, strategy: str | int | None = None) -> Any:
         """Entry + take-profit + stop-loss; the Ack carries the three order ids."""
         s = self._s
+        instrument = s.names.instrument(instrument)
         ep = s.price(instrument, entry_price)
         if entry_type is None:
             entry_type = OrderType.LIMIT if ep else OrderType.MARKET
@@ -392,56 +516,77 @@ class _Commands:
             "quantity": s.qty(instrument, quantity), "tp_price": s.price(instrument, tp_price),
             "sl_trigger_price": s.price(instrument, sl_trigger_price),
             "sl_price": s.price(instrument, sl_price), "expire_ns": expire_ns,
-            "account": s.account if account is None else account,
-            "strategy": s.strategy if strategy is None else strategy,
+            "account": s.acct(account), "strategy": s.strat(strategy),
             "instrument": instrument, "side": int(side), "entry_type": int(entry_type),
             "tif": int(tif), "order_flags": 0,
         })
 
-    def oco(self, instrument: int, side: Side | int, quantity: Number, *,
+    def oco(self, instrument: str | int, side: Side | int, quantity: Number, *,
             a_type: OrderType | int, a_price: Number = 0, a_trigger_price: Number = 0,
             b_type: OrderType | int, b_price: Number = 0, b_trigger_price: Number = 0,
             tif: TimeInForce | int = TimeInForce.GTC, expire_ns: int = 0,
-            account: int | None = None, strategy: int | None = None) -> Any:
+            account: str | int | None = None, strategy: str | int | None = None) -> Any:
         """Two orders that cancel each other; the Ack carries both order ids."""
         s = self._s
+        instrument = s.names.instrument(instrument)
         return self._call("NEW_OCO", {
             "a_client_order_id": s.next_cid(), "b_client_order_id": s.next_cid(),
             "quantity": s.qty(instrument, quantity), "a_price": s.price(instrument, a_price),
             "a_trigger_price": s.price(instrument, a_trigger_price),
             "b_price": s.price(instrument, b_price),
             "b_trigger_price": s.price(instrument, b_trigger_price), "expire_ns": expire_ns,
-            "account": s.account if account is None else account,
-            "strategy": s.strategy if strategy is None else strategy,
+            "account": s.acct(account), "strategy": s.strat(strategy),
             "instrument": instrument, "side": int(side), "a_type": int(a_type),
             "b_type": int(b_type), "tif": int(tif), "order_flags": 0,
         })
 
-    def signal(self, instrument: int, value: Number, mode: SignalMode | int = SignalMode.DIRECTION,
-               price: Number = 0, account: int | None = None,
-               strategy: int | None = None) -> Any:
-        """Send a strategy signal: direction -1/0/1, or a signed target quantity."""
+    def signal(self, instrument: str | int, value: Number,
+               mode: SignalMode | int = SignalMode.DIRECTION, price: Number = 0,
+               account: str | int | None = None, strategy: str | int | None = None) -> Any:
+        """Send a strategy signal; return a :class:`SignalResult`, one answer per client.
+
+        ``value``: DIRECTION -1 / 0 / 1 (0 flattens), or TARGET_QTY a signed target
+        position (a decimal quantity). ``account``: the one client it is for (name or id);
+        without it, the client's own account, or every follower of the strategy (ANY_ID)
+        when the client has none.
+        """
         s = self._s
+        instrument = s.names.instrument(instrument)
         if mode == SignalMode.DIRECTION:
             if value not in (-1, 0, 1):
                 raise ValueError("DIRECTION signal value must be -1, 0 or 1")
             raw = int(value)
         else:
             raw = s.qty(instrument, value)
+        if account is None and s.account is None:
+            account = ANY_ID
         return self._call("SIGNAL", {
             "value": raw, "price": s.price(instrument, price), "mode": int(mode),
-            "account": s.account if account is None else account,
-            "strategy": s.strategy if strategy is None else strategy,
+            "account": s.acct(account), "strategy": s.strat(strategy),
             "instrument": instrument,
-        })
+        }, rows=True)
 
-    def query(self, kind: QueryKind | int, account: int | None = None,
-              strategy: int = ANY_ID, instrument: int = ANY_ID, order_id: int = 0) -> Any:
-        """Ask for state; returns a QueryResult with the decoded rows."""
+    def query(self, kind: QueryKind | int, account: str | int | None = None,
+              strategy: str | int = ANY_ID, instrument: str | int = ANY_ID,
+              order_id: int = 0) -> Any:
+        """Ask for state; returns a QueryResult with the decoded rows (raw integers: see
+        :meth:`decimal_price` / :meth:`decimal_qty`)."""
+        s = self._s
         return self._call("QUERY", {
-            "kind": int(kind), "account": self._s.account if account is None else account,
-            "strategy": strategy, "instrument": instrument, "order_id": order_id,
-        }, query=True)
+            "kind": int(kind), "account": s.acct(account),
+            "strategy": s.names.strategy(strategy),
+            "instrument": s.names.instrument(instrument), "order_id": order_id,
+        }, rows=True)
+
+    def decimal_price(self, instrument: str | int, raw: int) -> Decimal:
+        """A raw price of ``instrument`` (from an answer or event) as an exact Decimal."""
+        names = self._s.names
+        return names.decimal(names.instrument(instrument), raw, 0)
+
+    def decimal_qty(self, instrument: str | int, raw: int) -> Decimal:
+        """A raw quantity of ``instrument`` as an exact Decimal."""
+        names = self._s.names
+        return names.decimal(names.instrument(instrument), raw, 1)
 
     def orders(self, open_only: bool = True, **kw: Any) -> Any:
         return self.query(QueryKind.OPEN_ORDERS if open_only else QueryKind.ORDERS, **kw)
@@ -458,29 +603,30 @@ class _Commands:
     def account_snapshot(self, **kw: Any) -> Any:
         return self.query(QueryKind.ACCOUNT, **kw)
 
-    def admin(self, action: AdminAction | int, *, scope: Scope | int = 0, account: int = 0,
-              strategy: int = 0, kill_mode: KillMode | int = 0, limit: Limit | int = 0,
-              value: int = 0) -> Any:
-        """Send an operator action (admin role)."""
+    def admin(self, action: AdminAction | int, *, scope: Scope | int = 0,
+              account: str | int = 0, strategy: str | int = 0, kill_mode: KillMode | int = 0,
+              limit: Limit | int = 0, value: int = 0) -> Any:
+        """Send an operator action (admin role); clients and strategies by name or id."""
+        names = self._s.names
         return self._call("ADMIN", {
-            "action": int(action), "scope": int(scope), "account": account,
-            "strategy": strategy, "kill_mode": int(kill_mode), "limit": int(limit),
-            "value": value,
+            "action": int(action), "scope": int(scope), "account": names.account(account),
+            "strategy": names.strategy(strategy), "kill_mode": int(kill_mode),
+            "limit": int(limit), "value": value,
         })
 
     def kill(self, scope: Scope | int = Scope.GLOBAL, mode: KillMode | int = KillMode.HALT,
-             account: int = 0, strategy: int = 0) -> Any:
+             account: str | int = 0, strategy: str | int = 0) -> Any:
         return self.admin(AdminAction.KILL, scope=scope, kill_mode=mode, account=account,
                           strategy=strategy)
 
-    def resume(self, scope: Scope | int = Scope.GLOBAL, account: int = 0,
-               strategy: int = 0) -> Any:
+    def resume(self, scope: Scope | int = Scope.GLOBAL, account: str | int = 0,
+               strategy: str | int = 0) -> Any:
         return self.admin(AdminAction.RESUME, scope=scope, account=account, strategy=strategy)
 
-    def set_limit(self, account: int, limit: Limit | int, value: int) -> Any:
+    def set_limit(self, account: str | int, limit: Limit | int, value: int) -> Any:
         return self.admin(AdminAction.SET_LIMIT, account=account, limit=limit, value=value)
 
-    def strategy_enabled(self, account: int, strategy: int, on: bool) -> Any:
+    def strategy_enabled(self, account: str | int, strategy: str | int, on: bool) -> Any:
         action = AdminAction.STRATEGY_ON if on else AdminAction.STRATEGY_OFF
         return self.admin(action, account=account, strategy=strategy)
 
@@ -495,10 +641,16 @@ class OmsClient(_Commands):
 
     Parameters
     ----------
-    endpoint : str
-        The engine's ROUTER endpoint, e.g. ``"tcp://127.0.0.1:5555"`` or ``"ipc:///run/oms"``.
-    account, strategy : int
-        Defaults for commands that take them.
+    endpoint : str, optional
+        The engine's ROUTER endpoint, e.g. ``"tcp://127.0.0.1:5555"`` or ``"ipc:///run/oms"``;
+        default: the ``[engine] commands`` endpoint of the client's shard in ``config``.
+    config : OmsConfig or path, optional
+        The OMS configuration: names, ids and precisions (:class:`bindings.names.Names`).
+    client : str, optional
+        The client (``[clients.<name>]``) whose account commands use by default.
+    account, strategy : str or int, optional
+        Defaults for commands that take them (names need ``config``); without an account
+        every order command must name one.
     timeout : float
         Seconds to wait for each answer before raising :class:`OmsTimeout`.
     raise_on_reject : bool
@@ -510,13 +662,16 @@ class OmsClient(_Commands):
     """
 
     def __init__(
-        self, endpoint: str, *, account: int = 0, strategy: int = 0, timeout: float = 5.0,
-        raise_on_reject: bool = False, curve: CurveClientKeys | None = None,
+        self, endpoint: str | None = None, *, config: Any = None, client: str | None = None,
+        account: str | int | None = None, strategy: str | int | None = None,
+        timeout: float = 5.0, raise_on_reject: bool = False,
+        curve: CurveClientKeys | None = None,
         precisions: Mapping[int, tuple[int, int]] | None = None,
         context: zmq.Context | None = None, identity: bytes | None = None,
         max_events: int = 100_000,
     ) -> None:
-        self._s = _Session(account, strategy, precisions, max_events)
+        self._s, endpoint = _session(endpoint, config, client, account, strategy, precisions,
+                                     max_events)
         self.timeout = timeout
         self.raise_on_reject = raise_on_reject
         self._ctx = context or zmq.Context.instance()
@@ -538,10 +693,6 @@ class OmsClient(_Commands):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def session(self) -> _Session:
-        return self._s
 
     def _pump(self, timeout_ms: int) -> bool:
         """Receive and decode every frame available within ``timeout_ms``; True if any."""
@@ -580,8 +731,8 @@ class OmsClient(_Commands):
         for r in out:
             if isinstance(r, ProtocolError):
                 raise r
-            if self.raise_on_reject and isinstance(r, Rejected):
-                raise RejectedError(r)
+            if self.raise_on_reject and isinstance(_reply(r), Rejected):
+                raise RejectedError(_reply(r))
         return out
 
     def _send(self, data: Any, rids: Iterable[int]) -> None:
@@ -591,10 +742,8 @@ class OmsClient(_Commands):
             self._s.forget(rids)
             raise OmsTimeout("could not send to the engine within the timeout") from None
 
-    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
-        rid, data = self._s.encode(name, fields)
-        if query:
-            self._s.pending_rows[rid] = []
+    def _call(self, name: str, fields: dict[str, Any], rows: bool = False) -> Any:
+        rid, data = self._s.encode(name, fields, rows)
         self._send(data, (rid,))
         return self._wait([rid])[0]
 
@@ -658,13 +807,16 @@ class AsyncOmsClient(_Commands):
     """
 
     def __init__(
-        self, endpoint: str, *, account: int = 0, strategy: int = 0, timeout: float = 5.0,
-        raise_on_reject: bool = False, curve: CurveClientKeys | None = None,
+        self, endpoint: str | None = None, *, config: Any = None, client: str | None = None,
+        account: str | int | None = None, strategy: str | int | None = None,
+        timeout: float = 5.0, raise_on_reject: bool = False,
+        curve: CurveClientKeys | None = None,
         precisions: Mapping[int, tuple[int, int]] | None = None,
         context: zmq.asyncio.Context | None = None, identity: bytes | None = None,
         heartbeat_interval: float = 0.0, max_events: int = 100_000,
     ) -> None:
-        self._s = _Session(account, strategy, precisions, max_events)
+        self._s, endpoint = _session(endpoint, config, client, account, strategy, precisions,
+                                     max_events)
         self.timeout = timeout
         self.raise_on_reject = raise_on_reject
         self.heartbeat_interval = heartbeat_interval
@@ -756,14 +908,12 @@ class AsyncOmsClient(_Commands):
             raise OmsTimeout(f"no answer from the engine for {len(rids)} request(s)") from None
         if self.raise_on_reject:
             for r in out:
-                if isinstance(r, Rejected):
-                    raise RejectedError(r)
+                if isinstance(_reply(r), Rejected):
+                    raise RejectedError(_reply(r))
         return out
 
-    async def _call_async(self, name: str, fields: dict[str, Any], query: bool) -> Any:
-        rid, data = self._s.encode(name, fields)
-        if query:
-            self._s.pending_rows[rid] = []
+    async def _call_async(self, name: str, fields: dict[str, Any], rows: bool) -> Any:
+        rid, data = self._s.encode(name, fields, rows)
         self._futures[rid] = asyncio.get_running_loop().create_future()
         await self._send(data, (rid,))
         return (await self._await([rid]))[0]
@@ -778,8 +928,8 @@ class AsyncOmsClient(_Commands):
             self._s.forget(rids)
             raise OmsTimeout("could not send to the engine within the timeout") from None
 
-    def _call(self, name: str, fields: dict[str, Any], query: bool = False) -> Any:
-        return self._call_async(name, fields, query)
+    def _call(self, name: str, fields: dict[str, Any], rows: bool = False) -> Any:
+        return self._call_async(name, fields, rows)
 
     async def heartbeat(self) -> int:
         """Send a HEARTBEAT and await its echo; return the round trip in ns."""
@@ -827,6 +977,7 @@ class AsyncOmsClient(_Commands):
 
 
 __all__ = [
-    "Ack", "AsyncOmsClient", "OmsClient", "OmsError", "OmsTimeout", "ProtocolError",
-    "QueryResult", "Rejected", "RejectedError", "reject_reason",
+    "Ack", "AsyncOmsClient", "ClientAnswer", "Names", "OmsClient", "OmsError", "OmsTimeout",
+    "ProtocolError", "QueryResult", "Rejected", "RejectedError", "SignalResult",
+    "reject_reason",
 ]

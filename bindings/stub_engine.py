@@ -1,4 +1,6 @@
-"""A tiny stand-in for the engine's ROUTER, for client tests, the C example and benchmarks.
+"""A tiny stand-in for the engine's ROUTER, for tests about the client alone (how it frames
+a batch) and benchmarks of the client; everything else runs against the real engine
+(``oms_core.engine.process``).
 
 It is NOT the engine: no risk checks, no venue. It validates each frame, answers every
 command with the records the real engine sends (ACK / REJECT / HEARTBEAT echo / query rows +

@@ -9,8 +9,9 @@ public feed (the gateways' market data, ZeroMQ SUB on ``[engine] events``), and 
 strategy of the configuration and each of its instruments sends a direction signal (-1, 0, 1)
 when the fast average crosses the slow one. How a signal reaches the engines:
 
-* ``--via direct`` (default with one shard): a DEALER to each shard's command endpoint; the
-  answer is printed with one line per client (accepted with its order ids, or the reason);
+* ``--via direct`` (default with one shard): :class:`bindings.client.OmsClient` on each
+  shard's command endpoint, by names (strategy, instrument); ``signal()`` answers one line per
+  client (accepted with its order ids, or rejected with the code and the reason);
 * ``--via pub`` (default with several shards): one PUB on ``[engine] signals`` that every
   shard subscribes to; each shard acts for its own clients, the answers are in its DuckDB.
 
@@ -25,18 +26,17 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: the repository is one level up
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zmq
 
+from bindings.client import OmsClient, OmsError
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, MsgType, SignalMode
 from oms_core.config import load_config
 from oms_core.engine.config import shard_endpoint
-from oms_core.enums import REJECT_REASONS, Reject
 
 
 def crossover(prices: deque[int], fast: int, slow: int) -> int:
@@ -47,52 +47,6 @@ def crossover(prices: deque[int], fast: int, slow: int) -> int:
     # compare sums scaled to a common length: integers only
     f, s = sum(p[-fast:]) * slow, sum(p[-slow:]) * fast
     return 1 if f > s else (-1 if f < s else 0)
-
-
-class SignalSender:
-    """Send SIGNAL records to one engine over a DEALER and collect its answers: the engine
-    sends one ACK / REJECT per client (request id 0, cmd_type SIGNAL) ahead of its reply to
-    the request (ACK when at least one client traded, else the first client's REJECT)."""
-
-    def __init__(self, ctx: zmq.Context, endpoint: str, timeout: float = 5.0) -> None:
-        self.sock = ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
-        self.timeout = timeout
-        self.rid = 0
-
-    def signal(self, strategy: int, instrument: int, value: int,
-               mode: int = SignalMode.DIRECTION) -> tuple[Any, list[Any]]:
-        """Return (the reply, the per-client answers)."""
-        self.rid += 1
-        self.sock.send(wire.encode("SIGNAL", self.rid, 0, time.time_ns(), value=value,
-                                   price=0, account=ANY_ID, strategy=strategy,
-                                   instrument=instrument, mode=int(mode)))
-        per_client: list[Any] = []
-        end = time.monotonic() + self.timeout
-        while time.monotonic() < end:
-            if not self.sock.poll(50):
-                continue
-            for r in wire.decode_frame(self.sock.recv()):
-                if r.msg_type not in (MsgType.ACK, MsgType.REJECT):
-                    continue
-                if r.request_id == self.rid:
-                    return r, per_client
-                if r.request_id == 0 and r.cmd_type == MsgType.SIGNAL:
-                    per_client.append(r)
-        raise TimeoutError(f"no answer to signal {self.rid} in {self.timeout} s")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def describe(r: Any, names: dict[int, str]) -> str:
-    """One line for an ACK / REJECT record."""
-    who = names.get(r.account, "all clients" if r.account == ANY_ID else str(r.account))
-    if r.msg_type == MsgType.ACK:
-        ids = [i for i in (r.order_id, r.leg2_order_id, r.leg3_order_id) if i]
-        return f"{who}: accepted, orders {ids}"
-    return f"{who}: rejected, {REJECT_REASONS.get(Reject(r.code), r.code)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,17 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     md.setsockopt(zmq.LINGER, 0)
     md.setsockopt(zmq.SUBSCRIBE, b"")
     md.connect(shard_endpoint(cfg.engine.events, shards[0]))
-    names = {c.id: c.name for c in cfg.clients.values()}
-    senders: list[SignalSender] = []
+    clients: list[OmsClient] = []
     pub = None
     if via == "direct":
-        senders = [SignalSender(ctx, shard_endpoint(cfg.engine.commands, k)) for k in shards]
+        clients = [OmsClient(shard_endpoint(cfg.engine.commands, k), config=cfg, context=ctx)
+                   for k in shards]
     else:
         pub = ctx.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 1000)
         pub.bind(cfg.engine.signals)
-    pairs = [(s.id, cfg.instruments[sym].id) for s in cfg.strategies.values()
-             for sym in s.instruments]
+    pairs = [(s.name, sym) for s in cfg.strategies.values() for sym in s.instruments]
+    ids = {sym: i.id for sym, i in cfg.instruments.items()}
     last_px: dict[int, int] = {}
     bars = {p: deque(maxlen=args.slow) for p in pairs}
     last = dict.fromkeys(pairs, 0)
@@ -158,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             next_bar += args.interval
             for pair in pairs:
                 strategy, instrument = pair
-                if instrument not in last_px:
+                if ids[instrument] not in last_px:
                     continue
-                bars[pair].append(last_px[instrument])
+                bars[pair].append(last_px[ids[instrument]])
                 d = crossover(bars[pair], args.fast, args.slow)
                 if d == last[pair]:
                     continue
@@ -168,20 +122,24 @@ def main(argv: list[str] | None = None) -> int:
                 sent += 1
                 if pub is not None:
                     pub.send(wire.encode("SIGNAL", sent, 0, time.time_ns(), value=d, price=0,
-                                         account=ANY_ID, strategy=strategy,
-                                         instrument=instrument, mode=int(SignalMode.DIRECTION)))
-                    print(f"strategy {strategy} instrument {instrument} -> {d}: published",
-                          flush=True)
+                                         account=ANY_ID, strategy=cfg.strategies[strategy].id,
+                                         instrument=ids[instrument],
+                                         mode=int(SignalMode.DIRECTION)))
+                    print(f"{strategy} {instrument} -> {d}: published", flush=True)
                     continue
-                for sender in senders:
-                    reply, answers = sender.signal(strategy, instrument, d)
-                    print(f"strategy {strategy} instrument {instrument} -> {d}: "
-                          f"{describe(reply, names)}", flush=True)
-                    for a in answers:
-                        print(f"    {describe(a, names)}", flush=True)
+                for client in clients:
+                    try:  # every follower of the strategy on that shard: one answer each
+                        res = client.signal(instrument, d, strategy=strategy)
+                    except OmsError as e:
+                        print(f"{strategy} {instrument} -> {d}: {e}", flush=True)
+                        continue
+                    print(f"{strategy} {instrument} -> {d}: "
+                          f"{'ok' if res.ok else res.reply}", flush=True)
+                    for a in res:
+                        print(f"    {a}", flush=True)
     finally:
-        for sender in senders:
-            sender.close()
+        for client in clients:
+            client.close()
         md.close()
         if pub is not None:
             pub.close()

@@ -11,8 +11,11 @@ Secrets never appear in the file: an exchange account names the environment vari
 file that holds each credential, and :class:`Credentials` reads them only when asked. They are
 kept out of ``repr`` and out of every error message.
 
-Ids are dense and assigned in file order: assets, instruments, exchanges and accounts from 0,
-strategies from 1 (0 means "no strategy" in the core). :class:`Ids` holds the name <-> id maps.
+Ids are given by name: a name recorded in the identity table beside the journal
+(``<engine.journal_dir>/identity.json``, :mod:`oms_core.identity`) keeps its recorded id
+whatever the order of the blocks; a new name takes the next id never used, in file order
+(assets, instruments, exchanges and accounts from 0, strategies from 1: 0 means "no
+strategy" in the core). :class:`Ids` holds the name <-> id maps.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oms_core.enums import KillMode, Limit, OrderType, TimeInForce
+from oms_core.identity import IdAllocator, IdentityError, identity_path, read_identity
 from oms_core.limits import LIMIT_DEFAULTS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
 if TYPE_CHECKING:
@@ -181,6 +185,7 @@ class ClientConfig:
     exchange_accounts: dict[str, ExchangeAccount]
     enabled: bool = True
     shard: int = 0
+    cancel_on_disconnect: bool = False  # cancel its open orders when its last session ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +238,7 @@ class ReplayConfig:
 
 @dataclass(slots=True)
 class Ids:
-    """Dense name <-> id maps, assigned in file order."""
+    """Name <-> id maps (by the recorded identity table, new names in file order)."""
 
     assets: dict[str, int] = field(default_factory=dict)
     instruments: dict[str, int] = field(default_factory=dict)
@@ -262,10 +267,13 @@ class OmsConfig:
     writer: WriterConfig
     replay: ReplayConfig
     ids: Ids
+    identity: IdAllocator = field(default_factory=IdAllocator)  # what to record, what's gone
 
     def followers(self, strategy: str) -> list[ClientConfig]:
-        """Clients that follow ``strategy``, in id order."""
-        return [c for c in self.clients.values() if strategy in c.strategies]
+        """Clients that follow ``strategy``, in id order (stable by name, so a journaled
+        signal replays to the same orders whatever the order of the blocks)."""
+        return sorted((c for c in self.clients.values() if strategy in c.strategies),
+                      key=lambda c: c.id)
 
     def instrument_by_id(self, instrument_id: int) -> InstrumentConfig:
         return self.instruments[self.ids.name("instruments", instrument_id)]
@@ -390,31 +398,48 @@ def _name(t: _Table, name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- loading
-def load_config(path: str | Path) -> OmsConfig:
-    """Read and check one TOML configuration file; raise ConfigError on any problem."""
+def load_config(path: str | Path, identity: bool = True) -> OmsConfig:
+    """Read and check one TOML configuration file; raise ConfigError on any problem.
+
+    With ``identity`` the ids come from the identity table beside the journal when there is
+    one (see the module docstring); without, in file order.
+    """
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
-    return parse_config(text, file=str(p), base_dir=p.parent)
+    return parse_config(text, file=str(p), base_dir=p.parent, identity=identity)
 
 
-def parse_config(text: str, file: str = "oms.toml", base_dir: str | Path = ".") -> OmsConfig:
+def parse_config(text: str, file: str = "oms.toml", base_dir: str | Path = ".",
+                 identity: bool = False) -> OmsConfig:
     """Check TOML text and build an :class:`OmsConfig`; ``file`` names it in errors and
-    relative paths (credential files, databases) are resolved against ``base_dir``."""
+    relative paths (credential files, databases) are resolved against ``base_dir``;
+    ``identity``: take ids from the journal's identity table (:func:`load_config`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(file, "", f"not valid TOML: {e}") from None
-    return _Parser(file, Path(base_dir)).parse(data)
+    return _Parser(file, Path(base_dir), identity).parse(data)
 
 
 class _Parser:
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, identity: bool = False) -> None:
         self.file = file
         self.base = base_dir
         self.ids = Ids()
+        self.identity = identity
+        self.alloc = IdAllocator()
+
+    def id(self, t: _Table, kind: str, name: str, **attrs: int) -> int:
+        """The id of ``name`` (a key of table ``t``), by the recorded identity table."""
+        try:
+            new = self.alloc.id(kind, name, **attrs)
+        except IdentityError as e:
+            raise t.fail(name, str(e)) from None
+        getattr(self.ids, kind)[name] = new
+        return new
 
     def path(self, value: str) -> str:
         if not value or "://" in value:
@@ -427,12 +452,18 @@ class _Parser:
         oms = root.table("oms")
         mode = oms.str_("mode", "paper", MODES)
         oms.done()
+        engine = self.engine(root.table("engine"))
+        if self.identity and engine.journal_dir:
+            path = identity_path(engine.journal_dir)
+            try:
+                self.alloc = IdAllocator(read_identity(path), str(path))
+            except IdentityError as e:
+                raise ConfigError(self.file, "engine.journal_dir", str(e)) from None
         assets = self.assets(root.table("assets", required=True))
         exchanges = self.exchanges(root.table("exchanges", required=True))
         instruments = self.instruments(root.table("instruments", required=True), assets,
                                        exchanges)
         strategies = self.strategies(root.table("strategies", required=True), instruments)
-        engine = self.engine(root.table("engine"))
         defaults = root.table("defaults")
         d_limits = defaults.raw("limits", {})
         d_orders = defaults.raw("orders", {})
@@ -446,7 +477,7 @@ class _Parser:
         replay = self.replay(root.table("replay"))
         root.done()
         return OmsConfig(self.file, mode, assets, instruments, exchanges, strategies, clients,
-                         engine, writer, replay, self.ids)
+                         engine, writer, replay, self.ids, self.alloc)
 
     # -- reference data
     def assets(self, t: _Table) -> dict[str, AssetConfig]:
@@ -456,8 +487,8 @@ class _Parser:
             a = t.table(name)
             precision = a.int_("precision", hi=18)
             a.done()
-            out[name] = AssetConfig(name, len(out), precision)
-            self.ids.assets[name] = out[name].id
+            out[name] = AssetConfig(name, self.id(t, "assets", name, precision=precision),
+                                    precision)
         if not out:
             raise ConfigError(self.file, "assets", "at least one asset is required")
         return out
@@ -468,7 +499,8 @@ class _Parser:
             _name(t, name)
             e = t.table(name)
             out[name] = ExchangeConfig(
-                name=name, id=len(out), kind=e.str_("kind", choices=EXCHANGE_KINDS),
+                name=name, id=self.id(t, "exchanges", name),
+                kind=e.str_("kind", choices=EXCHANGE_KINDS),
                 rest_url=e.str_("rest_url", ""), ws_url=e.str_("ws_url", ""),
                 ccxt_id=e.str_("ccxt_id", ""), orders=e.str_("orders", ""),
                 events=e.str_("events", ""), market_data=e.str_("market_data", ""),
@@ -479,7 +511,6 @@ class _Parser:
             if out[name].kind == "ccxt" and not out[name].ccxt_id:
                 raise e.fail("ccxt_id", "is required for kind = \"ccxt\"")
             e.done()
-            self.ids.exchanges[name] = out[name].id
         if not out:
             raise ConfigError(self.file, "exchanges", "at least one exchange is required")
         return out
@@ -519,14 +550,14 @@ class _Parser:
             min_notional = _raw(i, "min_notional", i.dec("min_notional", "0"), qa,
                                 top=MAX_LIMIT)
             out[symbol] = InstrumentConfig(
-                symbol=symbol, id=len(out), exchange=exchange,
+                symbol=symbol, id=self.id(t, "instruments", symbol, price_precision=pp,
+                                          qty_precision=qp), exchange=exchange,
                 exchange_symbol=i.str_("exchange_symbol", symbol), base=base, quote=quote,
                 price_precision=pp, qty_precision=qp, tick=raw_tick, lot=raw_lot,
                 min_qty=min_qty, max_qty=max_qty, min_notional=min_notional,
                 tradable=i.bool_("tradable", True), native_stops=i.bool_("native_stops", False),
             )
             i.done()
-            self.ids.instruments[symbol] = out[symbol].id
         if not out:
             raise ConfigError(self.file, "instruments", "at least one instrument is required")
         return out
@@ -543,11 +574,10 @@ class _Parser:
             for sym in symbols:
                 if sym not in instruments:
                     raise s.fail("instruments", f"unknown instrument {sym!r}")
-            out[name] = StrategyConfig(name, len(out) + 1, symbols,
+            out[name] = StrategyConfig(name, self.id(t, "strategies", name), symbols,
                                        s.bool_("single_entry", False), s.bool_("enabled", True),
                                        s.int_("bar_interval_s", 60, lo=1, hi=86_400))
             s.done()
-            self.ids.strategies[name] = out[name].id
         if not out:
             raise ConfigError(self.file, "strategies", "at least one strategy is required")
         return out
@@ -597,12 +627,13 @@ class _Parser:
                                                       f"{inst.exchange!r}, which trades "
                                                       f"{inst.symbol}")
             out[name] = ClientConfig(
-                name=name, id=len(out), currency=currency, strategies=follows, cash=cash,
-                limits=limits, orders=orders, exchange_accounts=accounts,
-                enabled=c.bool_("enabled", True), shard=c.int_("shard", engine.shard, hi=1023),
+                name=name, id=self.id(t, "accounts", name), currency=currency,
+                strategies=follows, cash=cash, limits=limits, orders=orders,
+                exchange_accounts=accounts, enabled=c.bool_("enabled", True),
+                shard=c.int_("shard", engine.shard, hi=1023),
+                cancel_on_disconnect=c.bool_("cancel_on_disconnect", False),
             )
             c.done()
-            self.ids.accounts[name] = out[name].id
         if not out:
             raise ConfigError(self.file, "clients", "at least one client is required")
         return out
@@ -858,11 +889,14 @@ def build_core(cfg: OmsConfig, shard: int | None = None,
     from oms_core.core import OmsCore
 
     e = cfg.engine
-    sizes = {"max_accounts": (len(cfg.clients), e.max_accounts),
-             "max_instruments": (len(cfg.instruments), e.max_instruments),
-             "max_assets": (len(cfg.assets), e.max_assets),
-             "max_strategies": (len(cfg.strategies) + 1, e.max_strategies),
-             "max_exchanges": (len(cfg.exchanges), e.max_exchanges)}
+    def top(ids: dict[str, int]) -> int:  # ids by name need not be dense: the largest counts
+        return max(ids.values(), default=-1) + 1
+
+    sizes = {"max_accounts": (top(cfg.ids.accounts), e.max_accounts),
+             "max_instruments": (top(cfg.ids.instruments), e.max_instruments),
+             "max_assets": (top(cfg.ids.assets), e.max_assets),
+             "max_strategies": (top(cfg.ids.strategies), e.max_strategies),
+             "max_exchanges": (top(cfg.ids.exchanges), e.max_exchanges)}
     for key, (need, have) in sizes.items():
         if need > have:
             raise ConfigError(cfg.file, f"engine.{key}", f"is {have}, but {need} are configured")

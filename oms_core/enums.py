@@ -140,6 +140,7 @@ class Reject(IntEnum):
     INSUFFICIENT_BALANCE = 51
     SELF_TRADE = 52
     REDUCE_ONLY_VIOLATION = 53
+    NOT_ENOUGH_BARS = 54  # signal sizing or exits need more bars for a volatility estimate
     # -- order management
     UNKNOWN_ORDER = 60
     ORDER_CLOSED = 61
@@ -197,6 +198,7 @@ REJECT_REASONS: dict[Reject, str] = {
     Reject.INSUFFICIENT_BALANCE: "insufficient free balance",
     Reject.SELF_TRADE: "order would trade against a resting order of the same account",
     Reject.REDUCE_ONLY_VIOLATION: "reduce-only order would increase the position",
+    Reject.NOT_ENOUGH_BARS: "not enough bars to estimate volatility",
     Reject.UNKNOWN_ORDER: "unknown order",
     Reject.ORDER_CLOSED: "order is already closed",
     Reject.CANCEL_PENDING: "a cancel is already pending",

@@ -179,7 +179,7 @@ def _size(p: OrderParams, inst: InstrumentSpec, ref: int, balance: int,
         qty = balance * p.balance_share_ppm // (PPM * unit)
     else:  # vol_target: one standard deviation of the position = vol_target of the balance
         if vol_ppb <= 0:
-            return 0, Reject.NO_REFERENCE_PRICE, "not enough bars to estimate volatility"
+            return 0, Reject.NOT_ENOUGH_BARS, "not enough bars to estimate volatility"
         qty = balance * p.vol_target_ppm * PPB // (PPM * unit * vol_ppb)
     cap = min(inst.max_qty, p.max_qty.get(inst.id, inst.max_qty))
     qty = _floor_to(min(qty, cap), inst.lot)
@@ -201,7 +201,7 @@ def _bracket_prices(p: OrderParams, inst: InstrumentSpec, side: Side, base: int,
                     vol_ppb: int) -> tuple[int, int, Reject, str]:
     tp = sl = 0
     if "vol" in (p.take_profit, p.stop_loss) and vol_ppb <= 0:
-        return 0, 0, Reject.NO_REFERENCE_PRICE, "not enough bars to estimate volatility"
+        return 0, 0, Reject.NOT_ENOUGH_BARS, "not enough bars to estimate volatility"
     buy = side == Side.BUY
     if p.take_profit != "none":
         d = max(_exit_distance(p.take_profit, p.take_profit_ppm, base, vol_ppb), inst.tick)

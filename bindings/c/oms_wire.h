@@ -118,6 +118,7 @@ enum oms_reject {
     OMS_REJECT_INSUFFICIENT_BALANCE = 51,
     OMS_REJECT_SELF_TRADE = 52,
     OMS_REJECT_REDUCE_ONLY_VIOLATION = 53,
+    OMS_REJECT_NOT_ENOUGH_BARS = 54,
     OMS_REJECT_UNKNOWN_ORDER = 60,
     OMS_REJECT_ORDER_CLOSED = 61,
     OMS_REJECT_CANCEL_PENDING = 62,
@@ -484,7 +485,7 @@ _Static_assert(offsetof(oms_new_oco_t, tif) == 111, "oms_new_oco_t.tif");
 _Static_assert(offsetof(oms_new_oco_t, order_flags) == 112, "oms_new_oco_t.order_flags");
 _Static_assert(offsetof(oms_new_oco_t, _pad0) == 113, "oms_new_oco_t._pad0");
 
-/* SIGNAL (type 9, client->engine, 64 bytes). Strategy signal; the engine turns it into orders toward the target. ACK or REJECT. */
+/* SIGNAL (type 9, client->engine, 64 bytes). Strategy signal; the engine turns it into orders toward the target. Answer: one ACK / REJECT row per client that follows the strategy (flag QUERY_ROW, same request_id, cmd_type SIGNAL, account = the client's), then the ACK (a client traded) or the REJECT (the first client's code, or why the whole signal was refused). */
 typedef struct oms_signal_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
     int64_t value;                      /* +32: DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw */

@@ -105,7 +105,7 @@ class WireError(IntEnum):
 class HeaderFlag(IntEnum):
     """Bits of the header ``flags`` byte."""
 
-    QUERY_ROW = 1  # the record is a row of a query answer (request_id = the query's)
+    QUERY_ROW = 1  # a row of a query's or a signal's answer (request_id = the request's)
     REPLAY = 2  # re-sent from the journal (the writer / a recovering client may see it twice)
     LAST_IN_BATCH = 4  # informational: last record of a batched frame
 
@@ -371,7 +371,10 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("order_flags", "u8", "OrderFlag bits of both legs"),
     ]),
     (MsgType.SIGNAL, "client->engine",
-     "Strategy signal; the engine turns it into orders toward the target. ACK or REJECT.", [
+     "Strategy signal; the engine turns it into orders toward the target. Answer: one ACK / "
+     "REJECT row per client that follows the strategy (flag QUERY_ROW, same request_id, "
+     "cmd_type SIGNAL, account = the client's), then the ACK (a client traded) or the "
+     "REJECT (the first client's code, or why the whole signal was refused).", [
         F("value", "i64", "DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw"),
         F("price", "i64", "limit price for the resulting order, raw (0: market)"),
         _ACC, _STRAT, _INST,

@@ -128,6 +128,15 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         cfg.journal_group_us = args.group_us
     journal = _open_journal(cfg.journal_dir, cfg.journal_durability,
                             cfg.journal_group_us) if cfg.journal_dir else None
+    if journal is not None and cfg.oms is not None:
+        from oms_core.identity import IdentityError, record_identity
+
+        try:  # ids by name: the table beside the journal (oms_core/identity.py)
+            record_identity(cfg.oms, journal_empty=journal.committed_seq == 0)
+        except IdentityError as e:
+            journal.close()
+            print(f"configuration refused: {e}", file=sys.stderr)
+            return 2
     if journal is not None:  # recovery, periodic snapshots, gate: oms_core/engine/startup.py
         from .startup import (
             SnapshottingJournal,

@@ -158,7 +158,8 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
         journal_dir=str(Path(e.journal_dir) / f"shard-{shard}") if e.journal_dir else None,
         base_dir=str(Path(oms.file).parent), oms=oms, shard=shard,
     )
-    cfg.accounts = [{"id": c.id} for c in clients]
+    cfg.accounts = [{"id": c.id, "cancel_on_disconnect": c.cancel_on_disconnect}
+                    for c in clients]
     cfg.strategies = [StrategyConfig(s.id, [c.id for c in clients if name in c.strategies],
                                      0, s.single_entry) for name, s in oms.strategies.items()]
     if cfg.max_accounts > 64:

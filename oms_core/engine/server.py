@@ -29,7 +29,7 @@ from bindings.security import (
     make_curve_server,
 )
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AdminAction, MsgType, Scope, SignalMode
+from bindings.wire.spec import ANY_ID, AdminAction, HeaderFlag, MsgType, Scope, SignalMode
 from oms_core.bars import Bars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
@@ -146,7 +146,7 @@ class Engine:
                          "bad_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
-        # issue-6 signals: one answer record per client, sent to the publisher before its
+        # issue-6 signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
@@ -680,7 +680,7 @@ class Engine:
     def _sample_closes(self) -> None:
         """Append each instrument's last price to the closes: a replay calls this once per
         bar time of its data."""
-        for iid in range(len(self.cfg.oms.instruments)):
+        for iid in self.cfg.oms.ids.instruments.values():
             last = self.loop.reference_price(iid)[0]
             if last > 0:
                 self._closes.setdefault(iid, deque(maxlen=1024)).append(last)
@@ -690,7 +690,7 @@ class Engine:
         mark-to-market, live and in recovery alike)."""
         if not self.bars:
             return
-        for iid in range(len(self.cfg.oms.instruments)):
+        for iid in self.cfg.oms.ids.instruments.values():
             last = self.loop.reference_price(iid)[0]
             for bars in self.bars.values():
                 bars.sample(iid, ts, last)
@@ -711,7 +711,8 @@ class Engine:
     def _signal_oms(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
         """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
         follows the strategy sizes it with its own parameters; one ACK / REJECT record per
-        client (cmd_type SIGNAL, request_id 0) goes to the writer and to the publisher."""
+        client (cmd_type SIGNAL) is an event (request_id 0: journal, writer) and a row of the
+        publisher's answer (its request_id, flag QUERY_ROW) sent ahead of the reply."""
         from dataclasses import replace
 
         from oms_core.signals import MarketState, Signal, SignalKind, apply_signal
@@ -738,24 +739,27 @@ class Engine:
                                    rec.value, ts),
             market, closes=closes, ts=ts, cl_ids=_EngineClOrdIds(self.loop),
             shard=self.cfg.shard)
+        if len(answers) == 1 and not answers[0].client:  # unknown strategy or instrument
+            return int(answers[0].code), 0, 0, 0, 0, rec.account
         first_oid = first_code = n_ok = 0
         for a in answers:
             oids = (list(a.order_ids) + [0, 0, 0])[:3]
             if a.accepted:
                 n_ok += 1
                 first_oid = first_oid or oids[0]
-                r = wire.encode("ACK", 0, self.loop.seq + 1, ts, 0, order_id=oids[0],
-                                leg2_order_id=oids[1], leg3_order_id=oids[2], client_order_id=0,
-                                recv_ns=ts, ack_ns=ts, account=a.account,
-                                cmd_type=int(MsgType.SIGNAL))
+                name, body = "ACK", {"order_id": oids[0], "leg2_order_id": oids[1],
+                                     "leg3_order_id": oids[2], "ack_ns": ts}
             else:
                 first_code = first_code or int(a.code)
-                r = wire.encode("REJECT", 0, self.loop.seq + 1, ts, 0, client_order_id=0,
-                                order_id=0, recv_ns=ts, reject_ns=ts, account=a.account,
-                                code=int(a.code), cmd_type=int(MsgType.SIGNAL))
-            self.loop.emit_event(r, a.account, False)
+                name, body = "REJECT", {"code": int(a.code), "reject_ns": ts}
+            body.update(client_order_id=0, recv_ns=ts, account=a.account,
+                        cmd_type=int(MsgType.SIGNAL))
+            self.loop.emit_event(wire.encode(name, 0, self.loop.seq + 1, ts, 0, **body),
+                                 a.account, False)
             if self._running:
-                self._answers.append(r)
+                # the publisher's copy: a row of its request's answer (docs/protocol.md)
+                self._answers.append(wire.encode(name, rec.request_id, 0, ts,
+                                                 int(HeaderFlag.QUERY_ROW), **body))
         if answers and not n_ok:
             return first_code, 0, 0, 0, 0, rec.account
         return 0, first_oid, 0, 0, 0, rec.account
@@ -814,6 +818,8 @@ class Engine:
             else:
                 return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
             if code == 0:
+                if rec.scope == Scope.STRATEGY and act == AdminAction.RESUME:
+                    self.strategy_enabled[rec.strategy] = True  # RESUME undoes STRATEGY_OFF too
                 self._kill_event(rec.scope, rec.account, rec.strategy, mode, ts)
             return int(code), 0, 0, 0, 0, rec.account
         if act == AdminAction.SET_LIMIT:

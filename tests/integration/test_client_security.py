@@ -1,7 +1,9 @@
-"""CURVE keys, key files, the ZAP authenticator and roles, over real tcp://127.0.0.1 sockets."""
+"""CURVE keys, key files, the ZAP authenticator and roles, over real tcp://127.0.0.1 sockets:
+the key and role rules alone, then the client against the real engine with CURVE on."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -14,8 +16,6 @@ from bindings import MsgType, OmsClient, OmsTimeout, ProtocolError
 from bindings.security import (
     CurveClientKeys,
     Identity,
-    KeyRegistry,
-    OmsAuthenticator,
     Role,
     authorize,
     generate_keypair,
@@ -24,8 +24,8 @@ from bindings.security import (
     load_public_key,
     write_keypair,
 )
-from bindings.stub_engine import StubEngine
 from bindings.wire.spec import ANY_ID, WireError
+from oms_core.engine.process import EngineProcess, base_config
 from oms_core.enums import Side
 
 pytestmark = pytest.mark.timeout(60)
@@ -77,44 +77,40 @@ def test_authorize_roles() -> None:
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[StubEngine, dict[str, CurveClientKeys]]]:
-    ctx = zmq.Context()
+def secured(tmp_path: Path) -> Iterator[tuple[EngineProcess, dict[str, CurveClientKeys]]]:
     server = generate_keypair()
+    write_keypair(tmp_path, "engine", server)
     keys = {n: generate_keypair() for n in ("trader", "viewer")}
-    reg = KeyRegistry.from_entries([
+    (tmp_path / "clients.json").write_text(json.dumps([
         {"name": "trader", "role": "trader", "accounts": [1],
-         "public_key": keys["trader"].public},
+         "public_key": keys["trader"].public.decode()},
         {"name": "viewer", "role": "viewer", "accounts": [1],
-         "public_key": keys["viewer"].public},
-    ])
-    auth = OmsAuthenticator(ctx, reg)
-    auth.start()
-    engine = StubEngine("tcp://127.0.0.1:0", curve=server, registry=reg, context=ctx)
-    engine.start()
+         "public_key": keys["viewer"].public.decode()},
+    ]))
+    cfg = base_config(tmp_path, "tcp", security=True, server_secret_file="engine.key_secret",
+                      keys_file="clients.json")
     client_keys = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
     stranger = generate_keypair()
     client_keys["stranger"] = CurveClientKeys(stranger.public, stranger.secret, server.public)
-    try:
-        yield engine, client_keys
-    finally:
-        engine.stop()
-        auth.stop()
-        ctx.term()
+    with EngineProcess(cfg, tmp_path) as e:
+        yield e, client_keys
 
 
 def test_curve_roles_and_unknown_key(secured) -> None:  # type: ignore[no-untyped-def]
     engine, keys = secured
-    with OmsClient(engine.endpoint, account=1, curve=keys["trader"], timeout=3.0) as c:
-        assert c.submit(7, Side.BUY, 1, 100).ok
+    ep = engine.endpoints["client"]
+    with OmsClient(ep, account=1, curve=keys["trader"], timeout=3.0) as c:
+        assert c.submit(1, Side.BUY, 1, 4_990_000).ok
         with pytest.raises(ProtocolError) as ei:
-            c.submit(7, Side.BUY, 1, 100, account=2)  # not its account
+            c.submit(1, Side.BUY, 1, 4_990_000, account=2)  # not its account
         assert ei.value.error == WireError.UNAUTHORIZED
-    with OmsClient(engine.endpoint, account=1, curve=keys["viewer"], timeout=3.0) as c:
-        assert c.orders().ok
+    with OmsClient(ep, account=1, curve=keys["viewer"], timeout=3.0) as c:
+        assert len(c.orders().rows) == 1
         with pytest.raises(ProtocolError):
-            c.submit(7, Side.BUY, 1, 100)
-    n_before = len(engine.received)
-    with OmsClient(engine.endpoint, account=1, curve=keys["stranger"], timeout=0.5) as c:
+            c.submit(1, Side.BUY, 1, 4_990_000)
+    with OmsClient(ep, account=1, curve=keys["stranger"], timeout=0.5) as c:
         with pytest.raises(OmsTimeout):
             c.heartbeat()
-    assert len(engine.received) == n_before  # refused at the handshake: nothing arrived
+    assert engine.stop() == 0
+    # refused at the handshake: no frame of the stranger reached the engine's loop
+    assert engine.stats()["unauthorized"] == 2 and engine.stats()["refused_unknown_key"] == 0

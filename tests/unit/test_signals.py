@@ -97,7 +97,7 @@ def test_volatility_targeted_size():
     # 10 USDT risk / (99.50 * 1%) = 10.050 units
     assert p.target == 100_500
     p = plan_signal(sig(D, 1), vt, INST, replace(MKT, vol_ppb=0), 0, BAL)
-    assert p.code == Reject.NO_REFERENCE_PRICE and "volatility" in p.reason
+    assert p.code == Reject.NOT_ENOUGH_BARS and "volatility" in p.reason
     capped = replace(vt, max_qty={0: 2_000})
     assert plan_signal(sig(D, 1), capped, INST, MKT, 0, BAL).target == 2_000
 
