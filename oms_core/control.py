@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bindings.client import Ack, OmsClient, OmsError
+from bindings.client import Ack, OmsClient, OmsError, SignalResult
 from bindings.wire.spec import ANY_ID, SignalMode
 from oms_core.config import ClientConfig, InstrumentConfig, OmsConfig, StrategyConfig
 from oms_core.engine.config import shard_endpoint
@@ -74,8 +74,20 @@ def select(cfg: OmsConfig, account: str | None = None, strategy: str | None = No
 _HALTS = (Reject.GLOBAL_HALT, Reject.ACCOUNT_HALTED, Reject.STRATEGY_HALTED)
 
 
+def _ok(r: Any) -> bool:
+    """An Ack, or a signal whose every client answer is an acceptance."""
+    if isinstance(r, SignalResult):
+        return r.ok and all(a.accepted for a in r.answers)
+    return isinstance(r, Ack)
+
+
 def _answer(r: Any) -> str:
-    if isinstance(r, Ack):
+    if isinstance(r, SignalResult):
+        refused = [a for a in r.answers if not a.accepted]
+        if r.ok and not refused:
+            return "ok"
+        r = refused[0] if refused else r.reply
+    if _ok(r) or getattr(r, "accepted", False):
         return "ok"
     if getattr(r, "code", None) in _HALTS:
         return f"{r.reason} (`oms halt --reduce-only` lets closing orders through)"
@@ -92,7 +104,7 @@ def _cancel_clients(c: OmsClient, sel: Selection, clients: list[ClientConfig],
     for client in clients:
         r = c.mass_cancel(account=client.id, strategy=sel.strategy_id,
                           instrument=sel.instrument_id)
-        ok &= isinstance(r, Ack)
+        ok &= _ok(r)
         say(f"{client.name}: cancel: {_answer(r)}")
     return ok
 
@@ -145,7 +157,7 @@ def _flatten_client(cfg: OmsConfig, c: OmsClient, sel: Selection, client: Client
             if sel.instrument is not None and inst.id != sel.instrument.id:
                 continue
             r = c.signal(inst.id, 0, SignalMode.DIRECTION, account=client.id, strategy=s.id)
-            ok &= isinstance(r, Ack)
+            ok &= _ok(r)
             say(f"{client.name}: flatten {s.name} {iname}: {_answer(r)}")
     if sel.strategy is not None:
         return ok
@@ -158,7 +170,7 @@ def _flatten_client(cfg: OmsConfig, c: OmsClient, sel: Selection, client: Client
         side = Side.SELL if qty > 0 else Side.BUY
         r = c.submit(iid, side, abs(qty), order_type=OrderType.MARKET, reduce_only=True,
                      account=client.id, strategy=0)
-        ok &= isinstance(r, Ack)
+        ok &= _ok(r)
         say(f"{client.name}: close {symbol.get(iid, iid)} {side.name.lower()} {abs(qty)} "
             f"(raw): {_answer(r)}")
     return ok
