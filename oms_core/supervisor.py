@@ -468,13 +468,21 @@ def sim_key_files(run_dir: Path, exchange: str, client: str) -> tuple[Path, Path
 
 def paper_balances(cfg: OmsConfig, client: str, exchange: str) -> dict[str, str]:
     """The starting balances of ``client``'s simulated account at ``exchange``: its cash,
-    split evenly over the exchanges it has accounts at (the remainder at the first), so the
-    venues together hold what the engine's ledger holds."""
+    each asset split evenly (the remainder at the first) over the client's exchanges that
+    list the asset (all of them when none does), so the venues together hold what the
+    engine's ledger holds."""
     c = cfg.clients[client]
     venues = [x for x in cfg.exchanges if x in c.exchange_accounts]
-    first = venues.index(exchange) == 0
-    return {asset: _fmt(raw // len(venues) + (raw % len(venues) if first else 0),
-                        cfg.assets[asset].precision) for asset, raw in c.cash.items()}
+    out = {}
+    for asset, raw in c.cash.items():
+        listing = [x for x in venues if any(
+            i.exchange == x and asset in (i.base, i.quote) for i in cfg.instruments.values())]
+        holders = listing or venues
+        if exchange in holders:
+            n = len(holders)
+            share = raw // n + (raw % n if exchange == holders[0] else 0)
+            out[asset] = _fmt(share, cfg.assets[asset].precision)
+    return out
 
 
 # the simulator's REST API through ccxt's own binance client (only its URLs changed)
