@@ -165,9 +165,12 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             out["closed"] += [o for o, _ in r.closed_unknown]
             out["balance_diffs"] += r.balance_diffs
             out["adopted"] += r.adopted
+        accounts: dict[str, list[int]] = {}  # the venue accounts each exchange answered for
+        for ex, account in sorted(st.reports):
+            accounts.setdefault(str(ex), []).append(account)
         print("RECONCILED " + json.dumps({
             "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
-            "reports": reports}), flush=True)
+            "reports": reports, "accounts": accounts}), flush=True)
 
     def ready() -> None:
         print("READY " + json.dumps(engine.endpoints), flush=True)

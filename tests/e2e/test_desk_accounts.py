@@ -210,6 +210,44 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
                     engine_orders("bob")[stray.order_id].status != OrderStatus.REJECTED):
                 time.sleep(0.2)
             assert engine_orders("bob")[stray.order_id].status == OrderStatus.REJECTED
+        # kill -9 of the engine: the supervisor restarts it; it reconciles with both gateways,
+        # every venue account of each, and trades on; nothing lost or doubled
+        client.close()
+        pid = next(p["pid"] for p in json.loads((run_dir / "state.json").read_text())[
+            "processes"] if p["name"] == "engine-0")
+        os.kill(pid, signal.SIGKILL)
+        log = run_dir / "logs" / "engine-0.log"
+        end = time.monotonic() + 60
+        while time.monotonic() < end and "RECONCILED " not in log.read_text().rsplit(
+                "--- start 2 at", 1)[-1]:
+            time.sleep(0.3)
+        line = next(x for x in log.read_text().rsplit("--- start 2 at", 1)[-1].splitlines()
+                    if x.startswith("RECONCILED "))
+        rec = json.loads(line[len("RECONCILED "):])
+        assert rec["ok"] and rec["missing"] == [], rec
+        assert rec["accounts"] == {"0": [ids["alice"], ids["bob"]],
+                                   "1": [ids["alice"], ids["carol"]]}
+        client = OmsClient(ready["shards"]["0"]["commands"], timeout=5.0, precisions={
+            i.id: (i.price_precision, i.qty_precision) for i in inst.values()})
+        client.hello(list(ids.values()), heartbeat_ms=0)
+        # (swing is single-entry: its clients are in, so they reduce)
+        for who, sym, side, qty in (("bob", "ETHUSDT", Side.BUY, "0.1"),
+                                    ("carol", "SOLUSDT", Side.SELL, "1"),
+                                    ("alice", "ETHUSDT_B", Side.SELL, "0.05")):
+            end = time.monotonic() + 30
+            while True:  # trading resumes once the reconciliation lifted the gate
+                r = client.submit(inst[sym].id, side, qty, account=ids[who],
+                                  strategy=strategy_of[sym])
+                if r.ok or time.monotonic() > end:
+                    break
+                time.sleep(0.3)
+            assert r.ok, (who, sym, r)
+            order_client[r.order_id] = who
+        end = time.monotonic() + 60
+        while not settled() and time.monotonic() < end:
+            time.sleep(0.5)
+        for who in ids:
+            assert {k: q for k, q in positions(who).items() if q} == venue_positions(who), who
         # the venues charge buy fees in the base asset
         venue_fees: dict[tuple[int, int], int] = defaultdict(int)
         for (_ex, who), v in venues.items():
