@@ -11,6 +11,7 @@ import pytest
 
 from gateways.config import load_config as load_gateway_config
 from gateways.sim.config import SimConfig
+from gateways.sim.constants import to_fixed
 from oms_core.config import load_config, parse_config
 from oms_core.engine.config import from_oms_config
 from oms_core.supervisor import plan
@@ -94,3 +95,24 @@ def test_a_shard_binds_only_the_exchanges_its_clients_trade(shard_of_carol: int)
     e = from_oms_config(cfg, shard_of_carol)
     assert e.venue_accounts == {1: [2]}
     assert [g.exchange for g in e.gateways] == [1]
+
+
+def test_compose_gives_each_client_its_own_simulated_account() -> None:
+    docker = ROOT / "docker"
+    cfg = load_config(docker / "oms.toml")
+    raw = tomllib.loads((docker / "sim.toml").read_text())["accounts"]
+    gw = load_gateway_config(docker / "gateway-sim.toml")
+    by_id = {a.account_id: a for a in gw.venue_accounts()}
+    assert set(by_id) == {c.id for c in cfg.clients.values()}
+    for c in cfg.clients.values():
+        acct = c.exchange_accounts["sim"]
+        mine = by_id[c.id]
+        assert (mine.api_key_env, mine.api_secret_env) == (acct.api_key.env,
+                                                           acct.api_secret.env)
+        venue = next(a for a in raw if a["name"] == mine.name)
+        assert venue["secret_env"] == acct.api_secret.env
+        # the venue account holds the client's cash, as the engine's ledger does
+        assert {k: to_fixed(v) for k, v in venue["balances"].items()} == {
+            a: raw_amount * 10 ** (8 - cfg.assets[a].precision)
+            for a, raw_amount in c.cash.items()}
+    assert gw.assets == {n: [a.id, a.precision] for n, a in cfg.assets.items()}
