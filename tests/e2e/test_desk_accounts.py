@@ -186,6 +186,17 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
         # each client's engine position equals its own venue accounts' trades, both venues
         for who in ids:
             assert {k: q for k, q in positions(who).items() if q} == venue_positions(who), who
+        # and its balances equal what its venue accounts hold together (fees in the coin too)
+        for who in ids:
+            venue_total: dict[int, int] = defaultdict(int)
+            for (_ex, c), v in venues.items():
+                if c == who:
+                    for b in v.get("/account")["balances"]:
+                        a = cfg.assets[b["asset"]]
+                        venue_total[a.id] += raw(b["free"], a.precision) + raw(
+                            b["locked"], a.precision)
+            engine_total = {b.asset: b.total for b in client.balances(account=ids[who]).rows}
+            assert engine_total == {k: q for k, q in venue_total.items() if q}, who
         held = {who: {cfg.instrument_by_id(k).symbol for k, q in positions(who).items() if q}
                 for who in ids}
         assert {"BTCUSDT", "SOLUSDT", "ETHUSDT_B"} <= held["alice"]
@@ -225,6 +236,7 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
                     if x.startswith("RECONCILED "))
         rec = json.loads(line[len("RECONCILED "):])
         assert rec["ok"] and rec["missing"] == [], rec
+        assert all(r["balance_diffs"] == [] for r in rec["reports"].values()), rec
         assert rec["accounts"] == {"0": [ids["alice"], ids["bob"]],
                                    "1": [ids["alice"], ids["carol"]]}
         client = OmsClient(ready["shards"]["0"]["commands"], timeout=5.0, precisions={
