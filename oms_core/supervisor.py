@@ -5,7 +5,7 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 * paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
   with one venue account per client that has an account there (keys generated into the run
-  directory, mode 0600; balances: the client's cash, split evenly over its venues);
+  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`);
   live mode: no simulator, the gateways reach the configured venues;
 * per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
   --shard K``), one gateway per exchange (``python -m gateways``) that trades every venue

@@ -172,31 +172,40 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
                     out[i.id] += q if t["isBuyer"] else -q
             return {k: q for k, q in out.items() if q}
 
-        def settled() -> bool:
-            for who in ids:
-                held = {k: q for k, q in positions(who).items() if q}
-                if not held or held != venue_positions(who):
-                    return False
-            return all(o.order_id not in order_client or o.status in TERMINAL_STATUSES
-                       for who in ids for o in engine_orders(who).values()) or False
-
-        end = time.monotonic() + 60
-        while not settled() and time.monotonic() < end:
-            time.sleep(0.5)
-        # each client's engine position equals its own venue accounts' trades, both venues
-        for who in ids:
-            assert {k: q for k, q in positions(who).items() if q} == venue_positions(who), who
-        # and its balances equal what its venue accounts hold together (fees in the coin too)
-        for who in ids:
-            venue_total: dict[int, int] = defaultdict(int)
+        def venue_balances(who: str) -> dict[int, int]:
+            out: dict[int, int] = defaultdict(int)
             for (_ex, c), v in venues.items():
                 if c == who:
                     for b in v.get("/account")["balances"]:
                         a = cfg.assets[b["asset"]]
-                        venue_total[a.id] += raw(b["free"], a.precision) + raw(
-                            b["locked"], a.precision)
-            engine_total = {b.asset: b.total for b in client.balances(account=ids[who]).rows}
-            assert engine_total == {k: q for k, q in venue_total.items() if q}, who
+                        out[a.id] += raw(b["free"], a.precision) + raw(b["locked"], a.precision)
+            return {k: q for k, q in out.items() if q}
+
+        def differences() -> list[tuple[str, Any, Any]]:
+            """Where a client's engine positions or balances differ from its venue accounts'
+            (empty once every order came back; re-read until then: fills are in flight)."""
+            out: list[tuple[str, Any, Any]] = []
+            for who in ids:
+                held = {k: q for k, q in positions(who).items() if q}
+                if not held or held != venue_positions(who):
+                    out.append((who, held, venue_positions(who)))
+                bal = {b.asset: b.total for b in client.balances(account=ids[who]).rows}
+                if bal != venue_balances(who):
+                    out.append((who, bal, venue_balances(who)))
+            if not all(o.order_id not in order_client or o.status in TERMINAL_STATUSES
+                       for who in ids for o in engine_orders(who).values()):
+                out.append(("orders", "not all final", None))
+            return out
+
+        def settle() -> list[tuple[str, Any, Any]]:
+            end = time.monotonic() + 60
+            while (diff := differences()) and time.monotonic() < end:
+                time.sleep(0.5)
+            return diff
+
+        # each client's engine positions equal its own venue accounts' trades at both
+        # venues, and its balances what those accounts hold together (fees in the coin too)
+        assert settle() == []
         held = {who: {cfg.instrument_by_id(k).symbol for k, q in positions(who).items() if q}
                 for who in ids}
         assert {"BTCUSDT", "SOLUSDT", "ETHUSDT_B"} <= held["alice"]
@@ -255,11 +264,7 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
                 time.sleep(0.3)
             assert r.ok, (who, sym, r)
             order_client[r.order_id] = who
-        end = time.monotonic() + 60
-        while not settled() and time.monotonic() < end:
-            time.sleep(0.5)
-        for who in ids:
-            assert {k: q for k, q in positions(who).items() if q} == venue_positions(who), who
+        assert settle() == []
         # the venues charge buy fees in the base asset
         venue_fees: dict[tuple[int, int], int] = defaultdict(int)
         for (_ex, who), v in venues.items():
