@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import ccxt.pro as ccxtpro
@@ -47,6 +48,12 @@ __all__ = ["CcxtGateway", "CcxtSession", "make_exchange"]
 log = logging.getLogger("gateways.ccxt")
 
 FEE_DECIMALS = 8  # a fee in an asset the gateway has no decimals for (as the Binance gateway)
+# REST trade polling (no websocket): a venue counts request weight per IP, so one account's
+# symbols are asked every second only while it has recent orders there; every symbol of every
+# account is swept at a slower pace (a resting order that fills later is seen by the sweep)
+POLL_ACTIVE_S = 1.0
+POLL_SWEEP_S = 10.0
+ACTIVE_AFTER_ORDER_S = 30.0
 _STATUS = {"open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
            "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
@@ -82,6 +89,7 @@ class CcxtSession:
         self.name = name or str(account_id)
         self.ex = ex
         self.seen_trades = BoundedSet(200_000)
+        self.active: dict[str, float] = {}  # symbol -> poll it every second until (monotonic)
 
     def __repr__(self) -> str:  # no keys in reprs
         return f"CcxtSession(account={self.account_id}, name={self.name!r})"
@@ -168,15 +176,21 @@ class CcxtGateway:
     async def _trades_loop(self, sess: CcxtSession) -> None:
         ex = sess.ex
         ws = self.cfg.ccxt_websocket and bool(ex.has.get("watchMyTrades"))
+        next_sweep = 0.0
         while True:
             try:
                 if ws:
                     trades = await ex.watch_my_trades()
                 else:
+                    now = time.monotonic()
+                    sweep = now >= next_sweep
+                    if sweep:
+                        next_sweep = now + POLL_SWEEP_S
                     trades = []
                     for inst in self.cfg.instruments:
-                        trades += await ex.fetch_my_trades(inst.symbol, limit=100)
-                    await asyncio.sleep(1.0)
+                        if sweep or sess.active.get(inst.symbol, 0.0) > now:
+                            trades += await ex.fetch_my_trades(inst.symbol, limit=100)
+                    await asyncio.sleep(POLL_ACTIVE_S)
             except (NetworkError, ExchangeError) as exc:
                 self.n_errors += 1
                 log.warning("trades: %s", type(exc).__name__)
@@ -249,6 +263,7 @@ class CcxtGateway:
             return
         cid = self.cid_for(rec.order_id)
         self.cids[cid] = rec.order_id
+        sess.active[inst.symbol] = time.monotonic() + ACTIVE_AFTER_ORDER_S
         otype = "market" if rec.order_type == OrderType.MARKET else "limit"
         price = format_fixed(rec.price, inst.price_decimals) if otype == "limit" else None
         try:
