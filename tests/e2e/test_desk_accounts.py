@@ -206,6 +206,14 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
         # each client's engine positions equal its own venue accounts' trades at both
         # venues, and its balances what those accounts hold together (fees in the coin too)
         assert settle() == []
+        # alice's positions per strategy: trend at spot_a, swing at spot_b; together her total
+        per_strategy = {st.name: {p.instrument: p.quantity for p in client.positions(
+            account=ids["alice"], strategy=st.id).rows if p.quantity}
+            for st in cfg.strategies.values()}
+        assert set(per_strategy["trend"]) == {inst["BTCUSDT"].id}
+        assert set(per_strategy["swing"]) == {inst["SOLUSDT"].id, inst["ETHUSDT_B"].id}
+        assert {**per_strategy["trend"], **per_strategy["swing"]} == {
+            k: q for k, q in positions("alice").items() if q}
         held = {who: {cfg.instrument_by_id(k).symbol for k, q in positions(who).items() if q}
                 for who in ids}
         assert {"BTCUSDT", "SOLUSDT", "ETHUSDT_B"} <= held["alice"]
