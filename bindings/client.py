@@ -592,6 +592,7 @@ class _Commands:
         return self.query(QueryKind.OPEN_ORDERS if open_only else QueryKind.ORDERS, **kw)
 
     def positions(self, **kw: Any) -> Any:
+        """Positions per instrument (every exchange); with ``strategy=`` that strategy's."""
         return self.query(QueryKind.POSITIONS, **kw)
 
     def balances(self, **kw: Any) -> Any:

@@ -3,7 +3,10 @@
 Market data from ``watch_order_book`` (REST ``fetch_order_book`` polling when the exchange
 has no websocket book); fills from ``watch_my_trades`` and order states from
 ``watch_orders`` when available, else REST polling of ``fetch_my_trades`` /
-``fetch_open_orders``. Orders carry the engine's order id as ``clientOrderId``; a request
+``fetch_open_orders`` (and with ``ccxt_websocket = false``). Accounts: one ccxt client per
+engine account (:class:`CcxtSession`, its own keys and ccxt rate limiter); an order goes out
+on the client of its record's ``account`` and is refused when that account has no venue
+account here. Orders carry the engine's order id as ``clientOrderId``; a request
 whose outcome is unknown (timeout / network error) is queried by that id, never re-sent.
 After an engine restart it answers GW_RECONCILE from ``fetch_open_orders``,
 ``fetch_my_trades`` (since the engine's window) and ``fetch_balance``, with the same rows as
@@ -18,16 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import ccxt.pro as ccxtpro
 from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
 
+from bindings.wire.spec import ANY_ID
 from oms_core.enums import Liquidity, OrderStatus, OrderType, Side
 
-from .binance.gateway import BoundedSet
+from .binance.gateway import NO_VENUE_ACCOUNT, BoundedSet
 from .book import format_fixed, parse_fixed
-from .config import GatewayConfig, Instrument
+from .config import GatewayConfig, Instrument, VenueAccount
 from .engine_link import (
     EngineLink,
     ExecType,
@@ -38,11 +43,17 @@ from .engine_link import (
     trade_id_of,
 )
 
-__all__ = ["CcxtGateway"]
+__all__ = ["CcxtGateway", "CcxtSession", "make_exchange"]
 
 log = logging.getLogger("gateways.ccxt")
 
 FEE_DECIMALS = 8  # a fee in an asset the gateway has no decimals for (as the Binance gateway)
+# REST trade polling (no websocket): a venue counts request weight per IP, so one account's
+# symbols are asked every second only while it has recent orders there; every symbol of every
+# account is swept at a slower pace (a resting order that fills later is seen by the sweep)
+POLL_ACTIVE_S = 1.0
+POLL_SWEEP_S = 10.0
+ACTIVE_AFTER_ORDER_S = 30.0
 _STATUS = {"open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
            "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
@@ -57,8 +68,37 @@ def to_fixed(x: Any, decimals: int) -> int:
     return parse_fixed(format(float(x), f".{decimals}f"), decimals)
 
 
+def make_exchange(cfg: GatewayConfig, acct: VenueAccount) -> Any:
+    """A ccxt.pro client of ``cfg.exchange`` on the keys of ``acct`` (``ccxt_urls`` merged
+    into its API URLs: a simulator or a testnet)."""
+    opts: dict[str, Any] = {"enableRateLimit": True, **cfg.ccxt_options}
+    if cfg.user_stream:
+        opts["apiKey"], opts["secret"] = acct.credentials()
+    ex = getattr(ccxtpro, cfg.exchange)(opts)
+    if cfg.ccxt_urls:
+        ex.urls["api"] = {**ex.urls["api"], **cfg.ccxt_urls}
+    return ex
+
+
+class CcxtSession:
+    """One venue account: its ccxt client (own keys and rate limiter) and the trades
+    already reported on it."""
+
+    def __init__(self, account_id: int, ex: Any, name: str = "") -> None:
+        self.account_id = account_id
+        self.name = name or str(account_id)
+        self.ex = ex
+        self.seen_trades = BoundedSet(200_000)
+        self.active: dict[str, float] = {}  # symbol -> poll it every second until (monotonic)
+
+    def __repr__(self) -> str:  # no keys in reprs
+        return f"CcxtSession(account={self.account_id}, name={self.name!r})"
+
+
 class CcxtGateway:
-    """One ccxt exchange account; run with :meth:`run`."""
+    """One ccxt exchange for the engine accounts of ``cfg.venue_accounts()`` (one client
+    each; ``exchange`` given: that client for ``cfg.account_id`` alone); run with
+    :meth:`run`."""
 
     def __init__(self, cfg: GatewayConfig, link: EngineLink, exchange: Any = None,
                  assets: dict[str, tuple[int, int]] | None = None) -> None:
@@ -67,16 +107,19 @@ class CcxtGateway:
         # venue currency -> (engine asset id, decimals): balances and fee assets
         self.assets = asset_map(cfg, assets)
         self.n_reconciles = 0
-        if exchange is None:
-            opts: dict[str, Any] = {"enableRateLimit": True, **cfg.ccxt_options}
-            if cfg.user_stream:
-                opts["apiKey"], opts["secret"] = cfg.credentials()
-            exchange = getattr(ccxtpro, cfg.exchange)(opts)
-        self.ex = exchange
+        if exchange is not None:
+            self.sessions = {cfg.account_id: CcxtSession(cfg.account_id, exchange)}
+        else:
+            self.sessions = {a.account_id: CcxtSession(a.account_id, make_exchange(cfg, a),
+                                                       a.name)
+                             for a in cfg.venue_accounts()}
+        # market data (public) through the first account's client
+        self.ex = next(iter(self.sessions.values())).ex
         self.by_id = {i.id: i for i in cfg.instruments}
         self.by_symbol = {i.symbol: i for i in cfg.instruments}
         self.cids: dict[str, int] = {}  # clientOrderId -> engine order id (live orders)
-        self.seen_trades = BoundedSet(200_000)
+        # venue order id -> engine order id: REST trades carry no clientOrderId
+        self.venue_ids: dict[str, int] = {}
         self.n_errors = 0
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -84,24 +127,27 @@ class CcxtGateway:
         return f"{self.cfg.client_order_prefix}{order_id}"
 
     async def run(self) -> None:
-        await self.ex.load_markets()
+        for sess in self.sessions.values():
+            await sess.ex.load_markets()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._book_loop(i)) for i in self.cfg.instruments]
         self._tasks.append(loop.create_task(self._order_loop()))
         if self.cfg.user_stream:
-            self._tasks.append(loop.create_task(self._trades_loop()))
+            self._tasks += [loop.create_task(self._trades_loop(s))
+                            for s in self.sessions.values()]
         await self.link.send_status(GatewayState.HEALTHY)
         try:
             await asyncio.gather(*self._tasks)
         finally:
             for t in self._tasks:
                 t.cancel()
-            await self.ex.close()
+            for sess in self.sessions.values():
+                await sess.ex.close()
 
     # ---- market data -------------------------------------------------------
 
     async def _book_loop(self, inst: Instrument) -> None:
-        ws = bool(self.ex.has.get("watchOrderBook"))
+        ws = self.cfg.ccxt_websocket and bool(self.ex.has.get("watchOrderBook"))
         delay = 0.5
         while True:
             try:
@@ -127,24 +173,31 @@ class CcxtGateway:
 
     # ---- fills -------------------------------------------------------------
 
-    async def _trades_loop(self) -> None:
-        ws = bool(self.ex.has.get("watchMyTrades"))
+    async def _trades_loop(self, sess: CcxtSession) -> None:
+        ex = sess.ex
+        ws = self.cfg.ccxt_websocket and bool(ex.has.get("watchMyTrades"))
+        next_sweep = 0.0
         while True:
             try:
                 if ws:
-                    trades = await self.ex.watch_my_trades()
+                    trades = await ex.watch_my_trades()
                 else:
+                    now = time.monotonic()
+                    sweep = now >= next_sweep
+                    if sweep:
+                        next_sweep = now + POLL_SWEEP_S
                     trades = []
                     for inst in self.cfg.instruments:
-                        trades += await self.ex.fetch_my_trades(inst.symbol, limit=100)
-                    await asyncio.sleep(1.0)
+                        if sweep or sess.active.get(inst.symbol, 0.0) > now:
+                            trades += await ex.fetch_my_trades(inst.symbol, limit=100)
+                    await asyncio.sleep(POLL_ACTIVE_S)
             except (NetworkError, ExchangeError) as exc:
                 self.n_errors += 1
                 log.warning("trades: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue
             for t in trades:
-                await self._on_trade(t)
+                await self._on_trade(t, sess)
 
     def _fill_fields(self, inst: Instrument, t: dict[str, Any]) -> dict[str, int]:
         """A ccxt trade as the fields of a FILL report (live stream and reconciliation)."""
@@ -160,13 +213,15 @@ class CcxtGateway:
                                  else Liquidity.TAKER),
                 "exch_ts_ns": int(t.get("timestamp") or 0) * 1_000_000}
 
-    async def _on_trade(self, t: dict[str, Any]) -> None:
+    async def _on_trade(self, t: dict[str, Any], sess: CcxtSession | None = None) -> None:
+        sess = sess or next(iter(self.sessions.values()))
         inst = self.by_symbol.get(t.get("symbol", ""))
-        if inst is None or not self.seen_trades.add((inst.symbol, str(t.get("id")))):
+        if inst is None or not sess.seen_trades.add((inst.symbol, str(t.get("id")))):
             return
         cid = (t.get("info") or {}).get("c") or t.get("clientOrderId") or ""
+        order_id = self.cids.get(cid) or self.venue_ids.get(str(t.get("order") or ""), 0)
         await self.link.send_exec(
-            order_id=self.cids.get(cid, 0), account=self.cfg.account_id, instrument=inst.id,
+            order_id=order_id, account=sess.account_id, instrument=inst.id,
             exec_type=int(ExecType.FILL), **self._fill_fields(inst, t))
 
     # ---- orders ------------------------------------------------------------
@@ -180,31 +235,45 @@ class CcxtGateway:
             elif rec.msg_type.name == "GW_RECONCILE":
                 asyncio.get_running_loop().create_task(self.reconcile(rec))
             else:
-                await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                           instrument=rec.instrument,
                                           exec_type=int(ExecType.REPLACE_REJECT))
 
     async def _exec(self, rec: Any, exec_type: ExecType, **kw: Any) -> None:
-        await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+        await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                   instrument=rec.instrument, exec_type=int(exec_type), **kw)
+
+    async def _session_of(self, rec: Any, refusal: ExecType) -> CcxtSession | None:
+        """The session of ``rec.account``; None (and ``refusal`` sent) when that account has
+        no venue account here: its orders are never sent on another account's keys."""
+        sess = self.sessions.get(rec.account)
+        if sess is None:
+            log.error("order %d of account %d refused: no venue account for it at this "
+                      "gateway (accounts %s)", rec.order_id, rec.account, sorted(self.sessions))
+            await self._exec(rec, refusal, exch_code=NO_VENUE_ACCOUNT)
+        return sess
 
     async def new_order(self, rec: Any) -> None:
         inst = self.by_id.get(rec.instrument)
         if inst is None:
             await self._exec(rec, ExecType.REJECT)
             return
+        sess = await self._session_of(rec, ExecType.REJECT)
+        if sess is None:
+            return
         cid = self.cid_for(rec.order_id)
         self.cids[cid] = rec.order_id
+        sess.active[inst.symbol] = time.monotonic() + ACTIVE_AFTER_ORDER_S
         otype = "market" if rec.order_type == OrderType.MARKET else "limit"
         price = format_fixed(rec.price, inst.price_decimals) if otype == "limit" else None
         try:
-            o = await self.ex.create_order(
+            o = await sess.ex.create_order(
                 inst.symbol, otype, "buy" if rec.side == Side.BUY else "sell",
                 format_fixed(rec.quantity, inst.qty_decimals), price, {"clientOrderId": cid})
         except (RequestTimeout, NetworkError) as exc:
             log.warning("order %s outcome UNKNOWN (%s); querying", cid, type(exc).__name__)
             await self._exec(rec, ExecType.STATUS, status=0)
-            await self._resolve(rec, inst, cid)
+            await self._resolve(rec, inst, cid, sess)
             return
         except ExchangeError as exc:
             log.warning("order %s rejected: %s", cid, exc)
@@ -212,19 +281,21 @@ class CcxtGateway:
             await self._exec(rec, ExecType.REJECT)
             return
         oid = str(o.get("id") or "")
+        self.venue_ids[oid] = rec.order_id
         await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
 
-    async def _resolve(self, rec: Any, inst: Instrument, cid: str) -> None:
+    async def _resolve(self, rec: Any, inst: Instrument, cid: str, sess: CcxtSession) -> None:
         for _ in range(20):
             await asyncio.sleep(0.5)
             try:
-                o = await self.ex.fetch_order(None, inst.symbol, {"clientOrderId": cid,
+                o = await sess.ex.fetch_order(None, inst.symbol, {"clientOrderId": cid,
                                                                   "origClientOrderId": cid})
             except OrderNotFound:
                 continue
             except (NetworkError, ExchangeError):
                 continue
             oid = str(o.get("id") or "")
+            self.venue_ids[oid] = rec.order_id
             await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
             return
         log.error("order %s still UNKNOWN after 20 queries; left for reconciliation", cid)
@@ -235,8 +306,11 @@ class CcxtGateway:
         if inst is None:
             await self._exec(rec, ExecType.CANCEL_REJECT)
             return
+        sess = await self._session_of(rec, ExecType.CANCEL_REJECT)
+        if sess is None:
+            return
         try:
-            await self.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
+            await sess.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
                                                            "origClientOrderId": cid})
         except ExchangeError as exc:
             log.warning("cancel %s rejected: %s", cid, exc)
@@ -258,16 +332,28 @@ class CcxtGateway:
         order is mapped to the engine order id through its client order id, fetched with
         ``fetch_order`` when the order is no longer open), a GW_BALANCE per configured asset
         (``fetch_balance``: free + used), then GW_RECONCILE_END: code 0 when complete, -1
-        when the venue or the network failed part way.
+        when the venue or the network failed part way. One answer per venue account asked
+        for (``ANY_ID``: every account; an account with no client here gets an empty answer
+        with code :data:`~gateways.binance.gateway.NO_VENUE_ACCOUNT`).
         """
-        ans = ReconcileAnswer(self.link, rec, self.cfg.account_id)
-        prefix = self.cfg.client_order_prefix
-        code = 0
         self.n_reconciles += 1
+        if rec.account == ANY_ID:
+            for sess in self.sessions.values():
+                await self._reconcile_account(rec, sess)
+        elif rec.account in self.sessions:
+            await self._reconcile_account(rec, self.sessions[rec.account])
+        else:
+            await ReconcileAnswer(self.link, rec, rec.account).end(NO_VENUE_ACCOUNT)
+
+    async def _reconcile_account(self, rec: Any, sess: CcxtSession) -> None:
+        ans = ReconcileAnswer(self.link, rec, sess.account_id)
+        prefix = self.cfg.client_order_prefix
+        ex = sess.ex
+        code = 0
         try:
             for inst in self.cfg.instruments:
                 cids: dict[str, str] = {}  # venue order id -> client order id
-                for o in await self.ex.fetch_open_orders(inst.symbol):
+                for o in await ex.fetch_open_orders(inst.symbol):
                     cid = str(o.get("clientOrderId") or "")
                     oid = order_id_of(prefix, cid)
                     if not oid:
@@ -275,6 +361,7 @@ class CcxtGateway:
                     venue_id = str(o.get("id") or "")
                     cids[venue_id] = cid
                     self.cids[cid] = oid  # the gateway may have restarted: follow it again
+                    self.venue_ids[venue_id] = oid
                     await ans.open_order(
                         oid, int(venue_id) if venue_id.isdigit() else 0, inst.id,
                         to_fixed(o.get("amount"), inst.qty_decimals),
@@ -284,13 +371,12 @@ class CcxtGateway:
                             else _STATUS.get(o.get("status") or "", OrderStatus.NEW)),
                         int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0)
                         * 1_000_000)
-                trades = await self.ex.fetch_my_trades(inst.symbol, since=ans.since_ms,
-                                                       limit=1000)
+                trades = await ex.fetch_my_trades(inst.symbol, since=ans.since_ms, limit=1000)
                 for t in trades:
                     venue_oid = str(t.get("order") or "")
                     cid = cids.get(venue_oid)
                     if cid is None:
-                        o = await self.ex.fetch_order(venue_oid, inst.symbol)
+                        o = await ex.fetch_order(venue_oid, inst.symbol)
                         cid = cids[venue_oid] = str(o.get("clientOrderId") or "")
                     oid = order_id_of(prefix, cid)
                     if not oid:
@@ -300,7 +386,7 @@ class CcxtGateway:
                                    f["last_qty"], f["last_price"], f["fee"], f["fee_asset"],
                                    f["liquidity"], f["exch_ts_ns"])
             if self.assets:
-                bal = await self.ex.fetch_balance()
+                bal = await ex.fetch_balance()
                 ts = int(bal.get("timestamp") or 0) * 1_000_000
                 for name, (aid, dec) in sorted(self.assets.items()):
                     b = bal.get(name)

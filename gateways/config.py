@@ -30,6 +30,24 @@ class EngineEndpoints:
     bind: bool = False
 
 
+@dataclass(frozen=True)
+class VenueAccount:
+    """One venue account the gateway trades for one engine account: its own credentials
+    (by reference: env var or file, never the value)."""
+
+    account_id: int
+    name: str = ""
+    api_key_env: str = ""
+    api_secret_env: str = ""
+    api_key_file: str | None = None
+    api_secret_file: str | None = None
+
+    def credentials(self) -> tuple[str, str]:
+        """Return (api_key, api_secret); never log the result."""
+        return (_secret(self.api_key_file, self.api_key_env),
+                _secret(self.api_secret_file, self.api_secret_env))
+
+
 @dataclass
 class GatewayConfig:
     """Everything one gateway process needs."""
@@ -47,6 +65,8 @@ class GatewayConfig:
     api_secret_file: str | None = None
     exchange: str = "binance"  # ccxt exchange id
     ccxt_options: dict[str, Any] = field(default_factory=dict)
+    ccxt_urls: dict[str, Any] = field(default_factory=dict)  # merged into ccxt's urls["api"]
+    ccxt_websocket: bool = True  # False: poll books and trades over REST
     stale_after_s: float = 5.0
     # republish every synced book's top this often: ZeroMQ PUB drops what was sent before a
     # subscriber joined, so a (re)started engine would not learn the price of a quiet market
@@ -64,6 +84,16 @@ class GatewayConfig:
     # venue asset name -> [engine asset id, decimals]: balances and fee assets in
     # reconciliation answers (assets not listed are not reported)
     assets: dict[str, list[int]] = field(default_factory=dict)
+    # one session per engine account (own keys, REST client, rate limits, user stream);
+    # empty: the one account ``account_id`` with the credentials above
+    accounts: list[VenueAccount] = field(default_factory=list)
+
+    def venue_accounts(self) -> list[VenueAccount]:
+        """The accounts this gateway trades: ``accounts``, else ``account_id`` alone."""
+        if self.accounts:
+            return list(self.accounts)
+        return [VenueAccount(self.account_id, "", self.api_key_env, self.api_secret_env,
+                             self.api_key_file, self.api_secret_file)]
 
     def instrument_by_symbol(self) -> dict[str, Instrument]:
         return {i.symbol.upper(): i for i in self.instruments}
@@ -78,7 +108,7 @@ class GatewayConfig:
 def _secret(path: str | None, env: str) -> str:
     if path:
         return Path(path).read_text().strip()
-    value = os.environ.get(env, "")
+    value = os.environ.get(env, "") if env else ""
     if not value:
         raise RuntimeError(f"credential missing: set env var {env} or a key file in the config")
     return value
@@ -95,4 +125,8 @@ def config_from_dict(raw: dict[str, Any]) -> GatewayConfig:
     raw = dict(raw)
     instruments = [Instrument(**i) for i in raw.pop("instruments", [])]
     engine = EngineEndpoints(**raw.pop("engine", {}))
-    return GatewayConfig(instruments=instruments, engine=engine, **raw)
+    accounts = [VenueAccount(**a) for a in raw.pop("accounts", [])]
+    ids = [a.account_id for a in accounts]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"gateway accounts: an engine account twice in {ids}")
+    return GatewayConfig(instruments=instruments, engine=engine, accounts=accounts, **raw)

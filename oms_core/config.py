@@ -278,6 +278,12 @@ class OmsConfig:
     def instrument_by_id(self, instrument_id: int) -> InstrumentConfig:
         return self.instruments[self.ids.name("instruments", instrument_id)]
 
+    def venue_accounts(self, exchange: str, shard: int) -> list[ClientConfig]:
+        """Clients of ``shard`` with an account at ``exchange``, in id order: the venue
+        accounts its gateway trades (each on its own credentials)."""
+        return [c for c in self.clients.values()
+                if c.shard == shard and exchange in c.exchange_accounts]
+
 
 # ------------------------------------------------------------------------------ conversion
 def to_raw(value: Decimal, precision: int) -> int:

@@ -89,9 +89,11 @@ max_reference_age_s = "30"
 order_rate = 50
 order_burst = 100
 
+# each client has a simulated account of its own holding this cash; coins too, since a
+# spot venue sells only what the account holds (bob's shorts; exits after fees in the coin)
 [clients.alice]
 strategies = ["trend"]
-cash = {{ USDT = "100000" }}
+cash = {{ USDT = "100000", BTC = "1", ETH = "10" }}
 [clients.alice.exchange_accounts.sim]
 [clients.alice.orders]
 direction = "long_only"
@@ -100,7 +102,7 @@ fixed_qty = {{ BTCUSDT = "0.05", ETHUSDT = "1" }}
 
 [clients.bob]
 strategies = ["trend", "swing"]
-cash = {{ USDT = "250000" }}
+cash = {{ USDT = "250000", BTC = "2", ETH = "40" }}
 [clients.bob.exchange_accounts.sim]
 [clients.bob.orders]
 direction = "long_short"
@@ -109,7 +111,7 @@ fixed_qty = {{ BTCUSDT = "0.1", ETHUSDT = "2" }}
 
 [clients.carol]
 strategies = ["swing"]
-cash = {{ USDT = "50000" }}
+cash = {{ USDT = "50000", ETH = "5" }}
 [clients.carol.exchange_accounts.sim]
 [clients.carol.orders]
 direction = "long_only"

@@ -56,6 +56,13 @@ cdef class Ledger:
             return self._new_strategy_position(key, instrument)
         return &self.strategy_pool[i]
 
+    cdef inline position_t* find_strategy_position(self, uint32_t account, uint32_t strategy,
+                                                   uint32_t instrument) noexcept nogil:
+        """The account x strategy x instrument position; NULL when it was never used."""
+        cdef uint32_t i = self.strategy_index.get((<uint64_t>account << 32) | strategy,
+                                                  instrument)
+        return NULL if i == NO_SLOT else &self.strategy_pool[i]
+
     @staticmethod
     cdef int64_t apply_fill(position_t* pos, int64_t signed_qty, int64_t price, int64_t mult,
                             int64_t ts, trip_t* trip) noexcept nogil

@@ -4,11 +4,16 @@ crashed one with exponential back-off, answers status requests, and stops them a
 Cold code, plain Python. What runs, from one configuration file (``oms_core/config.py``):
 
 * paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
-  with one venue account per engine shard (keys generated into the run directory, mode 0600);
+  with one venue account per client that has an account there (keys generated into the run
+  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`);
   live mode: no simulator, the gateways reach the configured venues;
 * per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
-  --shard K``), one gateway per exchange (``python -m gateways``) and a writer
-  (``python -m writer``) with its own journal directory and DuckDB file.
+  --shard K``), one gateway per exchange (``python -m gateways``) that trades every venue
+  account of the shard's clients there, each on its own credentials (``accounts`` in the
+  gateway's file: env var names or file paths, never the values; live mode: the clients'
+  ``exchange_accounts.<exchange>``), and a writer (``python -m writer``) with its own journal
+  directory and DuckDB file. Each gateway gets the asset table (venue asset -> engine asset
+  id, decimals) so fees carry the asset charged and balances are reported.
 
 Start order: simulators, engines, writers, gateways. Stop order (SIGTERM to each, then wait):
 gateways, engines (they drain and close their journals), writers (they flush), one last
@@ -339,6 +344,8 @@ def _toml(v: Any) -> str:
         return json.dumps(v)
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
     raise TypeError(type(v))
 
 
@@ -346,7 +353,7 @@ def _write_toml(path: Path, top: dict[str, Any], tables: dict[str, dict[str, Any
                 arrays: dict[str, list[dict[str, Any]]]) -> None:
     lines = [f"{k} = {_toml(v)}" for k, v in top.items()]
     for name, t in tables.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml(v)}" for k, v in t.items()]
+        lines += ["", f"[{name}]"] + [f"{json.dumps(k)} = {_toml(v)}" for k, v in t.items()]
     for name, items in arrays.items():
         for item in items:
             lines += ["", f"[[{name}]]"] + [f"{k} = {_toml(v)}" for k, v in item.items()]
@@ -384,7 +391,7 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
     info: dict[str, Any] = {"mode": cfg.mode, "config": str(config_path), "shards": {},
                             "run_dir": str(run_dir)}
     venues: dict[str, tuple[str, str]] = {}  # exchange -> (rest base url, ws url)
-    sim_keys: dict[tuple[str, int], tuple[Path, Path]] = {}
+    sim_keys: dict[tuple[str, str], tuple[Path, Path]] = {}  # (exchange, client) -> files
     for ex in cfg.exchanges.values():
         if not paper:
             venues[ex.name] = (ex.rest_url.removesuffix("/api/v3"), ex.ws_url)
@@ -406,15 +413,16 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
                 "maker_bps": ex.maker_fee_bps, "taker_bps": ex.taker_fee_bps,
             })
         accounts = []
-        for k in shards:
-            key_file, sec_file = run_dir / f"sim-{ex.name}-s{k}.key", run_dir / (
-                f"sim-{ex.name}-s{k}.secret")
-            _write_secret(key_file, f"oms-paper-{ex.name}-s{k}-{secrets.token_hex(4)}")
+        for c in cfg.clients.values():
+            if ex.name not in c.exchange_accounts:
+                continue
+            key_file, sec_file = sim_key_files(run_dir, ex.name, c.name)
+            _write_secret(key_file, f"oms-paper-{ex.name}-{c.name}-{secrets.token_hex(4)}")
             _write_secret(sec_file, secrets.token_hex(24))
-            sim_keys[(ex.name, k)] = (key_file, sec_file)
-            balances = {a: "1000000000" for a in cfg.assets}
-            accounts.append({"name": f"shard{k}", "api_key": key_file.read_text(),
-                             "secret_file": str(sec_file), "balances": balances})
+            sim_keys[(ex.name, c.name)] = (key_file, sec_file)
+            accounts.append({"name": c.exchange_accounts[ex.name].account,
+                             "api_key": key_file.read_text(), "secret_file": str(sec_file),
+                             "balances": paper_balances(cfg, c.name, ex.name)})
         sim_toml = run_dir / f"sim-{ex.name}.toml"
         _write_toml(sim_toml, {"seed": seed},
                     {"market": {"tick_ms": market_tick_ms, "volatility_bps": sim_volatility_bps,
@@ -446,45 +454,93 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
             "journal": str(journal), "database": db,
             "clients": [c.name for c in cfg.clients.values() if c.shard == k]}
         for ex in cfg.exchanges.values():
-            gateways.append(_gateway(cfg, ex.name, k, run_dir, venues[ex.name],
-                                     sim_keys.get((ex.name, k))))
+            if cfg.venue_accounts(ex.name, k):
+                gateways.append(_gateway(cfg, ex.name, k, run_dir, venues[ex.name],
+                                         sim_keys if paper else None))
     return specs + engines + writers + gateways, info
 
 
+def sim_key_files(run_dir: Path, exchange: str, client: str) -> tuple[Path, Path]:
+    """The generated API key and secret files of ``client``'s simulated venue account."""
+    return (run_dir / f"sim-{exchange}-{client}.key",
+            run_dir / f"sim-{exchange}-{client}.secret")
+
+
+def paper_balances(cfg: OmsConfig, client: str, exchange: str) -> dict[str, str]:
+    """The starting balances of ``client``'s simulated account at ``exchange``: its cash,
+    each asset split evenly (the remainder at the first) over the client's exchanges that
+    list the asset (all of them when none does), so the venues together hold what the
+    engine's ledger holds."""
+    c = cfg.clients[client]
+    venues = [x for x in cfg.exchanges if x in c.exchange_accounts]
+    out = {}
+    for asset, raw in c.cash.items():
+        listing = [x for x in venues if any(
+            i.exchange == x and asset in (i.base, i.quote) for i in cfg.instruments.values())]
+        holders = listing or venues
+        if exchange in holders:
+            n = len(holders)
+            share = raw // n + (raw % n if exchange == holders[0] else 0)
+            out[asset] = _fmt(share, cfg.assets[asset].precision)
+    return out
+
+
+# the simulator's REST API through ccxt's own binance client (only its URLs changed)
+SIM_CCXT_OPTIONS = {"enableRateLimit": False, "timeout": 10_000, "options": {
+    "defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+    "fetchMargins": False}}
+
+
 def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tuple[str, str],
-             sim_keys: tuple[Path, Path] | None) -> ChildSpec:
+             sim_keys: dict[tuple[str, str], tuple[Path, Path]] | None) -> ChildSpec:
+    """The gateway of (``exchange``, ``shard``): one session per venue account of the shard's
+    clients there (paper: the generated simulator keys; live: the clients' credentials by
+    reference), the asset table, and the engine link."""
     ex = cfg.exchanges[exchange]
+    ccxt = ex.kind == "ccxt"
+    clients = cfg.venue_accounts(exchange, shard)
     top: dict[str, Any] = {
-        "kind": "ccxt" if ex.kind == "ccxt" else "binance", "gateway_id": ex.id,
-        "account_id": 0, "rest_url": venue[0], "ws_url": venue[1],
+        "kind": "ccxt" if ccxt else "binance", "gateway_id": ex.id,
+        "account_id": clients[0].id, "rest_url": venue[0], "ws_url": venue[1],
         "client_order_prefix": f"oms{shard}-",
     }
-    if ex.kind == "ccxt":
+    if ccxt:
         top["exchange"] = ex.ccxt_id
-    if sim_keys is not None:
-        top["api_key_file"], top["api_secret_file"] = str(sim_keys[0]), str(sim_keys[1])
-    else:
-        # live: the venue account of the shard's first client at this exchange (by reference)
-        acct = next((c.exchange_accounts[exchange] for c in cfg.clients.values()
-                     if c.shard == shard and exchange in c.exchange_accounts), None)
-        if acct is not None:
+    accounts: list[dict[str, Any]] = []
+    for c in clients:
+        acct = c.exchange_accounts[exchange]
+        a: dict[str, Any] = {"account_id": c.id, "name": acct.account}
+        if sim_keys is not None:
+            key_file, sec_file = sim_keys[(exchange, c.name)]
+            a["api_key_file"], a["api_secret_file"] = str(key_file), str(sec_file)
+        else:
             for what, cred in (("api_key", acct.api_key), ("api_secret", acct.api_secret)):
                 if cred.file:
-                    top[f"{what}_file"] = cred.file
+                    a[f"{what}_file"] = cred.file
                 else:
-                    top[f"{what}_env"] = cred.env
+                    a[f"{what}_env"] = cred.env
+        accounts.append(a)
+    tables: dict[str, dict[str, Any]] = {}
+    if ccxt and sim_keys is not None:
+        # paper: ccxt's REST client on the simulator (books and trades polled)
+        top["ccxt_websocket"] = False
+        tables["ccxt_options"] = SIM_CCXT_OPTIONS
+        tables["ccxt_urls"] = {"public": venue[0] + "/api/v3", "private": venue[0] + "/api/v3",
+                               "v1": venue[0] + "/api/v1"}
+    tables["assets"] = {a.name: [a.id, a.precision] for a in cfg.assets.values()}
     engine = {"orders": shard_endpoint(ex.orders, shard),
               "events": shard_endpoint(ex.events, shard),
               "market_data": shard_endpoint(ex.market_data, shard), "bind": False}
-    instruments = [{"id": i.id, "symbol": i.exchange_symbol, "price_decimals": i.price_precision,
-                    "qty_decimals": i.qty_precision}
+    instruments = [{"id": i.id, "symbol": f"{i.base}/{i.quote}" if ccxt else i.exchange_symbol,
+                    "price_decimals": i.price_precision, "qty_decimals": i.qty_precision}
                    for i in cfg.instruments.values() if i.exchange == exchange]
     path = run_dir / f"gateway-{exchange}-s{shard}.toml"
-    _write_toml(path, top, {"engine": engine}, {"instruments": instruments})
+    _write_toml(path, top, {"engine": engine, **tables},
+                {"instruments": instruments, "accounts": accounts})
     return ChildSpec(f"gateway-{exchange}-{shard}", [
         sys.executable, "-m", "gateways", "--config", str(path), "--log-level", "WARNING"],
         stop_rank=0, shard=shard)
 
 
-__all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port", "plan",
-           "shards_of"]
+__all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",
+           "paper_balances", "plan", "shards_of", "sim_key_files"]

@@ -3,12 +3,15 @@
 Market data: one combined stream (``<sym>@depth@100ms``, ``<sym>@trade``,
 ``<sym>@bookTicker`` per instrument) feeding the compiled :class:`~gateways.book.L2Book`
 with Binance's snapshot + diff sequence rules; top of book and last trade go out as
-GW_MARKET_DATA. Orders: REST with the engine's order id in ``newClientOrderId``. A request
-whose outcome is unknown (timeout, 5xx, dropped connection) leaves the order UNKNOWN; it is
-queried by ``origClientOrderId`` until resolved and is never re-sent blind. Fills come from
-the user data stream (``executionReport``), deduplicated by trade id; after every user
-stream (re)connect open orders and recent trades are backfilled over REST before the
-gateway reports HEALTHY.
+GW_MARKET_DATA. Accounts: one :class:`VenueSession` per engine account (its own API key,
+REST client and weight budget, user data stream, trade de-duplication); an order is sent on
+the session of its record's ``account`` and refused when that account has no session here,
+never sent on another account's keys. Orders: REST with the engine's order id in
+``newClientOrderId``. A request whose outcome is unknown (timeout, 5xx, dropped connection)
+leaves the order UNKNOWN; it is queried by ``origClientOrderId`` until resolved and is never
+re-sent blind. Fills come from the user data stream (``executionReport``), deduplicated by
+trade id; after every user stream (re)connect open orders and recent trades are backfilled
+over REST before the gateway reports HEALTHY.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Any
 
 import orjson
 
+from bindings.wire.spec import ANY_ID
 from oms_core.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 from ..book import BookResult, L2Book, format_fixed, parse_fixed
-from ..config import GatewayConfig, Instrument
+from ..config import GatewayConfig, Instrument, VenueAccount
 from ..engine_link import (
     EngineLink,
     ExecType,
@@ -39,7 +43,7 @@ from ..ratelimit import Banned, RateLimiter
 from ..ws import Backoff, WsConnection
 from .rest import BinanceAPIError, BinanceRest, OutcomeUnknown, RateLimited
 
-__all__ = ["BinanceGateway", "BoundedSet"]
+__all__ = ["NO_VENUE_ACCOUNT", "BinanceGateway", "BoundedSet", "VenueSession"]
 
 log = logging.getLogger("gateways.binance")
 
@@ -49,6 +53,9 @@ DETAIL_MARKET_DATA = 1
 DETAIL_USER_STREAM = 2
 DETAIL_REST = 3
 DETAIL_BOOK = 1000  # + instrument id
+NO_VENUE_ACCOUNT = -2015
+"""Reject code of an order whose account has no venue account at this gateway (Binance's
+"Invalid API-key, IP, or permissions for action.")."""
 
 _STATUS_MAP = {
     "NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
@@ -84,6 +91,33 @@ class BoundedSet:
         return len(self._set)
 
 
+class VenueSession:
+    """One venue account: its keys, REST client (own weight budget), user data stream and
+    the trades already reported on it (venue trade ids repeat across accounts)."""
+
+    def __init__(self, gw: BinanceGateway, acct: VenueAccount) -> None:
+        cfg = gw.cfg
+        self.account_id = acct.account_id
+        self.name = acct.name or str(acct.account_id)
+        key, secret = acct.credentials() if cfg.user_stream else ("", "")
+        self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
+                                cfg.request_timeout_s, cfg.recv_window_ms)
+        self.seen_trades = BoundedSet(200_000)
+        self.last_trade_id: dict[str, int] = {}
+        self.user_ready = asyncio.Event()
+        self.listen_key = ""
+        self.user_conn = WsConnection(
+            f"user-{self.name}", lambda: gw._user_url(self),
+            lambda payload: gw.on_user_message(payload, self),
+            on_connected=lambda conn: gw._user_connected(self),
+            on_disconnected=lambda conn: gw._user_disconnected(self),
+            backoff=Backoff(cfg.reconnect_base_s, cfg.reconnect_max_s),
+            ping_idle_s=cfg.ping_idle_s)
+
+    def __repr__(self) -> str:  # no keys in reprs
+        return f"VenueSession(account={self.account_id}, name={self.name!r})"
+
+
 @dataclass
 class OrderState:
     """What the gateway knows of one live order (removed when final)."""
@@ -92,6 +126,7 @@ class OrderState:
     cid: str
     inst: Instrument
     quantity: int
+    session: VenueSession
     exch_order_id: int = 0
     acked: bool = False
     cum_qty: int = 0
@@ -120,7 +155,8 @@ class _MdState:
 
 
 class BinanceGateway:
-    """One Binance spot account; run with :meth:`run` inside a uvloop event loop."""
+    """Binance spot for the engine accounts of ``cfg.venue_accounts()`` (one session each);
+    run with :meth:`run` inside a uvloop event loop."""
 
     def __init__(self, cfg: GatewayConfig, link: EngineLink,
                  assets: dict[str, tuple[int, int]] | None = None) -> None:
@@ -130,9 +166,10 @@ class BinanceGateway:
         # reconciliation answers (assets not listed are not reported)
         self.assets = asset_map(cfg, assets)
         self.n_reconciles = 0
-        key, secret = cfg.credentials() if cfg.user_stream else ("", "")
-        self.rest = BinanceRest(cfg.rest_url, key, secret, RateLimiter(cfg.weight_limit_1m),
-                                cfg.request_timeout_s, cfg.recv_window_ms)
+        self.sessions = {a.account_id: VenueSession(self, a) for a in cfg.venue_accounts()}
+        # public market data (depth snapshots) on a REST client without keys
+        self.md_rest = BinanceRest(cfg.rest_url, limiter=RateLimiter(cfg.weight_limit_1m),
+                                   timeout_s=cfg.request_timeout_s)
         self.md: dict[str, _MdState] = {
             i.symbol.upper(): _MdState(i, cfg.book_capacity, link) for i in cfg.instruments}
         self.by_id = {i.id: i for i in cfg.instruments}
@@ -144,24 +181,36 @@ class BinanceGateway:
             self._routes[s + b"@bookTicker"] = (self._on_ticker, st)
         self.orders: dict[str, OrderState] = {}
         self.final_cids = BoundedSet(50_000)
-        self.seen_trades = BoundedSet(200_000)
-        self.last_trade_id: dict[str, int] = {}
         self.n_malformed = 0
         self.n_md = 0
-        self.user_ready = asyncio.Event()
         self.md_conn = WsConnection(
             "md", self._md_url(), self.on_md_message, on_connected=self._md_connected,
             on_disconnected=self._md_disconnected,
             backoff=Backoff(cfg.reconnect_base_s, cfg.reconnect_max_s),
             ping_idle_s=cfg.ping_idle_s)
-        self.user_conn = WsConnection(
-            "user", self._user_url, self.on_user_message, on_connected=self._user_connected,
-            on_disconnected=self._user_disconnected,
-            backoff=Backoff(cfg.reconnect_base_s, cfg.reconnect_max_s),
-            ping_idle_s=cfg.ping_idle_s)
         self._tasks: list[asyncio.Task[Any]] = []
-        self._listen_key = ""
         self._state: GatewayState | None = None
+
+    # the first account's session, for single-account setups
+    @property
+    def first(self) -> VenueSession:
+        return next(iter(self.sessions.values()))
+
+    @property
+    def rest(self) -> BinanceRest:
+        return self.first.rest
+
+    @property
+    def user_conn(self) -> WsConnection:
+        return self.first.user_conn
+
+    @property
+    def user_ready(self) -> asyncio.Event:
+        return self.first.user_ready
+
+    @property
+    def _listen_key(self) -> str:
+        return self.first.listen_key
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -175,10 +224,7 @@ class BinanceGateway:
 
     async def start(self) -> None:
         await self._status(GatewayState.RECONNECTING, 0)
-        try:
-            await self.rest.sync_clock()
-        except Exception as exc:
-            log.warning("clock sync failed: %s", type(exc).__name__)
+        await self._sync_clocks()
         loop = asyncio.get_running_loop()
         self._tasks = [self.md_conn.start(),
                        loop.create_task(self._stale_watch(), name="stale-watch"),
@@ -187,12 +233,14 @@ class BinanceGateway:
                        loop.create_task(self._unknown_loop(), name="unknown-orders"),
                        loop.create_task(self._clock_loop(), name="clock")]
         if self.cfg.user_stream:
-            self._tasks.append(self.user_conn.start())
+            for sess in self.sessions.values():
+                self._tasks.append(sess.user_conn.start())
             self._tasks.append(loop.create_task(self._keepalive_loop(), name="listenkey"))
 
     async def stop(self) -> None:
         await self.md_conn.stop()
-        await self.user_conn.stop()
+        for sess in self.sessions.values():
+            await sess.user_conn.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -200,7 +248,9 @@ class BinanceGateway:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
-        await self.rest.close()
+        for sess in self.sessions.values():
+            await sess.rest.close()
+        await self.md_rest.close()
 
     async def _status(self, state: GatewayState, detail: int) -> None:
         log.info("status %s detail=%d", state.name, detail)
@@ -242,7 +292,8 @@ class BinanceGateway:
         try:
             while self.md_conn.connected.is_set() or self.md_conn.transport is not None:
                 try:
-                    snap = await self.rest.depth_snapshot(st.inst.symbol, self.cfg.snapshot_limit)
+                    snap = await self.md_rest.depth_snapshot(st.inst.symbol,
+                                                             self.cfg.snapshot_limit)
                 except (OutcomeUnknown, RateLimited, Banned) as exc:
                     log.warning("%s: snapshot failed: %s", st.inst.symbol, exc)
                     await asyncio.sleep(backoff.next_delay())
@@ -395,73 +446,85 @@ class BinanceGateway:
                 if st.book.synced:
                     self._publish(st, now)
 
+    async def _sync_clocks(self) -> None:
+        for sess in self.sessions.values():
+            try:
+                await sess.rest.sync_clock()
+            except Exception as exc:
+                log.warning("clock sync failed (%s): %s", sess.name, type(exc).__name__)
+
     async def _clock_loop(self) -> None:
         while True:
             await asyncio.sleep(60)
-            try:
-                await self.rest.sync_clock()
-            except Exception as exc:
-                log.warning("clock sync failed: %s", type(exc).__name__)
+            await self._sync_clocks()
 
     # ---- user data stream --------------------------------------------------
 
-    async def _user_url(self) -> str:
-        data = await self.rest.request("POST", "/api/v3/userDataStream", api_key=True)
-        self._listen_key = data["listenKey"]
-        return f"{self.cfg.ws_url.rstrip('/')}/ws/{self._listen_key}"
+    async def _user_url(self, sess: VenueSession) -> str:
+        data = await sess.rest.request("POST", "/api/v3/userDataStream", api_key=True)
+        sess.listen_key = data["listenKey"]
+        return f"{self.cfg.ws_url.rstrip('/')}/ws/{sess.listen_key}"
 
     async def _keepalive_loop(self) -> None:
         while True:
             await asyncio.sleep(30 * 60)
-            if self._listen_key:
+            for sess in self.sessions.values():
+                if not sess.listen_key:
+                    continue
                 try:
-                    await self.rest.request("PUT", "/api/v3/userDataStream",
-                                            {"listenKey": self._listen_key}, api_key=True)
+                    await sess.rest.request("PUT", "/api/v3/userDataStream",
+                                            {"listenKey": sess.listen_key}, api_key=True)
                 except Exception as exc:
-                    log.warning("listenKey keepalive failed: %s", type(exc).__name__)
+                    log.warning("listenKey keepalive failed (%s): %s", sess.name,
+                                type(exc).__name__)
 
-    def _user_disconnected(self, conn: WsConnection) -> None:
-        self.user_ready.clear()
+    def _user_disconnected(self, sess: VenueSession) -> None:
+        sess.user_ready.clear()
         self._status_soon(GatewayState.RECONNECTING, DETAIL_USER_STREAM)
 
-    async def _user_connected(self, conn: WsConnection) -> None:
+    async def _user_connected(self, sess: VenueSession) -> None:
         # reports may have been missed while down: backfill before reporting healthy
-        await self.backfill()
-        self.user_ready.set()
-        await self._status(GatewayState.HEALTHY, DETAIL_USER_STREAM)
+        await self.backfill(sess)
+        sess.user_ready.set()
+        if all(s.user_ready.is_set() for s in self.sessions.values()):
+            await self._status(GatewayState.HEALTHY, DETAIL_USER_STREAM)
 
-    async def backfill(self) -> None:
-        """Reconcile open orders and recent trades over REST (after any reconnect)."""
+    async def backfill(self, sess: VenueSession | None = None) -> None:
+        """Reconcile open orders and recent trades of one account (default: the first) over
+        REST (after any reconnect of its user data stream)."""
+        sess = sess or self.first
         open_cids: set[str] = set()
         for inst in self.cfg.instruments:
-            rows = await self.rest.request("GET", "/api/v3/openOrders",
+            rows = await sess.rest.request("GET", "/api/v3/openOrders",
                                            {"symbol": inst.symbol}, signed=True)
             for o in rows:
                 open_cids.add(o["clientOrderId"])
                 st = self.orders.get(o["clientOrderId"])
-                if st is not None and not st.acked:
+                if st is not None and st.session is sess and not st.acked:
                     st.acked = True
                     st.exch_order_id = int(o["orderId"])
                     st.unknown_since_ms = 0
                     await self._exec(st, ExecType.ACK)
             params: dict[str, Any] = {"symbol": inst.symbol, "limit": 1000}
-            if inst.symbol in self.last_trade_id:
-                params["fromId"] = self.last_trade_id[inst.symbol] + 1
-            for t in await self.rest.request("GET", "/api/v3/myTrades", params, signed=True):
-                await self._trade_from_rest(inst, t)
+            if inst.symbol in sess.last_trade_id:
+                params["fromId"] = sess.last_trade_id[inst.symbol] + 1
+            for t in await sess.rest.request("GET", "/api/v3/myTrades", params, signed=True):
+                await self._trade_from_rest(inst, t, sess)
         # orders we hold that are no longer open ended while we were away: ask each one
         for cid, st in list(self.orders.items()):
-            if cid not in open_cids and st.unknown_since_ms == 0:
+            if st.session is sess and cid not in open_cids and st.unknown_since_ms == 0:
                 await self._query(st)
 
-    async def _trade_from_rest(self, inst: Instrument, t: dict[str, Any]) -> None:
-        self.last_trade_id[inst.symbol] = max(self.last_trade_id.get(inst.symbol, 0), t["id"])
-        if (inst.symbol, t["id"]) in self.seen_trades:
+    async def _trade_from_rest(self, inst: Instrument, t: dict[str, Any],
+                               sess: VenueSession | None = None) -> None:
+        sess = sess or self.first
+        sess.last_trade_id[inst.symbol] = max(sess.last_trade_id.get(inst.symbol, 0), t["id"])
+        if (inst.symbol, t["id"]) in sess.seen_trades:
             return
-        st = self._state_for_exch(int(t["orderId"]))
+        st = self._state_for_exch(int(t["orderId"]), sess)
         if st is None:
             return  # not one of ours (or already final and forgotten)
-        self.seen_trades.add((inst.symbol, t["id"]))
+        sess.seen_trades.add((inst.symbol, t["id"]))
         qty = parse_fixed(t["qty"], inst.qty_decimals)
         st.cum_qty += qty
         await self._exec(st, ExecType.FILL, trade_id=int(t["id"]), last_qty=qty,
@@ -478,28 +541,28 @@ class BinanceGateway:
         fee_asset, dec = self.assets.get(asset or "", (0, FEE_DECIMALS))
         return {"fee": parse_fixed(amount or "0", dec), "fee_asset": fee_asset}
 
-    def _state_for_exch(self, exch_order_id: int) -> OrderState | None:
+    def _state_for_exch(self, exch_order_id: int, sess: VenueSession) -> OrderState | None:
         for st in self.orders.values():
-            if st.exch_order_id == exch_order_id:
+            if st.exch_order_id == exch_order_id and st.session is sess:
                 return st
         return None
 
-    def on_user_message(self, payload: bytes) -> None:
+    def on_user_message(self, payload: bytes, sess: VenueSession | None = None) -> None:
         try:
             d = orjson.loads(payload)
             if isinstance(d, dict) and "event" in d:  # WS-API style wrapper
                 d = d["event"]
             if d.get("e") != "executionReport":
                 return
-            self._on_execution_report(d)
+            self._on_execution_report(d, sess or self.first)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self._malformed(payload, f"user stream {type(exc).__name__}")
 
-    def _on_execution_report(self, d: dict[str, Any]) -> None:
+    def _on_execution_report(self, d: dict[str, Any], sess: VenueSession) -> None:
         x = d["x"]
         cid = d["C"] if x == "CANCELED" and d.get("C") else d["c"]
         st = self.orders.get(cid)
-        if st is None:
+        if st is None or st.session is not sess:
             return  # not ours, or already final
         st.exch_order_id = int(d["i"])
         st.unknown_since_ms = 0
@@ -512,8 +575,8 @@ class BinanceGateway:
                 loop.create_task(self._exec(st, ExecType.ACK, exch_ts_ns=ts))
         elif x == "TRADE":
             key = (inst.symbol, int(d["t"]))
-            self.last_trade_id[inst.symbol] = max(self.last_trade_id.get(inst.symbol, 0), key[1])
-            if not self.seen_trades.add(key):
+            sess.last_trade_id[inst.symbol] = max(sess.last_trade_id.get(inst.symbol, 0), key[1])
+            if not sess.seen_trades.add(key):
                 return
             st.acked = True
             st.cum_qty = parse_fixed(d["z"], inst.qty_decimals)
@@ -542,14 +605,26 @@ class BinanceGateway:
 
     async def _exec(self, st: OrderState, exec_type: ExecType, **fields: Any) -> None:
         await self.link.send_exec(
-            order_id=st.order_id, exch_order_id=st.exch_order_id, account=self.cfg.account_id,
-            instrument=st.inst.id, exec_type=int(exec_type), cum_qty=st.cum_qty,
-            leaves_qty=max(0, st.quantity - st.cum_qty), **fields)
+            order_id=st.order_id, exch_order_id=st.exch_order_id,
+            account=st.session.account_id, instrument=st.inst.id, exec_type=int(exec_type),
+            cum_qty=st.cum_qty, leaves_qty=max(0, st.quantity - st.cum_qty), **fields)
 
     # ---- orders ------------------------------------------------------------
 
     def cid_for(self, order_id: int) -> str:
         return f"{self.cfg.client_order_prefix}{order_id}"
+
+    async def _session_of(self, rec: Any, refusal: ExecType) -> VenueSession | None:
+        """The session of ``rec.account``; None (and ``refusal`` sent) when that account has
+        no venue account here: its orders are never sent on another account's keys."""
+        sess = self.sessions.get(rec.account)
+        if sess is None:
+            log.error("order %d of account %d refused: no venue account for it at this "
+                      "gateway (accounts %s)", rec.order_id, rec.account, sorted(self.sessions))
+            await self.link.send_exec(order_id=rec.order_id, account=rec.account,
+                                      instrument=rec.instrument, exec_type=int(refusal),
+                                      exch_code=NO_VENUE_ACCOUNT)
+        return sess
 
     async def _order_loop(self) -> None:
         async for rec in self.link.orders():
@@ -562,7 +637,7 @@ class BinanceGateway:
                 asyncio.get_running_loop().create_task(self.reconcile(rec))
             elif name == "GW_REPLACE":
                 log.warning("GW_REPLACE not supported on this gateway yet: order %d", rec.order_id)
-                await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+                await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                           instrument=rec.instrument,
                                           exec_type=int(ExecType.REPLACE_REJECT))
 
@@ -571,14 +646,17 @@ class BinanceGateway:
         inst = self.by_id.get(rec.instrument)
         cid = self.cid_for(rec.order_id)
         if inst is None:
-            await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+            await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                       instrument=rec.instrument, exec_type=int(ExecType.REJECT),
                                       exch_code=-1121)  # Binance's "Invalid symbol."
+            return
+        sess = await self._session_of(rec, ExecType.REJECT)
+        if sess is None:
             return
         if cid in self.orders or cid in self.final_cids:
             log.error("duplicate order id %d refused (never re-sent)", rec.order_id)
             return
-        st = OrderState(rec.order_id, cid, inst, rec.quantity)
+        st = OrderState(rec.order_id, cid, inst, rec.quantity, sess)
         self.orders[cid] = st
         params: dict[str, Any] = {
             "symbol": inst.symbol, "side": "BUY" if rec.side == Side.BUY else "SELL",
@@ -590,9 +668,9 @@ class BinanceGateway:
             params["type"] = "LIMIT"
             params["timeInForce"] = _TIF.get(TimeInForce(rec.tif), "GTC")
             params["price"] = format_fixed(rec.price, inst.price_decimals)
-        stamp = self.rest.now_ms()
+        stamp = sess.rest.now_ms()
         try:
-            data = await self.rest.request("POST", "/api/v3/order", params, signed=True)
+            data = await sess.rest.request("POST", "/api/v3/order", params, signed=True)
         except BinanceAPIError as exc:
             log.warning("order %s rejected: code %d %s", cid, exc.code, exc.msg)
             self._final(st)
@@ -619,12 +697,12 @@ class BinanceGateway:
         st = self.orders.get(cid)
         inst = self.by_id.get(rec.instrument)
         if st is None or inst is None:
-            await self.link.send_exec(order_id=rec.order_id, account=self.cfg.account_id,
+            await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                       instrument=rec.instrument,
                                       exec_type=int(ExecType.CANCEL_REJECT), exch_code=-2011)
             return
         try:
-            await self.rest.request("DELETE", "/api/v3/order",
+            await st.session.rest.request("DELETE", "/api/v3/order",
                                     {"symbol": inst.symbol, "origClientOrderId": cid}, signed=True)
         except BinanceAPIError as exc:
             log.warning("cancel %s rejected: code %d %s", cid, exc.code, exc.msg)
@@ -640,8 +718,9 @@ class BinanceGateway:
 
     async def _query(self, st: OrderState) -> bool:
         """Ask the exchange for one order by client id; emit what it says. True if resolved."""
+        rest = st.session.rest
         try:
-            o = await self.rest.request("GET", "/api/v3/order", {
+            o = await rest.request("GET", "/api/v3/order", {
                 "symbol": st.inst.symbol, "origClientOrderId": st.cid}, signed=True)
         except BinanceAPIError as exc:
             if exc.code != -2013:  # anything but "Order does not exist."
@@ -651,7 +730,7 @@ class BinanceGateway:
             # a request stamped at T cannot be accepted after T + recvWindow; once that has
             # passed and the order is still absent, it never reached the book
             if st.unknown_since_ms and st.not_found >= 2 and \
-                    self.rest.now_ms() > st.unknown_since_ms + self.cfg.recv_window_ms:
+                    rest.now_ms() > st.unknown_since_ms + self.cfg.recv_window_ms:
                 self._final(st)
                 await self._exec(st, ExecType.REJECT, exch_code=exc.code)
                 return True
@@ -672,10 +751,10 @@ class BinanceGateway:
             await self._exec(st, ExecType.ACK)
         if cum > st.cum_qty:
             # fills we have not reported: fetch the trades of this order
-            trades = await self.rest.request("GET", "/api/v3/myTrades", {
+            trades = await rest.request("GET", "/api/v3/myTrades", {
                 "symbol": st.inst.symbol, "orderId": st.exch_order_id}, signed=True)
             for t in trades:
-                await self._trade_from_rest(st.inst, t)
+                await self._trade_from_rest(st.inst, t, st.session)
         if status in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED) and \
                 st.cid in self.orders:
             self._final(st)
@@ -689,7 +768,9 @@ class BinanceGateway:
     # ---- reconciliation after an engine restart ---------------------------------------
 
     async def reconcile(self, rec: Any) -> None:
-        """Answer one GW_RECONCILE from the venue over REST (engine restart).
+        """Answer one GW_RECONCILE from the venue over REST (engine restart), one answer per
+        venue account asked for (``ANY_ID``: every account of this gateway; an account with
+        no session here gets an empty answer with code :data:`NO_VENUE_ACCOUNT`).
 
         Rows (:class:`~gateways.engine_link.ReconcileAnswer`): a STATUS per open order of
         ours, a FILL per trade of ours since ``since_ns`` (``myTrades`` by ``startTime``;
@@ -697,15 +778,25 @@ class BinanceGateway:
         asked by ``orderId`` when not known), a GW_BALANCE per configured asset
         (``/account``), then GW_RECONCILE_END: code 0 when complete, else the error.
         """
-        ans = ReconcileAnswer(self.link, rec, self.cfg.account_id)
-        prefix = self.cfg.client_order_prefix
-        code = 0
         self.n_reconciles += 1
+        if rec.account == ANY_ID:
+            for sess in self.sessions.values():
+                await self._reconcile_account(rec, sess)
+        elif rec.account in self.sessions:
+            await self._reconcile_account(rec, self.sessions[rec.account])
+        else:
+            await ReconcileAnswer(self.link, rec, rec.account).end(NO_VENUE_ACCOUNT)
+
+    async def _reconcile_account(self, rec: Any, sess: VenueSession) -> None:
+        ans = ReconcileAnswer(self.link, rec, sess.account_id)
+        prefix = self.cfg.client_order_prefix
+        rest = sess.rest
+        code = 0
         try:
             for inst in self.cfg.instruments:
                 cids: dict[int, str] = {}
-                rows = await self.rest.request("GET", "/api/v3/openOrders",
-                                               {"symbol": inst.symbol}, signed=True)
+                rows = await rest.request("GET", "/api/v3/openOrders",
+                                          {"symbol": inst.symbol}, signed=True)
                 for o in rows:
                     cid = o["clientOrderId"]
                     oid = order_id_of(prefix, cid)
@@ -716,24 +807,24 @@ class BinanceGateway:
                     cum = parse_fixed(o.get("executedQty", "0"), inst.qty_decimals)
                     st = self.orders.get(cid)
                     if st is None:  # the gateway restarted too: follow the order again
-                        st = self.orders[cid] = OrderState(oid, cid, inst, qty, int(o["orderId"]),
-                                                           True, cum)
+                        st = self.orders[cid] = OrderState(oid, cid, inst, qty, sess,
+                                                           int(o["orderId"]), True, cum)
                     await ans.open_order(
                         oid, int(o["orderId"]), inst.id, qty, cum,
                         parse_fixed(o.get("price", "0"), inst.price_decimals),
                         int(_STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)),
                         int(o.get("updateTime", 0)) * 1_000_000)
                 for st in self.orders.values():
-                    if st.exch_order_id and st.inst is inst:
+                    if st.exch_order_id and st.inst is inst and st.session is sess:
                         cids.setdefault(st.exch_order_id, st.cid)
-                trades = await self.rest.request("GET", "/api/v3/myTrades", {
+                trades = await rest.request("GET", "/api/v3/myTrades", {
                     "symbol": inst.symbol, "startTime": ans.since_ms, "limit": 1000},
                     signed=True)
                 for t in trades:
                     exch_oid = int(t["orderId"])
                     cid = cids.get(exch_oid)
                     if cid is None:
-                        o = await self.rest.request("GET", "/api/v3/order", {
+                        o = await rest.request("GET", "/api/v3/order", {
                             "symbol": inst.symbol, "orderId": exch_oid}, signed=True)
                         cid = cids[exch_oid] = o.get("clientOrderId", "")
                     oid = order_id_of(prefix, cid)
@@ -747,7 +838,7 @@ class BinanceGateway:
                         fee["fee_asset"], Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
                         int(t.get("time", 0)) * 1_000_000)
             if self.assets:
-                acct = await self.rest.request("GET", "/api/v3/account", {}, signed=True)
+                acct = await rest.request("GET", "/api/v3/account", {}, signed=True)
                 for b in acct.get("balances", []):
                     asset = self.assets.get(b.get("asset", ""))
                     if asset is None:

@@ -34,7 +34,9 @@ def _open_journal(path: str, durability: str, group_us: int) -> Any:
 def _rebind(cfg: Any, host: str) -> None:
     """Replace the host of every tcp:// endpoint the engine binds (others connect by name)."""
 
-    def re(ep: str | None) -> str | None:
+    def re(ep: Any) -> Any:
+        if isinstance(ep, list):
+            return [re(e) for e in ep]
         if not ep or not ep.startswith("tcp://"):
             return ep
         return f"tcp://{host}:{ep.rpartition(':')[2]}"
@@ -164,13 +166,20 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         # after the journal, before any client is served: ask every gateway (startup.py)
         ok = reconcile_after_restart(engine, res, args.reconcile_timeout)
         st = engine._recon
+        reports: dict[str, dict[str, list[Any]]] = {}  # per exchange, its accounts together
+        for (ex, _account), r in sorted(st.reports.items()):
+            out = reports.setdefault(str(ex), {"booked_fills": [], "closed": [],
+                                               "balance_diffs": [], "adopted": []})
+            out["booked_fills"] += r.booked_fills
+            out["closed"] += [o for o, _ in r.closed_unknown]
+            out["balance_diffs"] += r.balance_diffs
+            out["adopted"] += r.adopted
+        accounts: dict[str, list[int]] = {}  # the venue accounts each exchange answered for
+        for ex, account in sorted(st.reports):
+            accounts.setdefault(str(ex), []).append(account)
         print("RECONCILED " + json.dumps({
             "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
-            "reports": {str(ex): {"booked_fills": r.booked_fills,
-                                  "closed": [o for o, _ in r.closed_unknown],
-                                  "balance_diffs": r.balance_diffs,
-                                  "adopted": r.adopted}
-                        for ex, r in st.reports.items()}}), flush=True)
+            "reports": reports, "accounts": accounts}), flush=True)
 
     def ready() -> None:
         print("READY " + json.dumps(engine.endpoints), flush=True)

@@ -11,7 +11,7 @@ Example (TOML)::
     public = "ipc:///tmp/oms-pub"         # PUB: market data summaries, engine status
     writer = "ipc:///tmp/oms-writer"      # PUSH to the writer (never blocks)
     gateway_events = "ipc:///tmp/oms-gw-events"   # PULL: exec reports, gateway status
-    gateway_md = "ipc:///tmp/oms-gw-md"           # SUB: market data
+    gateway_md = "ipc:///tmp/oms-gw-md"           # SUB: market data (or a list: one per exchange)
     security = false                      # default: on when the client endpoint is tcp://
     server_secret_file = "keys/engine.key_secret"
     keys_file = "keys/clients.json"       # bindings.security.KeyRegistry.from_file
@@ -86,9 +86,13 @@ class EngineConfig:
     client: str = "ipc:///tmp/oms-client"
     public: str | None = None
     writer: str | None = None
-    gateway_events: str | None = None
-    gateway_md: str | None = None
+    # one endpoint or several (one per exchange): a socket binds them all
+    gateway_events: str | list[str] | None = None
+    gateway_md: str | list[str] | None = None
     gateways: list[GatewayEndpoint] = field(default_factory=list)
+    # exchange id -> the engine accounts its gateway trades (reconciled one by one);
+    # empty: whatever account each gateway answers for
+    venue_accounts: dict[int, list[int]] = field(default_factory=dict)
     security: bool | None = None
     server_secret_file: str | None = None
     keys_file: str | None = None
@@ -140,17 +144,25 @@ def shard_endpoint(endpoint: str, shard: int) -> str:
 
 def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
     """The engine of ``shard`` from the full configuration (:func:`oms_core.config.load_config`):
-    its clients only, every instrument and strategy, the endpoints of ``[engine]`` and of the
-    exchanges' gateway links. The core itself is built by ``oms_core.config.build_core``."""
+    its clients only, every instrument and strategy, the endpoints of ``[engine]`` and the
+    gateway links of every exchange where one of its clients has an account (events and
+    market data of all of them bound, each exchange's venue accounts listed for
+    reconciliation). The core itself is built by ``oms_core.config.build_core``."""
     e = oms.engine
     clients = [c for c in oms.clients.values() if c.shard == shard]
-    first = next(iter(oms.exchanges.values()))
+    exchanges = [x for x in oms.exchanges.values() if oms.venue_accounts(x.name, shard)]
+
+    def endpoints(names: list[str]) -> list[str] | None:
+        return list(dict.fromkeys(shard_endpoint(n, shard) for n in names if n)) or None
+
     cfg = EngineConfig(
         client=shard_endpoint(e.commands, shard), public=shard_endpoint(e.events, shard),
-        gateway_events=shard_endpoint(first.events, shard) or None,
-        gateway_md=shard_endpoint(first.market_data, shard) or None,
+        gateway_events=endpoints([x.events for x in exchanges]),
+        gateway_md=endpoints([x.market_data for x in exchanges]),
         gateways=[GatewayEndpoint(x.id, shard_endpoint(x.orders, shard))
-                  for x in oms.exchanges.values() if x.orders],
+                  for x in exchanges if x.orders],
+        venue_accounts={x.id: [c.id for c in oms.venue_accounts(x.name, shard)]
+                        for x in exchanges},
         security=False, mark_to_market_ms=e.mark_interval_ms, max_orders=e.max_orders,
         max_accounts=e.max_accounts, max_instruments=e.max_instruments,
         max_exchanges=e.max_exchanges, writer_delay_us=e.writer_delay_us,

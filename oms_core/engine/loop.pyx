@@ -933,13 +933,18 @@ cdef class EngineLoop:
             for a in range(core.risk.n_accounts if core.risk.n_accounts < 64 else 64):
                 if not (_bit(a) & accounts) or not core.risk.accounts[a].active:
                     continue
-                if kind == 4 or kind == 7:  # POSITIONS
+                if kind == 4 or kind == 7:  # POSITIONS (of one strategy when it is given)
                     for i in range(core.n_instruments):
                         if not core.instruments[i].active:
                             continue
                         if q.instrument != ANY_ID and i != q.instrument:
                             continue
-                        pos = core.ledger.position(a, i)
+                        if q.strategy == ANY_ID:
+                            pos = core.ledger.position(a, i)
+                        else:
+                            pos = core.ledger.find_strategy_position(a, q.strategy, i)
+                            if pos == NULL:
+                                continue
                         if pos.qty == 0 and pos.open_buy == 0 and pos.open_sell == 0 and (
                                 pos.realized == 0):
                             continue
@@ -956,7 +961,7 @@ cdef class EngineLoop:
                         pu.open_sell_qty = pos.open_sell
                         pu.event_ns = now
                         pu.account = a
-                        pu.strategy = ANY_ID
+                        pu.strategy = q.strategy
                         pu.instrument = i
                         n_rows += 1
                 if kind == 5 or kind == 7:  # BALANCES

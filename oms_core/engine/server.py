@@ -230,7 +230,9 @@ class Engine:
                for e, s in self.gw_orders.items()},
         }
 
-    def _bind(self, kind: int, endpoint: str | None, hwm: int) -> zmq.Socket | None:
+    def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int
+              ) -> zmq.Socket | None:
+        """A socket bound to ``endpoint`` (several: one socket on all of them)."""
         if not endpoint:
             return None
         assert self.ctx is not None
@@ -240,7 +242,8 @@ class Engine:
             s.setsockopt(zmq.SNDHWM, hwm)
         else:
             s.setsockopt(zmq.RCVHWM, hwm)
-        s.bind(endpoint)
+        for ep in [endpoint] if isinstance(endpoint, str) else endpoint:
+            s.bind(ep)
         return s
 
     def install_signal_handlers(self) -> None:

@@ -136,8 +136,8 @@ class ReconState:
         self.gated = False  # this run gated trading and has not lifted it yet
         self.overridden: dict[str, Any] | None = None
         self.last_input_ts = 0
-        self.reports: dict[int, recovery.ReconReport] = {}
-        self.missing: list[int] = []  # exchanges that did not answer
+        self.reports: dict[tuple[int, int], recovery.ReconReport] = {}  # (exchange, account)
+        self.missing: list[int] = []  # exchanges that did not answer (for some account)
 
 
 def install_recon_handlers(engine: Any) -> ReconState:
@@ -248,10 +248,19 @@ def _instruments_by_exchange(engine: Any) -> dict[int, dict[int, tuple[int, int]
     return out
 
 
-def _balance_views(answers: dict[int, dict[str, Any]], accounts: dict[int, int],
+AnswerKey = tuple[int, int] | int
+"""An answer's key: (exchange, account), or the exchange alone (one account per gateway)."""
+
+
+def _exchange_of(key: AnswerKey) -> int:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _balance_views(answers: dict[Any, dict[str, Any]], accounts: dict[Any, int],
                    insts: dict[int, dict[int, tuple[int, int]]], missing: list[int]
-                   ) -> dict[int, tuple[dict[int, int], set[int], bool]]:
-    """Per exchange: the balances, traded assets and adopt flag its GatewayView carries.
+                   ) -> dict[Any, tuple[dict[int, int], set[int], bool]]:
+    """Per answer (key :data:`AnswerKey`): the balances, traded assets and adopt flag its
+    GatewayView carries.
 
     The engine keeps one balance per account and asset across venues, so an account's
     balances are compared once, with the sum of what its venues report, on the view of its
@@ -260,17 +269,17 @@ def _balance_views(answers: dict[int, dict[str, Any]], accounts: dict[int, int],
     would be a false difference); with a venue missing nothing is adopted.
     """
     missing_assets = {a for ex in missing for pair in insts.get(ex, {}).values() for a in pair}
-    by_account: dict[int, list[int]] = {}
-    for ex in sorted(accounts):
-        by_account.setdefault(accounts[ex], []).append(ex)
-    out: dict[int, tuple[dict[int, int], set[int], bool]] = {}
+    by_account: dict[int, list[AnswerKey]] = {}
+    for key in sorted(accounts):
+        by_account.setdefault(accounts[key], []).append(key)
+    out: dict[Any, tuple[dict[int, int], set[int], bool]] = {}
     for exs in by_account.values():
         total: dict[int, int] = {}
         traded: set[int] = set()
         skip = set(missing_assets)
         for ex in exs:
             bal = answers[ex]["balances"]
-            mine = {a for pair in insts.get(ex, {}).values() for a in pair}
+            mine = {a for pair in insts.get(_exchange_of(ex), {}).values() for a in pair}
             traded |= mine
             skip |= mine - set(bal)
             for asset, v in bal.items():
@@ -309,10 +318,13 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
     """Reconcile with every gateway (after :meth:`Engine.bind`, before :meth:`Engine.run`).
 
     Sends one GW_RECONCILE per gateway (trades since the journal's last input minus
-    ``lookback_s``), collects the answers for up to ``timeout_s`` (other gateway frames that
-    arrive meanwhile are applied as usual), then applies :func:`oms_core.recovery.reconcile`
-    per answer through the engine's live, journaled path: missed fills booked, orders not
-    open at the venue closed, RECONCILIATION_DIFFERENCE alerts emitted. When every gateway
+    ``lookback_s``, every account: the gateway answers once per venue account), collects
+    the answers for up to ``timeout_s`` (other gateway frames that arrive meanwhile are
+    applied as usual) until every venue account of ``cfg.venue_accounts`` answered (without
+    that table: one answer per gateway), then applies :func:`oms_core.recovery.reconcile`
+    per (exchange, account) answer through the engine's live, journaled path: missed fills
+    booked, orders not open at the venue closed, RECONCILIATION_DIFFERENCE alerts emitted.
+    When every gateway
     answered completely and the gate is the reconciliation's own, a journaled
     ``ADMIN RESUME GLOBAL`` lifts it; otherwise trading stays halted (logged, alert) until
     an admin sends RESUME. Return True when every gateway answered.
@@ -327,8 +339,21 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
     events = getattr(engine, "gw_events", None)
     rid_of = {ex: (now & 0xFFFFFFFFFF00) | ex for ex in socks}
     by_rid = {rid: ex for ex, rid in rid_of.items()}
-    answers: dict[int, dict[str, Any]] = {
-        ex: {"orders": [], "fills": [], "balances": {}, "end": None} for ex in socks}
+    venue_accounts = getattr(engine.cfg, "venue_accounts", None) or {}
+    expected = {ex: list(venue_accounts.get(ex, [])) for ex in socks}
+    answers: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def answer(key: tuple[int, int]) -> dict[str, Any]:
+        return answers.setdefault(key, {"orders": [], "fills": [], "balances": {}, "end": None})
+
+    def answered(ex: int) -> bool:
+        if expected[ex]:
+            return all(answer((ex, acct))["end"] is not None for acct in expected[ex])
+        return any(a["end"] is not None for (x, _), a in answers.items() if x == ex)
+
+    for ex, accts in expected.items():
+        for acct in accts:
+            answer((ex, acct))
     deadline = time.monotonic() + timeout_s
     unsent = set(socks)
     while time.monotonic() < deadline and events is not None:
@@ -340,7 +365,7 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
                 unsent.discard(ex)
             except zmq.Again:
                 pass  # no gateway connected yet: PUSH has no peer to queue for
-        if all(a["end"] is not None for a in answers.values()):
+        if all(answered(ex) for ex in socks):
             break
         if not events.poll(20):
             continue
@@ -357,8 +382,8 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
                         mt == MsgType.GW_EXEC_REPORT and not flags & HeaderFlag.QUERY_ROW):
                     _normal_gateway_record(engine, raw)
                     continue
-                a = answers[ex]
                 r = wire.decode(raw)
+                a = answer((ex, int(r.account)))
                 if mt == MsgType.GW_RECONCILE_END:
                     a["end"] = r
                 elif mt == MsgType.GW_BALANCE:
@@ -375,21 +400,27 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
     ts = time.time_ns()
     apply = functools.partial(_live_apply, engine)
     st.missing = []
-    for ex, a in sorted(answers.items()):
+    for ex in socks:
+        if not expected[ex] and not any(x == ex for x, _ in answers):
+            answer((ex, 0))  # nobody answered for any account
+    failed: list[tuple[int, int]] = []
+    for (ex, acct), a in sorted(answers.items()):
         end = a["end"]
         if end is None or end.code != 0:
+            failed.append((ex, acct))
             st.missing.append(ex)
             why = "no answer" if end is None else f"incomplete answer (code {end.code})"
-            log.error("ALERT reconciliation with exchange %d failed: %s within %.1f s; "
-                      "trading stays halted until an admin sends RESUME GLOBAL", ex, why,
-                      timeout_s)
+            log.error("ALERT reconciliation with exchange %d failed (account %d): %s within "
+                      "%.1f s; trading stays halted until an admin sends RESUME GLOBAL", ex,
+                      acct, why, timeout_s)
             _live_apply(engine, recovery.KIND_RECON_ALERT, ts, recovery.alert_record(
-                0 if end is None else int(end.account), ex, 0, recovery.RECON_NO_ANSWER,
-                -1 if end is None else int(end.code), ts))
-    complete = {ex: int(a["end"].account) for ex, a in answers.items()
+                acct, ex, 0, recovery.RECON_NO_ANSWER, -1 if end is None else int(end.code),
+                ts))
+    st.missing = sorted(set(st.missing))
+    complete = {key: int(a["end"].account) for key, a in answers.items()
                 if a["end"] is not None and a["end"].code == 0}
     balance_views = _balance_views(answers, complete, insts, st.missing)
-    for ex, a in sorted(answers.items()):
+    for (ex, acct), a in sorted(answers.items()):
         end = a["end"]
         if end is None:
             continue
@@ -402,11 +433,11 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
             log.error("gateway of exchange %d trades account %d, unknown here", ex, account)
             st.missing.append(ex)
             continue
-        balances, traded, adopt = balance_views.get(ex, ({}, set(), False))
+        balances, traded, adopt = balance_views.get((ex, acct), ({}, set(), False))
         view = recovery.GatewayView(account, set(insts.get(ex, {})), a["orders"], a["fills"],
                                     balances, traded, adopt)
         rep = recovery.reconcile(engine.core, view, ts, apply, None, live)
-        st.reports[ex] = rep
+        st.reports[(ex, account)] = rep
         log.warning("reconciled exchange %d account %d: %d open at the venue, %d fills seen, "
                     "%d booked, %d closed, %d balance differences, %d balances adopted", ex,
                     account, len(a["orders"]), len(a["fills"]), len(rep.booked_fills),
