@@ -28,17 +28,21 @@ ORDER_FIELDS = (
     "trail_anchor", "contingency", "linked_id", "parent_id", "child1_id", "child2_id",
     "group_qty", "exit_reason", "locks_funds", "expiring", "reserved_qty",
     "reserved_notional", "ts_received", "ts_risk", "ts_sent", "ts_ack", "ts_last_fill",
-    "ts_done",
+    "ts_done", "anchor", "protect",
 )
 POSITION_FIELDS = (
     "qty", "cost", "realized", "fees", "open_buy", "open_sell", "entry_ts", "trip_realized",
-    "exposure", "unrealized",
+    "exposure", "unrealized", "unprotected",
 )
 ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
     "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
 )
 ANY = ANY_ID
+# client order ids the core gives the orders it places itself when a protective child is
+# refused: RETRY_CL or FLATTEN_CL | the refused order's creation sequence
+RETRY_CL = 1 << 63
+FLATTEN_CL = 3 << 62
 
 
 cdef inline bint _terminal(int status) noexcept nogil:
@@ -68,6 +72,32 @@ cdef inline int _working_status(order_t* o) noexcept nogil:
     if o.filled > 0:
         return ST_PARTIALLY_FILLED
     return ST_NEW if o.ts_ack else ST_PENDING_NEW
+
+
+cdef inline int64_t _away_from(int64_t anchor, int64_t offset, int64_t tick) noexcept nogil:
+    """anchor + offset on the tick grid, rounded away from the anchor (never nearer than
+    asked), kept within one tick .. MAX_RAW."""
+    cdef int64_t p = anchor + offset
+    if p > MAX_RAW:
+        p = MAX_RAW
+    if p < tick:
+        return tick
+    if p % tick:
+        p = p - p % tick + (tick if offset > 0 else 0)
+        if p > MAX_RAW:
+            p -= tick
+    return p
+
+
+cdef inline int64_t _protect_price(order_t* entry, int64_t offset, int64_t tick) noexcept nogil:
+    """A released child's price: its distance from the entry's average fill price (or from the
+    entry's anchor), and never on the wrong side of that fill price."""
+    cdef int64_t fill = entry.fill_notional // entry.filled
+    cdef int64_t anchor = fill if entry.protect & PROTECT_ON_FILL else entry.anchor
+    cdef int64_t p = _away_from(anchor, offset, tick)
+    if (offset > 0 and p <= fill) or (offset < 0 and p >= fill):
+        p = _away_from(fill, offset, tick)
+    return p
 
 
 cdef int _compare_ids(const void* a, const void* b) noexcept nogil:
@@ -101,18 +131,21 @@ cdef class OmsCore:
         self.n_assets = max_assets
         self.instruments = <instrument_t*>PyMem_Malloc(max_instruments * sizeof(instrument_t))
         self.asset_precision = <uint32_t*>PyMem_Malloc(max_assets * sizeof(uint32_t))
+        self.fee_pairs = <uint32_t*>PyMem_Malloc(max_assets * max_assets * sizeof(uint32_t))
         self.seen_k1 = <uint64_t*>PyMem_Malloc(trade_window * sizeof(uint64_t))
         self.seen_k2 = <uint32_t*>PyMem_Malloc(trade_window * sizeof(uint32_t))
         self.scratch = <uint32_t*>PyMem_Malloc(max_orders * sizeof(uint32_t))
         self.scratch_ids = <uint64_t*>PyMem_Malloc(max_orders * sizeof(uint64_t))
         self.events_capacity = 1024
         self.events = <event_t*>PyMem_Malloc(self.events_capacity * sizeof(event_t))
-        if (not self.instruments or not self.asset_precision or not self.seen_k1
+        if (not self.instruments or not self.asset_precision or not self.fee_pairs
+                or not self.seen_k1
                 or not self.seen_k2 or not self.scratch or not self.scratch_ids
                 or not self.events):
             raise MemoryError("OmsCore: allocation failed")
         memset(self.instruments, 0, max_instruments * sizeof(instrument_t))
         memset(self.asset_precision, 0xFF, max_assets * sizeof(uint32_t))
+        memset(self.fee_pairs, 0xFF, max_assets * max_assets * sizeof(uint32_t))
         self.trade_window = trade_window
         self.orders = OrderTable(max_orders, max_accounts)
         self.ledger = Ledger(max_accounts, max_instruments, max_assets, max_strategy_positions)
@@ -131,6 +164,7 @@ cdef class OmsCore:
     def __dealloc__(self):
         PyMem_Free(self.instruments)
         PyMem_Free(self.asset_precision)
+        PyMem_Free(self.fee_pairs)
         PyMem_Free(self.seen_k1)
         PyMem_Free(self.seen_k2)
         PyMem_Free(self.scratch)
@@ -178,6 +212,10 @@ cdef class OmsCore:
         inst.min_notional = min_notional
         inst.notional_mult = int(10 ** shift)
         inst.base_mult = int(10 ** base_shift)
+        fee_shift = <int>self.asset_precision[quote_asset] - price_precision - <int>(
+            self.asset_precision[base_asset])
+        inst.fee_mult = int(10 ** fee_shift) if fee_shift > 0 else 1
+        inst.fee_div = int(10 ** -fee_shift) if fee_shift < 0 else 1
         inst.base_asset = base_asset
         inst.quote_asset = quote_asset
         inst.exchange_id = exchange_id
@@ -187,6 +225,19 @@ cdef class OmsCore:
         inst.native_stops = native_stops
         inst.active = 1
         self.symbols[instrument_id] = symbol
+        self._index_fee_pairs()
+
+    def _index_fee_pairs(self):
+        """Derive fee_pairs from the instruments: a fee in asset F of a fill in quote asset Q
+        is valued at the last price of the lowest-id instrument F/Q."""
+        cdef uint32_t i, key
+        memset(self.fee_pairs, 0xFF, self.n_assets * self.n_assets * sizeof(uint32_t))
+        for i in range(self.n_instruments):
+            if self.instruments[i].active:
+                key = self.instruments[i].base_asset * self.n_assets + (
+                    self.instruments[i].quote_asset)
+                if self.fee_pairs[key] == NO_SLOT:
+                    self.fee_pairs[key] = i
 
     def add_account(self, uint32_t account_id):
         """Register an account with the default limits (oms_core.limits.LIMIT_DEFAULTS)."""
@@ -427,15 +478,35 @@ cdef class OmsCore:
     def submit_bracket(self, uint32_t account_id, uint32_t strategy_id,
                        uint32_t instrument_id, uint64_t cl_ord_id, uint64_t tp_cl_ord_id,
                        uint64_t sl_cl_ord_id, int side, int entry_type, int64_t entry_price,
-                       int64_t qty, int64_t tp_price, int64_t sl_trigger, int tif, int64_t ts):
+                       int64_t qty, int64_t tp_price, int64_t sl_trigger, int tif, int64_t ts,
+                       int64_t anchor=0):
         """Entry plus take-profit (limit) and stop-loss (stop market) released when the entry
         ends with a fill, sized to what it filled; with both they form an OCO pair. A zero
-        price leaves a leg out (one leg: a plain OTO). Return (code, entry, tp, sl ids)."""
+        price leaves a leg out (one leg: a plain OTO). Return (code, entry, tp, sl ids).
+
+        ``tp_price`` and ``sl_trigger`` state distances from ``anchor``, the price they were
+        computed from (0: the limit price of a limit entry, the mid of a market entry's
+        arrival, floored to the tick). When the entry ends, each child gets its price from
+        that distance: measured from the entry's first fill (limit PROTECT_ANCHOR = fill, the
+        default) or from the anchor (arrival), and never on the wrong side of the first fill.
+        """
         if account_id >= self.risk.n_accounts or not self.risk.accounts[account_id].active:
             return R_UNKNOWN_ACCOUNT, 0, 0, 0
-        cdef int code = self._check_bracket(account_id, instrument_id, cl_ord_id, tp_cl_ord_id,
-                                            sl_cl_ord_id, side, entry_type, entry_price,
-                                            tp_price, sl_trigger)
+        if instrument_id >= self.n_instruments or not self.instruments[instrument_id].active:
+            return self._rejected(account_id, R_UNKNOWN_INSTRUMENT, ts), 0, 0, 0
+        cdef instrument_t* inst = &self.instruments[instrument_id]
+        cdef int64_t base = anchor
+        if base == 0 and entry_type == TYPE_LIMIT:
+            base = entry_price
+        elif base == 0 and inst.bid > 0 and inst.ask >= inst.bid:
+            base = (inst.bid + inst.ask) // 2
+            base -= base % inst.tick
+        elif base == 0:
+            base = inst.last
+        cdef int code = R_INVALID_CONTINGENCY
+        if entry_type == TYPE_MARKET or entry_type == TYPE_LIMIT:
+            code = self._check_bracket(account_id, instrument_id, cl_ord_id, tp_cl_ord_id,
+                                       sl_cl_ord_id, side, base, tp_price, sl_trigger)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef int64_t rp = 0
@@ -449,6 +520,9 @@ cdef class OmsCore:
         cdef order_t* entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id,
                                            side, entry_type, tif, entry_price, 0, qty, 0, 0,
                                            ts, 0, rp, False, False)
+        entry.anchor = base
+        if self.risk.accounts[account_id].limits[LIM_PROTECT_ANCHOR] == ANCHOR_FILL:
+            entry.protect = PROTECT_ON_FILL
         cdef int exit_side = SIDE_SELL if side == SIDE_BUY else SIDE_BUY
         cdef order_t* tp = NULL
         cdef order_t* sl = NULL
@@ -457,12 +531,14 @@ cdef class OmsCore:
                               TYPE_LIMIT, TIF_GTC, tp_price, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
                               tp_price, False, True)
             tp.exit_reason = EXIT_TAKE_PROFIT
+            tp.anchor = tp_price - base
             tp.parent_id = entry.order_id
             tp.contingency = CONT_OTO
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
                               TYPE_STOP_MARKET, TIF_GTC, 0, sl_trigger, qty, FLAG_REDUCE_ONLY,
                               0, ts, 0, sl_trigger, False, True)
+            sl.anchor = sl_trigger - base
             sl.parent_id = entry.order_id
             sl.contingency = CONT_OTO
         if tp != NULL and sl != NULL:
@@ -478,24 +554,22 @@ cdef class OmsCore:
                 sl.order_id if sl != NULL else 0)
 
     cdef int _check_bracket(self, uint32_t account, uint32_t instrument, uint64_t cl_ord_id,
-                            uint64_t tp_cl, uint64_t sl_cl, int side, int entry_type,
-                            int64_t entry_price, int64_t tp_price, int64_t sl_trigger) except -1:
-        if instrument >= self.n_instruments or not self.instruments[instrument].active:
-            return R_UNKNOWN_INSTRUMENT
+                            uint64_t tp_cl, uint64_t sl_cl, int side, int64_t base,
+                            int64_t tp_price, int64_t sl_trigger) except -1:
+        """The legs' prices against the anchor ``base`` they are distances from: the
+        take-profit beyond it, the stop-loss short of it (so each child, placed at the same
+        distance from the fill, is on its side of the fill)."""
         cdef instrument_t* inst = &self.instruments[instrument]
         cdef bint buy = side == SIDE_BUY
-        if entry_type != TYPE_MARKET and entry_type != TYPE_LIMIT:
+        if (tp_price < 0 or sl_trigger < 0 or tp_price > MAX_RAW or sl_trigger > MAX_RAW
+                or base < 0 or base > MAX_RAW):
             return R_INVALID_CONTINGENCY
-        if tp_price < 0 or sl_trigger < 0 or tp_price > MAX_RAW or sl_trigger > MAX_RAW:
-            return R_INVALID_CONTINGENCY
-        if tp_price % inst.tick or sl_trigger % inst.tick:
+        if tp_price % inst.tick or sl_trigger % inst.tick or base % inst.tick:
             return R_PRICE_NOT_TICK_MULTIPLE
-        if tp_price and sl_trigger and ((buy and tp_price <= sl_trigger)
-                                        or (not buy and tp_price >= sl_trigger)):
-            return R_INVALID_CONTINGENCY
-        if entry_type == TYPE_LIMIT and (
-                (tp_price and (tp_price <= entry_price) == buy)
-                or (sl_trigger and (sl_trigger >= entry_price) == buy)):
+        if base == 0 and (tp_price or sl_trigger):
+            return R_NO_REFERENCE_PRICE
+        if ((tp_price and (tp_price <= base) == buy)
+                or (sl_trigger and (sl_trigger >= base) == buy)):
             return R_INVALID_CONTINGENCY
         if tp_price and tp_cl == cl_ord_id:
             return R_DUPLICATE_CLIENT_ORDER_ID
@@ -598,6 +672,8 @@ cdef class OmsCore:
             o.ts_ack = ts
         if o.status == ST_PENDING_NEW:
             self._set_status(o, ST_NEW, ts)
+        if o.protect & PROTECT_RETRIED:  # a refused child's retry now rests at the venue
+            self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, False, ts)
         return R_OK
 
     def on_reject(self, uint64_t order_id, int reason, int64_t ts):
@@ -608,8 +684,99 @@ cdef class OmsCore:
                                                and o.status != ST_PENDING_CANCEL):
             return R_INVALID_TRANSITION
         o.reason = reason
+        if o.parent_id and o.hold != HOLD_PARENT:  # a released protective child
+            return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
+
+    cdef int64_t _fee_value(self, instrument_t* inst, uint32_t fee_asset, int64_t fee,
+                            int64_t price, int* overflow) noexcept nogil:
+        """Quote value of a fee paid in another asset than the fill's quote asset: at the fill
+        price for the base asset, at the last price of the instrument fee asset / quote asset
+        for a third asset; 0 when there is no such price."""
+        cdef uint32_t j
+        if fee_asset != inst.base_asset:
+            j = self.fee_pairs[fee_asset * self.n_assets + inst.quote_asset]
+            if j == NO_SLOT or self.instruments[j].last <= 0:
+                return 0
+            inst = &self.instruments[j]
+            price = inst.last
+        return oms_fee_value(fee, price, inst.fee_mult, inst.fee_div, overflow)
+
+    cdef int _protection_refused(self, order_t* o, int reason, int64_t ts) except -1:
+        """The venue refused a bracket's protective child: raise an alert, mark the position
+        unprotected and follow the account's LIM_PROTECT_ON_REJECT policy. Retry sends the
+        child once more (a stop engine-held, so the venue cannot refuse it for its price) and
+        keeps it paired with its partner; a refused retry, or the flatten policy, cancels the
+        partner and closes the protected quantity with a reduce-only market order."""
+        cdef account_t* acct = &self.risk.accounts[o.account]
+        cdef instrument_t* inst = &self.instruments[o.instrument]
+        cdef order_t* peer = NULL
+        cdef order_t* n = NULL
+        cdef int64_t qty = o.qty - o.filled
+        cdef int action = 0
+        if o.contingency == CONT_OCO and o.linked_id:
+            peer = self.orders.find(o.linked_id)
+            if peer != NULL and _terminal(peer.status):
+                peer = NULL
+            o.linked_id = 0  # the partner's fate is the policy's, not the OCO rule's
+        self._set_status(o, ST_REJECTED, ts)
+        # the slot of o may be reused by the inserts below: copy what they need first
+        cdef uint32_t account = o.account, strategy = o.strategy, instrument = o.instrument
+        cdef uint64_t refused_id = o.order_id, parent_id = o.parent_id
+        cdef uint64_t refused_seq = refused_id >> self.orders.slot_bits  # the id, not the slot
+        cdef int side = o.side, order_type = o.order_type, exit_reason = o.exit_reason
+        cdef int64_t price = o.price, trigger = o.trigger, reserve = o.reserve_price
+        cdef int64_t offset = o.anchor, group_qty = o.group_qty
+        cdef uint64_t peer_id = peer.order_id if peer != NULL else 0
+        if (acct.limits[LIM_PROTECT_ON_REJECT] == ON_REJECT_RETRY
+                and not o.protect & PROTECT_RETRIED):
+            n = self._insert(account, strategy, instrument, RETRY_CL | refused_seq, side,
+                             order_type, TIF_GTC, price, trigger, qty, FLAG_REDUCE_ONLY, 0, ts,
+                             0, reserve, False, True)
+            if n != NULL:
+                action = 1
+                n.exit_reason = exit_reason
+                n.parent_id = parent_id
+                n.contingency = CONT_OTO
+                n.anchor = offset
+                n.protect = PROTECT_RETRIED
+                n.hold = HOLD_TRIGGER if _stop_type(order_type) else HOLD_NONE
+                peer = self.orders.find(peer_id) if peer_id else NULL
+                if peer != NULL:
+                    self._link_oco(peer, n, group_qty)
+                self._sync(n)
+        if action == 0:
+            peer = self.orders.find(peer_id) if peer_id else NULL
+            if peer != NULL:
+                self._request_cancel(peer, ts)
+            n = self._insert(account, strategy, instrument, FLATTEN_CL | refused_seq, side,
+                             TYPE_MARKET, TIF_GTC, 0, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
+                             inst.last if inst.last > 0 else reserve, False, False)
+            if n != NULL:
+                action = 2
+                n.exit_reason = exit_reason
+        self._emit_raw(EV_ALERT, ALERT_PROTECTION_REFUSED, account, instrument, strategy,
+                       refused_id, reason, action, ts)
+        if n != NULL:
+            self._hold_or_send(n, ts)
+        self._mark_protected(account, strategy, instrument, n.order_id if n != NULL else
+                             refused_id, action != 1 or n.hold == HOLD_NONE, ts)
+        return R_OK
+
+    cdef int _mark_protected(self, uint32_t account, uint32_t strategy, uint32_t instrument,
+                             uint64_t order_id, bint unprotected, int64_t ts) except -1:
+        """Set the unprotected mark of a position and its strategy position; report a change."""
+        cdef position_t* pos = self.ledger.position(account, instrument)
+        cdef position_t* spos = self.ledger.strategy_position(account, strategy, instrument)
+        if spos == NULL or (pos.unprotected == unprotected
+                            and spos.unprotected == unprotected):
+            return 0
+        pos.unprotected = unprotected
+        spos.unprotected = unprotected
+        self._emit_raw(EV_POSITION_UPDATE, 0, account, instrument, strategy, order_id,
+                       pos.qty, pos.realized, ts)
+        return 0
 
     def on_canceled(self, uint64_t order_id, int64_t ts):
         return self.c_on_canceled(order_id, ts)
@@ -686,6 +853,9 @@ cdef class OmsCore:
                 or fee_asset >= self.n_assets or self.asset_precision[fee_asset] == 0xFFFFFFFFU):
             return R_INVALID_FILL
         notional = oms_mul3(price, qty, inst.notional_mult, MAX_NOTIONAL, &overflow)
+        cdef int64_t fee_value = fee
+        if fee_asset != inst.quote_asset:
+            fee_value = self._fee_value(inst, fee_asset, fee, price, &overflow)
         if overflow:
             return R_INVALID_FILL
         cdef PairIndex seen = self.seen_trades
@@ -731,10 +901,16 @@ cdef class OmsCore:
                                                               o.instrument)
         Ledger.apply_fill(spos, signed_qty, price, inst.notional_mult, ts, &trip)
         self.ledger.asset_position(o.account, inst.base_asset)[0] += signed_qty * inst.base_mult
-        if fee_asset == inst.quote_asset:
-            pos.fees += fee
-            spos.fees += fee
-            acct.fees += fee
+        # a fee is paid in the asset the venue charged and counted at its quote value
+        pos.fees += fee_value
+        spos.fees += fee_value
+        acct.fees += fee_value
+        if fee_asset != inst.quote_asset:
+            self.ledger.asset_position(o.account, fee_asset)[0] -= fee
+        if pos.unprotected and pos.qty == 0:
+            pos.unprotected = 0
+        if spos.unprotected and spos.qty == 0:
+            spos.unprotected = 0
         if o.locks_funds:
             if o.side == SIDE_BUY:
                 self.ledger.balance(o.account, inst.quote_asset).total -= notional
@@ -937,6 +1113,7 @@ cdef class OmsCore:
         self.triggers.load(chunks[29:32])
         self.expiries.load(chunks[32:35])
         self.symbols = {int(k): v for k, v in header["symbols"].items()}
+        self._index_fee_pairs()
         self.n_events = 0
         return None
 
@@ -1034,6 +1211,7 @@ cdef class OmsCore:
         cdef order_t* child
         cdef uint64_t child_ids[2]
         cdef int k
+        cdef int64_t p
         if o.contingency == CONT_OCO and o.linked_id:
             peer = self.orders.find(o.linked_id)
             if peer != NULL and not _terminal(peer.status):
@@ -1049,6 +1227,13 @@ cdef class OmsCore:
                 if o.filled > 0:
                     child.qty = o.filled
                     child.group_qty = o.filled
+                    p = _protect_price(o, child.anchor,
+                                       self.instruments[child.instrument].tick)
+                    if child.order_type == TYPE_LIMIT:
+                        child.price = p
+                    else:
+                        child.trigger = p
+                    child.reserve_price = p
                     if _stop_type(child.order_type) and not self.instruments[
                             child.instrument].native_stops:
                         child.hold = HOLD_TRIGGER
@@ -1260,7 +1445,11 @@ def c_constants():
         "TimeInForce": {"GTC": TIF_GTC, "IOC": TIF_IOC, "FOK": TIF_FOK, "GTD": TIF_GTD,
                         "DAY": TIF_DAY},
         "Limit": {"MAX_ORDER_QTY": LIM_MAX_ORDER_QTY, "REJECT_BURST": LIM_REJECT_BURST,
-                  "CHECK_BALANCE": LIM_CHECK_BALANCE, "COLLAR_BPS": LIM_COLLAR_BPS},
+                  "CHECK_BALANCE": LIM_CHECK_BALANCE, "COLLAR_BPS": LIM_COLLAR_BPS,
+                  "PROTECT_ANCHOR": LIM_PROTECT_ANCHOR,
+                  "PROTECT_ON_REJECT": LIM_PROTECT_ON_REJECT},
+        "ProtectAnchor": {"FILL": ANCHOR_FILL, "ARRIVAL": ANCHOR_ARRIVAL},
+        "ProtectOnReject": {"RETRY": ON_REJECT_RETRY, "FLATTEN": ON_REJECT_FLATTEN},
         "Reject": {"OK": R_OK, "UNKNOWN_ACCOUNT": R_UNKNOWN_ACCOUNT,
                    "SELF_TRADE": R_SELF_TRADE, "REDUCE_ONLY_VIOLATION": R_REDUCE_ONLY_VIOLATION,
                    "INVALID_TRANSITION": R_INVALID_TRANSITION, "TABLE_FULL": R_TABLE_FULL,
@@ -1270,6 +1459,7 @@ def c_constants():
                       "BALANCE_UPDATE": EV_BALANCE_UPDATE,
                       "TRADE_CLOSED": EV_TRADE_CLOSED},
         "Alert": {"OVERFILL": ALERT_OVERFILL, "REJECT_RATE_BREAKER": ALERT_REJECT_RATE_BREAKER,
+                  "PROTECTION_REFUSED": ALERT_PROTECTION_REFUSED,
                   "RECONCILIATION_DIFFERENCE": ALERT_RECONCILIATION_DIFFERENCE},
         "sizes": {"order_t": sizeof(order_t), "event_t": sizeof(event_t)},
     }
