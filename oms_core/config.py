@@ -26,7 +26,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oms_core.enums import KillMode, Limit, OrderType, TimeInForce
+from oms_core.enums import (
+    KillMode,
+    Limit,
+    OrderType,
+    ProtectAnchor,
+    ProtectOnReject,
+    TimeInForce,
+)
 from oms_core.limits import LIMIT_DEFAULTS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
 if TYPE_CHECKING:
@@ -46,6 +53,8 @@ DIRECTIONS = ("long_only", "long_short")
 ENTRY_REFS = ("open", "close")  # open of the current bar / close of the previous bar
 SIZINGS = ("fixed", "balance_share", "vol_target")
 EXIT_KINDS = ("none", "vol", "pct")
+PROTECT_ANCHORS = {"fill": ProtectAnchor.FILL, "arrival_mid": ProtectAnchor.ARRIVAL}
+PROTECT_REJECTS = {"retry": ProtectOnReject.RETRY, "flatten": ProtectOnReject.FLATTEN}
 ENTRY_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
 TIFS = {t.name.lower(): t for t in TimeInForce}
 PPM = 1_000_000  # shares and weights are held as parts per million
@@ -167,6 +176,10 @@ class OrderParams:
     stop_loss_ppm: int = 0
     tif: TimeInForce = TimeInForce.GTC
     expire_after_ns: int = 0  # GTD: expiry = signal time + this
+    # bracket children: measured from the entry's fill or from the arrival price (core limit
+    # PROTECT_ANCHOR), and what a venue refusal of one does (PROTECT_ON_REJECT)
+    protect_anchor: str = "fill"  # fill | arrival_mid
+    protect_reject: str = "retry"  # retry | flatten
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,6 +601,8 @@ class _Parser:
                              traded, bool(limits[Limit.LONG_ONLY]))
             if orders.long_only and not limits[Limit.LONG_ONLY]:
                 limits[Limit.LONG_ONLY] = 1
+            limits[Limit.PROTECT_ANCHOR] = PROTECT_ANCHORS[orders.protect_anchor]
+            limits[Limit.PROTECT_ON_REJECT] = PROTECT_REJECTS[orders.protect_reject]
             accounts = self.exchange_accounts(c.table("exchange_accounts"), exchanges, name)
             for inst in traded:
                 if inst.exchange not in accounts:
@@ -712,6 +727,9 @@ _LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
     "reject_burst": (Limit.REJECT_BURST, "rate"),
 }
 LIMIT_KEYS: dict[Limit, str] = {lim: key for key, (lim, _) in _LIMIT_KEYS.items()}
+# the bracket protection choices are set by [orders] keys of the same names
+LIMIT_KEYS[Limit.PROTECT_ANCHOR] = "protect_anchor"
+LIMIT_KEYS[Limit.PROTECT_ON_REJECT] = "protect_reject"
 
 
 def _limits(t: _Table, money_precision: int, qty_precisions: set[int]) -> dict[Limit, int]:
@@ -795,6 +813,8 @@ def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
         tif=TIFS[t.str_("time_in_force", "gtc", TIFS)],
         expire_after_ns=_raw(t, "expire_after_s", t.dec("expire_after_s", "0"), 9,
                              top=MAX_LIMIT),
+        protect_anchor=t.str_("protect_anchor", "fill", PROTECT_ANCHORS),
+        protect_reject=t.str_("protect_reject", "retry", PROTECT_REJECTS),
     )
     needs: list[tuple[bool, str, str]] = [
         (sizing == "fixed", "fixed_qty", "sizing = \"fixed\" needs fixed_qty"),
