@@ -721,6 +721,7 @@ _LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
     "exchange_burst": (Limit.EXCHANGE_BURST, "rate"),
     "long_only": (Limit.LONG_ONLY, "flag"),
     "check_balance": (Limit.CHECK_BALANCE, "flag"),
+    "clamp_single_entry_sell": (Limit.CLAMP_SINGLE_ENTRY_SELL, "flag"),
     "max_daily_loss": (Limit.MAX_DAILY_LOSS, "money"),
     "max_drawdown": (Limit.MAX_DRAWDOWN, "money"),
     "reject_rate": (Limit.REJECT_RATE, "rate"),

@@ -70,6 +70,8 @@ cdef class OmsCore:
     cdef int _check_bracket(self, uint32_t account, uint32_t instrument, uint64_t cl_ord_id,
                             uint64_t tp_cl, uint64_t sl_cl, int side, int64_t base,
                             int64_t tp_price, int64_t sl_trigger) except -1
+    cdef int64_t _single_entry_qty(self, uint32_t account, uint32_t strategy,
+                                   uint32_t instrument, int64_t qty) noexcept nogil
     cdef int64_t _fee_value(self, instrument_t* inst, uint32_t fee_asset, int64_t fee,
                             int64_t price, int* overflow) noexcept nogil
     cdef int _protection_refused(self, order_t* o, int reason, int64_t ts) except -1

@@ -424,6 +424,8 @@ cdef class OmsCore:
                       int64_t trigger, int64_t qty, int flags, int64_t expire_ts, int64_t ts,
                       int64_t trail_offset, uint64_t* order_id) except -1:
         cdef int64_t reserve_price = 0
+        if side == SIDE_SELL:
+            qty = self._single_entry_qty(account, strategy, instrument, qty)
         cdef int code = self.risk.check_new(account, strategy, instrument, cl_ord_id, side,
                                             order_type, tif, price, trigger, qty, flags,
                                             expire_ts, ts, trail_offset, True, &reserve_price)
@@ -688,6 +690,23 @@ cdef class OmsCore:
             return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
+
+    cdef int64_t _single_entry_qty(self, uint32_t account, uint32_t strategy,
+                                   uint32_t instrument, int64_t qty) noexcept nogil:
+        """A single-entry sell above the free position, cut to it when the account's
+        LIM_CLAMP_SINGLE_ENTRY_SELL is on (else the check refuses it)."""
+        if (account >= self.risk.n_accounts or not self.risk.accounts[account].active
+                or strategy >= self.risk.n_strategies
+                or not self.risk.strategy_single_entry[strategy]
+                or not self.risk.accounts[account].limits[LIM_CLAMP_SINGLE_ENTRY_SELL]):
+            return qty
+        cdef uint32_t i = self.ledger.strategy_index.get(
+            (<uint64_t>account << 32) | strategy, instrument)
+        if i == NO_SLOT:
+            return qty
+        cdef position_t* spos = &self.ledger.strategy_pool[i]
+        cdef int64_t free = spos.qty - spos.open_sell
+        return free if 0 < free < qty else qty
 
     cdef int64_t _fee_value(self, instrument_t* inst, uint32_t fee_asset, int64_t fee,
                             int64_t price, int* overflow) noexcept nogil:

@@ -288,3 +288,5 @@ class Limit(IntEnum):
     REJECT_BURST = 22
     PROTECT_ANCHOR = 23  # ProtectAnchor of the account's bracket children
     PROTECT_ON_REJECT = 24  # ProtectOnReject: the policy for a refused protective child
+    CLAMP_SINGLE_ENTRY_SELL = 25  # 1: a single-entry sell above the free position is cut to it
+    # (0: refused SINGLE_ENTRY)

@@ -22,7 +22,8 @@ RATE_LIMITS = frozenset(
 )
 
 # Limits that choose a behaviour (0 or 1) rather than bound a number.
-CHOICE_LIMITS = frozenset({Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT})
+CHOICE_LIMITS = frozenset({Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT,
+                           Limit.CLAMP_SINGLE_ENTRY_SELL})
 
 
 def check_limit_value(limit: int, value: int) -> None:

@@ -305,7 +305,7 @@ cdef class RiskChecker:
                 return R_TABLE_FULL
             if is_buy and (spos.qty > 0 or spos.open_buy > 0):
                 return R_SINGLE_ENTRY
-            if not is_buy and spos.qty - spos.open_sell <= 0:
+            if not is_buy and spos.qty - spos.open_sell < qty:  # sells only what is held
                 return R_SINGLE_ENTRY
         code = _position_limit(lim, pos, is_buy, qty)
         if code != R_OK:

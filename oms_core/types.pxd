@@ -131,7 +131,8 @@ cdef enum:
     LIM_REJECT_BURST = 22
     LIM_PROTECT_ANCHOR = 23
     LIM_PROTECT_ON_REJECT = 24
-    N_LIMITS = 25
+    LIM_CLAMP_SINGLE_ENTRY_SELL = 25
+    N_LIMITS = 26
 
 # bracket protection (the values of LIM_PROTECT_ANCHOR and LIM_PROTECT_ON_REJECT)
 cdef enum:

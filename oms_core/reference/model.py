@@ -598,6 +598,7 @@ class ReferenceModel:
         trail_offset: int = 0,
     ) -> tuple[int, int]:
         """Check and insert one order. Return (Reject code, order id or 0)."""
+        qty = self._single_entry_qty(account_id, strategy_id, instrument_id, side, qty)
         code, reserve_price = self._check_new(
             account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif, price,
             trigger, qty, flags, expire_ts, ts, trail_offset, True,
@@ -611,6 +612,18 @@ class ReferenceModel:
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0
         self._hold_or_send(o, ts)
         return Reject.OK, o.order_id
+
+    def _single_entry_qty(self, account_id, strategy_id, instrument_id, side, qty: int) -> int:
+        """A single-entry sell above the free position, cut to it when the account's
+        CLAMP_SINGLE_ENTRY_SELL is on (else the check refuses it)."""
+        account = self.accounts.get(account_id)
+        spos = self.strategy_positions.get((account_id, strategy_id, instrument_id))
+        if (side != Side.SELL or account is None or spos is None
+                or not self.strategies.get(strategy_id, False)
+                or not account.limits[Limit.CLAMP_SINGLE_ENTRY_SELL]):
+            return qty
+        free = self.instruments[instrument_id].raw(spos.qty - spos.open_sell, "qty")
+        return free if 0 < free < qty else qty
 
     @exact
     def submit_oco(
@@ -1312,7 +1325,7 @@ class ReferenceModel:
             )
             if is_buy and (spos.qty > 0 or spos.open_buy > 0):
                 return R.SINGLE_ENTRY, ZERO
-            if not is_buy and spos.qty - spos.open_sell <= 0:
+            if not is_buy and spos.qty - spos.open_sell < qty:  # sells only what is held
                 return R.SINGLE_ENTRY, ZERO
         code = self._position_limit(lim, inst, pos, is_buy, qty)
         if code != R.OK:

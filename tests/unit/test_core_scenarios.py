@@ -255,3 +255,29 @@ def test_other_accounts_resting_orders_are_not_self_trades(core):
     for i in range(500):
         assert buy(core, 1000 + i, price=PX - 1 - i, account=1, ts=10 + i)[0] == Reject.OK
     assert sell(core, 1, price=PX)[0] == Reject.OK
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+@pytest.mark.parametrize("clamp", [0, 1])
+def test_single_entry_sell_above_the_held_quantity_is_refused_or_clamped(model, clamp):
+    from oms_core.reference import ReferenceModel
+
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1, True)
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    assert c.set_limit(0, Limit.CLAMP_SINGLE_ENTRY_SELL, clamp) == Reject.OK
+    code, oid = buy(c, 1, qty=100_000)
+    assert c.on_fill(oid, 1, 100_000, PX, 0, USDT, 1, 11) == Reject.OK
+    # holding 1.0 BTC: a sell of 1.5 was passed before (only a sell of nothing was refused)
+    code, oid = sell(c, 2, qty=150_000, otype=MARKET)
+    if clamp:
+        assert code == Reject.OK and c.order(oid)["qty"] == 100_000
+    else:
+        assert (code, oid) == (Reject.SINGLE_ENTRY, 0)
+        code, oid = sell(c, 3, qty=100_000, otype=MARKET)
+        assert code == Reject.OK  # what is held may be sold
+    assert sell(c, 4, qty=10_000, otype=MARKET)[0] == Reject.SINGLE_ENTRY  # nothing free

@@ -428,7 +428,8 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
         elif roll < 0.90:
             op = ("limit", rng.randrange(2), rng.choice(list(Limit)),
                   rng.choice([0, 1, 2, 5, 100, 1000, 60_000, 10**9]))
-            if op[2] in (Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT):
+            if op[2] in (Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT,
+                         Limit.CLAMP_SINGLE_ENTRY_SELL):
                 op = op[:3] + (rng.randrange(2),)
         elif roll < 0.91:
             op = ("kill", rng.randrange(3), rng.randrange(3), rng.choice([0, 0, 0, 1, 2]))
