@@ -36,7 +36,7 @@ POSITION_FIELDS = (
 )
 ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
-    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
+    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl", "day_start_ts",
 )
 ANY = ANY_ID
 # client order ids the core gives the orders it places itself when a protective child is
@@ -406,6 +406,16 @@ cdef class OmsCore:
             acct = &self.risk.accounts[a]
             if acct.active:
                 acct.day_start_pnl = acct.realized - acct.fees + acct.unrealized
+                acct.day_start_ts = ts
+
+    def day_start_ts(self):
+        """When the current trading day began (the last start_of_day), 0 before the first."""
+        cdef uint32_t a
+        cdef int64_t ts = 0
+        for a in range(self.risk.n_accounts):
+            if self.risk.accounts[a].active and self.risk.accounts[a].day_start_ts > ts:
+                ts = self.risk.accounts[a].day_start_ts
+        return ts
 
     # ------------------------------------------------------------------ commands
     def submit(self, uint32_t account_id, uint32_t strategy_id, uint32_t instrument_id,
@@ -1036,6 +1046,7 @@ cdef class OmsCore:
             "open_sell_notional": a.open_sell_notional, "gross": a.gross, "net": a.net,
             "realized": a.realized, "fees": a.fees, "unrealized": a.unrealized,
             "day_start_pnl": a.day_start_pnl, "peak_pnl": a.peak_pnl,
+            "day_start_ts": a.day_start_ts,
         }
 
     def open_order_count(self):

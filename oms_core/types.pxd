@@ -325,6 +325,7 @@ ctypedef struct account_t:
     int64_t fees
     int64_t unrealized
     int64_t day_start_pnl
+    int64_t day_start_ts      # when the trading day of day_start_pnl began (start_of_day)
     int64_t peak_pnl
     uint32_t live_head
     uint32_t live_tail

@@ -34,7 +34,7 @@ from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
 from .config import EngineConfig
-from .kinds import KIND_MARK_TO_MARKET, KIND_TIMER
+from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
 from .zmqio import client_pump
 
@@ -52,6 +52,7 @@ log = logging.getLogger("oms.engine")
 EXIT_JOURNAL_FAILED = 75
 
 ALL_ACCOUNTS = (1 << 64) - 1
+NS_PER_DAY = 86_400 * 1_000_000_000
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
 _POLLIN = zmq.POLLIN
@@ -123,6 +124,7 @@ class Engine:
         self.cfg = config or EngineConfig()
         self.journal = journal
         self.loop = EngineLoop(core, self.cfg.max_exchanges, journal)
+        self._day: int | None = None  # UTC day of the last start-of-day check
         self.loop.py_apply = self._py_apply
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
@@ -320,6 +322,7 @@ class Engine:
                 now = time.time_ns()
                 if now >= next_timer:
                     next_timer = now + timer_ns
+                    self.start_day_if_new(now)
                     if self.loop.timer_due(now):
                         self._internal(KIND_TIMER, now)
                     self._retry_gateways()
@@ -530,6 +533,17 @@ class Engine:
                     self.pub.send(frame, _NOBLOCK)
                 except zmq.Again:
                     self.counters["pub_dropped"] += 1
+
+    def start_day_if_new(self, now: int) -> None:
+        """Start a new trading day (core.start_of_day, journaled) when the UTC day of ``now``
+        is not the core's: the daily-loss limit counts from midnight UTC. A restart on the same
+        day keeps the day it recovered (its start is in the core's state)."""
+        day = now // NS_PER_DAY
+        if day == self._day:
+            return
+        self._day = day
+        if self.core.day_start_ts() // NS_PER_DAY != day:
+            self._internal(KIND_START_OF_DAY, now)
 
     def _internal(self, kind: int, now: int, payload: bytes = b"") -> None:
         loop = self.loop

@@ -271,6 +271,7 @@ class Account:
     fees: Decimal = ZERO
     unrealized: Decimal = ZERO
     day_start_pnl: Decimal = ZERO
+    day_start_ts: int = 0  # when the trading day of day_start_pnl began
     peak_pnl: Decimal = ZERO
     message_bucket: TokenBucket = field(default_factory=TokenBucket)
     order_bucket: TokenBucket = field(default_factory=TokenBucket)
@@ -577,6 +578,11 @@ class ReferenceModel:
     def start_of_day(self, ts: int) -> None:
         for account in self.accounts.values():
             account.day_start_pnl = account.pnl()
+            account.day_start_ts = ts
+
+    def day_start_ts(self) -> int:
+        """When the current trading day began (the last start_of_day), 0 before the first."""
+        return max((a.day_start_ts for a in self.accounts.values()), default=0)
 
     # ------------------------------------------------------------------ commands
     @exact
@@ -1876,7 +1882,7 @@ POSITION_FIELDS = (
 )
 ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
-    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
+    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl", "day_start_ts",
 )
 # The unit each Decimal field is reported in (a key of ``Instrument.precision``); the other
 # fields are ints and flags, reported as they are.
@@ -1893,4 +1899,4 @@ POSITION_UNITS = {
     "exposure": "quote", "unrealized": "quote",
 }
 # Account fields in the account's money unit (ReferenceModel.money_precision).
-ACCOUNT_MONEY = frozenset(ACCOUNT_FIELDS) - {"kill", "open_orders"}
+ACCOUNT_MONEY = frozenset(ACCOUNT_FIELDS) - {"kill", "open_orders", "day_start_ts"}

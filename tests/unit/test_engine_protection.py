@@ -186,3 +186,30 @@ def test_fee_in_another_asset_is_booked_there_and_counted_at_its_value(
     assert engine.core.balance(0, usdt)[0] == 100_000 * 10**8  # the quote balance pays no fee
     fills = [r for r in out if r.msg_type == MsgType.FILL]
     assert [(f.fee, f.fee_asset) for f in fills] == [(fee, asset)]
+
+
+def test_the_live_engine_starts_a_new_trading_day_once_per_utc_day(tmp_path: Path) -> None:
+    from oms_core.engine import MemoryJournal
+
+    day = 86_400 * 10**9
+    path = write_demo_config(tmp_path)
+    cfg = load_engine_config(path)
+    journal = MemoryJournal()
+    engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    engine.writer = None  # no sockets bound: the loop's batch is journaled, nothing sent
+    core = engine.core
+    t0 = 20_000 * day + 3_600 * 10**9  # 01:00 UTC of some day
+    engine.start_day_if_new(t0)
+    assert core.day_start_ts() == t0 and journal.committed_inputs == 1
+    engine.start_day_if_new(t0 + 3_600 * 10**9)  # same day: nothing
+    assert journal.committed_inputs == 1
+    before = core.account_state(0)["day_start_pnl"]
+    engine.start_day_if_new(t0 + day)  # the next UTC day
+    assert core.day_start_ts() == t0 + day and journal.committed_inputs == 2
+    assert core.account_state(0)["day_start_pnl"] == before  # flat: same baseline
+    # a restarted engine on the same day keeps the day it recovered: no second start
+    again = Engine(build_core(cfg), journal=MemoryJournal(), config=cfg)
+    again.writer = None
+    again.core.restore(core.snapshot())
+    again.start_day_if_new(t0 + day + 60 * 10**9)
+    assert again.journal.committed_inputs == 0
