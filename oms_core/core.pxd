@@ -33,6 +33,9 @@ cdef class OmsCore:
     cdef HeapSet expiries         # GTD / DAY orders, one heap
     # exchange trade id dedupe: (trade id, instrument) with a FIFO window
     cdef PairIndex seen_trades
+    # client order ids (cl_ord_id, account) used this trading day: a retry is refused after
+    # its order left the table too; cleared by start_of_day
+    cdef PairIndex day_ids
     cdef uint64_t* seen_k1
     cdef uint32_t* seen_k2
     cdef readonly uint64_t trade_window

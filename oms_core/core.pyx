@@ -119,12 +119,16 @@ cdef class OmsCore:
         How many recent exchange trade ids are remembered to drop duplicate fills.
     max_strategy_positions : int
         Account x strategy x instrument positions that can exist.
+    max_day_orders : int
+        Client order ids remembered per trading day (0: 4 x max_orders); when they run out,
+        new orders are refused TABLE_FULL until start_of_day.
     """
 
     def __cinit__(self, uint32_t max_orders=1 << 16, uint32_t max_accounts=64,
                   uint32_t max_instruments=256, uint32_t max_assets=64,
                   uint32_t max_strategies=64, uint32_t max_exchanges=16,
-                  uint64_t trade_window=1 << 16, uint32_t max_strategy_positions=1 << 14):
+                  uint64_t trade_window=1 << 16, uint32_t max_strategy_positions=1 << 14,
+                  uint64_t max_day_orders=0):
         if trade_window == 0:
             raise ValueError("trade_window must be positive")
         self.n_instruments = max_instruments
@@ -154,6 +158,8 @@ cdef class OmsCore:
         self.triggers = HeapSet(max_instruments * 3, max_orders)
         self.expiries = HeapSet(1, max_orders)
         self.seen_trades = PairIndex(trade_window)
+        self.day_ids = PairIndex(max_day_orders or 4 * <uint64_t>max_orders)
+        self.risk.day_ids = self.day_ids
         self.risk.instruments = self.instruments
         self.risk.n_instruments = max_instruments
         self.risk.ledger = self.ledger
@@ -407,6 +413,7 @@ cdef class OmsCore:
             if acct.active:
                 acct.day_start_pnl = acct.realized - acct.fees + acct.unrealized
                 acct.day_start_ts = ts
+        self.day_ids.clear()
 
     def day_start_ts(self):
         """When the current trading day began (the last start_of_day), 0 before the first."""
@@ -474,7 +481,7 @@ cdef class OmsCore:
                                    &rp2)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
-        if not self.orders.has_room(2):
+        if self.day_ids.count + 2 > self.day_ids.max_items or not self.orders.has_room(2):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0
         cdef order_t* a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1,
                                        side, type_1, tif, price_1, trigger_1, qty, 0, 0, ts, 0,
@@ -527,7 +534,8 @@ cdef class OmsCore:
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef uint32_t needed = 1 + (tp_price > 0) + (sl_trigger > 0)
-        if not self.orders.has_room(needed):
+        if (self.day_ids.count + needed > self.day_ids.max_items
+                or not self.orders.has_room(needed)):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0, 0
         cdef order_t* entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id,
                                            side, entry_type, tif, entry_price, 0, qty, 0, 0,
@@ -587,9 +595,11 @@ cdef class OmsCore:
             return R_DUPLICATE_CLIENT_ORDER_ID
         if sl_trigger and (sl_cl == cl_ord_id or (tp_price and sl_cl == tp_cl)):
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if tp_price and self.orders.client_slot(account, tp_cl) != NO_SLOT:
+        if tp_price and (self.orders.client_slot(account, tp_cl) != NO_SLOT
+                         or self.day_ids.get(tp_cl, account) != NO_SLOT):
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if sl_trigger and self.orders.client_slot(account, sl_cl) != NO_SLOT:
+        if sl_trigger and (self.orders.client_slot(account, sl_cl) != NO_SLOT
+                           or self.day_ids.get(sl_cl, account) != NO_SLOT):
             return R_DUPLICATE_CLIENT_ORDER_ID
         return R_OK
 
@@ -1083,6 +1093,7 @@ cdef class OmsCore:
             "max_strategies": self.risk.n_strategies, "max_exchanges": self.risk.n_exchanges,
             "trade_window": self.trade_window,
             "max_strategy_positions": self.ledger.strategy_capacity,
+            "max_day_orders": self.day_ids.max_items,
             "order_t": sizeof(order_t), "account_t": sizeof(account_t),
         }
 
@@ -1105,6 +1116,7 @@ cdef class OmsCore:
         chunks += self.seen_trades.dump()
         chunks += self.orders.dump() + self.ledger.dump() + self.risk.dump()
         chunks += self.resting.dump() + self.triggers.dump() + self.expiries.dump()
+        chunks += self.day_ids.dump()
         header = json.dumps({"capacities": self._capacities(),
                              "symbols": {str(k): v for k, v in self.symbols.items()},
                              "chunks": [len(c) for c in chunks]}).encode()
@@ -1125,7 +1137,7 @@ cdef class OmsCore:
         for size in header["chunks"]:
             chunks.append(data[offset:offset + size])
             offset += size
-        if offset != <size_t>len(data) or len(chunks) != 35:
+        if offset != <size_t>len(data) or len(chunks) != 37:
             raise ValueError("snapshot is truncated or has extra bytes")
         cdef uint64_t counters[3]
         load_bytes(self.instruments, chunks[0], self.n_instruments * sizeof(instrument_t))
@@ -1142,6 +1154,7 @@ cdef class OmsCore:
         self.resting.load(chunks[26:29])
         self.triggers.load(chunks[29:32])
         self.expiries.load(chunks[32:35])
+        self.day_ids.load(chunks[35:37])
         self.symbols = {int(k): v for k, v in header["symbols"].items()}
         self._index_fee_pairs()
         self.n_events = 0
@@ -1165,9 +1178,12 @@ cdef class OmsCore:
                           int64_t trigger, int64_t qty, int flags, int64_t expire_ts,
                           int64_t ts, int64_t trail_offset, int64_t reserve_price, bint oco,
                           bint child) except? NULL:
+        if self.day_ids.count >= self.day_ids.max_items:
+            return NULL
         cdef order_t* o = self.orders.allocate(account, cl_ord_id)
         if o == NULL:
             return NULL
+        self.day_ids.put(cl_ord_id, account, 0)
         cdef account_t* acct = &self.risk.accounts[account]
         cdef instrument_t* inst = &self.instruments[instrument]
         o.strategy = strategy

@@ -283,8 +283,9 @@ cdef class RiskChecker:
             if (is_buy and pos.qty + pos.open_buy + qty > 0) or (
                     not is_buy and pos.qty - pos.open_sell - qty < 0):
                 return R_REDUCE_ONLY_MODE if reduce_mode else R_REDUCE_ONLY_VIOLATION
-        if self.orders.client_slot(account, cl_ord_id) != NO_SLOT:
-            return R_DUPLICATE_CLIENT_ORDER_ID
+        if (self.orders.client_slot(account, cl_ord_id) != NO_SLOT
+                or self.day_ids.get(cl_ord_id, account) != NO_SLOT):
+            return R_DUPLICATE_CLIENT_ORDER_ID  # also once its order left the table
         if not bucket_take(&acct.order_bucket, ts):
             return R_ORDER_RATE_EXCEEDED
         bucket = &self.exchange_buckets[account * self.n_exchanges + inst.exchange_id]

@@ -349,8 +349,13 @@ class ReferenceModel:
         max_strategies: int = 64,
         max_exchanges: int = 16,
         trade_window: int = 1 << 16,
+        max_day_orders: int = 0,
     ) -> None:
         self.max_orders = max_orders
+        # client order ids used this trading day (a retry is refused after its order left
+        # the table too); at most max_day_orders, then new orders are refused TABLE_FULL
+        self.max_day_orders = max_day_orders or 4 * max_orders
+        self.day_ids: set[tuple[int, int]] = set()
         self.max_accounts = max_accounts
         self.max_instruments = max_instruments
         self.max_assets = max_assets
@@ -579,6 +584,7 @@ class ReferenceModel:
         for account in self.accounts.values():
             account.day_start_pnl = account.pnl()
             account.day_start_ts = ts
+        self.day_ids.clear()
 
     def day_start_ts(self) -> int:
         """When the current trading day began (the last start_of_day), 0 before the first."""
@@ -668,7 +674,8 @@ class ReferenceModel:
             if code != Reject.OK:
                 return self._rejected(account_id, code, ts), 0, 0
             reserve_prices.append(reserve_price)
-        if len(self.orders) + 2 > self.max_orders and not self._evict(2):
+        if len(self.day_ids) + 2 > self.max_day_orders or (
+                len(self.orders) + 2 > self.max_orders and not self._evict(2)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0
         a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1, side, type_1, tif,
                          price_1, trigger_1, qty, 0, 0, ts, 0, reserve_prices[0], oco=True)
@@ -730,7 +737,8 @@ class ReferenceModel:
         if code != Reject.OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         needed = 1 + (tp_price > 0) + (sl_trigger > 0)
-        if len(self.orders) + needed > self.max_orders and not self._evict(needed):
+        if len(self.day_ids) + needed > self.max_day_orders or (
+                len(self.orders) + needed > self.max_orders and not self._evict(needed)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0, 0
         entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id, side,
                              entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, reserve_price)
@@ -1306,7 +1314,7 @@ class ReferenceModel:
                 reduces = pos.qty - pos.open_sell - qty >= 0
             if not reduces:
                 return (R.REDUCE_ONLY_MODE if reduce_mode else R.REDUCE_ONLY_VIOLATION), ZERO
-        if (account_id, cl_ord_id) in self.by_cl:
+        if (account_id, cl_ord_id) in self.by_cl or (account_id, cl_ord_id) in self.day_ids:
             return R.DUPLICATE_CLIENT_ORDER_ID, ZERO
         if not account.order_bucket.take(ts):
             return R.ORDER_RATE_EXCEEDED, ZERO
@@ -1456,7 +1464,7 @@ class ReferenceModel:
         if len(set(clids)) != len(clids):
             return Reject.DUPLICATE_CLIENT_ORDER_ID
         for clid in clids[1:]:
-            if (account_id, clid) in self.by_cl:
+            if (account_id, clid) in self.by_cl or (account_id, clid) in self.day_ids:
                 return Reject.DUPLICATE_CLIENT_ORDER_ID
         return Reject.OK
 
@@ -1553,6 +1561,8 @@ class ReferenceModel:
                 reserve_price: Decimal, oco=False, child=False) -> Order | None:
         """Insert a checked order; ``price``, ``trigger``, ``qty`` and ``trail_offset`` are the
         raw API arguments, converted here."""
+        if len(self.day_ids) >= self.max_day_orders:
+            return None
         if len(self.orders) >= self.max_orders and not self._evict(1):
             return None
         account = self.accounts[account_id]
@@ -1583,6 +1593,7 @@ class ReferenceModel:
             o.contingency = Contingency.OCO
         self.orders[o.order_id] = o
         self.by_cl[(account_id, cl_ord_id)] = o.order_id
+        self.day_ids.add((account_id, cl_ord_id))
         account.live_orders[o.order_id] = None
         account.open_orders += 1
         if not child:

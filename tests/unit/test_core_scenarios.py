@@ -269,7 +269,8 @@ def test_single_entry_sell_above_the_held_quantity_is_refused_or_clamped(model, 
     c.add_account(0)
     c.add_strategy(1, True)
     c.set_price(0, PX, PX - 1, PX + 1, 1)
-    assert c.set_limit(0, Limit.CLAMP_SINGLE_ENTRY_SELL, clamp) == Reject.OK
+    if clamp:
+        assert c.set_limit(0, Limit.CLAMP_SINGLE_ENTRY_SELL, 1) == Reject.OK
     code, oid = buy(c, 1, qty=100_000)
     assert c.on_fill(oid, 1, 100_000, PX, 0, USDT, 1, 11) == Reject.OK
     # holding 1.0 BTC: a sell of 1.5 was passed before (only a sell of nothing was refused)
@@ -281,3 +282,29 @@ def test_single_entry_sell_above_the_held_quantity_is_refused_or_clamped(model, 
         code, oid = sell(c, 3, qty=100_000, otype=MARKET)
         assert code == Reject.OK  # what is held may be sold
     assert sell(c, 4, qty=10_000, otype=MARKET)[0] == Reject.SINGLE_ENTRY  # nothing free
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_a_retried_client_order_id_is_refused_after_its_order_left_the_table(model):
+    from oms_core.reference import ReferenceModel
+
+    kind = OmsCore if model == "core" else ReferenceModel
+    c = kind(max_orders=16, max_day_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    code, first = buy(c, 1)
+    c.on_fill(first, 1, 100_000, PX, 0, USDT, 1, 11)  # filled: closed, may be forgotten
+    for clid in range(2, 40):  # more orders than slots: the first is evicted
+        code, oid = sell(c, clid, price=PX + 100)
+        assert code == Reject.OK
+        c.cancel(0, oid, 12)
+        c.on_canceled(oid, 13)
+    assert c.order(first) is None and c.order_id_by_client_id(0, 1) == 0
+    # the client retries cl 1 (its ack was lost): it must not trade a second time
+    assert buy(c, 1) == (Reject.DUPLICATE_CLIENT_ORDER_ID, 0)
+    c.start_of_day(14)  # a new trading day: ids may be used again
+    assert buy(c, 1)[0] == Reject.OK

@@ -113,12 +113,15 @@ class Pair:
     """Drives both models and compares every answer."""
 
     def __init__(self, max_orders: int, trade_window: int) -> None:
+        # client order ids of a day: enough that eviction is exercised, few enough that a
+        # long session runs out of them (then "sod" gives them back)
+        day = 16 * max_orders
         self.core = OmsCore(max_orders=max_orders, max_accounts=4, max_instruments=4,
                             max_assets=4, max_strategies=4, max_exchanges=4,
-                            trade_window=trade_window)
+                            trade_window=trade_window, max_day_orders=day)
         self.ref = ReferenceModel(max_orders=max_orders, max_accounts=4, max_instruments=4,
                                   max_assets=4, max_strategies=4, max_exchanges=4,
-                                  trade_window=trade_window)
+                                  trade_window=trade_window, max_day_orders=day)
         configure(self.core, max_orders)
         configure(self.ref, max_orders)
         self.shift = self.core.orders.slot_bits
@@ -452,7 +455,7 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
             # a restart: the compiled core continues from its own snapshot
             fresh = OmsCore(max_orders=max_orders, max_accounts=4, max_instruments=4,
                             max_assets=4, max_strategies=4, max_exchanges=4,
-                            trade_window=trade_window)
+                            trade_window=trade_window, max_day_orders=16 * max_orders)
             fresh.restore(pair.core.snapshot())
             assert fresh.snapshot() == pair.core.snapshot()
             pair.core = fresh
