@@ -169,6 +169,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_LIMIT_REJECT_BURST
         OMS_LIMIT_PROTECT_ANCHOR
         OMS_LIMIT_PROTECT_ON_REJECT
+        OMS_LIMIT_CLAMP_SINGLE_ENTRY_SELL
 
     enum:
         OMS_MSG_HELLO
