@@ -837,10 +837,6 @@ def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
         missing = [i.symbol for i in traded if i.id not in p.fixed_qty]
         if missing:
             raise t.fail("fixed_qty", f"no size for {', '.join(missing)}")
-    if p.tif in (TimeInForce.GTD, TimeInForce.DAY) and (p.take_profit != "none"
-                                                        or p.stop_loss != "none"):
-        raise t.fail("time_in_force", "bracket entries (take_profit / stop_loss) cannot "
-                                      "expire: use gtc, ioc or fok")
     if p.stop_loss == "pct" and p.stop_loss_ppm >= PPM:
         raise t.fail("stop_loss_value", "a percentage stop must be below 1 (100%)")
     if p.entry_type == OrderType.MARKET and (p.offset_ticks or p.offset_bps):

@@ -39,6 +39,7 @@ ACCOUNT_FIELDS = (
     "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl", "day_start_ts",
 )
 ANY = ANY_ID
+cdef int64_t NS_PER_DAY = 86_400_000_000_000
 # client order ids the core gives the orders it places itself when a protective child is
 # refused: RETRY_CL or FLATTEN_CL | the refused order's creation sequence
 RETRY_CL = 1 << 63
@@ -72,6 +73,11 @@ cdef inline int _working_status(order_t* o) noexcept nogil:
     if o.filled > 0:
         return ST_PARTIALLY_FILLED
     return ST_NEW if o.ts_ack else ST_PENDING_NEW
+
+
+cdef inline int64_t _day_end(int64_t ts) noexcept nogil:
+    """Expiry of a DAY order: the end of the UTC day of ``ts``."""
+    return (ts // NS_PER_DAY + 1) * NS_PER_DAY
 
 
 cdef inline int64_t _away_from(int64_t anchor, int64_t offset, int64_t tick) noexcept nogil:
@@ -441,6 +447,8 @@ cdef class OmsCore:
                       int64_t trigger, int64_t qty, int flags, int64_t expire_ts, int64_t ts,
                       int64_t trail_offset, uint64_t* order_id) except -1:
         cdef int64_t reserve_price = 0
+        if tif == TIF_DAY and expire_ts == 0:
+            expire_ts = _day_end(ts)
         if side == SIDE_SELL:
             qty = self._single_entry_qty(account, strategy, instrument, qty)
         cdef int code = self.risk.check_new(account, strategy, instrument, cl_ord_id, side,
@@ -471,24 +479,25 @@ cdef class OmsCore:
         if type_1 == TYPE_TRAILING_STOP or type_2 == TYPE_TRAILING_STOP:
             return self._rejected(account_id, R_INVALID_CONTINGENCY, ts), 0, 0
         cdef int64_t rp1 = 0, rp2 = 0
+        cdef int64_t expire = _day_end(ts) if tif == TIF_DAY else 0
         cdef int code = self.risk.check_new(account_id, strategy_id, instrument_id,
                                             cl_ord_id_1, side, type_1, tif, price_1, trigger_1,
-                                            qty, 0, 0, ts, 0, True, &rp1)
+                                            qty, 0, expire, ts, 0, True, &rp1)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
         code = self.risk.check_new(account_id, strategy_id, instrument_id, cl_ord_id_2, side,
-                                   type_2, tif, price_2, trigger_2, qty, 0, 0, ts, 0, False,
+                                   type_2, tif, price_2, trigger_2, qty, 0, expire, ts, 0, False,
                                    &rp2)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
         if self.day_ids.count + 2 > self.day_ids.max_items or not self.orders.has_room(2):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0
         cdef order_t* a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1,
-                                       side, type_1, tif, price_1, trigger_1, qty, 0, 0, ts, 0,
-                                       rp1, True, False)
+                                       side, type_1, tif, price_1, trigger_1, qty, 0, expire, ts,
+                                       0, rp1, True, False)
         cdef order_t* b = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_2,
-                                       side, type_2, tif, price_2, trigger_2, qty, 0, 0, ts, 0,
-                                       rp2, True, False)
+                                       side, type_2, tif, price_2, trigger_2, qty, 0, expire, ts,
+                                       0, rp2, True, False)
         self._link_oco(a, b, qty)
         self._hold_or_send(a, ts)
         self._hold_or_send(b, ts)
@@ -498,16 +507,19 @@ cdef class OmsCore:
                        uint32_t instrument_id, uint64_t cl_ord_id, uint64_t tp_cl_ord_id,
                        uint64_t sl_cl_ord_id, int side, int entry_type, int64_t entry_price,
                        int64_t qty, int64_t tp_price, int64_t sl_trigger, int tif, int64_t ts,
-                       int64_t anchor=0):
+                       int64_t anchor=0, int64_t expire_ts=0):
         """Entry plus take-profit (limit) and stop-loss (stop market) released when the entry
         ends with a fill, sized to what it filled; with both they form an OCO pair. A zero
         price leaves a leg out (one leg: a plain OTO). Return (code, entry, tp, sl ids).
 
+        A GTD (``expire_ts``) or DAY (the end of the UTC day) bracket expires whole: the entry
+        and its children carry the same expiry; otherwise the children are GTC.
+
         ``tp_price`` and ``sl_trigger`` state distances from ``anchor``, the price they were
         computed from (0: the limit price of a limit entry, the mid of a market entry's
         arrival, floored to the tick). When the entry ends, each child gets its price from
-        that distance: measured from the entry's first fill (limit PROTECT_ANCHOR = fill, the
-        default) or from the anchor (arrival), and never on the wrong side of the first fill.
+        that distance: measured from the entry's average fill price (limit PROTECT_ANCHOR =
+        fill, the default) or from the anchor (arrival), never on the wrong side of the fill.
         """
         if account_id >= self.risk.n_accounts or not self.risk.accounts[account_id].active:
             return R_UNKNOWN_ACCOUNT, 0, 0, 0
@@ -529,8 +541,11 @@ cdef class OmsCore:
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef int64_t rp = 0
+        if tif == TIF_DAY and expire_ts == 0:
+            expire_ts = _day_end(ts)
         code = self.risk.check_new(account_id, strategy_id, instrument_id, cl_ord_id, side,
-                                   entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, True, &rp)
+                                   entry_type, tif, entry_price, 0, qty, 0, expire_ts, ts, 0,
+                                   True, &rp)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef uint32_t needed = 1 + (tp_price > 0) + (sl_trigger > 0)
@@ -538,8 +553,10 @@ cdef class OmsCore:
                 or not self.orders.has_room(needed)):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0, 0
         cdef order_t* entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id,
-                                           side, entry_type, tif, entry_price, 0, qty, 0, 0,
-                                           ts, 0, rp, False, False)
+                                           side, entry_type, tif, entry_price, 0, qty, 0,
+                                           expire_ts, ts, 0, rp, False, False)
+        cdef int child_tif = tif if tif == TIF_GTD or tif == TIF_DAY else TIF_GTC
+        cdef int64_t child_expire = expire_ts if child_tif != TIF_GTC else 0
         entry.anchor = base
         if self.risk.accounts[account_id].limits[LIM_PROTECT_ANCHOR] == ANCHOR_FILL:
             entry.protect = PROTECT_ON_FILL
@@ -548,16 +565,16 @@ cdef class OmsCore:
         cdef order_t* sl = NULL
         if tp_price > 0:
             tp = self._insert(account_id, strategy_id, instrument_id, tp_cl_ord_id, exit_side,
-                              TYPE_LIMIT, TIF_GTC, tp_price, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
-                              tp_price, False, True)
+                              TYPE_LIMIT, child_tif, tp_price, 0, qty, FLAG_REDUCE_ONLY,
+                              child_expire, ts, 0, tp_price, False, True)
             tp.exit_reason = EXIT_TAKE_PROFIT
             tp.anchor = tp_price - base
             tp.parent_id = entry.order_id
             tp.contingency = CONT_OTO
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
-                              TYPE_STOP_MARKET, TIF_GTC, 0, sl_trigger, qty, FLAG_REDUCE_ONLY,
-                              0, ts, 0, sl_trigger, False, True)
+                              TYPE_STOP_MARKET, child_tif, 0, sl_trigger, qty, FLAG_REDUCE_ONLY,
+                              child_expire, ts, 0, sl_trigger, False, True)
             sl.anchor = sl_trigger - base
             sl.parent_id = entry.order_id
             sl.contingency = CONT_OTO

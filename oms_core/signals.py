@@ -413,7 +413,7 @@ def _execute(core, client: str, acct: int, signal: Signal, plan: Plan, ts: int,
             code, entry, tp, sl = core.submit_bracket(
                 acct, signal.strategy, signal.instrument, cl_ids.next(acct),
                 cl_ids.next(acct), cl_ids.next(acct), it.side, it.order_type, it.price,
-                it.qty, it.tp_price, it.sl_trigger, it.tif, ts, it.anchor)
+                it.qty, it.tp_price, it.sl_trigger, it.tif, ts, it.anchor, it.expire_ts)
             new = [i for i in (entry, tp, sl) if i]
         else:
             code, oid = core.submit(acct, signal.strategy, signal.instrument, cl_ids.next(acct),

@@ -648,7 +648,7 @@ class Engine:
     def _bracket(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
         core = self.core
         acc = rec.account
-        if rec.entry_trigger_price or rec.sl_price or rec.expire_ns or rec.order_flags:
+        if rec.entry_trigger_price or rec.sl_price or rec.order_flags:
             return int(Reject.INVALID_CONTINGENCY), 0, 0, 0, rec.entry_client_order_id, acc
         oid = core.order_id_by_client_id(acc, rec.entry_client_order_id)
         if oid:
@@ -664,7 +664,8 @@ class Engine:
         code, e, tp, sl = core.submit_bracket(
             acc, rec.strategy, rec.instrument, rec.entry_client_order_id,
             rec.tp_client_order_id, rec.sl_client_order_id, rec.side, rec.entry_type,
-            rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts)
+            rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts, 0,
+            rec.expire_ns)
         return code, e, tp, sl, rec.entry_client_order_id, acc
 
     def _oco(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:

@@ -102,6 +102,12 @@ STOP_TYPES = TRIGGER_TYPES + (OrderType.TRAILING_STOP,)
 RETRY_CL = 1 << 63
 FLATTEN_CL = 3 << 62
 PROTECT_ON_FILL, PROTECT_RETRIED = 1, 2  # Order.protect bits
+NS_PER_DAY = 86_400 * 10**9
+
+
+def day_end(ts: int) -> int:
+    """Expiry of a DAY order: the end of the UTC day of ``ts``."""
+    return (ts // NS_PER_DAY + 1) * NS_PER_DAY
 
 # ---------------------------------------------------------------------- Decimal arithmetic
 # 60 digits hold every product of two amounts the core can hold (each < 2**63 units, 19 digits)
@@ -610,6 +616,8 @@ class ReferenceModel:
         trail_offset: int = 0,
     ) -> tuple[int, int]:
         """Check and insert one order. Return (Reject code, order id or 0)."""
+        if tif == TimeInForce.DAY and expire_ts == 0:
+            expire_ts = day_end(ts)
         qty = self._single_entry_qty(account_id, strategy_id, instrument_id, side, qty)
         code, reserve_price = self._check_new(
             account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif, price,
@@ -666,10 +674,11 @@ class ReferenceModel:
         legs = ((cl_ord_id_1, type_1, price_1, trigger_1), (cl_ord_id_2, type_2, price_2,
                                                             trigger_2))
         reserve_prices = []
+        expire = day_end(ts) if tif == TimeInForce.DAY else 0
         for i, (clid, otype, price, trigger) in enumerate(legs):
             code, reserve_price = self._check_new(
                 account_id, strategy_id, instrument_id, clid, side, otype, tif, price, trigger,
-                qty, 0, 0, ts, 0, i == 0,
+                qty, 0, expire, ts, 0, i == 0,
             )
             if code != Reject.OK:
                 return self._rejected(account_id, code, ts), 0, 0
@@ -678,9 +687,9 @@ class ReferenceModel:
                 len(self.orders) + 2 > self.max_orders and not self._evict(2)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0
         a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1, side, type_1, tif,
-                         price_1, trigger_1, qty, 0, 0, ts, 0, reserve_prices[0], oco=True)
+                         price_1, trigger_1, qty, 0, expire, ts, 0, reserve_prices[0], oco=True)
         b = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_2, side, type_2, tif,
-                         price_2, trigger_2, qty, 0, 0, ts, 0, reserve_prices[1], oco=True)
+                         price_2, trigger_2, qty, 0, expire, ts, 0, reserve_prices[1], oco=True)
         assert a is not None and b is not None
         self._link_oco(a, b, a.qty)
         self._hold_or_send(a, ts)
@@ -705,6 +714,7 @@ class ReferenceModel:
         tif: int,
         ts: int,
         anchor: int = 0,
+        expire_ts: int = 0,
     ) -> tuple[int, int, int, int]:
         """Entry plus take-profit (limit) and stop-loss (stop market) released when it ends
         with a fill, sized to what it filled; with both, they form an OCO pair. A zero price
@@ -730,9 +740,11 @@ class ReferenceModel:
                                        side, base, tp_price, sl_trigger)
         if code != Reject.OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
+        if tif == TimeInForce.DAY and expire_ts == 0:
+            expire_ts = day_end(ts)
         code, reserve_price = self._check_new(
             account_id, strategy_id, instrument_id, cl_ord_id, side, entry_type, tif,
-            entry_price, 0, qty, 0, 0, ts, 0, True,
+            entry_price, 0, qty, 0, expire_ts, ts, 0, True,
         )
         if code != Reject.OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
@@ -741,8 +753,12 @@ class ReferenceModel:
                 len(self.orders) + needed > self.max_orders and not self._evict(needed)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0, 0
         entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id, side,
-                             entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, reserve_price)
+                             entry_type, tif, entry_price, 0, qty, 0, expire_ts, ts, 0,
+                             reserve_price)
         assert entry is not None
+        # a GTD / DAY bracket expires whole; otherwise the children are GTC
+        child_tif = tif if tif in (TimeInForce.GTD, TimeInForce.DAY) else TimeInForce.GTC
+        child_expire = expire_ts if child_tif != TimeInForce.GTC else 0
         entry.anchor = base
         if self.accounts[account_id].limits[Limit.PROTECT_ANCHOR] == ProtectAnchor.FILL:
             entry.protect = PROTECT_ON_FILL
@@ -750,17 +766,17 @@ class ReferenceModel:
         children = []
         if tp_price > 0:
             tp = self._insert(account_id, strategy_id, instrument_id, tp_cl_ord_id, exit_side,
-                              OrderType.LIMIT, TimeInForce.GTC, tp_price, 0, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0, inst.amount(tp_price, "price"),
-                              child=True)
+                              OrderType.LIMIT, child_tif, tp_price, 0, qty,
+                              OrderFlag.REDUCE_ONLY, child_expire, ts, 0,
+                              inst.amount(tp_price, "price"), child=True)
             assert tp is not None
             tp.exit_reason = ExitReason.TAKE_PROFIT
             tp.anchor = tp.price - base
             children.append(tp)
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
-                              OrderType.STOP_MARKET, TimeInForce.GTC, 0, sl_trigger, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0,
+                              OrderType.STOP_MARKET, child_tif, 0, sl_trigger, qty,
+                              OrderFlag.REDUCE_ONLY, child_expire, ts, 0,
                               inst.amount(sl_trigger, "price"), child=True)
             assert sl is not None
             sl.anchor = sl.trigger - base

@@ -308,3 +308,38 @@ def test_a_retried_client_order_id_is_refused_after_its_order_left_the_table(mod
     assert buy(c, 1) == (Reject.DUPLICATE_CLIENT_ORDER_ID, 0)
     c.start_of_day(14)  # a new trading day: ids may be used again
     assert buy(c, 1)[0] == Reject.OK
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_day_orders_and_day_brackets_expire_at_the_end_of_the_utc_day(model):
+    from oms_core.reference import ReferenceModel
+
+    day = 86_400 * 10**9
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    t = 20_000 * day + 5 * 3_600 * 10**9  # 05:00 UTC
+    c.set_price(0, PX, PX - 1, PX + 1, t)
+    # a direct DAY order needs no expiry from the client: it is the end of the UTC day
+    code, oid = c.submit(0, 1, 0, 1, BUY, LIMIT, TimeInForce.DAY, PX - 100, 0, 100_000, 0, 0,
+                         t)
+    assert code == Reject.OK and c.order(oid)["expire_ts"] == 20_001 * day
+    # a DAY bracket: entry and children expire with the day
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 2, 3, 4, BUY, LIMIT, PX - 200, 100_000,
+                                           PX + 1000, PX - 1000, TimeInForce.DAY, t + 1)
+    assert code == Reject.OK
+    assert [c.order(i)["expire_ts"] for i in (entry, tp, sl)] == [20_001 * day] * 3
+    assert c.order(tp)["tif"] == TimeInForce.DAY
+    # a GTD bracket: its expiry is the client's
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 5, 6, 7, BUY, LIMIT, PX - 300, 100_000,
+                                           PX + 1000, PX - 1000, TimeInForce.GTD, t + 2, 0,
+                                           t + 10**9)
+    assert code == Reject.OK
+    assert [c.order(i)["expire_ts"] for i in (entry, tp, sl)] == [t + 10**9] * 3
+    c.drain_events()
+    assert c.on_timer(20_001 * day) >= 2  # the DAY order and bracket entry (and the GTD one)
+    assert c.order(oid)["status"] == OrderStatus.PENDING_CANCEL
+    assert c.order(tp)["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)

@@ -83,7 +83,7 @@ ops = st.one_of(
               st.integers(0, 30), st.integers(0, 30), st.integers(0, 30),
               st.sampled_from([1, 2]), st.sampled_from([1, 2]), price_offset,
               st.sampled_from([100, 500, 1000]), st.integers(0, 12), st.integers(0, 12),
-              st.sampled_from([0, 0, 1, -3])),
+              st.sampled_from([0, 0, 1, -3]), st.sampled_from([1, 1, 4, 5])),
     st.tuples(st.just("cancel"), st.integers(0, N_ACCOUNTS), recent),
     st.tuples(st.just("cancel_cl"), st.integers(0, 1), st.integers(0, 30)),
     st.tuples(st.just("replace"), st.integers(0, 1), recent, price_offset, quantities),
@@ -249,7 +249,7 @@ class Pair:
             assert r[0] == c[0], op
             self.record(r[1:], c[1:])
         elif kind == "bracket":
-            (_, a, s, i, c1, c2, c3, side, etype, poff, qty, tp_off, sl_off, anchor) = op
+            (_, a, s, i, c1, c2, c3, side, etype, poff, qty, tp_off, sl_off, anchor, tif) = op
             base = BASE_PRICE if i == 0 else 300_000
             entry = base + poff * 5 if etype == OrderType.LIMIT else 0
             sign = 1 if side == Side.BUY else -1
@@ -258,8 +258,9 @@ class Pair:
             # anchor: 0 = the limit price / arrival mid; else the planner's price (a tick
             # multiple, or off the grid when negative: refused alike)
             anchor = 0 if anchor == 0 else base + (anchor if anchor < 0 else 0)
-            args = (a, s, i, c1, c2, c3, side, etype, entry, qty, tp, sl, TimeInForce.GTC, ts,
-                    anchor)
+            expire = ts + 700 if tif == TimeInForce.GTD else 0  # DAY: the core's end of day
+            args = (a, s, i, c1, c2, c3, side, etype, entry, qty, tp, sl, tif, ts, anchor,
+                    expire)
             r, c = self.both("submit_bracket", args, args)
             assert r[0] == c[0], op
             self.record(r[1:], c[1:])
@@ -400,7 +401,8 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
             op = ("bracket", rng.randrange(2), rng.randrange(3), rng.randrange(2),
                   rng.randrange(60), rng.randrange(60), rng.randrange(60), rng.choice([1, 2]),
                   rng.choice([1, 2]), rng.randint(-12, 12), rng.choice([100, 500, 1000]),
-                  rng.randrange(13), rng.randrange(13), rng.choice([0, 0, 1]))
+                  rng.randrange(13), rng.randrange(13), rng.choice([0, 0, 1]),
+                  rng.choice([1, 1, 4, 5]))
         elif roll < 0.45:
             op = ("ack", k)
         elif roll < 0.62:
@@ -551,7 +553,7 @@ def test_refused_protective_children_alike(policy, anchor_mode, instrument):
         assert m.set_limit(0, Limit.PROTECT_ON_REJECT, policy) == 0
         assert m.set_limit(0, Limit.PROTECT_ANCHOR, anchor_mode) == 0
     pair.apply(("bracket", 0, 1, instrument, 1, 2, 3, Side.BUY, OrderType.MARKET, 0, 1000, 4,
-                3, 0))
+                3, 0, TimeInForce.GTC))
     pair.apply(("fill", 2, 1, 1, -7, 3, 0))  # k=2: the entry, filled below the arrival mid
     pair.compare_state()
     for _ in range(3):  # refuse the newest order, then its partner, and what replaces them
