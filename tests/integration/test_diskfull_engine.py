@@ -17,10 +17,10 @@ from diskfull_fixtures import fill, plain_dir, rlimit_prefix, small_tmpfs, tmpfs
 
 from bindings.client import OmsClient, OmsTimeout
 from bindings.wire.spec import QueryKind
+from oms_core.engine import KIND_START_OF_DAY
 from oms_core.engine.process import ROOT, EngineProcess, base_config
 from oms_core.engine.server import EXIT_JOURNAL_FAILED
 from oms_core.enums import Side
-from oms_core.engine import KIND_START_OF_DAY
 from oms_core.journal import INPUT, JournalReader
 
 pytestmark = pytest.mark.timeout(90)
