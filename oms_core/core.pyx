@@ -1280,6 +1280,16 @@ cdef class OmsCore:
             if peer != NULL and not _terminal(peer.status):
                 self._sync(peer)  # the survivor now carries the reserve
                 self._request_cancel(peer, ts)
+        cdef int64_t size = o.filled, free
+        cdef instrument_t* inst
+        cdef balance_t* bal
+        if o.child1_id and o.filled > 0 and o.locks_funds and o.side == SIDE_BUY:
+            # a spot exit sells no more than is held: a fee in the base asset left less
+            inst = &self.instruments[o.instrument]
+            bal = self.ledger.balance(o.account, inst.base_asset)
+            free = (bal.total - bal.locked) // inst.base_mult // inst.lot * inst.lot
+            if 0 < free < size:
+                size = free
         if o.child1_id:
             child_ids[0] = o.child1_id
             child_ids[1] = o.child2_id
@@ -1288,8 +1298,8 @@ cdef class OmsCore:
                 if child == NULL or _terminal(child.status) or child.hold != HOLD_PARENT:
                     continue
                 if o.filled > 0:
-                    child.qty = o.filled
-                    child.group_qty = o.filled
+                    child.qty = size
+                    child.group_qty = size
                     p = _protect_price(o, child.anchor,
                                        self.instruments[child.instrument].tick)
                     if child.order_type == TYPE_LIMIT:

@@ -1672,14 +1672,23 @@ class ReferenceModel:
             if peer is not None and peer.status not in TERMINAL:
                 self._sync_reserve(peer)  # the survivor now carries the reserve
                 self._request_cancel(peer, ts, internal=True)
+        size = o.filled
+        if o.child1_id and o.filled > 0 and o.locks_funds and o.is_buy:
+            # a spot exit sells no more than is held: a fee in the base asset left less
+            inst = self.instruments[o.instrument]
+            total, locked = self._balance(o.account, inst.base_asset)
+            free = total - locked
+            free = quotient(free, inst.lot, 0, ROUND_FLOOR) * inst.lot if free > 0 else ZERO
+            if 0 < free < size:
+                size = free
         if o.child1_id:
             children = [self.orders.get(o.child1_id), self.orders.get(o.child2_id)]
             for child in children:
                 if child is None or child.status in TERMINAL or child.hold != Hold.PARENT:
                     continue
                 if o.filled > 0:
-                    child.qty = o.filled
-                    child.group_qty = o.filled
+                    child.qty = size
+                    child.group_qty = size
                     inst = self.instruments[child.instrument]
                     price = self._protect_price(o, child.anchor, inst)
                     if child.order_type == OrderType.LIMIT:

@@ -343,3 +343,26 @@ def test_day_orders_and_day_brackets_expire_at_the_end_of_the_utc_day(model):
     assert c.on_timer(20_001 * day) >= 2  # the DAY order and bracket entry (and the GTD one)
     assert c.order(oid)["status"] == OrderStatus.PENDING_CANCEL
     assert c.order(tp)["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_spot_bracket_children_sell_what_the_base_fee_left(model):
+    # a spot buy of 1.0 BTC that pays 0.001 BTC in fee holds 0.999 BTC: its take-profit and
+    # stop-loss sell 0.999 (the venue would refuse 1.0 for want of balance)
+    from oms_core.reference import ReferenceModel
+
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    c.deposit(0, USDT, 1_000_000 * 10**8)
+    assert c.set_limit(0, Limit.CHECK_BALANCE, 1) == Reject.OK
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 1, 2, 3, BUY, MARKET, 0, 100_000,
+                                           PX + 1000, PX - 1000, GTC, 10)
+    assert code == Reject.OK
+    assert c.on_fill(entry, 1, 100_000, PX, 100_000, BTC, 2, 11) == Reject.OK  # 0.001 BTC
+    assert c.balance(0, BTC) == (99_900_000, 99_900_000)  # 0.999 BTC, locked by the exits
+    assert c.order(tp)["qty"] == c.order(sl)["qty"] == 99_900
