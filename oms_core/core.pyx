@@ -723,7 +723,8 @@ cdef class OmsCore:
                                                and o.status != ST_PENDING_CANCEL):
             return R_INVALID_TRANSITION
         o.reason = reason
-        if o.parent_id and o.hold != HOLD_PARENT:  # a released protective child
+        # a released protective child the venue refused (not one being canceled anyway)
+        if o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW:
             return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
@@ -802,10 +803,21 @@ cdef class OmsCore:
                 if peer != NULL:
                     self._link_oco(peer, n, group_qty)
                 self._sync(n)
+        cdef uint32_t si
+        cdef int64_t held = 0
         if action == 0:
             peer = self.orders.find(peer_id) if peer_id else NULL
             if peer != NULL:
                 self._request_cancel(peer, ts)
+            # close no more than the strategy holds on the protected side
+            si = self.ledger.strategy_index.get((<uint64_t>account << 32) | strategy,
+                                                instrument)
+            if si != NO_SLOT:
+                held = self.ledger.strategy_pool[si].qty
+                held = held if side == SIDE_SELL else -held
+            if held < qty:
+                qty = held
+        if action == 0 and qty > 0:
             n = self._insert(account, strategy, instrument, FLATTEN_CL | refused_seq, side,
                              TYPE_MARKET, TIF_GTC, 0, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
                              inst.last if inst.last > 0 else reserve, False, False)

@@ -887,7 +887,8 @@ class ReferenceModel:
         if o.ts_ack != 0 or o.filled != 0 or o.status not in (S.PENDING_NEW, S.PENDING_CANCEL):
             return Reject.INVALID_TRANSITION
         o.reason = reason
-        if o.parent_id and o.hold != Hold.PARENT:  # a released protective child
+        # a released protective child the venue refused (not one being canceled anyway)
+        if o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW:
             self._protection_refused(o, reason, ts)
             return Reject.OK
         self._set_status(o, S.REJECTED, ts)
@@ -930,6 +931,11 @@ class ReferenceModel:
         if action == ProtectAction.NONE:
             if peer is not None and peer.order_id in self.orders:
                 self._request_cancel(peer, ts, internal=True)
+            # close no more than the strategy holds on the protected side
+            spos = self.strategy_positions.get((o.account, o.strategy, o.instrument))
+            held = inst.raw(spos.qty, "qty") if spos is not None else 0
+            qty = min(qty, held if o.side == Side.SELL else -held)
+        if action == ProtectAction.NONE and qty > 0:
             reserve = inst.last if inst.last > 0 else o.reserve_price
             new = self._insert(o.account, o.strategy, o.instrument, FLATTEN_CL | o.order_id,
                                o.side, OrderType.MARKET, TimeInForce.GTC, 0, 0, qty,

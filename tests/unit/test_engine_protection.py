@@ -213,3 +213,22 @@ def test_the_live_engine_starts_a_new_trading_day_once_per_utc_day(tmp_path: Pat
     again.core.restore(core.snapshot())
     again.start_day_if_new(t0 + day + 60 * 10**9)
     assert again.journal.committed_inputs == 0
+
+
+def test_a_refused_child_already_being_canceled_is_not_replaced(tmp_path: Path) -> None:
+    # the take-profit fills, its stop partner is being canceled when the venue answers that it
+    # refused the stop: nothing protects anything any more, and nothing needs to
+    engine, btc, trend = _engine(tmp_path, 'protect_reject = "flatten"\n')
+    children, _ = _enter(engine, btc, trend)
+    tp = next(r for r in children if r.order_type == OrderType.LIMIT)
+    sl = next(r for r in children if r.order_type == OrderType.STOP_MARKET)
+    _batch(engine, _report(tp.order_id, ExecType.ACK, exch_order_id=2), gateway=True)
+    _, gw = _batch(engine, _report(tp.order_id, ExecType.FILL, trade_id=78, last_qty=QTY,
+                                   last_price=tp.price, cum_qty=QTY, liquidity=1),
+                   gateway=True)
+    assert [r.order_id for r in gw if r.msg_type == MsgType.GW_CANCEL] == [sl.order_id]
+    out, gw = _batch(engine, _report(sl.order_id, ExecType.REJECT, exch_code=-2010),
+                     gateway=True)
+    assert not [r for r in out if r.msg_type == MsgType.RISK_ALERT]
+    assert not [r for r in gw if r.msg_type == MsgType.GW_NEW_ORDER]
+    assert engine.core.position(0, btc)["qty"] == 0
