@@ -7,19 +7,44 @@
 With ``--journal DIR`` it first recovers (newest snapshot + replay of the journal after it,
 see oms_core/engine/startup.py) and prints ``RECOVERED {json}``.
 When ready the engine prints one line ``READY {json of the bound endpoints}`` on stdout
-(tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0).
+(tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0), at any
+moment from the line ``STARTING {"pid": N}`` on: during configuration load and recovery the
+start is cut short (the journal closed as it is), while serving what is in flight is
+answered first, and any number of further signals change nothing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+import signal
 import sys
 from typing import Any
 
-from .config import build_core, load_engine_config
-from .server import EXIT_JOURNAL_FAILED, Engine, JournalWriteError
+# noted before anything slow is imported; the Engine's own handler takes over once it exists
+_STOP_SIGNALS: list[int] = []
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    _STOP_SIGNALS.append(signum)
+
+
+signal.signal(signal.SIGTERM, _note_stop)
+signal.signal(signal.SIGINT, _note_stop)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from .config import build_core, load_engine_config  # noqa: E402
+from .server import EXIT_JOURNAL_FAILED, Engine, JournalWriteError  # noqa: E402
+
+
+def _ignore_stop_signals() -> None:
+    """After the clean stop: CPython puts the default action back for handlers set from Python
+    while the interpreter shuts down, so a late SIGTERM would end an exit 0 as -15; an
+    ignored signal stays ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _open_journal(path: str, durability: str, group_us: int) -> Any:
@@ -47,6 +72,7 @@ def _rebind(cfg: Any, host: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    print("STARTING " + json.dumps({"pid": os.getpid()}), flush=True)
     if argv[:1] == ["keygen"]:
         from bindings.security import write_keypair
 
@@ -140,16 +166,23 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
                                       args.snapshot_seconds)
     engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    engine.install_signal_handlers()
+    if _STOP_SIGNALS:
+        engine.stop()
     res = None
     do_recon = False
     if journal is not None:
         res = recover_engine(engine, cfg.journal_dir)
         journal.attach(engine)
-        do_recon = res.last_seq > 0 and not args.no_reconcile
-        if do_recon or args.trading_gate:
+        do_recon = res.last_seq > 0 and not args.no_reconcile and not engine.stopping
+        if do_recon or (args.trading_gate and not engine.stopping):
             gate_after_restart(engine, res)
         print("RECOVERED " + describe(res), flush=True)
-    engine.install_signal_handlers()
+    if engine.stopping:  # stopped while starting: nothing was served, nothing to drain
+        if journal is not None:
+            journal.close()
+        print("STOPPED " + json.dumps(engine.stats()), flush=True)
+        return 0
     engine.bind()
     if res is not None and do_recon:
         # after the journal, before any client is served: ask every gateway (startup.py)
@@ -172,4 +205,6 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    _ignore_stop_signals()
+    sys.exit(code)

@@ -248,6 +248,11 @@ class Engine:
     def stop(self) -> None:
         self._stopping = True
 
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for (a signal or :meth:`stop`)."""
+        return self._stopping
+
     # ------------------------------------------------------------------ main loop
     def run(self, ready: Any = None) -> None:
         """Serve until :meth:`stop` (or a signal); then shut down cleanly."""
@@ -276,7 +281,7 @@ class Engine:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 100, 100)
-        if ready is not None:
+        if ready is not None and not self._stopping:
             ready()
         log.info("engine serving on %s", self.endpoints)
         # group durability: when traffic stops, the last commits are synced within group_us

@@ -326,7 +326,7 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
         ex: {"orders": [], "fills": [], "balances": {}, "end": None} for ex in socks}
     deadline = time.monotonic() + timeout_s
     unsent = set(socks)
-    while time.monotonic() < deadline and events is not None:
+    while time.monotonic() < deadline and events is not None and not engine.stopping:
         for ex in sorted(unsent):
             req = wire.encode("GW_RECONCILE", rid_of[ex], 0, time.time_ns(), 0,
                               since_ns=since, account=ANY_ID, exchange=ex)
@@ -366,6 +366,8 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
                     a["fills"].append(recovery.VenueFill(
                         int(r.order_id), int(r.trade_id), int(r.last_qty), int(r.last_price),
                         int(r.fee), int(r.fee_asset), int(r.liquidity), int(r.exch_ts_ns)))
+    if engine.stopping:  # asked to stop while waiting: no verdict (the next start asks again)
+        return False
     insts = _instruments_by_exchange(engine)
     ts = time.time_ns()
     apply = functools.partial(_live_apply, engine)
