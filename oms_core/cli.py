@@ -37,8 +37,6 @@ def _load(path: str) -> OmsConfig:
 
 # ------------------------------------------------------------------------------------ run
 def cmd_run(args: argparse.Namespace) -> int:
-    from oms_core.supervisor import Supervisor, plan
-
     cfg = _load(str(Path(args.config).resolve()))
     if cfg.mode == "live":
         try:
@@ -47,6 +45,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"oms: configuration refused: {e}", file=sys.stderr)
             return 2
     run_dir = Path(args.run_dir or Path(cfg.engine.journal_dir).parent / "run").resolve()
+    from oms_core.instance import InstanceLocked, acquire_all
+
+    try:  # before anything is written: a second instance would rewrite the first one's files
+        locks = acquire_all([run_dir, cfg.engine.journal_dir])
+    except InstanceLocked as e:
+        print(f"oms: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _run_locked(args, cfg, run_dir)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run_locked(args: argparse.Namespace, cfg: OmsConfig, run_dir: Path) -> int:
+    from oms_core.supervisor import Supervisor, plan
+
     try:
         specs, info = plan(cfg, str(Path(args.config).resolve()), run_dir)
     except ValueError as e:

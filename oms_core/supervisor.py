@@ -252,6 +252,7 @@ class Supervisor:
                         codes[c.spec.name + ":final"] = r.returncode
         self.write_state()
         self._close_status()
+        remove_sockets(self.run_dir)
         return codes
 
     # -- status
@@ -283,7 +284,12 @@ class Supervisor:
         self._ctx = zmq.Context()
         self._rep = self._ctx.socket(zmq.REP)
         self._rep.setsockopt(zmq.LINGER, 0)
-        self._rep.bind(self.status_endpoint)
+        try:
+            self._rep.bind(self.status_endpoint)
+        except zmq.ZMQError as e:
+            self._close_status()
+            raise RuntimeError(f"cannot bind the status endpoint {self.status_endpoint}: "
+                               f"{zmq.strerror(e.errno)}") from None
 
     def _answer_status(self) -> None:
         if self._rep is None:
@@ -304,6 +310,22 @@ class Supervisor:
             self._rep.close(0)
             self._ctx.term()
             self._rep = None
+
+
+def remove_sockets(directory: Path) -> list[Path]:
+    """Delete the ipc:// socket files left in ``directory`` (after every child stopped: a
+    child killed -9 leaves its bound socket file behind)."""
+    import stat
+
+    gone = []
+    for p in Path(directory).iterdir():
+        try:
+            if stat.S_ISSOCK(p.lstat().st_mode):
+                p.unlink()
+                gone.append(p)
+        except OSError:
+            continue
+    return gone
 
 
 def ask_status(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
@@ -487,4 +509,4 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port", "plan",
-           "shards_of"]
+           "remove_sockets", "shards_of"]

@@ -36,7 +36,9 @@ import logging  # noqa: E402
 import os  # noqa: E402
 
 from .config import build_core, load_engine_config  # noqa: E402
-from .server import EXIT_JOURNAL_FAILED, Engine, JournalWriteError  # noqa: E402
+from .server import EXIT_JOURNAL_FAILED, BindError, Engine, JournalWriteError  # noqa: E402
+
+_held: list[Any] = []  # the journal directory's instance lock
 
 
 def _ignore_stop_signals() -> None:
@@ -148,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, cfg: Any) -> int:
+    if cfg.journal_dir:
+        from oms_core.instance import InstanceLock, InstanceLocked
+
+        try:  # held until exit: one engine per journal
+            _held.append(InstanceLock(cfg.journal_dir).acquire())
+        except InstanceLocked as e:
+            print(f"engine: journal {e}", file=sys.stderr)
+            return 2
     if args.durability:
         cfg.journal_durability = args.durability
     if args.group_us is not None:
@@ -183,7 +193,15 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             journal.close()
         print("STOPPED " + json.dumps(engine.stats()), flush=True)
         return 0
-    engine.bind()
+    try:
+        engine.bind()
+    except BindError as e:
+        print(f"engine: {e}", file=sys.stderr)
+        if engine.ctx is not None:
+            engine.ctx.destroy(0)
+        if journal is not None:
+            journal.close()
+        return 2
     if res is not None and do_recon:
         # after the journal, before any client is served: ask every gateway (startup.py)
         ok = reconcile_after_restart(engine, res, args.reconcile_timeout)

@@ -47,6 +47,18 @@ except ImportError:  # journal not built: nothing raises it
 
 log = logging.getLogger("oms.engine")
 
+
+class BindError(OSError):
+    """An endpoint could not be bound (in use, bad address); the message names it."""
+
+
+def bind_endpoint(sock: zmq.Socket, endpoint: str) -> None:
+    """``sock.bind(endpoint)``, or :class:`BindError` with one line naming the endpoint."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as e:
+        raise BindError(f"cannot bind {endpoint}: {zmq.strerror(e.errno)}") from None
+
 # exit status of ``python -m oms_core.engine`` when its journal cannot be written (EX_TEMPFAIL:
 # a supervisor restarts it; the restart recovers exactly what was acknowledged)
 EXIT_JOURNAL_FAILED = 75
@@ -192,7 +204,7 @@ class Engine:
             self.auth.start()
             make_curve_server(self.router, keys)
             self.server_public = keys.public
-        self.router.bind(cfg.client)
+        bind_endpoint(self.router, cfg.client)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub = self._bind(zmq.PUB, cfg.public, hwm=100_000)
         self.writer = self._bind(zmq.PUSH, cfg.writer, hwm=cfg.writer_hwm)
@@ -235,7 +247,7 @@ class Engine:
             s.setsockopt(zmq.SNDHWM, hwm)
         else:
             s.setsockopt(zmq.RCVHWM, hwm)
-        s.bind(endpoint)
+        bind_endpoint(s, endpoint)
         return s
 
     def install_signal_handlers(self) -> None:
