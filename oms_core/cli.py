@@ -150,6 +150,18 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
     return out
 
 
+def halt_lines(sup: dict[str, Any]) -> list[str]:
+    """One line per engine whose reconciliation keeps trading halted, with the reason."""
+    out = []
+    for p in sup.get("processes", []):
+        rep = p.get("report") or {}
+        if rep.get("halted") and not rep.get("ok", True):
+            why = "; ".join(f"exchange {ex}: {w}" for ex, w in sorted(rep.get("why", {}).items()))
+            out.append(f"{p['name']}: trading HALTED: reconciliation failed ({why or 'no answer'})"
+                       "; it resumes when the gateway answers, or `oms resume`")
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     st = gather_status(cfg, pings=args.pings, timeout=args.timeout)
@@ -171,6 +183,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t.add_row(p["name"], str(p["pid"]), str(p["alive"]), str(p["up_s"]),
                           str(p["restarts"]), str(p["last_exit"]))
             con.print(t)
+            for line in halt_lines(sup):
+                con.print(line)
         for k, sh in st["shards"].items():
             lat = sh.get("latency_ns", {})
             con.print(f"shard {k}: {sh['commands']} connected={sh['connected']} "

@@ -12,7 +12,10 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 Start order: simulators, engines, writers, gateways. Stop order (SIGTERM to each, then wait):
 gateways, engines (they drain and close their journals), writers (they flush), one last
-writer pass that copies from the journal whatever the live stream dropped, simulators.
+writer pass that copies from the journal whatever the live stream dropped, simulators. An
+engine counts as started once its sockets are bound (``LISTENING``): after a restart it
+reconciles with the gateways started after it and trades once they answered; its last
+``RECONCILED`` line (the verdict, and why trading stays halted) is in the status.
 
 Each child's stdout and stderr go to ``<run dir>/logs/<name>.log``. ``<run dir>/state.json``
 and the status endpoint (``[engine] health``, ZeroMQ REP) say what runs, since when, and how
@@ -67,6 +70,7 @@ class ChildSpec:
     after_stop: list[str] = field(default_factory=list)  # run once after the final stop
     shard: int | None = None
     restart: bool = True
+    report_line: str = ""  # status shows the last output line starting with this (JSON)
 
 
 @dataclass
@@ -155,6 +159,24 @@ class Supervisor:
                     return True
             return False
         return time.monotonic() - c.last_start > 0.3
+
+    def _last_report(self, c: Child) -> Any:
+        """The JSON of the child's last ``report_line`` of its current start (None: none)."""
+        if not c.spec.report_line:
+            return None
+        try:
+            text = c.log.read_text(errors="replace")
+        except OSError:
+            return None
+        text = text.rsplit(f"--- start {c.starts} at", 1)[-1]
+        at = text.rfind("\n" + c.spec.report_line)
+        if at < 0:
+            return None
+        line = text[at + 1 + len(c.spec.report_line):].partition("\n")[0]
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
 
     def _wait_ready(self, c: Child, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -267,6 +289,7 @@ class Supervisor:
                 "up_s": round(now - c.last_start, 1) if alive else 0.0,
                 "restart_in_s": round(max(0.0, c.next_start - now), 1) if c.next_start else None,
                 "shard": c.spec.shard, "ready": c.ready_info[:300],
+                **({"report": self._last_report(c)} if c.spec.report_line else {}),
             })
         return {"pid": os.getpid(), "since": self.started, "stopping": self.stopping,
                 "processes": procs, **self.info}
@@ -457,7 +480,9 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
         engines.append(ChildSpec(f"engine-{k}", [
             py, "-m", "oms_core.engine", "--config", str(config_path), "--shard", str(k),
             "--writer", writer_ep, "--journal", str(journal), "--log-level", "WARNING"],
-            stop_rank=1, ready_line="READY ", stop_timeout=30.0, shard=k))
+            # bound is enough: the gateways started after it answer its reconciliation
+            stop_rank=1, ready_line="LISTENING ", stop_timeout=30.0, shard=k,
+            report_line="RECONCILED "))
         wargs = [py, "-m", "writer", "--engine", writer_ep, "--journal", str(journal), "--db",
                  db, "--flush-ms", str(cfg.writer.flush_interval_ms)]
         writers.append(ChildSpec(f"writer-{k}", wargs, stop_rank=2, stop_timeout=30.0,

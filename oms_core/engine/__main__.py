@@ -202,17 +202,20 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         if journal is not None:
             journal.close()
         return 2
+    print("LISTENING " + json.dumps(engine.endpoints), flush=True)
+    if not args.no_reconcile:
+        from .startup import Reconciler
+
+        def reconciled(report: dict[str, Any]) -> None:
+            print("RECONCILED " + json.dumps(report), flush=True)
+
+        engine.reconciler = Reconciler(engine, args.reconcile_timeout, on_report=reconciled)
     if res is not None and do_recon:
-        # after the journal, before any client is served: ask every gateway (startup.py)
-        ok = reconcile_after_restart(engine, res, args.reconcile_timeout)
-        st = engine._recon
-        print("RECONCILED " + json.dumps({
-            "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
-            "reports": {str(ex): {"booked_fills": r.booked_fills,
-                                  "closed": [o for o, _ in r.closed_unknown],
-                                  "balance_diffs": r.balance_diffs,
-                                  "adopted": r.adopted}
-                        for ex, r in st.reports.items()}}), flush=True)
+        # after the journal, before any client is served: ask every gateway (startup.py);
+        # gateways that say hello later are asked while the engine runs
+        reconcile_after_restart(engine, res, args.reconcile_timeout)
+        if not engine.stopping:
+            print("RECONCILED " + json.dumps(engine.reconciler.report()), flush=True)
 
     def ready() -> None:
         print("READY " + json.dumps(engine.endpoints), flush=True)

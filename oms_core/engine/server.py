@@ -157,6 +157,9 @@ class Engine:
                          "bad_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
+        # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
+        # and with every new gateway process; None: never
+        self.reconciler: Any = None
         # issue-6 signals: one answer record per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
@@ -340,6 +343,8 @@ class Engine:
                     if self.loop.timer_due(now):
                         self._internal(KIND_TIMER, now)
                     self._retry_gateways()
+                    if self.reconciler is not None and self.reconciler.active:
+                        self.reconciler.tick()
                     self._check_sessions(now)
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
@@ -534,11 +539,14 @@ class Engine:
 
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
+        rc = self.reconciler
         for _ in range(_MAX_BATCH):
             try:
                 frame = sock.recv(_NOBLOCK)
             except zmq.Again:
                 return
+            if rc is not None and rc.active and sock is self.gw_events and rc.on_frame(frame):
+                continue  # a reconciliation answer row
             loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
             loop.on_gateway_frame(frame, time.time_ns())
             self._flush(None)
@@ -609,6 +617,8 @@ class Engine:
     def _on_gateway_status(self, payload: bytes) -> None:
         rec = wire.decode(payload)
         self.gateway_status[rec.gateway_id] = rec.state
+        if self.reconciler is not None:
+            self.reconciler.on_status(payload)
         if self.pub is not None:
             try:
                 self.pub.send(payload, _NOBLOCK)

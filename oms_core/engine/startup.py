@@ -28,7 +28,7 @@ from typing import Any
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgType, Scope
 from oms_core import recovery
-from oms_core.enums import KillMode
+from oms_core.enums import KillMode, OrderStatus
 
 from .kinds import KIND_MARK_TO_MARKET
 
@@ -132,7 +132,8 @@ class ReconState:
         self.overridden: dict[str, Any] | None = None
         self.last_input_ts = 0
         self.reports: dict[int, recovery.ReconReport] = {}
-        self.missing: list[int] = []  # exchanges that did not answer
+        self.missing: list[int] = []  # exchanges whose last reconciliation failed
+        self.failures: dict[int, str] = {}  # ... and why
 
 
 def install_recon_handlers(engine: Any) -> ReconState:
@@ -298,125 +299,321 @@ _ANSWER_TYPES = {int(MsgType.GW_EXEC_REPORT), int(MsgType.GW_BALANCE),
                  int(MsgType.GW_RECONCILE_END)}
 
 
-def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
-                            timeout_s: float = 10.0, lookback_s: float = 300.0,
-                            now_ns: int | None = None) -> bool:
-    """Reconcile with every gateway (after :meth:`Engine.bind`, before :meth:`Engine.run`).
+class _Request:
+    """One GW_RECONCILE in flight to one exchange's gateway, and its answer so far."""
 
-    Sends one GW_RECONCILE per gateway (trades since the journal's last input minus
-    ``lookback_s``), collects the answers for up to ``timeout_s`` (other gateway frames that
-    arrive meanwhile are applied as usual), then applies :func:`oms_core.recovery.reconcile`
-    per answer through the engine's live, journaled path: missed fills booked, orders not
-    open at the venue closed, RECONCILIATION_DIFFERENCE alerts emitted. When every gateway
-    answered completely and the gate is the reconciliation's own, a journaled
-    ``ADMIN RESUME GLOBAL`` lifts it; otherwise trading stays halted (logged, alert) until
-    an admin sends RESUME. Return True when every gateway answered.
+    def __init__(self, exchange: int, rid: int, since_ns: int, at_start: bool,
+                 live_before: set[int]) -> None:
+        self.exchange = exchange
+        self.rid = rid
+        self.since_ns = since_ns
+        self.at_start = at_start  # the engine restarted: compare balances, close PENDING_NEW
+        self.live_before = live_before  # orders live when it was asked (mid-run: acked ones)
+        self.sent_at = 0.0  # monotonic; 0 = not sent yet (no gateway connected)
+        self.orders: list[recovery.VenueOrder] = []
+        self.fills: list[recovery.VenueFill] = []
+        self.balances: dict[int, int] = {}
+        self.end: Any = None
+
+
+class Reconciler:
+    """Reconciliation with the gateways, one request per exchange at a time.
+
+    Asked for every exchange after an engine restart (:meth:`request_all`) and again for one
+    exchange whenever a new gateway process says hello (:meth:`on_status`: a GW_STATUS whose
+    header ``seq`` starts again), while the engine runs. The answer rows (this request's id,
+    QUERY_ROW) are taken out of the gateway stream (:meth:`on_frame`) and, at
+    GW_RECONCILE_END, applied through the engine's live journaled path
+    (:func:`oms_core.recovery.reconcile`): missed fills booked, orders not open at the venue
+    closed, RECONCILIATION_DIFFERENCE alerts emitted. A gateway silent for ``timeout_s``
+    gets one RECON_NO_ANSWER alert and is asked again when it next says hello.
+
+    The restart gate (:func:`gate_after_restart`) lifts once every exchange asked at start
+    answered completely. Mid-run, orders sent but not acknowledged when the request went out
+    are left alone (the venue may not list them yet), and balances are not compared (fills
+    move them while the answer is assembled).
     """
-    st = install_recon_handlers(engine)
-    import zmq
 
-    now = time.time_ns() if now_ns is None else now_ns
-    last = st.last_input_ts or now
-    since = max(0, last - int(lookback_s * 1e9))
-    socks = dict(getattr(engine, "gw_orders", {}) or {})
-    events = getattr(engine, "gw_events", None)
-    rid_of = {ex: (now & 0xFFFFFFFFFF00) | ex for ex in socks}
-    by_rid = {rid: ex for ex, rid in rid_of.items()}
-    answers: dict[int, dict[str, Any]] = {
-        ex: {"orders": [], "fills": [], "balances": {}, "end": None} for ex in socks}
-    deadline = time.monotonic() + timeout_s
-    unsent = set(socks)
-    while time.monotonic() < deadline and events is not None and not engine.stopping:
-        for ex in sorted(unsent):
-            req = wire.encode("GW_RECONCILE", rid_of[ex], 0, time.time_ns(), 0,
-                              since_ns=since, account=ANY_ID, exchange=ex)
+    def __init__(self, engine: Any, timeout_s: float = 10.0, lookback_s: float = 300.0,
+                 on_report: Any = None) -> None:
+        self.engine = engine
+        self.st = install_recon_handlers(engine)
+        self.timeout_s = timeout_s
+        self.lookback_ns = int(lookback_s * 1e9)
+        self.on_report = on_report  # called with the report dict after each verdict
+        self.pending: dict[int, _Request] = {}
+        self.by_rid: dict[int, int] = {}
+        self.unreconciled: set[int] = set()  # asked at start, not answered completely yet
+        self.status_seq: dict[int, int] = {}  # gateway id -> header seq of its last GW_STATUS
+        self.last_heard_ns: dict[int, int] = {}
+        self.retired: dict[int, float] = {}  # superseded or failed request id -> forget at
+        self.n_requests = 0
+        self._rid = time.time_ns() & 0xFFFFFFFFFF00
+
+    # -- asking
+    def request_all(self, since_ns: int) -> None:
+        """Ask every exchange (engine start); trading stays gated until all answered."""
+        for ex in sorted(self.engine.gw_orders):
+            self.unreconciled.add(ex)
+            self.request(ex, since_ns, at_start=True)
+
+    def request(self, ex: int, since_ns: int, at_start: bool = False) -> None:
+        """Ask ``ex`` (a request still pending for it is superseded)."""
+        old = self.pending.get(ex)
+        if old is not None:
+            self._retire(old)
+            at_start = at_start or old.at_start
+        self._rid += 0x100
+        rid = self._rid | (ex & 0xFF)
+        live: set[int] = set()
+        core = self.engine.core
+        for account in self._accounts():
+            for oid in core.live_orders(account):
+                o = core.order(oid)
+                if at_start or (o is not None and o["status"] != OrderStatus.PENDING_NEW):
+                    live.add(int(oid))
+        self.pending[ex] = _Request(ex, rid, max(0, since_ns), at_start, live)
+        self.by_rid[rid] = ex
+        self.n_requests += 1
+        self._send(self.pending[ex])
+
+    def _accounts(self) -> list[int]:
+        cfg = self.engine.cfg
+        ids = [int(a["id"]) for a in getattr(cfg, "accounts", None) or []]
+        oms = getattr(cfg, "oms", None)
+        if oms is not None:
+            ids += [int(c.id) for c in oms.clients.values()
+                    if c.shard == getattr(cfg, "shard", 0)]
+        out = []
+        for a in sorted(set(ids)):
             try:
-                socks[ex].send(req, zmq.NOBLOCK)
-                unsent.discard(ex)
-            except zmq.Again:
-                pass  # no gateway connected yet: PUSH has no peer to queue for
-        if all(a["end"] is not None for a in answers.values()):
-            break
-        if not events.poll(20):
-            continue
-        while True:
-            try:
-                frame = events.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            if wire.check_frame_py(frame)[1] != 0:
+                self.engine.core.live_orders(a)
+            except KeyError:
                 continue
-            for mt, flags, rid, raw in _records(frame):
-                ex = by_rid.get(rid)
-                if ex is None or mt not in _ANSWER_TYPES or (
-                        mt == MsgType.GW_EXEC_REPORT and not flags & HeaderFlag.QUERY_ROW):
-                    _normal_gateway_record(engine, raw)
-                    continue
-                a = answers[ex]
-                r = wire.decode(raw)
-                if mt == MsgType.GW_RECONCILE_END:
-                    a["end"] = r
-                elif mt == MsgType.GW_BALANCE:
-                    a["balances"][int(r.asset)] = int(r.total)
-                elif r.exec_type == ExecType.STATUS:
-                    a["orders"].append(recovery.VenueOrder(int(r.order_id),
-                                                           int(r.exch_order_id),
-                                                           int(r.cum_qty), int(r.leaves_qty)))
-                elif r.exec_type == ExecType.FILL:
-                    a["fills"].append(recovery.VenueFill(
-                        int(r.order_id), int(r.trade_id), int(r.last_qty), int(r.last_price),
-                        int(r.fee), int(r.fee_asset), int(r.liquidity), int(r.exch_ts_ns)))
-    if engine.stopping:  # asked to stop while waiting: no verdict (the next start asks again)
-        return False
-    insts = _instruments_by_exchange(engine)
-    ts = time.time_ns()
-    apply = functools.partial(_live_apply, engine)
-    st.missing = []
-    for ex, a in sorted(answers.items()):
-        end = a["end"]
-        if end is None or end.code != 0:
+            out.append(a)
+        return out
+
+    def _send(self, req: _Request) -> None:
+        import zmq
+
+        sock = self.engine.gw_orders.get(req.exchange)
+        if sock is None:
+            return
+        msg = wire.encode("GW_RECONCILE", req.rid, 0, time.time_ns(), 0,
+                          since_ns=req.since_ns, account=ANY_ID, exchange=req.exchange)
+        try:
+            sock.send(msg, zmq.NOBLOCK)
+            req.sent_at = time.monotonic()
+        except zmq.Again:
+            pass  # no gateway connected yet: PUSH has no peer to queue for
+
+    def on_status(self, payload: bytes) -> None:
+        """A GW_STATUS: a new gateway process (its sequence starts again) is asked."""
+        seq = _HDR.unpack_from(payload, 0)[5]
+        rec = wire.decode(payload)
+        gid = int(rec.gateway_id)
+        last = self.status_seq.get(gid)
+        self.status_seq[gid] = seq
+        now = time.time_ns()
+        heard = self.last_heard_ns.get(gid, now)
+        self.last_heard_ns[gid] = now
+        if (last is None and seq > 1) or (last is not None and seq > last):
+            return  # the process we heard before (or one that started before this engine)
+        ex = gid if gid in self.engine.gw_orders else None
+        if ex is None:
+            return
+        log.warning("gateway %d (exchange %d) started: reconciling with it", gid, ex)
+        self.request(ex, min(heard, now) - self.lookback_ns)
+
+    # -- answers
+    def on_frame(self, frame: bytes) -> bool:
+        """Take the answer rows out of one gateway frame; True when the frame was handled
+        here (the other records of it passed to the engine's loop one by one)."""
+        if not self.active or wire.check_frame_py(frame)[1] != 0:
+            return False
+        recs = _records(frame)
+        if not any((rid in self.by_rid or rid in self.retired) and mt in _ANSWER_TYPES
+                   for mt, _f, rid, _r in recs):
+            return False
+        for mt, flags, rid, raw in recs:
+            if rid in self.retired and mt in _ANSWER_TYPES:
+                continue
+            ex = self.by_rid.get(rid)
+            if ex is None or mt not in _ANSWER_TYPES or (
+                    mt == MsgType.GW_EXEC_REPORT and not flags & HeaderFlag.QUERY_ROW):
+                _normal_gateway_record(self.engine, raw)
+                continue
+            req = self.pending[ex]
+            r = wire.decode(raw)
+            if mt == MsgType.GW_RECONCILE_END:
+                req.end = r
+                self._finish(req)
+            elif mt == MsgType.GW_BALANCE:
+                req.balances[int(r.asset)] = int(r.total)
+            elif r.exec_type == ExecType.STATUS:
+                req.orders.append(recovery.VenueOrder(int(r.order_id), int(r.exch_order_id),
+                                                      int(r.cum_qty), int(r.leaves_qty)))
+            elif r.exec_type == ExecType.FILL:
+                req.fills.append(recovery.VenueFill(
+                    int(r.order_id), int(r.trade_id), int(r.last_qty), int(r.last_price),
+                    int(r.fee), int(r.fee_asset), int(r.liquidity), int(r.exch_ts_ns)))
+        return True
+
+    def tick(self) -> None:
+        """Send what could not be sent; give up on requests older than the timeout."""
+        now = time.monotonic()
+        for rid in [r for r, t in self.retired.items() if t < now]:
+            del self.retired[rid]
+        for req in list(self.pending.values()):
+            if not req.sent_at:
+                self._send(req)
+            if req.sent_at and now - req.sent_at > self.timeout_s:
+                self._fail(req, None)
+
+    def expire_all(self) -> None:
+        """Every request still pending has failed (the start-up wait is over)."""
+        for req in list(self.pending.values()):
+            self._fail(req, None)
+
+    # -- verdicts
+    def _retire(self, req: _Request) -> None:
+        self.pending.pop(req.exchange, None)
+        self.by_rid.pop(req.rid, None)
+        # late rows of a request no longer waited for are dropped, not applied as live
+        # reports, for a while
+        self.retired[req.rid] = time.monotonic() + 2 * self.timeout_s
+
+    @property
+    def active(self) -> bool:
+        """Gateway frames must pass :meth:`on_frame` (a request pending or just retired)."""
+        return bool(self.pending or self.retired)
+
+    def _fail(self, req: _Request, end: Any) -> None:
+        self._retire(req)
+        ex = req.exchange
+        st = self.st
+        first = ex not in st.missing
+        if first:
             st.missing.append(ex)
-            why = "no answer" if end is None else f"incomplete answer (code {end.code})"
-            log.error("ALERT reconciliation with exchange %d failed: %s within %.1f s; "
-                      "trading stays halted until an admin sends RESUME GLOBAL", ex, why,
-                      timeout_s)
-            _live_apply(engine, recovery.KIND_RECON_ALERT, ts, recovery.alert_record(
+        why = "no answer" if end is None else f"incomplete answer (code {end.code})"
+        st.failures[ex] = why
+        if first:  # one alert per failure streak
+            ts = time.time_ns()
+            log.error("ALERT reconciliation with exchange %d failed: %s within %.1f s%s", ex,
+                      why, self.timeout_s, "; trading stays halted until it answers (asked "
+                      "again at its next hello) or an admin sends RESUME GLOBAL"
+                      if st.gated else "")
+            _live_apply(self.engine, recovery.KIND_RECON_ALERT, ts, recovery.alert_record(
                 0 if end is None else int(end.account), ex, 0, recovery.RECON_NO_ANSWER,
                 -1 if end is None else int(end.code), ts))
-    complete = {ex: int(a["end"].account) for ex, a in answers.items()
-                if a["end"] is not None and a["end"].code == 0}
-    balance_views = _balance_views(answers, complete, insts, st.missing)
-    for ex, a in sorted(answers.items()):
-        end = a["end"]
-        if end is None:
-            continue
+        self._report()
+
+    def _finish(self, req: _Request) -> None:
+        end = req.end
+        if end.code != 0:
+            self._fail(req, end)
+            return
+        self._retire(req)
+        engine, st, ex = self.engine, self.st, req.exchange
         account = int(end.account)
         try:
-            live = engine.core.live_orders(account)
-            if end.code != 0:
-                live = []  # a partial list of open orders must not close the rest
+            live = [o for o in engine.core.live_orders(account) if int(o) in req.live_before]
         except KeyError:
             log.error("gateway of exchange %d trades account %d, unknown here", ex, account)
-            st.missing.append(ex)
-            continue
-        balances, traded, adopt = balance_views.get(ex, ({}, set(), False))
-        view = recovery.GatewayView(account, set(insts.get(ex, {})), a["orders"], a["fills"],
+            self._fail(req, end)
+            return
+        insts = _instruments_by_exchange(engine)
+        if req.at_start:
+            answers = {ex: {"balances": req.balances}}
+            balances, traded, adopt = _balance_views(answers, {ex: account}, insts,
+                                                     [])[ex]
+        else:
+            balances, traded, adopt = {}, set(), False
+        view = recovery.GatewayView(account, set(insts.get(ex, {})), req.orders, req.fills,
                                     balances, traded, adopt)
-        rep = recovery.reconcile(engine.core, view, ts, apply, None, live)
+        ts = time.time_ns()
+        rep = recovery.reconcile(engine.core, view, ts, functools.partial(_live_apply, engine),
+                                 None, live)
         st.reports[ex] = rep
+        if ex in st.missing:
+            st.missing.remove(ex)
+        st.failures.pop(ex, None)
+        self.unreconciled.discard(ex)
         log.warning("reconciled exchange %d account %d: %d open at the venue, %d fills seen, "
                     "%d booked, %d closed, %d balance differences, %d balances adopted", ex,
-                    account, len(a["orders"]), len(a["fills"]), len(rep.booked_fills),
+                    account, len(req.orders), len(req.fills), len(rep.booked_fills),
                     len(rep.closed_unknown), len(rep.balance_diffs), len(rep.adopted))
         for text in rep.alerts:
             log.warning("ALERT reconciliation: %s", text)
         for text in rep.notes:
             log.info("reconciliation: %s", text)
-    ok = not st.missing
-    if ok and st.gated and st.gate_owned and engine.core.risk.global_kill != 0:
-        _admin(engine, int(AdminAction.RESUME), time.time_ns())
-        log.warning("reconciliation complete: trading resumed")
-    return ok
+        if (not self.unreconciled and not st.missing and st.gated and st.gate_owned
+                and engine.core.risk.global_kill != 0):
+            _admin(engine, int(AdminAction.RESUME), time.time_ns())
+            log.warning("reconciliation complete: trading resumed")
+        self._report()
+
+    def report(self) -> dict[str, Any]:
+        """What the ``RECONCILED`` line says: the verdicts so far and whether trading is
+        halted, with the reason per exchange that failed."""
+        st = self.st
+        return {
+            "ok": not st.missing and not self.unreconciled,
+            "missing": sorted(st.missing), "why": {str(k): v for k, v in st.failures.items()},
+            "halted": self.engine.core.risk.global_kill != 0,
+            "reports": {str(ex): {"booked_fills": r.booked_fills,
+                                  "closed": [o for o, _ in r.closed_unknown],
+                                  "balance_diffs": r.balance_diffs, "adopted": r.adopted}
+                        for ex, r in st.reports.items()}}
+
+    def _report(self) -> None:
+        if self.on_report is not None and not self.pending:
+            self.on_report(self.report())
+
+
+def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
+                            timeout_s: float = 10.0, lookback_s: float = 300.0,
+                            now_ns: int | None = None) -> bool:
+    """Reconcile with every gateway (after :meth:`Engine.bind`, before :meth:`Engine.run`).
+
+    Asks every gateway (trades since the journal's last input minus ``lookback_s``) through
+    ``engine.reconciler`` (a :class:`Reconciler`, made here when missing) and waits up to
+    ``timeout_s`` for the answers, applying other gateway frames that arrive meanwhile as
+    usual. When every gateway answered completely and the gate is the reconciliation's own,
+    a journaled ``ADMIN RESUME GLOBAL`` lifts it; otherwise trading stays halted (logged,
+    alert) until a late gateway answers (asked again at its hello while the engine runs) or
+    an admin sends RESUME. Return True when every gateway answered.
+    """
+    import zmq
+
+    rc = getattr(engine, "reconciler", None)
+    if rc is None:
+        rc = engine.reconciler = Reconciler(engine, timeout_s, lookback_s)
+    st = rc.st
+    now = time.time_ns() if now_ns is None else now_ns
+    rc.request_all((st.last_input_ts or now) - int(lookback_s * 1e9))
+    events = getattr(engine, "gw_events", None)
+    deadline = time.monotonic() + timeout_s
+    on_report, rc.on_report = rc.on_report, None  # one verdict at the end of the wait
+    try:
+        while rc.pending and events is not None and not engine.stopping and (
+                time.monotonic() < deadline):
+            rc.tick()
+            if not events.poll(20):
+                continue
+            for _ in range(256):
+                try:
+                    frame = events.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if not rc.on_frame(frame):
+                    _normal_gateway_record(engine, frame)
+        if engine.stopping:  # asked to stop while waiting: no verdict (the next start asks)
+            return False
+        rc.expire_all()
+    finally:
+        rc.on_report = on_report
+    return not st.missing and not rc.unreconciled
 
 
 def _normal_gateway_record(engine: Any, raw: bytes) -> None:
@@ -547,6 +744,6 @@ def describe(res: recovery.RecoveryResult) -> str:
                        "skipped_snapshots": res.skipped_snapshots})
 
 
-__all__ = ["GATE_MARK", "ReconState", "SnapshottingJournal", "describe", "engine_state",
-           "gate_after_restart", "install_recon_handlers", "reconcile_after_restart",
-           "recover_engine", "restore_engine_state"]
+__all__ = ["GATE_MARK", "ReconState", "Reconciler", "SnapshottingJournal", "describe",
+           "engine_state", "gate_after_restart", "install_recon_handlers",
+           "reconcile_after_restart", "recover_engine", "restore_engine_state"]
