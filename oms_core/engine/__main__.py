@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="how long to wait for every gateway's reconciliation answer; a "
                          "gateway silent for longer keeps trading halted until an admin "
                          "RESUME GLOBAL (journaled)")
+    ap.add_argument("--unknown-reconcile-s", type=float, default=10.0, metavar="SECONDS",
+                    help="reconcile with the gateways when orders stayed UNKNOWN (submit in "
+                         "doubt, not resolved by the gateway's own query) this long")
     ap.add_argument("--bind-host", help="bind every tcp:// endpoint on this interface instead "
                                         "of the configured host (e.g. '*' in a container)")
     sec = ap.add_mutually_exclusive_group()
@@ -209,7 +212,8 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         def reconciled(report: dict[str, Any]) -> None:
             print("RECONCILED " + json.dumps(report), flush=True)
 
-        engine.reconciler = Reconciler(engine, args.reconcile_timeout, on_report=reconciled)
+        engine.reconciler = Reconciler(engine, args.reconcile_timeout, on_report=reconciled,
+                                       unknown_after_s=args.unknown_reconcile_s)
     if res is not None and do_recon:
         # after the journal, before any client is served: ask every gateway (startup.py);
         # gateways that say hello later are asked while the engine runs

@@ -343,7 +343,7 @@ class Engine:
                     if self.loop.timer_due(now):
                         self._internal(KIND_TIMER, now)
                     self._retry_gateways()
-                    if self.reconciler is not None and self.reconciler.active:
+                    if self.reconciler is not None and self.reconciler.wants_tick:
                         self.reconciler.tick()
                     self._check_sessions(now)
                 if mtm_ns > 0 and now >= next_mtm:

@@ -335,7 +335,7 @@ class Reconciler:
     """
 
     def __init__(self, engine: Any, timeout_s: float = 10.0, lookback_s: float = 300.0,
-                 on_report: Any = None) -> None:
+                 on_report: Any = None, unknown_after_s: float = 10.0) -> None:
         self.engine = engine
         self.st = install_recon_handlers(engine)
         self.timeout_s = timeout_s
@@ -347,6 +347,11 @@ class Reconciler:
         self.status_seq: dict[int, int] = {}  # gateway id -> header seq of its last GW_STATUS
         self.last_heard_ns: dict[int, int] = {}
         self.retired: dict[int, float] = {}  # superseded or failed request id -> forget at
+        # orders UNKNOWN (submit in doubt) that the gateway has not resolved after this long
+        # are reconciled on the timer; younger ones are left out (the venue may still take
+        # a request stamped until its recvWindow ends)
+        self.unknown_after_s = unknown_after_s
+        self.unknown_since = 0.0
         self.n_requests = 0
         self._rid = time.time_ns() & 0xFFFFFFFFFF00
 
@@ -367,10 +372,14 @@ class Reconciler:
         rid = self._rid | (ex & 0xFF)
         live: set[int] = set()
         core = self.engine.core
+        settled = time.time_ns() - int(self.unknown_after_s * 1e9)
         for account in self._accounts():
             for oid in core.live_orders(account):
                 o = core.order(oid)
-                if at_start or (o is not None and o["status"] != OrderStatus.PENDING_NEW):
+                if o is None:
+                    continue
+                if at_start or (o["status"] != OrderStatus.PENDING_NEW and (
+                        o["status"] != OrderStatus.UNKNOWN or o["ts_sent"] <= settled)):
                     live.add(int(oid))
         self.pending[ex] = _Request(ex, rid, max(0, since_ns), at_start, live)
         self.by_rid[rid] = ex
@@ -459,9 +468,27 @@ class Reconciler:
                     int(r.fee), int(r.fee_asset), int(r.liquidity), int(r.exch_ts_ns)))
         return True
 
+    @property
+    def wants_tick(self) -> bool:
+        """:meth:`tick` has work: a request, or orders in doubt to reconcile on the timer."""
+        return bool(self.pending or self.retired or self.unknown_since
+                    or self.engine.core.unknown_orders)
+
     def tick(self) -> None:
-        """Send what could not be sent; give up on requests older than the timeout."""
+        """Send what could not be sent; give up on requests older than the timeout; reconcile
+        every exchange when orders stayed UNKNOWN for ``unknown_after_s``."""
         now = time.monotonic()
+        if not self.engine.core.unknown_orders:
+            self.unknown_since = 0.0
+        elif not self.unknown_since:
+            self.unknown_since = now
+        elif now - self.unknown_since >= self.unknown_after_s:
+            self.unknown_since = now  # and again after another period while unresolved
+            log.warning("%d orders in doubt (UNKNOWN) for %.0f s: reconciling",
+                        self.engine.core.unknown_orders, self.unknown_after_s)
+            for ex in sorted(self.engine.gw_orders):
+                if ex not in self.pending:
+                    self.request(ex, time.time_ns() - self.lookback_ns)
         for rid in [r for r, t in self.retired.items() if t < now]:
             del self.retired[rid]
         for req in list(self.pending.values()):
