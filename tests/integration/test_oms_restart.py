@@ -6,6 +6,7 @@ gate without an admin. Real processes (simulator, engine, gateway, writer) on lo
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import subprocess
@@ -115,7 +116,20 @@ def test_restart_over_the_journal_trades_again_without_an_admin(tmp_path: Path) 
                       if p["name"] == "engine-0")
         assert engine["report"]["ok"] and not engine["report"]["halted"], engine
         assert engine["restarts"] == 0
-        assert second.stop() == 0
         print(f"restart: trading {took:.1f} s after READY")
+
+        # kill -9 of the gateway: its new process says hello, the engine reconciles with it
+        log = run_dir / "logs" / "engine-0.log"
+        verdicts = log.read_text().count("\nRECONCILED ")
+        gw = next(p for p in second.status()["supervisor"]["processes"]
+                  if p["name"] == "gateway-sim-0")
+        os.kill(gw["pid"], signal.SIGKILL)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and log.read_text().count("\nRECONCILED ") == verdicts:
+            time.sleep(0.2)
+        assert log.read_text().count("\nRECONCILED ") > verdicts, "no reconciliation"
+        assert "gateway 0 (exchange 0) started: reconciling with it" in log.read_text()
+        _trade_within(second, 20)
+        assert second.stop() == 0
     finally:
         second.kill()
