@@ -344,6 +344,8 @@ class Reconciler:
         self.pending: dict[int, _Request] = {}
         self.by_rid: dict[int, int] = {}
         self.unreconciled: set[int] = set()  # asked at start, not answered completely yet
+        # exchange -> (account, venue balances) of the start answers, until all are in
+        self.start_balances: dict[int, tuple[int, dict[int, int]]] | None = None
         self.status_seq: dict[int, int] = {}  # gateway id -> header seq of its last GW_STATUS
         self.last_heard_ns: dict[int, int] = {}
         self.retired: dict[int, float] = {}  # superseded or failed request id -> forget at
@@ -358,6 +360,7 @@ class Reconciler:
     # -- asking
     def request_all(self, since_ns: int) -> None:
         """Ask every exchange (engine start); trading stays gated until all answered."""
+        self.start_balances = {}
         for ex in sorted(self.engine.gw_orders):
             self.unreconciled.add(ex)
             self.request(ex, since_ns, at_start=True)
@@ -550,14 +553,10 @@ class Reconciler:
             self._fail(req, end)
             return
         insts = _instruments_by_exchange(engine)
-        if req.at_start:
-            answers = {ex: {"balances": req.balances}}
-            balances, traded, adopt = _balance_views(answers, {ex: account}, insts,
-                                                     [])[ex]
-        else:
-            balances, traded, adopt = {}, set(), False
+        # balances: compared once every exchange asked at start answered (an account's
+        # balance is the sum over its venues); never mid-run
         view = recovery.GatewayView(account, set(insts.get(ex, {})), req.orders, req.fills,
-                                    balances, traded, adopt)
+                                    {}, set(), False)
         ts = time.time_ns()
         rep = recovery.reconcile(engine.core, view, ts, functools.partial(_live_apply, engine),
                                  None, live)
@@ -565,7 +564,12 @@ class Reconciler:
         if ex in st.missing:
             st.missing.remove(ex)
         st.failures.pop(ex, None)
+        if self.start_balances is not None:
+            self.start_balances[ex] = (account, req.balances)
         self.unreconciled.discard(ex)
+        if self.start_balances is not None and not self.unreconciled:
+            self._reconcile_balances(self.start_balances, insts)
+            self.start_balances = None
         log.warning("reconciled exchange %d account %d: %d open at the venue, %d fills seen, "
                     "%d booked, %d closed, %d balance differences, %d balances adopted", ex,
                     account, len(req.orders), len(req.fills), len(rep.booked_fills),
@@ -579,6 +583,22 @@ class Reconciler:
             _admin(engine, int(AdminAction.RESUME), time.time_ns())
             log.warning("reconciliation complete: trading resumed")
         self._report()
+
+    def _reconcile_balances(self, answered: dict[int, tuple[int, dict[int, int]]],
+                            insts: dict[int, dict[int, tuple[int, int]]]) -> None:
+        """The venues' balances against the engine's, every exchange's answer at hand."""
+        views = _balance_views({ex: {"balances": b} for ex, (_a, b) in answered.items()},
+                               {ex: a for ex, (a, _b) in answered.items()}, insts, [])
+        ts = time.time_ns()
+        for ex, (account, _b) in sorted(answered.items()):
+            balances, traded, adopt = views[ex]
+            view = recovery.GatewayView(account, set(insts.get(ex, {})), [], [], balances,
+                                        traded, adopt)
+            rep = recovery.reconcile(self.engine.core, view, ts,
+                                     functools.partial(_live_apply, self.engine), None, [])
+            into = self.st.reports.setdefault(ex, recovery.ReconReport())
+            for name in ("balance_diffs", "adopted", "untracked", "alerts", "notes"):
+                getattr(into, name).extend(getattr(rep, name))
 
     def report(self) -> dict[str, Any]:
         """What the ``RECONCILED`` line says: the verdicts so far and whether trading is
