@@ -1,7 +1,8 @@
 """The ``oms`` command.
 
     oms run --config FILE        start the whole OMS (simulator in paper mode, engine shards,
-                                 gateways, writers); restart crashed children; SIGTERM stops all
+                                 gateways, writers); restart crashed children; SIGTERM stops all;
+                                 one instance per run directory and journal (oms.lock, its PID)
     oms status --config FILE     processes, connections, positions, P&L, latency percentiles
     oms halt / oms resume --config FILE [--account NAME | --strategy NAME] [--reduce-only]
     oms keys DIR NAME...         CURVE key pairs (DIR/NAME.key, DIR/NAME.key_secret, 0600)
