@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from oms_core.instance import InstanceLocked, acquire_all
 
     try:  # before anything is written: a second instance would rewrite the first one's files
-        locks = acquire_all([run_dir, cfg.engine.journal_dir])
+        locks = acquire_all([cfg.engine.journal_dir, run_dir])
     except InstanceLocked as e:
         print(f"oms: {e}", file=sys.stderr)
         return 1
