@@ -150,3 +150,27 @@ def test_sigterm_during_config_load_and_recovery_is_exit_zero(tmp_path: Path) ->
     # nothing was lost or half written: the journal recovers as before (the starts that got
     # as far as the reconciliation gate journaled its HALT: inputs only ever added)
     assert _recovered_seq(config, jdir) >= last_seq
+
+
+def test_writer_stops_with_exit_zero_while_starting_and_when_signalled_twice(
+        tmp_path: Path) -> None:
+    """The writer under `oms run` is stopped as soon as it started as often as the engine;
+    it runs at SCHED_IDLE, so on a busy machine its imports and database open take long."""
+    from oms_core.engine.process import ROOT
+
+    for i, delay in enumerate((0.3, 0.6, 1.0, 2.0)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "writer", "--engine", "tcp://127.0.0.1:1", "--db",
+             str(tmp_path / f"w{i}.duckdb")], cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.005)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, (delay, proc.returncode)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
