@@ -87,7 +87,7 @@ def test_second_oms_run_is_refused_and_changes_nothing(tmp_path: Path) -> None:
         assert first.poll() is None
         first.send_signal(signal.SIGTERM)
         out, err = first.communicate(timeout=60)
-        assert first.returncode == 0, err[-2000:]
+        assert first.returncode == 0, (out[-2000:], err[-2000:])
         assert _sockets(run_dir) == set()
     finally:
         if first.poll() is None:
