@@ -314,6 +314,8 @@ class _Request:
         self.fills: list[recovery.VenueFill] = []
         self.balances: dict[int, int] = {}
         self.end: Any = None
+        self.rows = 0  # answer rows received
+        self.hello_at = 0.0  # monotonic: a new gateway process said hello after it was sent
 
 
 class Reconciler:
@@ -434,6 +436,12 @@ class Reconciler:
         ex = gid if gid in self.engine.gw_orders else None
         if ex is None:
             return
+        req = self.pending.get(ex)
+        if req is not None and req.sent_at:
+            # sent while this process may already have been connected: give it time to
+            # answer before asking again (tick), rather than make it answer twice
+            req.hello_at = req.hello_at or time.monotonic()
+            return
         log.warning("gateway %d (exchange %d) started: reconciling with it", gid, ex)
         self.request(ex, min(heard, now) - self.lookback_ns)
 
@@ -456,6 +464,7 @@ class Reconciler:
                 _normal_gateway_record(self.engine, raw)
                 continue
             req = self.pending[ex]
+            req.rows += 1
             r = wire.decode(raw)
             if mt == MsgType.GW_RECONCILE_END:
                 req.end = r
@@ -497,6 +506,12 @@ class Reconciler:
         for req in list(self.pending.values()):
             if not req.sent_at:
                 self._send(req)
+            if req.hello_at and not req.rows and now - req.hello_at > self.timeout_s / 2:
+                # went to the process that died: ask the new one
+                log.warning("exchange %d: a new gateway process did not answer the pending "
+                            "reconciliation; asking it again", req.exchange)
+                self.request(req.exchange, req.since_ns, req.at_start)
+                continue
             if req.sent_at and now - req.sent_at > self.timeout_s:
                 self._fail(req, None)
 
