@@ -52,6 +52,7 @@ enum oms_status {
     OMS_STATUS_CANCELED = 7,
     OMS_STATUS_REJECTED = 8,
     OMS_STATUS_EXPIRED = 9,
+    OMS_STATUS_UNKNOWN = 10,
 };
 enum oms_order_flag {
     OMS_ORDER_FLAG_REDUCE_ONLY = 1,

@@ -608,7 +608,11 @@ cdef class EngineLoop:
             code = self.core.on_cancel_reject(r.order_id, ts)
         elif et == OMS_EXEC_REPLACE_REJECT:
             code = self.core.on_replace_reject(r.order_id, ts)
-        # UNKNOWN_ORDER / STATUS: reconciliation (not the engine loop's job yet)
+        elif et == OMS_EXEC_UNKNOWN_ORDER or (et == OMS_EXEC_STATUS and r.status == 0):
+            # the venue's answer is in doubt (status 0) or the venue does not list the order:
+            # UNKNOWN until the gateway's query or a reconciliation resolves it; a STATUS with
+            # a status is informational (the gateway reports ACK / FILL / CANCELED itself)
+            code = self.core.c_on_unknown(r.order_id, ts)
         if code != R_OK:
             self.n_gw_errors += 1
         return 0
