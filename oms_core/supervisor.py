@@ -469,7 +469,9 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
                              "api_key": key_file.read_text(), "secret_file": str(sec_file),
                              "balances": paper_balances(cfg, c.name, ex.name)})
         sim_toml = run_dir / f"sim-{ex.name}.toml"
-        _write_toml(sim_toml, {"seed": seed},
+        # ids from the clock: the paper venue of a restarted `oms run` never reuses a trade
+        # id the engine already booked (it would be refused as a duplicate fill)
+        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000},
                     {"market": {"tick_ms": market_tick_ms, "volatility_bps": sim_volatility_bps,
                                 "level_qty": "5", "market_order_prob": 0.2}},
                     {"symbols": symbols, "accounts": accounts})

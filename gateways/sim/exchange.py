@@ -149,7 +149,8 @@ class Exchange:
         self.markets: dict[str, Market] = {}
         for s in cfg.symbols:
             book = Book(self.ledger, self.asset_index[s.base], self.asset_index[s.quote],
-                        maker_bps=s.maker_bps, taker_bps=s.taker_bps, max_orders=cfg.max_orders)
+                        maker_bps=s.maker_bps, taker_bps=s.taker_bps, max_orders=cfg.max_orders,
+                        first_id=cfg.first_id)
             self.markets[s.symbol] = Market(s, book)
         self.accounts: list[Account] = []
         self.by_key: dict[str, Account] = {}

@@ -138,7 +138,7 @@ cdef class Book:
 
     def __cinit__(self, Ledger ledger, int32_t base_asset, int32_t quote_asset,
                   int64_t maker_bps=0, int64_t taker_bps=0, int32_t max_orders=65536,
-                  int32_t max_levels=8192, int32_t max_stops=4096):
+                  int32_t max_levels=8192, int32_t max_stops=4096, int64_t first_id=1):
         cdef int32_t i
         cdef int64_t hcap = 1
         if max_orders <= 0 or max_levels <= 0 or max_stops <= 0:
@@ -173,8 +173,10 @@ cdef class Book:
         for i in range(max_orders):
             self._orders[i].next = i + 1 if i + 1 < max_orders else -1
         self._free_head = 0
-        self.next_order_id = 1
-        self.next_trade_id = 1
+        if first_id <= 0:
+            raise ValueError("first_id must be positive")
+        self.next_order_id = first_id
+        self.next_trade_id = first_id
 
     def __dealloc__(self):
         PyMem_Free(self._orders)
