@@ -25,15 +25,32 @@ MAX_PUBLIC_TRADES = 1_000
 class SimError(Exception):
     """A Binance-shaped error: HTTP status, code and message."""
 
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+    def __init__(self, code: int, msg: str, status: int = 400,
+                 data: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code} {msg}")
         self.code = code
         self.msg = msg
         self.status = status
+        self.data = data  # cancelReplace: the outcome of each half
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTerms:
+    """A new order's checked terms, before it has a client order id or a record."""
+
+    symbol: str
+    side: int
+    otype: int
+    tif: int
+    price: int
+    qty: int
+    stop_price: int
+    stp: int
+    resp_type: str
 
 
 @dataclass(slots=True)
@@ -196,6 +213,15 @@ class Exchange:
                     stop_price: str | None = None, client_order_id: str | None = None,
                     stp: str | None = None, resp_type: str | None = None) -> dict[str, Any]:
         """Validate and submit a user order; return the POST /api/v3/order response."""
+        terms = self.order_terms(account, symbol, side, otype, qty, price, tif, stop_price, stp,
+                                 resp_type)
+        return self.submit_terms(account, terms, client_order_id)
+
+    def order_terms(self, account: int, symbol: str, side: str, otype: str, qty: str | None,
+                    price: str | None = None, tif: str | None = None,
+                    stop_price: str | None = None, stp: str | None = None,
+                    resp_type: str | None = None) -> OrderTerms:
+        """Check a new order's parameters and filters (nothing is changed); raise SimError."""
         m = self.market(symbol)
         if side not in c.SIDES:
             raise SimError(-1117 if side else -1102, "Invalid side." if side else
@@ -234,27 +260,76 @@ class Exchange:
         if resp_type not in ("ACK", "RESULT", "FULL"):
             raise SimError(-1136, "Invalid newOrderRespType.")
         self._check_filters(m, ot, p, q, sp)
+        return OrderTerms(m.cfg.symbol, c.SIDES[side], ot, c.TIFS[tif] if tif else c.TIF_GTC,
+                          p, q, sp, stp_mode, resp_type)
+
+    def submit_terms(self, account: int, terms: OrderTerms,
+                     client_order_id: str | None) -> dict[str, Any]:
+        """Submit checked terms under a client order id; return the POST /api/v3/order
+        response (raise SimError -2010 on a duplicate id or a refusal by the book)."""
+        m = self.markets[terms.symbol]
+        acct = self.accounts[account]
         if client_order_id and (m.cfg.symbol, client_order_id) in acct.by_client_id:
             prev = acct.by_client_id[(m.cfg.symbol, client_order_id)]
             rec = acct.records.get((m.cfg.symbol, prev))
             if rec is not None and rec.status not in c.TERMINAL:
                 raise SimError(-2010, "Duplicate order sent.")
         t = now_ms()
-        tif_v = c.TIFS[tif] if tif else c.TIF_GTC
         book = m.book
         book.clear_events()
         # the record must exist before the engine reports on it
         oid = book.next_order_id
         rec = OrderRecord(m.cfg.symbol, oid, client_order_id or f"sim{account}x{oid}", account,
-                          c.SIDES[side], ot, tif_v, p, q, sp, stp_mode, t, update_time=t)
+                          terms.side, terms.otype, terms.tif, terms.price, terms.qty,
+                          terms.stop_price, terms.stp, t, update_time=t)
         self._add_record(acct, rec)
-        res = book.submit(account, c.SIDES[side], ot, tif_v, p, q, sp, stp_mode)
+        res = book.submit(account, terms.side, terms.otype, terms.tif, terms.price, terms.qty,
+                          terms.stop_price, terms.stp)
         if res < 0:
             self._drop_record(acct, rec)
             book.clear_events()
             raise SimError(-2010, REJECT_MESSAGES.get(-res, "New order rejected."))
         self.dispatch(m, t)
-        return rec.to_response(resp_type, t)
+        return rec.to_response(terms.resp_type, t)
+
+    def cancel_replace(self, account: int, symbol: str, mode: str | None,
+                       cancel_order_id: str | None, cancel_client_id: str | None,
+                       terms: OrderTerms, new_client_order_id: str | None) -> dict[str, Any]:
+        """POST /api/v3/order/cancelReplace: cancel one order, then place ``terms``.
+
+        The new order's terms are checked before anything happens (a plain error then).
+        ``STOP_ON_FAILURE``: a failed cancel leaves the new order NOT_ATTEMPTED (-2022);
+        ``ALLOW_FAILURE``: the new order is attempted anyway. One side failing answers -2021
+        (HTTP 409), both -2022 (HTTP 400); every answer carries ``cancelResult``,
+        ``newOrderResult``, ``cancelResponse`` and ``newOrderResponse``.
+        """
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise SimError(-1102 if not mode else -1100, "Mandatory parameter "
+                           "'cancelReplaceMode' was not sent, was empty/null, or malformed.")
+        if cancel_order_id is None and cancel_client_id is None:
+            raise SimError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be "
+                                  "sent, but both were empty/null!")
+        out: dict[str, Any] = {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                               "cancelResponse": None, "newOrderResponse": None}
+        try:
+            out["cancelResponse"] = self.cancel_order(account, symbol, cancel_order_id,
+                                                      cancel_client_id)
+        except SimError as e:
+            out["cancelResult"] = "FAILURE"
+            out["cancelResponse"] = {"code": e.code, "msg": e.msg}
+            if mode == "STOP_ON_FAILURE":
+                out["newOrderResult"] = "NOT_ATTEMPTED"
+                raise SimError(-2022, "Order cancel-replace failed.", 400, out) from None
+        try:
+            out["newOrderResponse"] = self.submit_terms(account, terms, new_client_order_id)
+        except SimError as e:
+            out["newOrderResult"] = "FAILURE"
+            out["newOrderResponse"] = {"code": e.code, "msg": e.msg}
+        if out["cancelResult"] == "FAILURE" and out["newOrderResult"] == "FAILURE":
+            raise SimError(-2022, "Order cancel-replace failed.", 400, out)
+        if "FAILURE" in (out["cancelResult"], out["newOrderResult"]):
+            raise SimError(-2021, "Order cancel-replace partially failed.", 409, out)
+        return out
 
     def _add_record(self, acct: Account, rec: OrderRecord) -> None:
         acct.records[(rec.symbol, rec.order_id)] = rec
