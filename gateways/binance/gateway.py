@@ -746,9 +746,11 @@ class BinanceGateway:
             log.warning("cancel %s rejected: code %d %s", st.cid, exc.code, exc.msg)
             st.cancel_wanted = False
             await self._exec(st, ExecType.CANCEL_REJECT, exch_code=exc.code)
-            if not st.venue:
-                # followed only for this cancel: what became of it (fills included)
-                st.query_wanted = True
+            if not st.venue:  # followed only for this cancel
+                if st.cid in self.final_cids:
+                    self.orders.pop(st.cid, None)  # its end was reported already
+                else:
+                    st.query_wanted = True  # what became of it (fills included)
             return
         except (RateLimited, Banned) as exc:
             log.warning("cancel %s not executed (%s); will send again", st.cid,
@@ -835,7 +837,7 @@ class BinanceGateway:
 
     def _replaced(self, st: OrderState, rec: Any, terms: dict[str, str],
                   new: dict[str, Any], canceled: dict[str, Any]) -> None:
-        st.base_qty = parse_fixed(canceled.get("executedQty", "0"), st.inst.qty_decimals)
+        st.base_qty += parse_fixed(canceled.get("executedQty", "0"), st.inst.qty_decimals)
         st.exch_order_id = int(new["orderId"])
         st.quantity = rec.quantity
         st.venue = terms

@@ -280,10 +280,23 @@ async def test_replace_is_one_cancel_replace(env):
                                                 c.to_fixed("0.04"))
     assert rep.exch_order_id == new.order_id
     # fills of the new venue order count on from what the old one filled
-    counterparty(h, c.SIDE_SELL, "49996.00", "0.04")
+    counterparty(h, c.SIDE_SELL, "49996.00", "0.01")
+    f2 = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
+                                 and e.order_id == 21 and e.cum_qty == 2_000)
+    assert f2.leaves_qty == 3_000
+    # a second amend, to 0.06 in all: 0.04 left for the third venue order
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=21, price=4_999_700,
+                                         quantity=6_000, account=1, instrument=INST.id))
+    rep2 = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.REPLACED
+                                   and e.order_id == 21 and e.quantity == 6_000)
+    assert (rep2.cum_qty, rep2.leaves_qty) == (2_000, 4_000)
+    third = venue_records(h, "oms-21")[-1]
+    assert (third.qty, third.price) == (c.to_fixed("0.04"), c.to_fixed("49997"))
+    counterparty(h, c.SIDE_SELL, "49997.00", "0.04")
     done = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
                                    and e.order_id == 21 and e.leaves_qty == 0)
-    assert done.cum_qty == 5_000
+    assert done.cum_qty == 6_000
+    assert "oms-21" not in gw.orders  # filled in all: the gateway forgets it
     await engine.drain(0.3)
     assert not engine.execs(ExecType.CANCELED)  # the old venue order's end is not the order's
 
