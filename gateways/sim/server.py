@@ -620,15 +620,18 @@ class SimServer:
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
             p.get("newClientOrderId"), p.get("selfTradePreventionMode"),
             p.get("newOrderRespType"))
+        await self._maybe_lose_answer(request)
+        return _json(resp)
+
+    async def _maybe_lose_answer(self, request: web.Request) -> None:
+        """The ``lose_ack`` fault: the order request was executed; the client never learns."""
         if self.faults.lose_ack_next > 0:
-            # the order is live in the book; the client never learns it
             self.faults.lose_ack_next -= 1
             if self.faults.lose_ack_mode == "timeout":
                 await asyncio.sleep(self.faults.lose_ack_s)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
-        return _json(resp)
 
     async def h_cancel_replace(self, request: web.Request) -> web.Response:
         acct, p = await self._signed(request)
@@ -637,9 +640,11 @@ class SimServer:
             acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
             p.get("selfTradePreventionMode"), p.get("newOrderRespType"))
-        return _json(self.ex.cancel_replace(
+        out = self.ex.cancel_replace(
             acct.index, p.get("symbol", ""), p.get("cancelReplaceMode"), p.get("cancelOrderId"),
-            p.get("cancelOrigClientOrderId"), terms, p.get("newClientOrderId")))
+            p.get("cancelOrigClientOrderId"), terms, p.get("newClientOrderId"))
+        await self._maybe_lose_answer(request)
+        return _json(out)
 
     async def h_test_order(self, request: web.Request) -> web.Response:
         await self._signed(request)

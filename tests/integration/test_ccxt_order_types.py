@@ -144,3 +144,16 @@ async def test_cancel_by_the_venue_is_reported(env: Any) -> None:
     (rec,) = records(h, 8)
     h.server.ex.cancel_order(0, "BTCUSDT", str(rec.order_id), None)
     await engine.wait_event(exec_of(ExecType.CANCELED, 8), timeout=10)
+
+
+async def test_amend_whose_answer_is_lost_is_resolved_by_query(env: Any) -> None:
+    h, engine, gw = env
+    await order(engine, 9, 4_900_000, 10_000)
+    await engine.wait_event(exec_of(ExecType.ACK, 9))
+    h.server.fault(lose_ack=1, lose_ack_mode="drop")  # the edit runs; its answer is lost
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=9, price=4_905_000,
+                                         quantity=10_000, account=1, instrument=INST.id))
+    rep = await engine.wait_event(exec_of(ExecType.REPLACED, 9), timeout=15)
+    old, new = records(h, 9)
+    assert old.status == c.ST_CANCELED and new.price == c.to_fixed("49050")
+    assert rep.exch_order_id == new.order_id

@@ -345,3 +345,24 @@ async def test_cancel_of_order_not_held_goes_to_the_venue(env):
     await engine.wait_event(exec_of(ExecType.CANCELED, 24))
     assert venue_records(h, "oms-24")[-1].status == c.ST_CANCELED
     assert not engine.execs(ExecType.CANCEL_REJECT)
+
+
+async def test_replace_whose_answer_is_lost_is_resolved_by_query(env):
+    h, engine, gw = env
+    assert h.server is not None
+    from bindings.wire import records as wire
+
+    await _resting(engine, 25, 4_999_500)
+    h.server.fault(lose_ack=1, lose_ack_mode="drop")  # both halves run; the answer is lost
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=25, price=4_999_400,
+                                         quantity=2_000, account=1, instrument=INST.id))
+    rep = await engine.wait_event(exec_of(ExecType.REPLACED, 25), timeout=10)
+    old, new = venue_records(h, "oms-25")
+    assert old.status == c.ST_CANCELED and new.qty == c.to_fixed("0.02")
+    assert rep.exch_order_id == new.order_id and rep.quantity == 2_000
+    counterparty(h, c.SIDE_SELL, "49994.00", "0.02")
+    done = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
+                                   and e.order_id == 25 and e.leaves_qty == 0)
+    assert done.cum_qty == 2_000
+    await engine.drain(0.3)
+    assert not engine.execs(ExecType.CANCELED) and not engine.execs(ExecType.REPLACE_REJECT)
