@@ -190,3 +190,30 @@ async def test_restarted_gateway_books_missed_fill_once_and_cancels_old_order(
                 fills.append(ev.trade_id)
     reader.close()
     assert len(fills) == 2 and len(set(fills)) == 2  # each venue trade booked once
+
+
+async def test_native_bracket_stop_shrinks_at_the_venue_after_a_partial_take_profit(
+        desk: Any) -> None:
+    desk.print_trade(ETH, "3450.00")
+    desk.rest(ETH, c.SIDE_SELL, "3450.00", "0.02")  # the entry's counterparty
+    await asyncio.sleep(0.3)
+    r = await desk.send("NEW_BRACKET", entry_client_order_id=51, tp_client_order_id=52,
+                        sl_client_order_id=53, entry_price=px("3450.00"), quantity=200,
+                        tp_price=px("3480.00"), sl_trigger_price=px("3400.00"), account=1,
+                        strategy=1, instrument=ETH.id, side=BUY, entry_type=OrderType.LIMIT,
+                        tif=TimeInForce.GTC)
+    assert r.msg_type == MsgType.ACK, r
+    tp, sl = r.leg2_order_id, r.leg3_order_id
+    await desk.wait_engine(51, lambda o: o.status == OrderStatus.FILLED)
+    rec = await desk.wait_venue(sl, lambda r: r.status == c.ST_NEW)
+    assert (rec.otype, rec.stop_price, rec.qty) == (c.OT_STOP_LOSS, c.to_fixed("3400"),
+                                                    c.to_fixed("0.02"))
+    await desk.wait_venue(tp, lambda r: r.status == c.ST_NEW)
+    await desk.wait_engine(53, lambda o: o.status == OrderStatus.NEW)
+    desk.rest(ETH, c.SIDE_BUY, "3480.00", "0.01")  # half the take-profit fills
+    await desk.wait_engine(52, lambda o: o.filled == 100)
+    rec = await desk.wait_venue(sl, lambda r: r.qty == c.to_fixed("0.01"))
+    assert (rec.otype, rec.stop_price, rec.status) == (c.OT_STOP_LOSS, c.to_fixed("3400"),
+                                                       c.ST_NEW)
+    o = await desk.wait_engine(53, lambda o: o.quantity == 100 and o.status == OrderStatus.NEW)
+    assert o.trigger_price == px("3400.00")
