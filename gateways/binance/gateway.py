@@ -8,7 +8,9 @@ whose outcome is unknown (timeout, 5xx, dropped connection) leaves the order UNK
 queried by ``origClientOrderId`` until resolved and is never re-sent blind. Fills come from
 the user data stream (``executionReport``), deduplicated by trade id; after every user
 stream (re)connect open orders and recent trades are backfilled over REST before the
-gateway reports HEALTHY.
+gateway reports HEALTHY. Amends are one ``order/cancelReplace``; cancels go to the venue by
+client order id also for orders this process does not hold (placed before a restart), and
+cancels and status queries that meet a rate limit are retried until the venue answers.
 """
 
 from __future__ import annotations
