@@ -217,3 +217,39 @@ async def test_native_bracket_stop_shrinks_at_the_venue_after_a_partial_take_pro
                                                        c.ST_NEW)
     o = await desk.wait_engine(53, lambda o: o.quantity == 100 and o.status == OrderStatus.NEW)
     assert o.trigger_price == px("3400.00")
+
+
+@pytest.mark.slow
+async def test_gateway_process_killed_and_restarted_loses_no_fill(desk: Any) -> None:
+    await desk.stop_gateway()  # the gateway runs as its own process from here on
+    first = await desk.start_gateway_process()
+    try:
+        lim = await desk.order(BTC, 61, BUY, OrderType.LIMIT, 300, price=px("49500.00"))
+        await desk.wait_venue(lim.order_id, lambda r: r.status == c.ST_NEW)
+        desk.rest(BTC, c.SIDE_SELL, "49500.00", "0.001")
+        await desk.wait_engine(61, lambda o: o.filled == 100)
+    finally:
+        first.kill()  # kill -9: no clean close, its order map is gone
+        first.wait(10)
+    desk.rest(BTC, c.SIDE_SELL, "49500.00", "0.001")  # while no gateway runs
+    second = await desk.start_gateway_process()
+    try:
+        await desk.wait_engine(61, lambda o: o.filled == 200, timeout_s=20)
+        r = await desk.send("CANCEL", order_id=lim.order_id, account=1)
+        assert r.msg_type == MsgType.ACK, r
+        rec = await desk.wait_venue(lim.order_id, lambda r: r.status == c.ST_CANCELED)
+        assert rec.filled == c.to_fixed("0.002")
+        await desk.wait_engine(61, lambda o: o.status == OrderStatus.CANCELED and
+                               o.filled == 200)
+    finally:
+        second.kill()
+        second.wait(10)
+    desk.engine.stop()
+    from bindings.wire import records as wire
+
+    reader = JournalReader(str(desk.tmp / "journal"))
+    fills = [ev.trade_id for ev in (wire.decode(bytes(jr.payload)) for jr in reader
+                                    if jr.rtype == EVENT)
+             if ev.msg_type == MsgType.FILL and ev.order_id == lim.order_id]
+    reader.close()
+    assert len(fills) == 2 and len(set(fills)) == 2  # each venue trade booked once

@@ -10,8 +10,12 @@ read from the simulator's own order records.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
 from gateways.sim.exchange import OrderRecord
-from oms_core.engine.process import base_config, to_toml
+from oms_core.engine.process import ROOT, base_config, die_with_parent, to_toml
 
 BTC = Instrument(id=1, symbol="BTCUSDT", price_decimals=2, qty_decimals=5)
 ETH = Instrument(id=2, symbol="ETHUSDT", price_decimals=2, qty_decimals=4)
@@ -164,6 +168,40 @@ class Desk:
     async def stop_gateway(self) -> None:
         await self.gw.stop()
         self.gw.link.close()
+        self.gw = None  # type: ignore[assignment]
+
+    async def start_gateway_process(self) -> subprocess.Popen[bytes]:
+        """``python -m gateways --config F`` as a child (kill -9 it to simulate a crash);
+        return once its user data stream is connected to the simulator."""
+        eps = self.engine.endpoints
+        cfg = GatewayConfig(
+            kind="binance", gateway_id=1, account_id=1, instruments=[BTC, ETH],
+            engine=EngineEndpoints(orders=eps["gateway_orders_1"], events=eps["gateway_events"],
+                                   market_data=eps["gateway_md"], bind=False),
+            rest_url=self.sim.base_url, ws_url=self.sim.ws_url, api_key_env="SIM_GW_KEY",
+            api_secret_env="SIM_GW_SECRET", request_timeout_s=2.0, reconnect_base_s=0.05,
+            reconnect_max_s=0.2, stale_after_s=30.0,
+            assets={k: list(v) for k, v in ASSETS.items()})
+        path = self.tmp / "gateway.json"
+        path.write_text(json.dumps(asdict(cfg)))
+        key, secret = self.sim.keys[0]
+        assert self.sim.server is not None
+        before = set(self.sim.server.subs.get("__user0", ()))
+        with open(self.tmp / "gateway-stderr.log", "ab") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gateways", "--config", str(path), "--log-level",
+                 "WARNING"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "SIM_GW_KEY": key,
+                     "SIM_GW_SECRET": secret}, preexec_fn=die_with_parent)
+        try:
+            await wait_for(lambda: set(self.sim.server.subs.get("__user0", ())) - before
+                           or proc.poll() is not None, timeout_s=20)
+        except AssertionError:
+            proc.kill()
+            proc.wait(10)
+            raise
+        assert proc.poll() is None, (self.tmp / "gateway-stderr.log").read_text()[-2000:]
+        return proc
 
 
 async def open_desk(tmp: Path, monkeypatch: Any) -> Desk:
