@@ -990,8 +990,7 @@ cdef class OmsCore:
             o.exit_reason = EXIT_ORDER
         if child:
             o.hold = HOLD_PARENT
-        elif _stop_type(order_type) and not (inst.native_stops
-                                             and order_type != TYPE_TRAILING_STOP):
+        elif _stop_type(order_type) and not inst.native_stops:
             o.hold = HOLD_TRIGGER
         if order_type == TYPE_TRAILING_STOP:
             o.trail_anchor = reserve_price

@@ -62,13 +62,16 @@ _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
 
 
-def venue_terms(rec: Any, inst: Instrument) -> dict[str, str]:
-    """Binance's ``type``, ``price``, ``stopPrice`` and ``timeInForce`` of one GW_NEW_ORDER.
+def venue_terms(rec: Any, inst: Instrument, ref_price: int = 0) -> dict[str, str]:
+    """Binance's ``type``, ``price``, ``stopPrice``, ``trailingDelta`` and ``timeInForce``
+    of one GW_NEW_ORDER.
 
     The engine sends held stops that fired as MARKET / LIMIT; a stop type arriving here is a
-    native stop for the venue to hold. Post-only is LIMIT_MAKER; GTD and DAY rest as GTC
-    (the engine cancels them at expiry). Raise ValueError for a type Binance cannot take
-    (trailing stops are always held by the engine).
+    native stop for the venue to hold. A native TRAILING_STOP (its trail distance in
+    ``trigger_price``) is a STOP_LOSS with ``trailingDelta``: the distance in BIPS of
+    ``ref_price`` (the last price), within Binance's 10..2000. Post-only is LIMIT_MAKER; GTD
+    and DAY rest as GTC (the engine cancels them at expiry). Raise ValueError for an order
+    Binance cannot take.
     """
     ot = OrderType(rec.order_type)
     if ot == OrderType.MARKET:
@@ -86,6 +89,11 @@ def venue_terms(rec: Any, inst: Instrument) -> dict[str, str]:
         return {"type": "STOP_LOSS", "stopPrice": stop}
     if ot == OrderType.TAKE_PROFIT:
         return {"type": "TAKE_PROFIT", "stopPrice": stop}
+    if ot == OrderType.TRAILING_STOP:
+        if ref_price <= 0 or rec.trigger_price <= 0:
+            raise ValueError("trailing stop without a trail distance or a last price")
+        bips = min(2000, max(10, (rec.trigger_price * 10_000 + ref_price // 2) // ref_price))
+        return {"type": "STOP_LOSS", "trailingDelta": str(bips)}
     raise ValueError(f"order type {ot.name} is not sent to Binance")
 
 
@@ -687,8 +695,10 @@ class BinanceGateway:
             return
         side = "BUY" if rec.side == Side.BUY else "SELL"
         st = OrderState(rec.order_id, cid, inst, rec.quantity, side=side)
+        md = self.md.get(inst.symbol.upper())
+        bid, _, ask, _, last, _ = md.pub.top(md.slot) if md is not None else (0,) * 6
         try:
-            st.venue = venue_terms(rec, inst)
+            st.venue = venue_terms(rec, inst, last or ((bid + ask) // 2 if bid and ask else 0))
         except ValueError as exc:
             log.warning("order %s refused: %s", cid, exc)
             await self._exec(st, ExecType.REJECT, exch_code=-1116)  # Binance's "Invalid orderType."

@@ -51,6 +51,7 @@ class OrderTerms:
     stop_price: int
     stp: int
     resp_type: str
+    trailing_delta: int = 0
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class OrderRecord:
     stp: int
     time: int
     status: int = c.ST_NEW
+    trailing_delta: int = 0
     filled: int = 0
     cum_quote: int = 0
     update_time: int = 0
@@ -84,6 +86,7 @@ class OrderRecord:
             "status": c.STATUS_NAMES[self.status], "timeInForce": c.TIF_NAMES[self.tif],
             "type": c.ORDER_TYPE_NAMES[self.otype], "side": c.SIDE_NAMES[self.side],
             "stopPrice": c.fmt(self.stop_price), "icebergQty": "0.00000000",
+            **({"trailingDelta": self.trailing_delta} if self.trailing_delta else {}),
             "time": self.time, "updateTime": self.update_time or self.time,
             "isWorking": self.working, "workingTime": self.time if self.working else -1,
             "origQuoteOrderQty": "0.00000000",
@@ -211,16 +214,18 @@ class Exchange:
     def place_order(self, account: int, symbol: str, side: str, otype: str, qty: str | None,
                     price: str | None = None, tif: str | None = None,
                     stop_price: str | None = None, client_order_id: str | None = None,
-                    stp: str | None = None, resp_type: str | None = None) -> dict[str, Any]:
+                    stp: str | None = None, resp_type: str | None = None,
+                    trailing_delta: str | None = None) -> dict[str, Any]:
         """Validate and submit a user order; return the POST /api/v3/order response."""
         terms = self.order_terms(account, symbol, side, otype, qty, price, tif, stop_price, stp,
-                                 resp_type)
+                                 resp_type, trailing_delta)
         return self.submit_terms(account, terms, client_order_id)
 
     def order_terms(self, account: int, symbol: str, side: str, otype: str, qty: str | None,
                     price: str | None = None, tif: str | None = None,
                     stop_price: str | None = None, stp: str | None = None,
-                    resp_type: str | None = None) -> OrderTerms:
+                    resp_type: str | None = None,
+                    trailing_delta: str | None = None) -> OrderTerms:
         """Check a new order's parameters and filters (nothing is changed); raise SimError."""
         m = self.market(symbol)
         if side not in c.SIDES:
@@ -239,7 +244,8 @@ class Exchange:
         elif tif is not None:
             raise SimError(-1106, "Parameter 'timeInForce' sent when not required.")
         needs_price = ot not in (c.OT_MARKET, c.OT_STOP_LOSS, c.OT_TAKE_PROFIT)
-        needs_stop = ot >= c.OT_STOP_LOSS
+        delta = self._trailing_delta(ot, trailing_delta, stop_price)
+        needs_stop = ot >= c.OT_STOP_LOSS and not delta
         try:
             q = c.to_fixed(qty) if qty is not None else 0
             p = c.to_fixed(price) if price is not None and needs_price else 0
@@ -261,7 +267,27 @@ class Exchange:
             raise SimError(-1136, "Invalid newOrderRespType.")
         self._check_filters(m, ot, p, q, sp)
         return OrderTerms(m.cfg.symbol, c.SIDES[side], ot, c.TIFS[tif] if tif else c.TIF_GTC,
-                          p, q, sp, stp_mode, resp_type)
+                          p, q, sp, stp_mode, resp_type, delta)
+
+    @staticmethod
+    def _trailing_delta(ot: int, text: str | None, stop_price: str | None) -> int:
+        """``trailingDelta`` in BIPS (10..2000, Binance's TRAILING_DELTA filter), 0 if absent.
+        Only STOP_LOSS / STOP_LOSS_LIMIT without an activation ``stopPrice`` are modelled."""
+        if text is None:
+            return 0
+        if ot not in (c.OT_STOP_LOSS, c.OT_STOP_LOSS_LIMIT):
+            raise SimError(-1106, "Parameter 'trailingDelta' sent when not required.")
+        if stop_price is not None:
+            raise SimError(-1013, "trailingDelta with an activation stopPrice is not "
+                                  "supported by the simulator.")
+        try:
+            delta = int(text)
+        except ValueError:
+            raise SimError(-1100, "Illegal characters found in parameter "
+                                  "'trailingDelta'.") from None
+        if not 10 <= delta <= 2000:
+            raise SimError(-1013, "Filter failure: TRAILING_DELTA")
+        return delta
 
     def submit_terms(self, account: int, terms: OrderTerms,
                      client_order_id: str | None) -> dict[str, Any]:
@@ -281,10 +307,11 @@ class Exchange:
         oid = book.next_order_id
         rec = OrderRecord(m.cfg.symbol, oid, client_order_id or f"sim{account}x{oid}", account,
                           terms.side, terms.otype, terms.tif, terms.price, terms.qty,
-                          terms.stop_price, terms.stp, t, update_time=t)
+                          terms.stop_price, terms.stp, t, update_time=t,
+                          trailing_delta=terms.trailing_delta)
         self._add_record(acct, rec)
         res = book.submit(account, terms.side, terms.otype, terms.tif, terms.price, terms.qty,
-                          terms.stop_price, terms.stp)
+                          terms.stop_price, terms.stp, terms.trailing_delta)
         if res < 0:
             self._drop_record(acct, rec)
             book.clear_events()
@@ -473,6 +500,8 @@ class Exchange:
                 "Q": "0.00000000", "W": rec.time, "V": c.STP_NAMES[rec.stp]}
             if kind == c.EV_STP:
                 report["v"] = counter
+            if rec.trailing_delta:
+                report["d"] = rec.trailing_delta
             self._user(account, report)
         for account in touched:
             acct = self.accounts[account]

@@ -524,7 +524,7 @@ class SimServer:
             "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8, "orderTypes": list(c.ORDER_TYPES),
             "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False,
-            "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
+            "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": True,
             "cancelReplaceAllowed": True, "amendAllowed": False,
             "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
             "filters": [
@@ -619,7 +619,7 @@ class SimServer:
             acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
             p.get("newClientOrderId"), p.get("selfTradePreventionMode"),
-            p.get("newOrderRespType"))
+            p.get("newOrderRespType"), p.get("trailingDelta"))
         await self._maybe_lose_answer(request)
         return _json(resp)
 
@@ -639,7 +639,7 @@ class SimServer:
         terms = self.ex.order_terms(
             acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
-            p.get("selfTradePreventionMode"), p.get("newOrderRespType"))
+            p.get("selfTradePreventionMode"), p.get("newOrderRespType"), p.get("trailingDelta"))
         out = self.ex.cancel_replace(
             acct.index, p.get("symbol", ""), p.get("cancelReplaceMode"), p.get("cancelOrderId"),
             p.get("cancelOrigClientOrderId"), terms, p.get("newClientOrderId"))

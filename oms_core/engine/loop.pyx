@@ -45,9 +45,10 @@ cdef inline uint64_t _bit(uint32_t account) noexcept nogil:
 cdef inline void _venue_terms(oms_gw_new_order_t* gn, order_t* o, bint native_stops) noexcept:
     """The order as the venue is to see it: the one engine -> venue conversion.
 
-    Native stops (the instrument's ``native_stops``; trailing stops are always held here)
-    keep their type and trigger for the venue to hold. Any other stop was held and fired by
-    the engine: a STOP_LIMIT goes out as a LIMIT at its limit price, the rest as MARKET.
+    Native stops (the instrument's ``native_stops``) keep their type and trigger for the
+    venue to hold; a native TRAILING_STOP carries its trail distance as the trigger. Any
+    other stop was held and fired by the engine: a STOP_LIMIT goes out as a LIMIT at its
+    limit price, the rest as MARKET.
     """
     cdef int t = o.order_type
     gn.order_type = t
@@ -55,9 +56,11 @@ cdef inline void _venue_terms(oms_gw_new_order_t* gn, order_t* o, bint native_st
     gn.trigger_price = o.trigger
     if t == TYPE_MARKET or t == TYPE_LIMIT:
         gn.trigger_price = 0
-    elif native_stops and t != TYPE_TRAILING_STOP:
+    elif native_stops:
         if t != TYPE_STOP_LIMIT:
             gn.price = 0
+        if t == TYPE_TRAILING_STOP:
+            gn.trigger_price = o.trail_offset
     elif t == TYPE_STOP_LIMIT:
         gn.order_type = TYPE_LIMIT
         gn.trigger_price = 0

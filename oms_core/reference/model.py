@@ -1428,9 +1428,7 @@ class ReferenceModel:
         }.get(order_type, ExitReason.ORDER)
         if child:
             o.hold = Hold.PARENT
-        elif order_type in STOP_TYPES and not (
-            inst.native_stops and order_type != OrderType.TRAILING_STOP
-        ):
+        elif order_type in STOP_TYPES and not inst.native_stops:
             o.hold = Hold.TRIGGER
         if order_type == OrderType.TRAILING_STOP:
             o.trail_anchor = reserve_price

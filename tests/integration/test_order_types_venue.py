@@ -253,3 +253,20 @@ async def test_gateway_process_killed_and_restarted_loses_no_fill(desk: Any) -> 
              if ev.msg_type == MsgType.FILL and ev.order_id == lim.order_id]
     reader.close()
     assert len(fills) == 2 and len(set(fills)) == 2  # each venue trade booked once
+
+
+async def test_native_trailing_stop_trails_at_the_venue(desk: Any) -> None:
+    # 150.00 below the best price, at a last of 3000.00: trailingDelta 500 BIPS
+    trail = await desk.order(ETH, 71, SELL, OrderType.TRAILING_STOP, 100, trail=px("150.00"))
+    rec = await desk.wait_venue(trail.order_id, lambda r: r.status == c.ST_NEW)
+    assert (rec.otype, rec.trailing_delta, rec.working) == (c.OT_STOP_LOSS, 500, False)
+    book = desk.ex.markets["ETHUSDT"].book
+    assert book.order(rec.order_id)["stop_price"] == c.to_fixed("2850")
+    await desk.wait_engine(71, lambda o: o.status == OrderStatus.NEW)
+    desk.print_trade(ETH, "3100.00")  # the venue raises the stop to 2945.00
+    assert book.order(rec.order_id)["stop_price"] == c.to_fixed("2945")
+    desk.rest(ETH, c.SIDE_BUY, "2930.00", "0.01")
+    desk.print_trade(ETH, "2940.00")  # the retrace fires it
+    rec = await desk.wait_venue(trail.order_id, lambda r: r.status == c.ST_FILLED)
+    assert rec.fills[0]["price"] == "2930.00000000"
+    await desk.wait_engine(71, lambda o: o.status == OrderStatus.FILLED and o.filled == 100)
