@@ -891,8 +891,9 @@ cdef class OmsCore:
             return R_UNKNOWN_ORDER
         if o.status != ST_PENDING_REPLACE:
             return R_INVALID_TRANSITION
-        o.price = o.pending_price
-        o.reserve_price = o.pending_price
+        if o.pending_price:  # 0: a native stop leg resized at its trigger
+            o.price = o.pending_price
+            o.reserve_price = o.pending_price
         o.qty = o.pending_qty if o.pending_qty > o.filled else o.filled
         o.pending_price = 0
         o.pending_qty = 0
@@ -1270,8 +1271,7 @@ cdef class OmsCore:
             o.exit_reason = EXIT_ORDER
         if child:
             o.hold = HOLD_PARENT
-        elif _stop_type(order_type) and not (inst.native_stops
-                                             and order_type != TYPE_TRAILING_STOP):
+        elif _stop_type(order_type) and not inst.native_stops:
             o.hold = HOLD_TRIGGER
         if order_type == TYPE_TRAILING_STOP:
             o.trail_anchor = reserve_price
@@ -1394,8 +1394,8 @@ cdef class OmsCore:
             peer.qty = target
             self._sync(peer)
             self._emit(EV_ORDER_UPDATE, peer, peer.status, peer.filled, 0, ts)
-        elif (peer.status == ST_NEW or peer.status == ST_PARTIALLY_FILLED) and _priced(
-                peer.order_type):
+        elif (peer.status == ST_NEW or peer.status == ST_PARTIALLY_FILLED) and (
+                peer.order_type != TYPE_MARKET):  # resting at the venue (native stops too)
             peer.pending_price = peer.price
             peer.pending_qty = target
             self._set_status(peer, ST_PENDING_REPLACE, ts)

@@ -54,6 +54,22 @@ cdef inline bint _is_market_like(uint8_t otype) noexcept:
     return otype == OT_MARKET or otype == OT_STOP_LOSS or otype == OT_TAKE_PROFIT
 
 
+cdef inline void _trail(order_t* o, int64_t last) noexcept:
+    """Move a trailing stop's price with the last price, never back (Binance's trailingDelta
+    without an activation price: a sell stop follows the high, a buy stop the low)."""
+    cdef int64_t stop
+    if last <= 0:
+        return
+    if o.side == SIDE_SELL:
+        stop = last - last * o.trailing_delta // 10000
+        if stop > o.stop_price:
+            o.stop_price = stop
+    else:
+        stop = last + (last * o.trailing_delta + 9999) // 10000
+        if o.stop_price == 0 or stop < o.stop_price:
+            o.stop_price = stop
+
+
 cdef inline bint _stop_triggers(order_t* o, int64_t last) noexcept:
     if last <= 0:
         return False
@@ -562,6 +578,8 @@ cdef class Book:
             again = False
             for i in range(self._n_stops):
                 slot = self._stops[i]
+                if self._orders[slot].trailing_delta:
+                    _trail(&self._orders[slot], self.last_price)
                 if _stop_triggers(&self._orders[slot], self.last_price):
                     if i < self._n_stops - 1:
                         memmove(&self._stops[i], &self._stops[i + 1],
@@ -580,7 +598,8 @@ cdef class Book:
         return 0
 
     cdef int64_t c_submit(self, int32_t account, uint8_t side, uint8_t otype, uint8_t tif,
-                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp):
+                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp,
+                          int64_t trailing_delta=0):
         cdef int32_t slot
         cdef order_t* o
         cdef uint8_t opp = 1 - side
@@ -591,7 +610,11 @@ cdef class Book:
             return -REJ_BAD_PARAM
         if not _is_market_like(otype) and price <= 0:
             return -REJ_BAD_PARAM
-        if _is_stop(otype) and stop_price <= 0:
+        if trailing_delta and (trailing_delta < 0 or trailing_delta >= 10000 or stop_price
+                               or (otype != OT_STOP_LOSS and otype != OT_STOP_LOSS_LIMIT)
+                               or self.last_price <= 0):
+            return -REJ_BAD_PARAM  # an activation price (stopPrice too) is not modelled
+        if _is_stop(otype) and stop_price <= 0 and trailing_delta == 0:
             return -REJ_BAD_PARAM
         if otype == OT_LIMIT_MAKER:
             n_opp = self._n_levels[opp]
@@ -607,6 +630,9 @@ cdef class Book:
         o.tif = TIF_GTC if otype == OT_LIMIT_MAKER else tif
         o.price = 0 if _is_market_like(otype) else price
         o.stop_price = stop_price if _is_stop(otype) else 0
+        o.trailing_delta = trailing_delta
+        if trailing_delta:
+            _trail(o, self.last_price)
         o.qty = qty
         o.stp = stp
         o.status = ST_NEW
@@ -664,15 +690,17 @@ cdef class Book:
     # ------------------------------------------------------------- public API ----
 
     def submit(self, int32_t account, int side, int otype, int tif, int64_t price, int64_t qty,
-               int64_t stop_price=0, int stp=0):
+               int64_t stop_price=0, int stp=0, int64_t trailing_delta=0):
         """Submit an order; return its id (> 0) or a negated ``REJ_*`` code.
 
         The order's reports (accept, fills, expiry) are appended to the event buffer.
+        ``trailing_delta`` (BIPS, STOP_LOSS / STOP_LOSS_LIMIT without ``stop_price``): the
+        stop price trails the last price from now on.
         """
         if side < 0 or otype < 0 or tif < 0 or stp < 0:
             return -REJ_BAD_PARAM
         return self.c_submit(account, <uint8_t>side, <uint8_t>otype, <uint8_t>tif, price, qty,
-                             stop_price, <uint8_t>stp)
+                             stop_price, <uint8_t>stp, trailing_delta)
 
     def cancel(self, int64_t order_id, int32_t account=-1):
         """Cancel an open order; return 0 or ``-REJ_UNKNOWN_ORDER``.
@@ -690,7 +718,8 @@ cdef class Book:
         o = &self._orders[slot]
         return {
             "order_id": o.order_id, "account": o.account, "side": o.side, "type": o.otype,
-            "tif": o.tif, "price": o.price, "stop_price": o.stop_price, "qty": o.qty,
+            "tif": o.tif, "price": o.price, "stop_price": o.stop_price,
+            "trailing_delta": o.trailing_delta, "qty": o.qty,
             "filled": o.filled, "cum_quote": o.cum_quote, "locked": o.locked,
             "status": o.status, "working": bool(o.working), "stp": o.stp,
         }

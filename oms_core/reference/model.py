@@ -1010,7 +1010,8 @@ class ReferenceModel:
             return Reject.UNKNOWN_ORDER
         if o.status != S.PENDING_REPLACE:
             return Reject.INVALID_TRANSITION
-        o.price, o.reserve_price = o.pending_price, o.pending_price
+        if o.pending_price:  # 0: a native stop leg resized at its trigger
+            o.price, o.reserve_price = o.pending_price, o.pending_price
         o.qty = max(o.pending_qty, o.filled)
         o.pending_price = o.pending_qty = ZERO
         self._set_status(o, S.FILLED if o.filled >= o.qty else self._working_status(o), ts)
@@ -1625,9 +1626,7 @@ class ReferenceModel:
         }.get(order_type, ExitReason.ORDER)
         if child:
             o.hold = Hold.PARENT
-        elif order_type in STOP_TYPES and not (
-            inst.native_stops and order_type != OrderType.TRAILING_STOP
-        ):
+        elif order_type in STOP_TYPES and not inst.native_stops:
             o.hold = Hold.TRIGGER
         if order_type == OrderType.TRAILING_STOP:
             o.trail_anchor = reserve_price
@@ -1782,7 +1781,7 @@ class ReferenceModel:
             self._sync_reserve(peer)
             self._emit(EventType.ORDER_UPDATE, peer, peer.status, inst.raw(peer.filled, "qty"),
                        0, ts)
-        elif peer.status in (S.NEW, S.PARTIALLY_FILLED) and peer.order_type in PRICED_TYPES:
+        elif peer.status in (S.NEW, S.PARTIALLY_FILLED) and peer.order_type != OrderType.MARKET:
             peer.pending_price, peer.pending_qty = peer.price, target
             self._set_status(peer, S.PENDING_REPLACE, ts)
             self._emit(EventType.SEND_REPLACE, peer, 0, inst.raw(peer.price, "price"),

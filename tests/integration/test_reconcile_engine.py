@@ -195,7 +195,13 @@ async def test_restart_books_missed_fill_closes_canceled_order_and_resumes(
         assert len(fills) == 1 and fills[0].order_id == a.order_id
         alerts = [ev for ev in events if ev.msg_type == MsgType.RISK_ALERT
                   and ev.alert == Alert.RECONCILIATION_DIFFERENCE]
-        assert {al.a for al in alerts} >= {1, 2}  # missed fill, order closed
+        # the restarted gateway follows its pre-restart orders and catches up their trades
+        # itself; when its report of the missed fill comes before the reconciliation's
+        # answer, the fill is booked live and the reconciliation finds nothing missed
+        by_reconciliation = bool(e2.reconciled["reports"]["1"]["booked_fills"])
+        missed = {1} if by_reconciliation else set()
+        assert {al.a for al in alerts} & {1} == missed  # missed fill
+        assert 2 in {al.a for al in alerts}  # order closed
         # account 1 has no CHECK_BALANCE: its balances are a cash ledger beside the
         # positions, never compared with the venue's wallet (no false RECON_BALANCE alert)
         assert 3 not in {al.a for al in alerts}
