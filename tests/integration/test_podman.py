@@ -166,8 +166,13 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
     assert load_config(cfg).clients.keys() == set(CLIENTS)
     try:
         t0 = time.monotonic()
-        run(compose + ["up", "-d", "--build"], src, env, timeout=1500)
-        timings["image build and up"] = time.monotonic() - t0
+        # the five services run one image: built once (podman-compose builds the services'
+        # images in parallel, five times the same build on two cores), then up finds it
+        run(compose + ["build", "engine"], src, env, timeout=1500)
+        timings["image build"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        run(compose + ["up", "-d"], src, env, timeout=300)
+        timings["up"] = time.monotonic() - t0
         names = run(["podman", "ps", "--filter", "label=io.podman.compose.project=omstest",
                      "--format", "{{.Names}}"], src, env, timeout=60).split()
         assert len(names) == 5, names  # every service its own container
