@@ -48,7 +48,7 @@ SIM = "http://127.0.0.1:8765/api/v3"
 # the stack's fixed ports on the host's network (docker/oms.toml, docker/sim.toml)
 PORTS = [5560, 5561, 5562, 5563, 5564, 5570, 5571, 5572, 8765]
 CLIENTS = ("alice", "bob", "carol")
-# one market buy per client, in a strategy the client trades (docker/oms.toml)
+# one market order per client, in a strategy the client trades (docker/oms.toml)
 ORDERS = {"alice": ("BTCUSDT", "trend", "0.001"), "bob": ("ETHUSDT", "trend", "0.01"),
           "carol": ("SOLUSDT", "breakout", "1")}
 
@@ -111,13 +111,13 @@ def wait_engine(client: OmsClient, timeout: float = 180.0) -> None:
             time.sleep(1.0)
 
 
-def trade_each_client(client: OmsClient) -> dict[str, int]:
-    """One market buy per client; the engine's order id of each."""
+def trade_each_client(client: OmsClient, side: Side) -> dict[str, int]:
+    """One market order per client; the engine's order id of each."""
     placed = {}
     for who, (symbol, strategy, qty) in ORDERS.items():
         end = time.monotonic() + 90
         while True:  # until the gateway has published prices and the engine is trading
-            r = client.submit(symbol, Side.BUY, qty, account=who, strategy=strategy)
+            r = client.submit(symbol, side, qty, account=who, strategy=strategy)
             if r.ok or time.monotonic() > end or r.code not in (
                     Reject.NO_REFERENCE_PRICE, Reject.STALE_REFERENCE_PRICE,
                     Reject.GLOBAL_HALT):
@@ -150,6 +150,15 @@ def assert_filled_at_own_accounts(client: OmsClient, venues: dict[str, VenueAcco
     assert done, (placed, status, at_venue)
 
 
+def project_volumes(names: list[str]) -> set[str]:
+    """Every volume the containers mount: the named ones and the anonymous ones of the
+    Dockerfile's VOLUMEs (``down -v`` removes only the named ones)."""
+    out = subprocess.run(["podman", "inspect", "--format",
+                          "{{range .Mounts}}{{.Name}} {{end}}", *names],
+                         capture_output=True, text=True, timeout=60)
+    return set(out.stdout.split())
+
+
 def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: Path) -> None:
     busy = [p for p in PORTS if port_in_use(p)]
     assert not busy, f"the stack's ports are in use on 127.0.0.1: {busy}"
@@ -159,6 +168,7 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
     env = {**os.environ, **{f"OMS_SIM_{who.upper()}_SECRET": s for who, (_, s) in keys.items()}}
     venues = {who: VenueAccount(k, s) for who, (k, s) in keys.items()}
     timings: dict[str, float] = {}
+    volumes: set[str] = set()
     t0 = time.monotonic()
     run(["bash", str(src / "docker" / "base-image.sh")], src, env, timeout=1200)
     timings["base images"] = time.monotonic() - t0
@@ -176,16 +186,18 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
         names = run(["podman", "ps", "--filter", "label=io.podman.compose.project=omstest",
                      "--format", "{{.Names}}"], src, env, timeout=60).split()
         assert len(names) == 5, names  # every service its own container
+        volumes = project_volumes(names)
         with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
             wait_engine(client)
             client.hello(CLIENTS, heartbeat_ms=0)
-            first = trade_each_client(client)
+            first = trade_each_client(client, Side.BUY)
             assert_filled_at_own_accounts(client, venues, first)
         # down and up again: the engine recovers from the journal volume and trades on
         t0 = time.monotonic()
         run(compose + ["down"], src, env, timeout=300)
         run(compose + ["up", "-d"], src, env, timeout=300)
         timings["restart"] = time.monotonic() - t0
+        volumes |= project_volumes(names)
         with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
             wait_engine(client)
             client.hello(CLIENTS, heartbeat_ms=0)
@@ -193,7 +205,8 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
                 known = {o.order_id: o.status
                          for o in client.orders(open_only=False, account=who).rows}
                 assert known.get(oid) == OrderStatus.FILLED, (who, oid, known)
-            second = trade_each_client(client)
+            # (breakout is single-entry: carol is in, so the second round sells)
+            second = trade_each_client(client, Side.SELL)
             assert set(second.values()).isdisjoint(first.values())
             assert_filled_at_own_accounts(client, venues, second)
         run(compose + ["stop"], src, env, timeout=300)
@@ -203,15 +216,17 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
     finally:
         subprocess.run(compose + ["down", "-v", "-t", "30"], cwd=src, env=env,
                        capture_output=True, timeout=300)
+        if volumes:
+            subprocess.run(["podman", "volume", "rm", "-f", *volumes], capture_output=True,
+                           timeout=120)
         subprocess.run(["podman", "rmi", "-f", "localhost/oms:latest"], capture_output=True,
                        timeout=120)
         subprocess.run(["podman", "image", "prune", "-f"], capture_output=True, timeout=120)
     left = run(["podman", "ps", "-a", "--filter", "label=io.podman.compose.project=omstest",
                 "--format", "{{.Names}}"], src, env, timeout=60).split()
-    volumes = run(["podman", "volume", "ls", "--filter",
-                   "label=io.podman.compose.project=omstest", "--format", "{{.Name}}"],
-                  src, env, timeout=60).split()
+    kept = set(run(["podman", "volume", "ls", "--format", "{{.Name}}"], src, env,
+                   timeout=60).split()) & (volumes | {"omstest_journal", "omstest_db"})
     pods = run(["podman", "pod", "ls", "--filter", "name=pod_omstest", "--format",
                 "{{.Name}}"], src, env, timeout=60).split()
-    assert (left, volumes, pods) == ([], [], [])
+    assert (left, kept, pods) == ([], set(), [])
     print("podman timings (s):", {k: round(v, 1) for k, v in timings.items()})
