@@ -126,8 +126,9 @@ cdef class OmsCore:
     max_strategy_positions : int
         Account x strategy x instrument positions that can exist.
     max_day_orders : int
-        Client order ids remembered per trading day (0: 4 x max_orders); when they run out,
-        new orders are refused TABLE_FULL until start_of_day.
+        Orders accepted per trading day, each one's client order id refused for the rest of
+        the day (0: 4 x max_orders); past that, new orders are refused TABLE_FULL until
+        start_of_day.
     """
 
     def __cinit__(self, uint32_t max_orders=1 << 16, uint32_t max_accounts=64,
