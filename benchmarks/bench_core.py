@@ -468,8 +468,8 @@ def main(smoke: bool = False) -> bool:
         del core
         # steady state of a long session: the table is full, every insert forgets the oldest
         # closed order, and every fill pushes the oldest trade id out of the dedupe window
-        # (one trading day: every order of the session within the day's client-id budget)
-        core = new_core(1 << 14, n_acc, n_inst, max_day_orders=(1 << 16) + n_big)
+        # (one trading day: the seeds and every order of the session within its client-id budget)
+        core = new_core(1 << 14, n_acc, n_inst, max_day_orders=2 * ((1 << 16) + n_big))
         drv.cycle_loop(core, flow(core, 0, 1 << 16, n_acc, n_inst), STRATEGY, QTY, FEE, QUOTE,
                        1, TS0 + 1_000, STEP)  # fill the table and the 2**16 trade-id window
         f = flow(core, 1 << 16, n_big, n_acc, n_inst)
