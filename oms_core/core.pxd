@@ -33,9 +33,11 @@ cdef class OmsCore:
     cdef HeapSet expiries         # GTD / DAY orders, one heap
     # exchange trade id dedupe: (trade id, instrument) with a FIFO window
     cdef PairIndex seen_trades
-    # client order ids (cl_ord_id, account) used this trading day: a retry is refused after
-    # its order left the table too; cleared by start_of_day
+    # client order ids (cl_ord_id, account) of this trading day's orders that left the table
+    # (the table's own index refuses the ids of orders still in it); cleared by start_of_day
     cdef PairIndex day_ids
+    cdef uint64_t day_orders          # orders inserted this trading day (<= day_ids.max_items)
+    cdef uint64_t day_first_order_id  # order ids from here on were inserted this trading day
     cdef uint64_t* seen_k1
     cdef uint32_t* seen_k2
     cdef readonly uint64_t trade_window

@@ -126,8 +126,9 @@ cdef class OmsCore:
     max_strategy_positions : int
         Account x strategy x instrument positions that can exist.
     max_day_orders : int
-        Client order ids remembered per trading day (0: 4 x max_orders); when they run out,
-        new orders are refused TABLE_FULL until start_of_day.
+        Orders accepted per trading day, each one's client order id refused for the rest of
+        the day (0: 4 x max_orders); past that, new orders are refused TABLE_FULL until
+        start_of_day.
     """
 
     def __cinit__(self, uint32_t max_orders=1 << 16, uint32_t max_accounts=64,
@@ -420,6 +421,8 @@ cdef class OmsCore:
                 acct.day_start_pnl = acct.realized - acct.fees + acct.unrealized
                 acct.day_start_ts = ts
         self.day_ids.clear()
+        self.day_orders = 0
+        self.day_first_order_id = self.orders.next_sequence << self.orders.slot_bits
 
     def day_start_ts(self):
         """When the current trading day began (the last start_of_day), 0 before the first."""
@@ -490,7 +493,7 @@ cdef class OmsCore:
                                    &rp2)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
-        if self.day_ids.count + 2 > self.day_ids.max_items or not self.orders.has_room(2):
+        if self.day_orders + 2 > self.day_ids.max_items or not self.orders.has_room(2):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0
         cdef order_t* a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1,
                                        side, type_1, tif, price_1, trigger_1, qty, 0, expire, ts,
@@ -549,7 +552,7 @@ cdef class OmsCore:
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef uint32_t needed = 1 + (tp_price > 0) + (sl_trigger > 0)
-        if (self.day_ids.count + needed > self.day_ids.max_items
+        if (self.day_orders + needed > self.day_ids.max_items
                 or not self.orders.has_room(needed)):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0, 0
         cdef order_t* entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id,
@@ -1149,10 +1152,12 @@ cdef class OmsCore:
         built with the same capacities. Drain events first: queued events are not kept."""
         if self.n_events:
             raise RuntimeError("drain events before taking a snapshot")
-        cdef uint64_t counters[3]
+        cdef uint64_t counters[5]
         counters[0] = self.seen_next
         counters[1] = self.overfills
         counters[2] = self.duplicate_fills
+        counters[3] = self.day_orders
+        counters[4] = self.day_first_order_id
         cdef list chunks = [
             raw_bytes(self.instruments, self.n_instruments * sizeof(instrument_t)),
             raw_bytes(self.asset_precision, self.n_assets * sizeof(uint32_t)),
@@ -1186,13 +1191,14 @@ cdef class OmsCore:
             offset += size
         if offset != <size_t>len(data) or len(chunks) != 37:
             raise ValueError("snapshot is truncated or has extra bytes")
-        cdef uint64_t counters[3]
+        cdef uint64_t counters[5]
         load_bytes(self.instruments, chunks[0], self.n_instruments * sizeof(instrument_t))
         load_bytes(self.asset_precision, chunks[1], self.n_assets * sizeof(uint32_t))
         load_bytes(self.seen_k1, chunks[2], self.trade_window * sizeof(uint64_t))
         load_bytes(self.seen_k2, chunks[3], self.trade_window * sizeof(uint32_t))
         load_bytes(counters, chunks[4], sizeof(counters))
         self.seen_next, self.overfills, self.duplicate_fills = counters[0], counters[1], counters[2]
+        self.day_orders, self.day_first_order_id = counters[3], counters[4]
         self.seen_at = self.seen_next % self.trade_window
         self.seen_trades.load(chunks[5:7])
         self.orders.load(chunks[7:13])
@@ -1237,12 +1243,15 @@ cdef class OmsCore:
                           int64_t trigger, int64_t qty, int flags, int64_t expire_ts,
                           int64_t ts, int64_t trail_offset, int64_t reserve_price, bint oco,
                           bint child) except? NULL:
-        if self.day_ids.count >= self.day_ids.max_items:
+        if self.day_orders >= self.day_ids.max_items:
             return NULL
+        cdef order_t* gone = self.orders.next_forgotten()
+        if gone != NULL and gone.order_id >= self.day_first_order_id:
+            self.day_ids.put(gone.cl_ord_id, gone.account, 0)  # its id stays refused today
         cdef order_t* o = self.orders.allocate(account, cl_ord_id)
         if o == NULL:
             return NULL
-        self.day_ids.put(cl_ord_id, account, 0)
+        self.day_orders += 1
         cdef account_t* acct = &self.risk.accounts[account]
         cdef instrument_t* inst = &self.instruments[instrument]
         o.strategy = strategy

@@ -69,6 +69,12 @@ cdef class OrderTable:
     cdef inline bint has_room(self, uint32_t needed) noexcept nogil:
         return self.capacity - self.used + self.closed_count >= needed
 
+    cdef inline order_t* next_forgotten(self) noexcept nogil:
+        """The closed order the next allocate forgets to make room, or NULL (room left)."""
+        if self.used < self.capacity or self.closed_head == NO_SLOT:
+            return NULL
+        return &self.slots[self.closed_head]
+
     cdef inline uint32_t client_slot(self, uint32_t account, uint64_t cl_ord_id) noexcept nogil:
         """Slot of the order with this (account, client order id), or NO_SLOT."""
         cdef uint32_t tag = client_tag(account, cl_ord_id)

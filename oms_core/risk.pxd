@@ -28,7 +28,7 @@ cdef class RiskChecker:
     cdef uint32_t n_instruments
     cdef Ledger ledger
     cdef OrderTable orders
-    cdef PairIndex day_ids               # (client order id, account) seen this trading day
+    cdef PairIndex day_ids               # (client order id, account) of today's orders gone
     cdef HeapSet resting                 # self-trade heaps, maintained by OmsCore
 
     cdef int check_new(self, uint32_t account, uint32_t strategy, uint32_t instrument,

@@ -285,7 +285,8 @@ cdef class RiskChecker:
                     not is_buy and pos.qty - pos.open_sell - qty < 0):
                 return R_REDUCE_ONLY_MODE if reduce_mode else R_REDUCE_ONLY_VIOLATION
         if (self.orders.client_slot(account, cl_ord_id) != NO_SLOT
-                or self.day_ids.get(cl_ord_id, account) != NO_SLOT):
+                or (self.day_ids.count
+                    and self.day_ids.get(cl_ord_id, account) != NO_SLOT)):
             return R_DUPLICATE_CLIENT_ORDER_ID  # also once its order left the table
         if not bucket_take(&acct.order_bucket, ts):
             return R_ORDER_RATE_EXCEEDED

@@ -333,6 +333,44 @@ def test_a_retried_client_order_id_is_refused_after_its_order_left_the_table(mod
 
 
 @pytest.mark.parametrize("model", ["core", "reference"])
+def test_the_day_id_rule_covers_the_day_s_orders_only_and_counts_every_one(model):
+    from oms_core.reference import ReferenceModel
+
+    kind = OmsCore if model == "core" else ReferenceModel
+    c = kind(max_orders=4, max_day_orders=8)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+
+    def closed_sell(clid: int) -> None:
+        code, oid = sell(c, clid, price=PX + 100)
+        assert code == Reject.OK
+        c.cancel(0, oid, 12)
+        c.on_canceled(oid, 13)
+
+    for clid in (1, 2, 3, 4):  # yesterday's orders, closed, still in the table
+        closed_sell(clid)
+    c.start_of_day(14)
+    for clid in (5, 6, 7, 8):  # today's orders evict yesterday's
+        closed_sell(clid)
+    assert c.order_id_by_client_id(0, 1) == 0
+    closed_sell(1)  # yesterday's id, its order gone: free again today
+    for clid in (5, 6):  # today's, evicted by now: refused
+        assert sell(c, clid, price=PX + 100) == (Reject.DUPLICATE_CLIENT_ORDER_ID, 0)
+    assert sell(c, 8, price=PX + 100) == (Reject.DUPLICATE_CLIENT_ORDER_ID, 0)  # in the table
+    closed_sell(9)
+    closed_sell(10)
+    closed_sell(11)
+    # eight orders today (5..11 and 1): the day's id budget is spent
+    assert sell(c, 12, price=PX + 100) == (Reject.TABLE_FULL, 0)
+    c.start_of_day(15)
+    closed_sell(12)
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
 def test_day_orders_and_day_brackets_expire_at_the_end_of_the_utc_day(model):
     from oms_core.reference import ReferenceModel
 
