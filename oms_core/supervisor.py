@@ -5,7 +5,8 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 * paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
   with one venue account per client that has an account there (keys generated into the run
-  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`);
+  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`), and the
+  latency, fills and market of the exchange's ``sim_profile`` (:func:`sim_settings`);
   live mode: no simulator, the gateways reach the configured venues;
 * per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
   --shard K``), one gateway per exchange (``python -m gateways``) that trades every venue
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from oms_core.config import OmsConfig
+from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,9 +377,21 @@ def database_of(cfg: OmsConfig, shard: int, n_shards: int) -> str:
     return str(db if n_shards == 1 else db.with_name(f"{db.stem}-shard{shard}{db.suffix}"))
 
 
-def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int = 100,
-         sim_volatility_bps: float = 2.0, seed: int = 1) -> tuple[list[ChildSpec],
-                                                                  dict[str, Any]]:
+def sim_settings(p: SimProfile) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The simulator's own settings (top-level keys, and its ``market`` and ``latency``
+    tables; gateways/sim/config.py) for an exchange's paper profile."""
+    market = {"tick_ms": p.tick_ms, "volatility_bps": p.volatility_bps,
+              "market_order_prob": p.market_order_probability, "spread_ticks": p.spread_ticks,
+              "level_qty": p.level_qty, "fill_probability": p.fill_probability,
+              "partial_fill_prob": p.partial_fill_probability,
+              "fill_at_touch": p.fill_at_touch}
+    latency = {"dist": p.latency, "ms": p.latency_ms, "sd_ms": p.latency_sd_ms,
+               "sigma": p.latency_sigma, "min_ms": p.latency_min_ms, "max_ms": p.latency_max_ms}
+    return {"reject_probability": p.reject_probability}, {"market": market, "latency": latency}
+
+
+def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
+         ) -> tuple[list[ChildSpec], dict[str, Any]]:
     """The child processes of ``cfg`` (and the files they read, written into ``run_dir``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -424,9 +437,8 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
                              "api_key": key_file.read_text(), "secret_file": str(sec_file),
                              "balances": paper_balances(cfg, c.name, ex.name)})
         sim_toml = run_dir / f"sim-{ex.name}.toml"
-        _write_toml(sim_toml, {"seed": seed},
-                    {"market": {"tick_ms": market_tick_ms, "volatility_bps": sim_volatility_bps,
-                                "level_qty": "5", "market_order_prob": 0.2}},
+        top, tables = sim_settings(ex.sim)
+        _write_toml(sim_toml, {"seed": seed, **top}, tables,
                     {"symbols": symbols, "accounts": accounts})
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
@@ -543,4 +555,4 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",
-           "paper_balances", "plan", "shards_of", "sim_key_files"]
+           "paper_balances", "plan", "shards_of", "sim_key_files", "sim_settings"]
