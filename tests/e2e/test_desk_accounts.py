@@ -66,7 +66,7 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
                 if not held:
                     out.append((who, held, "holds nothing"))
             out += desk.differences()
-            if not desk.all_final(order_client):
+            if desk.not_final(order_client):
                 out.append(("orders", "not all final", None))
             return out
 
