@@ -5,8 +5,10 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 * paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
   with one venue account per client that has an account there (keys generated into the run
-  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`), and the
-  latency, fills and market of the exchange's ``sim_profile`` (:func:`sim_settings`);
+  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`), the
+  latency, fills and market of the exchange's ``sim_profile`` (:func:`sim_settings`), and
+  its memory kept beside the journal across runs (:func:`paper_state_file`: a restart goes
+  on with the venue's balances, open orders and trades, as a real venue would);
   live mode: no simulator, the gateways reach the configured venues;
 * per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
   --shard K``), one gateway per exchange (``python -m gateways``) that trades every venue
@@ -443,7 +445,8 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
             py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
-            str(sim_toml), "--ports-file", str(ports)], stop_rank=4, ready_file=str(ports)))
+            str(sim_toml), "--ports-file", str(ports), "--state",
+            str(paper_state_file(cfg, ex.name))], stop_rank=4, ready_file=str(ports)))
         venues[ex.name] = (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
     engines, writers = [], []
     for k in shards:
@@ -470,6 +473,13 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
                 gateways.append(_gateway(cfg, ex.name, k, run_dir, venues[ex.name],
                                          sim_keys if paper else None))
     return specs + engines + writers + gateways, info
+
+
+def paper_state_file(cfg: OmsConfig, exchange: str) -> Path:
+    """Where the simulated venue ``exchange`` keeps its state between runs (its accounts'
+    balances, orders and trades): beside the journal, whose positions it must go on
+    matching."""
+    return Path(cfg.engine.journal_dir).resolve() / f"paper-{exchange}.json"
 
 
 def sim_key_files(run_dir: Path, exchange: str, client: str) -> tuple[Path, Path]:
@@ -555,4 +565,5 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",
-           "paper_balances", "plan", "shards_of", "sim_key_files", "sim_settings"]
+           "paper_balances", "paper_state_file", "plan", "shards_of", "sim_key_files",
+           "sim_settings"]

@@ -1,5 +1,6 @@
-"""Paper profiles: `[exchanges.X] sim_profile` and `[exchanges.X.sim]` overrides, checked by
-the configuration and written by the supervisor into each simulator's own file."""
+"""The simulators of paper mode: `[exchanges.X] sim_profile` and `[exchanges.X.sim]`
+overrides, checked by the configuration and written by the supervisor into each simulator's
+own file; each venue's memory kept beside the journal."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from gateways.sim.config import SimConfig
 from oms_core.config import SIM_PROFILES, ConfigError, load_config, parse_config
-from oms_core.supervisor import plan
+from oms_core.supervisor import paper_state_file, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 DESK = ROOT / "examples" / "desk.toml"
@@ -114,3 +115,13 @@ def test_bad_profile_names_the_key_and_the_problem(exchange: str, key: str,
         parse(exchange)
     assert str(e.value).startswith(f"oms.toml: {key}: "), str(e.value)
     assert problem in str(e.value), str(e.value)
+
+
+def test_paper_venues_keep_their_state_beside_the_journal(tmp_path: Path) -> None:
+    cfg = load_config(DESK, identity=False)
+    specs, _ = plan(cfg, str(DESK), tmp_path)
+    journal = Path(cfg.engine.journal_dir).resolve()
+    for ex in ("spot_a", "spot_b"):
+        argv = next(s.argv for s in specs if s.name == f"sim-{ex}")
+        assert argv[argv.index("--state") + 1] == str(journal / f"paper-{ex}.json")
+        assert paper_state_file(cfg, ex) == journal / f"paper-{ex}.json"
