@@ -44,9 +44,14 @@ PREFIX = "oms0-"  # client order ids of shard 0 at the venues
 READER_IP = "127.0.0.2"  # the tests read the venues from here (still loopback)
 
 
-def write_desk(directory: Path) -> Path:
-    """examples/desk.toml with free loopback ports and its files under ``directory``."""
+def write_desk(directory: Path, bar_interval_s: int | None = None) -> Path:
+    """examples/desk.toml with free loopback ports and its files under ``directory``;
+    ``bar_interval_s``: bars of that many seconds for every strategy (volatility brackets
+    within seconds instead of the desk's minutes)."""
     text = DESK.read_text().replace("../var/desk/", "")
+    if bar_interval_s is not None:
+        text = re.sub(r"^(\[strategies\.\w+\])$", rf"\1\nbar_interval_s = {bar_interval_s}",
+                      text, flags=re.M)
     ports = {p: str(free_port()) for p in sorted(set(re.findall(r"127\.0\.0\.1:(\d+)", text)))}
     text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{ports[m.group(1)]}", text)
     path = directory / "desk.toml"
@@ -204,8 +209,8 @@ class Desk:
     """`oms run` on the desk in ``directory``, with a client by names and every venue
     account of every client."""
 
-    def __init__(self, directory: Path) -> None:
-        self.config = write_desk(directory)
+    def __init__(self, directory: Path, bar_interval_s: int | None = None) -> None:
+        self.config = write_desk(directory, bar_interval_s)
         self.run_dir = directory / "run"
         self.run: OmsRun | None = None
         self.client: OmsClient | None = None
@@ -237,6 +242,10 @@ class Desk:
             self.client = None
         assert self.run is not None
         return self.run.stop()
+
+    def events(self, timeout: float = 0.2) -> list[Any]:
+        """The events the engine sent this connection since the last call."""
+        return list(self.c.events(timeout))
 
     @property
     def c(self) -> OmsClient:
