@@ -128,7 +128,8 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                         rows.append({"instrument": inst.symbol,
                                      "qty": _dec(p.quantity, inst.qty_precision),
                                      "realized": _dec(p.realized_pnl, quote),
-                                     "unrealized": _dec(getattr(p, "unrealized_pnl", 0), quote)})
+                                     "unrealized": _dec(getattr(p, "unrealized_pnl", 0), quote),
+                                     "unprotected": bool(getattr(p, "unprotected", 0))})
                     balances = {assets[b.asset].name: _dec(b.total, assets[b.asset].precision)
                                 for b in getattr(bal, "rows", []) if b.asset in assets}
                     shard["clients"][client.name] = {"account": client.id, "positions": rows,
@@ -166,11 +167,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                       f"p99 {lat.get('p99', 0) / 1000:.0f} us "
                       f"p99.9 {lat.get('p999', 0) / 1000:.0f} us {sh.get('error', '')}")
             t = Table()
-            for col in ("client", "instrument", "position", "realized", "unrealized"):
+            for col in ("client", "instrument", "position", "realized", "unrealized", "protected"):
                 t.add_column(col, justify="right")
             for name, cl in sh["clients"].items():
                 for r in cl["positions"]:
-                    t.add_row(name, r["instrument"], r["qty"], r["realized"], r["unrealized"])
+                    t.add_row(name, r["instrument"], r["qty"], r["realized"], r["unrealized"],
+                              "NO (protective order refused)" if r.get("unprotected") else "")
             con.print(t)
     ok = all(sh["connected"] for sh in st["shards"].values())
     return 0 if ok else 1

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateways.sim.config import LATENCY_DISTS
-from oms_core.enums import KillMode, Limit, OrderType, TimeInForce
+from oms_core.enums import (
+    KillMode,
+    Limit,
+    OrderType,
+    ProtectAnchor,
+    ProtectOnReject,
+    TimeInForce,
+)
 from oms_core.identity import IdAllocator, IdentityError, identity_path, read_identity
 from oms_core.limits import LIMIT_DEFAULTS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
@@ -52,6 +59,8 @@ DIRECTIONS = ("long_only", "long_short")
 ENTRY_REFS = ("open", "close")  # open of the current bar / close of the previous bar
 SIZINGS = ("fixed", "balance_share", "vol_target")
 EXIT_KINDS = ("none", "vol", "pct")
+PROTECT_ANCHORS = {"fill": ProtectAnchor.FILL, "arrival_mid": ProtectAnchor.ARRIVAL}
+PROTECT_REJECTS = {"retry": ProtectOnReject.RETRY, "flatten": ProtectOnReject.FLATTEN}
 ENTRY_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT}
 TIFS = {t.name.lower(): t for t in TimeInForce}
 PPM = 1_000_000  # shares and weights are held as parts per million
@@ -214,6 +223,10 @@ class OrderParams:
     stop_loss_ppm: int = 0
     tif: TimeInForce = TimeInForce.GTC
     expire_after_ns: int = 0  # GTD: expiry = signal time + this
+    # bracket children: measured from the entry's fill or from the arrival price (core limit
+    # PROTECT_ANCHOR), and what a venue refusal of one does (PROTECT_ON_REJECT)
+    protect_anchor: str = "fill"  # fill | arrival_mid
+    protect_reject: str = "retry"  # retry | flatten
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,6 +725,8 @@ class _Parser:
                              traded, bool(limits[Limit.LONG_ONLY]))
             if orders.long_only and not limits[Limit.LONG_ONLY]:
                 limits[Limit.LONG_ONLY] = 1
+            limits[Limit.PROTECT_ANCHOR] = PROTECT_ANCHORS[orders.protect_anchor]
+            limits[Limit.PROTECT_ON_REJECT] = PROTECT_REJECTS[orders.protect_reject]
             accounts = self.exchange_accounts(c.table("exchange_accounts"), exchanges, name)
             for inst in traded:
                 if inst.exchange not in accounts:
@@ -831,12 +846,16 @@ _LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
     "exchange_burst": (Limit.EXCHANGE_BURST, "rate"),
     "long_only": (Limit.LONG_ONLY, "flag"),
     "check_balance": (Limit.CHECK_BALANCE, "flag"),
+    "clamp_single_entry_sell": (Limit.CLAMP_SINGLE_ENTRY_SELL, "flag"),
     "max_daily_loss": (Limit.MAX_DAILY_LOSS, "money"),
     "max_drawdown": (Limit.MAX_DRAWDOWN, "money"),
     "reject_rate": (Limit.REJECT_RATE, "rate"),
     "reject_burst": (Limit.REJECT_BURST, "rate"),
 }
 LIMIT_KEYS: dict[Limit, str] = {lim: key for key, (lim, _) in _LIMIT_KEYS.items()}
+# the bracket protection choices are set by [orders] keys of the same names
+LIMIT_KEYS[Limit.PROTECT_ANCHOR] = "protect_anchor"
+LIMIT_KEYS[Limit.PROTECT_ON_REJECT] = "protect_reject"
 
 
 def _limits(t: _Table, money_precision: int, qty_precisions: set[int]) -> dict[Limit, int]:
@@ -920,6 +939,8 @@ def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
         tif=TIFS[t.str_("time_in_force", "gtc", TIFS)],
         expire_after_ns=_raw(t, "expire_after_s", t.dec("expire_after_s", "0"), 9,
                              top=MAX_LIMIT),
+        protect_anchor=t.str_("protect_anchor", "fill", PROTECT_ANCHORS),
+        protect_reject=t.str_("protect_reject", "retry", PROTECT_REJECTS),
     )
     needs: list[tuple[bool, str, str]] = [
         (sizing == "fixed", "fixed_qty", "sizing = \"fixed\" needs fixed_qty"),
@@ -941,10 +962,6 @@ def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
         missing = [i.symbol for i in traded if i.id not in p.fixed_qty]
         if missing:
             raise t.fail("fixed_qty", f"no size for {', '.join(missing)}")
-    if p.tif in (TimeInForce.GTD, TimeInForce.DAY) and (p.take_profit != "none"
-                                                        or p.stop_loss != "none"):
-        raise t.fail("time_in_force", "bracket entries (take_profit / stop_loss) cannot "
-                                      "expire: use gtc, ioc or fok")
     if p.stop_loss == "pct" and p.stop_loss_ppm >= PPM:
         raise t.fail("stop_loss_value", "a percentage stop must be below 1 (100%)")
     if p.entry_type == OrderType.MARKET and (p.offset_ticks or p.offset_bps):

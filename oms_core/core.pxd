@@ -23,6 +23,8 @@ cdef class OmsCore:
     cdef readonly uint32_t n_instruments
     cdef readonly uint32_t n_assets
     cdef uint32_t* asset_precision
+    # fee asset x quote asset -> the instrument whose last price values such a fee (or NO_SLOT)
+    cdef uint32_t* fee_pairs
     cdef readonly OrderTable orders
     cdef readonly Ledger ledger
     cdef readonly RiskChecker risk
@@ -31,6 +33,9 @@ cdef class OmsCore:
     cdef HeapSet expiries         # GTD / DAY orders, one heap
     # exchange trade id dedupe: (trade id, instrument) with a FIFO window
     cdef PairIndex seen_trades
+    # client order ids (cl_ord_id, account) used this trading day: a retry is refused after
+    # its order left the table too; cleared by start_of_day
+    cdef PairIndex day_ids
     cdef uint64_t* seen_k1
     cdef uint32_t* seen_k2
     cdef readonly uint64_t trade_window
@@ -66,8 +71,15 @@ cdef class OmsCore:
 
     # internals
     cdef int _check_bracket(self, uint32_t account, uint32_t instrument, uint64_t cl_ord_id,
-                            uint64_t tp_cl, uint64_t sl_cl, int side, int entry_type,
-                            int64_t entry_price, int64_t tp_price, int64_t sl_trigger) except -1
+                            uint64_t tp_cl, uint64_t sl_cl, int side, int64_t base,
+                            int64_t tp_price, int64_t sl_trigger) except -1
+    cdef int64_t _single_entry_qty(self, uint32_t account, uint32_t strategy,
+                                   uint32_t instrument, int64_t qty) noexcept nogil
+    cdef int64_t _fee_value(self, instrument_t* inst, uint32_t fee_asset, int64_t fee,
+                            int64_t price, int* overflow) noexcept nogil
+    cdef int _protection_refused(self, order_t* o, int reason, int64_t ts) except -1
+    cdef int _mark_protected(self, uint32_t account, uint32_t strategy, uint32_t instrument,
+                             uint64_t order_id, bint unprotected, int64_t ts) except -1
     cdef int _rejected(self, uint32_t account, int code, int64_t ts) except -1
     cdef order_t* _insert(self, uint32_t account, uint32_t strategy, uint32_t instrument,
                           uint64_t cl_ord_id, int side, int order_type, int tif, int64_t price,

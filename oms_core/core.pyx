@@ -28,17 +28,22 @@ ORDER_FIELDS = (
     "trail_anchor", "contingency", "linked_id", "parent_id", "child1_id", "child2_id",
     "group_qty", "exit_reason", "locks_funds", "expiring", "reserved_qty",
     "reserved_notional", "ts_received", "ts_risk", "ts_sent", "ts_ack", "ts_last_fill",
-    "ts_done",
+    "ts_done", "anchor", "protect",
 )
 POSITION_FIELDS = (
     "qty", "cost", "realized", "fees", "open_buy", "open_sell", "entry_ts", "trip_realized",
-    "exposure", "unrealized",
+    "exposure", "unrealized", "unprotected",
 )
 ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
-    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
+    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl", "day_start_ts",
 )
 ANY = ANY_ID
+cdef int64_t NS_PER_DAY = 86_400_000_000_000
+# client order ids the core gives the orders it places itself when a protective child is
+# refused: RETRY_CL or FLATTEN_CL | the refused order's creation sequence
+RETRY_CL = 1 << 63
+FLATTEN_CL = 3 << 62
 
 
 cdef inline bint _terminal(int status) noexcept nogil:
@@ -70,6 +75,37 @@ cdef inline int _working_status(order_t* o) noexcept nogil:
     return ST_NEW if o.ts_ack else ST_PENDING_NEW
 
 
+cdef inline int64_t _day_end(int64_t ts) noexcept nogil:
+    """Expiry of a DAY order: the end of the UTC day of ``ts``."""
+    return (ts // NS_PER_DAY + 1) * NS_PER_DAY
+
+
+cdef inline int64_t _away_from(int64_t anchor, int64_t offset, int64_t tick) noexcept nogil:
+    """anchor + offset on the tick grid, rounded away from the anchor (never nearer than
+    asked), kept within one tick .. MAX_RAW."""
+    cdef int64_t p = anchor + offset
+    if p > MAX_RAW:
+        p = MAX_RAW
+    if p < tick:
+        return tick
+    if p % tick:
+        p = p - p % tick + (tick if offset > 0 else 0)
+        if p > MAX_RAW:
+            p -= tick
+    return p
+
+
+cdef inline int64_t _protect_price(order_t* entry, int64_t offset, int64_t tick) noexcept nogil:
+    """A released child's price: its distance from the entry's average fill price (or from the
+    entry's anchor), and never on the wrong side of that fill price."""
+    cdef int64_t fill = entry.fill_notional // entry.filled
+    cdef int64_t anchor = fill if entry.protect & PROTECT_ON_FILL else entry.anchor
+    cdef int64_t p = _away_from(anchor, offset, tick)
+    if (offset > 0 and p <= fill) or (offset < 0 and p >= fill):
+        p = _away_from(fill, offset, tick)
+    return p
+
+
 cdef int _compare_ids(const void* a, const void* b) noexcept nogil:
     cdef uint64_t x = (<uint64_t*>a)[0]
     cdef uint64_t y = (<uint64_t*>b)[0]
@@ -89,30 +125,37 @@ cdef class OmsCore:
         How many recent exchange trade ids are remembered to drop duplicate fills.
     max_strategy_positions : int
         Account x strategy x instrument positions that can exist.
+    max_day_orders : int
+        Client order ids remembered per trading day (0: 4 x max_orders); when they run out,
+        new orders are refused TABLE_FULL until start_of_day.
     """
 
     def __cinit__(self, uint32_t max_orders=1 << 16, uint32_t max_accounts=64,
                   uint32_t max_instruments=256, uint32_t max_assets=64,
                   uint32_t max_strategies=64, uint32_t max_exchanges=16,
-                  uint64_t trade_window=1 << 16, uint32_t max_strategy_positions=1 << 14):
+                  uint64_t trade_window=1 << 16, uint32_t max_strategy_positions=1 << 14,
+                  uint64_t max_day_orders=0):
         if trade_window == 0:
             raise ValueError("trade_window must be positive")
         self.n_instruments = max_instruments
         self.n_assets = max_assets
         self.instruments = <instrument_t*>PyMem_Malloc(max_instruments * sizeof(instrument_t))
         self.asset_precision = <uint32_t*>PyMem_Malloc(max_assets * sizeof(uint32_t))
+        self.fee_pairs = <uint32_t*>PyMem_Malloc(max_assets * max_assets * sizeof(uint32_t))
         self.seen_k1 = <uint64_t*>PyMem_Malloc(trade_window * sizeof(uint64_t))
         self.seen_k2 = <uint32_t*>PyMem_Malloc(trade_window * sizeof(uint32_t))
         self.scratch = <uint32_t*>PyMem_Malloc(max_orders * sizeof(uint32_t))
         self.scratch_ids = <uint64_t*>PyMem_Malloc(max_orders * sizeof(uint64_t))
         self.events_capacity = 1024
         self.events = <event_t*>PyMem_Malloc(self.events_capacity * sizeof(event_t))
-        if (not self.instruments or not self.asset_precision or not self.seen_k1
+        if (not self.instruments or not self.asset_precision or not self.fee_pairs
+                or not self.seen_k1
                 or not self.seen_k2 or not self.scratch or not self.scratch_ids
                 or not self.events):
             raise MemoryError("OmsCore: allocation failed")
         memset(self.instruments, 0, max_instruments * sizeof(instrument_t))
         memset(self.asset_precision, 0xFF, max_assets * sizeof(uint32_t))
+        memset(self.fee_pairs, 0xFF, max_assets * max_assets * sizeof(uint32_t))
         self.trade_window = trade_window
         self.orders = OrderTable(max_orders, max_accounts)
         self.ledger = Ledger(max_accounts, max_instruments, max_assets, max_strategy_positions)
@@ -121,6 +164,8 @@ cdef class OmsCore:
         self.triggers = HeapSet(max_instruments * 3, max_orders)
         self.expiries = HeapSet(1, max_orders)
         self.seen_trades = PairIndex(trade_window)
+        self.day_ids = PairIndex(max_day_orders or 4 * <uint64_t>max_orders)
+        self.risk.day_ids = self.day_ids
         self.risk.instruments = self.instruments
         self.risk.n_instruments = max_instruments
         self.risk.ledger = self.ledger
@@ -131,6 +176,7 @@ cdef class OmsCore:
     def __dealloc__(self):
         PyMem_Free(self.instruments)
         PyMem_Free(self.asset_precision)
+        PyMem_Free(self.fee_pairs)
         PyMem_Free(self.seen_k1)
         PyMem_Free(self.seen_k2)
         PyMem_Free(self.scratch)
@@ -178,6 +224,10 @@ cdef class OmsCore:
         inst.min_notional = min_notional
         inst.notional_mult = int(10 ** shift)
         inst.base_mult = int(10 ** base_shift)
+        fee_shift = <int>self.asset_precision[quote_asset] - price_precision - <int>(
+            self.asset_precision[base_asset])
+        inst.fee_mult = int(10 ** fee_shift) if fee_shift > 0 else 1
+        inst.fee_div = int(10 ** -fee_shift) if fee_shift < 0 else 1
         inst.base_asset = base_asset
         inst.quote_asset = quote_asset
         inst.exchange_id = exchange_id
@@ -187,6 +237,19 @@ cdef class OmsCore:
         inst.native_stops = native_stops
         inst.active = 1
         self.symbols[instrument_id] = symbol
+        self._index_fee_pairs()
+
+    def _index_fee_pairs(self):
+        """Derive fee_pairs from the instruments: a fee in asset F of a fill in quote asset Q
+        is valued at the last price of the lowest-id instrument F/Q."""
+        cdef uint32_t i, key
+        memset(self.fee_pairs, 0xFF, self.n_assets * self.n_assets * sizeof(uint32_t))
+        for i in range(self.n_instruments):
+            if self.instruments[i].active:
+                key = self.instruments[i].base_asset * self.n_assets + (
+                    self.instruments[i].quote_asset)
+                if self.fee_pairs[key] == NO_SLOT:
+                    self.fee_pairs[key] = i
 
     def add_account(self, uint32_t account_id):
         """Register an account with the default limits (oms_core.limits.LIMIT_DEFAULTS)."""
@@ -355,6 +418,17 @@ cdef class OmsCore:
             acct = &self.risk.accounts[a]
             if acct.active:
                 acct.day_start_pnl = acct.realized - acct.fees + acct.unrealized
+                acct.day_start_ts = ts
+        self.day_ids.clear()
+
+    def day_start_ts(self):
+        """When the current trading day began (the last start_of_day), 0 before the first."""
+        cdef uint32_t a
+        cdef int64_t ts = 0
+        for a in range(self.risk.n_accounts):
+            if self.risk.accounts[a].active and self.risk.accounts[a].day_start_ts > ts:
+                ts = self.risk.accounts[a].day_start_ts
+        return ts
 
     # ------------------------------------------------------------------ commands
     def submit(self, uint32_t account_id, uint32_t strategy_id, uint32_t instrument_id,
@@ -373,6 +447,10 @@ cdef class OmsCore:
                       int64_t trigger, int64_t qty, int flags, int64_t expire_ts, int64_t ts,
                       int64_t trail_offset, uint64_t* order_id) except -1:
         cdef int64_t reserve_price = 0
+        if tif == TIF_DAY and expire_ts == 0:
+            expire_ts = _day_end(ts)
+        if side == SIDE_SELL:
+            qty = self._single_entry_qty(account, strategy, instrument, qty)
         cdef int code = self.risk.check_new(account, strategy, instrument, cl_ord_id, side,
                                             order_type, tif, price, trigger, qty, flags,
                                             expire_ts, ts, trail_offset, True, &reserve_price)
@@ -401,24 +479,25 @@ cdef class OmsCore:
         if type_1 == TYPE_TRAILING_STOP or type_2 == TYPE_TRAILING_STOP:
             return self._rejected(account_id, R_INVALID_CONTINGENCY, ts), 0, 0
         cdef int64_t rp1 = 0, rp2 = 0
+        cdef int64_t expire = _day_end(ts) if tif == TIF_DAY else 0
         cdef int code = self.risk.check_new(account_id, strategy_id, instrument_id,
                                             cl_ord_id_1, side, type_1, tif, price_1, trigger_1,
-                                            qty, 0, 0, ts, 0, True, &rp1)
+                                            qty, 0, expire, ts, 0, True, &rp1)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
         code = self.risk.check_new(account_id, strategy_id, instrument_id, cl_ord_id_2, side,
-                                   type_2, tif, price_2, trigger_2, qty, 0, 0, ts, 0, False,
+                                   type_2, tif, price_2, trigger_2, qty, 0, expire, ts, 0, False,
                                    &rp2)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0
-        if not self.orders.has_room(2):
+        if self.day_ids.count + 2 > self.day_ids.max_items or not self.orders.has_room(2):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0
         cdef order_t* a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1,
-                                       side, type_1, tif, price_1, trigger_1, qty, 0, 0, ts, 0,
-                                       rp1, True, False)
+                                       side, type_1, tif, price_1, trigger_1, qty, 0, expire, ts,
+                                       0, rp1, True, False)
         cdef order_t* b = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_2,
-                                       side, type_2, tif, price_2, trigger_2, qty, 0, 0, ts, 0,
-                                       rp2, True, False)
+                                       side, type_2, tif, price_2, trigger_2, qty, 0, expire, ts,
+                                       0, rp2, True, False)
         self._link_oco(a, b, qty)
         self._hold_or_send(a, ts)
         self._hold_or_send(b, ts)
@@ -427,42 +506,76 @@ cdef class OmsCore:
     def submit_bracket(self, uint32_t account_id, uint32_t strategy_id,
                        uint32_t instrument_id, uint64_t cl_ord_id, uint64_t tp_cl_ord_id,
                        uint64_t sl_cl_ord_id, int side, int entry_type, int64_t entry_price,
-                       int64_t qty, int64_t tp_price, int64_t sl_trigger, int tif, int64_t ts):
+                       int64_t qty, int64_t tp_price, int64_t sl_trigger, int tif, int64_t ts,
+                       int64_t anchor=0, int64_t expire_ts=0):
         """Entry plus take-profit (limit) and stop-loss (stop market) released when the entry
         ends with a fill, sized to what it filled; with both they form an OCO pair. A zero
-        price leaves a leg out (one leg: a plain OTO). Return (code, entry, tp, sl ids)."""
+        price leaves a leg out (one leg: a plain OTO). Return (code, entry, tp, sl ids).
+
+        A GTD (``expire_ts``) or DAY (the end of the UTC day) bracket expires whole: the entry
+        and its children carry the same expiry; otherwise the children are GTC.
+
+        ``tp_price`` and ``sl_trigger`` state distances from ``anchor``, the price they were
+        computed from (0: the limit price of a limit entry, the mid of a market entry's
+        arrival, floored to the tick). When the entry ends, each child gets its price from
+        that distance: measured from the entry's average fill price (limit PROTECT_ANCHOR =
+        fill, the default) or from the anchor (arrival), never on the wrong side of the fill.
+        """
         if account_id >= self.risk.n_accounts or not self.risk.accounts[account_id].active:
             return R_UNKNOWN_ACCOUNT, 0, 0, 0
-        cdef int code = self._check_bracket(account_id, instrument_id, cl_ord_id, tp_cl_ord_id,
-                                            sl_cl_ord_id, side, entry_type, entry_price,
-                                            tp_price, sl_trigger)
+        if instrument_id >= self.n_instruments or not self.instruments[instrument_id].active:
+            return self._rejected(account_id, R_UNKNOWN_INSTRUMENT, ts), 0, 0, 0
+        cdef instrument_t* inst = &self.instruments[instrument_id]
+        cdef int64_t base = anchor
+        if base == 0 and entry_type == TYPE_LIMIT:
+            base = entry_price
+        elif base == 0 and inst.bid > 0 and inst.ask >= inst.bid:
+            base = (inst.bid + inst.ask) // 2
+            base -= base % inst.tick
+        elif base == 0:
+            base = inst.last
+        cdef int code = R_INVALID_CONTINGENCY
+        if entry_type == TYPE_MARKET or entry_type == TYPE_LIMIT:
+            code = self._check_bracket(account_id, instrument_id, cl_ord_id, tp_cl_ord_id,
+                                       sl_cl_ord_id, side, base, tp_price, sl_trigger)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef int64_t rp = 0
+        if tif == TIF_DAY and expire_ts == 0:
+            expire_ts = _day_end(ts)
         code = self.risk.check_new(account_id, strategy_id, instrument_id, cl_ord_id, side,
-                                   entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, True, &rp)
+                                   entry_type, tif, entry_price, 0, qty, 0, expire_ts, ts, 0,
+                                   True, &rp)
         if code != R_OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         cdef uint32_t needed = 1 + (tp_price > 0) + (sl_trigger > 0)
-        if not self.orders.has_room(needed):
+        if (self.day_ids.count + needed > self.day_ids.max_items
+                or not self.orders.has_room(needed)):
             return self._rejected(account_id, R_TABLE_FULL, ts), 0, 0, 0
         cdef order_t* entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id,
-                                           side, entry_type, tif, entry_price, 0, qty, 0, 0,
-                                           ts, 0, rp, False, False)
+                                           side, entry_type, tif, entry_price, 0, qty, 0,
+                                           expire_ts, ts, 0, rp, False, False)
+        cdef int child_tif = tif if tif == TIF_GTD or tif == TIF_DAY else TIF_GTC
+        cdef int64_t child_expire = expire_ts if child_tif != TIF_GTC else 0
+        entry.anchor = base
+        if self.risk.accounts[account_id].limits[LIM_PROTECT_ANCHOR] == ANCHOR_FILL:
+            entry.protect = PROTECT_ON_FILL
         cdef int exit_side = SIDE_SELL if side == SIDE_BUY else SIDE_BUY
         cdef order_t* tp = NULL
         cdef order_t* sl = NULL
         if tp_price > 0:
             tp = self._insert(account_id, strategy_id, instrument_id, tp_cl_ord_id, exit_side,
-                              TYPE_LIMIT, TIF_GTC, tp_price, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
-                              tp_price, False, True)
+                              TYPE_LIMIT, child_tif, tp_price, 0, qty, FLAG_REDUCE_ONLY,
+                              child_expire, ts, 0, tp_price, False, True)
             tp.exit_reason = EXIT_TAKE_PROFIT
+            tp.anchor = tp_price - base
             tp.parent_id = entry.order_id
             tp.contingency = CONT_OTO
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
-                              TYPE_STOP_MARKET, TIF_GTC, 0, sl_trigger, qty, FLAG_REDUCE_ONLY,
-                              0, ts, 0, sl_trigger, False, True)
+                              TYPE_STOP_MARKET, child_tif, 0, sl_trigger, qty, FLAG_REDUCE_ONLY,
+                              child_expire, ts, 0, sl_trigger, False, True)
+            sl.anchor = sl_trigger - base
             sl.parent_id = entry.order_id
             sl.contingency = CONT_OTO
         if tp != NULL and sl != NULL:
@@ -478,32 +591,32 @@ cdef class OmsCore:
                 sl.order_id if sl != NULL else 0)
 
     cdef int _check_bracket(self, uint32_t account, uint32_t instrument, uint64_t cl_ord_id,
-                            uint64_t tp_cl, uint64_t sl_cl, int side, int entry_type,
-                            int64_t entry_price, int64_t tp_price, int64_t sl_trigger) except -1:
-        if instrument >= self.n_instruments or not self.instruments[instrument].active:
-            return R_UNKNOWN_INSTRUMENT
+                            uint64_t tp_cl, uint64_t sl_cl, int side, int64_t base,
+                            int64_t tp_price, int64_t sl_trigger) except -1:
+        """The legs' prices against the anchor ``base`` they are distances from: the
+        take-profit beyond it, the stop-loss short of it (so each child, placed at the same
+        distance from the fill, is on its side of the fill)."""
         cdef instrument_t* inst = &self.instruments[instrument]
         cdef bint buy = side == SIDE_BUY
-        if entry_type != TYPE_MARKET and entry_type != TYPE_LIMIT:
+        if (tp_price < 0 or sl_trigger < 0 or tp_price > MAX_RAW or sl_trigger > MAX_RAW
+                or base < 0 or base > MAX_RAW):
             return R_INVALID_CONTINGENCY
-        if tp_price < 0 or sl_trigger < 0 or tp_price > MAX_RAW or sl_trigger > MAX_RAW:
-            return R_INVALID_CONTINGENCY
-        if tp_price % inst.tick or sl_trigger % inst.tick:
+        if tp_price % inst.tick or sl_trigger % inst.tick or base % inst.tick:
             return R_PRICE_NOT_TICK_MULTIPLE
-        if tp_price and sl_trigger and ((buy and tp_price <= sl_trigger)
-                                        or (not buy and tp_price >= sl_trigger)):
-            return R_INVALID_CONTINGENCY
-        if entry_type == TYPE_LIMIT and (
-                (tp_price and (tp_price <= entry_price) == buy)
-                or (sl_trigger and (sl_trigger >= entry_price) == buy)):
+        if base == 0 and (tp_price or sl_trigger):
+            return R_NO_REFERENCE_PRICE
+        if ((tp_price and (tp_price <= base) == buy)
+                or (sl_trigger and (sl_trigger >= base) == buy)):
             return R_INVALID_CONTINGENCY
         if tp_price and tp_cl == cl_ord_id:
             return R_DUPLICATE_CLIENT_ORDER_ID
         if sl_trigger and (sl_cl == cl_ord_id or (tp_price and sl_cl == tp_cl)):
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if tp_price and self.orders.client_slot(account, tp_cl) != NO_SLOT:
+        if tp_price and (self.orders.client_slot(account, tp_cl) != NO_SLOT
+                         or self.day_ids.get(tp_cl, account) != NO_SLOT):
             return R_DUPLICATE_CLIENT_ORDER_ID
-        if sl_trigger and self.orders.client_slot(account, sl_cl) != NO_SLOT:
+        if sl_trigger and (self.orders.client_slot(account, sl_cl) != NO_SLOT
+                           or self.day_ids.get(sl_cl, account) != NO_SLOT):
             return R_DUPLICATE_CLIENT_ORDER_ID
         return R_OK
 
@@ -598,6 +711,8 @@ cdef class OmsCore:
             o.ts_ack = ts
         if o.status == ST_PENDING_NEW:
             self._set_status(o, ST_NEW, ts)
+        if o.protect & PROTECT_RETRIED:  # a refused child's retry now rests at the venue
+            self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, False, ts)
         return R_OK
 
     def on_reject(self, uint64_t order_id, int reason, int64_t ts):
@@ -608,8 +723,128 @@ cdef class OmsCore:
                                                and o.status != ST_PENDING_CANCEL):
             return R_INVALID_TRANSITION
         o.reason = reason
+        # a released protective child the venue refused (not one being canceled anyway)
+        if o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW:
+            return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
+
+    cdef int64_t _single_entry_qty(self, uint32_t account, uint32_t strategy,
+                                   uint32_t instrument, int64_t qty) noexcept nogil:
+        """A single-entry sell above the free position, cut to it when the account's
+        LIM_CLAMP_SINGLE_ENTRY_SELL is on (else the check refuses it)."""
+        if (account >= self.risk.n_accounts or not self.risk.accounts[account].active
+                or strategy >= self.risk.n_strategies
+                or not self.risk.strategy_single_entry[strategy]
+                or not self.risk.accounts[account].limits[LIM_CLAMP_SINGLE_ENTRY_SELL]):
+            return qty
+        cdef uint32_t i = self.ledger.strategy_index.get(
+            (<uint64_t>account << 32) | strategy, instrument)
+        if i == NO_SLOT:
+            return qty
+        cdef position_t* spos = &self.ledger.strategy_pool[i]
+        cdef int64_t free = spos.qty - spos.open_sell
+        return free if 0 < free < qty else qty
+
+    cdef int64_t _fee_value(self, instrument_t* inst, uint32_t fee_asset, int64_t fee,
+                            int64_t price, int* overflow) noexcept nogil:
+        """Quote value of a fee paid in another asset than the fill's quote asset: at the fill
+        price for the base asset, at the last price of the instrument fee asset / quote asset
+        for a third asset; 0 when there is no such price."""
+        cdef uint32_t j
+        if fee_asset != inst.base_asset:
+            j = self.fee_pairs[fee_asset * self.n_assets + inst.quote_asset]
+            if j == NO_SLOT or self.instruments[j].last <= 0:
+                return 0
+            inst = &self.instruments[j]
+            price = inst.last
+        return oms_fee_value(fee, price, inst.fee_mult, inst.fee_div, overflow)
+
+    cdef int _protection_refused(self, order_t* o, int reason, int64_t ts) except -1:
+        """The venue refused a bracket's protective child: raise an alert, mark the position
+        unprotected and follow the account's LIM_PROTECT_ON_REJECT policy. Retry sends the
+        child once more (a stop engine-held, so the venue cannot refuse it for its price) and
+        keeps it paired with its partner; a refused retry, or the flatten policy, cancels the
+        partner and closes the protected quantity with a reduce-only market order."""
+        cdef account_t* acct = &self.risk.accounts[o.account]
+        cdef instrument_t* inst = &self.instruments[o.instrument]
+        cdef order_t* peer = NULL
+        cdef order_t* n = NULL
+        cdef int64_t qty = o.qty - o.filled
+        cdef int action = 0
+        if o.contingency == CONT_OCO and o.linked_id:
+            peer = self.orders.find(o.linked_id)
+            if peer != NULL and _terminal(peer.status):
+                peer = NULL
+            o.linked_id = 0  # the partner's fate is the policy's, not the OCO rule's
+        self._set_status(o, ST_REJECTED, ts)
+        # the slot of o may be reused by the inserts below: copy what they need first
+        cdef uint32_t account = o.account, strategy = o.strategy, instrument = o.instrument
+        cdef uint64_t refused_id = o.order_id, parent_id = o.parent_id
+        cdef uint64_t refused_seq = refused_id >> self.orders.slot_bits  # the id, not the slot
+        cdef int side = o.side, order_type = o.order_type, exit_reason = o.exit_reason
+        cdef int64_t price = o.price, trigger = o.trigger, reserve = o.reserve_price
+        cdef int64_t offset = o.anchor, group_qty = o.group_qty
+        cdef uint64_t peer_id = peer.order_id if peer != NULL else 0
+        if (acct.limits[LIM_PROTECT_ON_REJECT] == ON_REJECT_RETRY
+                and not o.protect & PROTECT_RETRIED):
+            n = self._insert(account, strategy, instrument, RETRY_CL | refused_seq, side,
+                             order_type, TIF_GTC, price, trigger, qty, FLAG_REDUCE_ONLY, 0, ts,
+                             0, reserve, False, True)
+            if n != NULL:
+                action = 1
+                n.exit_reason = exit_reason
+                n.parent_id = parent_id
+                n.contingency = CONT_OTO
+                n.anchor = offset
+                n.protect = PROTECT_RETRIED
+                n.hold = HOLD_TRIGGER if _stop_type(order_type) else HOLD_NONE
+                peer = self.orders.find(peer_id) if peer_id else NULL
+                if peer != NULL:
+                    self._link_oco(peer, n, group_qty)
+                self._sync(n)
+        cdef uint32_t si
+        cdef int64_t held = 0
+        if action == 0:
+            peer = self.orders.find(peer_id) if peer_id else NULL
+            if peer != NULL:
+                self._request_cancel(peer, ts)
+            # close no more than the strategy holds on the protected side
+            si = self.ledger.strategy_index.get((<uint64_t>account << 32) | strategy,
+                                                instrument)
+            if si != NO_SLOT:
+                held = self.ledger.strategy_pool[si].qty
+                held = held if side == SIDE_SELL else -held
+            if held < qty:
+                qty = held
+        if action == 0 and qty > 0:
+            n = self._insert(account, strategy, instrument, FLATTEN_CL | refused_seq, side,
+                             TYPE_MARKET, TIF_GTC, 0, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
+                             inst.last if inst.last > 0 else reserve, False, False)
+            if n != NULL:
+                action = 2
+                n.exit_reason = exit_reason
+        self._emit_raw(EV_ALERT, ALERT_PROTECTION_REFUSED, account, instrument, strategy,
+                       refused_id, reason, action, ts)
+        if n != NULL:
+            self._hold_or_send(n, ts)
+        self._mark_protected(account, strategy, instrument, n.order_id if n != NULL else
+                             refused_id, action != 1 or n.hold == HOLD_NONE, ts)
+        return R_OK
+
+    cdef int _mark_protected(self, uint32_t account, uint32_t strategy, uint32_t instrument,
+                             uint64_t order_id, bint unprotected, int64_t ts) except -1:
+        """Set the unprotected mark of a position and its strategy position; report a change."""
+        cdef position_t* pos = self.ledger.position(account, instrument)
+        cdef position_t* spos = self.ledger.strategy_position(account, strategy, instrument)
+        if spos == NULL or (pos.unprotected == unprotected
+                            and spos.unprotected == unprotected):
+            return 0
+        pos.unprotected = unprotected
+        spos.unprotected = unprotected
+        self._emit_raw(EV_POSITION_UPDATE, 0, account, instrument, strategy, order_id,
+                       pos.qty, pos.realized, ts)
+        return 0
 
     def on_canceled(self, uint64_t order_id, int64_t ts):
         return self.c_on_canceled(order_id, ts)
@@ -686,6 +921,9 @@ cdef class OmsCore:
                 or fee_asset >= self.n_assets or self.asset_precision[fee_asset] == 0xFFFFFFFFU):
             return R_INVALID_FILL
         notional = oms_mul3(price, qty, inst.notional_mult, MAX_NOTIONAL, &overflow)
+        cdef int64_t fee_value = fee
+        if fee_asset != inst.quote_asset:
+            fee_value = self._fee_value(inst, fee_asset, fee, price, &overflow)
         if overflow:
             return R_INVALID_FILL
         cdef PairIndex seen = self.seen_trades
@@ -731,10 +969,16 @@ cdef class OmsCore:
                                                               o.instrument)
         Ledger.apply_fill(spos, signed_qty, price, inst.notional_mult, ts, &trip)
         self.ledger.asset_position(o.account, inst.base_asset)[0] += signed_qty * inst.base_mult
-        if fee_asset == inst.quote_asset:
-            pos.fees += fee
-            spos.fees += fee
-            acct.fees += fee
+        # a fee is paid in the asset the venue charged and counted at its quote value
+        pos.fees += fee_value
+        spos.fees += fee_value
+        acct.fees += fee_value
+        if fee_asset != inst.quote_asset:
+            self.ledger.asset_position(o.account, fee_asset)[0] -= fee
+        if pos.unprotected and pos.qty == 0:
+            pos.unprotected = 0
+        if spos.unprotected and spos.qty == 0:
+            spos.unprotected = 0
         if o.locks_funds:
             if o.side == SIDE_BUY:
                 self.ledger.balance(o.account, inst.quote_asset).total -= notional
@@ -841,6 +1085,7 @@ cdef class OmsCore:
             "open_sell_notional": a.open_sell_notional, "gross": a.gross, "net": a.net,
             "realized": a.realized, "fees": a.fees, "unrealized": a.unrealized,
             "day_start_pnl": a.day_start_pnl, "peak_pnl": a.peak_pnl,
+            "day_start_ts": a.day_start_ts,
         }
 
     def open_order_count(self):
@@ -877,6 +1122,7 @@ cdef class OmsCore:
             "max_strategies": self.risk.n_strategies, "max_exchanges": self.risk.n_exchanges,
             "trade_window": self.trade_window,
             "max_strategy_positions": self.ledger.strategy_capacity,
+            "max_day_orders": self.day_ids.max_items,
             "order_t": sizeof(order_t), "account_t": sizeof(account_t),
         }
 
@@ -899,6 +1145,7 @@ cdef class OmsCore:
         chunks += self.seen_trades.dump()
         chunks += self.orders.dump() + self.ledger.dump() + self.risk.dump()
         chunks += self.resting.dump() + self.triggers.dump() + self.expiries.dump()
+        chunks += self.day_ids.dump()
         header = json.dumps({"capacities": self._capacities(),
                              "symbols": {str(k): v for k, v in self.symbols.items()},
                              "chunks": [len(c) for c in chunks]}).encode()
@@ -919,7 +1166,7 @@ cdef class OmsCore:
         for size in header["chunks"]:
             chunks.append(data[offset:offset + size])
             offset += size
-        if offset != <size_t>len(data) or len(chunks) != 35:
+        if offset != <size_t>len(data) or len(chunks) != 37:
             raise ValueError("snapshot is truncated or has extra bytes")
         cdef uint64_t counters[3]
         load_bytes(self.instruments, chunks[0], self.n_instruments * sizeof(instrument_t))
@@ -936,7 +1183,9 @@ cdef class OmsCore:
         self.resting.load(chunks[26:29])
         self.triggers.load(chunks[29:32])
         self.expiries.load(chunks[32:35])
+        self.day_ids.load(chunks[35:37])
         self.symbols = {int(k): v for k, v in header["symbols"].items()}
+        self._index_fee_pairs()
         self.n_events = 0
         return None
 
@@ -958,9 +1207,12 @@ cdef class OmsCore:
                           int64_t trigger, int64_t qty, int flags, int64_t expire_ts,
                           int64_t ts, int64_t trail_offset, int64_t reserve_price, bint oco,
                           bint child) except? NULL:
+        if self.day_ids.count >= self.day_ids.max_items:
+            return NULL
         cdef order_t* o = self.orders.allocate(account, cl_ord_id)
         if o == NULL:
             return NULL
+        self.day_ids.put(cl_ord_id, account, 0)
         cdef account_t* acct = &self.risk.accounts[account]
         cdef instrument_t* inst = &self.instruments[instrument]
         o.strategy = strategy
@@ -1034,11 +1286,22 @@ cdef class OmsCore:
         cdef order_t* child
         cdef uint64_t child_ids[2]
         cdef int k
+        cdef int64_t p
         if o.contingency == CONT_OCO and o.linked_id:
             peer = self.orders.find(o.linked_id)
             if peer != NULL and not _terminal(peer.status):
                 self._sync(peer)  # the survivor now carries the reserve
                 self._request_cancel(peer, ts)
+        cdef int64_t size = o.filled, free
+        cdef instrument_t* inst
+        cdef balance_t* bal
+        if o.child1_id and o.filled > 0 and o.locks_funds and o.side == SIDE_BUY:
+            # a spot exit sells no more than is held: a fee in the base asset left less
+            inst = &self.instruments[o.instrument]
+            bal = self.ledger.balance(o.account, inst.base_asset)
+            free = (bal.total - bal.locked) // inst.base_mult // inst.lot * inst.lot
+            if 0 < free < size:
+                size = free
         if o.child1_id:
             child_ids[0] = o.child1_id
             child_ids[1] = o.child2_id
@@ -1047,8 +1310,15 @@ cdef class OmsCore:
                 if child == NULL or _terminal(child.status) or child.hold != HOLD_PARENT:
                     continue
                 if o.filled > 0:
-                    child.qty = o.filled
-                    child.group_qty = o.filled
+                    child.qty = size
+                    child.group_qty = size
+                    p = _protect_price(o, child.anchor,
+                                       self.instruments[child.instrument].tick)
+                    if child.order_type == TYPE_LIMIT:
+                        child.price = p
+                    else:
+                        child.trigger = p
+                    child.reserve_price = p
                     if _stop_type(child.order_type) and not self.instruments[
                             child.instrument].native_stops:
                         child.hold = HOLD_TRIGGER
@@ -1260,7 +1530,11 @@ def c_constants():
         "TimeInForce": {"GTC": TIF_GTC, "IOC": TIF_IOC, "FOK": TIF_FOK, "GTD": TIF_GTD,
                         "DAY": TIF_DAY},
         "Limit": {"MAX_ORDER_QTY": LIM_MAX_ORDER_QTY, "REJECT_BURST": LIM_REJECT_BURST,
-                  "CHECK_BALANCE": LIM_CHECK_BALANCE, "COLLAR_BPS": LIM_COLLAR_BPS},
+                  "CHECK_BALANCE": LIM_CHECK_BALANCE, "COLLAR_BPS": LIM_COLLAR_BPS,
+                  "PROTECT_ANCHOR": LIM_PROTECT_ANCHOR,
+                  "PROTECT_ON_REJECT": LIM_PROTECT_ON_REJECT},
+        "ProtectAnchor": {"FILL": ANCHOR_FILL, "ARRIVAL": ANCHOR_ARRIVAL},
+        "ProtectOnReject": {"RETRY": ON_REJECT_RETRY, "FLATTEN": ON_REJECT_FLATTEN},
         "Reject": {"OK": R_OK, "UNKNOWN_ACCOUNT": R_UNKNOWN_ACCOUNT,
                    "SELF_TRADE": R_SELF_TRADE, "REDUCE_ONLY_VIOLATION": R_REDUCE_ONLY_VIOLATION,
                    "INVALID_TRANSITION": R_INVALID_TRANSITION, "TABLE_FULL": R_TABLE_FULL,
@@ -1270,6 +1544,7 @@ def c_constants():
                       "BALANCE_UPDATE": EV_BALANCE_UPDATE,
                       "TRADE_CLOSED": EV_TRADE_CLOSED},
         "Alert": {"OVERFILL": ALERT_OVERFILL, "REJECT_RATE_BREAKER": ALERT_REJECT_RATE_BREAKER,
+                  "PROTECTION_REFUSED": ALERT_PROTECTION_REFUSED,
                   "RECONCILIATION_DIFFERENCE": ALERT_RECONCILIATION_DIFFERENCE},
         "sizes": {"order_t": sizeof(order_t), "event_t": sizeof(event_t)},
     }

@@ -223,6 +223,31 @@ class Alert(IntEnum):
     DRAWDOWN_BREAKER = 5
     REJECT_RATE_BREAKER = 6
     RECONCILIATION_DIFFERENCE = 7  # the venue's orders, fills or balances differ from ours
+    # the venue refused a bracket's protective child: order_id = the child, a = the venue's
+    # reason, b = what the core did (ProtectAction); the position is marked unprotected
+    PROTECTION_REFUSED = 8
+
+
+class ProtectAnchor(IntEnum):
+    """Limit.PROTECT_ANCHOR: what a bracket child's distance is measured from."""
+
+    FILL = 0  # the entry's first fill
+    ARRIVAL = 1  # the price the bracket was planned on (limit price, or the arrival mid)
+
+
+class ProtectOnReject(IntEnum):
+    """Limit.PROTECT_ON_REJECT: what the core does when the venue refuses a protective child."""
+
+    RETRY = 0  # send it once more (a stop engine-held); a refused retry flattens
+    FLATTEN = 1  # cancel the partner and close the protected quantity at market
+
+
+class ProtectAction(IntEnum):
+    """Alert.PROTECTION_REFUSED detail b: what was done."""
+
+    NONE = 0  # no order slot left: nothing could be placed
+    RETRY = 1
+    FLATTEN = 2
 
 
 class EventType(IntEnum):
@@ -263,3 +288,7 @@ class Limit(IntEnum):
     MAX_DRAWDOWN = 20  # quote units; breaker halts the account
     REJECT_RATE = 21  # rejects per second allowed before the breaker trips
     REJECT_BURST = 22
+    PROTECT_ANCHOR = 23  # ProtectAnchor of the account's bracket children
+    PROTECT_ON_REJECT = 24  # ProtectOnReject: the policy for a refused protective child
+    CLAMP_SINGLE_ENTRY_SELL = 25  # 1: a single-entry sell above the free position is cut to it
+    # (0: refused SINGLE_ENTRY)

@@ -29,6 +29,7 @@ cdef class PairIndex:
 
     cdef bint put(self, uint64_t k1, uint32_t k2, uint32_t value) noexcept nogil
     cdef bint remove(self, uint64_t k1, uint32_t k2) noexcept nogil
+    cdef void clear(self) noexcept nogil
     cdef list dump(self)
     cdef int load(self, list chunks) except -1
 

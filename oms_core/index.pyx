@@ -71,6 +71,13 @@ cdef class PairIndex:
         self.count -= 1
         return True
 
+    cdef void clear(self) noexcept nogil:
+        """Forget every key."""
+        cdef uint64_t i
+        for i in range(self.capacity):
+            self.entries[i].value = NO_SLOT
+        self.count = 0
+
     cdef list dump(self):
         """A byte-exact copy of the entries and the count (for snapshots)."""
         return [raw_bytes(self.entries, self.capacity * sizeof(index_entry_t)),

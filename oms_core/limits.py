@@ -21,12 +21,16 @@ RATE_LIMITS = frozenset(
     }
 )
 
+# Limits that choose a behaviour (0 or 1) rather than bound a number.
+CHOICE_LIMITS = frozenset({Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT,
+                           Limit.CLAMP_SINGLE_ENTRY_SELL})
+
 
 def check_limit_value(limit: int, value: int) -> None:
     """Raise ValueError for an unknown limit or a value outside its range."""
     if limit not in LIMIT_DEFAULTS:
         raise ValueError(f"unknown limit {limit}")
-    top = MAX_RATE if limit in RATE_LIMITS else MAX_LIMIT
+    top = MAX_RATE if limit in RATE_LIMITS else 1 if limit in CHOICE_LIMITS else MAX_LIMIT
     if not 0 <= value <= top:
         raise ValueError(f"limit {Limit(limit).name}: {value} outside 0..{top}")
 

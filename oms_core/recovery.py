@@ -119,7 +119,7 @@ class ReplayDispatcher:
         return self.core.submit_bracket(
             r.account, r.strategy, r.instrument, r.entry_client_order_id, r.tp_client_order_id,
             r.sl_client_order_id, r.side, r.entry_type, r.entry_price, r.quantity, r.tp_price,
-            r.sl_trigger_price, r.tif, ts)
+            r.sl_trigger_price, r.tif, ts, 0, r.expire_ns)
 
     def _oco(self, r: Any, ts: int) -> Any:
         return self.core.submit_oco(

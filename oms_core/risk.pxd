@@ -8,6 +8,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from oms_core.heaps cimport HeapSet
 from oms_core.ledger cimport Ledger
+from oms_core.index cimport PairIndex
 from oms_core.orders cimport OrderTable
 from oms_core.types cimport account_t, bucket_t, instrument_t, order_t
 
@@ -27,6 +28,7 @@ cdef class RiskChecker:
     cdef uint32_t n_instruments
     cdef Ledger ledger
     cdef OrderTable orders
+    cdef PairIndex day_ids               # (client order id, account) seen this trading day
     cdef HeapSet resting                 # self-trade heaps, maintained by OmsCore
 
     cdef int check_new(self, uint32_t account, uint32_t strategy, uint32_t instrument,

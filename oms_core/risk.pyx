@@ -284,8 +284,9 @@ cdef class RiskChecker:
             if (is_buy and pos.qty + pos.open_buy + qty > 0) or (
                     not is_buy and pos.qty - pos.open_sell - qty < 0):
                 return R_REDUCE_ONLY_MODE if reduce_mode else R_REDUCE_ONLY_VIOLATION
-        if self.orders.client_slot(account, cl_ord_id) != NO_SLOT:
-            return R_DUPLICATE_CLIENT_ORDER_ID
+        if (self.orders.client_slot(account, cl_ord_id) != NO_SLOT
+                or self.day_ids.get(cl_ord_id, account) != NO_SLOT):
+            return R_DUPLICATE_CLIENT_ORDER_ID  # also once its order left the table
         if not bucket_take(&acct.order_bucket, ts):
             return R_ORDER_RATE_EXCEEDED
         bucket = &self.exchange_buckets[account * self.n_exchanges + inst.exchange_id]
@@ -306,7 +307,7 @@ cdef class RiskChecker:
                 return R_TABLE_FULL
             if is_buy and (spos.qty > 0 or spos.open_buy > 0):
                 return R_SINGLE_ENTRY
-            if not is_buy and spos.qty - spos.open_sell <= 0:
+            if not is_buy and spos.qty - spos.open_sell < qty:  # sells only what is held
                 return R_SINGLE_ENTRY
         code = _position_limit(lim, pos, is_buy, qty)
         if code != R_OK:

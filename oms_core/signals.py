@@ -105,6 +105,8 @@ class OrderIntent:
     expire_ts: int = 0
     tp_price: int = 0
     sl_trigger: int = 0
+    anchor: int = 0  # the price tp_price / sl_trigger were measured from (the core keeps the
+    # distances and places them from the entry's fill, or from here, by the client's config)
 
     @property
     def bracket(self) -> bool:
@@ -238,7 +240,8 @@ def _entry(p: OrderParams, inst: InstrumentSpec, side: Side, qty: int, ref: int,
     tif = p.tif if p.entry_type == OrderType.LIMIT or p.tif in (
         TimeInForce.IOC, TimeInForce.FOK) else TimeInForce.GTC
     expire = _expiry(p, ts) if tif in (TimeInForce.GTD, TimeInForce.DAY) else 0
-    return OrderIntent(side, p.entry_type, qty, price, tif, expire, tp, sl), Reject.OK, ""
+    anchor = (price or ref) if tp or sl else 0
+    return OrderIntent(side, p.entry_type, qty, price, tif, expire, tp, sl, anchor), Reject.OK, ""
 
 
 def _exit(side: Side, qty: int) -> OrderIntent:
@@ -413,7 +416,7 @@ def _execute(core, client: str, acct: int, signal: Signal, plan: Plan, ts: int,
             code, entry, tp, sl = core.submit_bracket(
                 acct, signal.strategy, signal.instrument, cl_ids.next(acct),
                 cl_ids.next(acct), cl_ids.next(acct), it.side, it.order_type, it.price,
-                it.qty, it.tp_price, it.sl_trigger, it.tif, ts)
+                it.qty, it.tp_price, it.sl_trigger, it.tif, ts, it.anchor, it.expire_ts)
             new = [i for i in (entry, tp, sl) if i]
         else:
             code, oid = core.submit(acct, signal.strategy, signal.instrument, cl_ids.next(acct),

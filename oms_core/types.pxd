@@ -8,6 +8,8 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 cdef extern from "oms_math.h":
     int64_t oms_mul3(int64_t a, int64_t b, int64_t c, int64_t limit, int* overflow) noexcept nogil
     int64_t oms_muldiv(int64_t a, int64_t b, int64_t c) noexcept nogil
+    int64_t oms_fee_value(int64_t fee, int64_t price, int64_t mult, int64_t div,
+                          int* overflow) noexcept nogil
     int oms_prod_gt(int64_t lhs_a, int64_t lhs_b, int64_t rhs_a, int64_t rhs_b) noexcept nogil
     uint64_t oms_mix64(uint64_t x) noexcept nogil
 
@@ -102,6 +104,7 @@ cdef enum:
     ALERT_DRAWDOWN_BREAKER = 5
     ALERT_REJECT_RATE_BREAKER = 6
     ALERT_RECONCILIATION_DIFFERENCE = 7
+    ALERT_PROTECTION_REFUSED = 8
 
 cdef enum:
     LIM_MAX_ORDER_QTY = 1
@@ -126,7 +129,21 @@ cdef enum:
     LIM_MAX_DRAWDOWN = 20
     LIM_REJECT_RATE = 21
     LIM_REJECT_BURST = 22
-    N_LIMITS = 23
+    LIM_PROTECT_ANCHOR = 23
+    LIM_PROTECT_ON_REJECT = 24
+    LIM_CLAMP_SINGLE_ENTRY_SELL = 25
+    N_LIMITS = 26
+
+# bracket protection (the values of LIM_PROTECT_ANCHOR and LIM_PROTECT_ON_REJECT)
+cdef enum:
+    ANCHOR_FILL = 0           # children keep their distance from the entry's first fill
+    ANCHOR_ARRIVAL = 1        # ... from the price the bracket was planned on
+    ON_REJECT_RETRY = 0       # a refused child is sent once more (stops engine-held), then flatten
+    ON_REJECT_FLATTEN = 1     # a refused child closes what it protected with a market order
+
+cdef enum:
+    PROTECT_ON_FILL = 1       # order_t.protect, entry: anchor on the first fill
+    PROTECT_RETRIED = 2       # order_t.protect, child: already the retry of a refused child
 
 cdef enum:
     R_OK = 0
@@ -215,6 +232,9 @@ ctypedef struct order_t:
     int64_t trail_anchor
     int64_t group_qty         # OCO: the size both legs protect together
     int64_t expire_ts
+    # bracket entry: the price its children's distances were measured from; bracket child: the
+    # signed distance of its price / trigger from the entry's fill (or anchor) when released
+    int64_t anchor
     # this order's share of the account's open quantity and notional (locks derive from them)
     int64_t reserved_qty
     int64_t reserved_notional
@@ -241,6 +261,7 @@ ctypedef struct order_t:
     uint8_t exit_reason
     uint8_t locks_funds
     uint8_t expiring
+    uint8_t protect           # PROTECT_* bits
 
 
 ctypedef struct instrument_t:
@@ -251,6 +272,9 @@ ctypedef struct instrument_t:
     int64_t min_notional
     int64_t notional_mult     # quote units per (price unit x qty unit)
     int64_t base_mult         # base units per qty unit
+    # a fee in the base asset is worth fee * price * fee_mult / fee_div quote units
+    int64_t fee_mult
+    int64_t fee_div
     int64_t last
     int64_t bid
     int64_t ask
@@ -284,6 +308,7 @@ ctypedef struct position_t:
     int64_t trip_realized
     int64_t exposure          # qty * mark * mult at the last valuation
     int64_t unrealized        # at the last valuation
+    int64_t unprotected       # 1: a protective child was refused and nothing protects it yet
 
 
 ctypedef struct account_t:
@@ -300,6 +325,7 @@ ctypedef struct account_t:
     int64_t fees
     int64_t unrealized
     int64_t day_start_pnl
+    int64_t day_start_ts      # when the trading day of day_start_pnl began (start_of_day)
     int64_t peak_pnl
     uint32_t live_head
     uint32_t live_tail

@@ -139,6 +139,7 @@ enum oms_alert {
     OMS_ALERT_DRAWDOWN_BREAKER = 5,
     OMS_ALERT_REJECT_RATE_BREAKER = 6,
     OMS_ALERT_RECONCILIATION_DIFFERENCE = 7,
+    OMS_ALERT_PROTECTION_REFUSED = 8,
 };
 enum oms_event {
     OMS_EVENT_SEND_ORDER = 1,
@@ -173,6 +174,9 @@ enum oms_limit {
     OMS_LIMIT_MAX_DRAWDOWN = 20,
     OMS_LIMIT_REJECT_RATE = 21,
     OMS_LIMIT_REJECT_BURST = 22,
+    OMS_LIMIT_PROTECT_ANCHOR = 23,
+    OMS_LIMIT_PROTECT_ON_REJECT = 24,
+    OMS_LIMIT_CLAMP_SINGLE_ENTRY_SELL = 25,
 };
 enum oms_msg {
     OMS_MSG_HELLO = 1,
@@ -679,7 +683,8 @@ typedef struct oms_position_update_t {
     uint32_t account;                   /* +80: account id */
     uint32_t strategy;                  /* +84: strategy id */
     uint32_t instrument;                /* +88: instrument id */
-    uint8_t _pad0[4];                   /* +92: padding, must be zero */
+    uint8_t unprotected;                /* +92: 1: the venue refused a protective bracket child and nothing protects the position yet (see Alert PROTECTION_REFUSED) */
+    uint8_t _pad0[3];                   /* +93: padding, must be zero */
 } oms_position_update_t;
 _Static_assert(sizeof(oms_position_update_t) == 96, "oms_position_update_t size");
 _Static_assert(offsetof(oms_position_update_t, quantity) == 32, "oms_position_update_t.quantity");
@@ -691,7 +696,8 @@ _Static_assert(offsetof(oms_position_update_t, event_ns) == 72, "oms_position_up
 _Static_assert(offsetof(oms_position_update_t, account) == 80, "oms_position_update_t.account");
 _Static_assert(offsetof(oms_position_update_t, strategy) == 84, "oms_position_update_t.strategy");
 _Static_assert(offsetof(oms_position_update_t, instrument) == 88, "oms_position_update_t.instrument");
-_Static_assert(offsetof(oms_position_update_t, _pad0) == 92, "oms_position_update_t._pad0");
+_Static_assert(offsetof(oms_position_update_t, unprotected) == 92, "oms_position_update_t.unprotected");
+_Static_assert(offsetof(oms_position_update_t, _pad0) == 93, "oms_position_update_t._pad0");
 
 /* BALANCE_UPDATE (type 69, engine->client, 72 bytes). Balance of one asset of an account. */
 typedef struct oms_balance_update_t {

@@ -456,6 +456,8 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("open_buy_qty", "i64", "open buy order quantity, raw"),
         F("open_sell_qty", "i64", "open sell order quantity, raw"),
         _EV_NS, _ACC, _STRAT, _INST,
+        F("unprotected", "u8", "1: the venue refused a protective bracket child and nothing "
+                               "protects the position yet (see Alert PROTECTION_REFUSED)"),
     ]),
     (MsgType.BALANCE_UPDATE, "engine->client", "Balance of one asset of an account.", [
         F("total", "i64", "total, raw asset units"),

@@ -133,6 +133,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_ALERT_DRAWDOWN_BREAKER
         OMS_ALERT_REJECT_RATE_BREAKER
         OMS_ALERT_RECONCILIATION_DIFFERENCE
+        OMS_ALERT_PROTECTION_REFUSED
 
     enum:
         OMS_EVENT_SEND_ORDER
@@ -167,6 +168,9 @@ cdef extern from "oms_wire.h" nogil:
         OMS_LIMIT_MAX_DRAWDOWN
         OMS_LIMIT_REJECT_RATE
         OMS_LIMIT_REJECT_BURST
+        OMS_LIMIT_PROTECT_ANCHOR
+        OMS_LIMIT_PROTECT_ON_REJECT
+        OMS_LIMIT_CLAMP_SINGLE_ENTRY_SELL
 
     enum:
         OMS_MSG_HELLO
@@ -462,6 +466,7 @@ cdef extern from "oms_wire.h" nogil:
         uint32_t account
         uint32_t strategy
         uint32_t instrument
+        uint8_t unprotected
 
     ctypedef struct oms_balance_update_t:
         oms_hdr_t hdr

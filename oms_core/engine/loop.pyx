@@ -831,6 +831,7 @@ cdef class EngineLoop:
                 pu.realized_pnl = pos.realized
                 pu.open_buy_qty = pos.open_buy
                 pu.open_sell_qty = pos.open_sell
+                pu.unprotected = pos.unprotected
                 pu.event_ns = e.ts
                 pu.account = e.account
                 pu.strategy = e.strategy
@@ -959,6 +960,7 @@ cdef class EngineLoop:
                         pu.realized_pnl = pos.realized
                         pu.open_buy_qty = pos.open_buy
                         pu.open_sell_qty = pos.open_sell
+                        pu.unprotected = pos.unprotected
                         pu.event_ns = now
                         pu.account = a
                         pu.strategy = q.strategy

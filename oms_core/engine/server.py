@@ -35,7 +35,7 @@ from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
 from .config import EngineConfig
-from .kinds import KIND_MARK_TO_MARKET, KIND_TIMER
+from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
 from .zmqio import client_pump
 
@@ -53,6 +53,7 @@ log = logging.getLogger("oms.engine")
 EXIT_JOURNAL_FAILED = 75
 
 ALL_ACCOUNTS = (1 << 64) - 1
+NS_PER_DAY = 86_400 * 1_000_000_000
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
 _POLLIN = zmq.POLLIN
@@ -124,6 +125,7 @@ class Engine:
         self.cfg = config or EngineConfig()
         self.journal = journal
         self.loop = EngineLoop(core, self.cfg.max_exchanges, journal)
+        self._day: int | None = None  # UTC day of the last start-of-day check
         self.loop.py_apply = self._py_apply
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
@@ -328,6 +330,7 @@ class Engine:
                 now = time.time_ns()
                 if now >= next_timer:
                     next_timer = now + timer_ns
+                    self.start_day_if_new(now)
                     if self.loop.timer_due(now):
                         self._internal(KIND_TIMER, now)
                     self._retry_gateways()
@@ -538,6 +541,17 @@ class Engine:
                 except zmq.Again:
                     self.counters["pub_dropped"] += 1
 
+    def start_day_if_new(self, now: int) -> None:
+        """Start a new trading day (core.start_of_day, journaled) when the UTC day of ``now``
+        is not the core's: the daily-loss limit counts from midnight UTC. A restart on the same
+        day keeps the day it recovered (its start is in the core's state)."""
+        day = now // NS_PER_DAY
+        if day == self._day:
+            return
+        self._day = day
+        if self.core.day_start_ts() // NS_PER_DAY != day:
+            self._internal(KIND_START_OF_DAY, now)
+
     def _internal(self, kind: int, now: int, payload: bytes = b"") -> None:
         loop = self.loop
         loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
@@ -641,7 +655,7 @@ class Engine:
     def _bracket(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
         core = self.core
         acc = rec.account
-        if rec.entry_trigger_price or rec.sl_price or rec.expire_ns or rec.order_flags:
+        if rec.entry_trigger_price or rec.sl_price or rec.order_flags:
             return int(Reject.INVALID_CONTINGENCY), 0, 0, 0, rec.entry_client_order_id, acc
         oid = core.order_id_by_client_id(acc, rec.entry_client_order_id)
         if oid:
@@ -657,7 +671,8 @@ class Engine:
         code, e, tp, sl = core.submit_bracket(
             acc, rec.strategy, rec.instrument, rec.entry_client_order_id,
             rec.tp_client_order_id, rec.sl_client_order_id, rec.side, rec.entry_type,
-            rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts)
+            rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts, 0,
+            rec.expire_ns)
         return code, e, tp, sl, rec.entry_client_order_id, acc
 
     def _oco(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:

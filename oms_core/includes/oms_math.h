@@ -22,6 +22,20 @@ static inline int64_t oms_muldiv(int64_t a, int64_t b, int64_t c) {
     return (int64_t)(((oms_i128)a * (oms_i128)b) / (oms_i128)c);
 }
 
+/* A fee's value in quote units: fee*price*mult/div truncated toward zero (mult or div is 1);
+ * sets *overflow when |fee| > MAX_RAW or the value leaves [-MAX_NOTIONAL, MAX_NOTIONAL]. */
+static inline int64_t oms_fee_value(int64_t fee, int64_t price, int64_t mult, int64_t div,
+                                    int *overflow) {
+    if (fee > OMS_MAX_RAW || fee < -OMS_MAX_RAW) { *overflow = 1; return 0; }
+    oms_i128 p = (oms_i128)fee * (oms_i128)price;
+    if (mult > 1 && (p > OMS_MAX_NOTIONAL || p < -(oms_i128)OMS_MAX_NOTIONAL)) {
+        *overflow = 1; return 0;
+    }
+    p = p * mult / div;
+    if (p > OMS_MAX_NOTIONAL || p < -(oms_i128)OMS_MAX_NOTIONAL) { *overflow = 1; return 0; }
+    return (int64_t)p;
+}
+
 /* lhs_a*lhs_b > rhs_a*rhs_b, exactly. */
 static inline int oms_prod_gt(int64_t lhs_a, int64_t lhs_b, int64_t rhs_a, int64_t rhs_b) {
     return (oms_i128)lhs_a * lhs_b > (oms_i128)rhs_a * rhs_b;

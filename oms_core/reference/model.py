@@ -39,7 +39,11 @@ is a call to ``rounded`` with its rounding mode written at the call site; there 
 - reducing a position removes cost in proportion, ``|cost| * closed / |qty|``, truncated toward
   zero (``ROUND_DOWN``) to the quote asset's unit (``_apply_fill``);
 - the mid price used as a market order's reserve price, ``(bid + ask) / 2``, truncated toward
-  zero to the price unit (``_check_new``; bid + ask > 0 there).
+  zero to the price unit (``_check_new``; bid + ask > 0 there);
+- a fee paid in another asset than the quote asset is valued at ``fee * price``, truncated
+  toward zero to the quote asset's unit (``_fee_value``);
+- a bracket's arrival mid is floored to the tick (``submit_bracket``), and a released child's
+  price, anchor + distance, is rounded away from the anchor to the tick (``_away_from``).
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import (
+    ROUND_CEILING,
     ROUND_DOWN,
+    ROUND_FLOOR,
     Context,
     Decimal,
     DivisionByZero,
@@ -71,6 +77,9 @@ from oms_core.enums import (
     OrderFlag,
     OrderStatus,
     OrderType,
+    ProtectAction,
+    ProtectAnchor,
+    ProtectOnReject,
     Reject,
     Side,
     TimeInForce,
@@ -89,6 +98,16 @@ TERMINAL = (S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED)
 PRICED_TYPES = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 TRIGGER_TYPES = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT)
 STOP_TYPES = TRIGGER_TYPES + (OrderType.TRAILING_STOP,)
+# client order ids of the orders the model places when a protective child is refused
+RETRY_CL = 1 << 63
+FLATTEN_CL = 3 << 62
+PROTECT_ON_FILL, PROTECT_RETRIED = 1, 2  # Order.protect bits
+NS_PER_DAY = 86_400 * 10**9
+
+
+def day_end(ts: int) -> int:
+    """Expiry of a DAY order: the end of the UTC day of ``ts``."""
+    return (ts // NS_PER_DAY + 1) * NS_PER_DAY
 
 # ---------------------------------------------------------------------- Decimal arithmetic
 # 60 digits hold every product of two amounts the core can hold (each < 2**63 units, 19 digits)
@@ -232,13 +251,14 @@ class Position:
     qty: Decimal = ZERO  # signed quantity
     cost: Decimal = ZERO  # signed quote amount paid for the open quantity
     realized: Decimal = ZERO
-    fees: Decimal = ZERO  # fees paid in the quote asset
+    fees: Decimal = ZERO  # fees at their quote value, whatever asset they were paid in
     open_buy: Decimal = ZERO  # quantity reserved by open buy orders
     open_sell: Decimal = ZERO
     entry_ts: int = 0
     trip_realized: Decimal = ZERO
     exposure: Decimal = ZERO  # qty * mark at the last valuation (signed)
     unrealized: Decimal = ZERO  # at the last valuation
+    unprotected: int = 0  # 1: a protective child was refused and nothing protects it yet
 
 
 @dataclass
@@ -257,6 +277,7 @@ class Account:
     fees: Decimal = ZERO
     unrealized: Decimal = ZERO
     day_start_pnl: Decimal = ZERO
+    day_start_ts: int = 0  # when the trading day of day_start_pnl began
     peak_pnl: Decimal = ZERO
     message_bucket: TokenBucket = field(default_factory=TokenBucket)
     order_bucket: TokenBucket = field(default_factory=TokenBucket)
@@ -311,6 +332,10 @@ class Order:
     ts_ack: int = 0
     ts_last_fill: int = 0
     ts_done: int = 0
+    # bracket entry: the price its children's distances were measured from; bracket child:
+    # the signed distance of its price from the entry's fill (or anchor) when released
+    anchor: Decimal = ZERO
+    protect: int = 0  # PROTECT_ON_FILL (entry), PROTECT_RETRIED (child)
 
     @property
     def is_buy(self) -> bool:
@@ -330,8 +355,13 @@ class ReferenceModel:
         max_strategies: int = 64,
         max_exchanges: int = 16,
         trade_window: int = 1 << 16,
+        max_day_orders: int = 0,
     ) -> None:
         self.max_orders = max_orders
+        # client order ids used this trading day (a retry is refused after its order left
+        # the table too); at most max_day_orders, then new orders are refused TABLE_FULL
+        self.max_day_orders = max_day_orders or 4 * max_orders
+        self.day_ids: set[tuple[int, int]] = set()
         self.max_accounts = max_accounts
         self.max_instruments = max_instruments
         self.max_assets = max_assets
@@ -559,6 +589,12 @@ class ReferenceModel:
     def start_of_day(self, ts: int) -> None:
         for account in self.accounts.values():
             account.day_start_pnl = account.pnl()
+            account.day_start_ts = ts
+        self.day_ids.clear()
+
+    def day_start_ts(self) -> int:
+        """When the current trading day began (the last start_of_day), 0 before the first."""
+        return max((a.day_start_ts for a in self.accounts.values()), default=0)
 
     # ------------------------------------------------------------------ commands
     @exact
@@ -580,6 +616,9 @@ class ReferenceModel:
         trail_offset: int = 0,
     ) -> tuple[int, int]:
         """Check and insert one order. Return (Reject code, order id or 0)."""
+        if tif == TimeInForce.DAY and expire_ts == 0:
+            expire_ts = day_end(ts)
+        qty = self._single_entry_qty(account_id, strategy_id, instrument_id, side, qty)
         code, reserve_price = self._check_new(
             account_id, strategy_id, instrument_id, cl_ord_id, side, order_type, tif, price,
             trigger, qty, flags, expire_ts, ts, trail_offset, True,
@@ -593,6 +632,18 @@ class ReferenceModel:
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0
         self._hold_or_send(o, ts)
         return Reject.OK, o.order_id
+
+    def _single_entry_qty(self, account_id, strategy_id, instrument_id, side, qty: int) -> int:
+        """A single-entry sell above the free position, cut to it when the account's
+        CLAMP_SINGLE_ENTRY_SELL is on (else the check refuses it)."""
+        account = self.accounts.get(account_id)
+        spos = self.strategy_positions.get((account_id, strategy_id, instrument_id))
+        if (side != Side.SELL or account is None or spos is None
+                or not self.strategies.get(strategy_id, False)
+                or not account.limits[Limit.CLAMP_SINGLE_ENTRY_SELL]):
+            return qty
+        free = self.instruments[instrument_id].raw(spos.qty - spos.open_sell, "qty")
+        return free if 0 < free < qty else qty
 
     @exact
     def submit_oco(
@@ -623,20 +674,22 @@ class ReferenceModel:
         legs = ((cl_ord_id_1, type_1, price_1, trigger_1), (cl_ord_id_2, type_2, price_2,
                                                             trigger_2))
         reserve_prices = []
+        expire = day_end(ts) if tif == TimeInForce.DAY else 0
         for i, (clid, otype, price, trigger) in enumerate(legs):
             code, reserve_price = self._check_new(
                 account_id, strategy_id, instrument_id, clid, side, otype, tif, price, trigger,
-                qty, 0, 0, ts, 0, i == 0,
+                qty, 0, expire, ts, 0, i == 0,
             )
             if code != Reject.OK:
                 return self._rejected(account_id, code, ts), 0, 0
             reserve_prices.append(reserve_price)
-        if len(self.orders) + 2 > self.max_orders and not self._evict(2):
+        if len(self.day_ids) + 2 > self.max_day_orders or (
+                len(self.orders) + 2 > self.max_orders and not self._evict(2)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0
         a = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_1, side, type_1, tif,
-                         price_1, trigger_1, qty, 0, 0, ts, 0, reserve_prices[0], oco=True)
+                         price_1, trigger_1, qty, 0, expire, ts, 0, reserve_prices[0], oco=True)
         b = self._insert(account_id, strategy_id, instrument_id, cl_ord_id_2, side, type_2, tif,
-                         price_2, trigger_2, qty, 0, 0, ts, 0, reserve_prices[1], oco=True)
+                         price_2, trigger_2, qty, 0, expire, ts, 0, reserve_prices[1], oco=True)
         assert a is not None and b is not None
         self._link_oco(a, b, a.qty)
         self._hold_or_send(a, ts)
@@ -660,47 +713,73 @@ class ReferenceModel:
         sl_trigger: int,
         tif: int,
         ts: int,
+        anchor: int = 0,
+        expire_ts: int = 0,
     ) -> tuple[int, int, int, int]:
         """Entry plus take-profit (limit) and stop-loss (stop market) released when it ends
         with a fill, sized to what it filled; with both, they form an OCO pair. A zero price
-        leaves a leg out (one leg: a plain OTO)."""
+        leaves a leg out (one leg: a plain OTO). The legs' prices are distances from
+        ``anchor`` (0: the limit price, or the arrival mid floored to the tick); a released
+        child keeps its distance from the entry's first fill (``Limit.PROTECT_ANCHOR`` FILL)
+        or from the anchor (ARRIVAL), never on the wrong side of the first fill."""
         if account_id not in self.accounts:
             return Reject.UNKNOWN_ACCOUNT, 0, 0, 0
-        code = self._check_bracket(
-            account_id, instrument_id, cl_ord_id, tp_cl_ord_id, sl_cl_ord_id, side, entry_type,
-            entry_price, tp_price, sl_trigger,
-        )
+        inst = self.instruments.get(instrument_id)
+        if inst is None:
+            return self._rejected(account_id, Reject.UNKNOWN_INSTRUMENT, ts), 0, 0, 0
+        base = inst.amount(anchor, "price")
+        if base == 0 and entry_type == OrderType.LIMIT:
+            base = inst.amount(entry_price, "price")
+        elif base == 0 and inst.bid > 0 and inst.ask >= inst.bid:
+            base = quotient((inst.bid + inst.ask) / 2, inst.tick, 0, ROUND_FLOOR) * inst.tick
+        elif base == 0:
+            base = inst.last
+        code = Reject.INVALID_CONTINGENCY
+        if entry_type in (OrderType.MARKET, OrderType.LIMIT):
+            code = self._check_bracket(account_id, inst, cl_ord_id, tp_cl_ord_id, sl_cl_ord_id,
+                                       side, base, tp_price, sl_trigger)
         if code != Reject.OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
+        if tif == TimeInForce.DAY and expire_ts == 0:
+            expire_ts = day_end(ts)
         code, reserve_price = self._check_new(
             account_id, strategy_id, instrument_id, cl_ord_id, side, entry_type, tif,
-            entry_price, 0, qty, 0, 0, ts, 0, True,
+            entry_price, 0, qty, 0, expire_ts, ts, 0, True,
         )
         if code != Reject.OK:
             return self._rejected(account_id, code, ts), 0, 0, 0
         needed = 1 + (tp_price > 0) + (sl_trigger > 0)
-        if len(self.orders) + needed > self.max_orders and not self._evict(needed):
+        if len(self.day_ids) + needed > self.max_day_orders or (
+                len(self.orders) + needed > self.max_orders and not self._evict(needed)):
             return self._rejected(account_id, Reject.TABLE_FULL, ts), 0, 0, 0
-        inst = self.instruments[instrument_id]
         entry = self._insert(account_id, strategy_id, instrument_id, cl_ord_id, side,
-                             entry_type, tif, entry_price, 0, qty, 0, 0, ts, 0, reserve_price)
+                             entry_type, tif, entry_price, 0, qty, 0, expire_ts, ts, 0,
+                             reserve_price)
         assert entry is not None
+        # a GTD / DAY bracket expires whole; otherwise the children are GTC
+        child_tif = tif if tif in (TimeInForce.GTD, TimeInForce.DAY) else TimeInForce.GTC
+        child_expire = expire_ts if child_tif != TimeInForce.GTC else 0
+        entry.anchor = base
+        if self.accounts[account_id].limits[Limit.PROTECT_ANCHOR] == ProtectAnchor.FILL:
+            entry.protect = PROTECT_ON_FILL
         exit_side = Side.SELL if side == Side.BUY else Side.BUY
         children = []
         if tp_price > 0:
             tp = self._insert(account_id, strategy_id, instrument_id, tp_cl_ord_id, exit_side,
-                              OrderType.LIMIT, TimeInForce.GTC, tp_price, 0, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0, inst.amount(tp_price, "price"),
-                              child=True)
+                              OrderType.LIMIT, child_tif, tp_price, 0, qty,
+                              OrderFlag.REDUCE_ONLY, child_expire, ts, 0,
+                              inst.amount(tp_price, "price"), child=True)
             assert tp is not None
             tp.exit_reason = ExitReason.TAKE_PROFIT
+            tp.anchor = tp.price - base
             children.append(tp)
         if sl_trigger > 0:
             sl = self._insert(account_id, strategy_id, instrument_id, sl_cl_ord_id, exit_side,
-                              OrderType.STOP_MARKET, TimeInForce.GTC, 0, sl_trigger, qty,
-                              OrderFlag.REDUCE_ONLY, 0, ts, 0,
+                              OrderType.STOP_MARKET, child_tif, 0, sl_trigger, qty,
+                              OrderFlag.REDUCE_ONLY, child_expire, ts, 0,
                               inst.amount(sl_trigger, "price"), child=True)
             assert sl is not None
+            sl.anchor = sl.trigger - base
             children.append(sl)
         for child in children:
             child.parent_id = entry.order_id
@@ -796,6 +875,8 @@ class ReferenceModel:
             o.ts_ack = ts
         if o.status == S.PENDING_NEW:
             self._set_status(o, S.NEW, ts)
+        if o.protect & PROTECT_RETRIED:  # a refused child's retry now rests at the venue
+            self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, False, ts)
         return Reject.OK
 
     @exact
@@ -806,8 +887,81 @@ class ReferenceModel:
         if o.ts_ack != 0 or o.filled != 0 or o.status not in (S.PENDING_NEW, S.PENDING_CANCEL):
             return Reject.INVALID_TRANSITION
         o.reason = reason
+        # a released protective child the venue refused (not one being canceled anyway)
+        if o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW:
+            self._protection_refused(o, reason, ts)
+            return Reject.OK
         self._set_status(o, S.REJECTED, ts)
         return Reject.OK
+
+    def _protection_refused(self, o: Order, reason: int, ts: int) -> None:
+        """The venue refused a bracket's protective child: alert, mark the position
+        unprotected, then retry (once; a stop engine-held, paired again with its partner) or
+        flatten (cancel the partner, close the protected quantity with a reduce-only market
+        order), as ``Limit.PROTECT_ON_REJECT`` says."""
+        account = self.accounts[o.account]
+        inst = self.instruments[o.instrument]
+        qty = inst.raw(o.qty - o.filled, "qty")
+        peer = None
+        if o.contingency == Contingency.OCO and o.linked_id:
+            peer = self.orders.get(o.linked_id)
+            if peer is not None and peer.status in TERMINAL:
+                peer = None
+            o.linked_id = 0  # the partner's fate is the policy's, not the OCO rule's
+        self._set_status(o, S.REJECTED, ts)
+        new = None
+        action = ProtectAction.NONE
+        if (account.limits[Limit.PROTECT_ON_REJECT] == ProtectOnReject.RETRY
+                and not o.protect & PROTECT_RETRIED):
+            new = self._insert(o.account, o.strategy, o.instrument, RETRY_CL | o.order_id,
+                               o.side, o.order_type, TimeInForce.GTC, inst.raw(o.price, "price"),
+                               inst.raw(o.trigger, "price"), qty, OrderFlag.REDUCE_ONLY, 0, ts,
+                               0, o.reserve_price, child=True)
+            if new is not None:
+                action = ProtectAction.RETRY
+                new.exit_reason = o.exit_reason
+                new.parent_id = o.parent_id
+                new.contingency = Contingency.OTO
+                new.anchor = o.anchor
+                new.protect = PROTECT_RETRIED
+                new.hold = Hold.TRIGGER if o.order_type in STOP_TYPES else Hold.NONE
+                if peer is not None and peer.order_id in self.orders:
+                    self._link_oco(peer, new, o.group_qty)
+                self._sync_reserve(new)
+        if action == ProtectAction.NONE:
+            if peer is not None and peer.order_id in self.orders:
+                self._request_cancel(peer, ts, internal=True)
+            # close no more than the strategy holds on the protected side
+            spos = self.strategy_positions.get((o.account, o.strategy, o.instrument))
+            held = inst.raw(spos.qty, "qty") if spos is not None else 0
+            qty = min(qty, held if o.side == Side.SELL else -held)
+        if action == ProtectAction.NONE and qty > 0:
+            reserve = inst.last if inst.last > 0 else o.reserve_price
+            new = self._insert(o.account, o.strategy, o.instrument, FLATTEN_CL | o.order_id,
+                               o.side, OrderType.MARKET, TimeInForce.GTC, 0, 0, qty,
+                               OrderFlag.REDUCE_ONLY, 0, ts, 0, reserve)
+            if new is not None:
+                action = ProtectAction.FLATTEN
+                new.exit_reason = o.exit_reason
+        self._alert(Alert.PROTECTION_REFUSED, o.account, o.instrument, o.strategy, o.order_id,
+                    reason, action, ts)
+        if new is not None:
+            self._hold_or_send(new, ts)
+        unprotected = action != ProtectAction.RETRY or new.hold == Hold.NONE
+        self._mark_protected(o.account, o.strategy, o.instrument,
+                             new.order_id if new is not None else o.order_id, unprotected, ts)
+
+    def _mark_protected(self, account_id, strategy_id, instrument_id, order_id,
+                        unprotected: bool, ts: int) -> None:
+        pos = self._position(account_id, instrument_id)
+        spos = self._strategy_position(account_id, strategy_id, instrument_id)
+        if pos.unprotected == unprotected and spos.unprotected == unprotected:
+            return
+        pos.unprotected = spos.unprotected = int(unprotected)
+        inst = self.instruments[instrument_id]
+        self.events.append((EventType.POSITION_UPDATE, 0, account_id, instrument_id,
+                            strategy_id, order_id, inst.raw(pos.qty, "qty"),
+                            inst.raw(pos.realized, "quote"), ts))
 
     @exact
     def on_canceled(self, order_id: int, ts: int) -> int:
@@ -890,6 +1044,12 @@ class ReferenceModel:
         notional = fill_price * fill_qty
         if notional > inst.notional_cap:
             return Reject.INVALID_FILL
+        fee_amount = to_amount(fee, self.assets[fee_asset])
+        fee_value = fee_amount
+        if fee_asset != inst.quote_asset:
+            fee_value = self._fee_value(inst, fee_asset, fee, fill_price)
+            if fee_value is None:
+                return Reject.INVALID_FILL
         key = (o.instrument, trade_id)
         if key in self.seen_trades:
             self.duplicate_fills += 1
@@ -906,7 +1066,6 @@ class ReferenceModel:
         if o.status == S.REJECTED:
             self._alert(Alert.FILL_ON_REJECTED_ORDER, o.account, o.instrument, o.strategy,
                         order_id, trade_id, inst.raw(fill_qty, "qty"), ts)
-        fee_amount = to_amount(fee, self.assets[fee_asset])
         account = self.accounts[o.account]
         o.filled += fill_qty
         o.fill_notional += notional
@@ -920,10 +1079,16 @@ class ReferenceModel:
         self._apply_fill(account, spos, inst, signed, fill_price, exit_reason, o, ts, False)
         akey = (o.account, inst.base_asset)
         self.asset_positions[akey] = self.asset_positions.get(akey, ZERO) + signed
-        if fee_asset == inst.quote_asset:
-            pos.fees += fee_amount
-            spos.fees += fee_amount
-            account.fees += fee_amount
+        # a fee is paid in the asset the venue charged and counted at its quote value
+        pos.fees += fee_value
+        spos.fees += fee_value
+        account.fees += fee_value
+        if fee_asset != inst.quote_asset:
+            fkey = (o.account, fee_asset)
+            self.asset_positions[fkey] = self.asset_positions.get(fkey, ZERO) - fee_amount
+        for p in (pos, spos):
+            if p.unprotected and p.qty == 0:
+                p.unprotected = 0
         if o.locks_funds:
             quote_bal = self._balance(o.account, inst.quote_asset)
             base_bal = self._balance(o.account, inst.base_asset)
@@ -960,6 +1125,26 @@ class ReferenceModel:
             self._resize_oco_peer(o, ts)
         self._check_breakers(account, ts)
         return Reject.OK
+
+    def _fee_value(self, inst: Instrument, fee_asset: int, fee: int,
+                   fill_price: Decimal) -> Decimal | None:
+        """Quote value of a fee paid in another asset: at the fill price for the base asset,
+        at the last price of the lowest-id instrument fee asset / quote asset for a third one
+        (0 without such a price); None when the fee or its value is beyond the core's bounds."""
+        price, unit = fill_price, inst
+        if fee_asset != inst.base_asset:
+            pairs = [i for i in sorted(self.instruments)
+                     if self.instruments[i].base_asset == fee_asset
+                     and self.instruments[i].quote_asset == inst.quote_asset]
+            if not pairs or self.instruments[pairs[0]].last <= 0:
+                return ZERO
+            unit = self.instruments[pairs[0]]
+            price = unit.last
+        if abs(fee) > MAX_RAW:
+            return None
+        value = rounded(to_amount(fee, self.assets[fee_asset]) * price,
+                        unit.precision["quote"], ROUND_DOWN)
+        return None if abs(value) > unit.notional_cap else value
 
     @exact
     def on_timer(self, ts: int) -> int:
@@ -1151,7 +1336,7 @@ class ReferenceModel:
                 reduces = pos.qty - pos.open_sell - qty >= 0
             if not reduces:
                 return (R.REDUCE_ONLY_MODE if reduce_mode else R.REDUCE_ONLY_VIOLATION), ZERO
-        if (account_id, cl_ord_id) in self.by_cl:
+        if (account_id, cl_ord_id) in self.by_cl or (account_id, cl_ord_id) in self.day_ids:
             return R.DUPLICATE_CLIENT_ORDER_ID, ZERO
         if not account.order_bucket.take(ts):
             return R.ORDER_RATE_EXCEEDED, ZERO
@@ -1176,7 +1361,7 @@ class ReferenceModel:
             )
             if is_buy and (spos.qty > 0 or spos.open_buy > 0):
                 return R.SINGLE_ENTRY, ZERO
-            if not is_buy and spos.qty - spos.open_sell <= 0:
+            if not is_buy and spos.qty - spos.open_sell < qty:  # sells only what is held
                 return R.SINGLE_ENTRY, ZERO
         code = self._position_limit(lim, inst, pos, is_buy, qty)
         if code != R.OK:
@@ -1283,35 +1468,26 @@ class ReferenceModel:
             o.hold == Hold.NONE and o.status not in TERMINAL and o.order_type in PRICED_TYPES
         )
 
-    def _check_bracket(self, account_id, instrument_id, cl_ord_id, tp_cl, sl_cl, side,
-                       entry_type, entry_raw, tp_raw, sl_raw) -> int:
-        inst = self.instruments.get(instrument_id)
-        if inst is None:
-            return Reject.UNKNOWN_INSTRUMENT
-        if entry_type not in (OrderType.MARKET, OrderType.LIMIT):
-            return Reject.INVALID_CONTINGENCY
-        entry_price = inst.amount(entry_raw, "price")
+    def _check_bracket(self, account_id, inst: Instrument, cl_ord_id, tp_cl, sl_cl, side,
+                       base: Decimal, tp_raw, sl_raw) -> int:
+        """The legs against the anchor ``base`` they are distances from: the take-profit
+        beyond it, the stop-loss short of it."""
         tp_price, sl_trigger = inst.amount(tp_raw, "price"), inst.amount(sl_raw, "price")
         if (tp_price < 0 or sl_trigger < 0 or tp_price > inst.price_cap
-                or sl_trigger > inst.price_cap):
+                or sl_trigger > inst.price_cap or base < 0 or base > inst.price_cap):
             return Reject.INVALID_CONTINGENCY
-        if tp_price % inst.tick or sl_trigger % inst.tick:
+        if tp_price % inst.tick or sl_trigger % inst.tick or base % inst.tick:
             return Reject.PRICE_NOT_TICK_MULTIPLE
-        if tp_price and sl_trigger and (
-            (side == Side.BUY and tp_price <= sl_trigger)
-            or (side == Side.SELL and tp_price >= sl_trigger)
-        ):
-            return Reject.INVALID_CONTINGENCY
-        if entry_type == OrderType.LIMIT and (
-            (tp_price and (tp_price <= entry_price) == (side == Side.BUY))
-            or (sl_trigger and (sl_trigger >= entry_price) == (side == Side.BUY))
-        ):
+        if base == 0 and (tp_price or sl_trigger):
+            return Reject.NO_REFERENCE_PRICE
+        buy = side == Side.BUY
+        if (tp_price and (tp_price <= base) == buy) or (sl_trigger and (sl_trigger >= base) == buy):
             return Reject.INVALID_CONTINGENCY
         clids = [cl_ord_id] + [c for c, p in ((tp_cl, tp_price), (sl_cl, sl_trigger)) if p]
         if len(set(clids)) != len(clids):
             return Reject.DUPLICATE_CLIENT_ORDER_ID
         for clid in clids[1:]:
-            if (account_id, clid) in self.by_cl:
+            if (account_id, clid) in self.by_cl or (account_id, clid) in self.day_ids:
                 return Reject.DUPLICATE_CLIENT_ORDER_ID
         return Reject.OK
 
@@ -1408,6 +1584,8 @@ class ReferenceModel:
                 reserve_price: Decimal, oco=False, child=False) -> Order | None:
         """Insert a checked order; ``price``, ``trigger``, ``qty`` and ``trail_offset`` are the
         raw API arguments, converted here."""
+        if len(self.day_ids) >= self.max_day_orders:
+            return None
         if len(self.orders) >= self.max_orders and not self._evict(1):
             return None
         account = self.accounts[account_id]
@@ -1438,6 +1616,7 @@ class ReferenceModel:
             o.contingency = Contingency.OCO
         self.orders[o.order_id] = o
         self.by_cl[(account_id, cl_ord_id)] = o.order_id
+        self.day_ids.add((account_id, cl_ord_id))
         account.live_orders[o.order_id] = None
         account.open_orders += 1
         if not child:
@@ -1500,15 +1679,30 @@ class ReferenceModel:
             if peer is not None and peer.status not in TERMINAL:
                 self._sync_reserve(peer)  # the survivor now carries the reserve
                 self._request_cancel(peer, ts, internal=True)
+        size = o.filled
+        if o.child1_id and o.filled > 0 and o.locks_funds and o.is_buy:
+            # a spot exit sells no more than is held: a fee in the base asset left less
+            inst = self.instruments[o.instrument]
+            total, locked = self._balance(o.account, inst.base_asset)
+            free = total - locked
+            free = quotient(free, inst.lot, 0, ROUND_FLOOR) * inst.lot if free > 0 else ZERO
+            if 0 < free < size:
+                size = free
         if o.child1_id:
             children = [self.orders.get(o.child1_id), self.orders.get(o.child2_id)]
             for child in children:
                 if child is None or child.status in TERMINAL or child.hold != Hold.PARENT:
                     continue
                 if o.filled > 0:
-                    child.qty = o.filled
-                    child.group_qty = o.filled
+                    child.qty = size
+                    child.group_qty = size
                     inst = self.instruments[child.instrument]
+                    price = self._protect_price(o, child.anchor, inst)
+                    if child.order_type == OrderType.LIMIT:
+                        child.price = price
+                    else:
+                        child.trigger = price
+                    child.reserve_price = price
                     child.hold = Hold.TRIGGER if (
                         child.order_type in STOP_TYPES and not inst.native_stops
                     ) else Hold.NONE
@@ -1518,6 +1712,28 @@ class ReferenceModel:
                         self._emit(EventType.SEND_ORDER, child, 0, 0, 0, ts)
                 else:
                     self._set_status(child, S.CANCELED, ts)
+
+    @staticmethod
+    def _away_from(anchor: Decimal, offset: Decimal, inst: Instrument) -> Decimal:
+        """anchor + offset on the tick grid, rounded away from the anchor, within one tick ..
+        the price cap."""
+        cap = inst.price_cap
+        p = min(anchor + offset, cap)
+        if p < inst.tick:
+            return inst.tick
+        p = quotient(p, inst.tick, 0, ROUND_CEILING if offset > 0 else ROUND_FLOOR) * inst.tick
+        return p - inst.tick if p > cap else p
+
+    def _protect_price(self, entry: Order, offset: Decimal, inst: Instrument) -> Decimal:
+        """A released child's price: its distance from the entry's average fill price
+        (truncated to the price unit) or from the entry's anchor, and never on the wrong side
+        of that fill price."""
+        fill = quotient(entry.fill_notional, entry.filled, inst.precision["price"], ROUND_DOWN)
+        anchor = fill if entry.protect & PROTECT_ON_FILL else entry.anchor
+        p = self._away_from(anchor, offset, inst)
+        if (offset > 0 and p <= fill) or (offset < 0 and p >= fill):
+            p = self._away_from(fill, offset, inst)
+        return p
 
     def _request_cancel(self, o: Order, ts: int, internal: bool = False) -> None:
         if o.hold != Hold.NONE:
@@ -1701,21 +1917,21 @@ ORDER_FIELDS = (
     "trail_anchor", "contingency", "linked_id", "parent_id", "child1_id", "child2_id",
     "group_qty", "exit_reason", "locks_funds", "expiring", "reserved_qty",
     "reserved_notional", "ts_received", "ts_risk", "ts_sent", "ts_ack",
-    "ts_last_fill", "ts_done",
+    "ts_last_fill", "ts_done", "anchor", "protect",
 )
 POSITION_FIELDS = (
     "qty", "cost", "realized", "fees", "open_buy", "open_sell", "entry_ts", "trip_realized",
-    "exposure", "unrealized",
+    "exposure", "unrealized", "unprotected",
 )
 ACCOUNT_FIELDS = (
     "kill", "open_orders", "open_buy_notional", "open_sell_notional", "gross", "net",
-    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl",
+    "realized", "fees", "unrealized", "day_start_pnl", "peak_pnl", "day_start_ts",
 )
 # The unit each Decimal field is reported in (a key of ``Instrument.precision``); the other
 # fields are ints and flags, reported as they are.
 ORDER_UNITS = {
     "price": "price", "trigger": "price", "trail_offset": "price", "reserve_price": "price",
-    "pending_price": "price", "trail_anchor": "price",
+    "pending_price": "price", "trail_anchor": "price", "anchor": "price",
     "qty": "qty", "filled": "qty", "pending_qty": "qty", "group_qty": "qty",
     "reserved_qty": "qty",
     "fill_notional": "price_qty", "reserved_notional": "quote",
@@ -1726,4 +1942,4 @@ POSITION_UNITS = {
     "exposure": "quote", "unrealized": "quote",
 }
 # Account fields in the account's money unit (ReferenceModel.money_precision).
-ACCOUNT_MONEY = frozenset(ACCOUNT_FIELDS) - {"kill", "open_orders"}
+ACCOUNT_MONEY = frozenset(ACCOUNT_FIELDS) - {"kill", "open_orders", "day_start_ts"}

@@ -41,7 +41,8 @@ def test_hand_checked_round_trip(tmp_path):
     100.01, at 101.00 the bid is 101.00 - 0.02 = 100.98. Taker fee 5 bp in the asset
     received: the buy pays 0.01 BTC x 5 bp = 0.000005 BTC (500 units of 1e-8), the sell pays
     1.0098 USDT x 5 bp = 0.0005049 USDT (50,490 units). Realized: 1.0098 - 1.0001 = 0.0097
-    USDT = 970,000 units.
+    USDT = 970,000 units. Fees count at their quote value: the buy's 0.000005 BTC at its fill
+    price 100.01 is 0.00050005 USDT (50,005 units), so fees are 50,490 + 50,005 = 100,495.
     """
     cfg = tiny_config()
     bars, sigs = _tiny_data()
@@ -54,7 +55,7 @@ def test_hand_checked_round_trip(tmp_path):
         (0, 1, 0, int(Side.SELL), 10, 10_098, 50_490, 0, 2),
     ]
     assert res.positions == [{"account": 0, "instrument": 0, "qty": 0, "cost": 0,
-                              "realized": 970_000, "fees": 50_490, "unrealized": 0}]
+                              "realized": 970_000, "fees": 100_495, "unrealized": 0}]
     con = duckdb.connect(str(db), read_only=True)
     try:
         fills = con.execute("SELECT side, quantity, price, fee, fee_asset, event_ns FROM "
@@ -66,7 +67,7 @@ def test_hand_checked_round_trip(tmp_path):
             lo, hi = con.execute(f"SELECT min(send_ns), max(send_ns) FROM {table}").fetchone()
             assert T0 <= lo <= hi < T0 + 3 * MIN, table
         assert con.execute("SELECT qty, realized, fees FROM replay_summary").fetchall() == [
-            (0, 970_000, 50_490)]
+            (0, 970_000, 100_495)]
         last = con.execute("SELECT quantity, realized_pnl FROM positions ORDER BY seq DESC "
                            "LIMIT 1").fetchone()
         assert last == (0, 970_000)

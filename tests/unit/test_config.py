@@ -224,8 +224,6 @@ BAD = [
      "clients.alice.orders.limit_offset_ticks", "only applies to entry"),
     ('sizing = "fixed"', 'sizing = "fixed"\ntime_in_force = "gtd"',
      "clients.alice.orders.expire_after_s", "needs it"),
-    ('sizing = "fixed"', 'sizing = "fixed"\ntime_in_force = "day"\nstop_loss = "pct"\n'
-     'stop_loss_value = "0.01"', "clients.alice.orders.time_in_force", "cannot expire"),
     ('sizing = "fixed"', 'sizing = "fixed"\nstop_loss = "pct"\nstop_loss_value = "1.5"',
      "clients.alice.orders.stop_loss_value", "below 1"),
     ('[assets]', '[oms]\nmode = "backtest"\n[assets]', "oms.mode", "must be one of"),

@@ -59,6 +59,9 @@ def make_core(max_orders: int) -> OmsCore:
 
 
 def submit(c: OmsCore, account: int, cl: int, ts: int) -> tuple[int, int]:
+    # each submit on a new trading day: these tests are about the table's index, which alone
+    # decides once the day's set of used ids is cleared (an id is refused all day otherwise)
+    c.start_of_day(ts)
     return c.submit(account, 1, 0, cl, Side.BUY, OrderType.LIMIT, TimeInForce.GTC, PX, 0,
                     100_000, 0, 0, ts)
 

@@ -277,3 +277,114 @@ def test_other_accounts_resting_orders_are_not_self_trades(core):
     for i in range(500):
         assert buy(core, 1000 + i, price=PX - 1 - i, account=1, ts=10 + i)[0] == Reject.OK
     assert sell(core, 1, price=PX)[0] == Reject.OK
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+@pytest.mark.parametrize("clamp", [0, 1])
+def test_single_entry_sell_above_the_held_quantity_is_refused_or_clamped(model, clamp):
+    from oms_core.reference import ReferenceModel
+
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1, True)
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    if clamp:
+        assert c.set_limit(0, Limit.CLAMP_SINGLE_ENTRY_SELL, 1) == Reject.OK
+    code, oid = buy(c, 1, qty=100_000)
+    assert c.on_fill(oid, 1, 100_000, PX, 0, USDT, 1, 11) == Reject.OK
+    # holding 1.0 BTC: a sell of 1.5 was passed before (only a sell of nothing was refused)
+    code, oid = sell(c, 2, qty=150_000, otype=MARKET)
+    if clamp:
+        assert code == Reject.OK and c.order(oid)["qty"] == 100_000
+    else:
+        assert (code, oid) == (Reject.SINGLE_ENTRY, 0)
+        code, oid = sell(c, 3, qty=100_000, otype=MARKET)
+        assert code == Reject.OK  # what is held may be sold
+    assert sell(c, 4, qty=10_000, otype=MARKET)[0] == Reject.SINGLE_ENTRY  # nothing free
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_a_retried_client_order_id_is_refused_after_its_order_left_the_table(model):
+    from oms_core.reference import ReferenceModel
+
+    kind = OmsCore if model == "core" else ReferenceModel
+    c = kind(max_orders=16, max_day_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    code, first = buy(c, 1)
+    c.on_fill(first, 1, 100_000, PX, 0, USDT, 1, 11)  # filled: closed, may be forgotten
+    for clid in range(2, 40):  # more orders than slots: the first is evicted
+        code, oid = sell(c, clid, price=PX + 100)
+        assert code == Reject.OK
+        c.cancel(0, oid, 12)
+        c.on_canceled(oid, 13)
+    assert c.order(first) is None and c.order_id_by_client_id(0, 1) == 0
+    # the client retries cl 1 (its ack was lost): it must not trade a second time
+    assert buy(c, 1) == (Reject.DUPLICATE_CLIENT_ORDER_ID, 0)
+    c.start_of_day(14)  # a new trading day: ids may be used again
+    assert buy(c, 1)[0] == Reject.OK
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_day_orders_and_day_brackets_expire_at_the_end_of_the_utc_day(model):
+    from oms_core.reference import ReferenceModel
+
+    day = 86_400 * 10**9
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    t = 20_000 * day + 5 * 3_600 * 10**9  # 05:00 UTC
+    c.set_price(0, PX, PX - 1, PX + 1, t)
+    # a direct DAY order needs no expiry from the client: it is the end of the UTC day
+    code, oid = c.submit(0, 1, 0, 1, BUY, LIMIT, TimeInForce.DAY, PX - 100, 0, 100_000, 0, 0,
+                         t)
+    assert code == Reject.OK and c.order(oid)["expire_ts"] == 20_001 * day
+    # a DAY bracket: entry and children expire with the day
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 2, 3, 4, BUY, LIMIT, PX - 200, 100_000,
+                                           PX + 1000, PX - 1000, TimeInForce.DAY, t + 1)
+    assert code == Reject.OK
+    assert [c.order(i)["expire_ts"] for i in (entry, tp, sl)] == [20_001 * day] * 3
+    assert c.order(tp)["tif"] == TimeInForce.DAY
+    # a GTD bracket: its expiry is the client's
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 5, 6, 7, BUY, LIMIT, PX - 300, 100_000,
+                                           PX + 1000, PX - 1000, TimeInForce.GTD, t + 2, 0,
+                                           t + 10**9)
+    assert code == Reject.OK
+    assert [c.order(i)["expire_ts"] for i in (entry, tp, sl)] == [t + 10**9] * 3
+    c.drain_events()
+    assert c.on_timer(20_001 * day) >= 2  # the DAY order and bracket entry (and the GTD one)
+    assert c.order(oid)["status"] == OrderStatus.PENDING_CANCEL
+    assert c.order(tp)["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+
+
+@pytest.mark.parametrize("model", ["core", "reference"])
+def test_spot_bracket_children_sell_what_the_base_fee_left(model):
+    # a spot buy of 1.0 BTC that pays 0.001 BTC in fee holds 0.999 BTC: its take-profit and
+    # stop-loss sell 0.999 (the venue would refuse 1.0 for want of balance)
+    from oms_core.reference import ReferenceModel
+
+    c = OmsCore(max_orders=64) if model == "core" else ReferenceModel(max_orders=64)
+    c.add_asset(USDT, "USDT", 8)
+    c.add_asset(BTC, "BTC", 8)
+    c.add_instrument(0, "BTCUSDT", 0, BTC, USDT, 2, 5, 1, 1, 1, 10**10, 5 * 10**8)
+    c.add_account(0)
+    c.add_strategy(1)
+    c.deposit(0, USDT, 1_000_000 * 10**8)
+    assert c.set_limit(0, Limit.CHECK_BALANCE, 1) == Reject.OK
+    c.set_price(0, PX, PX - 1, PX + 1, 1)
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 1, 2, 3, BUY, MARKET, 0, 100_000,
+                                           PX + 1000, PX - 1000, GTC, 10)
+    assert code == Reject.OK
+    assert c.on_fill(entry, 1, 100_000, PX, 100_000, BTC, 2, 11) == Reject.OK  # 0.001 BTC
+    assert c.balance(0, BTC) == (99_900_000, 99_900_000)  # 0.999 BTC, locked by the exits
+    assert c.order(tp)["qty"] == c.order(sl)["qty"] == 99_900

@@ -82,7 +82,8 @@ ops = st.one_of(
     st.tuples(st.just("bracket"), st.integers(0, 1), st.integers(0, 2), st.integers(0, 1),
               st.integers(0, 30), st.integers(0, 30), st.integers(0, 30),
               st.sampled_from([1, 2]), st.sampled_from([1, 2]), price_offset,
-              st.sampled_from([100, 500, 1000]), st.integers(0, 12), st.integers(0, 12)),
+              st.sampled_from([100, 500, 1000]), st.integers(0, 12), st.integers(0, 12),
+              st.sampled_from([0, 0, 1, -3]), st.sampled_from([1, 1, 4, 5])),
     st.tuples(st.just("cancel"), st.integers(0, N_ACCOUNTS), recent),
     st.tuples(st.just("cancel_cl"), st.integers(0, 1), st.integers(0, 30)),
     st.tuples(st.just("replace"), st.integers(0, 1), recent, price_offset, quantities),
@@ -112,12 +113,15 @@ class Pair:
     """Drives both models and compares every answer."""
 
     def __init__(self, max_orders: int, trade_window: int) -> None:
+        # client order ids of a day: enough that eviction is exercised, few enough that a
+        # long session runs out of them (then "sod" gives them back)
+        day = 16 * max_orders
         self.core = OmsCore(max_orders=max_orders, max_accounts=4, max_instruments=4,
                             max_assets=4, max_strategies=4, max_exchanges=4,
-                            trade_window=trade_window)
+                            trade_window=trade_window, max_day_orders=day)
         self.ref = ReferenceModel(max_orders=max_orders, max_accounts=4, max_instruments=4,
                                   max_assets=4, max_strategies=4, max_exchanges=4,
-                                  trade_window=trade_window)
+                                  trade_window=trade_window, max_day_orders=day)
         configure(self.core, max_orders)
         configure(self.ref, max_orders)
         self.shift = self.core.orders.slot_bits
@@ -143,15 +147,25 @@ class Pair:
     # comparison --------------------------------------------------------------------------
     def compare_events(self) -> None:
         ref_events = [tuple(int(x) for x in e) for e in self.ref.drain_events()]
+        raw_core_events = self.core.drain_events()
+        self._last_core_ids = [e[5] for e in raw_core_events if e[0] == 4]
         core_events = [
             e[:5] + (self.to_ref(e[5]) if e[0] != 7 or e[1] != 3 else e[5],) + e[6:]
-            for e in self.core.drain_events()
+            for e in raw_core_events
         ]
         ref_events = [
             e if e[0] != 7 or e[1] != 3 else e[:5] + (self.core_id_for(e[5]),) + e[6:]
             for e in ref_events
         ]
         assert core_events == ref_events
+        # orders the core places by itself (a refused protective child's retry or flatten)
+        known = {c for _, c in self.ids}
+        for e in core_events:
+            if e[0] == 4 and e[5]:
+                cid = next(c for c in self._last_core_ids if self.to_ref(c) == e[5])
+                if cid not in known:
+                    self.ids.append((e[5], cid))
+                    known.add(cid)
 
     def core_id_for(self, ref_id: int) -> int:
         # an alert for an unknown order carries the id as given: compare the compiled one
@@ -235,13 +249,18 @@ class Pair:
             assert r[0] == c[0], op
             self.record(r[1:], c[1:])
         elif kind == "bracket":
-            (_, a, s, i, c1, c2, c3, side, etype, poff, qty, tp_off, sl_off) = op
+            (_, a, s, i, c1, c2, c3, side, etype, poff, qty, tp_off, sl_off, anchor, tif) = op
             base = BASE_PRICE if i == 0 else 300_000
             entry = base + poff * 5 if etype == OrderType.LIMIT else 0
             sign = 1 if side == Side.BUY else -1
             tp = base + sign * tp_off * 50 if tp_off else 0
             sl = base - sign * sl_off * 50 if sl_off else 0
-            args = (a, s, i, c1, c2, c3, side, etype, entry, qty, tp, sl, TimeInForce.GTC, ts)
+            # anchor: 0 = the limit price / arrival mid; else the planner's price (a tick
+            # multiple, or off the grid when negative: refused alike)
+            anchor = 0 if anchor == 0 else base + (anchor if anchor < 0 else 0)
+            expire = ts + 700 if tif == TimeInForce.GTD else 0  # DAY: the core's end of day
+            args = (a, s, i, c1, c2, c3, side, etype, entry, qty, tp, sl, tif, ts, anchor,
+                    expire)
             r, c = self.both("submit_bracket", args, args)
             assert r[0] == c[0], op
             self.record(r[1:], c[1:])
@@ -382,7 +401,8 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
             op = ("bracket", rng.randrange(2), rng.randrange(3), rng.randrange(2),
                   rng.randrange(60), rng.randrange(60), rng.randrange(60), rng.choice([1, 2]),
                   rng.choice([1, 2]), rng.randint(-12, 12), rng.choice([100, 500, 1000]),
-                  rng.randrange(13), rng.randrange(13))
+                  rng.randrange(13), rng.randrange(13), rng.choice([0, 0, 1]),
+                  rng.choice([1, 1, 4, 5]))
         elif roll < 0.45:
             op = ("ack", k)
         elif roll < 0.62:
@@ -413,6 +433,9 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
         elif roll < 0.90:
             op = ("limit", rng.randrange(2), rng.choice(list(Limit)),
                   rng.choice([0, 1, 2, 5, 100, 1000, 60_000, 10**9]))
+            if op[2] in (Limit.PROTECT_ANCHOR, Limit.PROTECT_ON_REJECT,
+                         Limit.CLAMP_SINGLE_ENTRY_SELL):
+                op = op[:3] + (rng.randrange(2),)
         elif roll < 0.91:
             op = ("kill", rng.randrange(3), rng.randrange(3), rng.choice([0, 0, 0, 1, 2]))
         elif roll < 0.92:
@@ -434,7 +457,7 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
             # a restart: the compiled core continues from its own snapshot
             fresh = OmsCore(max_orders=max_orders, max_accounts=4, max_instruments=4,
                             max_assets=4, max_strategies=4, max_exchanges=4,
-                            trade_window=trade_window)
+                            trade_window=trade_window, max_day_orders=16 * max_orders)
             fresh.restore(pair.core.snapshot())
             assert fresh.snapshot() == pair.core.snapshot()
             pair.core = fresh
@@ -506,3 +529,40 @@ def test_snapshot_refuses_other_capacities_and_damage():
     core.submit(0, 1, 0, 1, 1, 2, 1, BASE_PRICE, 0, 100, 0, 0, 5)
     with pytest.raises(RuntimeError, match="drain"):
         core.snapshot()
+
+
+@pytest.mark.parametrize("policy", [0, 1])
+@pytest.mark.parametrize("anchor_mode", [0, 1])
+@pytest.mark.parametrize("instrument", [0, 1])
+def test_refused_protective_children_alike(policy, anchor_mode, instrument):
+    # a market bracket fills away from the arrival mid; the venue refuses its children one
+    # after the other (the retries too): both models re-anchor, alert, retry and flatten alike
+    from oms_core.reference.model import FLATTEN_CL, RETRY_CL
+
+    pair = Pair(max_orders=32, trade_window=16)
+    seen: list[tuple] = []
+    drain = pair.ref.drain_events
+
+    def spy():
+        events = drain()
+        seen.extend(events)
+        return events
+
+    pair.ref.drain_events = spy
+    for m in (pair.core, pair.ref):
+        assert m.set_limit(0, Limit.PROTECT_ON_REJECT, policy) == 0
+        assert m.set_limit(0, Limit.PROTECT_ANCHOR, anchor_mode) == 0
+    pair.apply(("bracket", 0, 1, instrument, 1, 2, 3, Side.BUY, OrderType.MARKET, 0, 1000, 4,
+                3, 0, TimeInForce.GTC))
+    pair.apply(("fill", 2, 1, 1, -7, 3, 0))  # k=2: the entry, filled below the arrival mid
+    pair.compare_state()
+    for _ in range(3):  # refuse the newest order, then its partner, and what replaces them
+        pair.apply(("reject", 0, 2010))
+        pair.compare_state()
+        pair.apply(("reject", 1, 2010))
+        pair.compare_state()
+    refused = [e for e in seen if e[0] == 7 and e[1] == 8]
+    assert refused, "no PROTECTION_REFUSED alert"
+    cl_ids = {o.cl_ord_id for o in pair.ref.orders.values()}
+    assert any(c & FLATTEN_CL == FLATTEN_CL for c in cl_ids)
+    assert any(c & FLATTEN_CL == RETRY_CL for c in cl_ids) == (policy == 0)
