@@ -313,6 +313,16 @@ class Desk:
                 out[(who, int(c[len(PREFIX):]), int(t["id"]))] += 1
         return out
 
+    def venue_orders(self) -> set[tuple[str, int]]:
+        """Every order at every venue account: (the account's client, engine order id)."""
+        out = set()
+        for (_ex, who), v in self.venues.items():
+            for o in v.orders():
+                cid = o["clientOrderId"]
+                assert cid.startswith(PREFIX), (who, o)
+                out.add((who, int(cid[len(PREFIX):])))
+        return out
+
     def venue_fees(self) -> dict[tuple[int, int], int]:
         """(account id, fee asset id) -> the fees the venues charged; buys pay in the base."""
         fees: dict[tuple[int, int], int] = defaultdict(int)
@@ -379,6 +389,33 @@ def booked_fills(database: str) -> Counter[tuple[int, int, int]]:
     finally:
         con.close()
     return Counter((int(a), int(o), int(t)) for a, o, t in rows)
+
+
+def order_accounts(database: str) -> dict[int, set[int]]:
+    """Engine order id -> the accounts DuckDB holds it under (one each, when all is well)."""
+    import duckdb
+
+    con = duckdb.connect(database, read_only=True)
+    try:
+        rows = con.execute("select distinct order_id, account from orders").fetchall()
+    finally:
+        con.close()
+    out: dict[int, set[int]] = defaultdict(set)
+    for oid, account in rows:
+        out[int(oid)].add(int(account))
+    return dict(out)
+
+
+def foreign_orders(desk: Desk, venue_orders: set[tuple[str, int]]
+                   ) -> list[tuple[str, int, set[int]]]:
+    """Venue orders that are not an engine order of the client whose account holds them
+    (DuckDB after the stop): (client, order id, accounts the engine has it under)."""
+    accounts = order_accounts(desk.run.database if desk.run else "")
+    out = []
+    for who, oid in sorted(venue_orders):
+        if accounts.get(oid) != {desk.cfg.clients[who].id}:
+            out.append((who, oid, accounts.get(oid, set())))
+    return out
 
 
 def booked_fees(database: str) -> dict[tuple[int, int], int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk import Desk, booked_fees, booked_fills, wait_until
+from desk import Desk, booked_fees, booked_fills, foreign_orders, wait_until
 
 from oms_core.enums import OrderType, Reject, Side, TimeInForce
 
@@ -112,6 +112,7 @@ def test_kill9_of_each_process_and_a_full_restart_lose_and_double_nothing(
         trader.settled("full restart")
         venue_fills = desk.venue_fills()
         venue_fees = desk.venue_fees()
+        venue_orders = desk.venue_orders()
         assert desk.stop() == 0
     finally:
         desk.stop()
@@ -124,4 +125,6 @@ def test_kill9_of_each_process_and_a_full_restart_lose_and_double_nothing(
     assert {k: n for k, n in booked.items() if n != 1} == {}
     assert booked == expected
     assert booked_fees(run.database) == venue_fees
+    # no order ever reached another client's venue account
+    assert foreign_orders(desk, venue_orders) == []
     print(f"desk faults: {len(expected)} venue trades, {time.monotonic() - t0:.0f} s")

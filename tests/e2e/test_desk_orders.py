@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk import PREFIX, Desk, booked_fees, booked_fills, wait_until
+from desk import PREFIX, Desk, booked_fees, booked_fills, foreign_orders, wait_until
 
 from bindings.wire.spec import MsgType
 from oms_core.enums import OrderStatus, OrderType, Reject, Side, TimeInForce
@@ -210,6 +210,7 @@ def test_every_order_type_reaches_the_venues_and_protective_orders_fill(
             assert mine and set(mine.values()) == {1}, (oid, mine)
             assert {k: n for k, n in fills.items() if k[0] == oid} == mine, oid
         venue_fees = desk.venue_fees()
+        venue_orders = desk.venue_orders()
         assert desk.stop() == 0
     finally:
         desk.stop()
@@ -218,3 +219,5 @@ def test_every_order_type_reaches_the_venues_and_protective_orders_fill(
     assert booked_fills(run.database) == Counter(
         {(ids[w], oid, tid): n for (w, oid, tid), n in venue_fills.items()})
     assert booked_fees(run.database) == venue_fees
+    # no order ever reached another client's venue account
+    assert foreign_orders(desk, venue_orders) == []
