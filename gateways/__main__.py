@@ -1,16 +1,33 @@
-"""Run one gateway process: ``python -m gateways --config FILE``."""
+"""Run one gateway process: ``python -m gateways --config FILE``.
+
+SIGTERM / SIGINT stop it with status 0 at any moment, also while it imports and starts, and
+when they come twice.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 import signal
+from typing import Any
 
-import uvloop
+# noted before the imports behind it; the event loop's handlers take over once it runs
+_STOP_SIGNALS: list[int] = []
 
-from .config import GatewayConfig, load_config
-from .engine_link import EngineLink
+
+def _note_stop(signum: int, frame: Any) -> None:
+    _STOP_SIGNALS.append(signum)
+
+
+signal.signal(signal.SIGTERM, _note_stop)
+signal.signal(signal.SIGINT, _note_stop)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+
+import uvloop  # noqa: E402
+
+from .config import GatewayConfig, load_config  # noqa: E402
+from .engine_link import EngineLink  # noqa: E402
 
 
 async def _main(cfg: GatewayConfig) -> None:
@@ -28,6 +45,8 @@ async def _main(cfg: GatewayConfig) -> None:
     task = asyncio.get_running_loop().create_task(gw.run())
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    if _STOP_SIGNALS:
+        task.cancel()
     try:
         await task
     except asyncio.CancelledError:
@@ -48,3 +67,7 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    # CPython puts the default action back for Python handlers while it shuts down: a late
+    # signal would turn this exit into -15; an ignored one stays ignored
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

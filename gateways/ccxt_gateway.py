@@ -6,7 +6,8 @@ has no websocket book); fills from ``watch_my_trades`` and order states from
 ``fetch_open_orders`` (and with ``ccxt_websocket = false``). Accounts: one ccxt client per
 engine account (:class:`CcxtSession`, its own keys and ccxt rate limiter); an order goes out
 on the client of its record's ``account`` and is refused when that account has no venue
-account here. Orders carry the engine's order id as ``clientOrderId``; a request
+account here; its amends, cancels and order-state watch use the same client. Orders
+carry the engine's order id as ``clientOrderId``; a request
 whose outcome is unknown (timeout / network error) is queried by that id, never re-sent.
 After an engine restart it answers GW_RECONCILE from ``fetch_open_orders``,
 ``fetch_my_trades`` (since the engine's window) and ``fetch_balance``, with the same rows as
@@ -22,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt.pro as ccxtpro
 from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
 
 from bindings.wire.spec import ANY_ID
-from oms_core.enums import Liquidity, OrderStatus, OrderType, Side
+from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from .binance.gateway import NO_VENUE_ACCOUNT, BoundedSet
 from .book import format_fixed, parse_fixed
@@ -57,6 +59,56 @@ ACTIVE_AFTER_ORDER_S = 30.0
 _STATUS = {"open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
            "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+_ENDS = {"canceled": ExecType.CANCELED, "expired": ExecType.EXPIRED,
+         "rejected": ExecType.REJECT}
+
+
+def ccxt_terms(rec: Any, inst: Instrument) -> tuple[str, str | None, dict[str, Any]]:
+    """ccxt's unified ``type``, ``price`` and ``params`` of one GW_NEW_ORDER.
+
+    The same rules as the Binance gateway: held stops that fired arrive as MARKET / LIMIT,
+    a stop type is a native stop (``stopLossPrice`` / ``takeProfitPrice``), post-only is
+    ``postOnly``, IOC / FOK go as ``timeInForce`` (GTD / DAY rest as GTC: the engine cancels
+    them). Raise ValueError for a trailing stop (always held by the engine).
+    """
+    ot = OrderType(rec.order_type)
+    if ot == OrderType.MARKET:
+        return "market", None, {}
+    price = format_fixed(rec.price, inst.price_decimals)
+    tif = {"timeInForce": _TIF.get(TimeInForce(rec.tif), "GTC")}
+    trigger = format_fixed(rec.trigger_price, inst.price_decimals)
+    if ot == OrderType.LIMIT:
+        return "limit", price, {"postOnly": True} if rec.order_flags & OrderFlag.POST_ONLY \
+            else tif
+    if ot == OrderType.STOP_MARKET:
+        return "market", None, {"stopLossPrice": trigger}
+    if ot == OrderType.STOP_LIMIT:
+        return "limit", price, {**tif, "stopLossPrice": trigger}
+    if ot == OrderType.TAKE_PROFIT:
+        return "market", None, {"takeProfitPrice": trigger}
+    raise ValueError(f"order type {ot.name} is not sent through ccxt")
+
+
+@dataclass
+class LiveOrder:
+    """What the gateway knows of one of its orders at the venue (removed when it ends)."""
+
+    order_id: int
+    inst: Instrument
+    side: str
+    otype: str
+    price: str | None
+    params: dict[str, Any]
+    quantity: int
+    session: CcxtSession  # the venue account it is at
+    venue_id: str = ""
+    filled: int = 0
+    replaced: set[str] = field(default_factory=set)  # venue ids of earlier versions (amends)
+
+
+def _venue_int(venue_id: str) -> int:
+    return int(venue_id) if venue_id.isdigit() else 0
 
 
 def to_fixed(x: Any, decimals: int) -> int:
@@ -118,8 +170,9 @@ class CcxtGateway:
         self.by_id = {i.id: i for i in cfg.instruments}
         self.by_symbol = {i.symbol: i for i in cfg.instruments}
         self.cids: dict[str, int] = {}  # clientOrderId -> engine order id (live orders)
-        # venue order id -> engine order id: REST trades carry no clientOrderId
-        self.venue_ids: dict[str, int] = {}
+        self.live: dict[str, LiveOrder] = {}  # clientOrderId -> its terms at the venue
+        # (account, venue order id) -> engine order id: REST trades carry no clientOrderId
+        self.venue_ids: dict[tuple[int, str], int] = {}
         self.n_errors = 0
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -133,8 +186,9 @@ class CcxtGateway:
         self._tasks = [loop.create_task(self._book_loop(i)) for i in self.cfg.instruments]
         self._tasks.append(loop.create_task(self._order_loop()))
         if self.cfg.user_stream:
-            self._tasks += [loop.create_task(self._trades_loop(s))
-                            for s in self.sessions.values()]
+            for s in self.sessions.values():
+                self._tasks.append(loop.create_task(self._trades_loop(s)))
+                self._tasks.append(loop.create_task(self._orders_watch(s)))
         await self.link.send_status(GatewayState.HEALTHY)
         try:
             await asyncio.gather(*self._tasks)
@@ -218,11 +272,26 @@ class CcxtGateway:
         inst = self.by_symbol.get(t.get("symbol", ""))
         if inst is None or not sess.seen_trades.add((inst.symbol, str(t.get("id")))):
             return
-        cid = (t.get("info") or {}).get("c") or t.get("clientOrderId") or ""
-        order_id = self.cids.get(cid) or self.venue_ids.get(str(t.get("order") or ""), 0)
+        venue_oid = str(t.get("order") or "")
+        cid = (t.get("info") or {}).get("c") or t.get("clientOrderId") or \
+            self._cid_of_venue(venue_oid, sess)
+        live = self.live.get(cid)
+        f = self._fill_fields(inst, t)
+        if live is not None and live.session is sess:
+            live.filled += f["last_qty"]
+        order_id = self.cids.get(cid) or self.venue_ids.get((sess.account_id, venue_oid), 0)
         await self.link.send_exec(
             order_id=order_id, account=sess.account_id, instrument=inst.id,
-            exec_type=int(ExecType.FILL), **self._fill_fields(inst, t))
+            exec_type=int(ExecType.FILL), **f)
+
+    def _cid_of_venue(self, venue_id: str, sess: CcxtSession) -> str:
+        """Our client order id of a venue order on ``sess`` (REST trades carry only the
+        venue's id)."""
+        for cid, live in self.live.items():
+            if venue_id and live.session is sess and (
+                    live.venue_id == venue_id or venue_id in live.replaced):
+                return cid
+        return ""
 
     # ---- orders ------------------------------------------------------------
 
@@ -234,10 +303,8 @@ class CcxtGateway:
                 asyncio.get_running_loop().create_task(self.cancel_order(rec))
             elif rec.msg_type.name == "GW_RECONCILE":
                 asyncio.get_running_loop().create_task(self.reconcile(rec))
-            else:
-                await self.link.send_exec(order_id=rec.order_id, account=rec.account,
-                                          instrument=rec.instrument,
-                                          exec_type=int(ExecType.REPLACE_REJECT))
+            elif rec.msg_type.name == "GW_REPLACE":
+                asyncio.get_running_loop().create_task(self.replace_order(rec))
 
     async def _exec(self, rec: Any, exec_type: ExecType, **kw: Any) -> None:
         await self.link.send_exec(order_id=rec.order_id, account=rec.account,
@@ -253,6 +320,10 @@ class CcxtGateway:
             await self._exec(rec, refusal, exch_code=NO_VENUE_ACCOUNT)
         return sess
 
+    def _ended(self, cid: str) -> None:
+        self.cids.pop(cid, None)
+        self.live.pop(cid, None)
+
     async def new_order(self, rec: Any) -> None:
         inst = self.by_id.get(rec.instrument)
         if inst is None:
@@ -262,14 +333,21 @@ class CcxtGateway:
         if sess is None:
             return
         cid = self.cid_for(rec.order_id)
+        try:
+            otype, price, params = ccxt_terms(rec, inst)
+        except ValueError as exc:
+            log.warning("order %s refused: %s", cid, exc)
+            await self._exec(rec, ExecType.REJECT)
+            return
+        side = "buy" if rec.side == Side.BUY else "sell"
         self.cids[cid] = rec.order_id
         sess.active[inst.symbol] = time.monotonic() + ACTIVE_AFTER_ORDER_S
-        otype = "market" if rec.order_type == OrderType.MARKET else "limit"
-        price = format_fixed(rec.price, inst.price_decimals) if otype == "limit" else None
+        live = self.live[cid] = LiveOrder(rec.order_id, inst, side, otype, price, params,
+                                          rec.quantity, sess)
         try:
             o = await sess.ex.create_order(
-                inst.symbol, otype, "buy" if rec.side == Side.BUY else "sell",
-                format_fixed(rec.quantity, inst.qty_decimals), price, {"clientOrderId": cid})
+                inst.symbol, otype, side, format_fixed(rec.quantity, inst.qty_decimals), price,
+                {**params, "clientOrderId": cid})
         except (RequestTimeout, NetworkError) as exc:
             log.warning("order %s outcome UNKNOWN (%s); querying", cid, type(exc).__name__)
             await self._exec(rec, ExecType.STATUS, status=0)
@@ -277,28 +355,37 @@ class CcxtGateway:
             return
         except ExchangeError as exc:
             log.warning("order %s rejected: %s", cid, exc)
-            self.cids.pop(cid, None)
+            self._ended(cid)
             await self._exec(rec, ExecType.REJECT)
             return
-        oid = str(o.get("id") or "")
-        self.venue_ids[oid] = rec.order_id
-        await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
+        live.venue_id = str(o.get("id") or "")
+        self.venue_ids[(sess.account_id, live.venue_id)] = rec.order_id
+        await self._exec(rec, ExecType.ACK, exch_order_id=_venue_int(live.venue_id))
 
     async def _resolve(self, rec: Any, inst: Instrument, cid: str, sess: CcxtSession) -> None:
         for _ in range(20):
             await asyncio.sleep(0.5)
             try:
-                o = await sess.ex.fetch_order(None, inst.symbol, {"clientOrderId": cid,
-                                                                  "origClientOrderId": cid})
+                o = await self._fetch_by_cid(sess, inst, cid)
             except OrderNotFound:
                 continue
             except (NetworkError, ExchangeError):
                 continue
             oid = str(o.get("id") or "")
-            self.venue_ids[oid] = rec.order_id
-            await self._exec(rec, ExecType.ACK, exch_order_id=int(oid) if oid.isdigit() else 0)
+            self.venue_ids[(sess.account_id, oid)] = rec.order_id
+            if cid in self.live:
+                self.live[cid].venue_id = oid
+            await self._exec(rec, ExecType.ACK, exch_order_id=_venue_int(oid))
             return
         log.error("order %s still UNKNOWN after 20 queries; left for reconciliation", cid)
+
+    async def _fetch_by_cid(self, sess: CcxtSession, inst: Instrument,
+                            cid: str) -> dict[str, Any]:
+        """The venue's order under our client order id on ``sess`` (its newest version after
+        amends)."""
+        o: dict[str, Any] = await sess.ex.fetch_order(
+            None, inst.symbol, {"clientOrderId": cid, "origClientOrderId": cid})
+        return o
 
     async def cancel_order(self, rec: Any) -> None:
         inst = self.by_id.get(rec.instrument)
@@ -306,20 +393,183 @@ class CcxtGateway:
         if inst is None:
             await self._exec(rec, ExecType.CANCEL_REJECT)
             return
-        sess = await self._session_of(rec, ExecType.CANCEL_REJECT)
+        live = self.live.get(cid)
+        sess = live.session if live is not None else \
+            await self._session_of(rec, ExecType.CANCEL_REJECT)
         if sess is None:
             return
-        try:
-            await sess.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
-                                                           "origClientOrderId": cid})
-        except ExchangeError as exc:
-            log.warning("cancel %s rejected: %s", cid, exc)
-            await self._exec(rec, ExecType.CANCEL_REJECT)
+        backoff = 0.2
+        while True:
+            try:
+                await sess.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
+                                                               "origClientOrderId": cid})
+            except ExchangeError as exc:
+                log.warning("cancel %s rejected: %s", cid, exc)
+                await self._exec(rec, ExecType.CANCEL_REJECT)
+                return
+            except NetworkError as exc:
+                # not executed (rate limit) or unknown (timeout): the venue tells which
+                log.warning("cancel %s: %s; asking the venue", cid, type(exc).__name__)
+                status = await self._status_of(sess, inst, cid)
+                if status is None or status in ("open", ""):
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+                    continue  # still open at the venue: cancel again
+                self._ended(cid)
+                if status in _ENDS:
+                    await self._exec(rec, _ENDS[status])
+                return
+            self._ended(cid)
+            await self._exec(rec, ExecType.CANCELED)
             return
-        except NetworkError:
-            return  # the stream or a later query tells
-        self.cids.pop(cid, None)
-        await self._exec(rec, ExecType.CANCELED)
+
+    async def _status_of(self, sess: CcxtSession, inst: Instrument, cid: str) -> str | None:
+        """The venue's ccxt status of our order ("open", "closed", ...), None when it could
+        not be asked, "rejected" when the venue does not know it."""
+        backoff = 0.2
+        for _ in range(50):
+            try:
+                return str((await self._fetch_by_cid(sess, inst, cid)).get("status") or "")
+            except OrderNotFound:
+                return "rejected"
+            except (NetworkError, ExchangeError) as exc:
+                log.warning("status of %s: %s; again", cid, type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+        return None
+
+    async def replace_order(self, rec: Any) -> None:
+        """Amend: ccxt ``edit_order`` (a limit order on a venue that has it; Binance: one
+        cancelReplace), else a cancel and a new order under the same client order id.
+
+        Answers REPLACED (new price and total), or REPLACE_REJECT; when the old order was
+        canceled and its replacement refused, REPLACE_REJECT is followed by CANCELED.
+        """
+        cid = self.cid_for(rec.order_id)
+        live = self.live.get(cid)
+        if live is None or not live.venue_id or rec.quantity <= live.filled:
+            await self._exec(rec, ExecType.REPLACE_REJECT)
+            return
+        inst = live.inst
+        amount = format_fixed(rec.quantity - live.filled, inst.qty_decimals)
+        price = format_fixed(rec.price, inst.price_decimals) if live.price is not None \
+            and rec.price > 0 else live.price
+        old = live.venue_id
+        live.replaced.add(old)
+        ex = live.session.ex
+        edit = bool(ex.has.get("editOrder")) and live.otype == "limit" and (
+            "stopLossPrice" not in live.params)
+        try:
+            if edit:
+                o = await ex.edit_order(
+                    old, inst.symbol, live.otype, live.side, amount, price,
+                    {**live.params, "newClientOrderId": cid, "cancelOrigClientOrderId": cid})
+            else:
+                try:
+                    await ex.cancel_order(None, inst.symbol, {
+                        "clientOrderId": cid, "origClientOrderId": cid})
+                except ExchangeError as exc:
+                    live.replaced.discard(old)
+                    log.warning("replace %s: cancel refused: %s", cid, exc)
+                    await self._exec(rec, ExecType.REPLACE_REJECT)
+                    return
+                o = await ex.create_order(inst.symbol, live.otype, live.side, amount, price,
+                                          {**live.params, "clientOrderId": cid})
+        except (ExchangeError, NetworkError) as exc:
+            # which half ran (an edit is one request, cancel + new two): the venue tells
+            log.warning("replace %s: %s; asking the venue", cid, type(exc).__name__)
+            await self._settle_replace(rec, live, old, price)
+            return
+        self._replaced(live, rec, price, str(o.get("id") or ""))
+        await self._exec(rec, ExecType.REPLACED, price=rec.price, quantity=rec.quantity,
+                         exch_order_id=_venue_int(live.venue_id))
+
+    def _replaced(self, live: LiveOrder, rec: Any, price: str | None, venue_id: str) -> None:
+        live.venue_id = venue_id
+        live.price = price
+        live.quantity = rec.quantity
+
+    async def _settle_replace(self, rec: Any, live: LiveOrder, old: str,
+                              price: str | None) -> None:
+        cid = self.cid_for(rec.order_id)
+        for _ in range(50):
+            try:
+                o = await self._fetch_by_cid(live.session, live.inst, cid)
+                break
+            except OrderNotFound:
+                o = {}
+                break
+            except (NetworkError, ExchangeError):
+                await asyncio.sleep(0.5)
+        else:
+            log.error("replace %s: the venue could not be asked; left for reconciliation", cid)
+            return
+        venue_id, status = str(o.get("id") or ""), str(o.get("status") or "")
+        if venue_id and venue_id != old:
+            self._replaced(live, rec, price, venue_id)
+            await self._exec(rec, ExecType.REPLACED, price=rec.price, quantity=rec.quantity,
+                             exch_order_id=_venue_int(venue_id))
+            return
+        live.replaced.discard(old)
+        await self._exec(rec, ExecType.REPLACE_REJECT)
+        if status in _ENDS or not o:  # the cancel half ran, the new order did not
+            self._ended(cid)
+            await self._exec(rec, _ENDS.get(status, ExecType.CANCELED))
+
+    async def _orders_watch(self, sess: CcxtSession) -> None:
+        """Report ends the venue decided (its cancels, expiries, IOC / FOK remainders):
+        ``watch_orders`` when the exchange has it, else polling of our open orders."""
+        ws = self.cfg.ccxt_websocket and bool(sess.ex.has.get("watchOrders"))
+        while True:
+            try:
+                if ws:
+                    updates = await sess.ex.watch_orders()
+                else:
+                    await asyncio.sleep(1.0)
+                    updates = await self._poll_ended(sess)
+            except (NetworkError, ExchangeError) as exc:
+                self.n_errors += 1
+                log.warning("orders: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for o in updates:
+                await self._on_order(o, sess)
+
+    async def _poll_ended(self, sess: CcxtSession) -> list[dict[str, Any]]:
+        """The orders we hold on ``sess`` that are no longer open at the venue, as the venue
+        has them."""
+        out: list[dict[str, Any]] = []
+        for inst in self.cfg.instruments:
+            held = [cid for cid, lv in self.live.items()
+                    if lv.inst is inst and lv.venue_id and lv.session is sess]
+            if not held:
+                continue
+            opened = {str(o.get("clientOrderId") or "")
+                      for o in await sess.ex.fetch_open_orders(inst.symbol)}
+            for cid in held:
+                if cid not in opened and cid in self.live:
+                    try:
+                        out.append(await self._fetch_by_cid(sess, inst, cid))
+                    except OrderNotFound:
+                        continue
+        return out
+
+    async def _on_order(self, o: dict[str, Any], sess: CcxtSession) -> None:
+        cid = str(o.get("clientOrderId") or "")
+        live = self.live.get(cid)
+        status = str(o.get("status") or "")
+        if live is None or live.session is not sess or str(o.get("id") or "") in live.replaced:
+            return  # not ours, already ended, or a version an amend replaced
+        if status == "closed" and live.filled < live.quantity:
+            return  # filled: the trades are reported by the trades loop
+        if status == "closed" or status in _ENDS:
+            self._ended(cid)
+            if status in _ENDS:
+                await self.link.send_exec(
+                    order_id=live.order_id, exch_order_id=_venue_int(live.venue_id),
+                    account=sess.account_id, instrument=live.inst.id,
+                    exec_type=int(_ENDS[status]), cum_qty=live.filled,
+                    leaves_qty=max(0, live.quantity - live.filled))
 
     # ---- reconciliation after an engine restart ---------------------------------------
 
@@ -361,7 +611,7 @@ class CcxtGateway:
                     venue_id = str(o.get("id") or "")
                     cids[venue_id] = cid
                     self.cids[cid] = oid  # the gateway may have restarted: follow it again
-                    self.venue_ids[venue_id] = oid
+                    self.venue_ids[(sess.account_id, venue_id)] = oid
                     await ans.open_order(
                         oid, int(venue_id) if venue_id.isdigit() else 0, inst.id,
                         to_fixed(o.get("amount"), inst.qty_decimals),

@@ -1,7 +1,8 @@
 """The ``oms`` command.
 
     oms run --config FILE        start the whole OMS (simulator in paper mode, engine shards,
-                                 gateways, writers); restart crashed children; SIGTERM stops all
+                                 gateways, writers); restart crashed children; SIGTERM stops all;
+                                 one instance per run directory and journal (oms.lock, its PID)
     oms status --config FILE     processes, connections, positions, P&L, latency percentiles
     oms halt / oms resume --config FILE [--account NAME | --strategy NAME] [--reduce-only]
                                  [--cancel]  (halt: also cancel the resting orders in scope)
@@ -40,8 +41,6 @@ def _load(path: str) -> OmsConfig:
 
 # ------------------------------------------------------------------------------------ run
 def cmd_run(args: argparse.Namespace) -> int:
-    from oms_core.supervisor import Supervisor, plan
-
     cfg = _load(str(Path(args.config).resolve()))
     if cfg.mode == "live":
         try:
@@ -50,6 +49,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"oms: configuration refused: {e}", file=sys.stderr)
             return 2
     run_dir = Path(args.run_dir or Path(cfg.engine.journal_dir).parent / "run").resolve()
+    from oms_core.instance import InstanceLocked, acquire_all
+
+    try:  # before anything is written: a second instance would rewrite the first one's files
+        locks = acquire_all([cfg.engine.journal_dir, run_dir])
+    except InstanceLocked as e:
+        print(f"oms: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _run_locked(args, cfg, run_dir)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run_locked(args: argparse.Namespace, cfg: OmsConfig, run_dir: Path) -> int:
+    from oms_core.supervisor import Supervisor, plan
+
     try:
         specs, info = plan(cfg, str(Path(args.config).resolve()), run_dir)
     except ValueError as e:
@@ -139,6 +155,18 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
     return out
 
 
+def halt_lines(sup: dict[str, Any]) -> list[str]:
+    """One line per engine whose reconciliation keeps trading halted, with the reason."""
+    out = []
+    for p in sup.get("processes", []):
+        rep = p.get("report") or {}
+        if rep.get("halted") and not rep.get("ok", True):
+            why = "; ".join(f"exchange {ex}: {w}" for ex, w in sorted(rep.get("why", {}).items()))
+            out.append(f"{p['name']}: trading HALTED: reconciliation failed ({why or 'no answer'})"
+                       "; it resumes when the gateway answers, or `oms resume`")
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     st = gather_status(cfg, pings=args.pings, timeout=args.timeout)
@@ -160,6 +188,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t.add_row(p["name"], str(p["pid"]), str(p["alive"]), str(p["up_s"]),
                           str(p["restarts"]), str(p["last_exit"]))
             con.print(t)
+            for line in halt_lines(sup):
+                con.print(line)
         for k, sh in st["shards"].items():
             lat = sh.get("latency_ns", {})
             con.print(f"shard {k}: {sh['commands']} connected={sh['connected']} "

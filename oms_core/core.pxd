@@ -50,7 +50,9 @@ cdef class OmsCore:
     cdef uint64_t* scratch_ids
     cdef readonly uint64_t overfills
     cdef readonly uint64_t duplicate_fills
+    cdef readonly uint64_t unknown_orders  # live orders in status UNKNOWN
     cdef readonly dict symbols
+    cdef uint64_t _count_status(self, int status) except? 0
 
     # hot path
     cdef int c_submit(self, uint32_t account, uint32_t strategy, uint32_t instrument,
@@ -61,6 +63,7 @@ cdef class OmsCore:
     cdef int c_replace(self, uint32_t account, uint64_t order_id, int64_t new_price,
                        int64_t new_qty, int64_t ts) except -1
     cdef int c_on_ack(self, uint64_t order_id, int64_t ts) except -1
+    cdef int c_on_unknown(self, uint64_t order_id, int64_t ts) except -1
     cdef int c_on_fill(self, uint64_t order_id, uint64_t trade_id, int64_t qty, int64_t price,
                        int64_t fee, uint32_t fee_asset, int liquidity, int64_t ts) except -1
     cdef int c_on_canceled(self, uint64_t order_id, int64_t ts) except -1

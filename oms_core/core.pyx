@@ -709,10 +709,26 @@ cdef class OmsCore:
             return R_INVALID_TRANSITION
         if o.ts_ack == 0:
             o.ts_ack = ts
-        if o.status == ST_PENDING_NEW:
+        if o.status == ST_PENDING_NEW or o.status == ST_UNKNOWN:
             self._set_status(o, ST_NEW, ts)
         if o.protect & PROTECT_RETRIED:  # a refused child's retry now rests at the venue
             self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, False, ts)
+        return R_OK
+
+    def on_unknown(self, uint64_t order_id, int64_t ts):
+        return self.c_on_unknown(order_id, ts)
+
+    cdef int c_on_unknown(self, uint64_t order_id, int64_t ts) except -1:
+        """The venue's answer to a submit is in doubt: UNKNOWN until the gateway's query (or
+        a reconciliation) says what happened. Only an order never acknowledged nor filled."""
+        cdef order_t* o = self.orders.find(order_id)
+        if o == NULL:
+            return R_UNKNOWN_ORDER
+        if o.status == ST_UNKNOWN:
+            return R_OK
+        if o.status != ST_PENDING_NEW or o.ts_ack != 0 or o.filled != 0:
+            return R_INVALID_TRANSITION
+        self._set_status(o, ST_UNKNOWN, ts)
         return R_OK
 
     def on_reject(self, uint64_t order_id, int reason, int64_t ts):
@@ -720,7 +736,8 @@ cdef class OmsCore:
         if o == NULL:
             return R_UNKNOWN_ORDER
         if o.ts_ack != 0 or o.filled != 0 or (o.status != ST_PENDING_NEW
-                                               and o.status != ST_PENDING_CANCEL):
+                                               and o.status != ST_PENDING_CANCEL
+                                               and o.status != ST_UNKNOWN):
             return R_INVALID_TRANSITION
         o.reason = reason
         # a released protective child the venue refused (not one being canceled anyway)
@@ -874,8 +891,9 @@ cdef class OmsCore:
             return R_UNKNOWN_ORDER
         if o.status != ST_PENDING_REPLACE:
             return R_INVALID_TRANSITION
-        o.price = o.pending_price
-        o.reserve_price = o.pending_price
+        if o.pending_price:  # 0: a native stop leg resized at its trigger
+            o.price = o.pending_price
+            o.reserve_price = o.pending_price
         o.qty = o.pending_qty if o.pending_qty > o.filled else o.filled
         o.pending_price = 0
         o.pending_qty = 0
@@ -996,7 +1014,7 @@ cdef class OmsCore:
                 self._emit(EV_ORDER_UPDATE, o, o.status, o.filled, qty, ts)
         elif o.filled >= _live_qty(o):
             self._set_status(o, ST_FILLED, ts)
-        elif o.status == ST_PENDING_NEW or o.status == ST_NEW:
+        elif o.status == ST_PENDING_NEW or o.status == ST_NEW or o.status == ST_UNKNOWN:
             self._set_status(o, ST_PARTIALLY_FILLED, ts)
         else:
             self._sync(o)
@@ -1187,7 +1205,19 @@ cdef class OmsCore:
         self.symbols = {int(k): v for k, v in header["symbols"].items()}
         self._index_fee_pairs()
         self.n_events = 0
+        self.unknown_orders = self._count_status(ST_UNKNOWN)
         return None
+
+    cdef uint64_t _count_status(self, int status) except? 0:
+        cdef uint64_t n = 0
+        cdef uint32_t k, a
+        for a in range(self.risk.n_accounts):
+            if not self.risk.accounts[a].active:
+                continue
+            for k in range(self.orders.collect_live(a, self.scratch)):
+                if self.orders.slots[self.scratch[k]].status == status:
+                    n += 1
+        return n
 
     # ------------------------------------------------------------------ internals
     cdef int _rejected(self, uint32_t account, int code, int64_t ts) except -1:
@@ -1241,8 +1271,7 @@ cdef class OmsCore:
             o.exit_reason = EXIT_ORDER
         if child:
             o.hold = HOLD_PARENT
-        elif _stop_type(order_type) and not (inst.native_stops
-                                             and order_type != TYPE_TRAILING_STOP):
+        elif _stop_type(order_type) and not inst.native_stops:
             o.hold = HOLD_TRIGGER
         if order_type == TYPE_TRAILING_STOP:
             o.trail_anchor = reserve_price
@@ -1271,6 +1300,11 @@ cdef class OmsCore:
 
     cdef int _set_status(self, order_t* o, int status, int64_t ts) except -1:
         cdef bint was_terminal = _terminal(o.status)
+        if (o.status == ST_UNKNOWN) != (status == ST_UNKNOWN):
+            if status == ST_UNKNOWN:
+                self.unknown_orders += 1
+            else:
+                self.unknown_orders -= 1
         o.status = status
         self._sync(o)
         self._emit(EV_ORDER_UPDATE, o, status, o.filled, 0, ts)
@@ -1360,8 +1394,8 @@ cdef class OmsCore:
             peer.qty = target
             self._sync(peer)
             self._emit(EV_ORDER_UPDATE, peer, peer.status, peer.filled, 0, ts)
-        elif (peer.status == ST_NEW or peer.status == ST_PARTIALLY_FILLED) and _priced(
-                peer.order_type):
+        elif (peer.status == ST_NEW or peer.status == ST_PARTIALLY_FILLED) and (
+                peer.order_type != TYPE_MARKET):  # resting at the venue (native stops too)
             peer.pending_price = peer.price
             peer.pending_qty = target
             self._set_status(peer, ST_PENDING_REPLACE, ts)
@@ -1523,7 +1557,8 @@ def c_constants():
                         "PARTIALLY_FILLED": ST_PARTIALLY_FILLED, "FILLED": ST_FILLED,
                         "PENDING_CANCEL": ST_PENDING_CANCEL,
                         "PENDING_REPLACE": ST_PENDING_REPLACE, "CANCELED": ST_CANCELED,
-                        "REJECTED": ST_REJECTED, "EXPIRED": ST_EXPIRED},
+                        "REJECTED": ST_REJECTED, "EXPIRED": ST_EXPIRED,
+                        "UNKNOWN": ST_UNKNOWN},
         "OrderType": {"MARKET": TYPE_MARKET, "LIMIT": TYPE_LIMIT,
                       "STOP_MARKET": TYPE_STOP_MARKET, "STOP_LIMIT": TYPE_STOP_LIMIT,
                       "TAKE_PROFIT": TYPE_TAKE_PROFIT, "TRAILING_STOP": TYPE_TRAILING_STOP},

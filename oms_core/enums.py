@@ -42,6 +42,7 @@ class OrderStatus(IntEnum):
     CANCELED = 7
     REJECTED = 8
     EXPIRED = 9
+    UNKNOWN = 10  # submit outcome in doubt at the venue: being queried, never re-sent blind
 
 
 TERMINAL_STATUSES = frozenset(

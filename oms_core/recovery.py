@@ -158,6 +158,8 @@ class ReplayDispatcher:
             return core.on_cancel_reject(oid, ts)
         if et == ExecType.REPLACE_REJECT:
             return core.on_replace_reject(oid, ts)
+        if et == ExecType.UNKNOWN_ORDER or (et == ExecType.STATUS and r.status == 0):
+            return core.on_unknown(oid, ts)  # as the engine loop's _exec_report
         return None
 
     def _market_data(self, r: Any, ts: int) -> Any:
@@ -569,6 +571,14 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
             continue
         if o.get("hold", 0):
             continue  # held by the engine (stop / child), never sent: nothing to close
+        if o["status"] == OrderStatus.UNKNOWN and not o["filled"]:
+            # a submit in doubt that the venue neither lists nor traded: it never got there
+            put(MsgType.GW_EXEC_REPORT, _exec_report(oid, ExecType.REJECT, ts,
+                                                     account=view.account))
+            reason = "submit in doubt, not at the venue: rejected"
+            rep.closed_unknown.append((oid, reason))
+            alert(o["instrument"], oid, RECON_CLOSED_UNKNOWN, 0, f"order {oid} closed: {reason}")
+            continue
         put(MsgType.GW_EXEC_REPORT, _exec_report(oid, ExecType.CANCELED, ts,
                                                  account=view.account))
         reason = "not open at the venue after restart"
@@ -576,6 +586,13 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
         alert(o["instrument"], oid, RECON_CLOSED_UNKNOWN, 0, f"order {oid} closed: {reason}")
     for vo in view.open_orders:
         o = core.order(vo.order_id)
+        if o is not None and o["status"] == OrderStatus.UNKNOWN:
+            # a submit in doubt that the venue holds: it was accepted
+            put(MsgType.GW_EXEC_REPORT, _exec_report(vo.order_id, ExecType.ACK, ts,
+                                                     exch_order_id=vo.exch_order_id,
+                                                     account=view.account))
+            rep.notes.append(f"order {vo.order_id} in doubt is open at the venue: accepted")
+            continue
         if o is None or o["status"] in _TERMINAL:
             alert(o["instrument"] if o else 0, vo.order_id, RECON_VENUE_ONLY, vo.leaves_qty,
                   f"order {vo.order_id} is open at the venue but not in the engine")

@@ -367,11 +367,11 @@ class BarVenue:
             self._report(order_id=r.order_id, account=r.account, instrument=r.instrument,
                          exec_type=int(ExecType.REJECT), exch_code=-1121)
             return
+        # the engine loop sends fired stops as MARKET / LIMIT already
         ot = r.order_type
-        if ot in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT,
-                  OrderType.TRAILING_STOP) and not r.trigger_price:
+        if ot == OrderType.MARKET:
             otype, price = sc.OT_MARKET, 0
-        elif ot in (OrderType.LIMIT, OrderType.STOP_LIMIT) and not r.trigger_price:
+        elif ot == OrderType.LIMIT:
             otype, price = sc.OT_LIMIT, r.price * vi.pmult
         else:  # a trigger at the venue (native stops): not modelled by the replay venue
             self._report(order_id=r.order_id, account=r.account, instrument=r.instrument,

@@ -20,7 +20,10 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 Start order: simulators, engines, writers, gateways. Stop order (SIGTERM to each, then wait):
 gateways, engines (they drain and close their journals), writers (they flush), one last
-writer pass that copies from the journal whatever the live stream dropped, simulators.
+writer pass that copies from the journal whatever the live stream dropped, simulators. An
+engine counts as started once its sockets are bound (``LISTENING``): after a restart it
+reconciles with the gateways started after it and trades once they answered; its last
+``RECONCILED`` line (the verdict, and why trading stays halted) is in the status.
 
 Each child's stdout and stderr go to ``<run dir>/logs/<name>.log``. ``<run dir>/state.json``
 and the status endpoint (``[engine] health``, ZeroMQ REP) say what runs, since when, and how
@@ -75,6 +78,7 @@ class ChildSpec:
     after_stop: list[str] = field(default_factory=list)  # run once after the final stop
     shard: int | None = None
     restart: bool = True
+    report_line: str = ""  # status shows the last output line starting with this (JSON)
 
 
 @dataclass
@@ -163,6 +167,24 @@ class Supervisor:
                     return True
             return False
         return time.monotonic() - c.last_start > 0.3
+
+    def _last_report(self, c: Child) -> Any:
+        """The JSON of the child's last ``report_line`` of its current start (None: none)."""
+        if not c.spec.report_line:
+            return None
+        try:
+            text = c.log.read_text(errors="replace")
+        except OSError:
+            return None
+        text = text.rsplit(f"--- start {c.starts} at", 1)[-1]
+        at = text.rfind("\n" + c.spec.report_line)
+        if at < 0:
+            return None
+        line = text[at + 1 + len(c.spec.report_line):].partition("\n")[0]
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
 
     def _wait_ready(self, c: Child, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -260,6 +282,7 @@ class Supervisor:
                         codes[c.spec.name + ":final"] = r.returncode
         self.write_state()
         self._close_status()
+        remove_sockets(self.run_dir)
         return codes
 
     # -- status
@@ -274,6 +297,7 @@ class Supervisor:
                 "up_s": round(now - c.last_start, 1) if alive else 0.0,
                 "restart_in_s": round(max(0.0, c.next_start - now), 1) if c.next_start else None,
                 "shard": c.spec.shard, "ready": c.ready_info[:300],
+                **({"report": self._last_report(c)} if c.spec.report_line else {}),
             })
         return {"pid": os.getpid(), "since": self.started, "stopping": self.stopping,
                 "processes": procs, **self.info}
@@ -291,7 +315,12 @@ class Supervisor:
         self._ctx = zmq.Context()
         self._rep = self._ctx.socket(zmq.REP)
         self._rep.setsockopt(zmq.LINGER, 0)
-        self._rep.bind(self.status_endpoint)
+        try:
+            self._rep.bind(self.status_endpoint)
+        except zmq.ZMQError as e:
+            self._close_status()
+            raise RuntimeError(f"cannot bind the status endpoint {self.status_endpoint}: "
+                               f"{zmq.strerror(e.errno)}") from None
 
     def _answer_status(self) -> None:
         if self._rep is None:
@@ -312,6 +341,22 @@ class Supervisor:
             self._rep.close(0)
             self._ctx.term()
             self._rep = None
+
+
+def remove_sockets(directory: Path) -> list[Path]:
+    """Delete the ipc:// socket files left in ``directory`` (after every child stopped: a
+    child killed -9 leaves its bound socket file behind)."""
+    import stat
+
+    gone = []
+    for p in Path(directory).iterdir():
+        try:
+            if stat.S_ISSOCK(p.lstat().st_mode):
+                p.unlink()
+                gone.append(p)
+        except OSError:
+            continue
+    return gone
 
 
 def ask_status(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
@@ -440,7 +485,10 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
                              "balances": paper_balances(cfg, c.name, ex.name)})
         sim_toml = run_dir / f"sim-{ex.name}.toml"
         top, tables = sim_settings(ex.sim)
-        _write_toml(sim_toml, {"seed": seed, **top}, tables,
+        # ids from the clock: the paper venue of a restarted `oms run` never reuses a trade
+        # id the engine already booked (it would be refused as a duplicate fill)
+        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000, **top},
+                    tables,
                     {"symbols": symbols, "accounts": accounts})
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
@@ -458,7 +506,9 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
         engines.append(ChildSpec(f"engine-{k}", [
             py, "-m", "oms_core.engine", "--config", str(config_path), "--shard", str(k),
             "--writer", writer_ep, "--journal", str(journal), "--log-level", "WARNING"],
-            stop_rank=1, ready_line="READY ", stop_timeout=30.0, shard=k))
+            # bound is enough: the gateways started after it answer its reconciliation
+            stop_rank=1, ready_line="LISTENING ", stop_timeout=30.0, shard=k,
+            report_line="RECONCILED "))
         wargs = [py, "-m", "writer", "--engine", writer_ep, "--journal", str(journal), "--db",
                  db, "--flush-ms", str(cfg.writer.flush_interval_ms)]
         writers.append(ChildSpec(f"writer-{k}", wargs, stop_rank=2, stop_timeout=30.0,
@@ -565,5 +615,5 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",
-           "paper_balances", "paper_state_file", "plan", "shards_of", "sim_key_files",
-           "sim_settings"]
+           "paper_balances", "paper_state_file", "plan", "remove_sockets", "shards_of",
+           "sim_key_files", "sim_settings"]

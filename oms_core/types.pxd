@@ -58,6 +58,7 @@ cdef enum:
     ST_CANCELED = 7
     ST_REJECTED = 8
     ST_EXPIRED = 9
+    ST_UNKNOWN = 10
 
 cdef enum:
     FLAG_REDUCE_ONLY = 1

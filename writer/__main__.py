@@ -4,17 +4,33 @@
 Exit status: 0 stopped (SIGTERM / SIGINT / --max-seconds) with everything committed; 3 the
 database cannot be opened (locked by another process, unreadable); 4 stopped while the
 database was not writable (disk full: the next run catches up from the journal). A disk that
-fills while the writer runs is not an exit: it alerts once and retries (docs/schema.md)."""
+fills while the writer runs is not an exit: it alerts once and retries (docs/schema.md).
+A SIGTERM / SIGINT at any moment, also while it imports and opens the database, or twice,
+ends it with status 0."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
+import signal
 import sys
+from typing import Any
 
-from writer.drain import alert, run
-from writer.store import StoreError, connect, export_parquet
+# noted before the slow imports (duckdb, pyarrow); run() takes over with its own handler
+_STOP_SIGNALS: list[int] = []
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    _STOP_SIGNALS.append(signum)
+
+
+signal.signal(signal.SIGTERM, _note_stop)
+signal.signal(signal.SIGINT, _note_stop)
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from writer.drain import alert, run  # noqa: E402
+from writer.store import StoreError, connect, export_parquet  # noqa: E402
 
 
 def _export(argv: list[str]) -> int:
@@ -72,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     _lower_priority(a.cpu)
     return run(a.engine, a.journal, a.db, a.socket, a.bind, a.batch_rows, a.flush_ms,
-               a.lock_timeout, a.parquet, a.export_every, a.max_seconds)
+               a.lock_timeout, a.parquet, a.export_every, a.max_seconds,
+               stop_requested=lambda: bool(_STOP_SIGNALS))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # CPython puts the default action back for Python handlers while it shuts down: a late
+    # signal would turn this exit into -15; an ignored one stays ignored
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

@@ -19,6 +19,7 @@ import os
 import signal
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -269,8 +270,10 @@ class Writer:
 def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "pull",
         bind: bool = False, batch_rows: int = 50_000, flush_ms: int = 50,
         lock_timeout_s: float = 10.0, parquet_dir: str | None = None,
-        export_every_s: float = 0.0, max_seconds: float = 0.0) -> int:
-    """The writer process. Return an exit status (0 after SIGTERM/SIGINT or max_seconds)."""
+        export_every_s: float = 0.0, max_seconds: float = 0.0,
+        stop_requested: Callable[[], bool] | None = None) -> int:
+    """The writer process. Return an exit status (0 after SIGTERM/SIGINT or max_seconds).
+    ``stop_requested``: a stop signal arrived before this function installed its handlers."""
     try:
         store = Store(db_path, lock_timeout_s)
     except StoreError as e:
@@ -301,6 +304,8 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGUSR1, _export)
+    if stop_requested is not None and stop_requested():
+        stop = True
     n = w.catch_up()
     log.info("writer: caught up %d rows from the journal; last seq %d", n, w.committed)
     t_end = time.monotonic() + max_seconds if max_seconds else 0.0

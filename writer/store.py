@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType
+from oms_core.enums import OrderStatus
 
 log = logging.getLogger("writer")
 
@@ -74,6 +75,21 @@ def _col_sql(dt: np.dtype, col: str) -> str:
     return f'"{col}" {_SQL_TYPES[base.str[1:]]}'
 
 
+def name_tables_sql() -> list[str]:
+    """The code -> name tables of the enumerations stored as integers (``order_statuses``
+    for ``orders.status``), rewritten at every open from the one definition in
+    oms_core.enums, and ``order_states``: each order's latest status by name."""
+    rows = ", ".join(f"({int(s)}, '{s.name}')" for s in OrderStatus)
+    return [
+        "CREATE OR REPLACE TABLE order_statuses (code UTINYINT PRIMARY KEY, name VARCHAR)",
+        f"INSERT INTO order_statuses VALUES {rows}",
+        "CREATE OR REPLACE VIEW order_states AS SELECT o.order_id, o.account, o.instrument, "
+        "o.filled, o.event_ns, o.status, s.name AS status_name FROM (SELECT * FROM orders "
+        "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY seq DESC) = 1) o "
+        "LEFT JOIN order_statuses s ON s.code = o.status",
+    ]
+
+
 def create_sql(spec: TableSpec) -> str:
     cols = ", ".join(_col_sql(spec.dtype, c) for c in spec.columns)
     return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({cols})'
@@ -121,6 +137,8 @@ class Store:
                         "last_seq UBIGINT NOT NULL, updated_ns BIGINT NOT NULL)")
             for spec in SPECS.values():
                 con.execute(create_sql(spec))
+            for sql in name_tables_sql():
+                con.execute(sql)
             row = con.execute("SELECT last_seq FROM writer_state WHERE id = 1").fetchone()
             if row is None:
                 con.execute("INSERT INTO writer_state VALUES (1, 0, 0)")

@@ -52,6 +52,7 @@ enum oms_status {
     OMS_STATUS_CANCELED = 7,
     OMS_STATUS_REJECTED = 8,
     OMS_STATUS_EXPIRED = 9,
+    OMS_STATUS_UNKNOWN = 10,
 };
 enum oms_order_flag {
     OMS_ORDER_FLAG_REDUCE_ONLY = 1,
@@ -826,7 +827,7 @@ typedef struct oms_gw_new_order_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
     uint64_t order_id;                  /* +32: engine order id (the venue client order id derives from it) */
     int64_t price;                      /* +40: limit price, raw */
-    int64_t trigger_price;              /* +48: venue-side trigger price, raw (0 if none) */
+    int64_t trigger_price;              /* +48: venue-side trigger price, raw (0 if none); TRAILING_STOP: the trail distance */
     int64_t quantity;                   /* +56: quantity, raw */
     int64_t expire_ns;                  /* +64: GTD expiry (0 if none) */
     uint32_t account;                   /* +72: account id */

@@ -506,7 +506,8 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
     (MsgType.GW_NEW_ORDER, "engine->gateway", "Send an order to the venue.", [
         F("order_id", "u64", "engine order id (the venue client order id derives from it)"),
         F("price", "i64", "limit price, raw"),
-        F("trigger_price", "i64", "venue-side trigger price, raw (0 if none)"),
+        F("trigger_price", "i64",
+          "venue-side trigger price, raw (0 if none); TRAILING_STOP: the trail distance"),
         F("quantity", "i64", "quantity, raw"),
         F("expire_ns", "i64", "GTD expiry (0 if none)"),
         _ACC, _INST,

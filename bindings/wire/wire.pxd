@@ -46,6 +46,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_STATUS_CANCELED
         OMS_STATUS_REJECTED
         OMS_STATUS_EXPIRED
+        OMS_STATUS_UNKNOWN
 
     enum:
         OMS_ORDER_FLAG_REDUCE_ONLY

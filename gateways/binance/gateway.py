@@ -11,7 +11,11 @@ never sent on another account's keys. Orders: REST with the engine's order id in
 leaves the order UNKNOWN; it is queried by ``origClientOrderId`` until resolved and is never
 re-sent blind. Fills come from the user data stream (``executionReport``), deduplicated by
 trade id; after every user stream (re)connect open orders and recent trades are backfilled
-over REST before the gateway reports HEALTHY.
+over REST before the gateway reports HEALTHY. Amends are one ``order/cancelReplace``;
+cancels go to the venue by client order id also for orders this process does not hold
+(placed before a restart; on the session of the cancel's account), and cancels and status
+queries that meet a rate limit are retried until the venue answers. Every venue call for an
+order goes through the session of its account.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from bindings.wire.spec import ANY_ID
-from oms_core.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from ..book import BookResult, L2Book, format_fixed, parse_fixed
 from ..config import GatewayConfig, Instrument, VenueAccount
@@ -64,6 +68,56 @@ _STATUS_MAP = {
     "EXPIRED": OrderStatus.EXPIRED, "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
 }
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+_OPEN = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
+
+
+def venue_terms(rec: Any, inst: Instrument, ref_price: int = 0) -> dict[str, str]:
+    """Binance's ``type``, ``price``, ``stopPrice``, ``trailingDelta`` and ``timeInForce``
+    of one GW_NEW_ORDER.
+
+    The engine sends held stops that fired as MARKET / LIMIT; a stop type arriving here is a
+    native stop for the venue to hold. A native TRAILING_STOP (its trail distance in
+    ``trigger_price``) is a STOP_LOSS with ``trailingDelta``: the distance in BIPS of
+    ``ref_price`` (the last price), within Binance's 10..2000. Post-only is LIMIT_MAKER; GTD
+    and DAY rest as GTC (the engine cancels them at expiry). Raise ValueError for an order
+    Binance cannot take.
+    """
+    ot = OrderType(rec.order_type)
+    if ot == OrderType.MARKET:
+        return {"type": "MARKET"}
+    tif = _TIF.get(TimeInForce(rec.tif), "GTC")
+    price = format_fixed(rec.price, inst.price_decimals)
+    if ot == OrderType.LIMIT:
+        if rec.order_flags & OrderFlag.POST_ONLY:
+            return {"type": "LIMIT_MAKER", "price": price}
+        return {"type": "LIMIT", "timeInForce": tif, "price": price}
+    stop = format_fixed(rec.trigger_price, inst.price_decimals)
+    if ot == OrderType.STOP_LIMIT:
+        return {"type": "STOP_LOSS_LIMIT", "timeInForce": tif, "price": price, "stopPrice": stop}
+    if ot == OrderType.STOP_MARKET:
+        return {"type": "STOP_LOSS", "stopPrice": stop}
+    if ot == OrderType.TAKE_PROFIT:
+        return {"type": "TAKE_PROFIT", "stopPrice": stop}
+    if ot == OrderType.TRAILING_STOP:
+        if ref_price <= 0 or rec.trigger_price <= 0:
+            raise ValueError("trailing stop without a trail distance or a last price")
+        bips = min(2000, max(10, (rec.trigger_price * 10_000 + ref_price // 2) // ref_price))
+        return {"type": "STOP_LOSS", "trailingDelta": str(bips)}
+    raise ValueError(f"order type {ot.name} is not sent to Binance")
+
+
+def _terms_of(inst: Instrument, otype: str, price: str, stop: str, tif: str) -> dict[str, str]:
+    """:func:`venue_terms` of an order the venue reports (one followed again after a restart)."""
+    terms = {"type": otype}
+    if otype not in ("MARKET", "STOP_LOSS", "TAKE_PROFIT"):
+        terms["price"] = format_fixed(parse_fixed(price, inst.price_decimals),
+                                      inst.price_decimals)
+    if otype not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
+        terms["stopPrice"] = format_fixed(parse_fixed(stop, inst.price_decimals),
+                                          inst.price_decimals)
+    if otype in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
+        terms["timeInForce"] = tif
+    return terms
 
 
 class BoundedSet:
@@ -104,6 +158,7 @@ class VenueSession:
                                 cfg.request_timeout_s, cfg.recv_window_ms)
         self.seen_trades = BoundedSet(200_000)
         self.last_trade_id: dict[str, int] = {}
+        self.foreign_ids = BoundedSet(50_000)  # venue order ids on this account not ours
         self.user_ready = asyncio.Event()
         self.listen_key = ""
         self.user_conn = WsConnection(
@@ -132,6 +187,12 @@ class OrderState:
     cum_qty: int = 0
     unknown_since_ms: int = 0  # exchange time the unknown request was stamped with
     not_found: int = 0
+    side: str = ""
+    venue: dict[str, str] = field(default_factory=dict)  # type, price, stopPrice, timeInForce
+    base_qty: int = 0  # filled by the venue orders this one replaced
+    retired: set[int] = field(default_factory=set)  # venue order ids replaced by a newer one
+    query_wanted: bool = False  # a status query failed (rate limit, network): ask again
+    cancel_wanted: bool = False  # a cancel was not executed yet (rate limit): send again
 
 
 class _MdState:
@@ -521,7 +582,8 @@ class BinanceGateway:
         sess.last_trade_id[inst.symbol] = max(sess.last_trade_id.get(inst.symbol, 0), t["id"])
         if (inst.symbol, t["id"]) in sess.seen_trades:
             return
-        st = self._state_for_exch(int(t["orderId"]), sess)
+        st = self._state_for_exch(int(t["orderId"]), sess) or await self._adopt_traded(
+            inst, int(t["orderId"]), sess)
         if st is None:
             return  # not one of ours (or already final and forgotten)
         sess.seen_trades.add((inst.symbol, t["id"]))
@@ -532,8 +594,46 @@ class BinanceGateway:
                          **self._fee(t.get("commissionAsset"), t.get("commission")),
                          liquidity=Liquidity.MAKER if t.get("isMaker") else Liquidity.TAKER,
                          exch_ts_ns=int(t.get("time", 0)) * 1_000_000)
-        if st.cum_qty >= st.quantity:
+        if st.quantity and st.cum_qty >= st.quantity:
             self._final(st)
+
+    async def _adopt_traded(self, inst: Instrument, venue_id: int,
+                            sess: VenueSession) -> OrderState | None:
+        """Follow the order of a trade caught up over REST on ``sess`` when it is ours but
+        not held (the gateway restarted): its trades are reported from zero (the engine drops
+        the ones it has) and its end is asked for, on the same session."""
+        if venue_id in sess.foreign_ids:
+            return None
+        try:
+            o = await sess.rest.request("GET", "/api/v3/order", {
+                "symbol": inst.symbol, "orderId": venue_id}, signed=True)
+        except BinanceAPIError:
+            sess.foreign_ids.add(venue_id)  # forgotten by the venue: nothing to follow
+            return None
+        cid = o.get("clientOrderId", "")
+        oid = order_id_of(self.cfg.client_order_prefix, cid)
+        if not oid:
+            sess.foreign_ids.add(venue_id)
+            return None
+        if cid in self.orders or cid in self.final_cids:
+            st = self.orders.get(cid)  # a venue order it replaced, or one already ended
+            return st if st is not None and st.session is sess else None
+        st = self.orders[cid] = OrderState(oid, cid, inst, 0, sess, venue_id, True)
+        self._learn(st, o)
+        st.query_wanted = True  # its end (filled, canceled) is reported by the query
+        return st
+
+    def _learn(self, st: OrderState, o: dict[str, Any]) -> None:
+        """Fill in what an order followed again after a restart lacks, from a venue order."""
+        inst = st.inst
+        if not st.exch_order_id:
+            st.exch_order_id = int(o.get("orderId", 0))
+        if not st.quantity:
+            st.quantity = st.base_qty + parse_fixed(o.get("origQty", "0"), inst.qty_decimals)
+        if not st.venue and o.get("type"):
+            st.side = o.get("side", "")
+            st.venue = _terms_of(inst, o["type"], o.get("price", "0"), o.get("stopPrice", "0"),
+                                 o.get("timeInForce", "GTC"))
 
     def _fee(self, asset: str | None, amount: str | None) -> dict[str, int]:
         """A commission as ``fee`` (raw at the asset's decimals; 8 for an asset not in
@@ -543,7 +643,8 @@ class BinanceGateway:
 
     def _state_for_exch(self, exch_order_id: int, sess: VenueSession) -> OrderState | None:
         for st in self.orders.values():
-            if st.exch_order_id == exch_order_id and st.session is sess:
+            if st.session is sess and (st.exch_order_id == exch_order_id
+                                       or exch_order_id in st.retired):
                 return st
         return None
 
@@ -561,10 +662,15 @@ class BinanceGateway:
     def _on_execution_report(self, d: dict[str, Any], sess: VenueSession) -> None:
         x = d["x"]
         cid = d["C"] if x == "CANCELED" and d.get("C") else d["c"]
-        st = self.orders.get(cid)
+        st = self.orders.get(cid) or self._adopt_reported(cid, d, sess)
         if st is None or st.session is not sess:
             return  # not ours, or already final
-        st.exch_order_id = int(d["i"])
+        venue_id = int(d["i"])
+        if venue_id in st.retired:
+            if x != "TRADE":
+                return  # the end of a venue order we replaced: the replace answer tells
+        else:
+            st.exch_order_id = venue_id
         st.unknown_since_ms = 0
         inst = st.inst
         ts = int(d.get("T") or d.get("E") or 0) * 1_000_000
@@ -579,14 +685,14 @@ class BinanceGateway:
             if not sess.seen_trades.add(key):
                 return
             st.acked = True
-            st.cum_qty = parse_fixed(d["z"], inst.qty_decimals)
+            last_qty = parse_fixed(d["l"], inst.qty_decimals)
+            st.cum_qty += last_qty  # over every venue order this one has been (replaces)
             loop.create_task(self._exec(
-                st, ExecType.FILL, trade_id=key[1],
-                last_qty=parse_fixed(d["l"], inst.qty_decimals),
+                st, ExecType.FILL, trade_id=key[1], last_qty=last_qty,
                 last_price=parse_fixed(d["L"], inst.price_decimals),
                 **self._fee(d.get("N"), d.get("n")),
                 liquidity=Liquidity.MAKER if d.get("m") else Liquidity.TAKER, exch_ts_ns=ts))
-            if d.get("X") == "FILLED":
+            if d.get("X") == "FILLED" and venue_id not in st.retired:
                 self._final(st)
         elif x == "CANCELED":
             self._final(st)
@@ -598,6 +704,24 @@ class BinanceGateway:
             self._final(st)
             log.warning("order %s rejected by exchange: %s", cid, d.get("r"))
             loop.create_task(self._exec(st, ExecType.REJECT, exch_ts_ns=ts))
+
+    def _adopt_reported(self, cid: str, d: dict[str, Any],
+                        sess: VenueSession) -> OrderState | None:
+        """Follow an order of ours this process does not hold (placed before a restart),
+        from its executionReport on the user data stream of ``sess``."""
+        oid = order_id_of(self.cfg.client_order_prefix, cid)
+        md = self.md.get(str(d.get("s", "")).upper())
+        if not oid or md is None or cid in self.final_cids:
+            return None
+        inst = md.inst
+        cum = parse_fixed(d["z"], inst.qty_decimals)
+        if d["x"] == "TRADE":
+            cum -= parse_fixed(d["l"], inst.qty_decimals)  # added back by this report
+        st = self.orders[cid] = OrderState(
+            oid, cid, inst, parse_fixed(d["q"], inst.qty_decimals), sess, int(d["i"]), True, cum,
+            side=d["S"], venue=_terms_of(inst, d["o"], d["p"], d["P"], d["f"]))
+        log.info("following order %s again (placed before this gateway started)", cid)
+        return st
 
     def _final(self, st: OrderState) -> None:
         if self.orders.pop(st.cid, None) is not None:
@@ -636,10 +760,7 @@ class BinanceGateway:
             elif name == "GW_RECONCILE":
                 asyncio.get_running_loop().create_task(self.reconcile(rec))
             elif name == "GW_REPLACE":
-                log.warning("GW_REPLACE not supported on this gateway yet: order %d", rec.order_id)
-                await self.link.send_exec(order_id=rec.order_id, account=rec.account,
-                                          instrument=rec.instrument,
-                                          exec_type=int(ExecType.REPLACE_REJECT))
+                asyncio.get_running_loop().create_task(self.replace_order(rec))
 
     async def new_order(self, rec: Any) -> None:
         """Send one GW_NEW_ORDER to Binance."""
@@ -656,18 +777,21 @@ class BinanceGateway:
         if cid in self.orders or cid in self.final_cids:
             log.error("duplicate order id %d refused (never re-sent)", rec.order_id)
             return
-        st = OrderState(rec.order_id, cid, inst, rec.quantity, sess)
+        side = "BUY" if rec.side == Side.BUY else "SELL"
+        st = OrderState(rec.order_id, cid, inst, rec.quantity, sess, side=side)
+        md = self.md.get(inst.symbol.upper())
+        bid, _, ask, _, last, _ = md.pub.top(md.slot) if md is not None else (0,) * 6
+        try:
+            st.venue = venue_terms(rec, inst, last or ((bid + ask) // 2 if bid and ask else 0))
+        except ValueError as exc:
+            log.warning("order %s refused: %s", cid, exc)
+            await self._exec(st, ExecType.REJECT, exch_code=-1116)  # Binance's "Invalid orderType."
+            return
         self.orders[cid] = st
         params: dict[str, Any] = {
-            "symbol": inst.symbol, "side": "BUY" if rec.side == Side.BUY else "SELL",
+            "symbol": inst.symbol, "side": side,
             "quantity": format_fixed(rec.quantity, inst.qty_decimals),
-            "newClientOrderId": cid, "newOrderRespType": "ACK"}
-        if rec.order_type == OrderType.MARKET:
-            params["type"] = "MARKET"
-        else:
-            params["type"] = "LIMIT"
-            params["timeInForce"] = _TIF.get(TimeInForce(rec.tif), "GTC")
-            params["price"] = format_fixed(rec.price, inst.price_decimals)
+            "newClientOrderId": cid, "newOrderRespType": "ACK", **st.venue}
         stamp = sess.rest.now_ms()
         try:
             data = await sess.rest.request("POST", "/api/v3/order", params, signed=True)
@@ -693,32 +817,168 @@ class BinanceGateway:
             await self._exec(st, ExecType.ACK, exch_ts_ns=int(data.get("transactTime", 0)) * 10**6)
 
     async def cancel_order(self, rec: Any) -> None:
+        """Cancel at the venue by client order id, also an order this process does not hold
+        (placed before a restart: the id derives from the engine order id), on the session
+        of the order's account."""
         cid = self.cid_for(rec.order_id)
-        st = self.orders.get(cid)
         inst = self.by_id.get(rec.instrument)
-        if st is None or inst is None:
+        if inst is None:
             await self.link.send_exec(order_id=rec.order_id, account=rec.account,
                                       instrument=rec.instrument,
-                                      exec_type=int(ExecType.CANCEL_REJECT), exch_code=-2011)
+                                      exec_type=int(ExecType.CANCEL_REJECT), exch_code=-1121)
             return
+        st = self.orders.get(cid)
+        if st is None:
+            sess = await self._session_of(rec, ExecType.CANCEL_REJECT)
+            if sess is None:
+                return
+            st = self.orders[cid] = OrderState(rec.order_id, cid, inst, 0, sess, acked=True)
+        st.cancel_wanted = True
+        await self._try_cancel(st)
+
+    async def _try_cancel(self, st: OrderState) -> None:
+        """One cancel request; a rate limit leaves ``cancel_wanted`` for the retry loop, an
+        unknown outcome asks for the order's state first."""
         try:
-            await st.session.rest.request("DELETE", "/api/v3/order",
-                                    {"symbol": inst.symbol, "origClientOrderId": cid}, signed=True)
+            data = await st.session.rest.request("DELETE", "/api/v3/order", {
+                "symbol": st.inst.symbol, "origClientOrderId": st.cid}, signed=True)
         except BinanceAPIError as exc:
-            log.warning("cancel %s rejected: code %d %s", cid, exc.code, exc.msg)
+            log.warning("cancel %s rejected: code %d %s", st.cid, exc.code, exc.msg)
+            st.cancel_wanted = False
             await self._exec(st, ExecType.CANCEL_REJECT, exch_code=exc.code)
+            if not st.venue:  # followed only for this cancel
+                if st.cid in self.final_cids:
+                    self.orders.pop(st.cid, None)  # its end was reported already
+                else:
+                    st.query_wanted = True  # what became of it (fills included)
             return
-        except (RateLimited, Banned, OutcomeUnknown) as exc:
-            log.warning("cancel %s: %s; querying", cid, type(exc).__name__)
-            await self._query(st)
+        except (RateLimited, Banned) as exc:
+            log.warning("cancel %s not executed (%s); will send again", st.cid,
+                        type(exc).__name__)
             return
-        if cid in self.orders:
-            self._final(st)
-            await self._exec(st, ExecType.CANCELED)
+        except OutcomeUnknown as exc:
+            log.warning("cancel %s outcome unknown (%s); querying", st.cid, exc)
+            st.query_wanted = True
+            return
+        st.cancel_wanted = False
+        if st.cid not in self.orders:
+            return  # its end came first on the user stream
+        self._learn(st, data)
+        if st.base_qty + parse_fixed(data.get("executedQty", "0"), st.inst.qty_decimals) \
+                > st.cum_qty:
+            # fills this process has not reported (placed before a restart)
+            await self._catch_up_trades(st)
+        self._final(st)
+        await self._exec(st, ExecType.CANCELED)
+
+    async def replace_order(self, rec: Any) -> None:
+        """Amend with ``POST /api/v3/order/cancelReplace`` (STOP_ON_FAILURE): the new venue
+        order keeps the client order id and carries what is left of the new total.
+
+        Answers REPLACED (new price and total), or REPLACE_REJECT with the venue's code;
+        when the cancel half went through and the new order was refused, REPLACE_REJECT is
+        followed by CANCELED (the order is gone at the venue).
+        """
+        cid = self.cid_for(rec.order_id)
+        st = self.orders.get(cid)
+        if st is not None and not st.venue:
+            await self._query(st)  # followed again after a restart: learn its terms
+        if st is None or not st.venue or not st.exch_order_id:
+            await self.link.send_exec(order_id=rec.order_id, account=rec.account,
+                                      instrument=rec.instrument,
+                                      exec_type=int(ExecType.REPLACE_REJECT), exch_code=-2011)
+            return
+        inst = st.inst
+        left = rec.quantity - st.cum_qty
+        if left <= 0:
+            await self._exec(st, ExecType.REPLACE_REJECT, exch_code=-1013)
+            return
+        terms = dict(st.venue)
+        if "price" in terms and rec.price > 0:
+            terms["price"] = format_fixed(rec.price, inst.price_decimals)
+        old = st.exch_order_id
+        st.retired.add(old)
+        params = {"symbol": inst.symbol, "side": st.side, "cancelReplaceMode": "STOP_ON_FAILURE",
+                  "cancelOrigClientOrderId": cid, "newClientOrderId": cid,
+                  "quantity": format_fixed(left, inst.qty_decimals), "newOrderRespType": "ACK",
+                  **terms}
+        try:
+            data = await st.session.rest.request("POST", "/api/v3/order/cancelReplace",
+                                                 params, signed=True)
+        except BinanceAPIError as exc:
+            halves = exc.data
+            if halves.get("cancelResult") == "SUCCESS":
+                new = halves.get("newOrderResponse") or {}
+                log.warning("replace %s: canceled, new order refused: %s", cid, new)
+                await self._exec(st, ExecType.REPLACE_REJECT,
+                                 exch_code=int(new.get("code", exc.code)))
+                if cid in self.orders:
+                    self._final(st)
+                    await self._exec(st, ExecType.CANCELED)
+                return
+            st.retired.discard(old)
+            code = int((halves.get("cancelResponse") or {}).get("code", exc.code))
+            log.warning("replace %s rejected: code %d %s", cid, code, exc.msg)
+            await self._exec(st, ExecType.REPLACE_REJECT, exch_code=code)
+            if halves:
+                st.query_wanted = True  # the cancel failed: the order may have ended
+            return
+        except (RateLimited, Banned) as exc:
+            st.retired.discard(old)
+            log.warning("replace %s not sent: %s", cid, type(exc).__name__)
+            await self._exec(st, ExecType.REPLACE_REJECT, exch_code=-1003)
+            return
+        except OutcomeUnknown as exc:
+            log.warning("replace %s outcome unknown (%s); querying", cid, exc)
+            await self._resolve_replace(st, old, rec, terms)
+            return
+        self._replaced(st, rec, terms, data["newOrderResponse"], data["cancelResponse"])
+        await self._exec(st, ExecType.REPLACED, price=rec.price, quantity=rec.quantity)
+
+    def _replaced(self, st: OrderState, rec: Any, terms: dict[str, str],
+                  new: dict[str, Any], canceled: dict[str, Any]) -> None:
+        st.base_qty += parse_fixed(canceled.get("executedQty", "0"), st.inst.qty_decimals)
+        st.exch_order_id = int(new["orderId"])
+        st.quantity = rec.quantity
+        st.venue = terms
+
+    async def _resolve_replace(self, st: OrderState, old: int, rec: Any,
+                               terms: dict[str, str]) -> None:
+        """A cancelReplace whose answer was lost: the order under our client order id tells
+        which halves happened (a new venue order id: both)."""
+        backoff = Backoff(0.2, 5.0)
+        while st.cid in self.orders:
+            try:
+                o = await st.session.rest.request("GET", "/api/v3/order", {
+                    "symbol": st.inst.symbol, "origClientOrderId": st.cid}, signed=True)
+            except (BinanceAPIError, OutcomeUnknown, RateLimited, Banned) as exc:
+                log.warning("replace %s: query failed (%s); again", st.cid, type(exc).__name__)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if int(o["orderId"]) != old:
+                prev = await st.session.rest.request("GET", "/api/v3/order", {
+                    "symbol": st.inst.symbol, "orderId": old}, signed=True)
+                self._replaced(st, rec, terms, o, prev)
+                await self._exec(st, ExecType.REPLACED, price=rec.price, quantity=rec.quantity)
+                return
+            st.retired.discard(old)
+            await self._exec(st, ExecType.REPLACE_REJECT)
+            if _STATUS_MAP.get(o.get("status", "")) not in _OPEN:
+                await self._query(st)  # the cancel half ran, or the order ended meanwhile
+            return
+
+    async def _catch_up_trades(self, st: OrderState) -> None:
+        for venue_id in sorted({st.exch_order_id, *st.retired}):
+            trades = await st.session.rest.request("GET", "/api/v3/myTrades", {
+                "symbol": st.inst.symbol, "orderId": venue_id}, signed=True)
+            for t in trades:
+                await self._trade_from_rest(st.inst, t, st.session)
 
     async def _query(self, st: OrderState) -> bool:
-        """Ask the exchange for one order by client id; emit what it says. True if resolved."""
+        """Ask the exchange for one order by client id; emit what it says. True if resolved;
+        otherwise ``query_wanted`` is left set and the retry loop asks again."""
         rest = st.session.rest
+        st.query_wanted = True
         try:
             o = await rest.request("GET", "/api/v3/order", {
                 "symbol": st.inst.symbol, "origClientOrderId": st.cid}, signed=True)
@@ -740,21 +1000,24 @@ class BinanceGateway:
                 return True
             return False
         except (OutcomeUnknown, RateLimited, Banned) as exc:
-            log.warning("query %s: %s", st.cid, type(exc).__name__)
+            log.warning("query %s: %s; will ask again", st.cid, type(exc).__name__)
             return False
         st.unknown_since_ms = 0
         st.exch_order_id = int(o["orderId"])
+        self._learn(st, o)
         status = _STATUS_MAP.get(o.get("status", ""), OrderStatus.NEW)
-        cum = parse_fixed(o.get("executedQty", "0"), st.inst.qty_decimals)
+        cum = st.base_qty + parse_fixed(o.get("executedQty", "0"), st.inst.qty_decimals)
         if not st.acked:
             st.acked = True
             await self._exec(st, ExecType.ACK)
         if cum > st.cum_qty:
             # fills we have not reported: fetch the trades of this order
-            trades = await rest.request("GET", "/api/v3/myTrades", {
-                "symbol": st.inst.symbol, "orderId": st.exch_order_id}, signed=True)
-            for t in trades:
-                await self._trade_from_rest(st.inst, t, st.session)
+            try:
+                await self._catch_up_trades(st)
+            except (BinanceAPIError, OutcomeUnknown, RateLimited, Banned) as exc:
+                log.warning("query %s: trades: %s; will ask again", st.cid, type(exc).__name__)
+                return False
+        st.query_wanted = False
         if status in (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED) and \
                 st.cid in self.orders:
             self._final(st)
@@ -856,8 +1119,12 @@ class BinanceGateway:
         await ans.end(code)
 
     async def _unknown_loop(self) -> None:
-        """Resolve UNKNOWN orders by querying them by client order id."""
+        """Until each order has a state the venue confirmed: query UNKNOWN orders and those
+        whose query failed (by client order id), send again cancels not executed."""
         while True:
             await asyncio.sleep(0.2)
-            for st in [s for s in self.orders.values() if s.unknown_since_ms]:
-                await self._query(st)
+            for st in list(self.orders.values()):
+                if st.unknown_since_ms or st.query_wanted:
+                    await self._query(st)
+                elif st.cancel_wanted:
+                    await self._try_cancel(st)

@@ -47,11 +47,14 @@ def depth_weight(limit: int) -> int:
 class BinanceAPIError(Exception):
     """The exchange answered with an error body ``{"code": ..., "msg": ...}``."""
 
-    def __init__(self, http_status: int, code: int, msg: str) -> None:
+    def __init__(self, http_status: int, code: int, msg: str,
+                 data: dict[str, Any] | None = None) -> None:
         super().__init__(f"HTTP {http_status} code {code}: {msg}")
         self.http_status = http_status
         self.code = code
         self.msg = msg
+        self.data = data or {}
+        """cancelReplace errors (-2021 / -2022): the outcome of each half."""
 
 
 class RateLimited(Exception):
@@ -152,7 +155,9 @@ class BinanceRest:
         if status >= 400:
             code = data.get("code", 0) if isinstance(data, dict) else 0
             msg = data.get("msg", "") if isinstance(data, dict) else str(data)
-            raise BinanceAPIError(status, int(code), str(msg))
+            extra = data.get("data") if isinstance(data, dict) else None
+            raise BinanceAPIError(status, int(code), str(msg),
+                                  extra if isinstance(extra, dict) else None)
         return data
 
     async def get_raw(self, path: str, params: dict[str, Any], weight: int) -> bytes:

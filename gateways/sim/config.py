@@ -128,6 +128,9 @@ class SimConfig:
     depth_interval_ms: int = 100
     depth_include_pu: bool = False  # spot has no "pu"; futures-style clients may want it
     max_orders: int = 65536
+    # the first order and trade id of every book: a venue never hands out an id twice, so a
+    # simulator restarted under the same engine starts above the ids its last run used
+    first_id: int = 1
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimConfig:

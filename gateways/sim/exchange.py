@@ -25,15 +25,33 @@ MAX_PUBLIC_TRADES = 1_000
 class SimError(Exception):
     """A Binance-shaped error: HTTP status, code and message."""
 
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+    def __init__(self, code: int, msg: str, status: int = 400,
+                 data: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code} {msg}")
         self.code = code
         self.msg = msg
         self.status = status
+        self.data = data  # cancelReplace: the outcome of each half
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTerms:
+    """A new order's checked terms, before it has a client order id or a record."""
+
+    symbol: str
+    side: int
+    otype: int
+    tif: int
+    price: int
+    qty: int
+    stop_price: int
+    stp: int
+    resp_type: str
+    trailing_delta: int = 0
 
 
 @dataclass(slots=True)
@@ -51,6 +69,7 @@ class OrderRecord:
     stp: int
     time: int
     status: int = c.ST_NEW
+    trailing_delta: int = 0
     filled: int = 0
     cum_quote: int = 0
     update_time: int = 0
@@ -71,6 +90,7 @@ class OrderRecord:
             "status": c.STATUS_NAMES[self.status], "timeInForce": c.TIF_NAMES[self.tif],
             "type": c.ORDER_TYPE_NAMES[self.otype], "side": c.SIDE_NAMES[self.side],
             "stopPrice": c.fmt(self.stop_price), "icebergQty": "0.00000000",
+            **({"trailingDelta": self.trailing_delta} if self.trailing_delta else {}),
             "time": self.time, "updateTime": self.update_time or self.time,
             "isWorking": self.working, "workingTime": self.time if self.working else -1,
             "origQuoteOrderQty": "0.00000000",
@@ -153,7 +173,8 @@ class Exchange:
         self.markets: dict[str, Market] = {}
         for s in cfg.symbols:
             book = Book(self.ledger, self.asset_index[s.base], self.asset_index[s.quote],
-                        maker_bps=s.maker_bps, taker_bps=s.taker_bps, max_orders=cfg.max_orders)
+                        maker_bps=s.maker_bps, taker_bps=s.taker_bps, max_orders=cfg.max_orders,
+                        first_id=cfg.first_id)
             self.markets[s.symbol] = Market(s, book)
         self.accounts: list[Account] = []
         self.by_key: dict[str, Account] = {}
@@ -198,8 +219,19 @@ class Exchange:
     def place_order(self, account: int, symbol: str, side: str, otype: str, qty: str | None,
                     price: str | None = None, tif: str | None = None,
                     stop_price: str | None = None, client_order_id: str | None = None,
-                    stp: str | None = None, resp_type: str | None = None) -> dict[str, Any]:
+                    stp: str | None = None, resp_type: str | None = None,
+                    trailing_delta: str | None = None) -> dict[str, Any]:
         """Validate and submit a user order; return the POST /api/v3/order response."""
+        terms = self.order_terms(account, symbol, side, otype, qty, price, tif, stop_price, stp,
+                                 resp_type, trailing_delta)
+        return self.submit_terms(account, terms, client_order_id)
+
+    def order_terms(self, account: int, symbol: str, side: str, otype: str, qty: str | None,
+                    price: str | None = None, tif: str | None = None,
+                    stop_price: str | None = None, stp: str | None = None,
+                    resp_type: str | None = None,
+                    trailing_delta: str | None = None) -> OrderTerms:
+        """Check a new order's parameters and filters (nothing is changed); raise SimError."""
         m = self.market(symbol)
         if side not in c.SIDES:
             raise SimError(-1117 if side else -1102, "Invalid side." if side else
@@ -217,7 +249,8 @@ class Exchange:
         elif tif is not None:
             raise SimError(-1106, "Parameter 'timeInForce' sent when not required.")
         needs_price = ot not in (c.OT_MARKET, c.OT_STOP_LOSS, c.OT_TAKE_PROFIT)
-        needs_stop = ot >= c.OT_STOP_LOSS
+        delta = self._trailing_delta(ot, trailing_delta, stop_price)
+        needs_stop = ot >= c.OT_STOP_LOSS and not delta
         try:
             q = c.to_fixed(qty) if qty is not None else 0
             p = c.to_fixed(price) if price is not None and needs_price else 0
@@ -238,27 +271,97 @@ class Exchange:
         if resp_type not in ("ACK", "RESULT", "FULL"):
             raise SimError(-1136, "Invalid newOrderRespType.")
         self._check_filters(m, ot, p, q, sp)
+        return OrderTerms(m.cfg.symbol, c.SIDES[side], ot, c.TIFS[tif] if tif else c.TIF_GTC,
+                          p, q, sp, stp_mode, resp_type, delta)
+
+    @staticmethod
+    def _trailing_delta(ot: int, text: str | None, stop_price: str | None) -> int:
+        """``trailingDelta`` in BIPS (10..2000, Binance's TRAILING_DELTA filter), 0 if absent.
+        Only STOP_LOSS / STOP_LOSS_LIMIT without an activation ``stopPrice`` are modelled."""
+        if text is None:
+            return 0
+        if ot not in (c.OT_STOP_LOSS, c.OT_STOP_LOSS_LIMIT):
+            raise SimError(-1106, "Parameter 'trailingDelta' sent when not required.")
+        if stop_price is not None:
+            raise SimError(-1013, "trailingDelta with an activation stopPrice is not "
+                                  "supported by the simulator.")
+        try:
+            delta = int(text)
+        except ValueError:
+            raise SimError(-1100, "Illegal characters found in parameter "
+                                  "'trailingDelta'.") from None
+        if not 10 <= delta <= 2000:
+            raise SimError(-1013, "Filter failure: TRAILING_DELTA")
+        return delta
+
+    def submit_terms(self, account: int, terms: OrderTerms,
+                     client_order_id: str | None) -> dict[str, Any]:
+        """Submit checked terms under a client order id; return the POST /api/v3/order
+        response (raise SimError -2010 on a duplicate id or a refusal by the book)."""
+        m = self.markets[terms.symbol]
+        acct = self.accounts[account]
         if client_order_id and (m.cfg.symbol, client_order_id) in acct.by_client_id:
             prev = acct.by_client_id[(m.cfg.symbol, client_order_id)]
             rec = acct.records.get((m.cfg.symbol, prev))
             if rec is not None and rec.status not in c.TERMINAL:
                 raise SimError(-2010, "Duplicate order sent.")
         t = now_ms()
-        tif_v = c.TIFS[tif] if tif else c.TIF_GTC
         book = m.book
         book.clear_events()
         # the record must exist before the engine reports on it
         oid = book.next_order_id
         rec = OrderRecord(m.cfg.symbol, oid, client_order_id or f"sim{account}x{oid}", account,
-                          c.SIDES[side], ot, tif_v, p, q, sp, stp_mode, t, update_time=t)
+                          terms.side, terms.otype, terms.tif, terms.price, terms.qty,
+                          terms.stop_price, terms.stp, t, update_time=t,
+                          trailing_delta=terms.trailing_delta)
         self._add_record(acct, rec)
-        res = book.submit(account, c.SIDES[side], ot, tif_v, p, q, sp, stp_mode)
+        res = book.submit(account, terms.side, terms.otype, terms.tif, terms.price, terms.qty,
+                          terms.stop_price, terms.stp, terms.trailing_delta)
         if res < 0:
             self._drop_record(acct, rec)
             book.clear_events()
             raise SimError(-2010, REJECT_MESSAGES.get(-res, "New order rejected."))
         self.dispatch(m, t)
-        return rec.to_response(resp_type, t)
+        return rec.to_response(terms.resp_type, t)
+
+    def cancel_replace(self, account: int, symbol: str, mode: str | None,
+                       cancel_order_id: str | None, cancel_client_id: str | None,
+                       terms: OrderTerms, new_client_order_id: str | None) -> dict[str, Any]:
+        """POST /api/v3/order/cancelReplace: cancel one order, then place ``terms``.
+
+        The new order's terms are checked before anything happens (a plain error then).
+        ``STOP_ON_FAILURE``: a failed cancel leaves the new order NOT_ATTEMPTED (-2022);
+        ``ALLOW_FAILURE``: the new order is attempted anyway. One side failing answers -2021
+        (HTTP 409), both -2022 (HTTP 400); every answer carries ``cancelResult``,
+        ``newOrderResult``, ``cancelResponse`` and ``newOrderResponse``.
+        """
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise SimError(-1102 if not mode else -1100, "Mandatory parameter "
+                           "'cancelReplaceMode' was not sent, was empty/null, or malformed.")
+        if cancel_order_id is None and cancel_client_id is None:
+            raise SimError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be "
+                                  "sent, but both were empty/null!")
+        out: dict[str, Any] = {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                               "cancelResponse": None, "newOrderResponse": None}
+        try:
+            out["cancelResponse"] = self.cancel_order(account, symbol, cancel_order_id,
+                                                      cancel_client_id)
+        except SimError as e:
+            out["cancelResult"] = "FAILURE"
+            out["cancelResponse"] = {"code": e.code, "msg": e.msg}
+            if mode == "STOP_ON_FAILURE":
+                out["newOrderResult"] = "NOT_ATTEMPTED"
+                raise SimError(-2022, "Order cancel-replace failed.", 400, out) from None
+        try:
+            out["newOrderResponse"] = self.submit_terms(account, terms, new_client_order_id)
+        except SimError as e:
+            out["newOrderResult"] = "FAILURE"
+            out["newOrderResponse"] = {"code": e.code, "msg": e.msg}
+        if out["cancelResult"] == "FAILURE" and out["newOrderResult"] == "FAILURE":
+            raise SimError(-2022, "Order cancel-replace failed.", 400, out)
+        if "FAILURE" in (out["cancelResult"], out["newOrderResult"]):
+            raise SimError(-2021, "Order cancel-replace partially failed.", 409, out)
+        return out
 
     def _add_record(self, acct: Account, rec: OrderRecord) -> None:
         acct.records[(rec.symbol, rec.order_id)] = rec
@@ -402,6 +505,8 @@ class Exchange:
                 "Q": "0.00000000", "W": rec.time, "V": c.STP_NAMES[rec.stp]}
             if kind == c.EV_STP:
                 report["v"] = counter
+            if rec.trailing_delta:
+                report["d"] = rec.trailing_delta
             self._user(account, report)
         for account in touched:
             acct = self.accounts[account]

@@ -12,7 +12,7 @@ class Faults:
     """What the next requests / stream messages suffer. Counters decrement as they fire."""
 
     rate_limit_next: int = 0  # answer the next N REST requests with 429
-    lose_ack_next: int = 0  # place the next N orders but drop the HTTP response
+    lose_ack_next: int = 0  # place (or cancelReplace) the next N orders, drop the response
     lose_ack_mode: str = "drop"  # drop: close the connection | timeout: hang lose_ack_s first
     lose_ack_s: float = 30.0
     depth_skip_next: int = 0  # the next N depth events jump the update id by depth_skip_by

@@ -72,7 +72,8 @@ cdef enum:
 ctypedef struct order_t:
     int64_t order_id        # exchange id, > 0; 0 marks a free slot
     int64_t price           # limit price (0 for market)
-    int64_t stop_price      # trigger price (0 when none)
+    int64_t stop_price      # trigger price (0 when none); trails the last price when
+    int64_t trailing_delta  #   trailing_delta > 0 (BIPS, Binance's trailingDelta)
     int64_t qty             # original quantity
     int64_t filled          # executed quantity
     int64_t cum_quote       # executed quote amount
@@ -166,7 +167,8 @@ cdef class Book:
 
     # fast twins of the public methods
     cdef int64_t c_submit(self, int32_t account, uint8_t side, uint8_t otype, uint8_t tif,
-                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp)
+                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp,
+                          int64_t trailing_delta=*)
     cdef int c_cancel(self, int64_t order_id, int32_t account)
     # internals
     cdef int32_t _alloc(self) except -2

@@ -54,6 +54,22 @@ cdef inline bint _is_market_like(uint8_t otype) noexcept:
     return otype == OT_MARKET or otype == OT_STOP_LOSS or otype == OT_TAKE_PROFIT
 
 
+cdef inline void _trail(order_t* o, int64_t last) noexcept:
+    """Move a trailing stop's price with the last price, never back (Binance's trailingDelta
+    without an activation price: a sell stop follows the high, a buy stop the low)."""
+    cdef int64_t stop
+    if last <= 0:
+        return
+    if o.side == SIDE_SELL:
+        stop = last - last * o.trailing_delta // 10000
+        if stop > o.stop_price:
+            o.stop_price = stop
+    else:
+        stop = last + (last * o.trailing_delta + 9999) // 10000
+        if o.stop_price == 0 or stop < o.stop_price:
+            o.stop_price = stop
+
+
 cdef inline bint _stop_triggers(order_t* o, int64_t last) noexcept:
     if last <= 0:
         return False
@@ -138,7 +154,7 @@ cdef class Book:
 
     def __cinit__(self, Ledger ledger, int32_t base_asset, int32_t quote_asset,
                   int64_t maker_bps=0, int64_t taker_bps=0, int32_t max_orders=65536,
-                  int32_t max_levels=8192, int32_t max_stops=4096):
+                  int32_t max_levels=8192, int32_t max_stops=4096, int64_t first_id=1):
         cdef int32_t i
         cdef int64_t hcap = 1
         if max_orders <= 0 or max_levels <= 0 or max_stops <= 0:
@@ -173,8 +189,10 @@ cdef class Book:
         for i in range(max_orders):
             self._orders[i].next = i + 1 if i + 1 < max_orders else -1
         self._free_head = 0
-        self.next_order_id = 1
-        self.next_trade_id = 1
+        if first_id <= 0:
+            raise ValueError("first_id must be positive")
+        self.next_order_id = first_id
+        self.next_trade_id = first_id
 
     def __dealloc__(self):
         PyMem_Free(self._orders)
@@ -560,6 +578,8 @@ cdef class Book:
             again = False
             for i in range(self._n_stops):
                 slot = self._stops[i]
+                if self._orders[slot].trailing_delta:
+                    _trail(&self._orders[slot], self.last_price)
                 if _stop_triggers(&self._orders[slot], self.last_price):
                     if i < self._n_stops - 1:
                         memmove(&self._stops[i], &self._stops[i + 1],
@@ -578,7 +598,8 @@ cdef class Book:
         return 0
 
     cdef int64_t c_submit(self, int32_t account, uint8_t side, uint8_t otype, uint8_t tif,
-                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp):
+                          int64_t price, int64_t qty, int64_t stop_price, uint8_t stp,
+                          int64_t trailing_delta=0):
         cdef int32_t slot
         cdef order_t* o
         cdef uint8_t opp = 1 - side
@@ -589,7 +610,11 @@ cdef class Book:
             return -REJ_BAD_PARAM
         if not _is_market_like(otype) and price <= 0:
             return -REJ_BAD_PARAM
-        if _is_stop(otype) and stop_price <= 0:
+        if trailing_delta and (trailing_delta < 0 or trailing_delta >= 10000 or stop_price
+                               or (otype != OT_STOP_LOSS and otype != OT_STOP_LOSS_LIMIT)
+                               or self.last_price <= 0):
+            return -REJ_BAD_PARAM  # an activation price (stopPrice too) is not modelled
+        if _is_stop(otype) and stop_price <= 0 and trailing_delta == 0:
             return -REJ_BAD_PARAM
         if otype == OT_LIMIT_MAKER:
             n_opp = self._n_levels[opp]
@@ -605,6 +630,9 @@ cdef class Book:
         o.tif = TIF_GTC if otype == OT_LIMIT_MAKER else tif
         o.price = 0 if _is_market_like(otype) else price
         o.stop_price = stop_price if _is_stop(otype) else 0
+        o.trailing_delta = trailing_delta
+        if trailing_delta:
+            _trail(o, self.last_price)
         o.qty = qty
         o.stp = stp
         o.status = ST_NEW
@@ -662,15 +690,17 @@ cdef class Book:
     # ------------------------------------------------------------- public API ----
 
     def submit(self, int32_t account, int side, int otype, int tif, int64_t price, int64_t qty,
-               int64_t stop_price=0, int stp=0):
+               int64_t stop_price=0, int stp=0, int64_t trailing_delta=0):
         """Submit an order; return its id (> 0) or a negated ``REJ_*`` code.
 
         The order's reports (accept, fills, expiry) are appended to the event buffer.
+        ``trailing_delta`` (BIPS, STOP_LOSS / STOP_LOSS_LIMIT without ``stop_price``): the
+        stop price trails the last price from now on.
         """
         if side < 0 or otype < 0 or tif < 0 or stp < 0:
             return -REJ_BAD_PARAM
         return self.c_submit(account, <uint8_t>side, <uint8_t>otype, <uint8_t>tif, price, qty,
-                             stop_price, <uint8_t>stp)
+                             stop_price, <uint8_t>stp, trailing_delta)
 
     def cancel(self, int64_t order_id, int32_t account=-1):
         """Cancel an open order; return 0 or ``-REJ_UNKNOWN_ORDER``.
@@ -688,7 +718,8 @@ cdef class Book:
         o = &self._orders[slot]
         return {
             "order_id": o.order_id, "account": o.account, "side": o.side, "type": o.otype,
-            "tif": o.tif, "price": o.price, "stop_price": o.stop_price, "qty": o.qty,
+            "tif": o.tif, "price": o.price, "stop_price": o.stop_price,
+            "trailing_delta": o.trailing_delta, "qty": o.qty,
             "filled": o.filled, "cum_quote": o.cum_quote, "locked": o.locked,
             "status": o.status, "working": bool(o.working), "stp": o.stp,
         }
@@ -719,9 +750,13 @@ cdef class Book:
 
     def resume(self, int64_t next_order_id, int64_t next_trade_id, int64_t last_price):
         """Go on from a saved book (a restart from a saved state): the next order and trade
-        ids (never back: ValueError) and the last trade price the stops compare with."""
-        if next_order_id < self.next_order_id or next_trade_id < self.next_trade_id:
+        ids and the last trade price the stops compare with. Once the book holds an order
+        the ids only go forward (ValueError)."""
+        if self.n_orders and (next_order_id < self.next_order_id
+                              or next_trade_id < self.next_trade_id):
             raise ValueError("order and trade ids only go forward")
+        if next_order_id <= 0 or next_trade_id <= 0:
+            raise ValueError("ids must be positive")
         self.next_order_id = next_order_id
         self.next_trade_id = next_trade_id
         self.last_price = last_price

@@ -54,9 +54,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def _error(code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None
-           ) -> web.Response:
-    resp = _json({"code": code, "msg": msg}, status)
+def _error(code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None,
+           data: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if data is not None:
+        body["data"] = data
+    resp = _json(body, status)
     if headers:
         resp.headers.update(headers)
     return resp
@@ -161,6 +164,7 @@ class SimServer:
         r.add_get(f"{a}/trades", self.h_trades)
         r.add_post(f"{a}/order", self.h_new_order)
         r.add_post(f"{a}/order/test", self.h_test_order)
+        r.add_post(f"{a}/order/cancelReplace", self.h_cancel_replace)
         r.add_get(f"{a}/order", self.h_get_order)
         r.add_delete(f"{a}/order", self.h_cancel_order)
         r.add_get(f"{a}/openOrders", self.h_open_orders)
@@ -458,7 +462,7 @@ class SimServer:
         try:
             resp = await handler(request)
         except SimError as e:
-            resp = _error(e.code, e.msg, e.status)
+            resp = _error(e.code, e.msg, e.status, data=e.data)
         except web.HTTPException:
             raise
         except Exception:
@@ -525,8 +529,8 @@ class SimServer:
             "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8, "orderTypes": list(c.ORDER_TYPES),
             "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False,
-            "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
-            "cancelReplaceAllowed": False, "amendAllowed": False,
+            "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": True,
+            "cancelReplaceAllowed": True, "amendAllowed": False,
             "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": c.fmt(s.tick_size),
@@ -620,16 +624,32 @@ class SimServer:
             acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
             p.get("newClientOrderId"), p.get("selfTradePreventionMode"),
-            p.get("newOrderRespType"))
+            p.get("newOrderRespType"), p.get("trailingDelta"))
+        await self._maybe_lose_answer(request)
+        return _json(resp)
+
+    async def _maybe_lose_answer(self, request: web.Request) -> None:
+        """The ``lose_ack`` fault: the order request was executed; the client never learns."""
         if self.faults.lose_ack_next > 0:
-            # the order is live in the book; the client never learns it
             self.faults.lose_ack_next -= 1
             if self.faults.lose_ack_mode == "timeout":
                 await asyncio.sleep(self.faults.lose_ack_s)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
-        return _json(resp)
+
+    async def h_cancel_replace(self, request: web.Request) -> web.Response:
+        acct, p = await self._signed(request)
+        self._count_order(acct)
+        terms = self.ex.order_terms(
+            acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
+            p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),
+            p.get("selfTradePreventionMode"), p.get("newOrderRespType"), p.get("trailingDelta"))
+        out = self.ex.cancel_replace(
+            acct.index, p.get("symbol", ""), p.get("cancelReplaceMode"), p.get("cancelOrderId"),
+            p.get("cancelOrigClientOrderId"), terms, p.get("newClientOrderId"))
+        await self._maybe_lose_answer(request)
+        return _json(out)
 
     async def h_test_order(self, request: web.Request) -> web.Response:
         await self._signed(request)

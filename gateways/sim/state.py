@@ -70,9 +70,11 @@ def load(server: SimServer, path: str | Path) -> bool:
                          f"expected {VERSION}")
     ex = server.ex
     symbols = {sym: s for sym, s in state["symbols"].items() if sym in ex.markets}
+    first = {}  # where this start's ids begin (the configured first_id)
     for sym, s in symbols.items():
         server.market.set_mid(sym, int(s["mid"]))
         book = ex.markets[sym].book
+        first[sym] = (book.next_order_id, book.next_trade_id)
         book.resume(book.next_order_id, book.next_trade_id, int(s["last_price"]))
     resting: list[OrderRecord] = []
     for acct in ex.accounts:
@@ -96,7 +98,9 @@ def load(server: SimServer, path: str | Path) -> bool:
     for rec in sorted(resting, key=lambda r: r.order_id):
         _rest_again(server, rec)
     for sym, s in symbols.items():
-        ex.markets[sym].book.resume(int(s["next_order_id"]), int(s["next_trade_id"]),
+        # on from the saved ids, or from this start's first id when that is later
+        ex.markets[sym].book.resume(max(int(s["next_order_id"]), first[sym][0]),
+                                    max(int(s["next_trade_id"]), first[sym][1]),
                                     int(s["last_price"]))
     return True
 
@@ -104,13 +108,15 @@ def load(server: SimServer, path: str | Path) -> bool:
 def _rest_again(server: SimServer, rec: OrderRecord) -> None:
     """Put an order that was open back into its (fresh) book under its own id."""
     book = server.ex.markets[rec.symbol].book
-    otype, stop = rec.otype, rec.stop_price
+    otype, stop, delta = rec.otype, rec.stop_price, rec.trailing_delta
     if rec.otype in (c.OT_STOP_LOSS_LIMIT, c.OT_TAKE_PROFIT_LIMIT) and rec.working:
-        otype, stop = c.OT_LIMIT, 0  # triggered: the limit it became
+        otype, stop, delta = c.OT_LIMIT, 0, 0  # triggered: the limit it became
+    elif delta:
+        stop = 0  # a trailing stop trails again from the last price
     book.resume(rec.order_id, book.next_trade_id, book.last_price)
     book.clear_events()
     oid = book.submit(rec.account, rec.side, otype, rec.tif, rec.price, rec.qty - rec.filled,
-                      stop, rec.stp)
+                      stop, rec.stp, delta)
     book.clear_events()
     if oid != rec.order_id:
         raise RuntimeError(f"order {rec.order_id} of {rec.symbol} could not rest again "

@@ -7,19 +7,46 @@
 With ``--journal DIR`` it first recovers (newest snapshot + replay of the journal after it,
 see oms_core/engine/startup.py) and prints ``RECOVERED {json}``.
 When ready the engine prints one line ``READY {json of the bound endpoints}`` on stdout
-(tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0).
+(tests and supervisors wait for it). SIGTERM / SIGINT stop it cleanly (exit status 0), at any
+moment from the line ``STARTING {"pid": N}`` on: during configuration load and recovery the
+start is cut short (the journal closed as it is), while serving what is in flight is
+answered first, and any number of further signals change nothing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+import signal
 import sys
 from typing import Any
 
-from .config import build_core, load_engine_config
-from .server import EXIT_JOURNAL_FAILED, Engine, JournalWriteError
+# noted before anything slow is imported; the Engine's own handler takes over once it exists
+_STOP_SIGNALS: list[int] = []
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    _STOP_SIGNALS.append(signum)
+
+
+signal.signal(signal.SIGTERM, _note_stop)
+signal.signal(signal.SIGINT, _note_stop)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from .config import build_core, load_engine_config  # noqa: E402
+from .server import EXIT_JOURNAL_FAILED, BindError, Engine, JournalWriteError  # noqa: E402
+
+_held: list[Any] = []  # the journal directory's instance lock
+
+
+def _ignore_stop_signals() -> None:
+    """After the clean stop: CPython puts the default action back for handlers set from Python
+    while the interpreter shuts down, so a late SIGTERM would end an exit 0 as -15; an
+    ignored signal stays ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _open_journal(path: str, durability: str, group_us: int) -> Any:
@@ -49,6 +76,7 @@ def _rebind(cfg: Any, host: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    print("STARTING " + json.dumps({"pid": os.getpid()}), flush=True)
     if argv[:1] == ["keygen"]:
         from bindings.security import write_keypair
 
@@ -88,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="how long to wait for every gateway's reconciliation answer; a "
                          "gateway silent for longer keeps trading halted until an admin "
                          "RESUME GLOBAL (journaled)")
+    ap.add_argument("--unknown-reconcile-s", type=float, default=10.0, metavar="SECONDS",
+                    help="reconcile with the gateways when orders stayed UNKNOWN (submit in "
+                         "doubt, not resolved by the gateway's own query) this long")
     ap.add_argument("--bind-host", help="bind every tcp:// endpoint on this interface instead "
                                         "of the configured host (e.g. '*' in a container)")
     sec = ap.add_mutually_exclusive_group()
@@ -124,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, cfg: Any) -> int:
+    if cfg.journal_dir:
+        from oms_core.instance import InstanceLock, InstanceLocked
+
+        try:  # held until exit: one engine per journal
+            _held.append(InstanceLock(cfg.journal_dir).acquire())
+        except InstanceLocked as e:
+            print(f"engine: journal {e}", file=sys.stderr)
+            return 2
     if args.durability:
         cfg.journal_durability = args.durability
     if args.group_us is not None:
@@ -151,35 +190,47 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
                                       args.snapshot_seconds)
     engine = Engine(build_core(cfg), journal=journal, config=cfg)
+    engine.install_signal_handlers()
+    if _STOP_SIGNALS:
+        engine.stop()
     res = None
     do_recon = False
     if journal is not None:
         res = recover_engine(engine, cfg.journal_dir)
         journal.attach(engine)
-        do_recon = res.last_seq > 0 and not args.no_reconcile
-        if do_recon or args.trading_gate:
+        do_recon = res.last_seq > 0 and not args.no_reconcile and not engine.stopping
+        if do_recon or (args.trading_gate and not engine.stopping):
             gate_after_restart(engine, res)
         print("RECOVERED " + describe(res), flush=True)
-    engine.install_signal_handlers()
-    engine.bind()
+    if engine.stopping:  # stopped while starting: nothing was served, nothing to drain
+        if journal is not None:
+            journal.close()
+        print("STOPPED " + json.dumps(engine.stats()), flush=True)
+        return 0
+    try:
+        engine.bind()
+    except BindError as e:
+        print(f"engine: {e}", file=sys.stderr)
+        if engine.ctx is not None:
+            engine.ctx.destroy(0)
+        if journal is not None:
+            journal.close()
+        return 2
+    print("LISTENING " + json.dumps(engine.endpoints), flush=True)
+    if not args.no_reconcile:
+        from .startup import Reconciler
+
+        def reconciled(report: dict[str, Any]) -> None:
+            print("RECONCILED " + json.dumps(report), flush=True)
+
+        engine.reconciler = Reconciler(engine, args.reconcile_timeout, on_report=reconciled,
+                                       unknown_after_s=args.unknown_reconcile_s)
     if res is not None and do_recon:
-        # after the journal, before any client is served: ask every gateway (startup.py)
-        ok = reconcile_after_restart(engine, res, args.reconcile_timeout)
-        st = engine._recon
-        reports: dict[str, dict[str, list[Any]]] = {}  # per exchange, its accounts together
-        for (ex, _account), r in sorted(st.reports.items()):
-            out = reports.setdefault(str(ex), {"booked_fills": [], "closed": [],
-                                               "balance_diffs": [], "adopted": []})
-            out["booked_fills"] += r.booked_fills
-            out["closed"] += [o for o, _ in r.closed_unknown]
-            out["balance_diffs"] += r.balance_diffs
-            out["adopted"] += r.adopted
-        accounts: dict[str, list[int]] = {}  # the venue accounts each exchange answered for
-        for ex, account in sorted(st.reports):
-            accounts.setdefault(str(ex), []).append(account)
-        print("RECONCILED " + json.dumps({
-            "ok": ok, "missing": st.missing, "halted": engine.core.risk.global_kill != 0,
-            "reports": reports, "accounts": accounts}), flush=True)
+        # after the journal, before any client is served: ask every gateway (startup.py);
+        # gateways that say hello later are asked while the engine runs
+        reconcile_after_restart(engine, res, args.reconcile_timeout)
+        if not engine.stopping:
+            print("RECONCILED " + json.dumps(engine.reconciler.report()), flush=True)
 
     def ready() -> None:
         print("READY " + json.dumps(engine.endpoints), flush=True)
@@ -190,4 +241,6 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    _ignore_stop_signals()
+    sys.exit(code)

@@ -42,6 +42,34 @@ cdef inline uint64_t _bit(uint32_t account) noexcept nogil:
     return (<uint64_t>1) << account if account < 64 else 0
 
 
+cdef inline void _venue_terms(oms_gw_new_order_t* gn, order_t* o, bint native_stops) noexcept:
+    """The order as the venue is to see it: the one engine -> venue conversion.
+
+    Native stops (the instrument's ``native_stops``) keep their type and trigger for the
+    venue to hold; a native TRAILING_STOP carries its trail distance as the trigger. Any
+    other stop was held and fired by the engine: a STOP_LIMIT goes out as a LIMIT at its
+    limit price, the rest as MARKET.
+    """
+    cdef int t = o.order_type
+    gn.order_type = t
+    gn.price = o.price
+    gn.trigger_price = o.trigger
+    if t == TYPE_MARKET or t == TYPE_LIMIT:
+        gn.trigger_price = 0
+    elif native_stops:
+        if t != TYPE_STOP_LIMIT:
+            gn.price = 0
+        if t == TYPE_TRAILING_STOP:
+            gn.trigger_price = o.trail_offset
+    elif t == TYPE_STOP_LIMIT:
+        gn.order_type = TYPE_LIMIT
+        gn.trigger_price = 0
+    else:
+        gn.order_type = TYPE_MARKET
+        gn.price = 0
+        gn.trigger_price = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # OutBuf
 # ---------------------------------------------------------------------------------------------
@@ -608,7 +636,11 @@ cdef class EngineLoop:
             code = self.core.on_cancel_reject(r.order_id, ts)
         elif et == OMS_EXEC_REPLACE_REJECT:
             code = self.core.on_replace_reject(r.order_id, ts)
-        # UNKNOWN_ORDER / STATUS: reconciliation (not the engine loop's job yet)
+        elif et == OMS_EXEC_UNKNOWN_ORDER or (et == OMS_EXEC_STATUS and r.status == 0):
+            # the venue's answer is in doubt (status 0) or the venue does not list the order:
+            # UNKNOWN until the gateway's query or a reconciliation resolves it; a STATUS with
+            # a status is informational (the gateway reports ACK / FILL / CANCELED itself)
+            code = self.core.c_on_unknown(r.order_id, ts)
         if code != R_OK:
             self.n_gw_errors += 1
         return 0
@@ -795,14 +827,12 @@ cdef class EngineLoop:
                     _hdr(gn, OMS_MSG_GW_NEW_ORDER, sizeof(oms_gw_new_order_t), self.seq, 0, 0,
                          now)
                     gn.order_id = o.order_id
-                    gn.price = o.price
-                    gn.trigger_price = o.trigger
+                    _venue_terms(gn, o, core.instruments[e.instrument].native_stops)
                     gn.quantity = o.qty
                     gn.expire_ns = o.expire_ts
                     gn.account = o.account
                     gn.instrument = o.instrument
                     gn.side = o.side
-                    gn.order_type = o.order_type
                     gn.tif = o.tif
                     gn.order_flags = o.flags
                 elif e.type == EV_SEND_CANCEL:

@@ -48,6 +48,18 @@ except ImportError:  # journal not built: nothing raises it
 
 log = logging.getLogger("oms.engine")
 
+
+class BindError(OSError):
+    """An endpoint could not be bound (in use, bad address); the message names it."""
+
+
+def bind_endpoint(sock: zmq.Socket, endpoint: str) -> None:
+    """``sock.bind(endpoint)``, or :class:`BindError` with one line naming the endpoint."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as e:
+        raise BindError(f"cannot bind {endpoint}: {zmq.strerror(e.errno)}") from None
+
 # exit status of ``python -m oms_core.engine`` when its journal cannot be written (EX_TEMPFAIL:
 # a supervisor restarts it; the restart recovers exactly what was acknowledged)
 EXIT_JOURNAL_FAILED = 75
@@ -148,6 +160,9 @@ class Engine:
                          "bad_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
+        # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
+        # and with every new gateway process; None: never
+        self.reconciler: Any = None
         # issue-6 signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
@@ -199,7 +214,7 @@ class Engine:
             self.auth.start()
             make_curve_server(self.router, keys)
             self.server_public = keys.public
-        self.router.bind(cfg.client)
+        bind_endpoint(self.router, cfg.client)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pub = self._bind(zmq.PUB, cfg.public, hwm=100_000)
         self.writer = self._bind(zmq.PUSH, cfg.writer, hwm=cfg.writer_hwm)
@@ -245,7 +260,7 @@ class Engine:
         else:
             s.setsockopt(zmq.RCVHWM, hwm)
         for ep in [endpoint] if isinstance(endpoint, str) else endpoint:
-            s.bind(ep)
+            bind_endpoint(s, ep)
         return s
 
     def install_signal_handlers(self) -> None:
@@ -257,6 +272,11 @@ class Engine:
 
     def stop(self) -> None:
         self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for (a signal or :meth:`stop`)."""
+        return self._stopping
 
     # ------------------------------------------------------------------ main loop
     def run(self, ready: Any = None) -> None:
@@ -286,7 +306,7 @@ class Engine:
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 100, 100)
-        if ready is not None:
+        if ready is not None and not self._stopping:
             ready()
         log.info("engine serving on %s", self.endpoints)
         # group durability: when traffic stops, the last commits are synced within group_us
@@ -334,6 +354,8 @@ class Engine:
                     if self.loop.timer_due(now):
                         self._internal(KIND_TIMER, now)
                     self._retry_gateways()
+                    if self.reconciler is not None and self.reconciler.wants_tick:
+                        self.reconciler.tick()
                     self._check_sessions(now)
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
@@ -527,11 +549,14 @@ class Engine:
 
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
+        rc = self.reconciler
         for _ in range(_MAX_BATCH):
             try:
                 frame = sock.recv(_NOBLOCK)
             except zmq.Again:
                 return
+            if rc is not None and rc.active and sock is self.gw_events and rc.on_frame(frame):
+                continue  # a reconciliation answer row
             loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
             loop.on_gateway_frame(frame, time.time_ns())
             self._flush(None)
@@ -613,6 +638,8 @@ class Engine:
     def _on_gateway_status(self, payload: bytes) -> None:
         rec = wire.decode(payload)
         self.gateway_status[rec.gateway_id] = rec.state
+        if self.reconciler is not None:
+            self.reconciler.on_status(payload)
         if self.pub is not None:
             try:
                 self.pub.send(payload, _NOBLOCK)

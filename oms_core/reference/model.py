@@ -873,18 +873,37 @@ class ReferenceModel:
             return Reject.INVALID_TRANSITION
         if o.ts_ack == 0:
             o.ts_ack = ts
-        if o.status == S.PENDING_NEW:
+        if o.status in (S.PENDING_NEW, S.UNKNOWN):
             self._set_status(o, S.NEW, ts)
         if o.protect & PROTECT_RETRIED:  # a refused child's retry now rests at the venue
             self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, False, ts)
         return Reject.OK
 
     @exact
+    def on_unknown(self, order_id: int, ts: int) -> int:
+        """The venue's answer to a submit is in doubt: UNKNOWN until a query resolves it."""
+        o = self.orders.get(order_id)
+        if o is None:
+            return Reject.UNKNOWN_ORDER
+        if o.status == S.UNKNOWN:
+            return Reject.OK
+        if o.status != S.PENDING_NEW or o.ts_ack != 0 or o.filled != 0:
+            return Reject.INVALID_TRANSITION
+        self._set_status(o, S.UNKNOWN, ts)
+        return Reject.OK
+
+    @property
+    def unknown_orders(self) -> int:
+        """Live orders in status UNKNOWN."""
+        return sum(1 for o in self.orders.values() if o.status == S.UNKNOWN)
+
+    @exact
     def on_reject(self, order_id: int, reason: int, ts: int) -> int:
         o = self.orders.get(order_id)
         if o is None:
             return Reject.UNKNOWN_ORDER
-        if o.ts_ack != 0 or o.filled != 0 or o.status not in (S.PENDING_NEW, S.PENDING_CANCEL):
+        if o.ts_ack != 0 or o.filled != 0 or o.status not in (S.PENDING_NEW, S.PENDING_CANCEL,
+                                                                S.UNKNOWN):
             return Reject.INVALID_TRANSITION
         o.reason = reason
         # a released protective child the venue refused (not one being canceled anyway)
@@ -991,7 +1010,8 @@ class ReferenceModel:
             return Reject.UNKNOWN_ORDER
         if o.status != S.PENDING_REPLACE:
             return Reject.INVALID_TRANSITION
-        o.price, o.reserve_price = o.pending_price, o.pending_price
+        if o.pending_price:  # 0: a native stop leg resized at its trigger
+            o.price, o.reserve_price = o.pending_price, o.pending_price
         o.qty = max(o.pending_qty, o.filled)
         o.pending_price = o.pending_qty = ZERO
         self._set_status(o, S.FILLED if o.filled >= o.qty else self._working_status(o), ts)
@@ -1109,7 +1129,7 @@ class ReferenceModel:
                            inst.raw(fill_qty, "qty"), ts)
         elif o.filled >= self._live_qty(o):
             self._set_status(o, S.FILLED, ts)
-        elif o.status in (S.PENDING_NEW, S.NEW):
+        elif o.status in (S.PENDING_NEW, S.NEW, S.UNKNOWN):
             self._set_status(o, S.PARTIALLY_FILLED, ts)
         else:
             self._sync_reserve(o)
@@ -1606,9 +1626,7 @@ class ReferenceModel:
         }.get(order_type, ExitReason.ORDER)
         if child:
             o.hold = Hold.PARENT
-        elif order_type in STOP_TYPES and not (
-            inst.native_stops and order_type != OrderType.TRAILING_STOP
-        ):
+        elif order_type in STOP_TYPES and not inst.native_stops:
             o.hold = Hold.TRIGGER
         if order_type == OrderType.TRAILING_STOP:
             o.trail_anchor = reserve_price
@@ -1763,7 +1781,7 @@ class ReferenceModel:
             self._sync_reserve(peer)
             self._emit(EventType.ORDER_UPDATE, peer, peer.status, inst.raw(peer.filled, "qty"),
                        0, ts)
-        elif peer.status in (S.NEW, S.PARTIALLY_FILLED) and peer.order_type in PRICED_TYPES:
+        elif peer.status in (S.NEW, S.PARTIALLY_FILLED) and peer.order_type != OrderType.MARKET:
             peer.pending_price, peer.pending_qty = peer.price, target
             self._set_status(peer, S.PENDING_REPLACE, ts)
             self._emit(EventType.SEND_REPLACE, peer, 0, inst.raw(peer.price, "price"),

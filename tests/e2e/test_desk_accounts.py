@@ -118,10 +118,11 @@ def test_each_client_trades_on_its_own_venue_accounts(tmp_path: Path) -> None:
         os.kill(pid, signal.SIGKILL)
         log = run_dir / "logs" / "engine-0.log"
         end = time.monotonic() + 60
-        while time.monotonic() < end and "RECONCILED " not in log.read_text().rsplit(
-                "--- start 2 at", 1)[-1]:
+        # (the first start's gateways said hello and were reconciled too: read the second's)
+        while time.monotonic() < end and "RECONCILED " not in log.read_text().partition(
+                "--- start 2 at")[2]:
             time.sleep(0.3)
-        line = next(x for x in log.read_text().rsplit("--- start 2 at", 1)[-1].splitlines()
+        line = next(x for x in log.read_text().partition("--- start 2 at")[2].splitlines()
                     if x.startswith("RECONCILED "))
         rec = json.loads(line[len("RECONCILED "):])
         assert rec["ok"] and rec["missing"] == [], rec

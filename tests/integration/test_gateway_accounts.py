@@ -170,3 +170,150 @@ async def test_ccxt_gateway_routes_each_account_to_its_own_keys(sim, monkeypatch
         await asyncio.gather(task, return_exceptions=True)
         link.close()
         engine.close()
+
+
+def venue_records(h: SimHandle, name: str, cid: str) -> list[Any]:
+    """The simulator's records of ``cid`` on its account ``name``, oldest first."""
+    assert h.server is not None
+    acct = next(a for a in h.server.ex.accounts if a.cfg.name == name)
+    return sorted((r for r in acct.records.values() if r.client_order_id == cid),
+                  key=lambda r: r.order_id)
+
+
+async def rest_bob_bid(engine: Engine, order_id: int) -> Any:
+    """Bob's resting 0.03 BTC bid at 49000.00, acknowledged."""
+    await engine.send_order(order_id=order_id, account=BOB, instrument=INST.id, side=Side.BUY,
+                            order_type=OrderType.LIMIT, tif=TimeInForce.GTC,
+                            price=4_900_000, quantity=3_000)
+    return await engine.wait_event(exec_of(ExecType.ACK, order_id), timeout=10)
+
+
+def binance_on_sim(h: SimHandle, engine: Engine, monkeypatch: pytest.MonkeyPatch
+                   ) -> tuple[EngineLink, BinanceGateway]:
+    cfg = GatewayConfig(kind="binance", instruments=[INST], engine=engine.endpoints,
+                        rest_url=h.base_url, ws_url=h.ws_url, request_timeout_s=2.0,
+                        reconnect_base_s=0.05, reconnect_max_s=0.2, stale_after_s=30.0,
+                        client_order_prefix="t-", assets=ASSETS,
+                        accounts=accounts_cfg(h, monkeypatch))
+    link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
+    return link, BinanceGateway(cfg, link)
+
+
+async def healthy(engine: Engine) -> None:
+    await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS"
+                            and e.state == GatewayState.HEALTHY and e.detail == 2, timeout=10)
+    engine.received.clear()
+
+
+async def test_binance_amend_cancel_and_followed_orders_use_the_orders_account(sim,
+                                                                             monkeypatch):
+    """cancelReplace, a cancel of an order not held and an order followed again after a
+    restart all go out on the keys of the order's account (bob's), never alice's."""
+    engine = Engine()
+    link, gw = binance_on_sim(sim, engine, monkeypatch)
+    await gw.start()
+    try:
+        await healthy(engine)
+        await rest_bob_bid(engine, 31)
+        await engine.orders.send(wire.encode("GW_REPLACE", order_id=31, price=4_900_100,
+                                             quantity=2_000, account=BOB, instrument=INST.id))
+        rep = await engine.wait_event(exec_of(ExecType.REPLACED, 31), timeout=10)
+        assert rep.account == BOB and (rep.price, rep.quantity) == (4_900_100, 2_000)
+        old, new = venue_records(sim, "bob", "t-31")
+        assert old.status == c.ST_CANCELED and new.status == c.ST_NEW
+        assert rep.exch_order_id == new.order_id
+        assert venue_cids(sim, "alice") == set()
+    finally:
+        await gw.stop()
+        link.close()
+    # a new gateway process: it does not hold order 31
+    link, gw = binance_on_sim(sim, engine, monkeypatch)
+    await gw.start()
+    try:
+        await healthy(engine)
+        assert "t-31" not in gw.orders
+        # a fill on bob's stream: the order is followed again on bob's session
+        counterparty(sim, c.SIDE_SELL, "49001.00", "0.005")
+        fill = await engine.wait_event(exec_of(ExecType.FILL, 31), timeout=10)
+        assert fill.account == BOB and fill.last_qty == 500
+        assert gw.orders["t-31"].session is gw.sessions[BOB]
+        # an account without a venue account here: refused, nothing sent
+        await engine.orders.send(wire.encode("GW_CANCEL", order_id=32, account=NOBODY,
+                                             instrument=INST.id))
+        rej = await engine.wait_event(exec_of(ExecType.CANCEL_REJECT, 32))
+        assert rej.account == NOBODY and rej.exch_code == NO_VENUE_ACCOUNT
+        await engine.orders.send(wire.encode("GW_CANCEL", order_id=31, account=BOB,
+                                             instrument=INST.id))
+        done = await engine.wait_event(exec_of(ExecType.CANCELED, 31), timeout=10)
+        assert done.account == BOB
+        assert venue_records(sim, "bob", "t-31")[-1].status == c.ST_CANCELED
+        assert [e.order_id for e in engine.execs(ExecType.CANCEL_REJECT)] == [32]
+        assert venue_cids(sim, "alice") == set()
+    finally:
+        await gw.stop()
+        link.close()
+        engine.close()
+
+
+async def test_binance_cancel_of_order_not_held_goes_to_its_accounts_keys(sim, monkeypatch):
+    engine = Engine()
+    link, gw = binance_on_sim(sim, engine, monkeypatch)
+    assert sim.server is not None
+    # placed under our id on bob's venue account before this gateway started
+    bob_index = next(a.index for a in sim.server.ex.accounts if a.cfg.name == "bob")
+    sim.server.ex.place_order(bob_index, "BTCUSDT", "BUY", "LIMIT", "0.01", "48000.00",
+                              "GTC", client_order_id="t-33")
+    await gw.start()
+    try:
+        await healthy(engine)
+        await engine.orders.send(wire.encode("GW_CANCEL", order_id=33, account=BOB,
+                                             instrument=INST.id))
+        done = await engine.wait_event(exec_of(ExecType.CANCELED, 33), timeout=10)
+        assert done.account == BOB
+        assert venue_records(sim, "bob", "t-33")[-1].status == c.ST_CANCELED
+        assert not engine.execs(ExecType.CANCEL_REJECT)
+    finally:
+        await gw.stop()
+        link.close()
+        engine.close()
+
+
+async def test_ccxt_amend_and_cancel_use_the_orders_account(sim, monkeypatch):
+    engine = Engine()
+    cfg = GatewayConfig(kind="ccxt", instruments=[Instrument(7, "BTC/USDT", 2, 5)],
+                        engine=engine.endpoints, client_order_prefix="c-", assets=ASSETS,
+                        accounts=accounts_cfg(sim, monkeypatch), stale_after_s=0.4,
+                        reconnect_max_s=0.5, ccxt_websocket=False,
+                        ccxt_options=SIM_CCXT_OPTIONS,
+                        ccxt_urls={"public": sim.rest_url, "private": sim.rest_url,
+                                   "v1": sim.base_url + "/api/v1"})
+    link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
+    gw = CcxtGateway(cfg, link)
+    task = asyncio.get_running_loop().create_task(gw.run())
+    try:
+        await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS", timeout=10)
+        await rest_bob_bid(engine, 41)
+        await engine.orders.send(wire.encode("GW_REPLACE", order_id=41, price=4_900_100,
+                                             quantity=2_000, account=BOB, instrument=INST.id))
+        rep = await engine.wait_event(exec_of(ExecType.REPLACED, 41), timeout=10)
+        assert rep.account == BOB and (rep.price, rep.quantity) == (4_900_100, 2_000)
+        old, new = venue_records(sim, "bob", "c-41")
+        assert old.status == c.ST_CANCELED and new.status == c.ST_NEW
+        assert new.qty == c.to_fixed("0.02") and new.price == c.to_fixed("49001")
+        # bob's order filled on bob's account: the fill is bob's, found by its venue id
+        counterparty(sim, c.SIDE_SELL, "49001.00", "0.005")
+        fill = await engine.wait_event(exec_of(ExecType.FILL, 41), timeout=15)
+        assert fill.account == BOB and fill.last_qty == 500
+        await engine.orders.send(wire.encode("GW_CANCEL", order_id=41, account=BOB,
+                                             instrument=INST.id))
+        done = await engine.wait_event(exec_of(ExecType.CANCELED, 41), timeout=10)
+        assert done.account == BOB
+        assert venue_records(sim, "bob", "c-41")[-1].status == c.ST_CANCELED
+        assert venue_cids(sim, "alice") == set()
+        assert not engine.execs(ExecType.REPLACE_REJECT)
+        assert not engine.execs(ExecType.CANCEL_REJECT)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        link.close()
+        engine.close()

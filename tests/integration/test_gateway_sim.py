@@ -245,3 +245,124 @@ async def test_rate_limited_order_rejected_with_binance_code(env):
                             tif=TimeInForce.GTC)
     rej = await engine.wait_event(exec_of(ExecType.REJECT, 11), timeout=5)
     assert rej.exch_code == -1003 and gw.rest.limiter.n_429 == 1
+
+
+def venue_records(h: SimHandle, cid: str) -> list[Any]:
+    """The simulator's records under one client order id, oldest first."""
+    assert h.server is not None
+    return sorted((r for r in h.server.ex.accounts[0].records.values()
+                   if r.client_order_id == cid), key=lambda r: r.order_id)
+
+
+async def _resting(engine: Engine, order_id: int, price: int, flags: int = 0) -> None:
+    await engine.send_order(order_id=order_id, price=price, quantity=3_000, account=1,
+                            instrument=INST.id, side=Side.BUY, order_type=OrderType.LIMIT,
+                            tif=TimeInForce.GTC, order_flags=flags)
+    await engine.wait_event(exec_of(ExecType.ACK, order_id))
+
+
+async def test_replace_is_one_cancel_replace(env):
+    h, engine, gw = env
+    from bindings.wire import records as wire
+
+    await _resting(engine, 21, 4_999_500)
+    # 0.01 of 0.03 fills, then the order is amended to 0.05 at 49996.00
+    counterparty(h, c.SIDE_SELL, "49995.00", "0.01")
+    await engine.wait_event(exec_of(ExecType.FILL, 21))
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=21, price=4_999_600,
+                                         quantity=5_000, account=1, instrument=INST.id))
+    rep = await engine.wait_event(exec_of(ExecType.REPLACED, 21))
+    assert (rep.price, rep.quantity, rep.cum_qty, rep.leaves_qty) == (4_999_600, 5_000, 1_000,
+                                                                      4_000)
+    old, new = venue_records(h, "oms-21")
+    assert old.status == c.ST_CANCELED and old.filled == c.to_fixed("0.01")
+    assert (new.status, new.price, new.qty) == (c.ST_NEW, c.to_fixed("49996"),
+                                                c.to_fixed("0.04"))
+    assert rep.exch_order_id == new.order_id
+    # fills of the new venue order count on from what the old one filled
+    counterparty(h, c.SIDE_SELL, "49996.00", "0.01")
+    f2 = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
+                                 and e.order_id == 21 and e.cum_qty == 2_000)
+    assert f2.leaves_qty == 3_000
+    # a second amend, to 0.06 in all: 0.04 left for the third venue order
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=21, price=4_999_700,
+                                         quantity=6_000, account=1, instrument=INST.id))
+    rep2 = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.REPLACED
+                                   and e.order_id == 21 and e.quantity == 6_000)
+    assert (rep2.cum_qty, rep2.leaves_qty) == (2_000, 4_000)
+    third = venue_records(h, "oms-21")[-1]
+    assert (third.qty, third.price) == (c.to_fixed("0.04"), c.to_fixed("49997"))
+    counterparty(h, c.SIDE_SELL, "49997.00", "0.04")
+    done = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
+                                   and e.order_id == 21 and e.leaves_qty == 0)
+    assert done.cum_qty == 6_000
+    assert "oms-21" not in gw.orders  # filled in all: the gateway forgets it
+    await engine.drain(0.3)
+    assert not engine.execs(ExecType.CANCELED)  # the old venue order's end is not the order's
+
+
+async def test_replace_whose_new_order_fails_reports_reject_then_canceled(env):
+    h, engine, gw = env
+    from bindings.wire import records as wire
+
+    await _resting(engine, 22, 4_999_500, flags=2)  # post-only: LIMIT_MAKER
+    assert venue_records(h, "oms-22")[0].otype == c.OT_LIMIT_MAKER
+    # amended across the ask: the cancel half runs, the LIMIT_MAKER would take (-2021)
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=22, price=5_001_000,
+                                         quantity=3_000, account=1, instrument=INST.id))
+    rej = await engine.wait_event(exec_of(ExecType.REPLACE_REJECT, 22))
+    assert rej.exch_code == -2010
+    await engine.wait_event(exec_of(ExecType.CANCELED, 22))
+    assert [r.status for r in venue_records(h, "oms-22")] == [c.ST_CANCELED]
+    assert "oms-22" not in gw.orders
+
+
+async def test_cancel_meeting_two_rate_limits_is_sent_again(env):
+    h, engine, gw = env
+    assert h.server is not None
+    from bindings.wire import records as wire
+
+    await _resting(engine, 23, 4_900_000)
+    h.server.fault(rate_limit=2)  # the cancel and the next request both meet HTTP 429
+    await engine.orders.send(wire.encode("GW_CANCEL", order_id=23, account=1,
+                                         instrument=INST.id))
+    await engine.wait_event(exec_of(ExecType.CANCELED, 23), timeout=15)
+    assert venue_records(h, "oms-23")[-1].status == c.ST_CANCELED
+    assert gw.rest.limiter.n_429 == 2
+
+
+async def test_cancel_of_order_not_held_goes_to_the_venue(env):
+    h, engine, gw = env
+    assert h.server is not None
+    from bindings.wire import records as wire
+
+    # placed under our id before this gateway process started (it does not hold it)
+    h.server.ex.place_order(0, "BTCUSDT", "BUY", "LIMIT", "0.01", "48000.00", "GTC",
+                            client_order_id="oms-24")
+    await engine.drain(0.2)
+    await engine.orders.send(wire.encode("GW_CANCEL", order_id=24, account=1,
+                                         instrument=INST.id))
+    await engine.wait_event(exec_of(ExecType.CANCELED, 24))
+    assert venue_records(h, "oms-24")[-1].status == c.ST_CANCELED
+    assert not engine.execs(ExecType.CANCEL_REJECT)
+
+
+async def test_replace_whose_answer_is_lost_is_resolved_by_query(env):
+    h, engine, gw = env
+    assert h.server is not None
+    from bindings.wire import records as wire
+
+    await _resting(engine, 25, 4_999_500)
+    h.server.fault(lose_ack=1, lose_ack_mode="drop")  # both halves run; the answer is lost
+    await engine.orders.send(wire.encode("GW_REPLACE", order_id=25, price=4_999_400,
+                                         quantity=2_000, account=1, instrument=INST.id))
+    rep = await engine.wait_event(exec_of(ExecType.REPLACED, 25), timeout=10)
+    old, new = venue_records(h, "oms-25")
+    assert old.status == c.ST_CANCELED and new.qty == c.to_fixed("0.02")
+    assert rep.exch_order_id == new.order_id and rep.quantity == 2_000
+    counterparty(h, c.SIDE_SELL, "49994.00", "0.02")
+    done = await engine.wait_event(lambda e: getattr(e, "exec_type", 0) == ExecType.FILL
+                                   and e.order_id == 25 and e.leaves_qty == 0)
+    assert done.cum_qty == 2_000
+    await engine.drain(0.3)
+    assert not engine.execs(ExecType.CANCELED) and not engine.execs(ExecType.REPLACE_REJECT)

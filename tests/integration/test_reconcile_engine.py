@@ -195,7 +195,13 @@ async def test_restart_books_missed_fill_closes_canceled_order_and_resumes(
         assert len(fills) == 1 and fills[0].order_id == a.order_id
         alerts = [ev for ev in events if ev.msg_type == MsgType.RISK_ALERT
                   and ev.alert == Alert.RECONCILIATION_DIFFERENCE]
-        assert {al.a for al in alerts} >= {1, 2}  # missed fill, order closed
+        # the restarted gateway follows its pre-restart orders and catches up their trades
+        # itself; when its report of the missed fill comes before the reconciliation's
+        # answer, the fill is booked live and the reconciliation finds nothing missed
+        by_reconciliation = bool(e2.reconciled["reports"]["1"]["booked_fills"])
+        missed = {1} if by_reconciliation else set()
+        assert {al.a for al in alerts} & {1} == missed  # missed fill
+        assert 2 in {al.a for al in alerts}  # order closed
         # account 1 has no CHECK_BALANCE: its balances are a cash ledger beside the
         # positions, never compared with the venue's wallet (no false RECON_BALANCE alert)
         assert 3 not in {al.a for al in alerts}
@@ -266,3 +272,72 @@ def test_silent_gateway_keeps_trading_halted_until_admin_override(tmp_path: Path
     finally:
         e.kill9()
         ctx.term()
+
+
+async def test_gateway_restart_mid_run_is_reconciled_and_its_missed_fill_booked_once(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """The gateway dies while the engine runs; an order fills at the venue meanwhile. The new
+    gateway process says hello (its GW_STATUS sequence starts again): the engine asks it
+    (GW_RECONCILE) and books the fill once, without a restart of the engine."""
+    h = await start_sim()
+    assert h.server is not None
+    ex = h.server.ex
+    ex.ledger.deposit(ex.sim_account, ex.asset_index["BTC"], 10**12)
+    ex.ledger.deposit(ex.sim_account, ex.asset_index["USDT"], 10**16)
+    ex.sim_submit("BTCUSDT", c.SIDE_BUY, c.OT_LIMIT, c.TIF_GTC, c.to_fixed("45000.00"),
+                  c.to_fixed("0.5"))
+    ex.sim_submit("BTCUSDT", c.SIDE_SELL, c.OT_LIMIT, c.TIF_GTC, c.to_fixed("55000.00"),
+                  c.to_fixed("0.5"))
+    ctx = zmq.Context()
+    jdir = tmp_path / "journal"
+    e = Engine(_config(tmp_path), jdir)
+    gw = None
+    try:
+        await asyncio.to_thread(e.start)
+        gw = await _gateway(h, e.endpoints, monkeypatch)
+        ep = e.endpoints["client"]
+        for side in (c.SIDE_SELL, c.SIDE_BUY):
+            ex.sim_submit("BTCUSDT", side, c.OT_LIMIT, c.TIF_GTC, c.to_fixed("49000.00"),
+                          c.to_fixed("0.01"))
+        await asyncio.sleep(0.5)
+        a = await asyncio.to_thread(_order, ctx, ep, 1, 4_900_000)
+        assert a.msg_type == MsgType.ACK, a
+        await wait_for(lambda: len(ex.open_orders(0, "BTCUSDT")) == 1, timeout_s=10)
+        orders = await asyncio.to_thread(_orders, ctx, ep)
+        assert orders[1].status == OrderStatus.NEW
+
+        await _stop(gw)  # the gateway is gone (kill -9: the engine hears nothing more)
+        gw = None
+        ex.sim_submit("BTCUSDT", c.SIDE_SELL, c.OT_LIMIT, c.TIF_GTC, c.to_fixed("49000.00"),
+                      c.to_fixed("0.01"))
+        assert ex.open_orders(0, "BTCUSDT") == []
+
+        gw = await _gateway(h, e.endpoints, monkeypatch)  # a new process: empty order map
+
+        async def filled() -> bool:
+            o = (await asyncio.to_thread(_orders, ctx, ep))[1]
+            return o.status == OrderStatus.FILLED and o.filled == 1000
+
+        deadline = time.monotonic() + 15
+        while not await filled():
+            assert time.monotonic() < deadline, "the fill at the venue was never booked"
+            await asyncio.sleep(0.2)
+        pos = await asyncio.to_thread(query, ctx, ep, int(QueryKind.POSITIONS), 92)
+        assert [(p.instrument, p.quantity) for p in pos] == [(1, 1000)]
+        # trading never stopped: a new order goes to the new gateway
+        n = await asyncio.to_thread(_order, ctx, ep, 2, 4_700_000)
+        assert n.msg_type == MsgType.ACK, n
+        await wait_for(lambda: len(ex.open_orders(0, "BTCUSDT")) == 1, timeout_s=10)
+        assert e.stop() == 0
+        _, events = _journal(jdir)
+        fills = [ev for ev in events if ev.msg_type == MsgType.FILL]
+        assert len(fills) == 1 and fills[0].order_id == a.order_id
+        alerts = [ev for ev in events if ev.msg_type == MsgType.RISK_ALERT
+                  and ev.alert == Alert.RECONCILIATION_DIFFERENCE]
+        assert 1 in {al.a for al in alerts}  # the missed fill, booked by reconciliation
+    finally:
+        if gw is not None:
+            await _stop(gw)
+        e.kill9()
+        ctx.term()
+        await h.server.stop()

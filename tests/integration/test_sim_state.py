@@ -85,5 +85,21 @@ def test_no_state_file_starts_fresh_and_ids_never_go_back(tmp_path: Path) -> Non
     assert not state.load(server, tmp_path / "none.json")
     book = server.ex.markets["BTCUSDT"].book
     book.resume(10, 10, 0)
+    book.resume(5, 5, 0)  # an empty book may start anywhere
+    server.market.step()
     with pytest.raises(ValueError, match="only go forward"):
-        book.resume(5, 10, 0)
+        book.resume(book.next_order_id - 1, book.next_trade_id, 0)
+
+
+def test_ids_go_on_from_the_later_of_the_saved_ids_and_this_start(tmp_path: Path) -> None:
+    first = _venue()
+    first.market.step()
+    rest = first.ex.place_order(0, "BTCUSDT", "BUY", "LIMIT", "0.01", "40000", "GTC")
+    path = tmp_path / "state.json"
+    state.save(first, path)
+    later = SimServer(sim_config(market={"enabled": True, "tick_ms": 3_600_000},
+                                 first_id=10**9))
+    assert state.load(later, path)
+    book = later.ex.markets["BTCUSDT"].book
+    assert book.order(rest["orderId"]) is not None
+    assert book.next_order_id == book.next_trade_id == 10**9

@@ -92,6 +92,7 @@ ops = st.one_of(
     ack, ack, ack, ack, fill, fill, fill, fill, fill, fill,
     st.tuples(st.just("reject"), recent, st.integers(0, 3000)),
     st.tuples(st.just("canceled"), recent),
+    st.tuples(st.just("unknown"), recent), st.tuples(st.just("unknown"), recent),
     st.tuples(st.just("cancel_reject"), recent),
     st.tuples(st.just("replaced"), recent),
     st.tuples(st.just("replace_reject"), recent),
@@ -195,6 +196,7 @@ class Pair:
                     assert self.ref.strategy_position(a, s, i) == self.core.strategy_position(
                         a, s, i)
         assert self.ref.open_order_count() == self.core.open_order_count()
+        assert self.ref.unknown_orders == self.core.unknown_orders
         # invariant: strategy positions add up to the account position
         for a in range(N_ACCOUNTS):
             for i in range(N_INSTRUMENTS):
@@ -298,8 +300,8 @@ class Pair:
             r, c = self.both("on_fill", args_r, args_c)
             assert r == c, op
         elif kind in ("ack", "canceled", "cancel_reject", "replaced", "replace_reject",
-                      "expired", "sent"):
-            name = {"ack": "on_ack", "canceled": "on_canceled",
+                      "expired", "sent", "unknown"):
+            name = {"ack": "on_ack", "canceled": "on_canceled", "unknown": "on_unknown",
                     "cancel_reject": "on_cancel_reject", "replaced": "on_replaced",
                     "replace_reject": "on_replace_reject", "expired": "on_expired",
                     "sent": "on_sent"}[kind]
@@ -404,7 +406,7 @@ def random_walk(seed: int, steps: int, max_orders: int, trade_window: int,
                   rng.randrange(13), rng.randrange(13), rng.choice([0, 0, 1]),
                   rng.choice([1, 1, 4, 5]))
         elif roll < 0.45:
-            op = ("ack", k)
+            op = ("ack", k) if rng.random() < 0.9 else ("unknown", k)
         elif roll < 0.62:
             trade = max(0, trade + rng.choice([1, 1, 1, 0, -1]))  # some ids repeat: duplicates
             if live and rng.random() < 0.97:

@@ -186,6 +186,33 @@ def test_stop_orders_trigger_on_last_price() -> None:
     assert led.locked(0, QUOTE) == 0 and led.locked(0, BASE) == 0
 
 
+def test_trailing_stop_follows_the_last_price_and_fires_on_the_retrace() -> None:
+    b, led = make()
+    limit(b, 1, SELL, 100, 1)
+    limit(b, 2, BUY, 100, 1)  # last = 100
+    # a sell stop-loss trailing by 500 BIPS (5%): stop at 95, raised with every new high
+    assert b.submit(0, SELL, c.OT_STOP_LOSS, c.TIF_GTC, 0, S, 95 * S, 0, 500) == \
+        -c.REJ_BAD_PARAM  # an activation price is not modelled
+    assert b.submit(0, SELL, c.OT_TAKE_PROFIT, c.TIF_GTC, 0, S, 0, 0, 500) == -c.REJ_BAD_PARAM
+    stop = b.submit(0, SELL, c.OT_STOP_LOSS, c.TIF_GTC, 0, S, 0, 0, 500)
+    assert stop > 0 and b.order(stop)["stop_price"] == 95 * S
+    assert b.order(stop)["trailing_delta"] == 500
+    limit(b, 1, SELL, 110, 1)
+    limit(b, 2, BUY, 110, 1)  # last = 110: stop 104.5
+    assert b.order(stop)["stop_price"] == 1045 * S // 10 and b.order(stop)["working"] is False
+    limit(b, 1, SELL, 106, 1)
+    limit(b, 2, BUY, 106, 1)  # a fall to 106 does not lower it, nor trigger it
+    assert b.order(stop)["stop_price"] == 1045 * S // 10
+    limit(b, 2, BUY, 100, 1)  # a bid for the stop's market sell
+    b.clear_events()
+    limit(b, 1, SELL, 104, 1)
+    limit(b, 3, BUY, 104, 1)  # last = 104 <= 104.5: fires, sells into the 100 bid
+    ev = b.events()
+    assert (c.EV_TRIGGERED, stop) in [(e[0], e[1]) for e in ev]
+    assert any(e[0] == c.EV_TRADE and e[1] == stop and e[6] == 100 * S for e in ev)
+    assert b.n_stops == 0
+
+
 def test_cancel_pending_stop_releases_lock() -> None:
     b, led = make()
     stop = b.submit(0, SELL, c.OT_STOP_LOSS_LIMIT, c.TIF_GTC, 90 * S, S, 95 * S)
