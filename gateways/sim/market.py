@@ -113,13 +113,12 @@ class SyntheticMarket:
                 continue
             count[side] += 1
         for side in (c.SIDE_BUY, c.SIDE_SELL):
-            best = m.book.best(1 - side)
             for _ in range(cfg.levels - count[side]):
                 px = mid - half - rng.randrange(cfg.levels) * spacing if side == c.SIDE_BUY \
                     else mid + half + rng.randrange(cfg.levels) * spacing
-                if best is not None and (px >= best[0] if side == c.SIDE_BUY
-                                         else px <= best[0]):
-                    continue  # a user order sits inside our spread: do not trade into it
+                # a quote may cross a user order the mid moved through: it trades at the
+                # user's price, as a market lifts a stale order (only the others' quotes
+                # never cross each other)
                 qty = self._round_qty(m, int(self.level_qty * (0.2 + rng.random())))
                 oid = self.ex.sim_submit(sym, side, c.OT_LIMIT, c.TIF_GTC, px, qty)
                 if oid > 0 and m.book.order(oid) is not None:

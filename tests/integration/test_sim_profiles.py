@@ -79,3 +79,28 @@ async def test_admin_mid_moves_the_market_and_the_book_follows() -> None:
                     assert r.status == 400 and "error" in await r.json()
     finally:
         await h.server.stop()
+
+
+async def test_a_mid_moved_through_a_user_order_lifts_it_and_quoting_goes_on() -> None:
+    h = await start_sim(sim_config(**_market_config(fill_probability=0.0,
+                                                    market_order_prob=0.0)))
+    try:
+        assert h.server is not None
+        ex = h.server.ex
+        book = ex.markets["BTCUSDT"].book
+        bid, ask = book.best(c.SIDE_BUY)[0], book.best(c.SIDE_SELL)[0]
+        sell = ex.place_order(0, "BTCUSDT", "SELL", "LIMIT", "0.01",
+                              c.fmt(ask + 100 * c.SCALE), "GTC")["orderId"]
+        deep = ex.place_order(0, "BTCUSDT", "BUY", "LIMIT", "0.01",
+                              c.fmt(bid - 1000 * c.SCALE), "GTC")["orderId"]
+        async with aiohttp.ClientSession() as s:
+            async with s.post(h.base_url + "/_sim/mid?symbol=BTCUSDT&price=51500") as r:
+                assert r.status == 200
+        sold = ex.accounts[0].records[("BTCUSDT", sell)]
+        assert sold.status == c.ST_FILLED  # at its own price, not the new mid
+        assert ex.accounts[0].trades[-1]["price"] == c.fmt(ask + 100 * c.SCALE)
+        # the others quote both sides around the new mid; the deep bid is left alone
+        assert c.to_fixed("51400") < book.best(c.SIDE_BUY)[0] < c.to_fixed("51600")
+        assert ex.accounts[0].records[("BTCUSDT", deep)].status == c.ST_NEW
+    finally:
+        await h.server.stop()
