@@ -1,6 +1,7 @@
 """`oms run` on examples/desk.toml through faults: kill -9 of each process kind in turn (the
-engine, the Binance gateway of spot_a, the ccxt gateway of spot_b, the writer), an outage of
-each simulated venue, and a full restart of `oms run` on the same journal.
+engine, the Binance gateway of spot_a, the ccxt gateway of spot_b, the writer), kill -9 of a
+gateway that never acted on an order sent to it, an outage of each simulated venue, and a
+full restart of `oms run` on the same journal.
 
 Orders are in flight at each fault (a market order and a limit order at the touch sent just
 before it). After each fault trading resumes without any admin command, and at the end
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +58,14 @@ class Trader:
                 self.send(who, "SOLUSDT", Side.BUY, "1")
 
     def in_flight(self) -> None:
-        """Orders the fault meets on their way: a market buy, and a limit buy joining the
-        best bid (the touch: local-dev fills it on the next tick)."""
+        """Orders the fault meets on their way: a market buy, and a marketable limit buy
+        (a little above the best ask: it trades at once)."""
         d = self.desk
         self.send("bob", "BTCUSDT", Side.BUY, "0.001")
-        bid = d.venues[("spot_a", "alice")].book_ticker("ETHUSDT")["bidPrice"]
-        self.send("alice", "ETHUSDT", Side.BUY, "0.01", price=bid, order_type=OrderType.LIMIT,
-                  tif=TimeInForce.GTC)
+        ask = Decimal(d.venues[("spot_a", "alice")].book_ticker("ETHUSDT")["askPrice"])
+        price = (ask * Decimal("1.002")).quantize(Decimal("0.01"))
+        self.send("alice", "ETHUSDT", Side.BUY, "0.01", price=str(price),
+                  order_type=OrderType.LIMIT, tif=TimeInForce.GTC)
 
     def settled(self, phase: str, timeout: float = 60.0) -> None:
         diff = self.desk.settle(timeout, lambda: self.desk.not_final(self.orders))
@@ -93,6 +96,14 @@ def test_kill9_of_each_process_and_a_full_restart_lose_and_double_nothing(
                 desk.connect()
             trader.round()
             trader.settled(f"kill -9 {name}")
+        # an order the gateway never acted on: sent while it is stopped, then kill -9; the
+        # engine holds it in doubt and asks the venue, which never had it
+        pid = run.processes()["gateway-spot_a-0"]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        trader.send("bob", "ETHUSDT", Side.BUY, "0.01")
+        run.kill9("gateway-spot_a-0")
+        trader.round()
+        trader.settled("an order the killed gateway never sent")
         # a venue that stops answering for a while (SIGSTOP), then comes back
         for exchange in ("spot_a", "spot_b"):
             pid = run.processes()[f"sim-{exchange}"]["pid"]
