@@ -110,9 +110,15 @@ def _dec(raw: int, precision: int) -> str:
 def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dict[str, Any]:
     """Ask the supervisor (processes) and every shard's engine (positions, balances, latency)."""
     from bindings.client import OmsClient, OmsError
+    from bindings.wire.records import CODECS
+    from bindings.wire.spec import Scope
     from oms_core.engine.config import shard_endpoint
+    from oms_core.enums import OrderStatus, OrderType, Side
     from oms_core.supervisor import ask_status, shards_of
 
+    KillState, OrderUpdate, PositionUpdate, BalanceUpdate = (  # noqa: N806
+        CODECS[n].tuple_cls for n in ("KILL_STATE", "ORDER_UPDATE", "POSITION_UPDATE",
+                                      "BALANCE_UPDATE"))
     out: dict[str, Any] = {"supervisor": ask_status(cfg.engine.health, timeout), "shards": {}}
     by_id = {i.id: i for i in cfg.instruments.values()}
     assets = {a.id: a for a in cfg.assets.values()}
@@ -133,10 +139,25 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                 for client in cfg.clients.values():
                     if client.shard != k:
                         continue
-                    pos = c.positions(account=client.id)
-                    bal = c.balances(account=client.id)
+                    snap = getattr(c.account_snapshot(account=client.id), "rows", [])
+                    # every account's snapshot carries the global and strategy switches too
+                    shard["kill"] = [_kill_text(cfg, r) for r in snap
+                                     if isinstance(r, KillState) and r.scope != Scope.ACCOUNT]
+                    pos = [r for r in snap if isinstance(r, PositionUpdate)]
+                    bal = [r for r in snap if isinstance(r, BalanceUpdate)]
+                    kill = [_kill_text(cfg, r) for r in snap if isinstance(r, KillState)
+                            and r.scope == Scope.ACCOUNT and r.kill_mode]
+                    orders = [{"order_id": o.order_id, "instrument": by_id[o.instrument].symbol,
+                               "side": Side(o.side).name.lower(),
+                               "type": OrderType(o.order_type).name,
+                               "qty": _dec(o.leaves, by_id[o.instrument].qty_precision),
+                               "price": _dec(o.price or o.trigger_price,
+                                             by_id[o.instrument].price_precision),
+                               "status": OrderStatus(o.status).name}
+                              for o in snap if isinstance(o, OrderUpdate)
+                              and o.instrument in by_id]
                     rows = []
-                    for p in getattr(pos, "rows", []):
+                    for p in pos:
                         inst = by_id.get(p.instrument)
                         if inst is None or (p.quantity == 0 and p.realized_pnl == 0):
                             continue
@@ -144,15 +165,30 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                         rows.append({"instrument": inst.symbol,
                                      "qty": _dec(p.quantity, inst.qty_precision),
                                      "realized": _dec(p.realized_pnl, quote),
-                                     "unrealized": _dec(getattr(p, "unrealized_pnl", 0), quote),
-                                     "unprotected": bool(getattr(p, "unprotected", 0))})
-                    balances = {assets[b.asset].name: _dec(b.total, assets[b.asset].precision)
-                                for b in getattr(bal, "rows", []) if b.asset in assets}
+                                     "fees": _dec(p.fees, quote),
+                                     "unrealized": _dec(p.unrealized_pnl, quote),
+                                     "unprotected": bool(p.unprotected)})
+                    balances = {assets[b.asset].name: {
+                        "total": _dec(b.total, assets[b.asset].precision),
+                        "free": _dec(b.free, assets[b.asset].precision)}
+                        for b in bal if b.asset in assets}
                     shard["clients"][client.name] = {"account": client.id, "positions": rows,
-                                                     "balances": balances}
+                                                     "balances": balances, "kill": kill,
+                                                     "open_orders": orders}
             except OmsError as e:
                 shard["error"] = f"{type(e).__name__}: {e}"
     return out
+
+
+def _kill_text(cfg: OmsConfig, r: Any) -> str:
+    """``global: HALT``, ``strategy trend: REDUCE_ONLY``, ``account: HALT``."""
+    from bindings.wire.spec import Scope
+    from oms_core.enums import KillMode
+
+    mode = KillMode(r.kill_mode).name
+    if r.scope == Scope.STRATEGY:
+        return f"strategy {cfg.ids.name('strategies', r.strategy)}: {mode}"
+    return f"{Scope(r.scope).name.lower()}: {mode}"
 
 
 def halt_lines(sup: dict[str, Any]) -> list[str]:
@@ -196,13 +232,31 @@ def cmd_status(args: argparse.Namespace) -> int:
                       f"round trip p50 {lat.get('p50', 0) / 1000:.0f} us "
                       f"p99 {lat.get('p99', 0) / 1000:.0f} us "
                       f"p99.9 {lat.get('p999', 0) / 1000:.0f} us {sh.get('error', '')}")
-            t = Table()
-            for col in ("client", "instrument", "position", "realized", "unrealized", "protected"):
+            for line in sh.get("kill", []):
+                if not line.endswith(": OFF"):
+                    con.print(f"shard {k} kill switch {line}")
+            t = Table(title="positions")
+            for col in ("client", "instrument", "position", "realized", "fees", "unrealized",
+                        "protected"):
                 t.add_column(col, justify="right")
             for name, cl in sh["clients"].items():
                 for r in cl["positions"]:
-                    t.add_row(name, r["instrument"], r["qty"], r["realized"], r["unrealized"],
+                    t.add_row(name, r["instrument"], r["qty"], r["realized"], r["fees"],
+                              r["unrealized"],
                               "NO (protective order refused)" if r.get("unprotected") else "")
+            con.print(t)
+            t = Table(title="balances, kill switches, open orders")
+            for col in ("client", "balances (free / total)", "kill", "open orders"):
+                t.add_column(col)
+            for name, cl in sh["clients"].items():
+                t.add_row(name, ", ".join(f"{a} {b['free']} / {b['total']}"
+                                          for a, b in cl["balances"].items()),
+                          ", ".join(cl["kill"]) or "-",
+                          "\n".join(f"{o['instrument']} {o['side']} {o['qty']} {o['type']} "
+                                    f"{o['price']} {o['status']}"
+                                    for o in cl["open_orders"][:20])
+                          + (f"\n... {len(cl['open_orders']) - 20} more"
+                             if len(cl["open_orders"]) > 20 else "") or "-")
             con.print(t)
     ok = all(sh["connected"] for sh in st["shards"].values())
     return 0 if ok else 1

@@ -48,6 +48,7 @@ from urllib.parse import urlparse
 
 from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
+from oms_core.engine.process import stop_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,7 +142,7 @@ class Supervisor:
             out.flush()
             c.proc = subprocess.Popen(c.spec.argv, stdout=out, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, cwd=self.run_dir, env=env,
-                                      start_new_session=True)
+                                      start_new_session=True, preexec_fn=stop_with_parent)
         c.starts += 1
         c.last_start = time.monotonic()
         c.next_start = 0.0

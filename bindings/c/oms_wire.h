@@ -672,7 +672,7 @@ _Static_assert(offsetof(oms_fill_t, side) == 112, "oms_fill_t.side");
 _Static_assert(offsetof(oms_fill_t, liquidity) == 113, "oms_fill_t.liquidity");
 _Static_assert(offsetof(oms_fill_t, _pad0) == 114, "oms_fill_t._pad0");
 
-/* POSITION_UPDATE (type 68, engine->client, 96 bytes). Position of (account, strategy, instrument). */
+/* POSITION_UPDATE (type 68, engine->client, 112 bytes). Position of (account, strategy, instrument). */
 typedef struct oms_position_update_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
     int64_t quantity;                   /* +32: signed position, raw (short < 0) */
@@ -680,25 +680,29 @@ typedef struct oms_position_update_t {
     int64_t realized_pnl;               /* +48: realized P&L, raw quote units */
     int64_t open_buy_qty;               /* +56: open buy order quantity, raw */
     int64_t open_sell_qty;              /* +64: open sell order quantity, raw */
-    int64_t event_ns;                   /* +72: engine time of the event, ns */
-    uint32_t account;                   /* +80: account id */
-    uint32_t strategy;                  /* +84: strategy id */
-    uint32_t instrument;                /* +88: instrument id */
-    uint8_t unprotected;                /* +92: 1: the venue refused a protective bracket child and nothing protects the position yet (see Alert PROTECTION_REFUSED) */
-    uint8_t _pad0[3];                   /* +93: padding, must be zero */
+    int64_t fees;                       /* +72: fees, raw quote units (a fee in another asset at its value) */
+    int64_t unrealized_pnl;             /* +80: unrealized P&L at the last mark-to-market, raw quote units */
+    int64_t event_ns;                   /* +88: engine time of the event, ns */
+    uint32_t account;                   /* +96: account id */
+    uint32_t strategy;                  /* +100: strategy id */
+    uint32_t instrument;                /* +104: instrument id */
+    uint8_t unprotected;                /* +108: 1: the venue refused a protective bracket child and nothing protects the position yet (see Alert PROTECTION_REFUSED) */
+    uint8_t _pad0[3];                   /* +109: padding, must be zero */
 } oms_position_update_t;
-_Static_assert(sizeof(oms_position_update_t) == 96, "oms_position_update_t size");
+_Static_assert(sizeof(oms_position_update_t) == 112, "oms_position_update_t size");
 _Static_assert(offsetof(oms_position_update_t, quantity) == 32, "oms_position_update_t.quantity");
 _Static_assert(offsetof(oms_position_update_t, avg_price) == 40, "oms_position_update_t.avg_price");
 _Static_assert(offsetof(oms_position_update_t, realized_pnl) == 48, "oms_position_update_t.realized_pnl");
 _Static_assert(offsetof(oms_position_update_t, open_buy_qty) == 56, "oms_position_update_t.open_buy_qty");
 _Static_assert(offsetof(oms_position_update_t, open_sell_qty) == 64, "oms_position_update_t.open_sell_qty");
-_Static_assert(offsetof(oms_position_update_t, event_ns) == 72, "oms_position_update_t.event_ns");
-_Static_assert(offsetof(oms_position_update_t, account) == 80, "oms_position_update_t.account");
-_Static_assert(offsetof(oms_position_update_t, strategy) == 84, "oms_position_update_t.strategy");
-_Static_assert(offsetof(oms_position_update_t, instrument) == 88, "oms_position_update_t.instrument");
-_Static_assert(offsetof(oms_position_update_t, unprotected) == 92, "oms_position_update_t.unprotected");
-_Static_assert(offsetof(oms_position_update_t, _pad0) == 93, "oms_position_update_t._pad0");
+_Static_assert(offsetof(oms_position_update_t, fees) == 72, "oms_position_update_t.fees");
+_Static_assert(offsetof(oms_position_update_t, unrealized_pnl) == 80, "oms_position_update_t.unrealized_pnl");
+_Static_assert(offsetof(oms_position_update_t, event_ns) == 88, "oms_position_update_t.event_ns");
+_Static_assert(offsetof(oms_position_update_t, account) == 96, "oms_position_update_t.account");
+_Static_assert(offsetof(oms_position_update_t, strategy) == 100, "oms_position_update_t.strategy");
+_Static_assert(offsetof(oms_position_update_t, instrument) == 104, "oms_position_update_t.instrument");
+_Static_assert(offsetof(oms_position_update_t, unprotected) == 108, "oms_position_update_t.unprotected");
+_Static_assert(offsetof(oms_position_update_t, _pad0) == 109, "oms_position_update_t._pad0");
 
 /* BALANCE_UPDATE (type 69, engine->client, 72 bytes). Balance of one asset of an account. */
 typedef struct oms_balance_update_t {
@@ -1042,7 +1046,7 @@ static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     case OMS_MSG_REJECT: return 72;
     case OMS_MSG_ORDER_UPDATE: return 128;
     case OMS_MSG_FILL: return 120;
-    case OMS_MSG_POSITION_UPDATE: return 96;
+    case OMS_MSG_POSITION_UPDATE: return 112;
     case OMS_MSG_BALANCE_UPDATE: return 72;
     case OMS_MSG_RISK_ALERT: return 80;
     case OMS_MSG_QUERY_RESULT: return 40;

@@ -455,6 +455,8 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("realized_pnl", "i64", "realized P&L, raw quote units"),
         F("open_buy_qty", "i64", "open buy order quantity, raw"),
         F("open_sell_qty", "i64", "open sell order quantity, raw"),
+        F("fees", "i64", "fees, raw quote units (a fee in another asset at its value)"),
+        F("unrealized_pnl", "i64", "unrealized P&L at the last mark-to-market, raw quote units"),
         _EV_NS, _ACC, _STRAT, _INST,
         F("unprotected", "u8", "1: the venue refused a protective bracket child and nothing "
                                "protects the position yet (see Alert PROTECTION_REFUSED)"),

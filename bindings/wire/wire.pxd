@@ -463,6 +463,8 @@ cdef extern from "oms_wire.h" nogil:
         int64_t realized_pnl
         int64_t open_buy_qty
         int64_t open_sell_qty
+        int64_t fees
+        int64_t unrealized_pnl
         int64_t event_ns
         uint32_t account
         uint32_t strategy

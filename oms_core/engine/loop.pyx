@@ -856,11 +856,12 @@ cdef class EngineLoop:
                 pos = core.ledger.position(e.account, e.instrument)
                 mult = core.instruments[e.instrument].notional_mult
                 pu.quantity = pos.qty
-                if pos.qty != 0 and mult != 0:
-                    pu.avg_price = pos.cost // (pos.qty * mult)
+                pu.avg_price = pos.cost // (pos.qty * mult) if pos.qty != 0 and mult != 0 else 0
                 pu.realized_pnl = pos.realized
                 pu.open_buy_qty = pos.open_buy
                 pu.open_sell_qty = pos.open_sell
+                pu.fees = pos.fees
+                pu.unrealized_pnl = pos.unrealized
                 pu.unprotected = pos.unprotected
                 pu.event_ns = e.ts
                 pu.account = e.account
@@ -985,11 +986,13 @@ cdef class EngineLoop:
                              rid, OMS_HDR_FLAG_QUERY_ROW, now)
                         mult = core.instruments[i].notional_mult
                         pu.quantity = pos.qty
-                        if pos.qty != 0 and mult != 0:
-                            pu.avg_price = pos.cost // (pos.qty * mult)
+                        pu.avg_price = (pos.cost // (pos.qty * mult)
+                                        if pos.qty != 0 and mult != 0 else 0)
                         pu.realized_pnl = pos.realized
                         pu.open_buy_qty = pos.open_buy
                         pu.open_sell_qty = pos.open_sell
+                        pu.fees = pos.fees
+                        pu.unrealized_pnl = pos.unrealized
                         pu.unprotected = pos.unprotected
                         pu.event_ns = now
                         pu.account = a
@@ -1026,8 +1029,32 @@ cdef class EngineLoop:
                     _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
                          OMS_HDR_FLAG_QUERY_ROW, now)
                     ks.account = a
+                    ks.strategy = 0
                     ks.scope = 2
                     ks.kill_mode = core.risk.accounts[a].kill
+                    ks.enabled = 0
+                    n_rows += 1
+            if kind == 7:  # the kill switches above every account: global, then strategies
+                ks = <oms_kill_state_t*>self.reply.reserve(sizeof(oms_kill_state_t))
+                _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
+                     OMS_HDR_FLAG_QUERY_ROW, now)
+                ks.account = 0
+                ks.strategy = 0
+                ks.scope = 1
+                ks.kill_mode = core.risk.global_kill
+                ks.enabled = 0
+                n_rows += 1
+                for i in range(core.risk.n_strategies):
+                    if core.risk.strategy_kill[i] == 0:
+                        continue
+                    ks = <oms_kill_state_t*>self.reply.reserve(sizeof(oms_kill_state_t))
+                    _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
+                         OMS_HDR_FLAG_QUERY_ROW, now)
+                    ks.account = 0
+                    ks.strategy = i
+                    ks.scope = 3
+                    ks.kill_mode = core.risk.strategy_kill[i]
+                    ks.enabled = 0
                     n_rows += 1
         qr = <oms_query_result_t*>self.reply.reserve(sizeof(oms_query_result_t))
         _hdr(qr, OMS_MSG_QUERY_RESULT, sizeof(oms_query_result_t), 0, rid, 0, now)

@@ -16,15 +16,27 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository (PYTHONPATH of the 
 _PR_SET_PDEATHSIG = 1
 
 
+try:  # resolved here, not in the forked child (which only makes the call)
+    import ctypes
+
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: children outlive a killed parent
+    _prctl = None
+
+
 def die_with_parent() -> None:
     """``preexec_fn`` for test and benchmark children: SIGKILL them when the process that
     started them dies (a test run killed by a timeout must not leave engines running)."""
-    try:
-        import ctypes
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the children outlive a killed parent
-        pass
+
+def stop_with_parent() -> None:
+    """``preexec_fn`` for supervised children: SIGTERM them (a clean stop: the engine answers
+    what arrived and closes its journal) when the supervisor that started them dies, so a
+    killed ``oms run`` leaves nothing trading unsupervised."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _toml_value(v: Any) -> str:

@@ -85,6 +85,27 @@ def test_halt_cancel_then_flatten_closes_only_the_named_client(run: Run) -> None
     _wait(lambda: _open(run, "alice") == 0, 10.0, "alice's resting order canceled")
     assert _open(run, "bob") == 1  # not in scope
 
+    # status shows the halt, the balances, the open orders and the P&L of each client
+    import json
+    from decimal import Decimal
+
+    r = _oms("status", "--config", cfg, "--json", "--pings", "5")
+    assert r.returncode == 0, r.stderr
+    clients = {n: c for sh in json.loads(r.stdout)["shards"].values()
+               for n, c in sh["clients"].items()}
+    assert clients["alice"]["kill"] == ["account: HALT"] and clients["bob"]["kill"] == []
+    assert clients["alice"]["open_orders"] == []
+    (bob_order,) = clients["bob"]["open_orders"]
+    assert (bob_order["instrument"], bob_order["side"], bob_order["qty"]) == (
+        "BTCUSDT", "buy", "0.0100")
+    assert set(clients["alice"]["balances"]["USDT"]) == {"free", "total"}
+    (pos,) = [p for p in clients["alice"]["positions"] if p["instrument"] == "BTCUSDT"]
+    assert Decimal(pos["qty"]) == Decimal("0.02") and Decimal(pos["fees"]) > 0
+    Decimal(pos["unrealized"])  # a number (the market moves it)
+    r = _oms("status", "--config", cfg, "--pings", "5")
+    assert r.returncode == 0 and "account: HALT" in r.stdout and "BTCUSDT buy" in r.stdout, (
+        r.stdout)
+
     # halted: the closing order is refused and the operator is told why
     r = _oms("flatten", "--config", cfg, "--account", "alice", "--settle", "5", timeout=60)
     assert r.returncode == 1 and "account is halted" in r.stdout, r.stdout

@@ -16,6 +16,7 @@ from engine_crash_fixtures import AX, PX, QX, Engine, Gateway, Trader, query, wr
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, QueryKind
+from oms_core import recovery
 from oms_core.engine import Engine as InProcessEngine
 from oms_core.engine import build_core, load_engine_config
 from oms_core.journal import EVENT, INPUT, JournalReader
@@ -51,12 +52,52 @@ def _wait_position(ctx: zmq.Context, ep: str, gw: Gateway, timeout: float = 20.0
     raise AssertionError(f"position never reached the venue's {gw.expected()}: {rows}")
 
 
+SNAPSHOT_EVERY = 40  # journal records; snapshots by count only, so their spacing is known
+
+
+def _tail_after_newest_snapshot(jdir: Path) -> tuple[int, int, int]:
+    """(newest snapshot's journal seq or 0, journal's last committed seq, inputs after it)."""
+    snaps = recovery.list_snapshots(str(jdir))
+    snap_seq = snaps[-1][0] if snaps else 0
+    last_seq, inputs = 0, 0
+    r = JournalReader(str(jdir))
+    for rec in r:
+        last_seq = rec.seq
+        inputs += rec.seq > snap_seq and rec.rtype == INPUT
+    r.close()
+    return snap_seq, last_seq, inputs
+
+
+def _trade_until_journal_ends_after_a_snapshot(ctx: zmq.Context, e: Engine, jdir: Path,
+                                               gw: Gateway, acked: dict[int, int],
+                                               next_cl: int) -> None:
+    """Trade one order at a time until the idle engine's journal provably ends with inputs
+    after its newest snapshot, so a kill now leaves a tail to replay.
+
+    Snapshots are taken SNAPSHOT_EVERY records or more apart, so when the newest file is
+    fewer than that before the journal's end no newer one can be in flight; a batch that
+    ended exactly on a snapshot gets one more order (fewer records than SNAPSHOT_EVERY).
+    """
+    for _ in range(20):
+        snap_seq, last_seq, inputs = _tail_after_newest_snapshot(jdir)
+        if snap_seq and inputs and last_seq - snap_seq < SNAPSHOT_EVERY:
+            return
+        t = Trader(ctx, e.endpoints["client"], acked, next_cl, per_frame=1, window=1)
+        t.pump(time.monotonic() + 10, lambda cl=next_cl: cl not in acked)
+        t.close()
+        assert next_cl in acked, "order not acknowledged"
+        next_cl += 1
+        _wait_position(ctx, e.endpoints["client"], gw)
+    raise AssertionError(f"no tail after a snapshot: {_tail_after_newest_snapshot(jdir)}")
+
+
 def test_recovery_replays_through_engine_and_restores_loop_state(tmp_path: Path) -> None:
     """Fast: one restart with a snapshot in the middle; the event sequence continues."""
     cfg = write_config(tmp_path)
     jdir = tmp_path / "journal"
     ctx = zmq.Context()
-    e = Engine(cfg, jdir, "--snapshot-every", "40").start()
+    e = Engine(cfg, jdir, "--snapshot-every", str(SNAPSHOT_EVERY),
+               "--snapshot-seconds", "0").start()
     gw = Gateway(ctx, e.endpoints)
     gw.start()
     acked: dict[int, int] = {}
@@ -64,7 +105,7 @@ def test_recovery_replays_through_engine_and_restores_loop_state(tmp_path: Path)
     t.pump(time.monotonic() + 0.5, lambda: len(acked) < 100)
     t.close()
     _wait_position(ctx, e.endpoints["client"], gw)
-    time.sleep(0.2)
+    _trade_until_journal_ends_after_a_snapshot(ctx, e, jdir, gw, acked, t.next_cl)
     e.kill9()
     e2 = Engine(cfg, jdir).start()
     try:

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 # recorded with the step-by-step replay (run_replay(fast=False)), same engine; a change of
 # the engine's records changes them (the fast and step-by-step paths must still agree)
 PINNED = {
-    (4, 17): "bdd9821c05dcd9ed1b6d5c12b4bd859ccf64819a52bb428db4b92e40ee1fbe7d",
-    (26, 7): "6eb656e26b2c6a91e92437378ce9cd2ab6c5589d0a39d1270b50b8e13e1097ee",
+    (4, 17): "8b0e2d07b7ac4c528b27096e4e998c418b42b2b0081c4bd75d1f2a1c5ae80e4f",
+    (26, 7): "c8b340178e51c6687cfa5e8ae900181b410e2bc6f2e504dc4571ade4e6f8a90c",
 }
 
 # SMALL_TOML plus clients that make the engine hold orders and timers and read the closes:
