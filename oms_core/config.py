@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateways.sim.config import LATENCY_DISTS
 from oms_core.enums import (
     KillMode,
     Limit,
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AssetConfig", "ClientConfig", "ConfigError", "Credentials", "EngineConfig",
     "ExchangeAccount", "ExchangeConfig", "Ids", "InstrumentConfig", "LIMIT_KEYS", "OmsConfig",
-    "OrderParams", "ReplayConfig", "StrategyConfig", "WriterConfig", "build_core",
+    "OrderParams", "ReplayConfig", "SIM_PROFILES", "SimProfile", "StrategyConfig",
+    "WriterConfig", "build_core",
     "check_credentials",
     "load_config", "parse_config", "to_raw",
 ]
@@ -107,6 +109,46 @@ class InstrumentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SimProfile:
+    """How the simulator of a paper exchange behaves: the latency of each REST request, how
+    resting orders fill, and the synthetic market. Paper mode only; a live exchange ignores
+    it. ``[exchanges.<name>] sim_profile`` picks one of :data:`SIM_PROFILES`, and
+    ``[exchanges.<name>.sim]`` sets any of these fields over it."""
+
+    name: str
+    latency: str = "none"  # none | fixed | uniform | normal | lognormal
+    latency_ms: float = 0.0  # fixed value; normal mean; lognormal median
+    latency_sd_ms: float = 0.0  # normal standard deviation
+    latency_sigma: float = 0.5  # lognormal shape
+    latency_min_ms: float = 0.0  # uniform low end; floor of normal
+    latency_max_ms: float = 0.0  # uniform high end; when > 0, the cap of every distribution
+    fill_probability: float = 0.0  # per market tick, per resting order: others hit it
+    partial_fill_probability: float = 0.5  # such a hit fills only a part (0: fill ratio 1.0)
+    fill_at_touch: bool = False  # only orders at the best price of their side are hit
+    reject_probability: float = 0.0  # new orders refused at random (-2010)
+    tick_ms: int = 100  # the synthetic market moves this often
+    volatility_bps: float = 2.0  # std-dev of one move of the mid
+    market_order_probability: float = 0.2  # per tick: others send a market order
+    spread_ticks: int = 2  # others' quotes: spread, and base size of each level (slippage
+    level_qty: str = "5"  # of a market order that walks the book)
+
+
+# The named profiles. "ideal": no latency, resting orders fill only when the market's own
+# flow reaches them. The seed's two: "local-dev" (50 ms, every order at the touch fills in
+# full) and "integration" (normally distributed latency, fill probability 0.95, partials).
+SIM_PROFILES: dict[str, SimProfile] = {
+    "ideal": SimProfile("ideal"),
+    "local-dev": SimProfile("local-dev", latency="fixed", latency_ms=50.0,
+                            fill_probability=1.0, partial_fill_probability=0.0,
+                            fill_at_touch=True),
+    "integration": SimProfile("integration", latency="normal", latency_ms=30.0,
+                              latency_sd_ms=10.0, latency_min_ms=1.0, latency_max_ms=150.0,
+                              fill_probability=0.95, partial_fill_probability=0.25,
+                              fill_at_touch=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeConfig:
     """A venue and how its gateway reaches it; the gateway talks to the engine on
     ``orders`` / ``events`` / ``market_data``."""
@@ -123,6 +165,7 @@ class ExchangeConfig:
     maker_fee_bps: int = 0
     taker_fee_bps: int = 0
     slippage_bps: int = 0
+    sim: SimProfile = SIM_PROFILES["ideal"]  # paper mode: how its simulator behaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +409,15 @@ class _Table:
             raise self.fail(name, f"must be in {lo}..{hi}, got {v}")
         return v
 
+    def float_(self, name: str, default: float, lo: float, hi: float) -> float:
+        """A number (integer or float: simulation knobs, never money) in ``lo..hi``."""
+        v = self.raw(name, default)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(name, f"must be a number, got {v!r}")
+        if not lo <= v <= hi:
+            raise self.fail(name, f"must be in {lo:g}..{hi:g}, got {v:g}")
+        return float(v)
+
     def dec(self, name: str, default: str | None = None, positive: bool = False) -> Decimal:
         v = self.raw(name, default, required=default is None)
         return _as_decimal(self, name, v, positive)
@@ -383,6 +435,39 @@ class _Table:
         for name in self.data:
             if name not in self.used:
                 raise self.fail(name, "unknown key")
+
+
+def _sim_profile(e: _Table) -> SimProfile:
+    """``sim_profile`` (a name of :data:`SIM_PROFILES`) with the ``sim`` table over it."""
+    base = SIM_PROFILES[e.str_("sim_profile", "ideal", choices=SIM_PROFILES)]
+    t = e.table("sim")
+    p = SimProfile(
+        name=base.name,
+        latency=t.str_("latency", base.latency, choices=LATENCY_DISTS),
+        latency_ms=t.float_("latency_ms", base.latency_ms, 0, 60_000),
+        latency_sd_ms=t.float_("latency_sd_ms", base.latency_sd_ms, 0, 60_000),
+        latency_sigma=t.float_("latency_sigma", base.latency_sigma, 0, 10),
+        latency_min_ms=t.float_("latency_min_ms", base.latency_min_ms, 0, 60_000),
+        latency_max_ms=t.float_("latency_max_ms", base.latency_max_ms, 0, 60_000),
+        fill_probability=t.float_("fill_probability", base.fill_probability, 0, 1),
+        partial_fill_probability=t.float_("partial_fill_probability",
+                                          base.partial_fill_probability, 0, 1),
+        fill_at_touch=t.bool_("fill_at_touch", base.fill_at_touch),
+        reject_probability=t.float_("reject_probability", base.reject_probability, 0, 1),
+        tick_ms=t.int_("tick_ms", base.tick_ms, lo=1, hi=60_000),
+        volatility_bps=t.float_("volatility_bps", base.volatility_bps, 0, 10_000),
+        market_order_probability=t.float_("market_order_probability",
+                                          base.market_order_probability, 0, 1),
+        spread_ticks=t.int_("spread_ticks", base.spread_ticks, lo=1, hi=10_000),
+        level_qty=str(t.dec("level_qty", base.level_qty, positive=True)),
+    )
+    if p.latency == "uniform" and p.latency_max_ms < p.latency_min_ms:
+        raise t.fail("latency_max_ms", f"must be at least latency_min_ms "
+                                       f"({p.latency_min_ms:g}) for a uniform latency")
+    if p.latency in ("fixed", "normal", "lognormal") and p.latency_ms == 0:
+        raise t.fail("latency_ms", f"must be above 0 for a {p.latency} latency")
+    t.done()
+    return p
 
 
 def _as_decimal(t: _Table, name: str, v: Any, positive: bool) -> Decimal:
@@ -526,6 +611,7 @@ class _Parser:
                 maker_fee_bps=e.int_("maker_fee_bps", 0, hi=10_000),
                 taker_fee_bps=e.int_("taker_fee_bps", 0, hi=10_000),
                 slippage_bps=e.int_("slippage_bps", 0, hi=10_000),
+                sim=_sim_profile(e),
             )
             if out[name].kind == "ccxt" and not out[name].ccxt_id:
                 raise e.fail("ccxt_id", "is required for kind = \"ccxt\"")

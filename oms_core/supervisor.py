@@ -5,7 +5,10 @@ Cold code, plain Python. What runs, from one configuration file (``oms_core/conf
 
 * paper mode: one simulated exchange (``python -m gateways.sim``) per configured exchange,
   with one venue account per client that has an account there (keys generated into the run
-  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`);
+  directory, mode 0600; balances: the client's cash, see :func:`paper_balances`), the
+  latency, fills and market of the exchange's ``sim_profile`` (:func:`sim_settings`), and
+  its memory kept beside the journal across runs (:func:`paper_state_file`: a restart goes
+  on with the venue's balances, open orders and trades, as a real venue would);
   live mode: no simulator, the gateways reach the configured venues;
 * per shard (``clients.<name>.shard``): an engine (``python -m oms_core.engine --config FILE
   --shard K``), one gateway per exchange (``python -m gateways``) that trades every venue
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from oms_core.config import OmsConfig
+from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
 from oms_core.engine.process import stop_with_parent
 
@@ -422,9 +425,21 @@ def database_of(cfg: OmsConfig, shard: int, n_shards: int) -> str:
     return str(db if n_shards == 1 else db.with_name(f"{db.stem}-shard{shard}{db.suffix}"))
 
 
-def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int = 100,
-         sim_volatility_bps: float = 2.0, seed: int = 1) -> tuple[list[ChildSpec],
-                                                                  dict[str, Any]]:
+def sim_settings(p: SimProfile) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The simulator's own settings (top-level keys, and its ``market`` and ``latency``
+    tables; gateways/sim/config.py) for an exchange's paper profile."""
+    market = {"tick_ms": p.tick_ms, "volatility_bps": p.volatility_bps,
+              "market_order_prob": p.market_order_probability, "spread_ticks": p.spread_ticks,
+              "level_qty": p.level_qty, "fill_probability": p.fill_probability,
+              "partial_fill_prob": p.partial_fill_probability,
+              "fill_at_touch": p.fill_at_touch}
+    latency = {"dist": p.latency, "ms": p.latency_ms, "sd_ms": p.latency_sd_ms,
+               "sigma": p.latency_sigma, "min_ms": p.latency_min_ms, "max_ms": p.latency_max_ms}
+    return {"reject_probability": p.reject_probability}, {"market": market, "latency": latency}
+
+
+def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
+         ) -> tuple[list[ChildSpec], dict[str, Any]]:
     """The child processes of ``cfg`` (and the files they read, written into ``run_dir``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -470,16 +485,17 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
                              "api_key": key_file.read_text(), "secret_file": str(sec_file),
                              "balances": paper_balances(cfg, c.name, ex.name)})
         sim_toml = run_dir / f"sim-{ex.name}.toml"
+        top, tables = sim_settings(ex.sim)
         # ids from the clock: the paper venue of a restarted `oms run` never reuses a trade
         # id the engine already booked (it would be refused as a duplicate fill)
-        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000},
-                    {"market": {"tick_ms": market_tick_ms, "volatility_bps": sim_volatility_bps,
-                                "level_qty": "5", "market_order_prob": 0.2}},
+        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000, **top},
+                    tables,
                     {"symbols": symbols, "accounts": accounts})
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
             py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
-            str(sim_toml), "--ports-file", str(ports)], stop_rank=4, ready_file=str(ports)))
+            str(sim_toml), "--ports-file", str(ports), "--state",
+            str(paper_state_file(cfg, ex.name))], stop_rank=4, ready_file=str(ports)))
         venues[ex.name] = (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
     engines, writers = [], []
     for k in shards:
@@ -508,6 +524,13 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, market_tick_ms: int
                 gateways.append(_gateway(cfg, ex.name, k, run_dir, venues[ex.name],
                                          sim_keys if paper else None))
     return specs + engines + writers + gateways, info
+
+
+def paper_state_file(cfg: OmsConfig, exchange: str) -> Path:
+    """Where the simulated venue ``exchange`` keeps its state between runs (its accounts'
+    balances, orders and trades): beside the journal, whose positions it must go on
+    matching."""
+    return Path(cfg.engine.journal_dir).resolve() / f"paper-{exchange}.json"
 
 
 def sim_key_files(run_dir: Path, exchange: str, client: str) -> tuple[Path, Path]:
@@ -593,4 +616,5 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",
-           "paper_balances", "plan", "remove_sockets", "shards_of", "sim_key_files"]
+           "paper_balances", "paper_state_file", "plan", "remove_sockets", "shards_of",
+           "sim_key_files", "sim_settings"]

@@ -1,7 +1,9 @@
-"""``python -m gateways.sim --port 0 --config sim.toml [--ports-file ports.json]``.
+"""``python -m gateways.sim --port 0 --config sim.toml [--ports-file ports.json]
+[--state state.json]``.
 
 Prints one JSON line with the bound URLs (and writes it to ``--ports-file``), then serves
-until SIGINT/SIGTERM.
+until SIGINT/SIGTERM. With ``--state`` the venue starts from the state saved there (when the
+file exists) and saves its state there when it stops (``gateways/sim/state.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import signal
 import sys
 
+from gateways.sim import state
 from gateways.sim.config import SimConfig
 from gateways.sim.server import SimServer
 
@@ -24,6 +27,8 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.no_market:
         cfg.market.enabled = False
     server = SimServer(cfg)
+    if args.state:
+        state.load(server, args.state)
     await server.start(args.host, args.port)
     info = {"host": server.host, "port": server.port, "rest": server.base_url + "/api/v3",
             "base_url": server.base_url, "ws": server.ws_url, "pid": _pid()}
@@ -42,6 +47,8 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
+    if args.state:
+        state.save(server, args.state)
 
 
 def _pid() -> int:
@@ -58,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ports-file", help="also write the bound URLs as JSON here")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--no-market", action="store_true", help="no synthetic participants")
+    ap.add_argument("--state", help="start from the state saved in this file; save it there "
+                                    "at stop")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr)

@@ -88,8 +88,11 @@ class MarketConfig:
     level_spacing_ticks: int = 1
     market_order_prob: float = 0.1  # per tick: other participants send a market order
     market_order_qty: str = "0.2"
-    fill_probability: float = 0.0  # per tick, per resting user order at the touch: hit it
+    fill_probability: float = 0.0  # per tick, per resting user order (see fill_at_touch): hit it
     partial_fill_prob: float = 0.5  # when hitting a user order, only a part of it fills
+    # hit only user orders at the best price of their side, as a queue at the touch is; false:
+    # any resting user order, however far from the market
+    fill_at_touch: bool = False
 
 
 @dataclass(slots=True)
@@ -100,13 +103,17 @@ class LimitsConfig:
     ban_seconds: int = 60
 
 
+LATENCY_DISTS = ("none", "fixed", "uniform", "normal", "lognormal")
+
+
 @dataclass(slots=True)
 class LatencyConfig:
-    dist: str = "none"  # none | fixed | uniform | lognormal
-    ms: float = 0.0  # fixed; lognormal median
-    min_ms: float = 0.0  # uniform
-    max_ms: float = 0.0  # uniform; cap for lognormal when > 0
+    dist: str = "none"  # none | fixed | uniform | normal | lognormal
+    ms: float = 0.0  # fixed; normal mean; lognormal median
+    min_ms: float = 0.0  # uniform; floor for normal
+    max_ms: float = 0.0  # uniform; cap for normal and lognormal when > 0
     sigma: float = 0.5  # lognormal shape
+    sd_ms: float = 0.0  # normal standard deviation
 
 
 @dataclass(slots=True)
@@ -133,7 +140,7 @@ class SimConfig:
         market = MarketConfig(**d.pop("market", {}))
         limits = LimitsConfig(**d.pop("limits", {}))
         latency = LatencyConfig(**d.pop("latency", {}))
-        if latency.dist not in ("none", "fixed", "uniform", "lognormal"):
+        if latency.dist not in LATENCY_DISTS:
             raise ValueError(f"unknown latency dist {latency.dist!r}")
         return cls(symbols=syms, accounts=accts, market=market, limits=limits, latency=latency,
                    **d)

@@ -75,6 +75,10 @@ class OrderRecord:
     update_time: int = 0
     working: bool = True
     fills: list[dict[str, Any]] = field(default_factory=list)
+    # what filled before the book that holds it now got it (an order restored from a saved
+    # state rests again with what was left): the book's counts start from these
+    filled_before: int = 0
+    quote_before: int = 0
 
     def to_query(self) -> dict[str, Any]:
         """GET /api/v3/order shape."""
@@ -468,8 +472,8 @@ class Exchange:
                 continue
             touched.add(account)
             rec.status = status
-            rec.filled = filled
-            rec.cum_quote = cum_quote
+            rec.filled = rec.filled_before + filled
+            rec.cum_quote = rec.quote_before + cum_quote
             rec.update_time = t
             if kind == c.EV_TRIGGERED:
                 rec.working = True
@@ -493,11 +497,11 @@ class Exchange:
                 "P": c.fmt(rec.stop_price), "F": "0.00000000", "g": -1,
                 "C": rec.client_order_id if kind == c.EV_CANCELED else "",
                 "x": c.EXEC_TYPES[kind], "X": c.STATUS_NAMES[status], "r": "NONE", "i": oid,
-                "l": c.fmt(qty), "z": c.fmt(filled), "L": c.fmt(price),
+                "l": c.fmt(qty), "z": c.fmt(rec.filled), "L": c.fmt(price),
                 "n": c.fmt(fee), "N": fee_asset if kind == c.EV_TRADE else None, "T": t,
                 "t": trade_id, "I": 0, "w": rec.working and status in (
                     c.ST_NEW, c.ST_PARTIALLY_FILLED), "m": bool(is_maker), "M": False,
-                "O": rec.time, "Z": c.fmt(cum_quote), "Y": c.fmt(quote_qty),
+                "O": rec.time, "Z": c.fmt(rec.cum_quote), "Y": c.fmt(quote_qty),
                 "Q": "0.00000000", "W": rec.time, "V": c.STP_NAMES[rec.stp]}
             if kind == c.EV_STP:
                 report["v"] = counter

@@ -2,7 +2,8 @@
 
 Each tick the participants re-quote ``levels`` limit orders per side around the mid,
 cancel the quotes that drifted away, sometimes send a market order, and (with
-``fill_probability``) hit resting user orders at the touch so they fill, fully or in part.
+``fill_probability``) hit resting user orders so they fill, fully or in part: any of them, or
+with ``fill_at_touch`` only those at the best price of their side.
 Everything draws from one ``random.Random(seed)``: a run is reproducible.
 """
 
@@ -67,6 +68,19 @@ class SyntheticMarket:
         for i in range(len(exchange.assets)):
             exchange.ledger.deposit(exchange.sim_account, i, big)
 
+    def set_mid(self, symbol: str, price: int) -> None:
+        """Move the random walk of ``symbol`` to ``price`` (fixed point, rounded down to the
+        tick); the next step re-quotes around it. ValueError for an unknown symbol or a
+        replayed (CSV) path."""
+        path = self.paths.get(symbol)
+        if path is None:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        if path.rows:
+            raise ValueError("the mid of a replayed (csv) market cannot be moved")
+        if price < 10 * path.tick:
+            raise ValueError("price must be at least 10 ticks")
+        path.mid = price - price % path.tick
+
     def _round_qty(self, m: Market, q: int) -> int:
         step = m.cfg.step_size
         return max(m.cfg.min_qty, q - q % step)
@@ -99,13 +113,12 @@ class SyntheticMarket:
                 continue
             count[side] += 1
         for side in (c.SIDE_BUY, c.SIDE_SELL):
-            best = m.book.best(1 - side)
             for _ in range(cfg.levels - count[side]):
                 px = mid - half - rng.randrange(cfg.levels) * spacing if side == c.SIDE_BUY \
                     else mid + half + rng.randrange(cfg.levels) * spacing
-                if best is not None and (px >= best[0] if side == c.SIDE_BUY
-                                         else px <= best[0]):
-                    continue  # a user order sits inside our spread: do not trade into it
+                # a quote may cross a user order the mid moved through: it trades at the
+                # user's price, as a market lifts a stale order (only the others' quotes
+                # never cross each other)
                 qty = self._round_qty(m, int(self.level_qty * (0.2 + rng.random())))
                 oid = self.ex.sim_submit(sym, side, c.OT_LIMIT, c.TIF_GTC, px, qty)
                 if oid > 0 and m.book.order(oid) is not None:
@@ -124,6 +137,10 @@ class SyntheticMarket:
                 if (rec.symbol != sym or rec.status in c.TERMINAL or not rec.working
                         or rec.otype not in (c.OT_LIMIT, c.OT_LIMIT_MAKER)):
                     continue
+                if self.cfg.fill_at_touch:
+                    best = m.book.best(rec.side)
+                    if best is None or best[0] != rec.price:
+                        continue
                 if rng.random() >= self.cfg.fill_probability:
                     continue
                 remaining = rec.qty - rec.filled

@@ -748,6 +748,19 @@ cdef class Book:
             s = self._orders[s].next
         return out
 
+    def resume(self, int64_t next_order_id, int64_t next_trade_id, int64_t last_price):
+        """Go on from a saved book (a restart from a saved state): the next order and trade
+        ids and the last trade price the stops compare with. Once the book holds an order
+        the ids only go forward (ValueError)."""
+        if self.n_orders and (next_order_id < self.next_order_id
+                              or next_trade_id < self.next_trade_id):
+            raise ValueError("order and trade ids only go forward")
+        if next_order_id <= 0 or next_trade_id <= 0:
+            raise ValueError("ids must be positive")
+        self.next_order_id = next_order_id
+        self.next_trade_id = next_trade_id
+        self.last_price = last_price
+
     def level_qty(self, int side, int64_t price):
         """Return the total open quantity at one price (0 when there is no level)."""
         cdef int32_t idx = self._find_level(<uint8_t>side, price)

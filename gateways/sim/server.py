@@ -181,6 +181,7 @@ class SimServer:
         r.add_get("/_sim/state", self.h_admin_state)
         r.add_post("/_sim/fault", self.h_admin_fault)
         r.add_post("/_sim/step", self.h_admin_step)
+        r.add_post("/_sim/mid", self.h_admin_mid)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -394,12 +395,14 @@ class SimServer:
             ms = lat.ms
         elif lat.dist == "uniform":
             ms = self.rng.uniform(lat.min_ms, lat.max_ms)
+        elif lat.dist == "normal":
+            ms = max(lat.min_ms, self.rng.gauss(lat.ms, lat.sd_ms))
         elif lat.dist == "lognormal":
             ms = lat.ms * math.exp(self.rng.gauss(0.0, lat.sigma))
-            if lat.max_ms > 0:
-                ms = min(ms, lat.max_ms)
         else:
             return 0.0
+        if lat.max_ms > 0:
+            ms = min(ms, lat.max_ms)
         return ms / 1000
 
     def _weight_of(self, request: web.Request) -> int:
@@ -764,6 +767,17 @@ class SimServer:
         except (ValueError, TypeError) as e:
             return _json({"error": str(e)}, 400)
         return _json({"applied": done})
+
+    async def h_admin_mid(self, request: web.Request) -> web.Response:
+        """Move a symbol's mid (``symbol``, ``price`` as a decimal string) and step once."""
+        symbol = request.query.get("symbol", "").upper()
+        try:
+            self.market.set_mid(symbol, c.to_fixed(request.query.get("price", "")))
+        except (ValueError, ArithmeticError) as e:
+            return _json({"error": str(e)}, 400)
+        mid = self.market.paths[symbol].mid
+        self.market.step()
+        return _json({"symbol": symbol, "mid": c.fmt(mid)})
 
     async def h_admin_step(self, request: web.Request) -> web.Response:
         n = int(request.query.get("n", "1"))

@@ -481,7 +481,29 @@ class Reconciler:
             req.hello_at = req.hello_at or time.monotonic()
             return
         log.warning("gateway %d (exchange %d) started: reconciling with it", gid, ex)
+        self._in_doubt(ex, now)
         self.request(ex, min(heard, now) - self.lookback_ns)
+
+    def _in_doubt(self, ex: int, before_ns: int) -> None:
+        """Orders sent to ``ex``'s gateway before its new process said hello and never
+        answered: the process that died may have placed them or lost them. They become
+        UNKNOWN, which the timer's reconciliation resolves by asking the venue (else they
+        would wait in PENDING_NEW for an answer nobody will send)."""
+        core = self.engine.core
+        instruments = _instruments_by_exchange(self.engine).get(ex, {})
+        ts = time.time_ns()
+        for account in self._accounts():
+            for oid in core.live_orders(account):
+                o = core.order(oid)
+                if (o is None or o["status"] != OrderStatus.PENDING_NEW or o["hold"]
+                        or o["ts_received"] >= before_ns or o["instrument"] not in
+                        instruments):
+                    continue
+                log.warning("order %d was sent to the gateway of exchange %d before it "
+                            "restarted: in doubt until the venue is asked", oid, ex)
+                _live_apply(self.engine, MsgType.GW_EXEC_REPORT, ts, wire.encode(
+                    "GW_EXEC_REPORT", order_id=int(oid), exec_type=ExecType.UNKNOWN_ORDER,
+                    gw_recv_ns=ts, account=account))
 
     # -- answers
     def on_frame(self, frame: bytes) -> bool:
