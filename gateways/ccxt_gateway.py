@@ -29,7 +29,6 @@ from typing import Any
 import ccxt.pro as ccxtpro
 from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
 
-from bindings.wire.spec import ANY_ID
 from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from .binance.gateway import NO_VENUE_ACCOUNT, BoundedSet
@@ -42,6 +41,7 @@ from .engine_link import (
     ReconcileAnswer,
     asset_map,
     order_id_of,
+    reconcile_each_account,
     trade_id_of,
 )
 
@@ -587,13 +587,8 @@ class CcxtGateway:
         with code :data:`~gateways.binance.gateway.NO_VENUE_ACCOUNT`).
         """
         self.n_reconciles += 1
-        if rec.account == ANY_ID:
-            for sess in self.sessions.values():
-                await self._reconcile_account(rec, sess)
-        elif rec.account in self.sessions:
-            await self._reconcile_account(rec, self.sessions[rec.account])
-        else:
-            await ReconcileAnswer(self.link, rec, rec.account).end(NO_VENUE_ACCOUNT)
+        await reconcile_each_account(self.link, rec, self.sessions, self._reconcile_account,
+                                     NO_VENUE_ACCOUNT)
 
     async def _reconcile_account(self, rec: Any, sess: CcxtSession) -> None:
         ans = ReconcileAnswer(self.link, rec, sess.account_id)

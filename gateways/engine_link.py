@@ -98,6 +98,22 @@ def trade_id_of(venue_trade_id: Any) -> int:
                           "little") & 0x7FFFFFFFFFFFFFFF
 
 
+async def reconcile_each_account(link: EngineLink, request: Any, sessions: dict[int, Any],
+                                 reconcile_one: Any, no_account_code: int) -> None:
+    """Answer one GW_RECONCILE once per venue account it asks for (``ANY_ID``: every
+    session, in turn); an account with no session here gets an empty answer ending with
+    ``no_account_code``. ``reconcile_one(request, session)`` answers one account."""
+    from bindings.wire.spec import ANY_ID
+
+    if request.account == ANY_ID:
+        for sess in sessions.values():
+            await reconcile_one(request, sess)
+    elif request.account in sessions:
+        await reconcile_one(request, sessions[request.account])
+    else:
+        await ReconcileAnswer(link, request, request.account).end(no_account_code)
+
+
 class ReconcileAnswer:
     """The answer to one GW_RECONCILE, sent row by row (shared by every gateway).
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import orjson
 
-from bindings.wire.spec import ANY_ID
 from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from ..book import BookResult, L2Book, format_fixed, parse_fixed
@@ -42,6 +41,7 @@ from ..engine_link import (
     ReconcileAnswer,
     asset_map,
     order_id_of,
+    reconcile_each_account,
 )
 from ..ratelimit import Banned, RateLimiter
 from ..ws import Backoff, WsConnection
@@ -1042,13 +1042,8 @@ class BinanceGateway:
         (``/account``), then GW_RECONCILE_END: code 0 when complete, else the error.
         """
         self.n_reconciles += 1
-        if rec.account == ANY_ID:
-            for sess in self.sessions.values():
-                await self._reconcile_account(rec, sess)
-        elif rec.account in self.sessions:
-            await self._reconcile_account(rec, self.sessions[rec.account])
-        else:
-            await ReconcileAnswer(self.link, rec, rec.account).end(NO_VENUE_ACCOUNT)
+        await reconcile_each_account(self.link, rec, self.sessions, self._reconcile_account,
+                                     NO_VENUE_ACCOUNT)
 
     async def _reconcile_account(self, rec: Any, sess: VenueSession) -> None:
         ans = ReconcileAnswer(self.link, rec, sess.account_id)
