@@ -509,7 +509,8 @@ def reconcile_balances(core: Any, view: GatewayView, ts: int, put: ApplyFn,
 
 
 def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
-              journal: Any | None = None, live_order_ids: Iterable[int] = ()) -> ReconReport:
+              journal: Any | None = None, live_order_ids: Iterable[int] = (),
+              in_doubt_rejected: bool = True) -> ReconReport:
     """Bring ``core`` in line with a gateway's view; every change is an input.
 
     * fills the venue reports that the core never booked -> GW_EXEC_REPORT FILL inputs
@@ -517,6 +518,9 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
     * orders the core holds open (``live_order_ids``, of this account and gateway) that the
       venue does not list -> GW_EXEC_REPORT CANCELED (reason: unknown at the venue after
       restart);
+    * of those, an order in doubt (UNKNOWN, nothing filled) -> REJECT: it never got there;
+      after an engine restart (``in_doubt_rejected`` False) it is closed CANCELED like the
+      others, since the venue may have held it and canceled it while the engine was down;
     * venue open orders the engine does not hold open -> alerts only; no automatic change;
     * balances: :func:`reconcile_balances` (compared where the engine keeps them itself,
       adopted from the venue where it does not, left alone for accounts without balances).
@@ -571,7 +575,7 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
             continue
         if o.get("hold", 0):
             continue  # held by the engine (stop / child), never sent: nothing to close
-        if o["status"] == OrderStatus.UNKNOWN and not o["filled"]:
+        if o["status"] == OrderStatus.UNKNOWN and not o["filled"] and in_doubt_rejected:
             # a submit in doubt that the venue neither lists nor traded: it never got there
             put(MsgType.GW_EXEC_REPORT, _exec_report(oid, ExecType.REJECT, ts,
                                                      account=view.account))

@@ -394,6 +394,9 @@ class Reconciler:
         self.unknown_since = 0.0
         self.n_requests = 0
         self._rid = time.time_ns() & 0xFFFFFFFFFF00
+        # orders of an earlier engine process are the start reconciliation's (it closes
+        # what the venue does not hold); only this process's can be lost by a gateway
+        self.started_ns = time.time_ns()
 
     # -- asking
     def request_all(self, since_ns: int) -> None:
@@ -496,8 +499,8 @@ class Reconciler:
             for oid in core.live_orders(account):
                 o = core.order(oid)
                 if (o is None or o["status"] != OrderStatus.PENDING_NEW or o["hold"]
-                        or o["ts_received"] >= before_ns or o["instrument"] not in
-                        instruments):
+                        or not self.started_ns <= o["ts_received"] < before_ns
+                        or o["instrument"] not in instruments):
                     continue
                 log.warning("order %d was sent to the gateway of exchange %d before it "
                             "restarted: in doubt until the venue is asked", oid, ex)
@@ -642,7 +645,8 @@ class Reconciler:
             # balance is the sum over its venues); never mid-run
             view = recovery.GatewayView(account, set(insts.get(ex, {})), ans.orders,
                                         ans.fills, {}, set(), False)
-            rep = recovery.reconcile(engine.core, view, time.time_ns(), apply, None, live)
+            rep = recovery.reconcile(engine.core, view, time.time_ns(), apply, None, live,
+                                     in_doubt_rejected=not req.at_start)
             st.reports[(ex, account)] = rep
             if self.start_balances is not None:
                 self.start_balances[(ex, account)] = (account, ans.balances)
