@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 from bindings.client import OmsClient, Rejected
 from oms_core.config import OmsConfig, load_config
+from oms_core.engine.process import wait_ready
 from oms_core.enums import TERMINAL_STATUSES, OrderStatus, Reject
 from oms_core.supervisor import free_port, sim_key_files
 
@@ -86,16 +86,9 @@ class OmsRun:
         self.ready = self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if line.startswith("READY "):
-                    return dict(json.loads(line[6:]))
-                if not line and self.proc.poll() is not None:
-                    break
+        seen = wait_ready(self.proc, timeout)  # oms run prints READY as the engine does
+        if "READY" in seen:
+            return dict(seen["READY"][1])
         self.kill()
         raise RuntimeError(f"oms run did not start: {self.err.read_text()[-3000:]}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from bindings.client import Ack, OmsClient
 from bindings.wire.spec import QueryKind
 from oms_core.config import load_config
 from oms_core.demo import write_demo_config
-from oms_core.engine.process import ROOT
+from oms_core.engine.process import ROOT, wait_ready
 from oms_core.enums import OrderType, Side, TimeInForce
 
 OMS = [sys.executable, "-m", "oms_core.cli"]
@@ -37,16 +36,9 @@ class OmsRun:
         self.ready = self._wait_ready(60)
 
     def _wait_ready(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if line.startswith("READY "):
-                    return json.loads(line[6:])
-                if not line and self.proc.poll() is not None:
-                    break
+        seen = wait_ready(self.proc, timeout)  # oms run prints READY as the engine does
+        if "READY" in seen:
+            return dict(seen["READY"][1])
         self.proc.kill()
         raise RuntimeError("oms run did not start")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from oms_core.demo import write_demo_config
+from oms_core.engine.process import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -71,16 +71,9 @@ class Run:
         self.publisher: subprocess.Popen[str] | None = None
 
     def _wait_ready(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if line.startswith("READY "):
-                    return json.loads(line[6:])
-                if not line and self.proc.poll() is not None:
-                    break
+        seen = wait_ready(self.proc, timeout)  # oms run prints READY as the engine does
+        if "READY" in seen:
+            return dict(seen["READY"][1])
         self.proc.kill()
         raise RuntimeError(f"oms run did not start: {self.proc.stderr.read()[-3000:]}")
 
