@@ -42,6 +42,7 @@ from .engine_link import (
     asset_map,
     order_id_of,
     reconcile_each_account,
+    serve_orders,
     trade_id_of,
 )
 
@@ -296,15 +297,9 @@ class CcxtGateway:
     # ---- orders ------------------------------------------------------------
 
     async def _order_loop(self) -> None:
-        async for rec in self.link.orders():
-            if rec.msg_type.name == "GW_NEW_ORDER":
-                asyncio.get_running_loop().create_task(self.new_order(rec))
-            elif rec.msg_type.name == "GW_CANCEL":
-                asyncio.get_running_loop().create_task(self.cancel_order(rec))
-            elif rec.msg_type.name == "GW_RECONCILE":
-                asyncio.get_running_loop().create_task(self.reconcile(rec))
-            elif rec.msg_type.name == "GW_REPLACE":
-                asyncio.get_running_loop().create_task(self.replace_order(rec))
+        await serve_orders(self.link, {
+            "GW_NEW_ORDER": self.new_order, "GW_CANCEL": self.cancel_order,
+            "GW_REPLACE": self.replace_order, "GW_RECONCILE": self.reconcile})
 
     async def _exec(self, rec: Any, exec_type: ExecType, **kw: Any) -> None:
         await self.link.send_exec(order_id=rec.order_id, account=rec.account,

@@ -19,11 +19,12 @@ is free, so throughput is unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import zmq
@@ -36,7 +37,7 @@ from .config import EngineEndpoints
 from .mdpub import MdPublisher
 
 __all__ = ["EngineLink", "ExecType", "GatewayState", "MdFlag", "ReconcileAnswer",
-           "asset_map", "make_context", "order_id_of", "trade_id_of"]
+           "asset_map", "make_context", "order_id_of", "serve_orders", "trade_id_of"]
 
 log = logging.getLogger("gateways.engine_link")
 
@@ -96,6 +97,41 @@ def trade_id_of(venue_trade_id: Any) -> int:
         return int(s)
     return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(),
                           "little") & 0x7FFFFFFFFFFFFFFF
+
+
+OrderHandler = Callable[[Any], Awaitable[None]]
+
+
+async def serve_orders(link: EngineLink, handlers: dict[str, OrderHandler]) -> None:
+    """Run ``handlers[msg_type name](record)`` for every order record from the engine, each
+    as its own task.
+
+    A GW_RECONCILE starts reading the venue only once every order action received before
+    it has finished: its answer is then a picture taken after them, so an order the engine
+    sent before asking is listed (read too early, a working order would look "not at the
+    venue" and be closed in the engine while it rests at the venue)."""
+    loop = asyncio.get_running_loop()
+    actions: set[asyncio.Task[None]] = set()
+    reconciles: set[asyncio.Task[None]] = set()  # strong references until done
+
+    async def after(earlier: set[asyncio.Task[None]], work: Awaitable[None]) -> None:
+        if earlier:
+            await asyncio.wait(earlier)
+        await work
+
+    async for rec in link.orders():
+        name = rec.msg_type.name
+        handler = handlers.get(name)
+        if handler is None:
+            continue
+        if name == "GW_RECONCILE":
+            task = loop.create_task(after(set(actions), handler(rec)))
+            reconciles.add(task)
+            task.add_done_callback(reconciles.discard)
+        else:
+            task = loop.create_task(handler(rec))
+            actions.add(task)
+            task.add_done_callback(actions.discard)
 
 
 async def reconcile_each_account(link: EngineLink, request: Any, sessions: dict[int, Any],

@@ -42,6 +42,7 @@ from ..engine_link import (
     asset_map,
     order_id_of,
     reconcile_each_account,
+    serve_orders,
 )
 from ..ratelimit import Banned, RateLimiter
 from ..ws import Backoff, WsConnection
@@ -751,16 +752,9 @@ class BinanceGateway:
         return sess
 
     async def _order_loop(self) -> None:
-        async for rec in self.link.orders():
-            name = rec.msg_type.name
-            if name == "GW_NEW_ORDER":
-                asyncio.get_running_loop().create_task(self.new_order(rec))
-            elif name == "GW_CANCEL":
-                asyncio.get_running_loop().create_task(self.cancel_order(rec))
-            elif name == "GW_RECONCILE":
-                asyncio.get_running_loop().create_task(self.reconcile(rec))
-            elif name == "GW_REPLACE":
-                asyncio.get_running_loop().create_task(self.replace_order(rec))
+        await serve_orders(self.link, {
+            "GW_NEW_ORDER": self.new_order, "GW_CANCEL": self.cancel_order,
+            "GW_REPLACE": self.replace_order, "GW_RECONCILE": self.reconcile})
 
     async def new_order(self, rec: Any) -> None:
         """Send one GW_NEW_ORDER to Binance."""

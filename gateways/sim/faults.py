@@ -15,6 +15,8 @@ class Faults:
     lose_ack_next: int = 0  # place (or cancelReplace) the next N orders, drop the response
     lose_ack_mode: str = "drop"  # drop: close the connection | timeout: hang lose_ack_s first
     lose_ack_s: float = 30.0
+    delay_orders_next: int = 0  # the next N new orders wait delay_orders_s before placement
+    delay_orders_s: float = 0.5
     depth_skip_next: int = 0  # the next N depth events jump the update id by depth_skip_by
     depth_skip_by: int = 5
     depth_reorder_next: int = 0  # the next N pairs of depth events go out swapped
@@ -25,7 +27,8 @@ class Faults:
         """Apply an admin request; return the names of the faults set.
 
         Accepted keys: ``rate_limit`` (int), ``lose_ack`` (int), ``lose_ack_mode``,
-        ``lose_ack_s``, ``depth_skip`` (int), ``depth_skip_by``, ``depth_reorder`` (int),
+        ``lose_ack_s``, ``delay_orders`` (int), ``delay_orders_s``, ``depth_skip`` (int),
+        ``depth_skip_by``, ``depth_reorder`` (int),
         ``stall_ws_s`` (seconds), ``reject_probability``; ``drop_ws`` is handled by the server.
         """
         done = []
@@ -41,6 +44,11 @@ class Faults:
             self.lose_ack_mode = d["lose_ack_mode"]
         if "lose_ack_s" in d:
             self.lose_ack_s = float(d["lose_ack_s"])
+        if "delay_orders" in d:
+            self.delay_orders_next = int(d["delay_orders"])
+            done.append("delay_orders")
+        if "delay_orders_s" in d:
+            self.delay_orders_s = float(d["delay_orders_s"])
         if "depth_skip" in d:
             self.depth_skip_next = int(d["depth_skip"])
             done.append("depth_skip")

@@ -620,6 +620,9 @@ class SimServer:
         self._count_order(acct)
         if self.faults.reject_probability and self.rng.random() < self.faults.reject_probability:
             raise SimError(-2010, "New order rejected.")
+        if self.faults.delay_orders_next > 0:  # a matching engine slower than its queries
+            self.faults.delay_orders_next -= 1
+            await asyncio.sleep(self.faults.delay_orders_s)
         resp = self.ex.place_order(
             acct.index, p.get("symbol", ""), p.get("side", ""), p.get("type", ""),
             p.get("quantity"), p.get("price"), p.get("timeInForce"), p.get("stopPrice"),

@@ -823,6 +823,7 @@ cdef class EngineLoop:
                     continue
                 g = <OutBuf>self.gw[ex]
                 if e.type == EV_SEND_ORDER:
+                    o.ts_sent = e.ts  # an order in doubt is judged by how long ago it left
                     gn = <oms_gw_new_order_t*>g.reserve(sizeof(oms_gw_new_order_t))
                     _hdr(gn, OMS_MSG_GW_NEW_ORDER, sizeof(oms_gw_new_order_t), self.seq, 0, 0,
                          now)

@@ -317,3 +317,44 @@ async def test_ccxt_amend_and_cancel_use_the_orders_account(sim, monkeypatch):
         await asyncio.gather(task, return_exceptions=True)
         link.close()
         engine.close()
+
+
+@pytest.mark.parametrize("kind", ["binance", "ccxt"])
+async def test_reconcile_lists_the_orders_sent_before_it(sim, monkeypatch, kind):
+    """A GW_RECONCILE that follows a GW_NEW_ORDER reads the venue after that order is placed,
+    however slow the venue's order entry: else a working order is missing from the answer
+    and the engine closes it while it rests at the venue."""
+    engine = Engine()
+    if kind == "binance":
+        link, gw = binance_on_sim(sim, engine, monkeypatch)
+    else:
+        cfg = GatewayConfig(kind="ccxt", instruments=[Instrument(7, "BTC/USDT", 2, 5)],
+                            engine=engine.endpoints, client_order_prefix="t-", assets=ASSETS,
+                            accounts=accounts_cfg(sim, monkeypatch), ccxt_websocket=False,
+                            ccxt_options=SIM_CCXT_OPTIONS,
+                            ccxt_urls={"public": sim.rest_url, "private": sim.rest_url,
+                                       "v1": sim.base_url + "/api/v1"})
+        link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
+        gw = CcxtGateway(cfg, link)
+    task = asyncio.get_running_loop().create_task(gw.run())
+    try:
+        await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS", timeout=10)
+        assert sim.server is not None
+        sim.server.fault(delay_orders=1, delay_orders_s=0.5)
+        await engine.send_order(order_id=42, account=BOB, instrument=INST.id, side=Side.BUY,
+                                order_type=OrderType.LIMIT, tif=TimeInForce.GTC,
+                                price=4_900_000, quantity=1_000)
+        await engine.orders.send(wire.encode("GW_RECONCILE", 78, 0, 0, 0, since_ns=0,
+                                             account=BOB, exchange=1))
+        end = await engine.wait_event(
+            lambda e: e.msg_type.name == "GW_RECONCILE_END" and e.account == BOB, timeout=15)
+        assert end.code == 0 and end.n_orders == 1, end
+        (row,) = [e for e in engine.received if e.msg_type.name == "GW_EXEC_REPORT"
+                  and e.exec_type == ExecType.STATUS and e.request_id == 78]
+        assert row.order_id == 42 and row.leaves_qty == 1_000
+        assert venue_records(sim, "bob", "t-42")[-1].status == c.ST_NEW
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        link.close()
+        engine.close()

@@ -224,7 +224,8 @@ async def test_gateway_process_killed_and_restarted_loses_no_fill(desk: Any) -> 
     await desk.stop_gateway()  # the gateway runs as its own process from here on
     first = await desk.start_gateway_process()
     try:
-        lim = await desk.order(BTC, 61, BUY, OrderType.LIMIT, 300, price=px("49500.00"))
+        lim = await desk.order(BTC, 61, BUY, OrderType.LIMIT, 300, price=px("49500.00"),
+                               priced_within_s=10)
         await desk.wait_venue(lim.order_id, lambda r: r.status == c.ST_NEW)
         desk.rest(BTC, c.SIDE_SELL, "49500.00", "0.001")
         await desk.wait_engine(61, lambda o: o.filled == 100)

@@ -31,6 +31,7 @@ from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
 from gateways.sim.exchange import OrderRecord
 from oms_core.engine.process import ROOT, base_config, die_with_parent, to_toml
+from oms_core.enums import Reject
 
 BTC = Instrument(id=1, symbol="BTCUSDT", price_decimals=2, qty_decimals=5)
 ETH = Instrument(id=2, symbol="ETHUSDT", price_decimals=2, qty_decimals=4)
@@ -103,11 +104,20 @@ class Desk:
 
     async def order(self, inst: Instrument, cl: int, side: int, order_type: int, qty: int,
                     price: int = 0, trigger: int = 0, tif: int = 1, flags: int = 0,
-                    trail: int = 0) -> Any:
-        r = await self.send("NEW_ORDER", client_order_id=cl, price=price, trigger_price=trigger,
-                            quantity=qty, trail_offset=trail, account=1, strategy=1,
-                            instrument=inst.id, side=side, order_type=order_type, tif=tif,
-                            order_flags=flags)
+                    trail: int = 0, priced_within_s: float = 0.0) -> Any:
+        """Submit and expect an ACK; with ``priced_within_s``, an order refused for want of a
+        fresh reference price (a gateway process that has not yet published its book) is
+        sent again until the price is there, for at most that long."""
+        end = time.monotonic() + priced_within_s
+        while True:
+            r = await self.send("NEW_ORDER", client_order_id=cl, price=price,
+                                trigger_price=trigger, quantity=qty, trail_offset=trail,
+                                account=1, strategy=1, instrument=inst.id, side=side,
+                                order_type=order_type, tif=tif, order_flags=flags)
+            if (r.msg_type != MsgType.REJECT or time.monotonic() > end or r.code not in (
+                    Reject.STALE_REFERENCE_PRICE, Reject.NO_REFERENCE_PRICE)):
+                break
+            await asyncio.sleep(0.05)
         assert r.msg_type == MsgType.ACK, r
         return r
 
