@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from desk import Desk, booked_fees, booked_fills, foreign_orders, wait_until
+from desk import PREFIX, Desk, booked_fees, booked_fills, foreign_orders, wait_until
 
-from oms_core.enums import OrderType, Reject, Side, TimeInForce
+from oms_core.enums import OrderStatus, OrderType, Reject, Side, TimeInForce
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -104,6 +104,30 @@ def test_kill9_of_each_process_and_a_full_restart_lose_and_double_nothing(
         run.kill9("gateway-spot_a-0")
         trader.round()
         trader.settled("an order the killed gateway never sent")
+        # a fill while the gateway is down: alice's bid rests at spot_a, the gateway stops
+        # (SIGSTOP: no stream, no answers), the market trades through the bid, then kill -9;
+        # the restarted gateway's reconciliation books the fill, once
+        venue = desk.venues[("spot_a", "alice")]
+        bid = Decimal(venue.book_ticker("BTCUSDT")["bidPrice"])
+        price = (bid * Decimal("0.999")).quantize(Decimal("0.01"))
+        r = desk.buy_sell("alice", "BTCUSDT", Side.BUY, "0.001", retry=ANY_REJECT,
+                          price=str(price), order_type=OrderType.LIMIT, tif=TimeInForce.GTC)
+        assert r.ok, r
+        trader.orders[r.order_id] = "alice"
+        assert wait_until(lambda: desk.engine_orders("alice")[r.order_id].status
+                          == OrderStatus.NEW, 30), desk.engine_orders("alice")[r.order_id]
+        pid = run.processes()["gateway-spot_a-0"]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            venue.admin("mid", symbol="BTCUSDT", price=str(price * Decimal("0.998")))
+            cid = f"{PREFIX}{r.order_id}"
+            assert wait_until(lambda: any(o["clientOrderId"] == cid and o["status"] == "FILLED"
+                                          for o in venue.orders()), 30), "not filled at venue"
+        finally:
+            run.kill9("gateway-spot_a-0")
+        trader.round()
+        trader.settled("a fill while the gateway was down")
+        assert desk.engine_orders("alice")[r.order_id].status == OrderStatus.FILLED
         # a venue that stops answering for a while (SIGSTOP), then comes back
         for exchange in ("spot_a", "spot_b"):
             pid = run.processes()[f"sim-{exchange}"]["pid"]
