@@ -363,8 +363,9 @@ class Reconciler:
     QUERY_ROW) are taken out of the gateway stream (:meth:`on_frame`) and, at
     GW_RECONCILE_END, applied through the engine's live journaled path
     (:func:`oms_core.recovery.reconcile`): missed fills booked, orders not open at the venue
-    closed, RECONCILIATION_DIFFERENCE alerts emitted. A gateway silent for ``timeout_s``
-    gets one RECON_NO_ANSWER alert and is asked again when it next says hello.
+    closed, RECONCILIATION_DIFFERENCE alerts emitted. A gateway silent for ``timeout_s`` (or
+    whose answer is incomplete) gets one RECON_NO_ANSWER alert per failure streak and is asked
+    again every ``timeout_s`` and when it next says hello.
 
     The restart gate (:func:`gate_after_restart`) lifts once every exchange asked at start
     answered completely. Mid-run, orders sent but not acknowledged when the request went out
@@ -393,6 +394,9 @@ class Reconciler:
         self.unknown_after_s = unknown_after_s
         self.unknown_since = 0.0
         self.n_requests = 0
+        # exchange -> (monotonic time, since_ns, at_start): a failed reconciliation is asked
+        # again after timeout_s (a venue that timed out once must not halt trading for good)
+        self.again: dict[int, tuple[float, int, bool]] = {}
         self._rid = time.time_ns() & 0xFFFFFFFFFF00
         # orders of an earlier engine process are the start reconciliation's (it closes
         # what the venue does not hold); only this process's can be lost by a gateway
@@ -550,7 +554,7 @@ class Reconciler:
     @property
     def wants_tick(self) -> bool:
         """:meth:`tick` has work: a request, or orders in doubt to reconcile on the timer."""
-        return bool(self.pending or self.retired or self.unknown_since
+        return bool(self.pending or self.retired or self.unknown_since or self.again
                     or self.engine.core.unknown_orders)
 
     def tick(self) -> None:
@@ -570,6 +574,11 @@ class Reconciler:
                     self.request(ex, time.time_ns() - self.lookback_ns)
         for rid in [r for r, t in self.retired.items() if t < now]:
             del self.retired[rid]
+        for ex, (at, since_ns, at_start) in list(self.again.items()):
+            if now >= at and ex not in self.pending:
+                del self.again[ex]
+                log.warning("exchange %d: asking again for the reconciliation that failed", ex)
+                self.request(ex, since_ns, at_start)
         for req in list(self.pending.values()):
             if not req.sent_at:
                 self._send(req)
@@ -604,6 +613,7 @@ class Reconciler:
         self._retire(req)
         ex = req.exchange
         st = self.st
+        self.again[ex] = (time.monotonic() + self.timeout_s, req.since_ns, req.at_start)
         first = ex not in st.missing
         if first:
             st.missing.append(ex)
@@ -615,8 +625,8 @@ class Reconciler:
             ts = time.time_ns()
             log.error("ALERT reconciliation with exchange %d failed: %s within %.1f s%s", ex,
                       st.failures[ex], self.timeout_s, "; trading stays halted until it "
-                      "answers (asked again at its next hello) or an admin sends RESUME GLOBAL"
-                      if st.gated else "")
+                      f"answers (asked again every {self.timeout_s:g} s and at its next hello) "
+                      "or an admin sends RESUME GLOBAL" if st.gated else "")
             for account in failed:
                 ans = req.answers.get(account)
                 code = -1 if ans is None or ans.end is None else int(ans.end.code)
@@ -627,6 +637,7 @@ class Reconciler:
     def _finish(self, req: _Request) -> None:
         """Every venue account of ``req`` answered completely: reconcile each."""
         self._retire(req)
+        self.again.pop(req.exchange, None)
         engine, st, ex = self.engine, self.st, req.exchange
         insts = _instruments_by_exchange(engine)
         apply = functools.partial(_live_apply, engine)

@@ -23,7 +23,7 @@ from engine_crash_fixtures import Engine, query
 from sim_fixtures import SimHandle, start_sim, wait_for
 
 from bindings.wire import records as wire
-from bindings.wire.spec import AdminAction, MsgType, QueryKind, Scope
+from bindings.wire.spec import AdminAction, HeaderFlag, MsgType, QueryKind, Scope
 from gateways.binance import BinanceGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
@@ -294,6 +294,55 @@ def test_silent_gateway_keeps_trading_halted_until_admin_override(tmp_path: Path
     finally:
         e.kill9()
         ctx.term()
+
+
+def test_failed_reconciliation_is_asked_again_and_trading_resumes_by_itself(
+        tmp_path: Path) -> None:
+    """A gateway whose first answer is incomplete (its venue timed out once) and that never
+    restarts: the engine asks again, the second answer is complete, trading resumes with no
+    admin. Seen: the halt lasted until an admin's RESUME (asked again only at a hello)."""
+    cfg = _config(tmp_path)
+    jdir = tmp_path / "journal"
+    ctx = zmq.Context()
+    e = Engine(cfg, jdir).start()
+    try:
+        assert _order(ctx, e.endpoints["client"], 1, 4_900_000).msg_type == MsgType.ACK
+        e.kill9()
+        e = Engine(cfg, jdir, "--reconcile-timeout", "1").start()
+        orders = ctx.socket(zmq.PULL)
+        reports = ctx.socket(zmq.PUSH)
+        for sock, name in ((orders, "gateway_orders_1"), (reports, "gateway_events")):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(e.endpoints[name])
+        asked = []
+        end = time.monotonic() + 20
+        while len(asked) < 2 and time.monotonic() < end:
+            if not orders.poll(100):
+                continue
+            for r in wire.decode_frame(orders.recv()):
+                if r.msg_type != MsgType.GW_RECONCILE:
+                    continue
+                asked.append(r.request_id)
+                # the order never reached this venue; the first answer is cut short
+                reports.send(wire.encode("GW_RECONCILE_END", r.request_id, len(asked),
+                                         time.time_ns(), int(HeaderFlag.QUERY_ROW), account=1,
+                                         gateway_id=1, code=-1 if len(asked) == 1 else 0))
+        assert len(asked) == 2, asked
+        ep = e.endpoints["client"]
+        end = time.monotonic() + 10
+        while (r := _order(ctx, ep, 10 + len(asked), 4_900_000)).msg_type != MsgType.ACK:
+            asked.append(0)  # a new client order id each time
+            assert time.monotonic() < end, r
+            time.sleep(0.2)
+        inputs, _events = _journal(jdir)
+        admins = [wire.decode(p) for k, p in inputs if k == MsgType.ADMIN]
+        # the gate, then the engine's own RESUME once reconciled (the test sent no ADMIN)
+        assert [x.action for x in admins] == [AdminAction.KILL, AdminAction.RESUME]
+        assert "asking again for the reconciliation that failed" in e.err_path.read_text()
+        e.stop()
+    finally:
+        e.kill9()
+        ctx.destroy(0)
 
 
 async def test_gateway_restart_mid_run_is_reconciled_and_its_missed_fill_booked_once(
