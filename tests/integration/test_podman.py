@@ -5,7 +5,8 @@ image built from docker/Dockerfile by the compose file itself, and its two servi
 host's network (docker/podman-compose.sh holds this host's podman settings): ``oms``, which
 runs ``oms run`` (the supervisor, with the simulated exchange, the engine, the gateway and
 the writer), and the example publisher. The supervisor's status endpoint answers from the
-host and the container's health check asks it; ``oms status`` runs inside the container.
+host and the container's health check asks it; ``oms status`` runs inside the container;
+the publisher's signals are answered by the engine.
 Orders go through bindings/client.py to the engine's published port; their fills are read
 back at the simulator from each client's own venue account (signed REST with the keys
 ``oms run`` generated for it). Then the whole stack goes ``down`` and ``up`` again over the
@@ -150,6 +151,19 @@ def wait_supervised(timeout: float = 180.0) -> dict[str, Any]:
             return status  # type: ignore[return-value]
         assert time.monotonic() < end, status
         time.sleep(1.0)
+
+
+def wait_publisher_answered(env: dict[str, str], timeout: float = 180.0) -> None:
+    """The publisher container sent a signal and the engine answered it, client by client
+    (``examples/publisher.py`` prints each answer indented under the signal's line)."""
+    end = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["podman", "logs", PUBLISHER], capture_output=True, text=True,
+                             timeout=60)
+        if any(line.startswith("    ") for line in out.stdout.splitlines()):
+            return
+        assert time.monotonic() < end, out.stdout[-2000:] + out.stderr[-2000:]
+        time.sleep(2.0)
 
 
 def quiesce(compose: list[str], client: OmsClient, cwd: Path, env: dict[str, str]) -> None:
@@ -303,6 +317,8 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         run(["podman", "healthcheck", "run", OMS], src, env, timeout=120)
         venues = {who: VenueAccount(who, cfg, env) for who in CLIENTS}
         assert len({v.key for v in venues.values()}) == len(CLIENTS)  # an account each
+        # the publisher's signals reach the engine by the service name and are answered
+        wait_publisher_answered(env)
         with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
             client.hello(CLIENTS, heartbeat_ms=0)
             quiesce(compose, client, src, env)
