@@ -3,8 +3,9 @@
 Checks, in order:
 1. the compiled core imports and a small OmsCore can be built (the wheel is sound);
 2. the configuration named by ``OMS_CONFIG`` (when the file exists) loads;
-3. when ``OMS_HEALTH_ENDPOINT`` is set, the process behind it (the ``oms run`` supervisor)
-   answers a ``health`` request (ZeroMQ REQ, any reply counts);
+3. when ``OMS_HEALTH_ENDPOINT`` is set, the ``oms run`` supervisor behind it answers a
+   ``status`` request (ZeroMQ REQ) and every process it supervises is running (one that is
+   waiting for its restart makes the container unhealthy until it is back);
 4. when ``OMS_ENGINE_ENDPOINT`` is set, the engine answers a HEARTBEAT on its command
    endpoint (ZeroMQ DEALER, wire protocol);
 each within ``OMS_HEALTH_TIMEOUT_MS`` (default 2000).
@@ -13,6 +14,7 @@ Prints one line saying what failed; never prints configuration values or secrets
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -46,13 +48,18 @@ def main() -> int:
         sock.setsockopt(zmq.LINGER, 0)
         try:
             sock.connect(endpoint)
-            sock.send(b"health")
+            sock.send(b"status")
             if not sock.poll(timeout):
                 print(f"unhealthy: no answer from {endpoint} in {timeout} ms")
                 return 1
-            sock.recv()
+            status = json.loads(sock.recv())
         finally:
             sock.close()
+        down = [p["name"] for p in status.get("processes", []) if not p.get("alive")]
+        if status.get("stopping") or down:
+            print(f"unhealthy: supervisor {'stopping' if status.get('stopping') else 'up'}, "
+                  f"processes not running: {', '.join(down) or 'none'}")
+            return 1
     engine = os.environ.get("OMS_ENGINE_ENDPOINT", "")
     if engine:
         import time

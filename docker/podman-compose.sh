@@ -3,9 +3,10 @@
 # docker/compose.podman.yml merged over the compose file (host network, no pulls), image
 # builds on the local bases with the host's network.
 #   docker/base-image.sh                          # once: the local base images
-#   docker/podman-compose.sh build engine         # the image all five services run (build
-#                                                 # it once: podman-compose builds in parallel)
-#   docker/podman-compose.sh up -d                # start the stack
+#   docker/podman-compose.sh build oms            # the image both services run (build it
+#                                                 # once: podman-compose builds in parallel)
+#   docker/podman-compose.sh up -d                # start oms run and the publisher
+#   docker/podman-compose.sh down                 # stop, remove containers (volumes stay)
 #   docker/podman-compose.sh down -v              # stop, remove containers and volumes
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

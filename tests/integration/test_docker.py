@@ -1,8 +1,10 @@
 """What can be checked of docker/ without a Docker engine.
 
 * the compose file parses with ``docker compose config`` (or podman-compose) where a compose
-  client is installed (skipped with the reason otherwise), and names the five services with
-  their entry points and volumes;
+  client is installed (skipped with the reason otherwise), and names its two services (the
+  ``oms run`` supervisor and the publisher) with their entry points and volumes;
+* the container health check asks the supervisor's status endpoint and is unhealthy while a
+  supervised process is down;
 * the Dockerfile is multi-stage, runs as a non-root user and has a health check;
 * (slow) the build stage's step -- ``pip wheel . -w DIR --no-deps`` on the files the Dockerfile
   copies -- produces a wheel that installs into a fresh virtual environment, where the compiled
@@ -16,18 +18,19 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
 import pytest
 
+from oms_core.supervisor import ChildSpec, Supervisor, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
-SERVICES = {
-    "sim": "gateways.sim", "engine": "oms_core.engine", "gateway": '"gateways"',
-    "writer": '"writer"', "publisher": "examples/publisher.py",
-}
+SERVICES = {"oms": '["oms", "run", "--config", "/etc/oms/oms.toml"]',
+            "publisher": "examples/publisher.py"}
 
 
 def _compose_cmd() -> list[str] | None:
@@ -55,19 +58,22 @@ def _service_blocks(text: str) -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
-def test_compose_file_runs_the_five_services_with_volumes():
+def test_compose_file_runs_the_supervisor_and_the_publisher_with_volumes():
     text = COMPOSE.read_text()
     assert "\t" not in text
     blocks = _service_blocks(text)
     assert set(blocks) == set(SERVICES)
     for name, entry in SERVICES.items():
         assert entry in blocks[name], f"service {name} does not run {entry}"
-    assert "journal:/var/lib/oms/journal" in blocks["engine"]
-    assert "journal:/var/lib/oms/journal" in blocks["writer"]
-    assert "db:/var/lib/oms/db" in blocks["writer"]
+    # the journal (and the paper venue's state beside it) and DuckDB outlive the containers
+    assert "journal:/var/lib/oms/journal" in blocks["oms"]
+    assert "db:/var/lib/oms/db" in blocks["oms"]
+    assert "OMS_HEALTH_ENDPOINT: tcp://oms:5563" in blocks["oms"]
     assert re.search(r"^volumes:\n  journal:\n  db:", text, flags=re.M)
-    # the files the services mount or read exist and hold no secrets
-    for f in ("sim.toml", "oms.toml", "gateway-sim.toml", "healthcheck.py"):
+    # every image is built here, none pulled
+    assert re.search(r"^  pull_policy: build", text, flags=re.M)
+    # the files the services read exist and hold no secrets
+    for f in ("oms.toml", "healthcheck.py"):
         assert (DOCKER / f).exists()
     assert not re.search(r"^\s*(api_secret|secret|api_key_value)\s*=", (DOCKER / "oms.toml")
                          .read_text(), flags=re.M)
@@ -88,15 +94,64 @@ def test_dockerfile_is_multi_stage_non_root_with_health_check():
     assert "--no-index" in runtime  # the runtime stage installs only the built wheels
 
 
-def test_container_configs_load():
-    from gateways.config import load_config as load_gateway
+def test_container_config_loads_with_the_supervisor_status_on_the_service_name():
     from oms_core.config import load_config
 
     cfg = load_config(DOCKER / "oms.toml")
+    assert cfg.mode == "paper"
     assert cfg.writer.database == "/var/lib/oms/db/oms.duckdb"
-    assert cfg.engine.commands == "tcp://engine:5560"
-    gw = load_gateway(DOCKER / "gateway-sim.toml")
-    assert {i.symbol for i in gw.instruments} == set(cfg.instruments)
+    assert cfg.engine.journal_dir == "/var/lib/oms/journal"
+    assert (cfg.engine.commands, cfg.engine.health) == ("tcp://oms:5560", "tcp://oms:5563")
+    # the compose file's health check asks the configured status endpoint
+    assert f"OMS_HEALTH_ENDPOINT: {cfg.engine.health}" in COMPOSE.read_text()
+
+
+def _health(endpoint: str, sup: Supervisor, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run docker/healthcheck.py against ``sup``'s status endpoint, answering as it asks."""
+    env = {k: v for k, v in os.environ.items() if k != "OMS_CONFIG"}
+    proc = subprocess.Popen([sys.executable, str(DOCKER / "healthcheck.py")], cwd=cwd,
+                            env={**env, "OMS_HEALTH_ENDPOINT": endpoint},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    end = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < end:
+        sup.step()
+        time.sleep(0.02)
+    out, _ = proc.communicate(timeout=10)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
+
+
+def test_health_check_asks_the_supervisor_and_fails_while_a_process_is_down(tmp_path):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sleeper = ChildSpec("engine-0", [sys.executable, "-c", "import time; time.sleep(120)"],
+                        stop_rank=0, stop_timeout=5.0)
+    crasher = ChildSpec("gateway-sim-0", [sys.executable, "-c",
+                                          "import time; time.sleep(1); raise SystemExit(3)"],
+                        stop_rank=1, stop_timeout=5.0)
+    sup = Supervisor([sleeper, crasher], tmp_path / "run", status_endpoint=endpoint,
+                     backoff_s=600.0)
+    try:
+        sup.start(timeout=30)
+        end = time.monotonic() + 30
+        while sup.child("gateway-sim-0").last_exit is None and time.monotonic() < end:
+            sup.step()
+            time.sleep(0.05)
+        r = _health(endpoint, sup, tmp_path)
+        # the crashed gateway waits for its restart: the container is not healthy
+        assert r.returncode == 1 and "processes not running: gateway-sim-0" in r.stdout, r
+        # back up (its restart brought forward): healthy again
+        sup.child("gateway-sim-0").spec.argv[-1] = "import time; time.sleep(120)"
+        sup.child("gateway-sim-0").next_start = time.monotonic()
+        sup.step()
+        r = _health(endpoint, sup, tmp_path)
+        assert r.returncode == 0 and r.stdout.strip() == "healthy", r
+    finally:
+        sup.shutdown()
+    # nobody answering is unhealthy too
+    r = subprocess.run([sys.executable, str(DOCKER / "healthcheck.py")], cwd=tmp_path,
+                       env={**os.environ, "OMS_HEALTH_ENDPOINT": endpoint,
+                            "OMS_HEALTH_TIMEOUT_MS": "300", "OMS_CONFIG": ""},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no answer" in r.stdout, r
 
 
 # the files COPY'd into the build stage (see docker/Dockerfile)

@@ -1,37 +1,45 @@
 """The container stack of docker/docker-compose.yml, built and run under podman.
 
 Real image, real containers: the local Debian base images (docker/base-image.sh, cached), the
-image built from docker/Dockerfile by the compose file itself, the five services each in its
-own container on the host's network (docker/podman-compose.sh holds this host's podman
-settings). Orders go through bindings/client.py to the engine's published port; their fills
-are read back at the simulator from each client's own venue account (signed REST with that
-account's keys); ``oms status`` runs inside the engine's container. Then the engine's
-container is restarted over the same journal volume and the stack trades on; at the end it
-stops with exit code 0 everywhere and is removed (containers, pod, volumes, the built image;
-the base images stay cached).
+image built from docker/Dockerfile by the compose file itself, and its two services on the
+host's network (docker/podman-compose.sh holds this host's podman settings): ``oms``, which
+runs ``oms run`` (the supervisor, with the simulated exchange, the engine, the gateway and
+the writer), and the example publisher. The supervisor's status endpoint answers from the
+host and the container's health check asks it; ``oms status`` runs inside the container;
+the publisher's signals are answered by the engine.
+Orders go through bindings/client.py to the engine's published port; their fills are read
+back at the simulator from each client's own venue account (signed REST with the keys
+``oms run`` generated for it). Then the whole stack goes ``down`` and ``up`` again over the
+same volumes: the journal, the paper venue's state and DuckDB carry on, the engine
+reconciles and trades without an admin, and its positions equal each venue account's
+trades. At the end it stops with exit code 0 everywhere; the files left on the volumes hold
+every venue trade booked exactly once, each in its own client's account. Then everything is
+removed (containers, volumes, the built image; the base images stay cached).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
 import time
 import urllib.parse
-import urllib.request
+from collections import Counter, defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bindings.client import OmsClient
-from oms_core.config import load_config
+from oms_core.config import OmsConfig, load_config
 from oms_core.enums import OrderStatus, Reject, Side
+from oms_core.supervisor import ask_status
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -44,11 +52,18 @@ pytestmark = [
                               "them)"),
 ]
 
+PROJECT = "omstest"
+OMS = f"{PROJECT}_oms_1"
+PUBLISHER = f"{PROJECT}_publisher_1"
 COMMANDS = "tcp://127.0.0.1:5560"
-SIM = "http://127.0.0.1:8765/api/v3"
-# the stack's fixed ports on the host's network (docker/oms.toml, docker/sim.toml)
-PORTS = [5560, 5561, 5562, 5563, 5564, 5570, 5571, 5572, 8765]
+STATUS = "tcp://127.0.0.1:5563"  # the supervisor's ([engine] health of docker/oms.toml)
+SIM = ("127.0.0.1", 8765)
+READER_IP = "127.0.0.2"  # the venue counts request weight per IP: not the gateway's budget
+# the stack's fixed ports on the host's network (docker/oms.toml)
+PORTS = [5560, 5561, 5562, 5563, 5570, 5571, 5572, 8765]
+PROCESSES = {"sim-sim", "engine-0", "writer-0", "gateway-sim-0"}
 CLIENTS = ("alice", "bob", "carol")
+CLIENT_ORDER_PREFIX = "oms0-"  # the gateway's, for shard 0 (oms_core/supervisor.py)
 # one market order per client, in a strategy the client trades (docker/oms.toml)
 ORDERS = {"alice": ("BTCUSDT", "trend", "0.001"), "bob": ("ETHUSDT", "trend", "0.01"),
           "carol": ("SOLUSDT", "breakout", "1")}
@@ -77,39 +92,101 @@ def copy_tree(dest: Path) -> Path:
     return dest
 
 
-class VenueAccount:
-    """One client's account at the simulator, read with that account's own keys."""
-
-    def __init__(self, key: str, secret: str) -> None:
-        self.key = key
-        self.secret = secret.encode()
-
-    def orders(self, symbol: str) -> list[dict[str, Any]]:
-        params = urllib.parse.urlencode({"symbol": symbol,
-                                         "timestamp": int(time.time() * 1000)})
-        sig = hmac.new(self.secret, params.encode(), hashlib.sha256).hexdigest()
-        req = urllib.request.Request(f"{SIM}/allOrders?{params}&signature={sig}",
-                                     headers={"X-MBX-APIKEY": self.key})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return list(json.loads(r.read()))
-
-
-def venue_order_id(client_order_id: str) -> int:
+def engine_order_id(client_order_id: str) -> int:
     """The engine order id in the gateway's client order id (``<prefix><order id>``), or -1."""
-    tail = client_order_id.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
+    tail = client_order_id.removeprefix(CLIENT_ORDER_PREFIX)
+    return int(tail) if client_order_id.startswith(CLIENT_ORDER_PREFIX) and tail.isdigit() \
+        else -1
 
 
-def wait_engine(client: OmsClient, timeout: float = 180.0) -> None:
+class VenueAccount:
+    """One client's account at the simulator, read with the keys ``oms run`` generated for it
+    (in the container's run directory; new ones at every start)."""
+
+    def __init__(self, who: str, cfg: OmsConfig, env: dict[str, str]) -> None:
+        def read(suffix: str) -> str:
+            return run(["podman", "exec", OMS, "cat", f"/var/lib/oms/run/sim-sim-{who}.{suffix}"],
+                       ROOT, env, timeout=60).strip()
+
+        self.key, self.secret = read("key"), read("secret").encode()
+        self.symbols = {i.exchange_symbol: i for i in cfg.instruments.values()}
+
+    def get(self, path: str, **params: Any) -> Any:
+        params["timestamp"] = int(time.time() * 1000)
+        q = urllib.parse.urlencode(params)
+        sig = hmac.new(self.secret, q.encode(), hashlib.sha256).hexdigest()
+        conn = http.client.HTTPConnection(*SIM, timeout=10, source_address=(READER_IP, 0))
+        try:
+            conn.request("GET", f"/api/v3{path}?{q}&signature={sig}",
+                         headers={"X-MBX-APIKEY": self.key})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            assert r.status == 200, (path, r.status, body)
+            return body
+        finally:
+            conn.close()
+
+    def orders(self) -> list[dict[str, Any]]:
+        return [o for s in self.symbols for o in self.get("/allOrders", symbol=s)]
+
+    def positions(self) -> dict[str, Decimal]:
+        """Instrument -> the net quantity of this account's trades (zeros left out)."""
+        out: dict[str, Decimal] = defaultdict(Decimal)
+        for s in self.symbols:
+            for t in self.get("/myTrades", symbol=s):
+                out[s] += Decimal(t["qty"]) * (1 if t["isBuyer"] else -1)
+        return {s: q for s, q in out.items() if q}
+
+
+def wait_supervised(timeout: float = 180.0) -> dict[str, Any]:
+    """The supervisor's status, once every process of the configuration runs and the
+    engine's reconciliation (after a restart) lets it trade."""
     end = time.monotonic() + timeout
     while True:
-        try:
-            client.heartbeat()
+        status = ask_status(STATUS, timeout_s=2.0)
+        procs = {p["name"]: p for p in (status or {}).get("processes", [])}
+        report = procs.get("engine-0", {}).get("report") or {}
+        if set(procs) == PROCESSES and all(p["alive"] for p in procs.values()) \
+                and report.get("ok") and report.get("halted") is False:
+            return status  # type: ignore[return-value]
+        assert time.monotonic() < end, status
+        time.sleep(1.0)
+
+
+def wait_publisher_answered(env: dict[str, str], timeout: float = 180.0) -> None:
+    """The publisher container sent a signal and the engine answered it, client by client
+    (``examples/publisher.py`` prints each answer indented under the signal's line)."""
+    end = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["podman", "logs", PUBLISHER], capture_output=True, text=True,
+                             timeout=60)
+        if any(line.startswith("    ") for line in out.stdout.splitlines()):
             return
-        except Exception:  # noqa: BLE001 - not up yet: ask again until the deadline
-            if time.monotonic() > end:
-                raise
-            time.sleep(1.0)
+        assert time.monotonic() < end, out.stdout[-2000:] + out.stderr[-2000:]
+        time.sleep(2.0)
+
+
+def quiesce(compose: list[str], client: OmsClient, cwd: Path, env: dict[str, str]) -> None:
+    """Stop the publisher (it exits 0 and says how many signals it sent), then cancel every
+    resting order with `oms cancel` in the container, so that this test's market orders
+    cross none of the same account's orders (the engine refuses a self-trade) and the venue
+    is still while it is compared with the engine."""
+    run(compose + ["stop", "publisher"], cwd, env, timeout=300)
+    code = run(["podman", "inspect", "--format", "{{.State.ExitCode}}", PUBLISHER], cwd, env,
+               timeout=60).strip()
+    log = subprocess.run(["podman", "logs", PUBLISHER], capture_output=True, text=True,
+                         timeout=60)
+    assert code == "0" and "publisher: " in log.stdout + log.stderr, (code, log.stdout[-2000:])
+    run(["podman", "exec", OMS, "oms", "cancel", "--config", "/etc/oms/oms.toml"], cwd, env,
+        timeout=120)
+    end = time.monotonic() + 60
+    while True:  # the venue's cancels come back
+        resting = {who: ids for who in CLIENTS
+                   if (ids := [o.order_id for o in client.orders(account=who).rows])}
+        if not resting:
+            return
+        assert time.monotonic() < end, resting
+        time.sleep(0.5)
 
 
 def trade_each_client(client: OmsClient, side: Side) -> dict[str, int]:
@@ -117,11 +194,10 @@ def trade_each_client(client: OmsClient, side: Side) -> dict[str, int]:
     placed = {}
     for who, (symbol, strategy, qty) in ORDERS.items():
         end = time.monotonic() + 90
-        while True:  # until the gateway has published prices and the engine is trading
+        while True:  # until the gateway has published prices
             r = client.submit(symbol, side, qty, account=who, strategy=strategy)
             if r.ok or time.monotonic() > end or r.code not in (
-                    Reject.NO_REFERENCE_PRICE, Reject.STALE_REFERENCE_PRICE,
-                    Reject.GLOBAL_HALT):
+                    Reject.NO_REFERENCE_PRICE, Reject.STALE_REFERENCE_PRICE):
                 break
             time.sleep(0.5)
         assert r.ok, (who, r)
@@ -141,76 +217,138 @@ def assert_filled_at_own_accounts(client: OmsClient, venues: dict[str, VenueAcco
             break
         assert time.monotonic() < end, (placed, status)
         time.sleep(0.5)
-    # then the venue, once (the simulator limits request weight as Binance does)
     at_venue: dict[str, set[tuple[str, str]]] = {who: set() for who in placed}
     by_oid = {oid: who for who, oid in placed.items()}
     for owner in CLIENTS:
-        for symbol in {symbol for symbol, _, _ in ORDERS.values()}:
-            for o in venues[owner].orders(symbol):
-                who = by_oid.get(venue_order_id(o["clientOrderId"]))
-                if who is not None:
-                    at_venue[who].add((o["status"], owner))
+        for o in venues[owner].orders():
+            who = by_oid.get(engine_order_id(o["clientOrderId"]))
+            if who is not None:
+                at_venue[who].add((o["status"], owner))
     assert at_venue == {who: {("FILLED", who)} for who in placed}, (placed, at_venue)
 
 
-def project_volumes(names: list[str]) -> set[str]:
-    """Every volume the containers mount: the named ones and the anonymous ones of the
-    Dockerfile's VOLUMEs (``down -v`` removes only the named ones)."""
-    out = subprocess.run(["podman", "inspect", "--format",
-                          "{{range .Mounts}}{{.Name}} {{end}}", *names],
-                         capture_output=True, text=True, timeout=60)
-    return set(out.stdout.split())
+def assert_positions_equal_venue_trades(client: OmsClient, cfg: OmsConfig,
+                                        venues: dict[str, VenueAccount]) -> None:
+    """Each client's engine positions are its venue account's trades netted (read the venue
+    before and after the engine, until the three agree: fills may be in flight)."""
+    by_id = {i.id: i for i in cfg.instruments.values()}
+
+    def engine(who: str) -> dict[str, Decimal]:
+        return {by_id[p.instrument].symbol: Decimal(p.quantity).scaleb(
+                    -by_id[p.instrument].qty_precision)
+                for p in client.positions(account=who).rows if p.quantity}
+
+    end = time.monotonic() + 90
+    while True:
+        before = {who: v.positions() for who, v in venues.items()}
+        booked = {who: engine(who) for who in venues}
+        after = {who: v.positions() for who, v in venues.items()}
+        if before == booked == after:
+            return
+        assert time.monotonic() < end, (before, booked, after)
+        time.sleep(2.0)
 
 
-def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: Path) -> None:
+def volume_path(name: str, env: dict[str, str]) -> Path:
+    return Path(run(["podman", "volume", "inspect", "--format", "{{.Mountpoint}}", name], ROOT,
+                    env, timeout=60).strip())
+
+
+def venue_trades(state_file: Path, cfg: OmsConfig) -> Counter[tuple[int, int, int]]:
+    """(account id, engine order id, venue trade id) of every trade the paper venue saved."""
+    state = json.loads(state_file.read_text())
+    out: Counter[tuple[int, int, int]] = Counter()
+    for name, acct in state["accounts"].items():
+        account = cfg.clients[name].id
+        cid = {r["order_id"]: r["client_order_id"] for r in acct["records"]}
+        for t in acct["trades"]:
+            out[(account, engine_order_id(cid[t["orderId"]]), int(t["id"]))] += 1
+    return out
+
+
+def booked_fills(database: Path) -> Counter[tuple[int, int, int]]:
+    """(account id, engine order id, venue trade id) of every execution in DuckDB."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        rows = con.execute("""
+            with o as (select distinct order_id, account from orders)
+            select o.account, e.order_id, e.trade_id from executions e join o using (order_id)
+            """).fetchall()
+    finally:
+        con.close()
+    return Counter((int(a), int(o), int(t)) for a, o, t in rows)
+
+
+def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
+        tmp_path: Path) -> None:
     busy = [p for p in PORTS if port_in_use(p)]
     assert not busy, f"the stack's ports are in use on 127.0.0.1: {busy}"
     src = copy_tree(tmp_path / "src")
-    compose = ["bash", str(src / "docker" / "podman-compose.sh"), "-p", "omstest"]
-    keys = {who: (f"sim-{who}-key", secrets.token_hex(16)) for who in CLIENTS}
-    env = {**os.environ, **{f"OMS_SIM_{who.upper()}_SECRET": s for who, (_, s) in keys.items()}}
-    venues = {who: VenueAccount(k, s) for who, (k, s) in keys.items()}
+    compose = ["bash", str(src / "docker" / "podman-compose.sh"), "-p", PROJECT]
+    env = dict(os.environ)
     timings: dict[str, float] = {}
-    volumes: set[str] = set()
-    names: list[str] = []
+    names = [OMS, PUBLISHER]
     t0 = time.monotonic()
     run(["bash", str(src / "docker" / "base-image.sh")], src, env, timeout=1200)
     timings["base images"] = time.monotonic() - t0
-    cfg = src / "docker" / "oms.toml"
-    assert load_config(cfg).clients.keys() == set(CLIENTS)
+    cfg = load_config(src / "docker" / "oms.toml")
+    assert cfg.clients.keys() == set(CLIENTS)
     try:
         t0 = time.monotonic()
-        # the five services run one image: built once (podman-compose builds the services'
-        # images in parallel, five times the same build on two cores), then up finds it
-        run(compose + ["build", "engine"], src, env, timeout=1500)
+        # both services run one image: built once (podman-compose builds the services' images
+        # in parallel, twice the same build on two cores), then up finds it
+        run(compose + ["build", "oms"], src, env, timeout=1500)
         timings["image build"] = time.monotonic() - t0
         t0 = time.monotonic()
         run(compose + ["up", "-d"], src, env, timeout=300)
         timings["up"] = time.monotonic() - t0
-        names = run(["podman", "ps", "--filter", "label=io.podman.compose.project=omstest",
-                     "--format", "{{.Names}}"], src, env, timeout=60).split()
-        assert len(names) == 5, names  # every service its own container
-        volumes = project_volumes(names)
+        running = run(["podman", "ps", "--filter", f"label=io.podman.compose.project={PROJECT}",
+                       "--format", "{{.Names}}"], src, env, timeout=60).split()
+        assert sorted(running) == sorted(names), running
+        # what the containers mount: the two named volumes, nothing anonymous
+        mounts = set(run(["podman", "inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}",
+                          *names], src, env, timeout=60).split())
+        assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db"}, mounts
+        # the supervisor answers from the host; the container's health check asks it
+        status = wait_supervised()
+        assert status["mode"] == "paper", status
+        run(["podman", "healthcheck", "run", OMS], src, env, timeout=120)
+        venues = {who: VenueAccount(who, cfg, env) for who in CLIENTS}
+        assert len({v.key for v in venues.values()}) == len(CLIENTS)  # an account each
+        # the publisher's signals reach the engine by the service name and are answered
+        wait_publisher_answered(env)
         with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
-            wait_engine(client)
             client.hello(CLIENTS, heartbeat_ms=0)
+            quiesce(compose, client, src, env)
             first = trade_each_client(client, Side.BUY)
             assert_filled_at_own_accounts(client, venues, first)
-        # `oms status` in a container of the stack reaches the engine by its service name
-        status = json.loads(run(["podman", "exec", "omstest_engine_1", "python", "-m",
-                                 "oms_core.cli", "status", "--config", "/etc/oms/oms.toml",
-                                 "--json", "--pings", "3"], src, env, timeout=120))
-        shard = status["shards"]["0"]
+        # `oms status` in the container: the supervisor's processes and every client
+        out = json.loads(run(["podman", "exec", OMS, "oms", "status", "--config",
+                              "/etc/oms/oms.toml", "--json", "--pings", "3"], src, env,
+                             timeout=120))
+        assert {p["name"] for p in out["supervisor"]["processes"]} == PROCESSES, out
+        shard = out["shards"]["0"]
         assert shard["connected"] and set(shard["clients"]) == set(CLIENTS), shard
-        # the engine's container restarted over the same journal volume: it recovers,
-        # reconciles with the gateway and trades on (the simulated venue keeps running: a
-        # fresh simulator would be a different venue from the one the journal remembers)
+
+        # a full down and up over the same volumes (the venue saves its state as it stops)
         t0 = time.monotonic()
-        run(compose + ["restart", "engine"], src, env, timeout=300)
-        timings["restart"] = time.monotonic() - t0
+        run(compose + ["down"], src, env, timeout=300)
+        left = run(["podman", "ps", "-a", "--filter",
+                    f"label=io.podman.compose.project={PROJECT}", "--format", "{{.Names}}"],
+                   src, env, timeout=60).split()
+        assert left == [], left
+        run(compose + ["up", "-d"], src, env, timeout=300)
+        status = wait_supervised()
+        timings["down and up"] = time.monotonic() - t0
+        # the engine recovered from its journal and reconciled: trading without an admin
+        report = next(p["report"] for p in status["processes"] if p["name"] == "engine-0")
+        assert report and report["ok"] and not report["halted"], report
+        venues = {who: VenueAccount(who, cfg, env) for who in CLIENTS}
         with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
-            wait_engine(client)
             client.hello(CLIENTS, heartbeat_ms=0)
+            quiesce(compose, client, src, env)
             for who, oid in first.items():
                 known = {o.order_id: o.status
                          for o in client.orders(open_only=False, account=who).rows}
@@ -219,29 +357,41 @@ def test_compose_stack_builds_trades_restarts_and_stops_under_podman(tmp_path: P
             second = trade_each_client(client, Side.SELL)
             assert set(second.values()).isdisjoint(first.values())
             assert_filled_at_own_accounts(client, venues, second)
+            assert_positions_equal_venue_trades(client, cfg, venues)
+
+        t0 = time.monotonic()
         run(compose + ["stop"], src, env, timeout=300)
+        timings["stop"] = time.monotonic() - t0
         codes = {n: run(["podman", "inspect", "--format", "{{.State.ExitCode}}", n], src, env,
                         timeout=60).strip() for n in names}
         assert codes == {n: "0" for n in names}, codes
+        # what the volumes hold: every trade of the venue (both runs) booked once in DuckDB,
+        # in the account of the client whose venue account made it
+        venue = venue_trades(volume_path(f"{PROJECT}_journal", env) / "paper-sim.json", cfg)
+        db = tmp_path / "oms.duckdb"
+        shutil.copy2(volume_path(f"{PROJECT}_db", env) / "oms.duckdb", db)
+        booked = booked_fills(db)
+        assert {oid for _, oid, _ in venue} >= set(first.values()) | set(second.values())
+        assert max(venue.values()) == 1 and max(booked.values()) == 1, (venue, booked)
+        assert booked == venue, (booked - venue, venue - booked)
     finally:
-        # each container's output, kept in the test's tmp dir for a look after a failure
+        # each container's output and the supervised processes' logs, in the test's tmp dir
         for name in names:
             with open(tmp_path / f"{name}.log", "wb") as log:
                 subprocess.run(["podman", "logs", name], stdout=log, stderr=subprocess.STDOUT,
                                timeout=60)
+        subprocess.run(["podman", "cp", f"{OMS}:/var/lib/oms/run/logs", str(tmp_path / "logs")],
+                       capture_output=True, timeout=60)
         subprocess.run(compose + ["down", "-v", "-t", "30"], cwd=src, env=env,
                        capture_output=True, timeout=300)
-        if volumes:
-            subprocess.run(["podman", "volume", "rm", "-f", *volumes], capture_output=True,
-                           timeout=120)
         subprocess.run(["podman", "rmi", "-f", "localhost/oms:latest"], capture_output=True,
                        timeout=120)
         subprocess.run(["podman", "image", "prune", "-f"], capture_output=True, timeout=120)
-    left = run(["podman", "ps", "-a", "--filter", "label=io.podman.compose.project=omstest",
+    left = run(["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
                 "--format", "{{.Names}}"], src, env, timeout=60).split()
     kept = set(run(["podman", "volume", "ls", "--format", "{{.Name}}"], src, env,
-                   timeout=60).split()) & (volumes | {"omstest_journal", "omstest_db"})
-    pods = run(["podman", "pod", "ls", "--filter", "name=pod_omstest", "--format",
+                   timeout=60).split()) & {f"{PROJECT}_journal", f"{PROJECT}_db"}
+    pods = run(["podman", "pod", "ls", "--filter", f"name=pod_{PROJECT}", "--format",
                 "{{.Name}}"], src, env, timeout=60).split()
     assert (left, kept, pods) == ([], set(), [])
     print("podman timings (s):", {k: round(v, 1) for k, v in timings.items()})

@@ -11,7 +11,6 @@ import pytest
 
 from gateways.config import load_config as load_gateway_config
 from gateways.sim.config import SimConfig
-from gateways.sim.constants import to_fixed
 from oms_core.config import load_config, parse_config
 from oms_core.engine.config import from_oms_config
 from oms_core.supervisor import plan
@@ -97,22 +96,33 @@ def test_a_shard_binds_only_the_exchanges_its_clients_trade(shard_of_carol: int)
     assert [g.exchange for g in e.gateways] == [1]
 
 
-def test_compose_gives_each_client_its_own_simulated_account() -> None:
+def test_compose_gives_each_client_its_own_simulated_account(tmp_path: Path) -> None:
+    """The compose stack runs `oms run` on docker/oms.toml (paper): one simulated venue
+    account per client, on its own generated keys, holding the client's cash; the gateway
+    trades each on those keys, and the venue's state is kept on the journal's volume."""
     docker = ROOT / "docker"
-    cfg = load_config(docker / "oms.toml")
-    raw = tomllib.loads((docker / "sim.toml").read_text())["accounts"]
-    gw = load_gateway_config(docker / "gateway-sim.toml")
+    # the container's paths, under tmp_path (plan() creates the journal and run directories)
+    text = (docker / "oms.toml").read_text().replace("/var/lib/oms", str(tmp_path))
+    cfg = parse_config(text, str(docker / "oms.toml"), docker)
+    run_dir = tmp_path / "run"
+    specs, _ = plan(cfg, str(docker / "oms.toml"), run_dir)
+    assert {s.name for s in specs} == {"sim-sim", "engine-0", "writer-0", "gateway-sim-0"}
+    sim_spec = next(s for s in specs if s.name == "sim-sim")
+    assert sim_spec.argv[sim_spec.argv.index("--state") + 1] == str(
+        tmp_path / "journal" / "paper-sim.json")
+    sim = SimConfig.load(run_dir / "sim-sim.toml")
+    gw = load_gateway_config(run_dir / "gateway-sim-s0.toml")
+    venue = {a.name: a for a in sim.accounts}
+    assert set(venue) == set(cfg.clients)
+    assert len({a.api_key for a in sim.accounts}) == len(cfg.clients)
     by_id = {a.account_id: a for a in gw.venue_accounts()}
     assert set(by_id) == {c.id for c in cfg.clients.values()}
     for c in cfg.clients.values():
-        acct = c.exchange_accounts["sim"]
         mine = by_id[c.id]
-        assert (mine.api_key_env, mine.api_secret_env) == (acct.api_key.env,
-                                                           acct.api_secret.env)
-        venue = next(a for a in raw if a["name"] == mine.name)
-        assert venue["secret_env"] == acct.api_secret.env
+        assert mine.name == c.exchange_accounts["sim"].account == c.name
+        assert Path(mine.api_key_file).read_text() == venue[c.name].api_key
         # the venue account holds the client's cash, as the engine's ledger does
-        assert {k: to_fixed(v) for k, v in venue["balances"].items()} == {
+        assert venue[c.name].balances == {
             a: raw_amount * 10 ** (8 - cfg.assets[a].precision)
             for a, raw_amount in c.cash.items()}
     assert gw.assets == {n: [a.id, a.precision] for n, a in cfg.assets.items()}
