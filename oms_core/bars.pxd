@@ -13,6 +13,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 ctypedef struct bar_t:
     int64_t index   # ts // interval of the bar being built; -1: no trade yet
+    int64_t end     # (index + 1) * interval: a trade before it is in this bar (no division)
     int64_t open    # first trade of the bar
     int64_t high
     int64_t low

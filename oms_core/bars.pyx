@@ -10,7 +10,7 @@ with that receive time, so recovery rebuilds the same bars (``docs/signals.md``)
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport INT64_MIN, int64_t, uint32_t
 from libc.string cimport memset
 
 BARS_KEPT = 1024  # completed closes kept per instrument and interval
@@ -76,6 +76,7 @@ cdef class LiveBars:
         memset(self.bars, 0, n * sizeof(bar_t))
         for i in range(n):
             self.bars[i].index = -1
+            self.bars[i].end = INT64_MIN  # every trade is after it
         self.n_trades = 0
 
     cdef void c_trade(self, uint32_t instrument, int64_t ts, int64_t price) noexcept nogil:
@@ -86,15 +87,15 @@ cdef class LiveBars:
             return
         self.n_trades += 1
         for i in range(self.n_intervals):
-            index = ts // self.intervals[i]
             b = &self.bars[i * self.n_instruments + instrument]
-            if b.index >= index:  # this bar (a clock step back stays in it)
+            if ts < b.end:  # this bar (a clock step back stays in it)
                 b.close = price
                 if price > b.high:
                     b.high = price
                 elif price < b.low:
                     b.low = price
                 continue
+            index = ts // self.intervals[i]
             if b.index >= 0:  # a later interval: the bar before it is complete
                 self.closes[(<size_t>(i * self.n_instruments + instrument)) * self.kept
                             + b.head] = b.close
@@ -102,6 +103,7 @@ cdef class LiveBars:
                 if b.count < self.kept:
                     b.count += 1
             b.index = index
+            b.end = (index + 1) * self.intervals[i]
             b.open = b.high = b.low = b.close = price
 
     cdef int _series(self, int64_t interval_ns, uint32_t instrument) except -2:
@@ -182,6 +184,7 @@ cdef class LiveBars:
                     continue
                 b = &self.bars[s]
                 b.index, b.open, b.high, b.low, b.close = (int(x) for x in v["bar"])
+                b.end = (b.index + 1) * int(iv)
                 kept = [int(x) for x in v["closes"]]
                 for c in kept[max(0, len(kept) - <Py_ssize_t>self.kept):]:
                     self.closes[<size_t>s * self.kept + b.head] = c
