@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import zmq
+from gw_engine import Engine
 from sim_fixtures import SimHandle, ccxt_binance, sim, wait_for  # noqa: F401
 from test_ccxt_order_types import INST, env, exec_of, order, records  # noqa: F401
 from test_sim_ccxt import seed_asks
@@ -57,6 +58,46 @@ async def test_each_venue_trade_is_one_market_data_record_flagged_trade(
     trades = [m for m in engine.md_received
               if m.md_flags & MdFlag.TRADE and m.instrument == INST.id]
     assert [m.last for m in trades] == [5_000_000, 4_999_000]
+
+
+def _ccxt_pro_binance(h: SimHandle) -> Any:
+    """ccxt.pro's binance (websocket streams) pointed at the simulator."""
+    import ccxt.pro as ccxtpro
+
+    key, secret = h.keys[0]
+    ex = ccxtpro.binance({"apiKey": key, "secret": secret, "enableRateLimit": False,
+                          "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
+                                      "fetchCurrencies": False, "fetchMargins": False}})
+    api = {**ex.urls["api"], "public": h.rest_url, "private": h.rest_url,
+           "v1": h.base_url + "/api/v1"}
+    api["ws"] = {**api["ws"], "spot": h.ws_url + "/ws"}
+    ex.urls["api"] = api
+    return ex
+
+
+async def test_watch_trades_publishes_each_streamed_trade(sim: SimHandle) -> None:  # noqa: F811
+    assert sim.server is not None
+    seed_asks(sim)
+    engine = Engine()
+    cfg = GatewayConfig(kind="ccxt", instruments=[INST], engine=engine.endpoints,
+                        user_stream=False, stale_after_s=0.4, reconnect_max_s=0.5)
+    link = EngineLink(cfg.engine, 1, ctx=engine.ctx)
+    gw = CcxtGateway(cfg, link, exchange=_ccxt_pro_binance(sim))
+    assert gw.ex.has.get("watchTrades")
+    task = asyncio.get_running_loop().create_task(gw.run())
+    try:
+        await engine.wait_md(lambda m: m.instrument == INST.id and m.ask, timeout=10)
+        await asyncio.sleep(0.5)  # the trade stream subscribed
+        ex = sim.server.ex
+        ex.place_order(1, "BTCUSDT", "BUY", "MARKET", "0.7")  # 0.5 at 50000.00, 0.2 at 50001.00
+        first = await engine.wait_md(_is_trade(5_000_000), timeout=10)
+        second = await engine.wait_md(_is_trade(5_000_100), timeout=10)
+        assert (first.last_qty, second.last_qty) == (500_000, 200_000)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        link.close()
+        engine.close()
 
 
 async def test_a_cancel_the_venue_never_answers_is_left_for_reconciliation(
