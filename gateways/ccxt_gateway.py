@@ -62,11 +62,12 @@ FEE_DECIMALS = 8  # a fee in an asset the gateway has no decimals for (as the Bi
 POLL_ACTIVE_S = 1.0
 POLL_SWEEP_S = 10.0
 ACTIVE_AFTER_ORDER_S = 30.0
-# public trades polled (no websocket) at the book's pace, but at most once a second: a venue
-# weighs a trades request heavily (Binance: 25, a 20-level book 5)
+# public trades polled (no websocket) at the book's pace, but at most once a second: venues
+# weigh a trades request at least as much as a book request (Binance: aggTrades 4, trades 25)
 POLL_PUBLIC_TRADES_S = 1.0
-# a cancel that meets network errors is asked again this many times (over at most this long),
-# then left for reconciliation (the engine's UNKNOWN timer asks the venue)
+# a cancel that meets network errors is sent again at most this many times, over at most this
+# long; then the order is left for reconciliation (still followed: the orders watch reports
+# an end the venue decides)
 CANCEL_ATTEMPTS = 20
 CANCEL_GIVE_UP_S = 60.0
 VENUE_IDS_KEPT = 100_000  # venue order id -> engine order id of ended orders (late trades)
@@ -259,7 +260,7 @@ class CcxtGateway:
         """Publish each trade not published before, oldest first (``flags`` 0: the trades
         that were done before this gateway heard the venue set the last price only)."""
         new = [t for t in trades if self._trades_seen.add((inst.symbol, str(t.get("id"))))]
-        new.sort(key=lambda t: (int(t.get("timestamp") or 0), str(t.get("id"))))
+        new.sort(key=lambda t: int(t.get("timestamp") or 0))  # stable: the venue's order
         if not flags:
             new = new[-1:]
         for t in new:
