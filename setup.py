@@ -26,6 +26,7 @@ EXTENSIONS: list[str] = [
     "oms_core.risk",
     "oms_core.core",
     "oms_core.journal",
+    "oms_core.bars",
     "writer._split",
     "gateways.sim.matching",
     "gateways.book",

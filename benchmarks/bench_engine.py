@@ -18,6 +18,11 @@
    message from one spinning Python DEALER; beside the same load on the bare pyzmq and the
    bare libzmq (C) echo servers (the floor this client and machine allow) and on the engine's
    pyzmq client path. No target (the issue asks to report it).
+4. Market data applied by the engine loop, in this process: frames of 1,000 GW_MARKET_DATA
+   records (every one a trade, flag TRADE: prices, the engine-held stops and the live bars of
+   every bar interval of ``examples/oms.toml``) through ``EngineLoop.on_gateway_frame``,
+   without a journal; records per second. No target: it is quoted before / after a change
+   of the market-data path.
 
 The engine runs in its own process (``python -m oms_core.engine``); so do the bare servers.
 """
@@ -306,6 +311,31 @@ def under_load(rate: int, seconds: float, target: str = "oms") -> dict[str, Any]
     return {"rate": rate, "achieved": achieved, "pct": _pct(h), "n": got}
 
 
+def md_apply(n: int, batch: int = 1000) -> float:
+    """GW_MARKET_DATA trade records applied per second by the engine loop (section 4)."""
+    from bindings.wire import records as wire
+    from oms_core.engine.config import build_core, load_engine_config
+    from oms_core.engine.server import Engine
+
+    cfg = load_engine_config(ROOT / "examples" / "oms.toml")
+    engine = Engine(build_core(cfg), config=cfg)
+    ids = sorted(cfg.oms.ids.instruments.values())
+    trade = 2  # MdFlag.TRADE
+    frames = [b"".join(
+        wire.encode("GW_MARKET_DATA", 0, f * batch + i, 0, bid=4_999_900 + i % 50,
+                    bid_qty=10**6, ask=5_000_100 + i % 50, ask_qty=10**6,
+                    last=5_000_000 + (i * 7919) % 200, last_qty=10, md_flags=trade,
+                    instrument=ids[i % len(ids)]) for i in range(batch)) for f in range(4)]
+    loop = engine.loop
+    ts, step = time.time_ns(), 1_000_000  # 1 ms apart: bars of every interval close
+    done, t0 = 0, time.perf_counter()
+    while done < n:
+        loop.on_gateway_frame(frames[done // batch % 4], ts)
+        ts += step
+        done += batch
+    return done / (time.perf_counter() - t0)
+
+
 def main(smoke: bool = False) -> bool:
     ok = True
     n_rt = 2_000 if smoke else 20_000
@@ -343,6 +373,9 @@ def main(smoke: bool = False) -> bool:
             p = u["pct"]
             print(f"  under load {rate:,}/s ipc, {name:23s} (sent {u['achieved']:,.0f}/s, "
                   f"answered {u['n']}): p50/p99/p99.9 = {p[0]:.1f}/{p[1]:.1f}/{p[2]:.1f} us")
+    n_md = 200_000 if smoke else 5_000_000
+    print(f"  market data applied by the loop (in process, frames of 1000 trades, "
+          f"n={n_md}): {md_apply(n_md):,.0f} records/s")
     print(f"  bench_engine: {'OK' if ok else 'TARGET MISSED'}")
     return ok
 

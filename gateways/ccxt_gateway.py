@@ -1,7 +1,10 @@
 """A generic gateway on ccxt.pro / ccxt async: any ccxt exchange, configured by name.
 
 Market data from ``watch_order_book`` (REST ``fetch_order_book`` polling when the exchange
-has no websocket book); fills from ``watch_my_trades`` and order states from
+has no websocket book) and the venue's trades from ``watch_trades`` (else REST
+``fetch_trades`` polling, else the ticker's ``last``): each new trade is one GW_MARKET_DATA
+flagged ``MdFlag.TRADE``, so the engine's held stops, live bars and risk reference work as for
+the Binance gateway; fills from ``watch_my_trades`` and order states from
 ``watch_orders`` when available, else REST polling of ``fetch_my_trades`` /
 ``fetch_open_orders`` (and with ``ccxt_websocket = false``). Accounts: one ccxt client per
 engine account (:class:`CcxtSession`, its own keys and ccxt rate limiter); an order goes out
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +42,7 @@ from .engine_link import (
     EngineLink,
     ExecType,
     GatewayState,
+    MdFlag,
     ReconcileAnswer,
     asset_map,
     order_id_of,
@@ -57,6 +62,16 @@ FEE_DECIMALS = 8  # a fee in an asset the gateway has no decimals for (as the Bi
 POLL_ACTIVE_S = 1.0
 POLL_SWEEP_S = 10.0
 ACTIVE_AFTER_ORDER_S = 30.0
+# public trades polled (no websocket) at the book's pace, but at most once a second: venues
+# weigh a trades request at least as much as a book request (Binance: aggTrades 4, trades 25)
+POLL_PUBLIC_TRADES_S = 1.0
+# a cancel that meets network errors is sent again at most this many times, over at most this
+# long; then the order is left for reconciliation (still followed: the orders watch reports
+# an end the venue decides)
+CANCEL_ATTEMPTS = 20
+CANCEL_GIVE_UP_S = 60.0
+VENUE_IDS_KEPT = 100_000  # venue order id -> engine order id of ended orders (late trades)
+TRADES_KEPT = 10_000  # venue trade ids already published (polled trades repeat)
 _STATUS = {"open": OrderStatus.NEW, "closed": OrderStatus.FILLED,
            "canceled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
            "rejected": OrderStatus.REJECTED}
@@ -172,8 +187,15 @@ class CcxtGateway:
         self.by_symbol = {i.symbol: i for i in cfg.instruments}
         self.cids: dict[str, int] = {}  # clientOrderId -> engine order id (live orders)
         self.live: dict[str, LiveOrder] = {}  # clientOrderId -> its terms at the venue
-        # (account, venue order id) -> engine order id: REST trades carry no clientOrderId
+        # (account, venue order id) -> engine order id: REST trades carry no clientOrderId.
+        # Live orders stay; ended ones are kept, oldest forgotten first, up to
+        # VENUE_IDS_KEPT for their late trades
         self.venue_ids: dict[tuple[int, str], int] = {}
+        self._ended_venue_ids: deque[tuple[int, str]] = deque()
+        # what the last GW_MARKET_DATA of each instrument said: its top of book and last trade
+        self._top: dict[int, tuple[int, int, int, int]] = {}
+        self._last: dict[int, tuple[int, int]] = {}
+        self._trades_seen = BoundedSet(TRADES_KEPT)
         self.n_errors = 0
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -185,6 +207,7 @@ class CcxtGateway:
             await sess.ex.load_markets()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._book_loop(i)) for i in self.cfg.instruments]
+        self._tasks += [loop.create_task(self._last_trade_loop(i)) for i in self.cfg.instruments]
         self._tasks.append(loop.create_task(self._order_loop()))
         if self.cfg.user_stream:
             for s in self.sessions.values():
@@ -218,13 +241,73 @@ class CcxtGateway:
                 continue
             bids, asks = ob.get("bids") or [], ob.get("asks") or []
             p, q = inst.price_decimals, inst.qty_decimals
-            self.link.publish_md(
-                inst.id, to_fixed(bids[0][0], p) if bids else 0,
-                to_fixed(bids[0][1], q) if bids else 0, to_fixed(asks[0][0], p) if asks else 0,
-                to_fixed(asks[0][1], q) if asks else 0, 0, 0,
-                int(ob.get("timestamp") or 0) * 1_000_000, self.ex.milliseconds() * 1_000_000)
+            self._top[inst.id] = (
+                to_fixed(bids[0][0], p) if bids else 0, to_fixed(bids[0][1], q) if bids else 0,
+                to_fixed(asks[0][0], p) if asks else 0, to_fixed(asks[0][1], q) if asks else 0)
+            self._publish_md(inst, int(ob.get("timestamp") or 0) * 1_000_000, 0)
             if not ws:
                 await asyncio.sleep(self.cfg.stale_after_s / 4)
+
+    def _publish_md(self, inst: Instrument, exch_ts_ns: int, flags: int) -> None:
+        """One GW_MARKET_DATA: the instrument's top of book and last trade as last heard."""
+        bid, bid_qty, ask, ask_qty = self._top.get(inst.id, (0, 0, 0, 0))
+        last, last_qty = self._last.get(inst.id, (0, 0))
+        self.link.publish_md(inst.id, bid, bid_qty, ask, ask_qty, last, last_qty, exch_ts_ns,
+                             self.ex.milliseconds() * 1_000_000, flags)
+
+    def _on_public_trades(self, inst: Instrument, trades: list[dict[str, Any]],
+                          flags: int = int(MdFlag.TRADE)) -> None:
+        """Publish each trade not published before, oldest first (``flags`` 0: the trades
+        that were done before this gateway heard the venue set the last price only)."""
+        new = [t for t in trades if self._trades_seen.add((inst.symbol, str(t.get("id"))))]
+        new.sort(key=lambda t: int(t.get("timestamp") or 0))  # stable: the venue's order
+        if not flags:
+            new = new[-1:]
+        for t in new:
+            price = to_fixed(t.get("price"), inst.price_decimals)
+            if price <= 0:
+                continue
+            self._last[inst.id] = (price, to_fixed(t.get("amount"), inst.qty_decimals))
+            self._publish_md(inst, int(t.get("timestamp") or 0) * 1_000_000, flags)
+
+    async def _last_trade_loop(self, inst: Instrument) -> None:
+        """The venue's public trades: ``watch_trades``, else polled ``fetch_trades``, else
+        the ticker's ``last`` (``watch_ticker`` / ``fetch_ticker``; a changed last price or
+        time counts as a new trade)."""
+        has = self.ex.has
+        ws = self.cfg.ccxt_websocket
+        how = ("watch_trades" if ws and has.get("watchTrades") else
+               "fetch_trades" if has.get("fetchTrades") else
+               "watch_ticker" if ws and has.get("watchTicker") else
+               "fetch_ticker" if has.get("fetchTicker") else "")
+        if not how:
+            log.warning("%s: the venue publishes no trades through ccxt; no last price",
+                        inst.symbol)
+            return
+        primed = how == "watch_trades"  # a stream sends only trades done from now on
+        delay = 0.5
+        while True:
+            try:
+                if how in ("watch_trades", "fetch_trades"):
+                    trades = await (self.ex.watch_trades(inst.symbol) if how == "watch_trades"
+                                    else self.ex.fetch_trades(inst.symbol, limit=100))
+                else:
+                    tk = await (self.ex.watch_ticker(inst.symbol) if how == "watch_ticker"
+                                else self.ex.fetch_ticker(inst.symbol))
+                    trades = [{"id": f"{tk.get('timestamp')}:{tk.get('last')}",
+                               "price": tk.get("last"), "amount": 0,
+                               "timestamp": tk.get("timestamp")}] if tk.get("last") else []
+                delay = 0.5
+            except (NetworkError, ExchangeError) as exc:
+                self.n_errors += 1
+                log.warning("%s: trades: %s", inst.symbol, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                continue
+            self._on_public_trades(inst, trades, int(MdFlag.TRADE) if primed else 0)
+            primed = True
+            if not how.startswith("watch"):
+                await asyncio.sleep(max(self.cfg.stale_after_s / 4, POLL_PUBLIC_TRADES_S))
 
     # ---- fills -------------------------------------------------------------
 
@@ -284,6 +367,8 @@ class CcxtGateway:
         await self.link.send_exec(
             order_id=order_id, account=sess.account_id, instrument=inst.id,
             exec_type=int(ExecType.FILL), **f)
+        if live is not None and live.session is sess and live.filled >= live.quantity:
+            self._ended(cid)  # filled in full: final
 
     def _cid_of_venue(self, venue_id: str, sess: CcxtSession) -> str:
         """Our client order id of a venue order on ``sess`` (REST trades carry only the
@@ -316,8 +401,18 @@ class CcxtGateway:
         return sess
 
     def _ended(self, cid: str) -> None:
+        """The order of ``cid`` is final: forget it; its venue ids are kept for late trades
+        until VENUE_IDS_KEPT newer ended ones push them out."""
         self.cids.pop(cid, None)
-        self.live.pop(cid, None)
+        live = self.live.pop(cid, None)
+        if live is None:
+            return
+        ended = self._ended_venue_ids
+        for venue_id in (live.venue_id, *live.replaced):
+            if venue_id:
+                ended.append((live.session.account_id, venue_id))
+        while len(ended) > VENUE_IDS_KEPT:
+            self.venue_ids.pop(ended.popleft(), None)
 
     async def new_order(self, rec: Any) -> None:
         inst = self.by_id.get(rec.instrument)
@@ -394,7 +489,8 @@ class CcxtGateway:
         if sess is None:
             return
         backoff = 0.2
-        while True:
+        deadline = time.monotonic() + CANCEL_GIVE_UP_S
+        for _ in range(CANCEL_ATTEMPTS):
             try:
                 await sess.ex.cancel_order(None, inst.symbol, {"clientOrderId": cid,
                                                                "origClientOrderId": cid})
@@ -405,8 +501,10 @@ class CcxtGateway:
             except NetworkError as exc:
                 # not executed (rate limit) or unknown (timeout): the venue tells which
                 log.warning("cancel %s: %s; asking the venue", cid, type(exc).__name__)
-                status = await self._status_of(sess, inst, cid)
+                status = await self._status_of(sess, inst, cid, deadline)
                 if status is None or status in ("open", ""):
+                    if time.monotonic() + backoff >= deadline:
+                        break
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.cfg.reconnect_max_s)
                     continue  # still open at the venue: cancel again
@@ -417,12 +515,19 @@ class CcxtGateway:
             self._ended(cid)
             await self._exec(rec, ExecType.CANCELED)
             return
+        # still followed (the orders watch reports an end the venue decides)
+        log.error("cancel %s: no answer from the venue after %d attempts or %.0f s; left for "
+                  "reconciliation", cid, CANCEL_ATTEMPTS, CANCEL_GIVE_UP_S)
 
-    async def _status_of(self, sess: CcxtSession, inst: Instrument, cid: str) -> str | None:
+    async def _status_of(self, sess: CcxtSession, inst: Instrument, cid: str,
+                         deadline: float = float("inf")) -> str | None:
         """The venue's ccxt status of our order ("open", "closed", ...), None when it could
-        not be asked, "rejected" when the venue does not know it."""
+        not be asked (by ``deadline``, monotonic), "rejected" when the venue does not know
+        it."""
         backoff = 0.2
         for _ in range(50):
+            if time.monotonic() >= deadline:
+                return None
             try:
                 return str((await self._fetch_by_cid(sess, inst, cid)).get("status") or "")
             except OrderNotFound:

@@ -18,10 +18,10 @@ Two layers:
   :class:`ClientAnswer` per client: accepted with the order ids, or rejected with the
   :class:`~oms_core.enums.Reject` code and its reason.
 
-Bars. Live, the engine cuts its price samples (one per mark-to-market) into bars of each
-strategy's ``bar_interval_s`` (``oms_core/bars.py``): the open is the bar's first sample, the
-previous close the last sample of the bar before, and volatility counts completed bars. Until a
-first bar has ended both are the price at the signal. A replay's data are its bars.
+Bars. Live, the engine builds bars of each strategy's ``bar_interval_s`` from every venue
+trade it hears (``oms_core/bars.pyx``, ``docs/signals.md``): the open is the bar's first trade,
+the previous close the last trade of the bar before, and volatility counts completed bars. Until
+a first bar has ended both are the price at the signal. A replay's data are its bars.
 
 Semantics. ``0`` always means flatten. Rebalancing trades only the difference between the
 target and the strategy's filled position for that client (``strategy_position.qty``); before

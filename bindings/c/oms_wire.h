@@ -277,6 +277,7 @@ enum oms_gw {
 };
 enum oms_md_flag {
     OMS_MD_FLAG_STALE = 1,
+    OMS_MD_FLAG_TRADE = 2,
 };
 
 /* ---- header ---- */
@@ -946,7 +947,7 @@ typedef struct oms_gw_market_data_t {
     int64_t exch_ts_ns;                 /* +80: venue time, ns */
     int64_t gw_ts_ns;                   /* +88: gateway receive time, ns */
     uint32_t instrument;                /* +96: instrument id */
-    uint8_t md_flags;                   /* +100: MdFlag bits (STALE) */
+    uint8_t md_flags;                   /* +100: MdFlag bits (STALE, TRADE) */
     uint8_t _pad0[3];                   /* +101: padding, must be zero */
 } oms_gw_market_data_t;
 _Static_assert(sizeof(oms_gw_market_data_t) == 104, "oms_gw_market_data_t size");

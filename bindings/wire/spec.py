@@ -163,6 +163,7 @@ class GatewayState(IntEnum):
 
 class MdFlag(IntEnum):
     STALE = 1
+    TRADE = 2  # the record reports a new venue trade: ``last`` / ``last_qty`` are that trade
 
 
 # Enumerations exported to the C header, in order: (C prefix, enum class).
@@ -560,7 +561,7 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("exch_ts_ns", "i64", "venue time, ns"),
         F("gw_ts_ns", "i64", "gateway receive time, ns"),
         _INST,
-        F("md_flags", "u8", "MdFlag bits (STALE)"),
+        F("md_flags", "u8", "MdFlag bits (STALE, TRADE)"),
     ]),
     (MsgType.GW_STATUS, "gateway->engine", "Gateway health.", [
         F("ts_ns", "i64", "gateway time, ns"),

@@ -271,6 +271,7 @@ cdef extern from "oms_wire.h" nogil:
 
     enum:
         OMS_MD_FLAG_STALE
+        OMS_MD_FLAG_TRADE
 
     ctypedef struct oms_hdr_t:
         uint16_t magic

@@ -434,7 +434,7 @@ class BinanceGateway:
             d = orjson.loads(payload)["data"]
             st.pub.set_last(st.slot, parse_fixed(d["p"], st.inst.price_decimals),
                             parse_fixed(d["q"], st.inst.qty_decimals))
-            self._publish(st, time.time_ns(), d.get("T", 0) * 1_000_000)
+            self._publish(st, time.time_ns(), d.get("T", 0) * 1_000_000, MdFlag.TRADE)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             self._malformed(payload, f"trade {type(exc).__name__}")
 
@@ -469,9 +469,10 @@ class BinanceGateway:
             log.warning("malformed exchange message #%d (%s): %r", self.n_malformed, why,
                         payload[:120])
 
-    def _publish(self, st: _MdState, now_ns: int, exch_ns: int = 0) -> None:
+    def _publish(self, st: _MdState, now_ns: int, exch_ns: int = 0, flags: int = 0) -> None:
+        """``flags``: MdFlag.TRADE when the record reports a new trade (the engine's bars)."""
         st.pub.publish(st.slot, exch_ns or st.book.event_time_ms * 1_000_000, now_ns,
-                       MdFlag.STALE if st.stale else 0)
+                       flags | (MdFlag.STALE if st.stale else 0))
 
     def _mark_stale(self, st: _MdState) -> None:
         if not st.stale:

@@ -41,6 +41,7 @@ LISTEN_KEY_TTL_S = 3600
 # request weights of Binance spot (REST API docs), default 1
 WEIGHTS = {
     "/api/v3/exchangeInfo": 20, "/api/v3/ticker/bookTicker": 2, "/api/v3/trades": 25,
+    "/api/v3/aggTrades": 4,
     "/api/v3/account": 20, "/api/v3/allOrders": 20, "/api/v3/myTrades": 20,
     "/api/v3/openOrders": 6, "/api/v3/userDataStream": 2,
 }
@@ -162,6 +163,7 @@ class SimServer:
         r.add_get(f"{a}/depth", self.h_depth)
         r.add_get(f"{a}/ticker/bookTicker", self.h_book_ticker)
         r.add_get(f"{a}/trades", self.h_trades)
+        r.add_get(f"{a}/aggTrades", self.h_agg_trades)
         r.add_post(f"{a}/order", self.h_new_order)
         r.add_post(f"{a}/order/test", self.h_test_order)
         r.add_post(f"{a}/order/cancelReplace", self.h_cancel_replace)
@@ -600,6 +602,15 @@ class SimServer:
         m = self.ex.market(request.query.get("symbol"))
         limit = min(1000, max(1, int(request.query.get("limit", "500"))))
         return _json(list(m.trades)[-limit:])
+
+    async def h_agg_trades(self, request: web.Request) -> web.Response:
+        """Recent trades as aggregate trades (ccxt's binance ``fetch_trades``); each trade is
+        its own aggregate (a taker's fills at several prices are several trades anyway)."""
+        m = self.ex.market(request.query.get("symbol"))
+        limit = min(1000, max(1, int(request.query.get("limit", "500"))))
+        return _json([{"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"],
+                       "l": t["id"], "T": t["time"], "m": t["isBuyerMaker"], "M": True}
+                      for t in list(m.trades)[-limit:]])
 
     # -------------------------------------------------------------- private ----
 

@@ -13,6 +13,7 @@
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from bindings.wire.wire cimport oms_order_update_t
+from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
 from oms_core.types cimport order_t
 
@@ -79,6 +80,8 @@ cdef class EngineLoop:
     """Callback for HELLO (session state, no core change): ``py_command(kind, payload) -> code``."""
     cdef public object py_gateway
     """Callback for GW_STATUS records: ``py_gateway(payload)``."""
+    cdef public LiveBars bars
+    """Live bars fed by every applied GW_MARKET_DATA flagged TRADE (None: no bars)."""
     cdef bint live
     cdef bint dirty
     """Inputs journaled since the last commit."""

@@ -1,5 +1,6 @@
 from typing import Any
 
+from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 
 class OutBuf:
@@ -23,6 +24,7 @@ class EngineLoop:
     py_apply: Any
     py_command: Any
     py_gateway: Any
+    bars: LiveBars | None
     cur_allowed: int
     cur_mask: int
     auto_subscribe: bool

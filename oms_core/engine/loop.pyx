@@ -442,6 +442,8 @@ cdef class EngineLoop:
                     md.instrument].active:
                 self.core.c_set_price(md.instrument, md.last, md.bid, md.ask, ts,
                                       (md.md_flags & OMS_MD_FLAG_STALE) != 0)
+                if (md.md_flags & OMS_MD_FLAG_TRADE) != 0 and self.bars is not None:
+                    self.bars.c_trade(md.instrument, ts, md.last)
         elif kind == KIND_TIMER:
             self.core.on_timer(ts)
         elif kind == KIND_MARK_TO_MARKET:

@@ -30,7 +30,7 @@ from bindings.security import (
 )
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AdminAction, HeaderFlag, MsgType, Scope, SignalMode
-from oms_core.bars import Bars
+from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
@@ -168,10 +168,14 @@ class Engine:
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
         self._closes: dict[int, deque[int]] = {}  # a replay's bar closes (_sample_closes)
-        # live bars by interval (ns), one series for all strategies of an interval
-        self.bars: dict[int, Bars] = {} if self.cfg.oms is None else {
-            s.bar_interval_s * 1_000_000_000: Bars(s.bar_interval_s * 1_000_000_000)
-            for s in self.cfg.oms.strategies.values()}
+        # live bars of every strategy bar interval, built by the loop from each trade it
+        # applies (one series per interval and instrument, shared by its strategies)
+        self.bars: LiveBars | None = None
+        if self.cfg.oms is not None and self.cfg.oms.strategies:
+            self.bars = LiveBars(
+                (s.bar_interval_s * 1_000_000_000 for s in self.cfg.oms.strategies.values()),
+                max(self.cfg.oms.ids.instruments.values(), default=-1) + 1)
+        self.loop.bars = self.bars
         # every engine applies the reconciliation inputs (kinds 196-198), so that replaying a
         # journal in any engine gives the same events as the run that wrote it
         from oms_core.engine.startup import install_recon_handlers
@@ -360,7 +364,6 @@ class Engine:
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
                     self._internal(KIND_MARK_TO_MARKET, now)
-                    self._sample_bars(now)
                 if now >= next_hb:
                     next_hb = now + hb_ns
                     self._heartbeats(now)
@@ -730,25 +733,16 @@ class Engine:
             if last > 0:
                 self._closes.setdefault(iid, deque(maxlen=1024)).append(last)
 
-    def _sample_bars(self, ts: int) -> None:
-        """Feed the live bars one sample of each instrument's last price (after every
-        mark-to-market, live and in recovery alike)."""
-        if not self.bars:
-            return
-        for iid in self.cfg.oms.ids.instruments.values():
-            last = self.loop.reference_price(iid)[0]
-            for bars in self.bars.values():
-                bars.sample(iid, ts, last)
-
     def _market(self, strategy: int, instrument: int, ts: int, ref: int) -> tuple[Any, Any]:
         """(MarketState, closes) for a signal: the strategy's live bars, or a replay's
-        closes when no live bar was sampled (a replay's data are its bars)."""
+        closes when the instrument has not traded live (a replay's data are its bars)."""
         from oms_core.signals import MarketState
 
         name = self.cfg.oms.ids.name("strategies", strategy)
-        bars = self.bars.get(self.cfg.oms.strategies[name].bar_interval_s * 1_000_000_000)
-        if bars is not None and bars.current:
-            v = bars.view(instrument, ts, ref)
+        interval_ns = self.cfg.oms.strategies[name].bar_interval_s * 1_000_000_000
+        bars = self.bars
+        if bars is not None and bars.seen(interval_ns, instrument):
+            v = bars.view(interval_ns, instrument, ts, ref)
             return MarketState(v.open, v.prev_close), v.closes or None
         closes = self._closes.get(instrument)
         return MarketState(ref, ref), list(closes) if closes else None

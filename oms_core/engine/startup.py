@@ -30,8 +30,6 @@ from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgTyp
 from oms_core import recovery
 from oms_core.enums import KillMode, OrderStatus
 
-from .kinds import KIND_MARK_TO_MARKET
-
 log = logging.getLogger("oms.engine.startup")
 
 
@@ -46,7 +44,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
         "loop": dict(engine.loop.engine_state()),
         "strategy_enabled": {str(k): bool(v) for k, v in engine.strategy_enabled.items()},
         "closes": {str(k): list(v) for k, v in getattr(engine, "_closes", {}).items()},
-        "bars": {str(k): b.state() for k, b in getattr(engine, "bars", {}).items()},
+        "trade_bars": engine.bars.state() if getattr(engine, "bars", None) is not None else {},
     }
 
 
@@ -63,10 +61,9 @@ def restore_engine_state(engine: Any, extra: dict[str, Any]) -> None:
         closes.clear()
         for k, v in extra.get("closes", {}).items():
             closes[int(k)] = deque((int(x) for x in v), maxlen=1024)
-    bars = getattr(engine, "bars", {})
-    for k, state in extra.get("bars", {}).items():
-        if int(k) in bars:  # an interval no strategy uses any more is dropped
-            bars[int(k)].restore(state)
+    bars = getattr(engine, "bars", None)
+    if bars is not None:  # an interval no strategy uses any more is dropped
+        bars.restore(dict(extra.get("trade_bars", {})))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,15 +85,6 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     def apply(kind: int, ts: int, payload: bytes) -> None:
         st.last_input_ts = ts if ts > st.last_input_ts else st.last_input_ts
         base0(kind, ts, payload)
-
-    if getattr(engine.cfg, "oms", None) is not None:
-        # the live loop samples its bars after each mark-to-market (signal sizing)
-        base = apply
-
-        def apply(kind: int, ts: int, payload: bytes) -> None:  # noqa: F811
-            base(kind, ts, payload)
-            if kind == KIND_MARK_TO_MARKET:
-                engine._sample_bars(ts)
 
     # the engine's journal on this directory is already open (its tail cut): its end spares
     # recover() a second read of the last segment (~0.15 s for a full 64 MB segment)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID
+from bindings.wire.spec import ANY_ID, MdFlag
 from oms_core.demo import write_demo_config
 from oms_core.engine.config import build_core, load_engine_config, shard_endpoint
 from oms_core.engine.server import Engine
@@ -57,8 +57,8 @@ def test_signal_gives_one_answer_per_client(tmp_path: Path) -> None:
 
 def test_signals_price_on_live_bars_of_the_strategy_interval(tmp_path: Path) -> None:
     """Live, the open of the current bar and the close of the previous one are different
-    prices, cut from the engine's samples at the strategy's bar interval; volatility counts
-    completed bars, not samples; a restored engine has the same bars."""
+    prices, built from the trades the engine applies at the strategy's bar interval;
+    volatility counts completed bars, not trades; a restored engine has the same bars."""
     from oms_core.engine.startup import engine_state, restore_engine_state
 
     path = write_demo_config(tmp_path)
@@ -82,8 +82,9 @@ def test_signals_price_on_live_bars_of_the_strategy_interval(tmp_path: Path) -> 
     # bar 0: 3000.00 .. 3010.00 (close); bar 1 opens at 3020.00, trades at 3030.00
     for ts, px in ((t0, 300_000), (t0 + 30 * 10**9, 301_000), (t0 + minute, 302_000),
                    (t0 + minute + 10**9, 303_000)):
-        engine.core.set_price(eth, px, px - 1, px + 1, ts)
-        engine._sample_bars(ts)
+        engine.loop.on_gateway_frame(wire.encode(
+            "GW_MARKET_DATA", 0, 1, ts, bid=px - 1, bid_qty=10, ask=px + 1, ask_qty=10,
+            last=px, last_qty=1, md_flags=int(MdFlag.TRADE), instrument=eth), ts)
     ts = t0 + minute + 2 * 10**9
     rec = wire.decode(wire.encode("SIGNAL", 1, 0, ts, value=1, price=0, account=ANY_ID,
                                   strategy=trend, instrument=eth, mode=1))
@@ -92,10 +93,10 @@ def test_signals_price_on_live_bars_of_the_strategy_interval(tmp_path: Path) -> 
     orders = {a: engine.core.order(engine.core.live_orders(a)[0]) for a in (0, 1)}
     assert orders[0]["price"] == 302_000  # alice: the open of the current bar
     assert orders[1]["price"] == 301_000  # bob: the close of the previous bar
-    bars = engine.bars[minute]
-    assert list(bars.closes[eth]) == [301_000]  # one completed bar from four samples
+    bars = engine.bars
+    assert bars.completed(minute, eth) == [301_000]  # one completed bar from four trades
     # the bars survive a snapshot
     state = engine_state(engine)
     again = Engine(build_core(cfg), config=cfg)
     restore_engine_state(again, state)
-    assert again.bars[minute].state() == bars.state()
+    assert again.bars.state() == bars.state()
