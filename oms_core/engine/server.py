@@ -21,6 +21,9 @@ from typing import Any
 import zmq
 
 from bindings.security import (
+    DOMAIN_ROLES,
+    CurveKeyPair,
+    Domain,
     KeyRegistry,
     OmsAuthenticator,
     Role,
@@ -157,7 +160,8 @@ class Engine:
                          "journal_syncs_timer": 0,
                          "sessions_expired": 0, "cod_mass_cancels": 0, "bad_envelopes": 0,
                          "refused_unknown_key": 0, "pub_dropped": 0,
-                         "bad_signal_frames": 0}
+                         "bad_signal_frames": 0, "refused_gateway_frames": 0,
+                         "refused_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
         # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
@@ -198,28 +202,39 @@ class Engine:
         self.ctx = context or _make_context()
         ctx = self.ctx
         self.registry: KeyRegistry | None = None
+        self._peer_exchange: dict[str, int] = {}  # gateway key name -> its exchange id
         self.auth: OmsAuthenticator | None = None
         self.router = ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 500)
         self.router.setsockopt(zmq.SNDHWM, 1_000_000)
         self.router.setsockopt(zmq.RCVHWM, 1_000_000)
+        self.server_keys: CurveKeyPair | None = None
         if cfg.security_on:
-            keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
-                    if cfg.server_secret_file else keypair_from_env())
-            if keys is None or not cfg.keys_file:
-                raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* env) "
-                                 "and keys_file")
-            self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
-            self.auth = OmsAuthenticator(ctx, self.registry)
+            if cfg.oms is not None:  # the full configuration: its [security] keys
+                from oms_core import security
+
+                keys: CurveKeyPair | None = security.server_keys(cfg.oms)
+                self.registry = security.registry(cfg.oms)
+                self._peer_exchange = {n: security.exchange_of(cfg.oms, n)
+                                       for n in security.identities(cfg.oms)}
+            else:
+                keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
+                        if cfg.server_secret_file else keypair_from_env())
+                if keys is None or not cfg.keys_file:
+                    raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* "
+                                     "env) and keys_file")
+                self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
+            self.auth = OmsAuthenticator(ctx, self.registry, domains=DOMAIN_ROLES)
             self.auth.start()
-            make_curve_server(self.router, keys)
+            self.server_keys = keys
+            make_curve_server(self.router, keys, Domain.COMMANDS)
             self.server_public = keys.public
         bind_endpoint(self.router, cfg.client)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.pub = self._bind(zmq.PUB, cfg.public, hwm=100_000)
-        self.writer = self._bind(zmq.PUSH, cfg.writer, hwm=cfg.writer_hwm)
-        self.gw_events = self._bind(zmq.PULL, cfg.gateway_events, hwm=1_000_000)
-        self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, hwm=1_000_000)
+        self.pub = self._bind(zmq.PUB, cfg.public, 100_000, Domain.EVENTS)
+        self.writer = self._bind(zmq.PUSH, cfg.writer, cfg.writer_hwm, Domain.WRITER)
+        self.gw_events = self._bind(zmq.PULL, cfg.gateway_events, 1_000_000, Domain.GATEWAY)
+        self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, 1_000_000, Domain.GATEWAY)
         if self.gw_md is not None:
             self.gw_md.setsockopt(zmq.SUBSCRIBE, b"")
         # issue 6: publishers PUB their signals to every shard; this engine SUBscribes and
@@ -230,10 +245,12 @@ class Engine:
             self.sig_sub.setsockopt(zmq.LINGER, 0)
             self.sig_sub.setsockopt(zmq.RCVHWM, 100_000)
             self.sig_sub.setsockopt(zmq.SUBSCRIBE, b"")
+            if self.server_keys is not None:  # the connecting side is the CURVE server
+                make_curve_server(self.sig_sub, self.server_keys, Domain.SIGNALS)
             self.sig_sub.connect(cfg.oms.engine.signals)
         self.gw_orders: dict[int, zmq.Socket] = {}
         for g in cfg.gateways:
-            s = self._bind(zmq.PUSH, g.orders, hwm=1_000_000)
+            s = self._bind(zmq.PUSH, g.orders, 1_000_000, Domain.GATEWAY)
             assert s is not None
             self.gw_orders[g.exchange] = s
             self._gw_pending[g.exchange] = deque()
@@ -247,13 +264,16 @@ class Engine:
                for e, s in self.gw_orders.items()},
         }
 
-    def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int
+    def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int, domain: str
               ) -> zmq.Socket | None:
-        """A socket bound to ``endpoint`` (several: one socket on all of them)."""
+        """A socket bound to ``endpoint`` (several: one socket on all of them); with
+        security on, a CURVE server whose peers must hold a key of a role of ``domain``."""
         if not endpoint:
             return None
         assert self.ctx is not None
         s = self.ctx.socket(kind)
+        if self.server_keys is not None:
+            make_curve_server(s, self.server_keys, domain)
         s.setsockopt(zmq.LINGER, 500)
         if kind in (zmq.PUB, zmq.PUSH):
             s.setsockopt(zmq.SNDHWM, hwm)
@@ -518,11 +538,21 @@ class Engine:
         a frame refuses the whole frame); the answers go to the journal and the writer."""
         assert self.sig_sub is not None
         loop = self.loop
+        secure = self.registry is not None
+        ident = None
         for _ in range(_MAX_BATCH):
             try:
-                frame = self.sig_sub.recv(_NOBLOCK)
+                zframe = self.sig_sub.recv(_NOBLOCK, copy=not secure)
             except zmq.Again:
                 return
+            if secure:
+                ident = self._sender(zframe)
+                if ident is None or ident.role not in (Role.PUBLISHER, Role.ADMIN):
+                    self.counters["refused_signal_frames"] += 1
+                    continue
+                frame = zframe.bytes
+            else:
+                frame = zframe
             off, n = 0, len(frame)
             ok = n >= 24
             while ok and off + 8 <= n:
@@ -533,7 +563,12 @@ class Engine:
                 self.counters["bad_signal_frames"] += 1
                 continue
             self._cur = None
-            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            if ident is None:
+                loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            else:  # a publisher: its strategies only (each record is checked)
+                loop.begin(int(Role.PUBLISHER), ALL_ACCOUNTS, 0, False)
+                if ident.role == Role.PUBLISHER:
+                    loop.limit_peer(_bits(ident.strategies), -1)
             loop.on_client_frame(frame, time.time_ns())
             self._flush(None)
 
@@ -547,17 +582,56 @@ class Engine:
                     break
                 pending.popleft()
 
+    def _sender(self, zframe: Any) -> Any:
+        """The identity of the peer that sent ``zframe`` (security on); None: unknown."""
+        try:
+            name = zframe.get("User-Id")
+        except (zmq.ZMQError, KeyError):
+            return None
+        assert self.registry is not None
+        return self.registry.by_name(name) if name else None
+
+    def _rows_of(self, ident: Any, frame: bytes) -> bool:
+        """Every reconciliation answer row of a gateway frame is of the sender's venue
+        accounts (checked here: the rows bypass the loop, which checks the other records)."""
+        try:
+            recs = wire.decode_frame(frame)
+        except (ValueError, KeyError):
+            return True  # malformed: the loop counts it
+        if all(r.account in ident.accounts for r in recs
+               if r.flags & HeaderFlag.QUERY_ROW or r.msg_type in (
+                   MsgType.GW_BALANCE, MsgType.GW_RECONCILE_END)):
+            return True
+        self.counters["refused_gateway_frames"] += 1
+        return False
+
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
         rc = self.reconciler
+        secure = self.registry is not None
         for _ in range(_MAX_BATCH):
             try:
-                frame = sock.recv(_NOBLOCK)
+                zframe = sock.recv(_NOBLOCK, copy=not secure)
             except zmq.Again:
                 return
-            if rc is not None and rc.active and sock is self.gw_events and rc.on_frame(frame):
-                continue  # a reconciliation answer row
-            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            if secure:
+                ident = self._sender(zframe)
+                if ident is None or ident.role != Role.GATEWAY:
+                    self.counters["refused_gateway_frames"] += 1
+                    continue
+                frame = zframe.bytes
+            else:
+                frame = zframe
+            if rc is not None and rc.active and sock is self.gw_events:
+                if secure and not self._rows_of(ident, frame):
+                    continue
+                if rc.on_frame(frame):
+                    continue  # a reconciliation answer row
+            if secure:
+                loop.begin(int(Role.GATEWAY), _bits(ident.accounts), 0, False)
+                loop.limit_peer(ALL_ACCOUNTS, self._peer_exchange.get(ident.name, -1))
+            else:
+                loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
             loop.on_gateway_frame(frame, time.time_ns())
             self._flush(None)
             if sock is self.gw_md and self.pub is not None:
@@ -946,6 +1020,8 @@ class Engine:
             "unauthorized": lp.n_unauthorized, "wrong_direction": lp.n_wrong_direction,
             "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
             "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
+            "gw_unauthorized": lp.n_gw_unauthorized,
+            "refused_handshakes": dict(getattr(getattr(self, "auth", None), "refused", {})),
             "journal_durability": _durability_name(self.journal),
             "wire_errors": lp.wire_error_counts(), **self.counters,
         }
