@@ -51,6 +51,12 @@ except ImportError:  # journal not built: nothing raises it
 
 log = logging.getLogger("oms.engine")
 
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_DOMAIN_SOCKETS = {Domain.COMMANDS: "client commands", Domain.GATEWAY: "gateway links",
+                   Domain.WRITER: "writer feed", Domain.EVENTS: "event feed",
+                   Domain.SIGNALS: "signal feed"}
+
 
 class BindError(OSError):
     """An endpoint could not be bound (in use, bad address); the message names it."""
@@ -103,6 +109,7 @@ class Session:
     heartbeat_ms: int
     hello: bool = False
     next_hb_ns: int = 0
+    strategies: int = (1 << 64) - 1  # a publisher: the strategies it may signal (bits)
 
 
 def _bits(accounts: Any) -> int:
@@ -203,6 +210,8 @@ class Engine:
         ctx = self.ctx
         self.registry: KeyRegistry | None = None
         self._peer_exchange: dict[str, int] = {}  # gateway key name -> its exchange id
+        self._monitors: list[tuple[str, zmq.Socket]] = []
+        self.refused_peers: dict[str, int] = {}  # ZAP domain -> handshakes refused
         self.auth: OmsAuthenticator | None = None
         self.router = ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 500)
@@ -228,6 +237,7 @@ class Engine:
             self.auth.start()
             self.server_keys = keys
             make_curve_server(self.router, keys, Domain.COMMANDS)
+            self._watch(self.router, Domain.COMMANDS)
             self.server_public = keys.public
         bind_endpoint(self.router, cfg.client)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -247,6 +257,7 @@ class Engine:
             self.sig_sub.setsockopt(zmq.SUBSCRIBE, b"")
             if self.server_keys is not None:  # the connecting side is the CURVE server
                 make_curve_server(self.sig_sub, self.server_keys, Domain.SIGNALS)
+                self._watch(self.sig_sub, Domain.SIGNALS)
             self.sig_sub.connect(cfg.oms.engine.signals)
         self.gw_orders: dict[int, zmq.Socket] = {}
         for g in cfg.gateways:
@@ -264,6 +275,27 @@ class Engine:
                for e, s in self.gw_orders.items()},
         }
 
+    def _watch(self, sock: zmq.Socket, domain: str) -> None:
+        """Count the peers refused at the handshake on ``sock`` (no key, a key of no
+        registered peer or of a role not of ``domain``): a socket monitor, read by the
+        timer (:meth:`_count_refusals`)."""
+        mon = sock.get_monitor_socket(_HANDSHAKE_FAILED)
+        self._monitors.append((domain, mon))
+
+    def _count_refusals(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        for domain, mon in self._monitors:
+            while mon.poll(0):
+                try:
+                    recv_monitor_message(mon, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                n = self.refused_peers[domain] = self.refused_peers.get(domain, 0) + 1
+                if n & (n - 1) == 0:  # 1, 2, 4, 8 ...: loud, never a flood
+                    log.warning("SECURITY refused a peer without a valid key on %s (%s): "
+                                "%d so far", domain, _DOMAIN_SOCKETS.get(domain, domain), n)
+
     def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int, domain: str
               ) -> zmq.Socket | None:
         """A socket bound to ``endpoint`` (several: one socket on all of them); with
@@ -274,6 +306,7 @@ class Engine:
         s = self.ctx.socket(kind)
         if self.server_keys is not None:
             make_curve_server(s, self.server_keys, domain)
+            self._watch(s, domain)
         s.setsockopt(zmq.LINGER, 500)
         if kind in (zmq.PUB, zmq.PUSH):
             s.setsockopt(zmq.SNDHWM, hwm)
@@ -377,6 +410,8 @@ class Engine:
                     if self.reconciler is not None and self.reconciler.wants_tick:
                         self.reconciler.tick()
                     self._check_sessions(now)
+                    if self._monitors:
+                        self._count_refusals()
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
                     self._internal(KIND_MARK_TO_MARKET, now)
@@ -456,6 +491,8 @@ class Engine:
             mask = 0 if ident.role == Role.ADMIN else allowed
             s = Session(rid, ident.name, int(ident.role), allowed, mask, now,
                         self.cfg.heartbeat_ms)
+            if ident.role == Role.PUBLISHER:
+                s.strategies = _bits(ident.strategies)
             self.sessions[rid] = s
         return s
 
@@ -468,6 +505,8 @@ class Engine:
         loop = self.loop
         self._cur = s
         loop.begin(s.role, s.allowed, s.mask, self.registry is None)
+        if s.role == Role.PUBLISHER:
+            loop.limit_peer(s.strategies, -1)
         loop.on_client_frame(frame, now)
         s.mask = loop.cur_mask
         self._flush(rid)
@@ -1000,6 +1039,13 @@ class Engine:
                 self.counters["native_messages"] = self._pump.n_messages
                 self.counters["session_lookups"] = self._pump.n_session_lookups
             self._pump = None  # holds raw socket handles: gone before the sockets close
+            if self._monitors:
+                self._count_refusals()
+                if self.refused_peers:
+                    log.warning("SECURITY peers refused at the handshake: %s",
+                                self.refused_peers)
+            for _domain, mon in self._monitors:
+                mon.close(0)
             for name in ("router", "pub", "writer", "gw_events", "gw_md", "sig_sub"):
                 s = getattr(self, name, None)
                 if s is not None:
@@ -1021,7 +1067,7 @@ class Engine:
             "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
             "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
             "gw_unauthorized": lp.n_gw_unauthorized,
-            "refused_handshakes": dict(getattr(getattr(self, "auth", None), "refused", {})),
+            "refused_handshakes": dict(getattr(self, "refused_peers", {})),
             "journal_durability": _durability_name(self.journal),
             "wire_errors": lp.wire_error_counts(), **self.counters,
         }
