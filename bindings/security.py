@@ -68,6 +68,7 @@ class Identity:
     role: Role
     accounts: frozenset[int] = field(default_factory=frozenset)
     strategies: frozenset[int] = field(default_factory=frozenset)
+    exchange: int = -1  # a gateway: the exchange it reports for (-1: known by accounts only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +256,8 @@ class KeyRegistry:
     @classmethod
     def from_entries(cls, entries: Iterable[Mapping[str, Any]],
                      base_dir: str | os.PathLike[str] = ".") -> KeyRegistry:
-        """Build from dicts ``{name, role, accounts, public_key | public_key_file}``."""
+        """Build from dicts ``{name, role, accounts, strategies, exchange, public_key |
+        public_key_file}`` (``strategies``: a publisher's; ``exchange``: a gateway's)."""
         reg = cls()
         for e in entries:
             if "public_key" in e:
@@ -264,7 +266,9 @@ class KeyRegistry:
                 key = load_public_key(Path(base_dir) / e["public_key_file"])
             role = Role[e["role"].upper()] if isinstance(e["role"], str) else Role(e["role"])
             accounts = frozenset(int(a) for a in e.get("accounts", ()))
-            reg.add(key, Identity(e["name"], role, accounts))
+            strategies = frozenset(int(x) for x in e.get("strategies", ()))
+            reg.add(key, Identity(e["name"], role, accounts, strategies,
+                                  int(e.get("exchange", -1))))
         return reg
 
     @classmethod

@@ -101,7 +101,8 @@ def identities(cfg: Any) -> dict[str, Identity]:
            OPERATOR_KEY: Identity(OPERATOR_KEY, Role.ADMIN)}
     for x in cfg.exchanges.values():
         accounts = frozenset(c.id for c in cfg.clients.values() if x.name in c.exchange_accounts)
-        out[gateway_key(x.name)] = Identity(gateway_key(x.name), Role.GATEWAY, accounts)
+        out[gateway_key(x.name)] = Identity(gateway_key(x.name), Role.GATEWAY, accounts,
+                                            exchange=int(x.id))
     for u in cfg.security.users.values():
         if u.name in out or u.name == ENGINE_KEY:
             raise ValueError(f"[security.users.{u.name}]: the name is taken by a service key")
@@ -109,14 +110,6 @@ def identities(cfg: Any) -> dict[str, Identity]:
                                frozenset(clients[c] for c in u.clients),
                                frozenset(cfg.strategies[s].id for s in u.strategies))
     return out
-
-
-def exchange_of(cfg: Any, name: str) -> int:
-    """The exchange id of gateway key ``name``; -1 for any other key."""
-    for x in cfg.exchanges.values():
-        if gateway_key(x.name) == name:
-            return int(x.id)
-    return -1
 
 
 def key_files(cfg: Any, name: str) -> tuple[Path, Path]:
@@ -174,7 +167,7 @@ def curve_files(cfg: Any, name: str) -> dict[str, str]:
 
 
 __all__ = ["ENGINE_KEY", "OPERATOR_KEY", "WRITER_KEY", "KeysExist", "check_insecure",
-           "client_keys", "curve_files", "exchange_of", "gateway_key", "identities",
+           "client_keys", "curve_files", "gateway_key", "identities",
            "key_files", "key_names", "links", "local_only", "operator_keys", "registry",
            "security_on",
            "server_keys", "write_keys"]

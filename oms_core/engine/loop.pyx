@@ -480,19 +480,25 @@ cdef class EngineLoop:
         cdef uint32_t account, instrument
         cdef order_t* o
         if mt == OMS_MSG_GW_EXEC_REPORT:
-            account = (<const oms_gw_exec_report_t*>rec).account
-            if self.cur_exchange < 0:
-                return account < 64 and (_bit(account) & self.cur_allowed) != 0
+            # judged by the order it names, never by the record's own fields
             o = self.core.orders.find((<const oms_gw_exec_report_t*>rec).order_id)
-            return (o != NULL and o.account == account and o.instrument < self.core.n_instruments
-                    and self.core.instruments[o.instrument].exchange_id ==
+            if o == NULL:
+                account = (<const oms_gw_exec_report_t*>rec).account
+                return account < 64 and (_bit(account) & self.cur_allowed) != 0
+            if self.cur_exchange < 0:  # a gateway known by its accounts only
+                return o.account < 64 and (_bit(o.account) & self.cur_allowed) != 0
+            return (o.instrument < self.core.n_instruments and
+                    self.core.instruments[o.instrument].exchange_id ==
                     <uint32_t>self.cur_exchange)
         if mt == OMS_MSG_GW_MARKET_DATA:
             instrument = (<const oms_gw_market_data_t*>rec).instrument
             return (self.cur_exchange < 0 or (
                 instrument < self.core.n_instruments and
                 self.core.instruments[instrument].exchange_id == <uint32_t>self.cur_exchange))
-        return mt == OMS_MSG_GW_STATUS
+        if mt == OMS_MSG_GW_STATUS:  # only for itself
+            return self.cur_exchange < 0 or (<const oms_gw_status_t*>rec).gateway_id == (
+                <uint32_t>self.cur_exchange)
+        return 0
 
     # -------------------------------------------------------------------- commands
     cdef int _authorize(self, int mt, const uint8_t* rec) noexcept:

@@ -209,7 +209,9 @@ class Engine:
         self.ctx = context or _make_context()
         ctx = self.ctx
         self.registry: KeyRegistry | None = None
-        self._peer_exchange: dict[str, int] = {}  # gateway key name -> its exchange id
+        # the venue accounts of the gateway whose frame is being handled (security on)
+        self.gw_sender_accounts: frozenset[int] | None = None
+        self.gw_sender: Any = None
         self._monitors: list[tuple[str, zmq.Socket]] = []
         self.refused_peers: dict[str, int] = {}  # ZAP domain -> handshakes refused
         self.auth: OmsAuthenticator | None = None
@@ -224,8 +226,6 @@ class Engine:
 
                 keys: CurveKeyPair | None = security.server_keys(cfg.oms)
                 self.registry = security.registry(cfg.oms)
-                self._peer_exchange = {n: security.exchange_of(cfg.oms, n)
-                                       for n in security.identities(cfg.oms)}
             else:
                 keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
                         if cfg.server_secret_file else keypair_from_env())
@@ -633,16 +633,28 @@ class Engine:
     def _rows_of(self, ident: Any, frame: bytes) -> bool:
         """Every reconciliation answer row of a gateway frame is of the sender's venue
         accounts (checked here: the rows bypass the loop, which checks the other records)."""
-        try:
-            recs = wire.decode_frame(frame)
-        except (ValueError, KeyError):
+        if wire.check_frame_py(frame)[1] != 0:
             return True  # malformed: the loop counts it
-        if all(r.account in ident.accounts for r in recs
+        recs = wire.decode_frame(frame)
+        if all(getattr(r, "account", None) in ident.accounts for r in recs
                if r.flags & HeaderFlag.QUERY_ROW or r.msg_type in (
                    MsgType.GW_BALANCE, MsgType.GW_RECONCILE_END)):
             return True
         self.counters["refused_gateway_frames"] += 1
         return False
+
+    def _begin_gateway(self, ident: Any = None) -> None:
+        """Start a loop batch for a gateway frame: as the sending gateway (its accounts, its
+        exchange) when security is on, else as the trusted link it is then."""
+        ident = ident if ident is not None else self.gw_sender
+        loop = self.loop
+        if ident is None:
+            self.gw_sender_accounts = None
+            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            return
+        self.gw_sender_accounts = ident.accounts
+        loop.begin(int(Role.GATEWAY), _bits(ident.accounts), 0, False)
+        loop.limit_peer(ALL_ACCOUNTS, ident.exchange)
 
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
@@ -661,16 +673,13 @@ class Engine:
                 frame = zframe.bytes
             else:
                 frame = zframe
+            self.gw_sender = ident if secure else None
             if rc is not None and rc.active and sock is self.gw_events:
                 if secure and not self._rows_of(ident, frame):
                     continue
                 if rc.on_frame(frame):
                     continue  # a reconciliation answer row
-            if secure:
-                loop.begin(int(Role.GATEWAY), _bits(ident.accounts), 0, False)
-                loop.limit_peer(ALL_ACCOUNTS, self._peer_exchange.get(ident.name, -1))
-            else:
-                loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            self._begin_gateway(ident if secure else None)
             loop.on_gateway_frame(frame, time.time_ns())
             self._flush(None)
             if sock is self.gw_md and self.pub is not None:
