@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -410,9 +411,20 @@ def _query_kind(k: int) -> QueryKind | int:
 
 def _session(endpoint: str | None, config: Any, client: str | None,
              account: str | int | None, strategy: str | int | None,
-             precisions: Mapping[int, tuple[int, int]] | None, max_events: int
-             ) -> tuple[_Session, str]:
-    """The session of a new client and the endpoint it connects to."""
+             precisions: Mapping[int, tuple[int, int]] | None, max_events: int,
+             curve: CurveClientKeys | None = None, user: str | None = None,
+             ) -> tuple[_Session, str, CurveClientKeys | None]:
+    """The session of a new client, the endpoint it connects to and its CURVE keys (with
+    ``config`` and security on: the keys of ``user``, by default the operator's)."""
+    if isinstance(config, str | os.PathLike):
+        from oms_core.config import load_config
+
+        config = load_config(config)
+    if curve is None and config is not None and hasattr(config, "security"):
+        from oms_core import security
+
+        if security.security_on(config):
+            curve = security.client_keys(config, user or security.OPERATOR_KEY)
     names = Names.from_config(config) if config is not None else Names()
     if precisions:
         names = replace(names, precisions={**names.precisions, **precisions})
@@ -426,7 +438,7 @@ def _session(endpoint: str | None, config: Any, client: str | None,
         from oms_core.engine.config import shard_endpoint
 
         endpoint = shard_endpoint(names.commands, names.shards.get(client or "", 0))
-    return _Session(names, account, strategy, max_events), endpoint
+    return _Session(names, account, strategy, max_events), endpoint, curve
 
 
 def _configure(sock: zmq.Socket, curve: CurveClientKeys | None, identity: bytes | None) -> None:
@@ -657,7 +669,11 @@ class OmsClient(_Commands):
     raise_on_reject : bool
         Raise :class:`RejectedError` instead of returning :class:`Rejected`.
     curve : CurveClientKeys, optional
-        CURVE keys (client pair + server public key) for an authenticated, encrypted link.
+        CURVE keys (client pair + server public key) for an authenticated, encrypted link;
+        with ``config`` and security on, the keys of ``user`` from ``[security] keys_dir``.
+    user : str, optional
+        The key to use from the configuration's keys (a ``[security.users.<name>]``);
+        default ``operator`` (admin).
     precisions : mapping, optional
         ``{instrument: (price_decimals, qty_decimals)}`` to accept decimal strings.
     """
@@ -666,13 +682,13 @@ class OmsClient(_Commands):
         self, endpoint: str | None = None, *, config: Any = None, client: str | None = None,
         account: str | int | None = None, strategy: str | int | None = None,
         timeout: float = 5.0, raise_on_reject: bool = False,
-        curve: CurveClientKeys | None = None,
+        curve: CurveClientKeys | None = None, user: str | None = None,
         precisions: Mapping[int, tuple[int, int]] | None = None,
         context: zmq.Context | None = None, identity: bytes | None = None,
         max_events: int = 100_000,
     ) -> None:
-        self._s, endpoint = _session(endpoint, config, client, account, strategy, precisions,
-                                     max_events)
+        self._s, endpoint, curve = _session(endpoint, config, client, account, strategy,
+                                            precisions, max_events, curve, user)
         self.timeout = timeout
         self.raise_on_reject = raise_on_reject
         self._ctx = context or zmq.Context.instance()
@@ -811,13 +827,13 @@ class AsyncOmsClient(_Commands):
         self, endpoint: str | None = None, *, config: Any = None, client: str | None = None,
         account: str | int | None = None, strategy: str | int | None = None,
         timeout: float = 5.0, raise_on_reject: bool = False,
-        curve: CurveClientKeys | None = None,
+        curve: CurveClientKeys | None = None, user: str | None = None,
         precisions: Mapping[int, tuple[int, int]] | None = None,
         context: zmq.asyncio.Context | None = None, identity: bytes | None = None,
         heartbeat_interval: float = 0.0, max_events: int = 100_000,
     ) -> None:
-        self._s, endpoint = _session(endpoint, config, client, account, strategy, precisions,
-                                     max_events)
+        self._s, endpoint, curve = _session(endpoint, config, client, account, strategy,
+                                            precisions, max_events, curve, user)
         self.timeout = timeout
         self.raise_on_reject = raise_on_reject
         self.heartbeat_interval = heartbeat_interval

@@ -34,16 +34,41 @@ class Role(IntEnum):
     VIEWER = 1  # queries and heartbeats
     TRADER = 2  # + order commands and signals on its own accounts
     ADMIN = 3  # everything, every account
-    GATEWAY = 4  # execution reports, market data and status
+    GATEWAY = 4  # execution reports, market data and status of its own venue accounts
+    WRITER = 5  # reads the engine's writer feed, nothing else
+    PUBLISHER = 6  # signals for its own strategies (commands socket or signals feed)
+
+
+class Domain:
+    """ZAP domains: one per kind of engine socket, each open to some roles only, so a key
+    of one role cannot even connect where another role's traffic flows."""
+
+    COMMANDS = "oms"  # client ROUTER: per-message checks by :func:`authorize`
+    GATEWAY = "oms-gateway"  # exec reports / market data in, orders out
+    WRITER = "oms-writer"  # the writer feed (engine PUSH)
+    EVENTS = "oms-events"  # the engine's event PUB (monitors)
+    SIGNALS = "oms-signals"  # publishers' signal PUB (the engine's SUB is the CURVE server)
+
+
+DOMAIN_ROLES: dict[str, frozenset[Role]] = {
+    Domain.COMMANDS: frozenset({Role.VIEWER, Role.TRADER, Role.ADMIN, Role.PUBLISHER}),
+    Domain.GATEWAY: frozenset({Role.GATEWAY}),
+    Domain.WRITER: frozenset({Role.WRITER}),
+    Domain.EVENTS: frozenset({Role.VIEWER, Role.ADMIN, Role.WRITER}),
+    Domain.SIGNALS: frozenset({Role.PUBLISHER, Role.ADMIN}),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a client key belongs to."""
+    """Who a key belongs to: its role, the accounts it may act on (a gateway: the venue
+    accounts it trades) and, for a publisher, the strategies it may signal."""
 
     name: str
     role: Role
     accounts: frozenset[int] = field(default_factory=frozenset)
+    strategies: frozenset[int] = field(default_factory=frozenset)
+    exchange: int = -1  # a gateway: the exchange it reports for (-1: known by accounts only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +202,19 @@ def keypair_from_env(prefix: str = "OMS_CURVE",
                         _check_key(sec, f"{prefix}_SECRET_KEY"))
 
 
+def client_keys_from_files(secret_file: str | os.PathLike[str],
+                           server_public_file: str | os.PathLike[str]) -> CurveClientKeys | None:
+    """A peer's CURVE client keys from its ``.key_secret`` file and the engine's public key
+    file; None when no secret file is named (security off)."""
+    if not secret_file:
+        return None
+    pair = load_keypair(secret_file)
+    return CurveClientKeys(pair.public, pair.secret, load_public_key(server_public_file))
+
+
 def make_curve_server(sock: zmq.Socket, keys: CurveKeyPair, domain: str = DEFAULT_DOMAIN) -> None:
-    """Configure ``sock`` as a CURVE server using ZAP ``domain`` (before bind)."""
+    """Configure ``sock`` as a CURVE server using ZAP ``domain`` (before bind or connect:
+    the engine's signal SUB connects and is still the server)."""
     sock.setsockopt(zmq.ZAP_DOMAIN, domain.encode())
     sock.setsockopt(zmq.CURVE_SERVER, 1)
     sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
@@ -220,7 +256,8 @@ class KeyRegistry:
     @classmethod
     def from_entries(cls, entries: Iterable[Mapping[str, Any]],
                      base_dir: str | os.PathLike[str] = ".") -> KeyRegistry:
-        """Build from dicts ``{name, role, accounts, public_key | public_key_file}``."""
+        """Build from dicts ``{name, role, accounts, strategies, exchange, public_key |
+        public_key_file}`` (``strategies``: a publisher's; ``exchange``: a gateway's)."""
         reg = cls()
         for e in entries:
             if "public_key" in e:
@@ -229,7 +266,9 @@ class KeyRegistry:
                 key = load_public_key(Path(base_dir) / e["public_key_file"])
             role = Role[e["role"].upper()] if isinstance(e["role"], str) else Role(e["role"])
             accounts = frozenset(int(a) for a in e.get("accounts", ()))
-            reg.add(key, Identity(e["name"], role, accounts))
+            strategies = frozenset(int(x) for x in e.get("strategies", ()))
+            reg.add(key, Identity(e["name"], role, accounts, strategies,
+                                  int(e.get("exchange", -1))))
         return reg
 
     @classmethod
@@ -240,24 +279,34 @@ class KeyRegistry:
 
 
 class OmsAuthenticator(ThreadAuthenticator):
-    """ZAP handler thread: allow registered CURVE keys, set User-Id to the identity name.
+    """ZAP handler thread: allow registered CURVE keys whose role may use the socket's
+    domain (:data:`DOMAIN_ROLES`), set User-Id to the identity name; count refusals.
 
     ``start()`` it before binding the CURVE server socket; ``stop()`` at shutdown.
     """
 
     def __init__(self, context: zmq.Context, registry: KeyRegistry,
-                 domain: str = DEFAULT_DOMAIN) -> None:
+                 domain: str = DEFAULT_DOMAIN,
+                 domains: Iterable[str] | None = None) -> None:
         super().__init__(context)
         self.registry = registry
         self.domain = domain
+        self.domains = tuple(domains) if domains is not None else (domain,)
+        self.refused: dict[str, int] = {}  # domain -> handshakes refused
 
     def start(self) -> None:
         super().start()
-        self.configure_curve_callback(self.domain, credentials_provider=self)
+        for d in self.domains:
+            self.configure_curve_callback(d, credentials_provider=self)
 
     # credentials provider interface of zmq.auth
     def callback(self, domain: str, key: bytes) -> bool:
-        return domain == self.domain and self.registry.by_key(key) is not None
+        ident = self.registry.by_key(key)
+        ok = ident is not None and domain in self.domains and (
+            ident.role in DOMAIN_ROLES.get(domain, frozenset({Role(r) for r in Role})))
+        if not ok:
+            self.refused[domain] = self.refused.get(domain, 0) + 1
+        return ok
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         ident = self.registry.by_key(zmq.utils.z85.encode(client_public_key))
@@ -283,19 +332,25 @@ _GATEWAY = frozenset({
     MsgType.GW_STATUS,
 })
 _ADMIN = _TRADER | {MsgType.ADMIN}
+_PUBLISHER = frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.SIGNAL})  # its strategies only
 
 
 def authorize(identity: Identity | None, msg_type: int, account: int | None = None) -> WireError:
     """Return OK when ``identity`` may send ``msg_type`` for ``account``, else UNAUTHORIZED.
 
     Admins may do anything a client may; viewers and traders only on their own accounts
-    (never ANY_ID); gateways only their records. ``account`` None: the record has none.
+    (never ANY_ID); gateways only their records; publishers only signals (the engine checks
+    the strategy); writers nothing here. ``account`` None: the record has none.
     """
     if identity is None:
         return WireError.UNAUTHORIZED
     role = identity.role
     if role == Role.GATEWAY:
         return WireError.OK if msg_type in _GATEWAY else WireError.UNAUTHORIZED
+    if role == Role.WRITER:
+        return WireError.UNAUTHORIZED
+    if role == Role.PUBLISHER:
+        return WireError.OK if msg_type in _PUBLISHER else WireError.UNAUTHORIZED
     if role == Role.ADMIN:
         return WireError.OK if msg_type in _ADMIN else WireError.UNAUTHORIZED
     allowed = _TRADER if role == Role.TRADER else _VIEWER
@@ -307,7 +362,8 @@ def authorize(identity: Identity | None, msg_type: int, account: int | None = No
 
 
 __all__ = [
-    "DEFAULT_DOMAIN", "CurveClientKeys", "CurveKeyPair", "Identity", "KeyRegistry",
-    "OmsAuthenticator", "Role", "authorize", "generate_keypair", "identity_of",
-    "keypair_from_env", "load_keypair", "load_public_key", "make_curve_server", "write_keypair",
+    "DEFAULT_DOMAIN", "DOMAIN_ROLES", "authorize", "client_keys_from_files", "CurveClientKeys",
+    "CurveKeyPair", "Domain", "generate_keypair", "Identity", "identity_of", "keypair_from_env",
+    "KeyRegistry", "load_keypair", "load_public_key", "make_curve_server", "OmsAuthenticator",
+    "Role", "write_keypair",
 ]

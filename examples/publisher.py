@@ -35,6 +35,7 @@ import zmq
 from bindings.client import OmsClient, OmsError
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, MsgType, SignalMode
+from oms_core import security
 from oms_core.config import load_config
 from oms_core.engine.config import shard_endpoint
 
@@ -58,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="stop after this many s")
     ap.add_argument("--fast", type=int, default=5)
     ap.add_argument("--slow", type=int, default=20)
+    ap.add_argument("--user", default=security.OPERATOR_KEY,
+                    help="whose key to use when security is on ([security.users.NAME])")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
+    keys = security.client_keys(cfg, args.user) if security.security_on(cfg) else None
     shards = sorted({c.shard for c in cfg.clients.values()})
     via = args.via or ("direct" if len(shards) == 1 else "pub")
     stop = False
@@ -74,15 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     md = ctx.socket(zmq.SUB)
     md.setsockopt(zmq.LINGER, 0)
     md.setsockopt(zmq.SUBSCRIBE, b"")
+    if keys is not None:
+        keys.apply(md)
     md.connect(shard_endpoint(cfg.engine.events, shards[0]))
     clients: list[OmsClient] = []
     pub = None
     if via == "direct":
-        clients = [OmsClient(shard_endpoint(cfg.engine.commands, k), config=cfg, context=ctx)
-                   for k in shards]
+        clients = [OmsClient(shard_endpoint(cfg.engine.commands, k), config=cfg, context=ctx,
+                             user=args.user) for k in shards]
     else:
         pub = ctx.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 1000)
+        if keys is not None:  # the engines' SUB is the CURVE server
+            keys.apply(pub)
         pub.bind(cfg.engine.signals)
     pairs = [(s.name, sym) for s in cfg.strategies.values() for sym in s.instruments]
     ids = {sym: i.id for sym, i in cfg.instruments.items()}

@@ -28,6 +28,9 @@ class EngineEndpoints:
     events: str = "ipc:///tmp/oms-gw-events"
     market_data: str = "ipc:///tmp/oms-gw-md"
     bind: bool = False
+    # CURVE (engine security on): this gateway's key file and the engine's public key file
+    curve_secret_file: str = ""
+    server_public_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from bindings.security import client_keys_from_files
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, GatewayState, HeaderFlag, MdFlag
 
@@ -217,8 +218,12 @@ class EngineLink:
         # market data goes through a plain (non-async) PUB: PUB never blocks, it drops at HWM
         self._sync_ctx = zmq.Context.shadow(self.ctx.underlying)
         self._md = self._sync_ctx.socket(zmq.PUB)
+        curve = client_keys_from_files(endpoints.curve_secret_file,
+                                       endpoints.server_public_file)
         for s in (self._orders, self._events, self._md):
             s.setsockopt(zmq.LINGER, 0)
+            if curve is not None:
+                curve.apply(s)
         self._events.setsockopt(zmq.SNDHWM, 100_000)
         self._md.setsockopt(zmq.SNDHWM, 100_000)
         how = "bind" if endpoints.bind else "connect"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from oms_core.config import ConfigError, OmsConfig, check_credentials, load_config
+from oms_core.security import operator_keys
 
 
 def _load(path: str) -> OmsConfig:
@@ -67,7 +68,8 @@ def _run_locked(args: argparse.Namespace, cfg: OmsConfig, run_dir: Path) -> int:
     from oms_core.supervisor import Supervisor, plan
 
     try:
-        specs, info = plan(cfg, str(Path(args.config).resolve()), run_dir)
+        specs, info = plan(cfg, str(Path(args.config).resolve()), run_dir,
+                           insecure=args.insecure)
     except ValueError as e:
         print(f"oms: {args.config}: {e}", file=sys.stderr)
         return 2
@@ -126,7 +128,7 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
         ep = shard_endpoint(cfg.engine.commands, k)
         shard: dict[str, Any] = {"commands": ep, "connected": False, "clients": {}}
         out["shards"][str(k)] = shard
-        with OmsClient(ep, timeout=timeout) as c:
+        with OmsClient(ep, timeout=timeout, curve=operator_keys(cfg)) as c:
             try:
                 rtt = []
                 for _ in range(pings):
@@ -288,7 +290,7 @@ def cmd_kill(args: argparse.Namespace, halt: bool) -> int:
     for k in shards:
         ep = shard_endpoint(cfg.engine.commands, k)
         try:
-            with OmsClient(ep, timeout=args.timeout) as c:
+            with OmsClient(ep, timeout=args.timeout, curve=operator_keys(cfg)) as c:
                 r = (c.kill(scope, mode, account=account, strategy=strategy) if halt
                      else c.resume(scope, account=account, strategy=strategy))
         except OmsError as e:
@@ -322,9 +324,31 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- keys
 def cmd_keys(args: argparse.Namespace) -> int:
+    """Every key the configuration needs (``--config``), or the named ones (``--dir``)."""
     from bindings.security import write_keypair
+    from oms_core import security
 
+    if args.config:
+        cfg = _load(args.config)
+        try:
+            made = security.write_keys(cfg, force=args.force)
+        except security.KeysExist as e:
+            print(f"oms: {e}", file=sys.stderr)
+            return 1
+        for name in made:
+            pub, sec = security.key_files(cfg, name)
+            print(f"{name}: public {pub}  secret {sec} (mode 0600)")
+        print(f"security is {'on' if security.security_on(cfg) else 'off'} for {args.config} "
+              f"([security] mode = {cfg.security.mode!r})")
+        return 0
+    if not args.dir or not args.names:
+        print("oms keys: give --config FILE, or a directory and key names", file=sys.stderr)
+        return 2
     for name in args.names:
+        pub, sec = Path(args.dir) / f"{name}.key", Path(args.dir) / f"{name}.key_secret"
+        if (pub.exists() or sec.exists()) and not args.force:
+            print(f"oms: {sec} exists: use --force to replace it", file=sys.stderr)
+            return 1
         pub, sec = write_keypair(args.dir, name)
         print(f"{name}: public {pub}  secret {sec} (mode 0600)")
     return 0
@@ -346,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      "(default: beside the journal directory)")
     p.add_argument("--backoff", type=float, default=0.5, help="first restart delay, s")
     p.add_argument("--start-timeout", type=float, default=30.0)
+    p.add_argument("--insecure", action="store_true",
+                   help="with [security] mode = \"off\", allow endpoints other hosts can reach")
     p = sub.add_parser("status", help="processes, positions, P&L, latency of a running OMS")
     p.add_argument("--config", required=True)
     p.add_argument("--json", action="store_true")
@@ -375,9 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "flatten":
             p.add_argument("--settle", type=float, default=15.0,
                            help="how long to wait for the venue's cancels and fills, s")
-    p = sub.add_parser("keys", help="generate CURVE key pairs")
-    p.add_argument("dir")
-    p.add_argument("names", nargs="+")
+    p = sub.add_parser("keys", help="generate the CURVE keys of a configuration "
+                                    "(--config), or named key pairs into a directory")
+    p.add_argument("--config", help="every key this configuration needs, in its "
+                                    "[security] keys_dir")
+    p.add_argument("--force", action="store_true", help="replace keys that exist")
+    p.add_argument("dir", nargs="?", help="without --config: the directory")
+    p.add_argument("names", nargs="*", help="without --config: the key names")
     sub.add_parser("replay", help="replay historical data (see `oms replay --help`)")
     p = sub.add_parser("demo", help="run the self-contained demo (ends by itself)")
     p.add_argument("--seconds", type=float, default=40.0, help="trading time (default 40)")

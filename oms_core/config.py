@@ -47,13 +47,15 @@ if TYPE_CHECKING:
 __all__ = [
     "AssetConfig", "ClientConfig", "ConfigError", "Credentials", "EngineConfig",
     "ExchangeAccount", "ExchangeConfig", "Ids", "InstrumentConfig", "LIMIT_KEYS", "OmsConfig",
-    "OrderParams", "ReplayConfig", "SIM_PROFILES", "SimProfile", "StrategyConfig",
-    "WriterConfig", "build_core",
+    "OrderParams", "ReplayConfig", "SECURITY_MODES", "SIM_PROFILES", "SecurityConfig",
+    "SimProfile", "StrategyConfig", "USER_ROLES", "UserConfig", "WriterConfig", "build_core",
     "check_credentials",
     "load_config", "parse_config", "to_raw",
 ]
 
 MODES = ("live", "paper", "replay")
+SECURITY_MODES = ("auto", "on", "off")  # auto: on when any link of the configuration is tcp
+USER_ROLES = ("admin", "trader", "viewer", "publisher")
 EXCHANGE_KINDS = ("sim", "binance", "ccxt")
 DIRECTIONS = ("long_only", "long_short")
 ENTRY_REFS = ("open", "close")  # open of the current bar / close of the previous bar
@@ -285,6 +287,25 @@ class WriterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UserConfig:
+    """A person or program that talks to the engine with its own CURVE key."""
+
+    name: str
+    role: str  # one of USER_ROLES
+    clients: tuple[str, ...] = ()  # trader / viewer: the clients it acts on or reads
+    strategies: tuple[str, ...] = ()  # publisher: the strategies it may signal
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """``[security]``: CURVE on every link, keys in ``keys_dir`` (docs/security.md)."""
+
+    mode: str = "auto"
+    keys_dir: str = "keys"
+    users: dict[str, UserConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayConfig:
     bars: str = ""
     signals: str = ""
@@ -324,6 +345,7 @@ class OmsConfig:
     replay: ReplayConfig
     ids: Ids
     identity: IdAllocator = field(default_factory=IdAllocator)  # what to record, what's gone
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     def followers(self, strategy: str) -> list[ClientConfig]:
         """Clients that follow ``strategy``, in id order (stable by name, so a journaled
@@ -579,9 +601,10 @@ class _Parser:
                                exchanges, strategies, d_limits, d_orders, engine)
         writer = self.writer(root.table("writer"))
         replay = self.replay(root.table("replay"))
+        security = self.security(root.table("security"), clients, strategies)
         root.done()
         return OmsConfig(self.file, mode, assets, instruments, exchanges, strategies, clients,
-                         engine, writer, replay, self.ids, self.alloc)
+                         engine, writer, replay, self.ids, self.alloc, security)
 
     # -- reference data
     def assets(self, t: _Table) -> dict[str, AssetConfig]:
@@ -812,6 +835,34 @@ class _Parser:
         )
         t.done()
         return w
+
+    def security(self, t: _Table, clients: dict[str, ClientConfig],
+                 strategies: dict[str, StrategyConfig]) -> SecurityConfig:
+        d = SecurityConfig()
+        mode = t.str_("mode", d.mode, SECURITY_MODES)
+        keys_dir = self.path(t.str_("keys_dir", d.keys_dir))
+        users_t = t.table("users")
+        users: dict[str, UserConfig] = {}
+        for name in users_t.data:
+            _name(users_t, name)
+            u = users_t.table(name)
+            role = u.str_("role", choices=USER_ROLES)
+            who = u.strs("clients")
+            for c in who:
+                if c not in clients:
+                    raise u.fail("clients", f"unknown client {c!r}")
+            strats = u.strs("strategies")
+            for st in strats:
+                if st not in strategies:
+                    raise u.fail("strategies", f"unknown strategy {st!r}")
+            if role in ("trader", "viewer") and not who:
+                raise u.fail("clients", f"a {role} acts on named clients: list them")
+            if role == "publisher" and not strats:
+                raise u.fail("strategies", "a publisher signals named strategies: list them")
+            u.done()
+            users[name] = UserConfig(name, role, who, strats)
+        t.done()
+        return SecurityConfig(mode, keys_dir, users)
 
     def replay(self, t: _Table) -> ReplayConfig:
         speed = t.raw("speed", "max")

@@ -27,6 +27,7 @@ from bindings.wire.spec import ANY_ID, SignalMode
 from oms_core.config import ClientConfig, InstrumentConfig, OmsConfig, StrategyConfig
 from oms_core.engine.config import shard_endpoint
 from oms_core.enums import OrderType, Reject, Side
+from oms_core.security import operator_keys
 
 Say = Callable[[str], None]
 
@@ -95,7 +96,8 @@ def _answer(r: Any) -> str:
 
 
 def _connect(cfg: OmsConfig, shard: int, timeout: float) -> OmsClient:
-    return OmsClient(shard_endpoint(cfg.engine.commands, shard), timeout=timeout)
+    return OmsClient(shard_endpoint(cfg.engine.commands, shard), timeout=timeout,
+                     curve=operator_keys(cfg))
 
 
 def _cancel_clients(c: OmsClient, sel: Selection, clients: list[ClientConfig],

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from oms_core.security import operator_keys
 from oms_core.supervisor import ROOT, ChildSpec, Supervisor, free_port, plan
 
 DEMO_TOML = """# written by `oms demo`
@@ -142,7 +143,7 @@ class _Monitor:
         from bindings.client import OmsClient
 
         self.cfg = cfg
-        self.client = OmsClient(endpoint, timeout=2.0)
+        self.client = OmsClient(endpoint, timeout=2.0, curve=operator_keys(cfg))
         self.client.hello([c.id for c in cfg.clients.values()], heartbeat_ms=0)
         self.counts = {"orders": 0, "fills": 0, "rejects": 0, "closed": 0}
         self.rtt: list[int] = []

@@ -438,9 +438,22 @@ def sim_settings(p: SimProfile) -> tuple[dict[str, Any], dict[str, dict[str, Any
     return {"reject_probability": p.reject_probability}, {"market": market, "latency": latency}
 
 
-def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
-         ) -> tuple[list[ChildSpec], dict[str, Any]]:
-    """The child processes of ``cfg`` (and the files they read, written into ``run_dir``)."""
+def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
+         insecure: bool = False) -> tuple[list[ChildSpec], dict[str, Any]]:
+    """The child processes of ``cfg`` (and the files they read, written into ``run_dir``).
+
+    With security on, the keys the configuration needs and lacks are generated first (see
+    ``oms keys``); every child gets the files of its own key, never a key value. With it
+    off, an endpoint reachable from other hosts is refused unless ``insecure``."""
+    from oms_core import security
+
+    security.check_insecure(cfg, insecure)
+    secure = security.security_on(cfg)
+    if secure:
+        made = security.write_keys(cfg, missing_only=True)
+        if made:
+            print(f"oms: security on: generated the CURVE keys {', '.join(made)} in "
+                  f"{cfg.security.keys_dir}", file=sys.stderr)
     run_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     shards = shards_of(cfg)
@@ -506,12 +519,16 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1
         Path(db).parent.mkdir(parents=True, exist_ok=True)
         engines.append(ChildSpec(f"engine-{k}", [
             py, "-m", "oms_core.engine", "--config", str(config_path), "--shard", str(k),
-            "--writer", writer_ep, "--journal", str(journal), "--log-level", "WARNING"],
+            "--writer", writer_ep, "--journal", str(journal), "--log-level", "WARNING",
+            *(["--insecure"] if insecure else [])],
             # bound is enough: the gateways started after it answer its reconciliation
             stop_rank=1, ready_line="LISTENING ", stop_timeout=30.0, shard=k,
             report_line="RECONCILED "))
         wargs = [py, "-m", "writer", "--engine", writer_ep, "--journal", str(journal), "--db",
                  db, "--flush-ms", str(cfg.writer.flush_interval_ms)]
+        if secure:
+            for opt, path in security.curve_files(cfg, security.WRITER_KEY).items():
+                wargs += [f"--{opt.replace('_', '-')}", path]
         writers.append(ChildSpec(f"writer-{k}", wargs, stop_rank=2, stop_timeout=30.0,
                                  after_stop=wargs + ["--max-seconds", "0.3"], shard=k))
         info["shards"][str(k)] = {
@@ -604,6 +621,10 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
     engine = {"orders": shard_endpoint(ex.orders, shard),
               "events": shard_endpoint(ex.events, shard),
               "market_data": shard_endpoint(ex.market_data, shard), "bind": False}
+    from oms_core import security
+
+    if security.security_on(cfg):
+        engine.update(security.curve_files(cfg, security.gateway_key(exchange)))
     instruments = [{"id": i.id, "symbol": f"{i.base}/{i.quote}" if ccxt else i.exchange_symbol,
                     "price_decimals": i.price_precision, "qty_decimals": i.qty_precision}
                    for i in cfg.instruments.values() if i.exchange == exchange]

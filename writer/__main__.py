@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parquet", help="export directory for --export-every / SIGUSR1")
     p.add_argument("--export-every", type=float, default=0.0)
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after (tests)")
+    p.add_argument("--curve-secret-file", default="",
+                   help="CURVE: this writer's .key_secret file (engine security on)")
+    p.add_argument("--server-public-file", default="",
+                   help="CURVE: the engine's public key file")
     p.add_argument("--cpu", choices=("idle", "low", "normal"), default="idle",
                    help="CPU priority: 'idle' (SCHED_IDLE: any normal process gets the core "
                         "first; when starved it catches up from the journal), 'low' (nice 10) "
@@ -89,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     _lower_priority(a.cpu)
     return run(a.engine, a.journal, a.db, a.socket, a.bind, a.batch_rows, a.flush_ms,
                a.lock_timeout, a.parquet, a.export_every, a.max_seconds,
-               stop_requested=lambda: bool(_STOP_SIGNALS))
+               stop_requested=lambda: bool(_STOP_SIGNALS),
+               curve_secret_file=a.curve_secret_file, server_public_file=a.server_public_file)
 
 
 if __name__ == "__main__":

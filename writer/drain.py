@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from bindings.security import client_keys_from_files
 from oms_core.journal import EVENT, JournalReader, list_segments
 from writer._split import split_frame
 from writer.store import SPECS, Store, StoreError, export_parquet
@@ -271,7 +272,8 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
         bind: bool = False, batch_rows: int = 50_000, flush_ms: int = 50,
         lock_timeout_s: float = 10.0, parquet_dir: str | None = None,
         export_every_s: float = 0.0, max_seconds: float = 0.0,
-        stop_requested: Callable[[], bool] | None = None) -> int:
+        stop_requested: Callable[[], bool] | None = None, curve_secret_file: str = "",
+        server_public_file: str = "") -> int:
     """The writer process. Return an exit status (0 after SIGTERM/SIGINT or max_seconds).
     ``stop_requested``: a stop signal arrived before this function installed its handlers."""
     try:
@@ -286,6 +288,9 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
         sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.setsockopt(zmq.RCVHWM, 100_000)
     sock.setsockopt(zmq.LINGER, 0)
+    curve = client_keys_from_files(curve_secret_file, server_public_file)
+    if curve is not None:  # the engine's writer feed opens only to the writer's key
+        curve.apply(sock)
     if bind:
         sock.bind(engine)
     else:

@@ -6,6 +6,11 @@
  *
  * Exit status: 0 ACK, 2 REJECT, 1 error or no answer within 5 s.
  *
+ * A secured engine (CURVE): name this program's ZeroMQ certificate (a .key_secret file from
+ * `oms keys`) in OMS_CURVE_SECRET_FILE and the engine's public key file (engine.key) in
+ * OMS_CURVE_SERVER_KEY_FILE. Without them it connects in the clear, which a secured engine
+ * refuses (no answer, exit 1).
+ *
  * Build against any libzmq (>= 4.0). No system package is needed: the libzmq shipped in
  * pyzmq's wheel works, e.g.
  *   gcc -std=c11 -O2 -Ibindings/c bindings/c/publisher_example.c \
@@ -44,7 +49,53 @@ const char *zmq_strerror(int errnum);
 #define ZMQ_DEALER 5
 #define ZMQ_LINGER 17
 #define ZMQ_RCVTIMEO 27
+#define ZMQ_CURVE_PUBLICKEY 48
+#define ZMQ_CURVE_SECRETKEY 49
+#define ZMQ_CURVE_SERVERKEY 50
 #endif
+
+/* Read the Z85 text of `name` ("public-key" / "secret-key") from a ZeroMQ certificate file
+ * into out[41]; 0 when found. */
+static int cert_key(const char *path, const char *name, char out[41]) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    char line[256];
+    int found = -1;
+    size_t n = strlen(name);
+    while (found != 0 && fgets(line, sizeof line, f) != NULL) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, name, n) != 0) continue;
+        const char *q = strchr(p + n, '"');
+        if (q == NULL || strlen(q + 1) < 41 || q[41] != '"') continue;
+        memcpy(out, q + 1, 40);
+        out[40] = '\0';
+        found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* CURVE client keys from the files named in the environment; 0 when configured or not asked
+ * for, -1 on a bad file (the key text is never printed). */
+static int use_curve(void *sock) {
+    const char *mine = getenv("OMS_CURVE_SECRET_FILE");
+    const char *server = getenv("OMS_CURVE_SERVER_KEY_FILE");
+    if (mine == NULL && server == NULL) return 0;
+    char pub[41], sec[41], srv[41];
+    if (mine == NULL || server == NULL || cert_key(mine, "public-key", pub) != 0 ||
+        cert_key(mine, "secret-key", sec) != 0 || cert_key(server, "public-key", srv) != 0) {
+        fprintf(stderr, "CURVE: set OMS_CURVE_SECRET_FILE and OMS_CURVE_SERVER_KEY_FILE to "
+                        "readable certificate files\n");
+        return -1;
+    }
+    int rc = zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, srv, 41) |
+             zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, 41) |
+             zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, 41);
+    memset(sec, 0, sizeof sec);
+    if (rc != 0) fprintf(stderr, "CURVE: %s\n", zmq_strerror(zmq_errno()));
+    return rc != 0 ? -1 : 0;
+}
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -104,6 +155,11 @@ int main(int argc, char **argv) {
     int linger = 0, rcvtimeo = 5000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &rcvtimeo, sizeof rcvtimeo);
+    if (use_curve(sock) != 0) {
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        return 1;
+    }
     if (zmq_connect(sock, argv[1]) != 0) {
         fprintf(stderr, "connect %s: %s\n", argv[1], zmq_strerror(zmq_errno()));
         return 1;

@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     sec = ap.add_mutually_exclusive_group()
     sec.add_argument("--security", dest="security", action="store_true", default=None)
     sec.add_argument("--no-security", dest="security", action="store_false")
+    ap.add_argument("--insecure", action="store_true",
+                    help="with security off, bind tcp endpoints reachable from other hosts "
+                         "anyway (every peer is then admin over every account)")
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -142,6 +145,22 @@ def main(argv: list[str] | None = None) -> int:
         _rebind(cfg, args.bind_host)
     if args.security is not None:
         cfg.security = args.security
+    if not cfg.security_on:
+        from oms_core.security import local_only
+
+        bound = [cfg.client, cfg.public, cfg.writer, cfg.gateway_events, cfg.gateway_md,
+                 *(g.orders for g in cfg.gateways)]
+        flat = [e for ep in bound if ep for e in ([ep] if isinstance(ep, str) else ep)]
+        reachable = [ep for ep in flat if not local_only(ep)]
+        if reachable and not args.insecure:
+            print(f"configuration refused: security is off but {', '.join(reachable)} can be "
+                  "reached from other hosts: turn security on, bind to 127.0.0.1 or ipc, or "
+                  "pass --insecure", file=sys.stderr)
+            return 2
+        if reachable:
+            logging.getLogger("oms.engine").warning(
+                "INSECURE: security is off and %s can be reached from other hosts: anyone who "
+                "connects is admin over every account", ", ".join(reachable))
     if args.journal:
         cfg.journal_dir = args.journal
     try:

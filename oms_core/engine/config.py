@@ -13,6 +13,7 @@ Example (TOML)::
     gateway_events = "ipc:///tmp/oms-gw-events"   # PULL: exec reports, gateway status
     gateway_md = "ipc:///tmp/oms-gw-md"           # SUB: market data (or a list: one per exchange)
     security = false                      # default: on when the client endpoint is tcp://
+                                          # (the full configuration: its [security] table)
     server_secret_file = "keys/engine.key_secret"
     keys_file = "keys/clients.json"       # bindings.security.KeyRegistry.from_file
     heartbeat_ms = 1000
@@ -148,6 +149,8 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
     gateway links of every exchange where one of its clients has an account (events and
     market data of all of them bound, each exchange's venue accounts listed for
     reconciliation). The core itself is built by ``oms_core.config.build_core``."""
+    from oms_core.security import security_on
+
     e = oms.engine
     clients = [c for c in oms.clients.values() if c.shard == shard]
     exchanges = [x for x in oms.exchanges.values() if oms.venue_accounts(x.name, shard)]
@@ -163,7 +166,8 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
                   for x in exchanges if x.orders],
         venue_accounts={x.id: [c.id for c in oms.venue_accounts(x.name, shard)]
                         for x in exchanges},
-        security=False, mark_to_market_ms=e.mark_interval_ms, max_orders=e.max_orders,
+        security=security_on(oms), mark_to_market_ms=e.mark_interval_ms,
+        max_orders=e.max_orders,
         max_accounts=e.max_accounts, max_instruments=e.max_instruments,
         max_exchanges=e.max_exchanges, writer_delay_us=e.writer_delay_us,
         journal_durability=e.journal_durability, journal_group_us=e.journal_group_us,

@@ -31,6 +31,8 @@ cdef enum:
     ROLE_TRADER = 2
     ROLE_ADMIN = 3
     ROLE_GATEWAY = 4
+    ROLE_WRITER = 5
+    ROLE_PUBLISHER = 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +91,11 @@ cdef class EngineLoop:
     # the client whose frame is being handled
     cdef int cur_role
     cdef readonly uint64_t cur_allowed
+    cdef readonly uint64_t cur_strategies
+    """A publisher's strategies (bit per id); every other role: all."""
+    cdef readonly int64_t cur_exchange
+    """A gateway's exchange (its market data must be of that exchange's instruments); -1:
+    any (security off: the sender is not known)."""
     cdef public uint64_t cur_mask
     """Accounts whose events go into the reply (the session's subscription)."""
     cdef public bint auto_subscribe
@@ -104,6 +111,8 @@ cdef class EngineLoop:
     cdef readonly uint64_t n_records
     cdef readonly uint64_t n_bad_frames
     cdef readonly uint64_t n_unauthorized
+    cdef readonly uint64_t n_gw_unauthorized
+    """Gateway records refused: an account or instrument not of the sending gateway."""
     cdef readonly uint64_t n_wrong_direction
     cdef readonly uint64_t n_acks
     cdef readonly uint64_t n_rejects
@@ -145,3 +154,4 @@ cdef class EngineLoop:
     cdef int _query(self, const uint8_t* rec) except -1
     cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
     cdef int _authorize(self, int msg_type, const uint8_t* rec) noexcept
+    cdef int _gateway_may(self, int msg_type, const uint8_t* rec) noexcept

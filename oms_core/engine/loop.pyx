@@ -231,6 +231,12 @@ cdef class EngineLoop:
         """Start a batch for one client (or the gateways / timers: role ADMIN, mask 0)."""
         self.c_begin(role, allowed, mask, auto_subscribe)
 
+    def limit_peer(self, uint64_t strategies, int64_t exchange):
+        """After :meth:`begin`: the sender is a publisher allowed only ``strategies`` (bit per
+        id), or a gateway of ``exchange`` (its ``allowed`` accounts are its venue accounts)."""
+        self.cur_strategies = strategies
+        self.cur_exchange = exchange
+
     cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
                      bint auto_subscribe) except -1:
         cdef Py_ssize_t i
@@ -243,6 +249,8 @@ cdef class EngineLoop:
         self.cur_role = role
         self.cur_allowed = allowed
         self.cur_mask = mask
+        self.cur_strategies = 0xFFFFFFFFFFFFFFFF
+        self.cur_exchange = -1
         self.auto_subscribe = auto_subscribe
         return 0
 
@@ -365,7 +373,10 @@ cdef class EngineLoop:
         while off < n:
             memcpy(&h, data + off, OMS_WIRE_HEADER_SIZE)
             self.n_gw_records += 1
-            if h.msg_type == OMS_MSG_GW_EXEC_REPORT or h.msg_type == OMS_MSG_GW_MARKET_DATA:
+            if self.cur_role == ROLE_GATEWAY and not self._gateway_may(h.msg_type, data + off):
+                self.n_gw_unauthorized += 1
+                self.wire_errors[OMS_WIRE_UNAUTHORIZED] += 1
+            elif h.msg_type == OMS_MSG_GW_EXEC_REPORT or h.msg_type == OMS_MSG_GW_MARKET_DATA:
                 if self.live and self.j_input is not None:
                     self.dirty = True
                     self.j_input(h.msg_type, recv_ns,
@@ -464,16 +475,48 @@ cdef class EngineLoop:
         self._drain()
         return 0
 
+    cdef int _gateway_may(self, int mt, const uint8_t* rec) noexcept:
+        """A gateway reports only on orders the engine sent to its exchange, of its venue
+        accounts; its market data is of instruments of its exchange (a key of another
+        gateway or of a stranger moves nothing)."""
+        cdef uint32_t account, instrument
+        cdef order_t* o
+        if mt == OMS_MSG_GW_EXEC_REPORT:
+            # judged by the order it names, never by the record's own fields
+            o = self.core.orders.find((<const oms_gw_exec_report_t*>rec).order_id)
+            if o == NULL:
+                account = (<const oms_gw_exec_report_t*>rec).account
+                return account < 64 and (_bit(account) & self.cur_allowed) != 0
+            if self.cur_exchange < 0:  # a gateway known by its accounts only
+                return o.account < 64 and (_bit(o.account) & self.cur_allowed) != 0
+            return (o.instrument < self.core.n_instruments and
+                    self.core.instruments[o.instrument].exchange_id ==
+                    <uint32_t>self.cur_exchange)
+        if mt == OMS_MSG_GW_MARKET_DATA:
+            instrument = (<const oms_gw_market_data_t*>rec).instrument
+            return (self.cur_exchange < 0 or (
+                instrument < self.core.n_instruments and
+                self.core.instruments[instrument].exchange_id == <uint32_t>self.cur_exchange))
+        if mt == OMS_MSG_GW_STATUS:  # only for itself
+            return self.cur_exchange < 0 or (<const oms_gw_status_t*>rec).gateway_id == (
+                <uint32_t>self.cur_exchange)
+        return 0
+
     # -------------------------------------------------------------------- commands
     cdef int _authorize(self, int mt, const uint8_t* rec) noexcept:
-        cdef uint32_t account
+        cdef uint32_t account, strategy
         cdef int role = self.cur_role
         if role == ROLE_ADMIN:
             return 1
         if mt == OMS_MSG_HELLO or mt == OMS_MSG_HEARTBEAT:
-            return role != ROLE_GATEWAY
-        if role == ROLE_GATEWAY or mt == OMS_MSG_ADMIN:
+            return role != ROLE_GATEWAY and role != ROLE_WRITER
+        if role == ROLE_GATEWAY or role == ROLE_WRITER or mt == OMS_MSG_ADMIN:
             return 0
+        if role == ROLE_PUBLISHER:
+            if mt != OMS_MSG_SIGNAL:
+                return 0
+            strategy = (<const oms_signal_t*>rec).strategy
+            return strategy < 64 and (_bit(strategy) & self.cur_strategies) != 0
         if role == ROLE_VIEWER and mt != OMS_MSG_QUERY:
             return 0
         # every other command carries one account; where it sits depends on the type

@@ -21,6 +21,9 @@ from typing import Any
 import zmq
 
 from bindings.security import (
+    DOMAIN_ROLES,
+    CurveKeyPair,
+    Domain,
     KeyRegistry,
     OmsAuthenticator,
     Role,
@@ -47,6 +50,12 @@ except ImportError:  # journal not built: nothing raises it
         """Stand-in for oms_core.journal.JournalWriteError."""
 
 log = logging.getLogger("oms.engine")
+
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_DOMAIN_SOCKETS = {Domain.COMMANDS: "client commands", Domain.GATEWAY: "gateway links",
+                   Domain.WRITER: "writer feed", Domain.EVENTS: "event feed",
+                   Domain.SIGNALS: "signal feed"}
 
 
 class BindError(OSError):
@@ -100,6 +109,7 @@ class Session:
     heartbeat_ms: int
     hello: bool = False
     next_hb_ns: int = 0
+    strategies: int = (1 << 64) - 1  # a publisher: the strategies it may signal (bits)
 
 
 def _bits(accounts: Any) -> int:
@@ -157,7 +167,8 @@ class Engine:
                          "journal_syncs_timer": 0,
                          "sessions_expired": 0, "cod_mass_cancels": 0, "bad_envelopes": 0,
                          "refused_unknown_key": 0, "pub_dropped": 0,
-                         "bad_signal_frames": 0}
+                         "bad_signal_frames": 0, "refused_gateway_frames": 0,
+                         "refused_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
         self.gateway_status: dict[int, int] = {}
         # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
@@ -202,28 +213,42 @@ class Engine:
         self.ctx = context or _make_context()
         ctx = self.ctx
         self.registry: KeyRegistry | None = None
+        # the venue accounts of the gateway whose frame is being handled (security on)
+        self.gw_sender_accounts: frozenset[int] | None = None
+        self.gw_sender: Any = None
+        self._monitors: list[tuple[str, zmq.Socket]] = []
+        self.refused_peers: dict[str, int] = {}  # ZAP domain -> handshakes refused
         self.auth: OmsAuthenticator | None = None
         self.router = ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 500)
         self.router.setsockopt(zmq.SNDHWM, 1_000_000)
         self.router.setsockopt(zmq.RCVHWM, 1_000_000)
+        self.server_keys: CurveKeyPair | None = None
         if cfg.security_on:
-            keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
-                    if cfg.server_secret_file else keypair_from_env())
-            if keys is None or not cfg.keys_file:
-                raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* env) "
-                                 "and keys_file")
-            self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
-            self.auth = OmsAuthenticator(ctx, self.registry)
+            if cfg.oms is not None:  # the full configuration: its [security] keys
+                from oms_core import security
+
+                keys: CurveKeyPair | None = security.server_keys(cfg.oms)
+                self.registry = security.registry(cfg.oms)
+            else:
+                keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
+                        if cfg.server_secret_file else keypair_from_env())
+                if keys is None or not cfg.keys_file:
+                    raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* "
+                                     "env) and keys_file")
+                self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
+            self.auth = OmsAuthenticator(ctx, self.registry, domains=DOMAIN_ROLES)
             self.auth.start()
-            make_curve_server(self.router, keys)
+            self.server_keys = keys
+            make_curve_server(self.router, keys, Domain.COMMANDS)
+            self._watch(self.router, Domain.COMMANDS)
             self.server_public = keys.public
         bind_endpoint(self.router, cfg.client)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.pub = self._bind(zmq.PUB, cfg.public, hwm=100_000)
-        self.writer = self._bind(zmq.PUSH, cfg.writer, hwm=cfg.writer_hwm)
-        self.gw_events = self._bind(zmq.PULL, cfg.gateway_events, hwm=1_000_000)
-        self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, hwm=1_000_000)
+        self.pub = self._bind(zmq.PUB, cfg.public, 100_000, Domain.EVENTS)
+        self.writer = self._bind(zmq.PUSH, cfg.writer, cfg.writer_hwm, Domain.WRITER)
+        self.gw_events = self._bind(zmq.PULL, cfg.gateway_events, 1_000_000, Domain.GATEWAY)
+        self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, 1_000_000, Domain.GATEWAY)
         if self.gw_md is not None:
             self.gw_md.setsockopt(zmq.SUBSCRIBE, b"")
         # issue 6: publishers PUB their signals to every shard; this engine SUBscribes and
@@ -234,10 +259,13 @@ class Engine:
             self.sig_sub.setsockopt(zmq.LINGER, 0)
             self.sig_sub.setsockopt(zmq.RCVHWM, 100_000)
             self.sig_sub.setsockopt(zmq.SUBSCRIBE, b"")
+            if self.server_keys is not None:  # the connecting side is the CURVE server
+                make_curve_server(self.sig_sub, self.server_keys, Domain.SIGNALS)
+                self._watch(self.sig_sub, Domain.SIGNALS)
             self.sig_sub.connect(cfg.oms.engine.signals)
         self.gw_orders: dict[int, zmq.Socket] = {}
         for g in cfg.gateways:
-            s = self._bind(zmq.PUSH, g.orders, hwm=1_000_000)
+            s = self._bind(zmq.PUSH, g.orders, 1_000_000, Domain.GATEWAY)
             assert s is not None
             self.gw_orders[g.exchange] = s
             self._gw_pending[g.exchange] = deque()
@@ -251,13 +279,38 @@ class Engine:
                for e, s in self.gw_orders.items()},
         }
 
-    def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int
+    def _watch(self, sock: zmq.Socket, domain: str) -> None:
+        """Count the peers refused at the handshake on ``sock`` (no key, a key of no
+        registered peer or of a role not of ``domain``): a socket monitor, read by the
+        timer (:meth:`_count_refusals`)."""
+        mon = sock.get_monitor_socket(_HANDSHAKE_FAILED)
+        self._monitors.append((domain, mon))
+
+    def _count_refusals(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        for domain, mon in self._monitors:
+            while mon.poll(0):
+                try:
+                    recv_monitor_message(mon, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                n = self.refused_peers[domain] = self.refused_peers.get(domain, 0) + 1
+                if n & (n - 1) == 0:  # 1, 2, 4, 8 ...: loud, never a flood
+                    log.warning("SECURITY refused a peer without a valid key on %s (%s): "
+                                "%d so far", domain, _DOMAIN_SOCKETS.get(domain, domain), n)
+
+    def _bind(self, kind: int, endpoint: str | list[str] | None, hwm: int, domain: str
               ) -> zmq.Socket | None:
-        """A socket bound to ``endpoint`` (several: one socket on all of them)."""
+        """A socket bound to ``endpoint`` (several: one socket on all of them); with
+        security on, a CURVE server whose peers must hold a key of a role of ``domain``."""
         if not endpoint:
             return None
         assert self.ctx is not None
         s = self.ctx.socket(kind)
+        if self.server_keys is not None:
+            make_curve_server(s, self.server_keys, domain)
+            self._watch(s, domain)
         s.setsockopt(zmq.LINGER, 500)
         if kind in (zmq.PUB, zmq.PUSH):
             s.setsockopt(zmq.SNDHWM, hwm)
@@ -361,6 +414,8 @@ class Engine:
                     if self.reconciler is not None and self.reconciler.wants_tick:
                         self.reconciler.tick()
                     self._check_sessions(now)
+                    if self._monitors:
+                        self._count_refusals()
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
                     self._internal(KIND_MARK_TO_MARKET, now)
@@ -439,6 +494,8 @@ class Engine:
             mask = 0 if ident.role == Role.ADMIN else allowed
             s = Session(rid, ident.name, int(ident.role), allowed, mask, now,
                         self.cfg.heartbeat_ms)
+            if ident.role == Role.PUBLISHER:
+                s.strategies = _bits(ident.strategies)
             self.sessions[rid] = s
         return s
 
@@ -451,6 +508,8 @@ class Engine:
         loop = self.loop
         self._cur = s
         loop.begin(s.role, s.allowed, s.mask, self.registry is None)
+        if s.role == Role.PUBLISHER:
+            loop.limit_peer(s.strategies, -1)
         loop.on_client_frame(frame, now)
         s.mask = loop.cur_mask
         self._flush(rid)
@@ -521,11 +580,21 @@ class Engine:
         a frame refuses the whole frame); the answers go to the journal and the writer."""
         assert self.sig_sub is not None
         loop = self.loop
+        secure = self.registry is not None
+        ident = None
         for _ in range(_MAX_BATCH):
             try:
-                frame = self.sig_sub.recv(_NOBLOCK)
+                zframe = self.sig_sub.recv(_NOBLOCK, copy=not secure)
             except zmq.Again:
                 return
+            if secure:
+                ident = self._sender(zframe)
+                if ident is None or ident.role not in (Role.PUBLISHER, Role.ADMIN):
+                    self.counters["refused_signal_frames"] += 1
+                    continue
+                frame = zframe.bytes
+            else:
+                frame = zframe
             off, n = 0, len(frame)
             ok = n >= 24
             while ok and off + 8 <= n:
@@ -536,7 +605,12 @@ class Engine:
                 self.counters["bad_signal_frames"] += 1
                 continue
             self._cur = None
-            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            if ident is None:
+                loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            else:  # a publisher: its strategies only (each record is checked)
+                loop.begin(int(Role.PUBLISHER), ALL_ACCOUNTS, 0, False)
+                if ident.role == Role.PUBLISHER:
+                    loop.limit_peer(_bits(ident.strategies), -1)
             loop.on_client_frame(frame, time.time_ns())
             self._flush(None)
 
@@ -550,17 +624,65 @@ class Engine:
                     break
                 pending.popleft()
 
+    def _sender(self, zframe: Any) -> Any:
+        """The identity of the peer that sent ``zframe`` (security on); None: unknown."""
+        try:
+            name = zframe.get("User-Id")
+        except (zmq.ZMQError, KeyError):
+            return None
+        assert self.registry is not None
+        return self.registry.by_name(name) if name else None
+
+    def _rows_of(self, ident: Any, frame: bytes) -> bool:
+        """Every reconciliation answer row of a gateway frame is of the sender's venue
+        accounts (checked here: the rows bypass the loop, which checks the other records)."""
+        if wire.check_frame_py(frame)[1] != 0:
+            return True  # malformed: the loop counts it
+        recs = wire.decode_frame(frame)
+        if all(getattr(r, "account", None) in ident.accounts for r in recs
+               if r.flags & HeaderFlag.QUERY_ROW or r.msg_type in (
+                   MsgType.GW_BALANCE, MsgType.GW_RECONCILE_END)):
+            return True
+        self.counters["refused_gateway_frames"] += 1
+        return False
+
+    def _begin_gateway(self, ident: Any = None) -> None:
+        """Start a loop batch for a gateway frame: as the sending gateway (its accounts, its
+        exchange) when security is on, else as the trusted link it is then."""
+        ident = ident if ident is not None else self.gw_sender
+        loop = self.loop
+        if ident is None:
+            self.gw_sender_accounts = None
+            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            return
+        self.gw_sender_accounts = ident.accounts
+        loop.begin(int(Role.GATEWAY), _bits(ident.accounts), 0, False)
+        loop.limit_peer(ALL_ACCOUNTS, ident.exchange)
+
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
         rc = self.reconciler
+        secure = self.registry is not None
         for _ in range(_MAX_BATCH):
             try:
-                frame = sock.recv(_NOBLOCK)
+                zframe = sock.recv(_NOBLOCK, copy=not secure)
             except zmq.Again:
                 return
-            if rc is not None and rc.active and sock is self.gw_events and rc.on_frame(frame):
-                continue  # a reconciliation answer row
-            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            if secure:
+                ident = self._sender(zframe)
+                if ident is None or ident.role != Role.GATEWAY:
+                    self.counters["refused_gateway_frames"] += 1
+                    continue
+                frame = zframe.bytes
+            else:
+                frame = zframe
+            self.gw_sender = ident if secure else None
+            if rc is not None and rc.active and sock is self.gw_events:
+                if secure and not self._rows_of(ident, frame):
+                    continue
+                if rc.on_frame(frame):
+                    continue  # a reconciliation answer row
+            self._begin_gateway(ident if secure else None)
             loop.on_gateway_frame(frame, time.time_ns())
             self._flush(None)
             if sock is self.gw_md and self.pub is not None:
@@ -920,6 +1042,13 @@ class Engine:
                 self.counters["native_messages"] = self._pump.n_messages
                 self.counters["session_lookups"] = self._pump.n_session_lookups
             self._pump = None  # holds raw socket handles: gone before the sockets close
+            if self._monitors:
+                self._count_refusals()
+                if self.refused_peers:
+                    log.warning("SECURITY peers refused at the handshake: %s",
+                                self.refused_peers)
+            for _domain, mon in self._monitors:
+                mon.close(0)
             for name in ("router", "pub", "writer", "gw_events", "gw_md", "sig_sub"):
                 s = getattr(self, name, None)
                 if s is not None:
@@ -940,6 +1069,8 @@ class Engine:
             "unauthorized": lp.n_unauthorized, "wrong_direction": lp.n_wrong_direction,
             "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
             "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
+            "gw_unauthorized": lp.n_gw_unauthorized,
+            "refused_handshakes": dict(getattr(self, "refused_peers", {})),
             "journal_durability": _durability_name(self.journal),
             "wire_errors": lp.wire_error_counts(), **self.counters,
         }

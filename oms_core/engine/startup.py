@@ -475,6 +475,9 @@ class Reconciler:
             # answer before asking again (tick), rather than make it answer twice
             req.hello_at = req.hello_at or time.monotonic()
             return
+        if req is not None:  # not sent yet: tick sends it; hellos again and again ask no more
+            self._in_doubt(ex, now)
+            return
         log.warning("gateway %d (exchange %d) started: reconciling with it", gid, ex)
         self._in_doubt(ex, now)
         self.request(ex, min(heard, now) - self.lookback_ns)
@@ -487,7 +490,10 @@ class Reconciler:
         core = self.engine.core
         instruments = _instruments_by_exchange(self.engine).get(ex, {})
         ts = time.time_ns()
+        sender = getattr(self.engine, "gw_sender_accounts", None)  # security on: its accounts
         for account in self._accounts():
+            if sender is not None and account not in sender:
+                continue
             for oid in core.live_orders(account):
                 o = core.order(oid)
                 if (o is None or o["status"] != OrderStatus.PENDING_NEW or o["hold"]
@@ -759,7 +765,11 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
 
 def _normal_gateway_record(engine: Any, raw: bytes) -> None:
     loop = engine.loop
-    loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    begin = getattr(engine, "_begin_gateway", None)
+    if begin is not None:  # as the gateway that sent it (security on)
+        begin()
+    else:
+        loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
     loop.on_gateway_frame(raw, time.time_ns())
     engine._flush(None)
 

@@ -12,7 +12,7 @@ from libc.string cimport memcmp, memcpy, memset, strcmp, strlen
 from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from oms_core.engine.loop cimport EngineLoop, OutBuf
+from oms_core.engine.loop cimport ROLE_PUBLISHER, EngineLoop, OutBuf
 
 import zmq
 
@@ -341,6 +341,8 @@ cdef class ClientPump:
         s.last_seen_ns = now
         self.engine._cur = s
         loop.c_begin(s.role, s.allowed, s.mask, not self.secure)
+        if s.role == ROLE_PUBLISHER:
+            loop.cur_strategies = s.strategies
         loop.c_client_frame(<const uint8_t*>api.msg_data(&self.m_body),
                             <Py_ssize_t>api.msg_size(&self.m_body), now)
         if loop.cur_mask != <uint64_t>s.mask:

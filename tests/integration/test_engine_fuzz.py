@@ -12,11 +12,12 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zmq
 
-from bindings.client import OmsClient
+from bindings.client import OmsClient, OmsTimeout
 from bindings.security import CurveClientKeys, generate_keypair, write_keypair
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, QueryKind
@@ -157,3 +158,117 @@ def test_fuzz_20k_frames(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_fuzz_one_million_frames(tmp_path: Path) -> None:
     _run(tmp_path, 1_000_000)
+
+
+def _gateway_bases() -> list[bytes]:
+    """Gateway records: reports on orders of accounts 1 (not the fuzzer's) and 3 (its own),
+    market data and status."""
+    out = []
+    for acct in (1, 3):
+        for et in (1, 2, 3, 4, 5, 10):  # ACK, REJECT, FILL, CANCELED, ... STATUS
+            out.append(wire.encode("GW_EXEC_REPORT", 0, 1, 0, order_id=65536 + acct,
+                                   exec_type=et, trade_id=77, last_qty=1, last_price=4_999_000,
+                                   cum_qty=1, leaves_qty=0, account=acct, instrument=1))
+    out.append(wire.encode("GW_MARKET_DATA", 0, 1, 0, instrument=1, bid=4_999_000,
+                           ask=5_001_000, last=5_000_000, bid_qty=1, ask_qty=1))
+    out.append(wire.encode("GW_STATUS", 0, 1, 0, gateway_id=1, state=1))
+    return out
+
+
+def _gateway_frames(n: int, seed: int):  # type: ignore[no-untyped-def]
+    rnd = random.Random(seed)
+    bases = _gateway_bases()
+    for i in range(n):
+        b = bytearray(rnd.choice(bases))
+        if i % 5 == 0:
+            yield rnd.randbytes(rnd.choice((0, 1, 31, 32, 96, 200)))
+            continue
+        for _ in range(rnd.randrange(0, 4)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        yield bytes(b)
+
+
+def _run_gateway_links(tmp: Path, n: int) -> None:
+    """A gateway key whose venue account is 3 fuzzes the gateway events and market-data
+    sockets; the orders and positions of accounts 1 and 2 are unchanged, and a stranger
+    without a key moves nothing at all."""
+    server = generate_keypair()
+    write_keypair(tmp, "engine", server)
+    fuzz, admin = generate_keypair(), generate_keypair()
+    (tmp / "clients.json").write_text(json.dumps([
+        {"name": "fuzz-gw", "role": "gateway", "accounts": [3],
+         "public_key": fuzz.public.decode()},
+        {"name": "admin", "role": "admin", "public_key": admin.public.decode()},
+    ]))
+    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
+                      keys_file="clients.json", heartbeat_ms=600_000)
+    with EngineProcess(cfg, tmp) as e:
+        ep = e.endpoints["client"]
+        ak = CurveClientKeys(admin.public, admin.secret, server.public)
+
+        def held(c: OmsClient) -> list[Any]:
+            return [[(r.order_id, r.status, r.filled, r.quantity) if hasattr(r, "filled")
+                     else (r.instrument, r.quantity) for r in c.query(kind, account=a).rows
+                     if hasattr(r, "quantity")]
+                    for a in (1, 2) for kind in (QueryKind.ORDERS, QueryKind.POSITIONS)]
+
+        with OmsClient(ep, account=1, strategy=1, curve=ak, timeout=10) as c:
+            assert c.submit(1, Side.BUY, 7, 4_999_000).ok
+            assert c.submit(1, Side.SELL, 3, 5_001_000, account=2).ok
+            before = held(c)
+        ctx = zmq.Context()
+        try:
+            keyed = CurveClientKeys(fuzz.public, fuzz.secret, server.public)
+            socks = []
+            for kind, name, keys in ((zmq.PUSH, "gateway_events", keyed),
+                                     (zmq.PUB, "gateway_md", keyed),
+                                     (zmq.PUSH, "gateway_events", None)):
+                s = ctx.socket(kind)
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.SNDHWM, 0)
+                if keys is not None:
+                    keys.apply(s)
+                s.connect(e.endpoints[name])
+                socks.append(s)
+            time.sleep(0.5)  # the PUB's subscription arrives; the keyless PUSH never connects
+            t0 = time.monotonic()
+            for i, f in enumerate(_gateway_frames(n, 99)):
+                try:
+                    socks[i % 3].send(f, zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # the keyless socket: no peer to queue for
+            print(f"gateway fuzz: {n} frames in {time.monotonic() - t0:.1f} s")
+            time.sleep(1.0)
+            for s in socks:
+                s.close()
+        finally:
+            ctx.destroy(0)
+        with OmsClient(ep, account=1, strategy=1, curve=ak, timeout=10) as c:
+            deadline = time.monotonic() + 120  # the engine reads every frame first
+            while True:
+                try:
+                    a = c.submit(1, Side.BUY, 2, 4_999_000)
+                except OmsTimeout:
+                    assert time.monotonic() < deadline, "the engine stopped answering"
+                    continue
+                if a.ok or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert a.ok and a.account == 1 and a.order_id
+            assert c.cancel(a.order_id).ok
+            time.sleep(0.2)
+            after = held(c)
+        assert [[x for x in rows if x[0] != a.order_id] for rows in after] == before
+        assert e.stop() == 0
+        st = e.stats()
+        assert st["gw_records"] > n // 10 and st["gw_unauthorized"] > n // 20, st
+        assert st["refused_handshakes"].get("oms-gateway", 0) >= 1, st
+
+
+def test_fuzz_gateway_links_20k_frames(tmp_path: Path) -> None:
+    _run_gateway_links(tmp_path, 20_000)
+
+
+@pytest.mark.slow
+def test_fuzz_gateway_links_200k_frames(tmp_path: Path) -> None:
+    _run_gateway_links(tmp_path, 200_000)

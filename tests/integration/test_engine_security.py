@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 from bindings.client import OmsClient, OmsTimeout, ProtocolError
-from bindings.security import CurveClientKeys, generate_keypair, write_keypair
+from bindings.security import CurveClientKeys, CurveKeyPair, generate_keypair, write_keypair
 from bindings.wire.spec import MsgType, Scope, WireError
 from oms_core.engine.process import ROOT, EngineProcess, base_config
 from oms_core.enums import KillMode, Side
@@ -123,3 +123,41 @@ def test_c_publisher_against_real_engine(tmp_path: Path) -> None:
         bad = subprocess.run([str(exe), ep, "3", "1", "1", "4999000", "0"],
                              capture_output=True, text=True, timeout=20)
         assert bad.returncode == 2 and "code=8" in bad.stdout  # INVALID_QUANTITY
+
+
+def test_c_publisher_speaks_curve_to_a_secured_engine(  # type: ignore[no-untyped-def]
+        tmp_path: Path, secure_engine) -> None:
+    """The C example with its CURVE key files trades on its account; without them, or with
+    a key nobody registered, the secured engine answers nothing."""
+    e, keys = secure_engine
+    lib = _libzmq()
+    if shutil.which("gcc") is None or lib is None:
+        pytest.skip("gcc or pyzmq's bundled libzmq missing")
+    exe = tmp_path / "publisher_example"
+    subprocess.run(
+        ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'bindings/c'}",
+         str(ROOT / "bindings/c/publisher_example.c"), lib, f"-Wl,-rpath,{Path(lib).parent}",
+         "-o", str(exe)], check=True, capture_output=True, timeout=90)
+    alice = keys["alice"]
+    write_keypair(tmp_path, "alice", CurveKeyPair(alice.public, alice.secret))
+    write_keypair(tmp_path, "stranger")
+    (tmp_path / "server.key").write_text(
+        f'metadata\ncurve\n    public-key = "{alice.server_public.decode()}"\n')
+    ep = e.endpoints["client"]
+    args = [str(exe), ep, "1", "1", "1", "4999000", "150"]
+
+    def run(secret: str | None) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin"}
+        if secret is not None:
+            env |= {"OMS_CURVE_SECRET_FILE": str(tmp_path / secret),
+                    "OMS_CURVE_SERVER_KEY_FILE": str(tmp_path / "server.key")}
+        return subprocess.run(args, capture_output=True, text=True, timeout=20, env=env)
+
+    ok = run("alice.key_secret")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ACK request_id=1 order_id=" in ok.stdout
+    for secret in (None, "stranger.key_secret"):
+        refused = run(secret)
+        assert refused.returncode == 1 and "no answer" in refused.stderr, refused
+        assert "ACK" not in refused.stdout
+    assert alice.secret.decode() not in ok.stdout + ok.stderr
