@@ -59,11 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="stop after this many s")
     ap.add_argument("--fast", type=int, default=5)
     ap.add_argument("--slow", type=int, default=20)
+    ap.add_argument("--wait-keys", type=float, default=0.0, metavar="SECONDS",
+                    help="wait this long for the keys to appear (a container started beside "
+                         "the engine's, which makes them)")
     ap.add_argument("--user", default=security.OPERATOR_KEY,
                     help="whose key to use when security is on ([security.users.NAME])")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    keys = security.client_keys(cfg, args.user) if security.security_on(cfg) else None
+    keys = None
+    if security.security_on(cfg):
+        files = (security.key_files(cfg, args.user)[1],
+                 security.key_files(cfg, security.ENGINE_KEY)[0])
+        end = time.monotonic() + args.wait_keys
+        while not all(f.exists() for f in files) and time.monotonic() < end:
+            time.sleep(0.5)
+        keys = security.client_keys(cfg, args.user)
     shards = sorted({c.shard for c in cfg.clients.values()})
     via = args.via or ("direct" if len(shards) == 1 else "pub")
     stop = False

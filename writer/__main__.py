@@ -10,9 +10,12 @@ ends it with status 0."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any
+
+from writer.priority import leave_idle
 
 # noted before the slow imports (duckdb, pyarrow); run() takes over with its own handler
 _STOP_SIGNALS: list[int] = []
@@ -20,6 +23,7 @@ _STOP_SIGNALS: list[int] = []
 
 def _note_stop(signum: int, frame: Any) -> None:
     _STOP_SIGNALS.append(signum)
+    leave_idle()
 
 
 signal.signal(signal.SIGTERM, _note_stop)
@@ -27,7 +31,6 @@ signal.signal(signal.SIGINT, _note_stop)
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 
 from writer.drain import alert, run  # noqa: E402
 from writer.store import StoreError, connect, export_parquet  # noqa: E402
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                         "first; when starved it catches up from the journal), 'low' (nice 10) "
                         "or 'normal'")
     a = p.parse_args(argv)
+    if _STOP_SIGNALS:  # stopped while starting: nothing was opened yet
+        return 0
     _lower_priority(a.cpu)
     return run(a.engine, a.journal, a.db, a.socket, a.bind, a.batch_rows, a.flush_ms,
                a.lock_timeout, a.parquet, a.export_every, a.max_seconds,

@@ -28,6 +28,7 @@ import zmq
 from bindings.security import client_keys_from_files
 from oms_core.journal import EVENT, JournalReader, list_segments
 from writer._split import split_frame
+from writer.priority import leave_idle
 from writer.store import SPECS, Store, StoreError, export_parquet
 
 log = logging.getLogger("writer")
@@ -301,6 +302,7 @@ def run(engine: str, journal_dir: str | None, db_path: str, socket_type: str = "
     def _stop(*_: Any) -> None:
         nonlocal stop
         stop = True
+        leave_idle()
 
     def _export(*_: Any) -> None:
         nonlocal want_export

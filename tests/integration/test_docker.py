@@ -69,7 +69,10 @@ def test_compose_file_runs_the_supervisor_and_the_publisher_with_volumes():
     assert "journal:/var/lib/oms/journal" in blocks["oms"]
     assert "db:/var/lib/oms/db" in blocks["oms"]
     assert "OMS_HEALTH_ENDPOINT: tcp://oms:5563" in blocks["oms"]
-    assert re.search(r"^volumes:\n  journal:\n  db:", text, flags=re.M)
+    assert re.search(r"^volumes:\n  journal:\n  db:\n  keys:", text, flags=re.M)
+    # security on (docs/security.md): the keys on their own volume, the publisher's read-only
+    assert "keys:/var/lib/oms/keys" in blocks["oms"]
+    assert "keys:/var/lib/oms/keys:ro" in blocks["publisher"]
     # every image is built here, none pulled
     assert re.search(r"^  pull_policy: build", text, flags=re.M)
     # the files the services read exist and hold no secrets

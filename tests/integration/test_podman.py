@@ -307,10 +307,10 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         running = run(["podman", "ps", "--filter", f"label=io.podman.compose.project={PROJECT}",
                        "--format", "{{.Names}}"], src, env, timeout=60).split()
         assert sorted(running) == sorted(names), running
-        # what the containers mount: the two named volumes, nothing anonymous
+        # what the containers mount: the three named volumes, nothing anonymous
         mounts = set(run(["podman", "inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}",
                           *names], src, env, timeout=60).split())
-        assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db"}, mounts
+        assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db", f"{PROJECT}_keys"}, mounts
         # the supervisor answers from the host; the container's health check asks it
         status = wait_supervised()
         assert status["mode"] == "paper", status

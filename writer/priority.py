@@ -1,0 +1,12 @@
+"""The writer's CPU priority: background while it streams, normal once it is asked to stop."""
+
+from __future__ import annotations
+
+import os
+
+
+def leave_idle() -> None:
+    """Back to normal scheduling (this thread): stopping is not background work, and at
+    SCHED_IDLE a busy machine would starve the exit."""
+    if hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(0) == os.SCHED_IDLE:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
