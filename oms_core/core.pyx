@@ -387,11 +387,44 @@ cdef class OmsCore:
         if n == 0:
             return 0
         qsort(self.scratch_ids, n, sizeof(uint64_t), _compare_ids)
+        cdef order_t* partner
         for i in range(n):
             o = &self.orders.slots[self.orders.slot_of(self.scratch_ids[i])]
-            o.hold = HOLD_NONE
-            self._sync_heaps(o)
-            self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+            partner = self._venue_partner(o)
+            if partner != NULL:
+                # the partner could fill at the venue while o is on its way and both would
+                # close the pair: o waits, visibly, until the partner's cancel is confirmed
+                o.hold = HOLD_FIRED
+                self._sync_heaps(o)
+                self._emit(EV_ORDER_UPDATE, o, o.status, o.filled, 0, ts)
+                self._request_cancel(partner, ts)
+            else:
+                o.hold = HOLD_NONE
+                self._sync_heaps(o)
+                self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+        return 0
+
+    cdef order_t* _venue_partner(self, order_t* o) noexcept nogil:
+        """The live OCO partner of o that is at the venue (or on its way there), else NULL."""
+        if o.contingency != CONT_OCO or not o.linked_id:
+            return NULL
+        cdef order_t* partner = self.orders.find(o.linked_id)
+        if partner == NULL or _terminal(partner.status) or partner.hold != HOLD_NONE:
+            return NULL
+        return partner
+
+    cdef int _send_fired(self, order_t* fired, order_t* partner, int64_t ts) except -1:
+        """The partner of a fired leg is closed at the venue: send the fired leg for what the
+        pair has left, or close it when the partner filled (the pair is done)."""
+        cdef int64_t left = fired.group_qty - partner.filled - fired.filled
+        if partner.status == ST_FILLED or left <= 0:
+            return self._request_cancel(fired, ts)
+        if fired.filled + left < fired.qty:
+            fired.qty = fired.filled + left
+        fired.hold = HOLD_NONE
+        self._sync(fired)
+        self._emit(EV_ORDER_UPDATE, fired, fired.status, fired.filled, 0, ts)
+        self._emit(EV_SEND_ORDER, fired, 0, 0, 0, ts)
         return 0
 
     def mark_to_market(self, int64_t ts):
@@ -743,8 +776,10 @@ cdef class OmsCore:
                                                and o.status != ST_UNKNOWN):
             return R_INVALID_TRANSITION
         o.reason = reason
-        # a released protective child the venue refused (not one being canceled anyway)
-        if o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW:
+        # a released protective child the venue refused (not one being canceled anyway, nor
+        # one whose fired partner now closes the pair)
+        if (o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW
+                and not self._partner_fired(o)):
             return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
@@ -1334,7 +1369,10 @@ cdef class OmsCore:
             peer = self.orders.find(o.linked_id)
             if peer != NULL and not _terminal(peer.status):
                 self._sync(peer)  # the survivor now carries the reserve
-                self._request_cancel(peer, ts)
+                if peer.hold == HOLD_FIRED:
+                    self._send_fired(peer, o, ts)
+                else:
+                    self._request_cancel(peer, ts)
         cdef int64_t size = o.filled, free
         cdef instrument_t* inst
         cdef balance_t* bal
@@ -1410,6 +1448,13 @@ cdef class OmsCore:
             self._set_status(peer, ST_PENDING_REPLACE, ts)
             self._emit(EV_SEND_REPLACE, peer, 0, peer.price, target, ts)
         return 0
+
+    cdef bint _partner_fired(self, order_t* o) noexcept nogil:
+        cdef order_t* peer
+        if o.contingency != CONT_OCO or not o.linked_id:
+            return False
+        peer = self.orders.find(o.linked_id)
+        return peer != NULL and not _terminal(peer.status) and peer.hold == HOLD_FIRED
 
     cdef int _sync(self, order_t* o) except -1:
         self._sync_reserve(o)

@@ -572,8 +572,47 @@ class ReferenceModel:
             if hit:
                 fired.append(o)
         for o in fired:
-            o.hold = Hold.NONE
-            self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+            partner = self._venue_partner(o)
+            if partner is not None:
+                # the partner could fill at the venue while o is on its way and both would
+                # close the pair: o waits, visibly, until the partner's cancel is confirmed
+                o.hold = Hold.FIRED
+                self._emit(EventType.ORDER_UPDATE, o, o.status,
+                           inst.raw(o.filled, "qty"), 0, ts)
+                self._request_cancel(partner, ts, internal=True)
+            else:
+                o.hold = Hold.NONE
+                self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+
+    def _venue_partner(self, o: Order) -> Order | None:
+        """The live OCO partner of ``o`` that is at the venue (or on its way there)."""
+        if o.contingency != Contingency.OCO or not o.linked_id:
+            return None
+        partner = self.orders.get(o.linked_id)
+        if partner is None or partner.status in TERMINAL or partner.hold != Hold.NONE:
+            return None
+        return partner
+
+    def _partner_fired(self, o: Order) -> bool:
+        if o.contingency != Contingency.OCO or not o.linked_id:
+            return False
+        peer = self.orders.get(o.linked_id)
+        return peer is not None and peer.status not in TERMINAL and peer.hold == Hold.FIRED
+
+    def _send_fired(self, fired: Order, partner: Order, ts: int) -> None:
+        """The partner of a fired leg is closed at the venue: send the fired leg for what the
+        pair has left, or close it when the partner filled (the pair is done)."""
+        left = fired.group_qty - partner.filled - fired.filled
+        if partner.status == S.FILLED or left <= 0:
+            self._request_cancel(fired, ts, internal=True)
+            return
+        fired.qty = min(fired.qty, fired.filled + left)
+        fired.hold = Hold.NONE
+        self._sync_reserve(fired)
+        inst = self.instruments[fired.instrument]
+        self._emit(EventType.ORDER_UPDATE, fired, fired.status, inst.raw(fired.filled, "qty"),
+                   0, ts)
+        self._emit(EventType.SEND_ORDER, fired, 0, 0, 0, ts)
 
     @exact
     def mark_to_market(self, ts: int) -> None:
@@ -906,8 +945,10 @@ class ReferenceModel:
                                                                 S.UNKNOWN):
             return Reject.INVALID_TRANSITION
         o.reason = reason
-        # a released protective child the venue refused (not one being canceled anyway)
-        if o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW:
+        # a released protective child the venue refused (not one being canceled anyway, nor
+        # one whose fired partner now closes the pair)
+        if (o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW
+                and not self._partner_fired(o)):
             self._protection_refused(o, reason, ts)
             return Reject.OK
         self._set_status(o, S.REJECTED, ts)
@@ -1696,7 +1737,10 @@ class ReferenceModel:
             peer = self.orders.get(o.linked_id)
             if peer is not None and peer.status not in TERMINAL:
                 self._sync_reserve(peer)  # the survivor now carries the reserve
-                self._request_cancel(peer, ts, internal=True)
+                if peer.hold == Hold.FIRED:
+                    self._send_fired(peer, o, ts)
+                else:
+                    self._request_cancel(peer, ts, internal=True)
         size = o.filled
         if o.child1_id and o.filled > 0 and o.locks_funds and o.is_buy:
             # a spot exit sells no more than is held: a fee in the base asset left less
