@@ -99,6 +99,8 @@ cdef class OmsCore:
     cdef order_t* _venue_partner(self, order_t* o) noexcept nogil
     cdef bint _partner_fired(self, order_t* o) noexcept nogil
     cdef int _send_fired(self, order_t* fired, order_t* partner, int64_t ts) except -1
+    cdef int _fired_check(self, order_t* o) noexcept nogil
+    cdef int _send_checked(self, order_t* o, int64_t ts) except -1
     cdef int _resize_oco_peer(self, order_t* o, int64_t ts) except -1
     cdef int _sync(self, order_t* o) except -1
     cdef void _sync_reserve(self, order_t* o) noexcept nogil

@@ -390,6 +390,8 @@ cdef class OmsCore:
         cdef order_t* partner
         for i in range(n):
             o = &self.orders.slots[self.orders.slot_of(self.scratch_ids[i])]
+            if _terminal(o.status):  # refused above, its held partner went with it
+                continue
             partner = self._venue_partner(o)
             if partner != NULL:
                 # the partner could fill at the venue while o is on its way and both would
@@ -401,8 +403,36 @@ cdef class OmsCore:
             else:
                 o.hold = HOLD_NONE
                 self._sync_heaps(o)
-                self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+                self._send_checked(o, ts)
         return 0
+
+    cdef int _fired_check(self, order_t* o) noexcept nogil:
+        """The checks a fired order still passes as it goes out: under a kill switch (HALT or
+        REDUCE_ONLY, any level) only one that reduces the position, so protection still
+        works; never one that would trade with the account's own resting orders."""
+        cdef bint reduce_mode = False
+        cdef int code = self.risk.kill_switch(&self.risk.accounts[o.account], o.strategy,
+                                              &reduce_mode)
+        cdef int64_t held = self.ledger.position(o.account, o.instrument).qty
+        cdef int64_t qty = o.qty - o.filled
+        cdef bint is_buy = o.side == SIDE_BUY
+        if code == R_OK and reduce_mode:
+            code = R_REDUCE_ONLY_MODE
+        if code != R_OK and not (-held >= qty if is_buy else held >= qty):
+            return code
+        if self.risk.crosses_own(o.account, o.instrument, is_buy,
+                                 TYPE_LIMIT if o.order_type == TYPE_STOP_LIMIT else TYPE_MARKET,
+                                 o.price):
+            return R_SELF_TRADE
+        return R_OK
+
+    cdef int _send_checked(self, order_t* o, int64_t ts) except -1:
+        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        cdef int code = self._fired_check(o)
+        if code != R_OK:
+            o.reason = code
+            return self._set_status(o, ST_REJECTED, ts)
+        return self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
 
     cdef order_t* _venue_partner(self, order_t* o) noexcept nogil:
         """The live OCO partner of o that is at the venue (or on its way there), else NULL."""
@@ -424,8 +454,7 @@ cdef class OmsCore:
         fired.hold = HOLD_NONE
         self._sync(fired)
         self._emit(EV_ORDER_UPDATE, fired, fired.status, fired.filled, 0, ts)
-        self._emit(EV_SEND_ORDER, fired, 0, 0, 0, ts)
-        return 0
+        return self._send_checked(fired, ts)
 
     def mark_to_market(self, int64_t ts):
         """Revalue every position at its instrument's last price; run the loss breakers."""

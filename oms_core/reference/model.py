@@ -572,6 +572,8 @@ class ReferenceModel:
             if hit:
                 fired.append(o)
         for o in fired:
+            if o.status in TERMINAL:  # refused above, its held partner went with it
+                continue
             partner = self._venue_partner(o)
             if partner is not None:
                 # the partner could fill at the venue while o is on its way and both would
@@ -582,7 +584,32 @@ class ReferenceModel:
                 self._request_cancel(partner, ts, internal=True)
             else:
                 o.hold = Hold.NONE
-                self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+                self._send_checked(o, ts)
+
+    def _fired_check(self, o: Order) -> int:
+        """The checks a fired order still passes as it goes out: under a kill switch (HALT or
+        REDUCE_ONLY, any level) only one that reduces the position, so protection still
+        works; never one that would trade with the account's own resting orders."""
+        code, reduce_mode = self._kill_switch(self.accounts[o.account], o.strategy)
+        held = self._position(o.account, o.instrument).qty
+        qty = o.qty - o.filled
+        if code == Reject.OK and reduce_mode:
+            code = Reject.REDUCE_ONLY_MODE
+        if code != Reject.OK and not (-held >= qty if o.is_buy else held >= qty):
+            return code
+        otype = OrderType.LIMIT if o.order_type == OrderType.STOP_LIMIT else OrderType.MARKET
+        if self._crosses_own(o.account, o.instrument, o.is_buy, otype, o.price, o.order_id):
+            return Reject.SELF_TRADE
+        return Reject.OK
+
+    def _send_checked(self, o: Order, ts: int) -> None:
+        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        code = self._fired_check(o)
+        if code != Reject.OK:
+            o.reason = code
+            self._set_status(o, S.REJECTED, ts)
+            return
+        self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
 
     def _venue_partner(self, o: Order) -> Order | None:
         """The live OCO partner of ``o`` that is at the venue (or on its way there)."""
@@ -612,7 +639,7 @@ class ReferenceModel:
         inst = self.instruments[fired.instrument]
         self._emit(EventType.ORDER_UPDATE, fired, fired.status, inst.raw(fired.filled, "qty"),
                    0, ts)
-        self._emit(EventType.SEND_ORDER, fired, 0, 0, 0, ts)
+        self._send_checked(fired, ts)
 
     @exact
     def mark_to_market(self, ts: int) -> None:

@@ -45,7 +45,8 @@ def configure(m, max_orders: int) -> None:
 
 
 price_offset = st.integers(-12, 12)
-PARTNER_ANSWERS = ("canceled", "filled", "partly", "refused_cancel", "rejected", "none")
+PARTNER_ANSWERS = ("canceled", "filled", "partly", "refused_cancel", "rejected", "halted",
+                   "none")
 quantities = st.one_of(
     st.sampled_from([100, 200, 500, 1000, 2500]),
     st.integers(-5, 5000),
@@ -378,6 +379,10 @@ class Pair:
             self.apply(("fill", 1, trade, 1, 10 * sign, 0, 0))
         elif answer == "rejected":
             self.apply(("reject", 1, 2010))
+        elif answer == "halted":  # the account is halted while the stop waits
+            self.apply(("kill", 1, a, 2))
+            self.apply(("canceled", 1))
+            self.apply(("kill", 1, a, 0))
         if answer != "none":  # the stop, if it went out, fills
             self.apply(("ack", 0))
             self.apply(("fill", 0, trade + 1, 1, -10 * sign, 0, 0))

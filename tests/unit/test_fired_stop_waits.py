@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 
 from oms_core.core import OmsCore
-from oms_core.enums import EventType, Hold, OrderStatus, OrderType, Reject, Side, TimeInForce
+from oms_core.enums import (
+    EventType,
+    Hold,
+    KillMode,
+    OrderStatus,
+    OrderType,
+    Reject,
+    Side,
+    TimeInForce,
+)
 from oms_core.reference.model import ReferenceModel
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -186,3 +195,48 @@ def test_native_stops_rest_at_the_venue_and_shrink_by_replace(kind):
     ev = c.drain_events()
     assert _of(ev, EventType.SEND_ORDER) == [] and _of(ev, EventType.SEND_CANCEL) == []
     assert c.order(sl)["hold"] == Hold.NONE
+
+
+def test_a_fired_stop_that_reduces_passes_a_halt(model):
+    _, tp, sl = _long_bracket(model)
+    _fire_stop(model, sl, tp)
+    model.set_kill(1, 0, KillMode.HALT)  # halted while the stop waits
+    model.on_canceled(tp, 22)
+    assert _of(model.drain_events(), EventType.SEND_ORDER) == [sl]  # protection still works
+
+
+def test_a_fired_stop_that_would_open_a_position_is_refused_under_a_halt(model):
+    # flat: the pair would sell what the account does not hold
+    code, lim, stop = model.submit_oco(0, 1, 0, 2, 3, SELL, LIMIT, PX + 1000, 0, STOP, 0,
+                                       PX - 1000, QTY, GTC, 12)
+    assert code == Reject.OK
+    model.on_ack(lim, 13)
+    model.drain_events()
+    _fire_stop(model, stop, lim)
+    model.set_kill(0, 0, KillMode.REDUCE_ONLY)
+    model.on_canceled(lim, 22)
+    assert _of(model.drain_events(), EventType.SEND_ORDER) == []
+    o = model.order(stop)
+    assert (o["status"], o["reason"]) == (OrderStatus.REJECTED, Reject.REDUCE_ONLY_MODE)
+    # a lone held stop too, at once
+    model.set_kill(0, 0, KillMode.OFF)
+    code, alone = model.submit(0, 1, 0, 4, SELL, STOP, GTC, 0, PX - 3000, QTY, 0, 0, 23)
+    assert code == Reject.OK
+    model.set_kill(0, 0, KillMode.HALT)
+    model.set_price(0, PX - 3000, 0, 0, 24)
+    assert _of(model.drain_events(), EventType.SEND_ORDER) == []
+    o = model.order(alone)
+    assert (o["status"], o["reason"]) == (OrderStatus.REJECTED, Reject.GLOBAL_HALT)
+
+
+def test_a_fired_stop_that_would_trade_with_an_own_resting_order_is_refused(model):
+    _, tp, sl = _long_bracket(model)
+    code, bid = model.submit(0, 1, 0, 9, BUY, LIMIT, GTC, PX - 2000, 0, 50_000, 0, 0, 14)
+    assert code == Reject.OK
+    model.on_ack(bid, 15)
+    model.drain_events()
+    _fire_stop(model, sl, tp)
+    model.on_canceled(tp, 22)
+    assert _of(model.drain_events(), EventType.SEND_ORDER) == []
+    o = model.order(sl)
+    assert (o["status"], o["reason"]) == (OrderStatus.REJECTED, Reject.SELF_TRADE)
