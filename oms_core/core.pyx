@@ -409,7 +409,9 @@ cdef class OmsCore:
     cdef int _fired_check(self, order_t* o) noexcept nogil:
         """The checks a fired order still passes as it goes out: under a kill switch (HALT or
         REDUCE_ONLY, any level) only one that reduces the position, so protection still
-        works; never one that would trade with the account's own resting orders."""
+        works; never one that would trade with the account's own resting orders at or through
+        its price (a market order's is the last trade price, where it fired: an own order
+        far from the market does not block a stop)."""
         cdef bint reduce_mode = False
         cdef int code = self.risk.kill_switch(&self.risk.accounts[o.account], o.strategy,
                                               &reduce_mode)
@@ -420,9 +422,9 @@ cdef class OmsCore:
             code = R_REDUCE_ONLY_MODE
         if code != R_OK and not (-held >= qty if is_buy else held >= qty):
             return code
-        if self.risk.crosses_own(o.account, o.instrument, is_buy,
-                                 TYPE_LIMIT if o.order_type == TYPE_STOP_LIMIT else TYPE_MARKET,
-                                 o.price):
+        cdef int64_t price = (o.price if o.order_type == TYPE_STOP_LIMIT
+                              else self.instruments[o.instrument].last)
+        if self.risk.crosses_own(o.account, o.instrument, is_buy, TYPE_LIMIT, price):
             return R_SELF_TRADE
         return R_OK
 

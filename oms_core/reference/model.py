@@ -589,7 +589,9 @@ class ReferenceModel:
     def _fired_check(self, o: Order) -> int:
         """The checks a fired order still passes as it goes out: under a kill switch (HALT or
         REDUCE_ONLY, any level) only one that reduces the position, so protection still
-        works; never one that would trade with the account's own resting orders."""
+        works; never one that would trade with the account's own resting orders at or through
+        its price (a market order's is the last trade price, where it fired: an own order
+        far from the market does not block a stop)."""
         code, reduce_mode = self._kill_switch(self.accounts[o.account], o.strategy)
         held = self._position(o.account, o.instrument).qty
         qty = o.qty - o.filled
@@ -597,8 +599,10 @@ class ReferenceModel:
             code = Reject.REDUCE_ONLY_MODE
         if code != Reject.OK and not (-held >= qty if o.is_buy else held >= qty):
             return code
-        otype = OrderType.LIMIT if o.order_type == OrderType.STOP_LIMIT else OrderType.MARKET
-        if self._crosses_own(o.account, o.instrument, o.is_buy, otype, o.price, o.order_id):
+        price = (o.price if o.order_type == OrderType.STOP_LIMIT
+                 else self.instruments[o.instrument].last)
+        if self._crosses_own(o.account, o.instrument, o.is_buy, OrderType.LIMIT, price,
+                             o.order_id):
             return Reject.SELF_TRADE
         return Reject.OK
 

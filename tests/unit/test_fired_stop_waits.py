@@ -45,13 +45,13 @@ def model(request) -> OmsCore | ReferenceModel:
     return _model(request.param)
 
 
-def _long_bracket(c) -> tuple[int, int, int]:
+def _long_bracket(c, clid: int = 1) -> tuple[int, int, int]:
     """A filled long entry; its take-profit acknowledged at the venue, its stop engine-held."""
-    code, entry, tp, sl = c.submit_bracket(0, 1, 0, 1, 2, 3, BUY, LIMIT, PX, QTY, PX + 1000,
-                                           PX - 1000, GTC, 10)
+    code, entry, tp, sl = c.submit_bracket(0, 1, 0, clid, clid + 1, clid + 2, BUY, LIMIT, PX,
+                                           QTY, PX + 1000, PX - 1000, GTC, 10)
     assert code == Reject.OK
     c.on_ack(entry, 11)
-    c.on_fill(entry, 1, QTY, PX, 0, USDT, 1, 12)
+    c.on_fill(entry, clid, QTY, PX, 0, USDT, 1, 12)
     c.on_ack(tp, 13)
     assert c.order(tp)["status"] == OrderStatus.NEW and c.order(tp)["hold"] == Hold.NONE
     assert c.order(sl)["hold"] == Hold.TRIGGER
@@ -231,9 +231,18 @@ def test_a_fired_stop_that_would_open_a_position_is_refused_under_a_halt(model):
 
 def test_a_fired_stop_that_would_trade_with_an_own_resting_order_is_refused(model):
     _, tp, sl = _long_bracket(model)
-    code, bid = model.submit(0, 1, 0, 9, BUY, LIMIT, GTC, PX - 2000, 0, 50_000, 0, 0, 14)
+    far = model.submit(0, 1, 0, 8, BUY, LIMIT, GTC, PX - 5000, 0, 50_000, 0, 0, 14)[1]
+    model.on_ack(far, 15)
+    model.drain_events()
+    _fire_stop(model, sl, tp)
+    model.on_canceled(tp, 21)  # an own bid far under the market blocks nothing
+    assert _of(model.drain_events(), EventType.SEND_ORDER) == [sl]
+    # a second pair, with an own bid where the stop fires
+    _, tp, sl = _long_bracket(model, 11)
+    code, bid = model.submit(0, 1, 0, 9, BUY, LIMIT, GTC, PX - 1000, 0, 50_000, 0, 0, 14)
     assert code == Reject.OK
     model.on_ack(bid, 15)
+    model.set_price(0, PX, 0, 0, 16)
     model.drain_events()
     _fire_stop(model, sl, tp)
     model.on_canceled(tp, 22)
