@@ -96,6 +96,11 @@ cdef class OmsCore:
     cdef int _set_status(self, order_t* o, int status, int64_t ts) except -1
     cdef int _on_terminal(self, order_t* o, int64_t ts) except -1
     cdef int _request_cancel(self, order_t* o, int64_t ts) except -1
+    cdef order_t* _venue_partner(self, order_t* o) noexcept nogil
+    cdef bint _partner_fired(self, order_t* o) noexcept nogil
+    cdef int _send_fired(self, order_t* fired, order_t* partner, int64_t ts) except -1
+    cdef int _fired_check(self, order_t* o) noexcept nogil
+    cdef int _send_checked(self, order_t* o, int64_t ts) except -1
     cdef int _resize_oco_peer(self, order_t* o, int64_t ts) except -1
     cdef int _sync(self, order_t* o) except -1
     cdef void _sync_reserve(self, order_t* o) noexcept nogil

@@ -387,12 +387,76 @@ cdef class OmsCore:
         if n == 0:
             return 0
         qsort(self.scratch_ids, n, sizeof(uint64_t), _compare_ids)
+        cdef order_t* partner
         for i in range(n):
             o = &self.orders.slots[self.orders.slot_of(self.scratch_ids[i])]
-            o.hold = HOLD_NONE
-            self._sync_heaps(o)
-            self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+            if _terminal(o.status):  # refused above, its held partner went with it
+                continue
+            partner = self._venue_partner(o)
+            if partner != NULL:
+                # the partner could fill at the venue while o is on its way and both would
+                # close the pair: o waits, visibly, until the partner's cancel is confirmed
+                o.hold = HOLD_FIRED
+                self._sync_heaps(o)
+                self._emit(EV_ORDER_UPDATE, o, o.status, o.filled, 0, ts)
+                self._request_cancel(partner, ts)
+            else:
+                o.hold = HOLD_NONE
+                self._sync_heaps(o)
+                self._send_checked(o, ts)
         return 0
+
+    cdef int _fired_check(self, order_t* o) noexcept nogil:
+        """The checks a fired order still passes as it goes out: under a kill switch (HALT or
+        REDUCE_ONLY, any level) only one that reduces the position, so protection still
+        works; never one that would trade with the account's own resting orders at or through
+        its price (a market order's is the last trade price, where it fired: an own order
+        far from the market does not block a stop)."""
+        cdef bint reduce_mode = False
+        cdef int code = self.risk.kill_switch(&self.risk.accounts[o.account], o.strategy,
+                                              &reduce_mode)
+        cdef int64_t held = self.ledger.position(o.account, o.instrument).qty
+        cdef int64_t qty = o.qty - o.filled
+        cdef bint is_buy = o.side == SIDE_BUY
+        if code == R_OK and reduce_mode:
+            code = R_REDUCE_ONLY_MODE
+        if code != R_OK and not (-held >= qty if is_buy else held >= qty):
+            return code
+        cdef int64_t price = (o.price if o.order_type == TYPE_STOP_LIMIT
+                              else self.instruments[o.instrument].last)
+        if self.risk.crosses_own(o.account, o.instrument, is_buy, TYPE_LIMIT, price):
+            return R_SELF_TRADE
+        return R_OK
+
+    cdef int _send_checked(self, order_t* o, int64_t ts) except -1:
+        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        cdef int code = self._fired_check(o)
+        if code != R_OK:
+            o.reason = code
+            return self._set_status(o, ST_REJECTED, ts)
+        return self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+
+    cdef order_t* _venue_partner(self, order_t* o) noexcept nogil:
+        """The live OCO partner of o that is at the venue (or on its way there), else NULL."""
+        if o.contingency != CONT_OCO or not o.linked_id:
+            return NULL
+        cdef order_t* partner = self.orders.find(o.linked_id)
+        if partner == NULL or _terminal(partner.status) or partner.hold != HOLD_NONE:
+            return NULL
+        return partner
+
+    cdef int _send_fired(self, order_t* fired, order_t* partner, int64_t ts) except -1:
+        """The partner of a fired leg is closed at the venue: send the fired leg for what the
+        pair has left, or close it when the partner filled (the pair is done)."""
+        cdef int64_t left = fired.group_qty - partner.filled - fired.filled
+        if partner.status == ST_FILLED or left <= 0:
+            return self._request_cancel(fired, ts)
+        if fired.filled + left < fired.qty:
+            fired.qty = fired.filled + left
+        fired.hold = HOLD_NONE
+        self._sync(fired)
+        self._emit(EV_ORDER_UPDATE, fired, fired.status, fired.filled, 0, ts)
+        return self._send_checked(fired, ts)
 
     def mark_to_market(self, int64_t ts):
         """Revalue every position at its instrument's last price; run the loss breakers."""
@@ -743,8 +807,10 @@ cdef class OmsCore:
                                                and o.status != ST_UNKNOWN):
             return R_INVALID_TRANSITION
         o.reason = reason
-        # a released protective child the venue refused (not one being canceled anyway)
-        if o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW:
+        # a released protective child the venue refused (not one being canceled anyway, nor
+        # one whose fired partner now closes the pair)
+        if (o.parent_id and o.hold != HOLD_PARENT and o.status == ST_PENDING_NEW
+                and not self._partner_fired(o)):
             return self._protection_refused(o, reason, ts)
         self._set_status(o, ST_REJECTED, ts)
         return R_OK
@@ -1334,7 +1400,10 @@ cdef class OmsCore:
             peer = self.orders.find(o.linked_id)
             if peer != NULL and not _terminal(peer.status):
                 self._sync(peer)  # the survivor now carries the reserve
-                self._request_cancel(peer, ts)
+                if peer.hold == HOLD_FIRED:
+                    self._send_fired(peer, o, ts)
+                else:
+                    self._request_cancel(peer, ts)
         cdef int64_t size = o.filled, free
         cdef instrument_t* inst
         cdef balance_t* bal
@@ -1410,6 +1479,13 @@ cdef class OmsCore:
             self._set_status(peer, ST_PENDING_REPLACE, ts)
             self._emit(EV_SEND_REPLACE, peer, 0, peer.price, target, ts)
         return 0
+
+    cdef bint _partner_fired(self, order_t* o) noexcept nogil:
+        cdef order_t* peer
+        if o.contingency != CONT_OCO or not o.linked_id:
+            return False
+        peer = self.orders.find(o.linked_id)
+        return peer != NULL and not _terminal(peer.status) and peer.hold == HOLD_FIRED
 
     cdef int _sync(self, order_t* o) except -1:
         self._sync_reserve(o)

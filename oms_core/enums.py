@@ -61,6 +61,9 @@ class Hold(IntEnum):
     NONE = 0  # live at the venue (or on its way there)
     PARENT = 1  # waits for its parent (OTO / bracket entry) to fill
     TRIGGER = 2  # stop / take-profit / trailing order the engine triggers from market prices
+    # an engine-held OCO leg that fired while its partner is at the venue: it is sent only
+    # when the partner's cancel is confirmed (so both never fill), for what the pair has left
+    FIRED = 3
 
 
 class Contingency(IntEnum):

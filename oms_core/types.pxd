@@ -68,6 +68,7 @@ cdef enum:
     HOLD_NONE = 0
     HOLD_PARENT = 1
     HOLD_TRIGGER = 2
+    HOLD_FIRED = 3            # an engine-held OCO leg that fired waits for its partner's cancel
 
 cdef enum:
     CONT_NONE = 0

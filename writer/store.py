@@ -95,6 +95,16 @@ def create_sql(spec: TableSpec) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({cols})'
 
 
+def added_columns_sql(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
+    """ALTER statements for the columns a record gained since the table was created (a field
+    taking former padding comes last in its record, so appending keeps the column order)."""
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+        [spec.name]).fetchall()}
+    return [f'ALTER TABLE "{spec.name}" ADD COLUMN {_col_sql(spec.dtype, c)}'
+            for c in spec.columns if c not in have]
+
+
 def arrow_table(spec: TableSpec, arr: np.ndarray) -> pa.Table:
     """Columns of a structured array of records as an Arrow table (one copy per column)."""
     return pa.table({c: np.ascontiguousarray(arr[c]) for c in spec.columns})
@@ -137,6 +147,8 @@ class Store:
                         "last_seq UBIGINT NOT NULL, updated_ns BIGINT NOT NULL)")
             for spec in SPECS.values():
                 con.execute(create_sql(spec))
+                for sql in added_columns_sql(con, spec):
+                    con.execute(sql)
             for sql in name_tables_sql():
                 con.execute(sql)
             row = con.execute("SELECT last_seq FROM writer_state WHERE id = 1").fetchone()

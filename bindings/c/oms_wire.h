@@ -77,6 +77,12 @@ enum oms_exit {
     OMS_EXIT_FLIP = 5,
     OMS_EXIT_RECONCILIATION = 6,
 };
+enum oms_hold {
+    OMS_HOLD_NONE = 0,
+    OMS_HOLD_PARENT = 1,
+    OMS_HOLD_TRIGGER = 2,
+    OMS_HOLD_FIRED = 3,
+};
 enum oms_reject {
     OMS_REJECT_OK = 0,
     OMS_REJECT_UNKNOWN_ACCOUNT = 1,
@@ -615,7 +621,8 @@ typedef struct oms_order_update_t {
     uint8_t order_type;                 /* +119: OrderType */
     uint8_t tif;                        /* +120: TimeInForce */
     uint8_t status;                     /* +121: OrderStatus */
-    uint8_t _pad0[6];                   /* +122: padding, must be zero */
+    uint8_t hold;                       /* +122: Hold: why the engine keeps the order; FIRED = an engine-held OCO leg that fired waits for its partner's cancel at the venue */
+    uint8_t _pad0[5];                   /* +123: padding, must be zero */
 } oms_order_update_t;
 _Static_assert(sizeof(oms_order_update_t) == 128, "oms_order_update_t size");
 _Static_assert(offsetof(oms_order_update_t, order_id) == 32, "oms_order_update_t.order_id");
@@ -635,7 +642,8 @@ _Static_assert(offsetof(oms_order_update_t, side) == 118, "oms_order_update_t.si
 _Static_assert(offsetof(oms_order_update_t, order_type) == 119, "oms_order_update_t.order_type");
 _Static_assert(offsetof(oms_order_update_t, tif) == 120, "oms_order_update_t.tif");
 _Static_assert(offsetof(oms_order_update_t, status) == 121, "oms_order_update_t.status");
-_Static_assert(offsetof(oms_order_update_t, _pad0) == 122, "oms_order_update_t._pad0");
+_Static_assert(offsetof(oms_order_update_t, hold) == 122, "oms_order_update_t.hold");
+_Static_assert(offsetof(oms_order_update_t, _pad0) == 123, "oms_order_update_t._pad0");
 
 /* FILL (type 67, engine->client, 120 bytes). An execution booked by the engine. */
 typedef struct oms_fill_t {

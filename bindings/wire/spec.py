@@ -176,6 +176,7 @@ ENUMS: list[tuple[str, type[IntEnum]]] = [
     ("OMS_LIQUIDITY", core_enums.Liquidity),
     ("OMS_KILL", core_enums.KillMode),
     ("OMS_EXIT", core_enums.ExitReason),
+    ("OMS_HOLD", core_enums.Hold),
     ("OMS_REJECT", core_enums.Reject),
     ("OMS_ALERT", core_enums.Alert),
     ("OMS_EVENT", core_enums.EventType),
@@ -436,6 +437,8 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("order_type", "u8", "OrderType"),
         F("tif", "u8", "TimeInForce"),
         F("status", "u8", "OrderStatus"),
+        F("hold", "u8", "Hold: why the engine keeps the order; FIRED = an engine-held OCO leg "
+                        "that fired waits for its partner's cancel at the venue"),
     ]),
     (MsgType.FILL, "engine->client", "An execution booked by the engine.", [
         F("order_id", "u64", "engine order id"),

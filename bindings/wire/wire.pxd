@@ -72,6 +72,12 @@ cdef extern from "oms_wire.h" nogil:
         OMS_EXIT_RECONCILIATION
 
     enum:
+        OMS_HOLD_NONE
+        OMS_HOLD_PARENT
+        OMS_HOLD_TRIGGER
+        OMS_HOLD_FIRED
+
+    enum:
         OMS_REJECT_OK
         OMS_REJECT_UNKNOWN_ACCOUNT
         OMS_REJECT_UNKNOWN_INSTRUMENT
@@ -439,6 +445,7 @@ cdef extern from "oms_wire.h" nogil:
         uint8_t order_type
         uint8_t tif
         uint8_t status
+        uint8_t hold
 
     ctypedef struct oms_fill_t:
         oms_hdr_t hdr

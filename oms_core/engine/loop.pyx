@@ -819,6 +819,7 @@ cdef class EngineLoop:
         u.order_type = o.order_type
         u.tif = o.tif
         u.status = status
+        u.hold = o.hold
         return 0
 
     cdef int _drain(self) except -1:
@@ -856,6 +857,7 @@ cdef class EngineLoop:
                     u.strategy = e.strategy
                     u.instrument = e.instrument
                     u.status = e.code
+                    u.hold = 0
                 u.event_ns = e.ts
                 self._publish(<uint8_t*>u, sizeof(oms_order_update_t), e.account, True)
             elif e.type == EV_SEND_ORDER or e.type == EV_SEND_CANCEL or (

@@ -572,8 +572,78 @@ class ReferenceModel:
             if hit:
                 fired.append(o)
         for o in fired:
-            o.hold = Hold.NONE
-            self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+            if o.status in TERMINAL:  # refused above, its held partner went with it
+                continue
+            partner = self._venue_partner(o)
+            if partner is not None:
+                # the partner could fill at the venue while o is on its way and both would
+                # close the pair: o waits, visibly, until the partner's cancel is confirmed
+                o.hold = Hold.FIRED
+                self._emit(EventType.ORDER_UPDATE, o, o.status,
+                           inst.raw(o.filled, "qty"), 0, ts)
+                self._request_cancel(partner, ts, internal=True)
+            else:
+                o.hold = Hold.NONE
+                self._send_checked(o, ts)
+
+    def _fired_check(self, o: Order) -> int:
+        """The checks a fired order still passes as it goes out: under a kill switch (HALT or
+        REDUCE_ONLY, any level) only one that reduces the position, so protection still
+        works; never one that would trade with the account's own resting orders at or through
+        its price (a market order's is the last trade price, where it fired: an own order
+        far from the market does not block a stop)."""
+        code, reduce_mode = self._kill_switch(self.accounts[o.account], o.strategy)
+        held = self._position(o.account, o.instrument).qty
+        qty = o.qty - o.filled
+        if code == Reject.OK and reduce_mode:
+            code = Reject.REDUCE_ONLY_MODE
+        if code != Reject.OK and not (-held >= qty if o.is_buy else held >= qty):
+            return code
+        price = (o.price if o.order_type == OrderType.STOP_LIMIT
+                 else self.instruments[o.instrument].last)
+        if self._crosses_own(o.account, o.instrument, o.is_buy, OrderType.LIMIT, price,
+                             o.order_id):
+            return Reject.SELF_TRADE
+        return Reject.OK
+
+    def _send_checked(self, o: Order, ts: int) -> None:
+        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        code = self._fired_check(o)
+        if code != Reject.OK:
+            o.reason = code
+            self._set_status(o, S.REJECTED, ts)
+            return
+        self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+
+    def _venue_partner(self, o: Order) -> Order | None:
+        """The live OCO partner of ``o`` that is at the venue (or on its way there)."""
+        if o.contingency != Contingency.OCO or not o.linked_id:
+            return None
+        partner = self.orders.get(o.linked_id)
+        if partner is None or partner.status in TERMINAL or partner.hold != Hold.NONE:
+            return None
+        return partner
+
+    def _partner_fired(self, o: Order) -> bool:
+        if o.contingency != Contingency.OCO or not o.linked_id:
+            return False
+        peer = self.orders.get(o.linked_id)
+        return peer is not None and peer.status not in TERMINAL and peer.hold == Hold.FIRED
+
+    def _send_fired(self, fired: Order, partner: Order, ts: int) -> None:
+        """The partner of a fired leg is closed at the venue: send the fired leg for what the
+        pair has left, or close it when the partner filled (the pair is done)."""
+        left = fired.group_qty - partner.filled - fired.filled
+        if partner.status == S.FILLED or left <= 0:
+            self._request_cancel(fired, ts, internal=True)
+            return
+        fired.qty = min(fired.qty, fired.filled + left)
+        fired.hold = Hold.NONE
+        self._sync_reserve(fired)
+        inst = self.instruments[fired.instrument]
+        self._emit(EventType.ORDER_UPDATE, fired, fired.status, inst.raw(fired.filled, "qty"),
+                   0, ts)
+        self._send_checked(fired, ts)
 
     @exact
     def mark_to_market(self, ts: int) -> None:
@@ -906,8 +976,10 @@ class ReferenceModel:
                                                                 S.UNKNOWN):
             return Reject.INVALID_TRANSITION
         o.reason = reason
-        # a released protective child the venue refused (not one being canceled anyway)
-        if o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW:
+        # a released protective child the venue refused (not one being canceled anyway, nor
+        # one whose fired partner now closes the pair)
+        if (o.parent_id and o.hold != Hold.PARENT and o.status == S.PENDING_NEW
+                and not self._partner_fired(o)):
             self._protection_refused(o, reason, ts)
             return Reject.OK
         self._set_status(o, S.REJECTED, ts)
@@ -1696,7 +1768,10 @@ class ReferenceModel:
             peer = self.orders.get(o.linked_id)
             if peer is not None and peer.status not in TERMINAL:
                 self._sync_reserve(peer)  # the survivor now carries the reserve
-                self._request_cancel(peer, ts, internal=True)
+                if peer.hold == Hold.FIRED:
+                    self._send_fired(peer, o, ts)
+                else:
+                    self._request_cancel(peer, ts, internal=True)
         size = o.filled
         if o.child1_id and o.filled > 0 and o.locks_funds and o.is_buy:
             # a spot exit sells no more than is held: a fee in the base asset left less

@@ -271,3 +271,56 @@ async def test_native_trailing_stop_trails_at_the_venue(desk: Any) -> None:
     rec = await desk.wait_venue(trail.order_id, lambda r: r.status == c.ST_FILLED)
     assert rec.fills[0]["price"] == "2930.00000000"
     await desk.wait_engine(71, lambda o: o.status == OrderStatus.FILLED and o.filled == 100)
+
+
+async def test_fired_engine_stop_waits_for_its_take_profit_cancel_at_the_venue(
+        desk: Any, monkeypatch: Any) -> None:
+    # what reaches the simulator, in the order it arrives (its own methods, called through)
+    arrivals: list[tuple[str, str]] = []
+    ex = desk.ex
+    submit, cancel = ex.submit_terms, ex.cancel_order
+
+    def submit_terms(account: int, terms: Any, client_order_id: str | None) -> Any:
+        out = submit(account, terms, client_order_id)
+        arrivals.append(("new", out["clientOrderId"]))
+        return out
+
+    def cancel_order(account: int, symbol: str, order_id: str | None,
+                     client_id: str | None) -> Any:
+        out = cancel(account, symbol, order_id, client_id)
+        arrivals.append(("cancel", out["origClientOrderId"]))
+        return out
+
+    monkeypatch.setattr(ex, "submit_terms", submit_terms)
+    monkeypatch.setattr(ex, "cancel_order", cancel_order)
+
+    desk.rest(BTC, c.SIDE_SELL, "50000.00", "0.002")  # the entry's counterparty
+    r = await desk.send("NEW_BRACKET", entry_client_order_id=81, tp_client_order_id=82,
+                        sl_client_order_id=83, entry_price=px("50000.00"), quantity=200,
+                        tp_price=px("50300.00"), sl_trigger_price=px("49800.00"), account=1,
+                        strategy=1, instrument=BTC.id, side=BUY, entry_type=OrderType.LIMIT,
+                        tif=TimeInForce.GTC)
+    assert r.msg_type == MsgType.ACK, r
+    entry, tp, sl = r.order_id, r.leg2_order_id, r.leg3_order_id
+    await desk.wait_engine(81, lambda o: o.status == OrderStatus.FILLED and o.filled == 200)
+    await desk.wait_venue(tp, lambda r: r.status == c.ST_NEW)  # the take-profit rests there
+    await desk.wait_engine(82, lambda o: o.status == OrderStatus.NEW)
+    assert desk.venue(sl) == []  # the stop-loss is held by the engine
+
+    desk.rest(BTC, c.SIDE_BUY, "49650.00", "0.002")  # where the stop's market order sells
+    desk.print_trade(BTC, "49700.00")  # the stop-loss fires
+    rec = await desk.wait_venue(sl, lambda r: r.status == c.ST_FILLED)
+    assert rec.otype == c.OT_MARKET and rec.filled == c.to_fixed("0.002")
+    assert desk.venue(tp)[-1].status == c.ST_CANCELED and desk.venue(tp)[-1].filled == 0
+    # the take-profit was canceled at the venue before the stop's market order arrived there
+    tp_cid, sl_cid = f"oms-{tp}", f"oms-{sl}"
+    ours = [a for a in arrivals if a[1] in (tp_cid, sl_cid)]
+    assert ours == [("new", tp_cid), ("cancel", tp_cid), ("new", sl_cid)], arrivals
+    await desk.wait_engine(83, lambda o: o.status == OrderStatus.FILLED and o.filled == 200)
+    await desk.wait_engine(82, lambda o: o.status == OrderStatus.CANCELED)
+    # flat at the venue, never short: the account's trades net to zero
+    net = 0
+    for o in (entry, tp, sl):
+        for v in desk.venue(o):
+            net += v.filled if v.side == c.SIDE_BUY else -v.filled
+    assert net == 0

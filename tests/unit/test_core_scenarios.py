@@ -203,6 +203,11 @@ def test_bracket_children_wait_for_the_entry_and_are_sized_to_its_fill(core):
     assert core.order(sl)["qty"] == 30_000 and core.order(sl)["hold"] == 2  # engine-held stop
     core.drain_events()
     core.set_price(0, PX - 1000, 0, 0, 14)  # stop-loss triggers
+    events = core.drain_events()
+    # the take-profit is at the venue: it is canceled first, the stop waits for that
+    assert [e[5] for e in events if e[0] == EventType.SEND_ORDER] == []
+    assert [e[5] for e in events if e[0] == EventType.SEND_CANCEL] == [tp]
+    core.on_canceled(tp, 15)
     sends = [e for e in core.drain_events() if e[0] == EventType.SEND_ORDER]
     assert [e[5] for e in sends] == [sl]
 

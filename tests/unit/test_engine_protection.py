@@ -19,7 +19,7 @@ from bindings.wire.spec import ANY_ID, ExecType, MsgType
 from oms_core.demo import write_demo_config
 from oms_core.engine.config import build_core, load_engine_config
 from oms_core.engine.server import Engine
-from oms_core.enums import Alert, OrderType, ProtectAction, Side
+from oms_core.enums import Alert, Hold, OrderStatus, OrderType, ProtectAction, Side
 
 ALL = (1 << 64) - 1
 LAST, FILL = 5_006_000, 5_001_267  # 50060.00 (the last trade) and 50012.67 (the entry fill)
@@ -154,12 +154,19 @@ def test_refused_stop_is_retried_engine_held(tmp_path: Path) -> None:
     retry = core.order(core.order(tp.order_id)["linked_id"])
     assert retry["trigger"] == sl.trigger_price and retry["status"] == 1  # PENDING_NEW, held
     assert core.position(0, btc)["unprotected"] == 0
-    # the market falls through the stop: it goes out at market
-    _, gw = _batch(engine, wire.encode("GW_MARKET_DATA", 0, 1, 0, instrument=btc,
-                                       bid=FILL - 3000, ask=FILL - 2990, last=FILL - 3000),
-                   gateway=True)
+    # the market falls through the stop: the take-profit resting at the venue is canceled
+    # first (both must never fill), then the stop goes out at market
+    out, gw = _batch(engine, wire.encode("GW_MARKET_DATA", 0, 1, 0, instrument=btc,
+                                         bid=FILL - 3000, ask=FILL - 2990, last=FILL - 3000),
+                     gateway=True)
+    assert [r for r in gw if r.msg_type == MsgType.GW_NEW_ORDER] == []
+    # the client is told the stop fired and waits (ORDER_UPDATE hold FIRED)
+    assert [(r.status, r.hold) for r in out if r.msg_type == MsgType.ORDER_UPDATE
+            and r.order_id == retry["order_id"]] == [(OrderStatus.PENDING_NEW, Hold.FIRED)]
+    assert [r.order_id for r in gw if r.msg_type == MsgType.GW_CANCEL] == [tp.order_id]
+    _, gw = _batch(engine, _report(tp.order_id, ExecType.CANCELED), gateway=True)
     sent = [r for r in gw if r.msg_type == MsgType.GW_NEW_ORDER]
-    assert [r.order_id for r in sent] == [retry["order_id"]]
+    assert [(r.order_id, r.quantity) for r in sent] == [(retry["order_id"], QTY)]
 
 
 @pytest.mark.parametrize("fee_asset_name", ["BTC", "ETH"])
