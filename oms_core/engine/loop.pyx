@@ -1132,9 +1132,10 @@ cdef class EngineLoop:
             if not every and not (_bit(a.account) & accounts):
                 continue
             row = <oms_risk_alert_t*>self.reply.reserve(sizeof(oms_risk_alert_t))
-            memcpy(row, a, sizeof(oms_risk_alert_t))
             _hdr(row, OMS_MSG_RISK_ALERT, sizeof(oms_risk_alert_t), 0, rid,
-                 OMS_HDR_FLAG_QUERY_ROW, now)
+                 OMS_HDR_FLAG_QUERY_ROW, now)  # (zeroes the record: the body is copied after)
+            memcpy(<uint8_t*>row + OMS_WIRE_HEADER_SIZE, <uint8_t*>a + OMS_WIRE_HEADER_SIZE,
+                   sizeof(oms_risk_alert_t) - OMS_WIRE_HEADER_SIZE)
             n += 1
         return n
 
