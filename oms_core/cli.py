@@ -293,7 +293,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             for g in sh.get("gateways", []):
                 t.add_row(g["exchange"], g["text"], ", ".join(g["accounts"]))
             con.print(t)
-            t = Table(title=f"recent alerts (newest first, at most {args.alerts})")
+            t = Table(title="recent alerts, newest first")
             for col in ("time (UTC)", "client", "alert", "what"):
                 t.add_column(col)
             for a in sh.get("alerts", []):
