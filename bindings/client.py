@@ -35,7 +35,9 @@ from bindings.security import CurveClientKeys
 from bindings.wire.records import CODECS, FrameBuilder, WireFormatError, iter_frame
 from bindings.wire.spec import (
     ANY_ID,
+    GW_SILENT_AFTER_MS,
     AdminAction,
+    GatewayState,
     HeaderFlag,
     MsgType,
     QueryKind,
@@ -45,10 +47,13 @@ from bindings.wire.spec import (
 )
 from oms_core.enums import (
     REJECT_REASONS,
+    VENUE_REASONS,
+    Alert,
     KillMode,
     Limit,
     OrderFlag,
     OrderType,
+    ProtectAction,
     Reject,
     Side,
     TimeInForce,
@@ -104,6 +109,51 @@ class QueryResult:
     @property
     def ok(self) -> bool:
         return self.code == Reject.OK
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """One of the engine's recent risk alerts (a row of :meth:`OmsClient.alerts`); ``text``
+    says what happened in words."""
+
+    event_ns: int
+    alert: Alert | int
+    account: int
+    strategy: int
+    instrument: int
+    order_id: int
+    a: int
+    b: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{getattr(self.alert, 'name', self.alert)}: {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    """The last status a gateway sent the engine (a row of :meth:`OmsClient.gateways`).
+    ``age_s`` is how long before the answer it was heard: a gateway repeats its status every
+    second, so one ``silent`` for longer may be gone, whatever its last ``state`` said."""
+
+    gateway_id: int
+    state: GatewayState | int
+    detail: int
+    ts_ns: int
+    heard_ns: int
+    n_status: int
+    age_s: float
+
+    @property
+    def silent(self) -> bool:
+        return self.age_s * 1000 > GW_SILENT_AFTER_MS
+
+    def __str__(self) -> str:
+        state = getattr(self.state, "name", str(self.state))
+        if self.silent:
+            return f"NOT HEARD for {self.age_s:.0f} s (last said {state})"
+        detail = f", detail {self.detail}" if self.detail else ""
+        return f"{state}{detail} ({self.age_s:.1f} s ago)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +364,8 @@ class _Session:
                 )
             elif mt == MsgType.QUERY_RESULT:
                 rows = self.pending_rows.pop(rid, [])
-                res = QueryResult(rid, _query_kind(rec.kind), _reject(rec.code), rows)
+                res = QueryResult(rid, _query_kind(rec.kind), _reject(rec.code),
+                                  _typed_rows(rec.kind, rows, rec.send_ns))
             elif mt == MsgType.HEARTBEAT and rid:
                 res = time.time_ns() - rec.echo_ns if rec.echo_ns else 0
             elif mt == MsgType.PROTOCOL_ERROR and rec.bad_request_id in inflight:
@@ -381,6 +432,73 @@ def reject_reason(code: int) -> str:
         return REJECT_REASONS[Reject(code)]
     except (ValueError, KeyError):
         return f"reject code {code}"
+
+
+def venue_reason(code: int) -> str:
+    """Return ``rejected by venue: <code> <what the code means>``."""
+    return f"rejected by venue: {code} {VENUE_REASONS.get(code, 'venue error')}"
+
+
+def order_reject_text(update: Any) -> str:
+    """Why an ORDER_UPDATE (event or row) in status REJECTED was refused: by the venue (its
+    code, ``venue_code``) or by the engine (its Reject reason)."""
+    if update.venue_code or update.reason == Reject.VENUE_REJECTED:
+        return venue_reason(update.venue_code)
+    return reject_reason(update.reason)
+
+
+def alert_text(alert: int, a: int, b: int, order_id: int = 0) -> str:
+    """What a RISK_ALERT's details mean (see oms_core.enums.Alert)."""
+    # details of RECONCILIATION_DIFFERENCE (oms_core.recovery RECON_*)
+    missed_fill, closed_unknown, balance = 1, 2, 3
+    if alert == Alert.PROTECTION_REFUSED:
+        try:
+            action = ProtectAction(b).name.lower()
+        except ValueError:
+            action = str(b)
+        return (f"venue refused protective order {order_id} ({venue_reason(a)}); "
+                f"position unprotected, action: {action}")
+    if alert in (Alert.DAILY_LOSS_BREAKER, Alert.DRAWDOWN_BREAKER):
+        ref = "day start" if alert == Alert.DAILY_LOSS_BREAKER else "peak"
+        return f"breaker tripped, account HALTED: P&L {a} vs {ref} {b} (raw quote units)"
+    if alert == Alert.REJECT_RATE_BREAKER:
+        return f"reject rate over {a} per minute: account HALTED"
+    if alert == Alert.RECONCILIATION_DIFFERENCE:
+        if a == missed_fill:
+            return f"venue fill the engine missed booked at reconciliation (trade {b})"
+        if a == closed_unknown:
+            return f"order {order_id} open here but not at the venue: closed"
+        if a == balance:
+            return f"balance differs from the venue's by {b} (raw, venue - engine)"
+        return f"reconciliation difference {a}: {b}"
+    if alert == Alert.OVERFILL:
+        return f"fill over order {order_id}'s quantity: filled {a} of {b} (raw)"
+    if alert == Alert.FILL_ON_REJECTED_ORDER:
+        return f"fill (trade {a}, qty {b}) on rejected order {order_id}"
+    if alert == Alert.UNKNOWN_ORDER_FILL:
+        return f"fill (trade {a}, qty {b}) for unknown order {order_id}"
+    return f"alert {alert}: a={a} b={b}"
+
+
+def _typed_rows(kind: int, rows: list[Any], answered_ns: int) -> list[Any]:
+    """Rows of the operator's queries as typed results; the others stay decoded records."""
+    if kind == QueryKind.ALERTS:
+        return [AlertRow(r.event_ns, _enum(Alert, r.alert), r.account, r.strategy,
+                         r.instrument, r.order_id, r.a, r.b,
+                         alert_text(r.alert, r.a, r.b, r.order_id))
+                for r in rows if r.msg_type == MsgType.RISK_ALERT]
+    if kind == QueryKind.GATEWAYS:
+        return [GatewayRow(r.gateway_id, _enum(GatewayState, r.state), r.detail, r.ts_ns,
+                           r.heard_ns, r.n_status, max(0, answered_ns - r.heard_ns) / 1e9)
+                for r in rows if r.msg_type == MsgType.GATEWAY_STATE]
+    return rows
+
+
+def _enum(cls: Any, v: int) -> Any:
+    try:
+        return cls(v)
+    except ValueError:
+        return v
 
 
 def _reply(result: Any) -> Any:
@@ -615,6 +733,16 @@ class _Commands:
 
     def account_snapshot(self, **kw: Any) -> Any:
         return self.query(QueryKind.ACCOUNT, **kw)
+
+    def alerts(self, limit: int = 0, account: str | int | None = None) -> Any:
+        """The engine's recent risk alerts (:class:`AlertRow` rows, newest first; at most
+        ``limit``, 0: all it keeps): every account the session may see, or ``account``'s."""
+        return self.query(QueryKind.ALERTS, account=ANY_ID if account is None else account,
+                          order_id=limit)
+
+    def gateways(self) -> Any:
+        """The last status of every gateway the engine heard (:class:`GatewayRow` rows)."""
+        return self.query(QueryKind.GATEWAYS, account=ANY_ID)
 
     def admin(self, action: AdminAction | int, *, scope: Scope | int = 0,
               account: str | int = 0, strategy: str | int = 0, kill_mode: KillMode | int = 0,
@@ -994,7 +1122,7 @@ class AsyncOmsClient(_Commands):
 
 
 __all__ = [
-    "Ack", "AsyncOmsClient", "ClientAnswer", "Names", "OmsClient", "OmsError", "OmsTimeout",
-    "ProtocolError", "QueryResult", "Rejected", "RejectedError", "SignalResult",
-    "reject_reason",
+    "Ack", "AlertRow", "AsyncOmsClient", "ClientAnswer", "GatewayRow", "Names", "OmsClient",
+    "OmsError", "OmsTimeout", "ProtocolError", "QueryResult", "Rejected", "RejectedError",
+    "SignalResult", "alert_text", "order_reject_text", "reject_reason", "venue_reason",
 ]

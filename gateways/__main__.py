@@ -43,6 +43,7 @@ async def _main(cfg: GatewayConfig) -> None:
     else:
         raise SystemExit(f"unknown gateway kind {cfg.kind!r}")
     task = asyncio.get_running_loop().create_task(gw.run())
+    beat = asyncio.get_running_loop().create_task(link.repeat_status())
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     if _STOP_SIGNALS:
@@ -52,6 +53,7 @@ async def _main(cfg: GatewayConfig) -> None:
     except asyncio.CancelledError:
         pass
     finally:
+        beat.cancel()
         link.close()
 
 

@@ -25,13 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt.pro as ccxtpro
-from ccxt.base.errors import ExchangeError, NetworkError, OrderNotFound, RequestTimeout
+from ccxt.base.errors import (
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+    NetworkError,
+    OrderNotFound,
+    RequestTimeout,
+)
 
 from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
@@ -51,7 +59,7 @@ from .engine_link import (
     trade_id_of,
 )
 
-__all__ = ["CcxtGateway", "CcxtSession", "make_exchange"]
+__all__ = ["CcxtGateway", "CcxtSession", "make_exchange", "venue_code"]
 
 log = logging.getLogger("gateways.ccxt")
 
@@ -146,6 +154,22 @@ def make_exchange(cfg: GatewayConfig, acct: VenueAccount) -> Any:
     if cfg.ccxt_urls:
         ex.urls["api"] = {**ex.urls["api"], **cfg.ccxt_urls}
     return ex
+
+
+_VENUE_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+
+
+def venue_code(exc: Exception) -> int:
+    """The Binance error code of a refused order (ORDER_UPDATE.venue_code): the one in the
+    venue's answer that ccxt quotes in its message, else the code of ccxt's error class."""
+    m = _VENUE_CODE.search(str(exc))
+    if m:
+        return int(m.group(1))
+    if isinstance(exc, InsufficientFunds):
+        return -2010
+    if isinstance(exc, InvalidOrder):
+        return -1013
+    return -1000
 
 
 class CcxtSession:
@@ -446,7 +470,7 @@ class CcxtGateway:
         except ExchangeError as exc:
             log.warning("order %s rejected: %s", cid, exc)
             self._ended(cid)
-            await self._exec(rec, ExecType.REJECT)
+            await self._exec(rec, ExecType.REJECT, exch_code=venue_code(exc))
             return
         live.venue_id = str(o.get("id") or "")
         self.venue_ids[(sess.account_id, live.venue_id)] = rec.order_id

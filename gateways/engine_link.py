@@ -32,7 +32,7 @@ import zmq.asyncio
 
 from bindings.security import client_keys_from_files
 from bindings.wire import records as wire
-from bindings.wire.spec import ExecType, GatewayState, HeaderFlag, MdFlag
+from bindings.wire.spec import GW_STATUS_INTERVAL_MS, ExecType, GatewayState, HeaderFlag, MdFlag
 
 from .config import EngineEndpoints
 from .mdpub import MdPublisher
@@ -235,6 +235,7 @@ class EngineLink:
         """The market data publisher (hot path; one slot per instrument)."""
         self._md_slots: dict[int, int] = {}
         self.n_bad_frames = 0
+        self._last_status: tuple[GatewayState, int] | None = None
 
     # ---- engine -> gateway -------------------------------------------------
 
@@ -291,10 +292,20 @@ class EngineLink:
             n_balances=n_balances, account=account, gateway_id=self.gateway_id, code=code))
 
     async def send_status(self, state: GatewayState, detail: int = 0) -> None:
-        """Send one GW_STATUS."""
+        """Send one GW_STATUS (and repeat it from :meth:`repeat_status` until the next)."""
+        self._last_status = (state, detail)
         await self._events.send(_STATUS.encode(
             seq=self._next_seq(), send_ns=time.time_ns(), ts_ns=time.time_ns(),
             gateway_id=self.gateway_id, detail=detail, state=int(state)))
+
+    async def repeat_status(self) -> None:
+        """Repeat the last GW_STATUS every GW_STATUS_INTERVAL_MS until cancelled: the engine
+        tells a gateway that went silent (killed, hung) from one whose last word was
+        HEALTHY."""
+        while True:
+            await asyncio.sleep(GW_STATUS_INTERVAL_MS / 1000)
+            if self._last_status is not None:
+                await self.send_status(*self._last_status)
 
     @property
     def n_md_published(self) -> int:

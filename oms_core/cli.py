@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bindings.wire.spec import ALERTS_KEPT
 from oms_core.config import ConfigError, OmsConfig, check_credentials, load_config
 from oms_core.security import operator_keys
 
@@ -109,9 +110,11 @@ def _dec(raw: int, precision: int) -> str:
     return format(Decimal(raw).scaleb(-precision), "f")
 
 
-def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dict[str, Any]:
-    """Ask the supervisor (processes) and every shard's engine (positions, balances, latency)."""
-    from bindings.client import OmsClient, OmsError
+def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0,
+                  alerts: int = 5) -> dict[str, Any]:
+    """Ask the supervisor (processes) and every shard's engine (positions, balances, latency,
+    gateway states, the ``alerts`` newest risk alerts)."""
+    from bindings.client import OmsClient, OmsError, order_reject_text
     from bindings.wire.records import CODECS
     from bindings.wire.spec import Scope
     from oms_core.engine.config import shard_endpoint
@@ -138,6 +141,9 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                 shard["connected"] = True
                 shard["latency_ns"] = {"p50": _pct(rtt, 0.5), "p99": _pct(rtt, 0.99),
                                        "p999": _pct(rtt, 0.999), "n": len(rtt)}
+                shard["gateways"] = _gateway_states(cfg, k, getattr(c.gateways(), "rows", []))
+                shard["alerts"] = [_alert_entry(cfg, a) for a in
+                                   getattr(c.alerts(limit=alerts), "rows", [])]
                 for client in cfg.clients.values():
                     if client.shard != k:
                         continue
@@ -158,6 +164,18 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                                "status": OrderStatus(o.status).name}
                               for o in snap if isinstance(o, OrderUpdate)
                               and o.instrument in by_id]
+                    # the orders the engine still holds that were refused, newest first
+                    held = getattr(c.orders(open_only=False, account=client.id), "rows", [])
+                    rejected = sorted((o for o in held if isinstance(o, OrderUpdate)
+                                       and o.status == OrderStatus.REJECTED
+                                       and o.instrument in by_id),
+                                      key=lambda o: -o.order_id)[:_REJECTS_SHOWN]
+                    refused = [{"order_id": o.order_id,
+                                "instrument": by_id[o.instrument].symbol,
+                                "side": Side(o.side).name.lower(),
+                                "qty": _dec(o.quantity, by_id[o.instrument].qty_precision),
+                                "venue_code": o.venue_code, "why": order_reject_text(o)}
+                               for o in rejected]
                     rows = []
                     for p in pos:
                         inst = by_id.get(p.instrument)
@@ -176,10 +194,44 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0) -> dic
                         for b in bal if b.asset in assets}
                     shard["clients"][client.name] = {"account": client.id, "positions": rows,
                                                      "balances": balances, "kill": kill,
-                                                     "open_orders": orders}
+                                                     "open_orders": orders,
+                                                     "rejected": refused}
             except OmsError as e:
                 shard["error"] = f"{type(e).__name__}: {e}"
     return out
+
+
+_REJECTS_SHOWN = 5  # refused orders per client in `oms status`
+
+
+def _gateway_states(cfg: OmsConfig, shard: int, rows: list[Any]) -> list[dict[str, Any]]:
+    """Each gateway of ``shard`` (one per exchange with venue accounts there): what it last
+    said (GatewayRow), how long ago, and the venue accounts it serves."""
+    heard = {r.gateway_id: r for r in rows}
+    out = []
+    for name, ex in cfg.exchanges.items():
+        served = [c.name for c in cfg.venue_accounts(name, shard)]
+        if not served:
+            continue
+        r = heard.get(ex.id)
+        out.append({
+            "exchange": name, "gateway_id": ex.id, "accounts": served,
+            "state": getattr(r.state, "name", str(r.state)) if r else None,
+            "detail": r.detail if r else 0, "age_s": round(r.age_s, 1) if r else None,
+            "silent": r.silent if r else True,
+            "text": str(r) if r else "never heard (not started, or not connected)"})
+    return out
+
+
+def _alert_entry(cfg: OmsConfig, a: Any) -> dict[str, Any]:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(a.event_ns / 1e9, dt.UTC)
+    names = {c.id: c.name for c in cfg.clients.values()}
+    who = names.get(a.account, str(a.account))
+    return {"time": when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], "event_ns": a.event_ns,
+            "account": who, "kind": getattr(a.alert, "name", str(a.alert)),
+            "order_id": a.order_id, "a": a.a, "b": a.b, "text": a.text}
 
 
 def _kill_text(cfg: OmsConfig, r: Any) -> str:
@@ -207,7 +259,7 @@ def halt_lines(sup: dict[str, Any]) -> list[str]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    st = gather_status(cfg, pings=args.pings, timeout=args.timeout)
+    st = gather_status(cfg, pings=args.pings, timeout=args.timeout, alerts=args.alerts)
     if args.json:
         print(json.dumps(st, indent=1))
     else:
@@ -237,6 +289,18 @@ def cmd_status(args: argparse.Namespace) -> int:
             for line in sh.get("kill", []):
                 if not line.endswith(": OFF"):
                     con.print(f"shard {k} kill switch {line}")
+            t = Table(title="gateways")
+            for col in ("exchange", "state", "venue accounts"):
+                t.add_column(col)
+            for g in sh.get("gateways", []):
+                t.add_row(g["exchange"], g["text"], ", ".join(g["accounts"]))
+            con.print(t)
+            t = Table(title="recent alerts, newest first")
+            for col in ("time (UTC)", "client", "alert", "what"):
+                t.add_column(col)
+            for a in sh.get("alerts", []):
+                t.add_row(a["time"], a["account"], a["kind"], a["text"])
+            con.print(t)
             t = Table(title="positions")
             for col in ("client", "instrument", "position", "realized", "fees", "unrealized",
                         "protected"):
@@ -260,6 +324,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                           + (f"\n... {len(cl['open_orders']) - 20} more"
                              if len(cl["open_orders"]) > 20 else "") or "-")
             con.print(t)
+            for name, cl in sh["clients"].items():
+                for o in cl.get("rejected", []):
+                    con.print(f"{name}: order {o['order_id']} {o['instrument']} {o['side']} "
+                              f"{o['qty']} REJECTED: {o['why']}")
     ok = all(sh["connected"] for sh in st["shards"].values())
     return 0 if ok else 1
 
@@ -377,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--pings", type=int, default=100)
     p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--alerts", type=int, default=5, metavar="N",
+                   help=f"show the N newest risk alerts (the engine keeps {ALERTS_KEPT})")
     for name in ("halt", "resume"):
         p = sub.add_parser(name, help=f"kill switch: {name} (global unless --account or "
                                       "--strategy)")

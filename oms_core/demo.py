@@ -196,16 +196,23 @@ class _Monitor:
         self.client.close()
 
 
-def realized_pnl(con: Any) -> dict[tuple[int, int], int]:
-    """Realized P&L (raw) per (account, instrument) from the writer's ``positions`` table.
+def latest_positions(con: Any) -> dict[tuple[int, int], tuple[int, int]]:
+    """``(realized P&L, fees)`` (raw quote units) per (account, instrument) from the writer's
+    ``positions`` table.
 
     A row is the account x instrument position after an update; its ``strategy`` is only the
     one whose fill caused it, so the newest row per pair is the answer (summing the newest row
-    of each strategy would count the P&L once per strategy)."""
-    return {(a, i): r for a, i, r in con.execute("""
-        select account, instrument, realized_pnl from positions
+    of each strategy would count the P&L once per strategy). Its ``fees`` already value a fee
+    charged in another asset in the quote asset, so fees in several assets add up."""
+    return {(a, i): (r, f) for a, i, r, f in con.execute("""
+        select account, instrument, realized_pnl, fees from positions
         qualify row_number() over (partition by account, instrument order by seq desc) = 1
         """).fetchall()}
+
+
+def realized_pnl(con: Any) -> dict[tuple[int, int], int]:
+    """Realized P&L (raw) per (account, instrument): see :func:`latest_positions`."""
+    return {k: r for k, (r, _f) in latest_positions(con).items()}
 
 
 def summary(db_path: str, cfg: Any, console: Console) -> dict[str, int]:
@@ -230,21 +237,18 @@ def summary(db_path: str, cfg: Any, console: Console) -> dict[str, int]:
                 with o as (select distinct order_id, account, instrument, side from orders)
                 select o.account, o.instrument, count(*),
                        sum(case when o.side = 1 then e.quantity else 0 end),
-                       sum(case when o.side = 2 then e.quantity else 0 end),
-                       sum(e.fee), min(e.fee_asset), max(e.fee_asset)
+                       sum(case when o.side = 2 then e.quantity else 0 end)
                 from executions e join o using (order_id)
                 group by 1, 2 order by 1, 2""").fetchall()
-            pnl = realized_pnl(con) if "positions" in tables else {}
-            assets = {x.id: x for x in cfg.assets.values()}
-            for a, i, n, bought, sold, fees, fa0, fa1 in rows:
+            latest = latest_positions(con) if "positions" in tables else {}
+            for a, i, n, bought, sold in rows:
                 inst = insts[i]
                 qp = inst.qty_precision
                 quote = cfg.assets[inst.quote].precision
-                fee = (f"{_dec(fees or 0, assets[fa0].precision, 4)} {assets[fa0].name}"
-                       if fa0 == fa1 and fa0 in assets else "mixed")
+                pnl, fees = latest.get((a, i), (0, 0))
                 t.add_row(names.get(a, str(a)), inst.symbol, str(n), _dec(bought or 0, qp),
                           _dec(sold or 0, qp), _dec((bought or 0) - (sold or 0), qp),
-                          _dec(pnl.get((a, i), 0), quote, 2), fee)
+                          _dec(pnl, quote, 2), f"{_dec(fees, quote, 4)} {inst.quote}")
         console.print(t)
         if "acks" in tables and "executions" in tables:
             # per-client answers of signals carry the signal's receive time and the order ids

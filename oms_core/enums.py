@@ -158,6 +158,7 @@ class Reject(IntEnum):
     INVALID_FILL = 71
     OVERFILL = 72
     INVALID_TRANSITION = 73
+    VENUE_REJECTED = 74  # the venue refused the order: ORDER_UPDATE.venue_code says why
 
 
 REJECT_REASONS: dict[Reject, str] = {
@@ -214,6 +215,33 @@ REJECT_REASONS: dict[Reject, str] = {
     Reject.INVALID_FILL: "fill with non-positive quantity or price",
     Reject.OVERFILL: "fill would take the filled quantity above the order quantity",
     Reject.INVALID_TRANSITION: "execution report not valid in the order's current state",
+    Reject.VENUE_REJECTED: "rejected by the venue",
+}
+
+# What a venue's error code (ORDER_UPDATE.venue_code) means. Both gateways report Binance's
+# spot codes (the ccxt gateway maps ccxt's errors to them); -2010 covers several causes that
+# only the venue's message, which the fixed wire layout does not carry, tells apart.
+VENUE_REASONS: dict[int, str] = {
+    -1000: "unknown error at the venue",
+    -1003: "too many requests (venue rate limit)",
+    -1013: "filter failure (price, lot size, notional or trailing delta)",
+    -1015: "too many new orders (venue order rate limit)",
+    -1021: "timestamp outside the venue's receive window",
+    -1022: "signature not valid",
+    -1100: "illegal characters in a parameter",
+    -1102: "mandatory parameter missing or malformed",
+    -1106: "parameter sent when not required",
+    -1111: "precision over the maximum for this asset",
+    -1116: "invalid order type",
+    -1117: "invalid side",
+    -1121: "invalid symbol",
+    -2010: "new order rejected (e.g. insufficient balance, post-only would take)",
+    -2011: "cancel rejected (order unknown)",
+    -2013: "order does not exist",
+    -2014: "API key format invalid",
+    -2015: "invalid API key, IP or permissions (no venue account for this client here)",
+    -2021: "cancel-replace partially failed",
+    -2022: "cancel-replace failed",
 }
 
 
@@ -228,7 +256,8 @@ class Alert(IntEnum):
     REJECT_RATE_BREAKER = 6
     RECONCILIATION_DIFFERENCE = 7  # the venue's orders, fills or balances differ from ours
     # the venue refused a bracket's protective child: order_id = the child, a = the venue's
-    # reason, b = what the core did (ProtectAction); the position is marked unprotected
+    # error code (on the wire; VENUE_REJECTED inside the core), b = what the core did
+    # (ProtectAction); the position is marked unprotected
     PROTECTION_REFUSED = 8
 
 

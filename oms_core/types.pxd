@@ -2,7 +2,7 @@
 # held together by tests/unit/test_enums.py) and the fixed-layout structs kept in preallocated
 # arrays. Prices and quantities are raw int64 counts at the instrument's precision.
 
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "oms_math.h":
@@ -200,6 +200,7 @@ cdef enum:
     R_INVALID_FILL = 71
     R_OVERFILL = 72
     R_INVALID_TRANSITION = 73
+    R_VENUE_REJECTED = 74
 
 cdef enum:
     NO_SLOT = 0xFFFFFFFF
@@ -264,6 +265,7 @@ ctypedef struct order_t:
     uint8_t locks_funds
     uint8_t expiring
     uint8_t protect           # PROTECT_* bits
+    int32_t venue_code        # REJECTED by the venue: its error code (in the slot's padding)
 
 
 ctypedef struct instrument_t:

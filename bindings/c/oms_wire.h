@@ -21,6 +21,9 @@
 #define OMS_WIRE_MAX_FRAME_SIZE 1048576u
 #define OMS_WIRE_MAX_RECORDS_PER_FRAME 4096u
 #define OMS_ANY_ID 0xFFFFFFFFu
+#define OMS_GW_STATUS_INTERVAL_MS 1000u
+#define OMS_GW_SILENT_AFTER_MS 3000u
+#define OMS_ALERTS_KEPT 64u
 
 /* ---- enumerations (values from oms_core/enums.py and bindings/wire/spec.py) ---- */
 enum oms_side {
@@ -137,6 +140,7 @@ enum oms_reject {
     OMS_REJECT_INVALID_FILL = 71,
     OMS_REJECT_OVERFILL = 72,
     OMS_REJECT_INVALID_TRANSITION = 73,
+    OMS_REJECT_VENUE_REJECTED = 74,
 };
 enum oms_alert {
     OMS_ALERT_OVERFILL = 1,
@@ -209,6 +213,7 @@ enum oms_msg {
     OMS_MSG_KILL_STATE = 73,
     OMS_MSG_TRADE_CLOSED = 74,
     OMS_MSG_PROTOCOL_ERROR = 75,
+    OMS_MSG_GATEWAY_STATE = 76,
     OMS_MSG_GW_NEW_ORDER = 128,
     OMS_MSG_GW_CANCEL = 129,
     OMS_MSG_GW_REPLACE = 130,
@@ -246,6 +251,8 @@ enum oms_query {
     OMS_QUERY_BALANCES = 5,
     OMS_QUERY_LIMITS = 6,
     OMS_QUERY_ACCOUNT = 7,
+    OMS_QUERY_GATEWAYS = 8,
+    OMS_QUERY_ALERTS = 9,
 };
 enum oms_admin {
     OMS_ADMIN_KILL = 1,
@@ -520,7 +527,7 @@ _Static_assert(offsetof(oms_signal_t, _pad0) == 61, "oms_signal_t._pad0");
 /* QUERY (type 10, client->engine, 56 bytes). Ask for state. Answer: zero or more row records (flag QUERY_ROW, same request_id) and then one QUERY_RESULT. */
 typedef struct oms_query_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
-    uint64_t order_id;                  /* +32: for ORDER: the order id */
+    uint64_t order_id;                  /* +32: ORDER: the order id; ALERTS: at most this many rows (0: all) */
     uint32_t account;                   /* +40: account id or ANY_ID */
     uint32_t strategy;                  /* +44: strategy id or ANY_ID */
     uint32_t instrument;                /* +48: instrument id or ANY_ID */
@@ -616,13 +623,14 @@ typedef struct oms_order_update_t {
     uint32_t account;                   /* +104: account id */
     uint32_t strategy;                  /* +108: strategy id */
     uint32_t instrument;                /* +112: instrument id */
-    uint16_t reason;                    /* +116: Reject code for REJECTED, else 0 */
-    uint8_t side;                       /* +118: Side */
-    uint8_t order_type;                 /* +119: OrderType */
-    uint8_t tif;                        /* +120: TimeInForce */
-    uint8_t status;                     /* +121: OrderStatus */
-    uint8_t hold;                       /* +122: Hold: why the engine keeps the order; FIRED = an engine-held OCO leg that fired waits for its partner's cancel at the venue */
-    uint8_t _pad0[5];                   /* +123: padding, must be zero */
+    int32_t venue_code;                 /* +116: REJECTED by the venue: its error code (Binance's, e.g. -2010 insufficient balance), else 0 */
+    uint16_t reason;                    /* +120: Reject code for REJECTED (VENUE_REJECTED: see venue_code), else 0 */
+    uint8_t side;                       /* +122: Side */
+    uint8_t order_type;                 /* +123: OrderType */
+    uint8_t tif;                        /* +124: TimeInForce */
+    uint8_t status;                     /* +125: OrderStatus */
+    uint8_t hold;                       /* +126: Hold: why the engine keeps the order; FIRED = an engine-held OCO leg that fired waits for its partner's cancel at the venue */
+    uint8_t _pad0;                      /* +127: padding, must be zero */
 } oms_order_update_t;
 _Static_assert(sizeof(oms_order_update_t) == 128, "oms_order_update_t size");
 _Static_assert(offsetof(oms_order_update_t, order_id) == 32, "oms_order_update_t.order_id");
@@ -637,13 +645,14 @@ _Static_assert(offsetof(oms_order_update_t, event_ns) == 96, "oms_order_update_t
 _Static_assert(offsetof(oms_order_update_t, account) == 104, "oms_order_update_t.account");
 _Static_assert(offsetof(oms_order_update_t, strategy) == 108, "oms_order_update_t.strategy");
 _Static_assert(offsetof(oms_order_update_t, instrument) == 112, "oms_order_update_t.instrument");
-_Static_assert(offsetof(oms_order_update_t, reason) == 116, "oms_order_update_t.reason");
-_Static_assert(offsetof(oms_order_update_t, side) == 118, "oms_order_update_t.side");
-_Static_assert(offsetof(oms_order_update_t, order_type) == 119, "oms_order_update_t.order_type");
-_Static_assert(offsetof(oms_order_update_t, tif) == 120, "oms_order_update_t.tif");
-_Static_assert(offsetof(oms_order_update_t, status) == 121, "oms_order_update_t.status");
-_Static_assert(offsetof(oms_order_update_t, hold) == 122, "oms_order_update_t.hold");
-_Static_assert(offsetof(oms_order_update_t, _pad0) == 123, "oms_order_update_t._pad0");
+_Static_assert(offsetof(oms_order_update_t, venue_code) == 116, "oms_order_update_t.venue_code");
+_Static_assert(offsetof(oms_order_update_t, reason) == 120, "oms_order_update_t.reason");
+_Static_assert(offsetof(oms_order_update_t, side) == 122, "oms_order_update_t.side");
+_Static_assert(offsetof(oms_order_update_t, order_type) == 123, "oms_order_update_t.order_type");
+_Static_assert(offsetof(oms_order_update_t, tif) == 124, "oms_order_update_t.tif");
+_Static_assert(offsetof(oms_order_update_t, status) == 125, "oms_order_update_t.status");
+_Static_assert(offsetof(oms_order_update_t, hold) == 126, "oms_order_update_t.hold");
+_Static_assert(offsetof(oms_order_update_t, _pad0) == 127, "oms_order_update_t._pad0");
 
 /* FILL (type 67, engine->client, 120 bytes). An execution booked by the engine. */
 typedef struct oms_fill_t {
@@ -834,6 +843,26 @@ _Static_assert(offsetof(oms_protocol_error_t, bad_request_id) == 32, "oms_protoc
 _Static_assert(offsetof(oms_protocol_error_t, offset) == 40, "oms_protocol_error_t.offset");
 _Static_assert(offsetof(oms_protocol_error_t, error) == 44, "oms_protocol_error_t.error");
 _Static_assert(offsetof(oms_protocol_error_t, bad_type) == 46, "oms_protocol_error_t.bad_type");
+
+/* GATEWAY_STATE (type 76, engine->client, 72 bytes). The last GW_STATUS the engine heard from a gateway (row of GATEWAYS queries). A gateway repeats it every GW_STATUS_INTERVAL_MS: one not heard for GW_SILENT_AFTER_MS may be gone, whatever its last state said. */
+typedef struct oms_gateway_state_t {
+    oms_hdr_t hdr;                    /* offset 0, 32 bytes */
+    int64_t ts_ns;                      /* +32: gateway time of that GW_STATUS, ns */
+    int64_t heard_ns;                   /* +40: engine time it arrived, ns */
+    uint64_t n_status;                  /* +48: GW_STATUS records heard from the gateway since the engine started */
+    uint32_t gateway_id;                /* +56: gateway id (the exchange id it serves) */
+    int32_t detail;                     /* +60: venue / transport detail code of that GW_STATUS (0 if none) */
+    uint8_t state;                      /* +64: GatewayState of that GW_STATUS */
+    uint8_t _pad0[7];                   /* +65: padding, must be zero */
+} oms_gateway_state_t;
+_Static_assert(sizeof(oms_gateway_state_t) == 72, "oms_gateway_state_t size");
+_Static_assert(offsetof(oms_gateway_state_t, ts_ns) == 32, "oms_gateway_state_t.ts_ns");
+_Static_assert(offsetof(oms_gateway_state_t, heard_ns) == 40, "oms_gateway_state_t.heard_ns");
+_Static_assert(offsetof(oms_gateway_state_t, n_status) == 48, "oms_gateway_state_t.n_status");
+_Static_assert(offsetof(oms_gateway_state_t, gateway_id) == 56, "oms_gateway_state_t.gateway_id");
+_Static_assert(offsetof(oms_gateway_state_t, detail) == 60, "oms_gateway_state_t.detail");
+_Static_assert(offsetof(oms_gateway_state_t, state) == 64, "oms_gateway_state_t.state");
+_Static_assert(offsetof(oms_gateway_state_t, _pad0) == 65, "oms_gateway_state_t._pad0");
 
 /* GW_NEW_ORDER (type 128, engine->gateway, 88 bytes). Send an order to the venue. */
 typedef struct oms_gw_new_order_t {
@@ -1063,6 +1092,7 @@ static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     case OMS_MSG_KILL_STATE: return 48;
     case OMS_MSG_TRADE_CLOSED: return 64;
     case OMS_MSG_PROTOCOL_ERROR: return 48;
+    case OMS_MSG_GATEWAY_STATE: return 72;
     case OMS_MSG_GW_NEW_ORDER: return 88;
     case OMS_MSG_GW_CANCEL: return 56;
     case OMS_MSG_GW_REPLACE: return 72;

@@ -71,6 +71,9 @@ def render_header() -> str:
         f"#define OMS_WIRE_MAX_FRAME_SIZE {spec.MAX_FRAME_SIZE}u",
         f"#define OMS_WIRE_MAX_RECORDS_PER_FRAME {spec.MAX_RECORDS_PER_FRAME}u",
         f"#define OMS_ANY_ID 0x{spec.ANY_ID:08X}u",
+        f"#define OMS_GW_STATUS_INTERVAL_MS {spec.GW_STATUS_INTERVAL_MS}u",
+        f"#define OMS_GW_SILENT_AFTER_MS {spec.GW_SILENT_AFTER_MS}u",
+        f"#define OMS_ALERTS_KEPT {spec.ALERTS_KEPT}u",
         "",
         "/* ---- enumerations (values from oms_core/enums.py and bindings/wire/spec.py) ---- */",
     ]
@@ -154,6 +157,9 @@ def render_pxd() -> str:
         "        OMS_WIRE_MAX_FRAME_SIZE",
         "        OMS_WIRE_MAX_RECORDS_PER_FRAME",
         "        OMS_ANY_ID",
+        "        OMS_GW_STATUS_INTERVAL_MS",
+        "        OMS_GW_SILENT_AFTER_MS",
+        "        OMS_ALERTS_KEPT",
     ]
     for prefix, enum_cls in spec.ENUMS:
         out.append("")

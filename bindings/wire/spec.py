@@ -29,6 +29,11 @@ HEADER_SIZE = 32
 MAX_FRAME_SIZE = 1 << 20  # a ZeroMQ frame larger than this is refused whole
 MAX_RECORDS_PER_FRAME = 4096
 ANY_ID = 0xFFFFFFFF  # wildcard account / strategy / instrument (mass cancel, queries, admin)
+# a gateway repeats its last GW_STATUS this often; one silent for GW_SILENT_AFTER_MS is shown
+# as not heard (it may have died), whatever its last state said
+GW_STATUS_INTERVAL_MS = 1000
+GW_SILENT_AFTER_MS = 3 * GW_STATUS_INTERVAL_MS
+ALERTS_KEPT = 64  # recent RISK_ALERT events the engine keeps for ALERTS queries
 
 # C type -> (size, struct format char, numpy dtype string, C spelling)
 CTYPES: dict[str, tuple[int, str, str, str]] = {
@@ -74,6 +79,7 @@ class MsgType(IntEnum):
     KILL_STATE = 73
     TRADE_CLOSED = 74
     PROTOCOL_ERROR = 75
+    GATEWAY_STATE = 76
     GW_NEW_ORDER = 128
     GW_CANCEL = 129
     GW_REPLACE = 130
@@ -118,6 +124,8 @@ class QueryKind(IntEnum):
     BALANCES = 5
     LIMITS = 6
     ACCOUNT = 7  # snapshot: balances, positions, open orders, limits, kill states
+    GATEWAYS = 8  # the last GW_STATUS of every gateway heard: GATEWAY_STATE rows
+    ALERTS = 9  # the recent RISK_ALERT events, newest first (at most ALERTS_KEPT)
 
 
 class AdminAction(IntEnum):
@@ -385,7 +393,7 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
     (MsgType.QUERY, "client->engine",
      "Ask for state. Answer: zero or more row records (flag QUERY_ROW, same request_id) and "
      "then one QUERY_RESULT.", [
-        F("order_id", "u64", "for ORDER: the order id"),
+        F("order_id", "u64", "ORDER: the order id; ALERTS: at most this many rows (0: all)"),
         F("account", "u32", "account id or ANY_ID"),
         F("strategy", "u32", "strategy id or ANY_ID"),
         F("instrument", "u32", "instrument id or ANY_ID"),
@@ -432,7 +440,9 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("trigger_price", "i64", "trigger price, raw"),
         F("avg_price", "i64", "average fill price, raw, rounded to the price precision"),
         _EV_NS, _ACC, _STRAT, _INST,
-        F("reason", "u16", "Reject code for REJECTED, else 0"),
+        F("venue_code", "i32", "REJECTED by the venue: its error code (Binance's, e.g. -2010 "
+                               "insufficient balance), else 0"),
+        F("reason", "u16", "Reject code for REJECTED (VENUE_REJECTED: see venue_code), else 0"),
         F("side", "u8", "Side"),
         F("order_type", "u8", "OrderType"),
         F("tif", "u8", "TimeInForce"),
@@ -507,6 +517,17 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("offset", "u32", "byte offset of the bad record in the frame"),
         F("error", "u16", "WireError"),
         F("bad_type", "u16", "msg_type of the bad record if readable"),
+    ]),
+    (MsgType.GATEWAY_STATE, "engine->client",
+     "The last GW_STATUS the engine heard from a gateway (row of GATEWAYS queries). A gateway "
+     "repeats it every GW_STATUS_INTERVAL_MS: one not heard for GW_SILENT_AFTER_MS may be "
+     "gone, whatever its last state said.", [
+        F("ts_ns", "i64", "gateway time of that GW_STATUS, ns"),
+        F("heard_ns", "i64", "engine time it arrived, ns"),
+        F("n_status", "u64", "GW_STATUS records heard from the gateway since the engine started"),
+        F("gateway_id", "u32", "gateway id (the exchange id it serves)"),
+        F("detail", "i32", "venue / transport detail code of that GW_STATUS (0 if none)"),
+        F("state", "u8", "GatewayState of that GW_STATUS"),
     ]),
     # -- engine <-> gateway -------------------------------------------------------------------
     (MsgType.GW_NEW_ORDER, "engine->gateway", "Send an order to the venue.", [
@@ -617,7 +638,8 @@ RECORDS_BY_TYPE: dict[int, Record] = {r.type_id: r for r in RECORDS.values()}
 RECORD_SIZES: dict[int, int] = {r.type_id: r.size for r in RECORDS.values()}
 
 __all__ = [
-    "ANY_ID", "CTYPES", "ENUMS", "HEADER_FIELDS", "HEADER_SIZE", "MAGIC", "MAX_FRAME_SIZE",
+    "ALERTS_KEPT", "ANY_ID", "CTYPES", "ENUMS", "GW_SILENT_AFTER_MS", "GW_STATUS_INTERVAL_MS",
+    "HEADER_FIELDS", "HEADER_SIZE", "MAGIC", "MAX_FRAME_SIZE",
     "MAX_RECORDS_PER_FRAME", "RECORDS", "RECORDS_BY_TYPE", "RECORD_SIZES", "VERSION",
     "AdminAction", "ExecType", "Field", "GatewayState", "HeaderFlag", "MdFlag", "MsgType",
     "QueryKind", "Record", "Scope", "SignalMode", "WireError",

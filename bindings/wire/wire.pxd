@@ -16,6 +16,9 @@ cdef extern from "oms_wire.h" nogil:
         OMS_WIRE_MAX_FRAME_SIZE
         OMS_WIRE_MAX_RECORDS_PER_FRAME
         OMS_ANY_ID
+        OMS_GW_STATUS_INTERVAL_MS
+        OMS_GW_SILENT_AFTER_MS
+        OMS_ALERTS_KEPT
 
     enum:
         OMS_SIDE_BUY
@@ -131,6 +134,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_REJECT_INVALID_FILL
         OMS_REJECT_OVERFILL
         OMS_REJECT_INVALID_TRANSITION
+        OMS_REJECT_VENUE_REJECTED
 
     enum:
         OMS_ALERT_OVERFILL
@@ -203,6 +207,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_MSG_KILL_STATE
         OMS_MSG_TRADE_CLOSED
         OMS_MSG_PROTOCOL_ERROR
+        OMS_MSG_GATEWAY_STATE
         OMS_MSG_GW_NEW_ORDER
         OMS_MSG_GW_CANCEL
         OMS_MSG_GW_REPLACE
@@ -240,6 +245,8 @@ cdef extern from "oms_wire.h" nogil:
         OMS_QUERY_BALANCES
         OMS_QUERY_LIMITS
         OMS_QUERY_ACCOUNT
+        OMS_QUERY_GATEWAYS
+        OMS_QUERY_ALERTS
 
     enum:
         OMS_ADMIN_KILL
@@ -440,6 +447,7 @@ cdef extern from "oms_wire.h" nogil:
         uint32_t account
         uint32_t strategy
         uint32_t instrument
+        int32_t venue_code
         uint16_t reason
         uint8_t side
         uint8_t order_type
@@ -534,6 +542,15 @@ cdef extern from "oms_wire.h" nogil:
         uint32_t offset
         uint16_t error
         uint16_t bad_type
+
+    ctypedef struct oms_gateway_state_t:
+        oms_hdr_t hdr
+        int64_t ts_ns
+        int64_t heard_ns
+        uint64_t n_status
+        uint32_t gateway_id
+        int32_t detail
+        uint8_t state
 
     ctypedef struct oms_gw_new_order_t:
         oms_hdr_t hdr

@@ -10,9 +10,11 @@
 # Cold work (sessions, HELLO, the less frequent commands, queries of Python state, sockets)
 # is done by oms_core/engine/server.py through the callbacks below.
 
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from bindings.wire.wire cimport oms_order_update_t
+from bindings.wire.wire cimport (
+    OMS_ALERTS_KEPT, oms_gw_status_t, oms_order_update_t, oms_risk_alert_t,
+)
 from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
 from oms_core.types cimport order_t
@@ -120,6 +122,18 @@ cdef class EngineLoop:
     cdef readonly uint64_t n_gw_errors
     cdef readonly uint64_t n_duplicate_retries
     cdef uint64_t* wire_errors
+    # what the operator asks about (answered by the GATEWAYS and ALERTS queries)
+    cdef oms_risk_alert_t alerts[OMS_ALERTS_KEPT]
+    """Ring of the last RISK_ALERT events, the newest at (n_alerts - 1) % OMS_ALERTS_KEPT."""
+    cdef readonly uint64_t n_alerts
+    """RISK_ALERT events seen (those rebuilt by a recovery's replay too)."""
+    cdef oms_gw_status_t* gw_last
+    """The last GW_STATUS of each gateway id below n_gateways."""
+    cdef int64_t* gw_heard_ns
+    cdef uint64_t* gw_n_status
+    cdef uint32_t n_gateways
+    cdef int32_t reject_venue_code
+    """The venue's code of the REJECT being applied, for its PROTECTION_REFUSED alert."""
 
     cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
                      bint auto_subscribe) except -1
@@ -152,6 +166,11 @@ cdef class EngineLoop:
     cdef int _fill_order(self, oms_order_update_t* u, order_t* o, int status) except -1
     cdef int _heartbeat(self, const uint8_t* rec) except -1
     cdef int _query(self, const uint8_t* rec) except -1
+    cdef int _query_gateways(self, uint64_t rid, int64_t now) except -1
+    cdef int _query_alerts(self, uint64_t rid, uint64_t accounts, uint64_t limit, bint every,
+                           int64_t now) except -1
+    cdef void _keep_alert(self, const uint8_t* rec) noexcept
+    cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept
     cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
     cdef int _authorize(self, int msg_type, const uint8_t* rec) noexcept
     cdef int _gateway_may(self, int msg_type, const uint8_t* rec) noexcept

@@ -184,10 +184,19 @@ cdef class EngineLoop:
         self.rt_len = <uint16_t*>PyMem_Malloc(self.rt_cap * sizeof(uint16_t))
         self.rt_acct = <uint32_t*>PyMem_Malloc(self.rt_cap * sizeof(uint32_t))
         self.wire_errors = <uint64_t*>PyMem_Malloc(16 * sizeof(uint64_t))
+        # gateway ids are exchange ids: one slot per exchange
+        self.n_gateways = n_exchanges
+        self.gw_last = <oms_gw_status_t*>PyMem_Malloc(n_exchanges * sizeof(oms_gw_status_t))
+        self.gw_heard_ns = <int64_t*>PyMem_Malloc(n_exchanges * sizeof(int64_t))
+        self.gw_n_status = <uint64_t*>PyMem_Malloc(n_exchanges * sizeof(uint64_t))
         if (self.rt_off == NULL or self.rt_len == NULL or self.rt_acct == NULL
-                or self.wire_errors == NULL):
+                or self.wire_errors == NULL or self.gw_last == NULL or self.gw_heard_ns == NULL
+                or self.gw_n_status == NULL):
             raise MemoryError("EngineLoop: allocation failed")
         memset(self.wire_errors, 0, 16 * sizeof(uint64_t))
+        memset(self.gw_last, 0, n_exchanges * sizeof(oms_gw_status_t))
+        memset(self.gw_heard_ns, 0, n_exchanges * sizeof(int64_t))
+        memset(self.gw_n_status, 0, n_exchanges * sizeof(uint64_t))
         self.cur_role = ROLE_ADMIN
         self.cur_allowed = 0xFFFFFFFFFFFFFFFF
         self.set_journal(journal)
@@ -197,6 +206,9 @@ cdef class EngineLoop:
         PyMem_Free(self.rt_len)
         PyMem_Free(self.rt_acct)
         PyMem_Free(self.wire_errors)
+        PyMem_Free(self.gw_last)
+        PyMem_Free(self.gw_heard_ns)
+        PyMem_Free(self.gw_n_status)
 
     def set_journal(self, journal):
         """Use ``journal`` (or None) from now on."""
@@ -383,6 +395,7 @@ cdef class EngineLoop:
                                  PyBytes_FromStringAndSize(<char*>data + off, h.length))
                 self.c_apply(h.msg_type, recv_ns, data + off, h.length, False)
             elif h.msg_type == OMS_MSG_GW_STATUS:
+                self._keep_gateway_status(data + off, recv_ns)
                 if self.py_gateway is not None:
                     self.py_gateway(PyBytes_FromStringAndSize(<char*>data + off, h.length))
             else:
@@ -672,7 +685,15 @@ cdef class EngineLoop:
         elif et == OMS_EXEC_CANCELED:
             code = self.core.c_on_canceled(r.order_id, ts)
         elif et == OMS_EXEC_REJECT:
-            code = self.core.on_reject(r.order_id, 0, ts)
+            o = self.core.orders.find(r.order_id)
+            if o != NULL:
+                # before on_reject: a refused protective child's slot may be reused inside it
+                # (the zeroed slot then holds no code); kept on the order for its updates
+                o.venue_code = r.exch_code
+            self.reject_venue_code = r.exch_code
+            code = self.core.on_reject(r.order_id, R_VENUE_REJECTED, ts)
+            if code != R_OK and o != NULL:
+                o.venue_code = 0  # not rejected now (e.g. already acknowledged): no code
         elif et == OMS_EXEC_EXPIRED:
             code = self.core.on_expired(r.order_id, ts)
         elif et == OMS_EXEC_REPLACED:
@@ -815,6 +836,7 @@ cdef class EngineLoop:
         u.strategy = o.strategy
         u.instrument = o.instrument
         u.reason = o.reason if status == ST_REJECTED else 0
+        u.venue_code = o.venue_code if status == ST_REJECTED else 0
         u.side = o.side
         u.order_type = o.order_type
         u.tif = o.tif
@@ -943,15 +965,19 @@ cdef class EngineLoop:
                 ra = <oms_risk_alert_t*>self._event(OMS_MSG_RISK_ALERT,
                                                     sizeof(oms_risk_alert_t), e.account, True)
                 ra.order_id = e.order_id
-                ra.a = e.a
+                # a refused protective child: a = why the venue refused it (its code)
+                ra.a = (self.reject_venue_code if e.code == ALERT_PROTECTION_REFUSED
+                        and self.reject_venue_code else e.a)
                 ra.b = e.b
                 ra.event_ns = e.ts
                 ra.account = e.account
                 ra.strategy = e.strategy
                 ra.instrument = e.instrument
                 ra.alert = e.code
+                self._keep_alert(<uint8_t*>ra)
                 self._publish(<uint8_t*>ra, sizeof(oms_risk_alert_t), e.account, True)
         core.clear_events()
+        self.reject_venue_code = 0
         return 0
 
     # -------------------------------------------------------------------- queries
@@ -979,9 +1005,15 @@ cdef class EngineLoop:
             if q.account >= core.risk.n_accounts or not core.risk.accounts[q.account].active:
                 code = R_UNKNOWN_ACCOUNT
             accounts &= _bit(q.account)
-        if kind < 1 or kind > 7:
-            code = R_UNKNOWN_ORDER if kind == 3 else R_INVALID_FLAGS
+        if kind < 1 or kind > 9:
+            code = R_INVALID_FLAGS
         if code == R_OK:
+            if kind == 8:  # GATEWAYS
+                n_rows += self._query_gateways(rid, now)
+            elif kind == 9:  # ALERTS
+                n_rows += self._query_alerts(rid, accounts, q.order_id,
+                                             self.cur_role == ROLE_ADMIN and q.account == ANY_ID,
+                                             now)
             if kind == 3:  # ORDER
                 o = core.orders.find(q.order_id)
                 if o == NULL or not (_bit(o.account) & self.cur_allowed):
@@ -1111,6 +1143,62 @@ cdef class EngineLoop:
         qr.kind = kind
         return 0
 
+    cdef int _query_gateways(self, uint64_t rid, int64_t now) except -1:
+        """One GATEWAY_STATE row per gateway heard; return how many."""
+        cdef uint32_t g
+        cdef int n = 0
+        cdef oms_gateway_state_t* gs
+        for g in range(self.n_gateways):
+            if self.gw_n_status[g] == 0:
+                continue
+            gs = <oms_gateway_state_t*>self.reply.reserve(sizeof(oms_gateway_state_t))
+            _hdr(gs, OMS_MSG_GATEWAY_STATE, sizeof(oms_gateway_state_t), 0, rid,
+                 OMS_HDR_FLAG_QUERY_ROW, now)
+            gs.ts_ns = self.gw_last[g].ts_ns
+            gs.heard_ns = self.gw_heard_ns[g]
+            gs.n_status = self.gw_n_status[g]
+            gs.gateway_id = g
+            gs.detail = self.gw_last[g].detail
+            gs.state = self.gw_last[g].state
+            n += 1
+        return n
+
+    cdef int _query_alerts(self, uint64_t rid, uint64_t accounts, uint64_t limit, bint every,
+                           int64_t now) except -1:
+        """The kept RISK_ALERT events of ``accounts`` (``every``: all, those of no account
+        too), newest first, at most ``limit`` (0: all kept); return how many rows."""
+        cdef uint64_t kept = self.n_alerts if self.n_alerts < OMS_ALERTS_KEPT else OMS_ALERTS_KEPT
+        cdef uint64_t k
+        cdef int n = 0
+        cdef oms_risk_alert_t* a
+        cdef oms_risk_alert_t* row
+        for k in range(kept):
+            if limit and <uint64_t>n >= limit:
+                break
+            a = &self.alerts[(self.n_alerts - 1 - k) % OMS_ALERTS_KEPT]
+            if not every and not (_bit(a.account) & accounts):
+                continue
+            row = <oms_risk_alert_t*>self.reply.reserve(sizeof(oms_risk_alert_t))
+            _hdr(row, OMS_MSG_RISK_ALERT, sizeof(oms_risk_alert_t), 0, rid,
+                 OMS_HDR_FLAG_QUERY_ROW, now)  # (zeroes the record: the body is copied after)
+            memcpy(<uint8_t*>row + OMS_WIRE_HEADER_SIZE, <uint8_t*>a + OMS_WIRE_HEADER_SIZE,
+                   sizeof(oms_risk_alert_t) - OMS_WIRE_HEADER_SIZE)
+            n += 1
+        return n
+
+    cdef void _keep_alert(self, const uint8_t* rec) noexcept:
+        memcpy(&self.alerts[self.n_alerts % OMS_ALERTS_KEPT], rec, sizeof(oms_risk_alert_t))
+        self.n_alerts += 1
+
+    cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept:
+        cdef const oms_gw_status_t* st = <const oms_gw_status_t*>rec
+        if st.gateway_id >= self.n_gateways:
+            self.n_gw_errors += 1
+            return
+        memcpy(&self.gw_last[st.gateway_id], rec, sizeof(oms_gw_status_t))
+        self.gw_heard_ns[st.gateway_id] = recv_ns
+        self.gw_n_status[st.gateway_id] += 1
+
     def reference_price(self, uint32_t instrument):
         """Return ``(last, bid, ask)`` of ``instrument`` as the core holds them (raw; zeros
         when the instrument is unknown or has no price yet). Used to size signals."""
@@ -1130,4 +1218,6 @@ cdef class EngineLoop:
         memcpy(p, PyBytes_AS_STRING(record), n)
         self.seq += 1
         (<oms_hdr_t*>p).seq = self.seq
+        if (<oms_hdr_t*>p).msg_type == OMS_MSG_RISK_ALERT and n == sizeof(oms_risk_alert_t):
+            self._keep_alert(p)  # a reconciliation difference
         self._publish(p, <uint16_t>n, account, route)

@@ -170,7 +170,6 @@ class Engine:
                          "bad_signal_frames": 0, "refused_gateway_frames": 0,
                          "refused_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
-        self.gateway_status: dict[int, int] = {}
         # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
         # and with every new gateway process; None: never
         self.reconciler: Any = None
@@ -761,8 +760,7 @@ class Engine:
         return 0
 
     def _on_gateway_status(self, payload: bytes) -> None:
-        rec = wire.decode(payload)
-        self.gateway_status[rec.gateway_id] = rec.state
+        # (the loop keeps the last one of each gateway for the GATEWAYS query)
         if self.reconciler is not None:
             self.reconciler.on_status(payload)
         if self.pub is not None:
@@ -1068,7 +1066,7 @@ class Engine:
             "rejects": lp.n_rejects, "bad_frames": lp.n_bad_frames,
             "unauthorized": lp.n_unauthorized, "wrong_direction": lp.n_wrong_direction,
             "gw_records": lp.n_gw_records, "gw_errors": lp.n_gw_errors,
-            "duplicate_retries": lp.n_duplicate_retries, "seq": lp.seq,
+            "duplicate_retries": lp.n_duplicate_retries, "alerts": lp.n_alerts, "seq": lp.seq,
             "gw_unauthorized": lp.n_gw_unauthorized,
             "refused_handshakes": dict(getattr(self, "refused_peers", {})),
             "journal_durability": _durability_name(self.journal),

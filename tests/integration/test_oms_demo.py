@@ -22,6 +22,8 @@ def test_demo_runs_and_summarises_from_duckdb(tmp_path: Path) -> None:
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "summary from" in r.stdout
+    # fees are booked in the asset charged (base or quote): the column sums their value
+    assert "mixed" not in r.stdout
     con = duckdb.connect(str(tmp_path / "oms.duckdb"), read_only=True)
     try:
         assert con.execute("select count(*) from orders").fetchone()[0] > 0

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 # recorded with the step-by-step replay (run_replay(fast=False)), same engine; a change of
 # the engine's records changes them (the fast and step-by-step paths must still agree)
 PINNED = {
-    (4, 17): "8b0e2d07b7ac4c528b27096e4e998c418b42b2b0081c4bd75d1f2a1c5ae80e4f",
-    (26, 7): "c8b340178e51c6687cfa5e8ae900181b410e2bc6f2e504dc4571ade4e6f8a90c",
+    (4, 17): "2c661a5c58b8abb318479d6a6c0384997385aac0cc4f4f791849c069dc335a02",
+    (26, 7): "d51cf57f71e0ffdcd88d5af64ba417626a98094d13fe29348ae9e59e36ddedd6",
 }
 
 # SMALL_TOML plus clients that make the engine hold orders and timers and read the closes:

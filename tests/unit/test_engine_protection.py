@@ -239,3 +239,23 @@ def test_a_refused_child_already_being_canceled_is_not_replaced(tmp_path: Path) 
     assert not [r for r in out if r.msg_type == MsgType.RISK_ALERT]
     assert not [r for r in gw if r.msg_type == MsgType.GW_NEW_ORDER]
     assert engine.core.position(0, btc)["qty"] == 0
+
+
+def test_refused_stop_alert_and_update_carry_the_venue_code(tmp_path: Path) -> None:
+    """The venue's -2010 reaches the client on the refused child's ORDER_UPDATE and as the
+    PROTECTION_REFUSED alert's detail a, and stays in the engine's recent alerts."""
+    from oms_core.enums import OrderStatus, Reject
+
+    engine, btc, trend = _engine(tmp_path, 'protect_reject = "flatten"\n')
+    _tp, sl, out, _gw = _refuse_stop(engine, btc, trend)
+    (alert,) = [r for r in out if r.msg_type == MsgType.RISK_ALERT]
+    assert alert.a == -2010
+    (upd,) = [r for r in out if r.msg_type == MsgType.ORDER_UPDATE
+              and r.order_id == sl.order_id]
+    assert (upd.status, upd.reason, upd.venue_code) == (
+        OrderStatus.REJECTED, Reject.VENUE_REJECTED, -2010)
+    q = wire.encode("QUERY", 5, 5, 0, kind=9, account=ANY_ID, strategy=ANY_ID,
+                    instrument=ANY_ID, order_id=0)
+    rows, _ = _batch(engine, q)
+    assert [(r.alert, r.order_id, r.a) for r in rows if r.msg_type == MsgType.RISK_ALERT] == [
+        (Alert.PROTECTION_REFUSED, sl.order_id, -2010)]
