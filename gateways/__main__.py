@@ -19,6 +19,8 @@ def _note_stop(signum: int, frame: Any) -> None:
 
 signal.signal(signal.SIGTERM, _note_stop)
 signal.signal(signal.SIGINT, _note_stop)
+# a supervisor starts its children with these blocked (held, not lost, until now)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402

@@ -34,7 +34,10 @@ def die_with_parent() -> None:
 def stop_with_parent() -> None:
     """``preexec_fn`` for supervised children: SIGTERM them (a clean stop: the engine answers
     what arrived and closes its journal) when the supervisor that started them dies, so a
-    killed ``oms run`` leaves nothing trading unsupervised."""
+    killed ``oms run`` leaves nothing trading unsupervised. SIGTERM and SIGINT start blocked:
+    one sent before the child's handlers exist waits for them (each child unblocks them once
+    its handler is in place) instead of killing it without a clean close."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
