@@ -1049,9 +1049,18 @@ def run_paper(config_path: str, bars: pa.Table, signals: pa.Table | None, workdi
 
     import zmq
 
+    from oms_core import security
+
     cfg = load_config(config_path)
     ex = next(iter(cfg.exchanges.values()))
     writer_ep = f"ipc://{workdir}/paper-writer"
+    keys: dict[str, Any] = {}
+    if security.security_on(cfg):  # the venue and the client speak CURVE, as peers do
+        security.write_keys(cfg, missing_only=True)
+        gw_keys = security.client_keys(cfg, security.gateway_key(ex.name))
+        keys = {ex.events: gw_keys, ex.orders: gw_keys,
+                writer_ep: security.client_keys(cfg, security.WRITER_KEY),
+                cfg.engine.commands: security.operator_keys(cfg)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "oms_core.engine", "--config", config_path, "--writer",
          writer_ep, "--log-level", "WARNING"],
@@ -1077,6 +1086,8 @@ def run_paper(config_path: str, bars: pa.Table, signals: pa.Table | None, workdi
         def sock(kind: int, ep: str) -> Any:
             s = ctx.socket(kind)
             s.setsockopt(zmq.LINGER, 0)
+            if ep in keys:
+                keys[ep].apply(s)
             s.connect(ep)
             socks.append(s)
             return s

@@ -453,7 +453,7 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
         made = security.write_keys(cfg, missing_only=True)
         if made:
             print(f"oms: security on: generated the CURVE keys {', '.join(made)} in "
-                  f"{cfg.security.keys_dir}", file=sys.stderr)
+                  f"{cfg.security.keys_dir}", flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     shards = shards_of(cfg)
