@@ -4,14 +4,12 @@ client."""
 
 from __future__ import annotations
 
-import glob
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-import zmq
+from c_example import build_publisher_example
 
 from bindings.client import OmsClient
 from oms_core.engine.process import EngineProcess, base_config
@@ -22,27 +20,9 @@ pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _libzmq() -> str | None:
-    libs = Path(zmq.__file__).resolve().parent.parent / "pyzmq.libs"
-    found = sorted(glob.glob(str(libs / "libzmq*.so*")))
-    return found[0] if found else None
-
-
 @pytest.fixture(scope="module")
 def publisher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    lib = _libzmq()
-    if lib is None:
-        pytest.skip("pyzmq wheel without bundled libzmq")
-    exe = tmp_path_factory.mktemp("c") / "publisher_example"
-    subprocess.run(
-        ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'bindings/c'}",
-         str(ROOT / "bindings/c/publisher_example.c"), lib,
-         f"-Wl,-rpath,{Path(lib).parent}", "-o", str(exe)],
-        check=True, capture_output=True, timeout=90,
-    )
-    return exe
+    return build_publisher_example(tmp_path_factory.mktemp("c"))
 
 
 @pytest.fixture

@@ -99,16 +99,23 @@ def _state(c: OmsClient) -> list:
     return out
 
 
-def _run(tmp: Path, n: int) -> None:
+def _secured(tmp: Path, role: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """An engine configuration with CURVE on: the fuzzer's key (``role``, account 3 only)
+    and an admin's; returns the engine's, the fuzzer's and the admin's key pairs too."""
     server = generate_keypair()
     write_keypair(tmp, "engine", server)
     fuzz, admin = generate_keypair(), generate_keypair()
     (tmp / "clients.json").write_text(json.dumps([
-        {"name": "fuzz", "role": "trader", "accounts": [3], "public_key": fuzz.public.decode()},
+        {"name": "fuzz", "role": role, "accounts": [3], "public_key": fuzz.public.decode()},
         {"name": "admin", "role": "admin", "public_key": admin.public.decode()},
     ]))
     cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
                       keys_file="clients.json", heartbeat_ms=600_000)
+    return server, fuzz, admin, cfg
+
+
+def _run(tmp: Path, n: int) -> None:
+    server, fuzz, admin, cfg = _secured(tmp, "trader")
     with EngineProcess(cfg, tmp) as e:
         ep = e.endpoints["client"]
         ak = CurveClientKeys(admin.public, admin.secret, server.public)
@@ -192,16 +199,7 @@ def _run_gateway_links(tmp: Path, n: int) -> None:
     """A gateway key whose venue account is 3 fuzzes the gateway events and market-data
     sockets; the orders and positions of accounts 1 and 2 are unchanged, and a stranger
     without a key moves nothing at all."""
-    server = generate_keypair()
-    write_keypair(tmp, "engine", server)
-    fuzz, admin = generate_keypair(), generate_keypair()
-    (tmp / "clients.json").write_text(json.dumps([
-        {"name": "fuzz-gw", "role": "gateway", "accounts": [3],
-         "public_key": fuzz.public.decode()},
-        {"name": "admin", "role": "admin", "public_key": admin.public.decode()},
-    ]))
-    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json", heartbeat_ms=600_000)
+    server, fuzz, admin, cfg = _secured(tmp, "gateway")
     with EngineProcess(cfg, tmp) as e:
         ep = e.endpoints["client"]
         ak = CurveClientKeys(admin.public, admin.secret, server.public)

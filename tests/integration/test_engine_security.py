@@ -3,20 +3,19 @@ and the C publisher example compiled with gcc getting a real ACK from the real e
 
 from __future__ import annotations
 
-import glob
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import zmq
+from c_example import build_publisher_example
 
 from bindings.client import OmsClient, OmsTimeout, ProtocolError
 from bindings.security import CurveClientKeys, CurveKeyPair, generate_keypair, write_keypair
 from bindings.wire.spec import MsgType, Scope, WireError
-from oms_core.engine.process import ROOT, EngineProcess, base_config
+from oms_core.engine.process import EngineProcess, base_config
 from oms_core.enums import KillMode, Side
 
 pytestmark = pytest.mark.timeout(120)
@@ -98,21 +97,8 @@ def test_unknown_key_refused(secure_engine) -> None:  # type: ignore[no-untyped-
         plain.destroy(0)
 
 
-def _libzmq() -> str | None:
-    libs = Path(zmq.__file__).resolve().parent.parent / "pyzmq.libs"
-    found = sorted(glob.glob(str(libs / "libzmq*.so*")))
-    return found[0] if found else None
-
-
 def test_c_publisher_against_real_engine(tmp_path: Path) -> None:
-    lib = _libzmq()
-    if shutil.which("gcc") is None or lib is None:
-        pytest.skip("gcc or pyzmq's bundled libzmq missing")
-    exe = tmp_path / "publisher_example"
-    subprocess.run(
-        ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'bindings/c'}",
-         str(ROOT / "bindings/c/publisher_example.c"), lib, f"-Wl,-rpath,{Path(lib).parent}",
-         "-o", str(exe)], check=True, capture_output=True, timeout=90)
+    exe = build_publisher_example(tmp_path)
     with EngineProcess(base_config(tmp_path, "tcp"), tmp_path) as e:
         ep = e.endpoints["client"]
         ok = subprocess.run([str(exe), ep, "3", "1", "1", "4999000", "150"],
@@ -130,14 +116,7 @@ def test_c_publisher_speaks_curve_to_a_secured_engine(  # type: ignore[no-untype
     """The C example with its CURVE key files trades on its account; without them, or with
     a key nobody registered, the secured engine answers nothing."""
     e, keys = secure_engine
-    lib = _libzmq()
-    if shutil.which("gcc") is None or lib is None:
-        pytest.skip("gcc or pyzmq's bundled libzmq missing")
-    exe = tmp_path / "publisher_example"
-    subprocess.run(
-        ["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'bindings/c'}",
-         str(ROOT / "bindings/c/publisher_example.c"), lib, f"-Wl,-rpath,{Path(lib).parent}",
-         "-o", str(exe)], check=True, capture_output=True, timeout=90)
+    exe = build_publisher_example(tmp_path)
     alice = keys["alice"]
     write_keypair(tmp_path, "alice", CurveKeyPair(alice.public, alice.secret))
     write_keypair(tmp_path, "stranger")

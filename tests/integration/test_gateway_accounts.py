@@ -199,6 +199,19 @@ def binance_on_sim(h: SimHandle, engine: Engine, monkeypatch: pytest.MonkeyPatch
     return link, BinanceGateway(cfg, link)
 
 
+def ccxt_on_sim(h: SimHandle, engine: Engine, monkeypatch: pytest.MonkeyPatch, prefix: str,
+                **kw: Any) -> tuple[EngineLink, CcxtGateway]:
+    """ccxt's binance client on the simulator (REST only), alice's and bob's accounts."""
+    cfg = GatewayConfig(kind="ccxt", instruments=[Instrument(7, "BTC/USDT", 2, 5)],
+                        engine=engine.endpoints, client_order_prefix=prefix, assets=ASSETS,
+                        accounts=accounts_cfg(h, monkeypatch), ccxt_websocket=False,
+                        ccxt_options=SIM_CCXT_OPTIONS,
+                        ccxt_urls={"public": h.rest_url, "private": h.rest_url,
+                                   "v1": h.base_url + "/api/v1"}, **kw)
+    link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
+    return link, CcxtGateway(cfg, link)
+
+
 async def healthy(engine: Engine) -> None:
     await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS"
                             and e.state == GatewayState.HEALTHY and e.detail == 2, timeout=10)
@@ -280,15 +293,8 @@ async def test_binance_cancel_of_order_not_held_goes_to_its_accounts_keys(sim, m
 
 async def test_ccxt_amend_and_cancel_use_the_orders_account(sim, monkeypatch):
     engine = Engine()
-    cfg = GatewayConfig(kind="ccxt", instruments=[Instrument(7, "BTC/USDT", 2, 5)],
-                        engine=engine.endpoints, client_order_prefix="c-", assets=ASSETS,
-                        accounts=accounts_cfg(sim, monkeypatch), stale_after_s=0.4,
-                        reconnect_max_s=0.5, ccxt_websocket=False,
-                        ccxt_options=SIM_CCXT_OPTIONS,
-                        ccxt_urls={"public": sim.rest_url, "private": sim.rest_url,
-                                   "v1": sim.base_url + "/api/v1"})
-    link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
-    gw = CcxtGateway(cfg, link)
+    link, gw = ccxt_on_sim(sim, engine, monkeypatch, "c-", stale_after_s=0.4,
+                           reconnect_max_s=0.5)
     task = asyncio.get_running_loop().create_task(gw.run())
     try:
         await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS", timeout=10)
@@ -328,14 +334,7 @@ async def test_reconcile_lists_the_orders_sent_before_it(sim, monkeypatch, kind)
     if kind == "binance":
         link, gw = binance_on_sim(sim, engine, monkeypatch)
     else:
-        cfg = GatewayConfig(kind="ccxt", instruments=[Instrument(7, "BTC/USDT", 2, 5)],
-                            engine=engine.endpoints, client_order_prefix="t-", assets=ASSETS,
-                            accounts=accounts_cfg(sim, monkeypatch), ccxt_websocket=False,
-                            ccxt_options=SIM_CCXT_OPTIONS,
-                            ccxt_urls={"public": sim.rest_url, "private": sim.rest_url,
-                                       "v1": sim.base_url + "/api/v1"})
-        link = EngineLink(cfg.engine, cfg.gateway_id, ctx=engine.ctx)
-        gw = CcxtGateway(cfg, link)
+        link, gw = ccxt_on_sim(sim, engine, monkeypatch, "t-")
     task = asyncio.get_running_loop().create_task(gw.run())
     try:
         await engine.wait_event(lambda e: e.msg_type.name == "GW_STATUS", timeout=10)
