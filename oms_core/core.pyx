@@ -429,12 +429,24 @@ cdef class OmsCore:
         return R_OK
 
     cdef int _send_checked(self, order_t* o, int64_t ts) except -1:
-        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        """Send a fired order, or end it REJECTED with the reason a check gives; a bracket's
+        protective order refused so raises PROTECTION_REFUSED (nothing placed instead) and
+        marks a position still held unprotected: never left unprotected in silence."""
         cdef int code = self._fired_check(o)
-        if code != R_OK:
-            o.reason = code
-            return self._set_status(o, ST_REJECTED, ts)
-        return self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+        if code == R_OK:
+            return self._emit(EV_SEND_ORDER, o, 0, 0, 0, ts)
+        o.reason = code
+        # the slot may be reused once the order ends: copy what the alert needs first
+        cdef bint protective = o.parent_id != 0
+        cdef uint32_t account = o.account, strategy = o.strategy, instrument = o.instrument
+        cdef uint64_t order_id = o.order_id
+        self._set_status(o, ST_REJECTED, ts)
+        if protective:
+            self._emit_raw(EV_ALERT, ALERT_PROTECTION_REFUSED, account, instrument, strategy,
+                           order_id, code, 0, ts)
+            if self.ledger.position(account, instrument).qty != 0:
+                self._mark_protected(account, strategy, instrument, order_id, True, ts)
+        return 0
 
     cdef order_t* _venue_partner(self, order_t* o) noexcept nogil:
         """The live OCO partner of o that is at the venue (or on its way there), else NULL."""

@@ -607,13 +607,20 @@ class ReferenceModel:
         return Reject.OK
 
     def _send_checked(self, o: Order, ts: int) -> None:
-        """Send a fired order, or end it REJECTED with the reason a check gives."""
+        """Send a fired order, or end it REJECTED with the reason a check gives; a bracket's
+        protective order refused so raises PROTECTION_REFUSED (nothing placed instead) and
+        marks a position still held unprotected."""
         code = self._fired_check(o)
-        if code != Reject.OK:
-            o.reason = code
-            self._set_status(o, S.REJECTED, ts)
+        if code == Reject.OK:
+            self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
             return
-        self._emit(EventType.SEND_ORDER, o, 0, 0, 0, ts)
+        o.reason = code
+        self._set_status(o, S.REJECTED, ts)
+        if o.parent_id:
+            self._alert(Alert.PROTECTION_REFUSED, o.account, o.instrument, o.strategy,
+                        o.order_id, code, ProtectAction.NONE, ts)
+            if self._position(o.account, o.instrument).qty != 0:
+                self._mark_protected(o.account, o.strategy, o.instrument, o.order_id, True, ts)
 
     def _venue_partner(self, o: Order) -> Order | None:
         """The live OCO partner of ``o`` that is at the venue (or on its way there)."""

@@ -7,11 +7,13 @@ import pytest
 
 from oms_core.core import OmsCore
 from oms_core.enums import (
+    Alert,
     EventType,
     Hold,
     KillMode,
     OrderStatus,
     OrderType,
+    ProtectAction,
     Reject,
     Side,
     TimeInForce,
@@ -246,6 +248,12 @@ def test_a_fired_stop_that_would_trade_with_an_own_resting_order_is_refused(mode
     model.drain_events()
     _fire_stop(model, sl, tp)
     model.on_canceled(tp, 22)
-    assert _of(model.drain_events(), EventType.SEND_ORDER) == []
+    ev = model.drain_events()
+    assert _of(ev, EventType.SEND_ORDER) == []
     o = model.order(sl)
     assert (o["status"], o["reason"]) == (OrderStatus.REJECTED, Reject.SELF_TRADE)
+    # the position is left without its stop: said loudly, and marked
+    alerts = [e for e in ev if e[0] == EventType.ALERT and e[1] == Alert.PROTECTION_REFUSED]
+    assert [(e[5], e[6], e[7]) for e in alerts] == [(sl, Reject.SELF_TRADE,
+                                                     ProtectAction.NONE)]
+    assert model.position(0, 0)["unprotected"] == 1
