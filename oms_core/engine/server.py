@@ -217,6 +217,7 @@ class Engine:
         self.gw_sender: Any = None
         self._monitors: list[tuple[str, zmq.Socket]] = []
         self.refused_peers: dict[str, int] = {}  # ZAP domain -> handshakes refused
+        self._signals_again_at = 0.0  # monotonic: connect the signal SUB again (0: no)
         self.auth: OmsAuthenticator | None = None
         self.router = ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 500)
@@ -285,6 +286,15 @@ class Engine:
         mon = sock.get_monitor_socket(_HANDSHAKE_FAILED)
         self._monitors.append((domain, mon))
 
+    def _connect_signals_again(self) -> None:
+        if not self._signals_again_at or time.monotonic() < self._signals_again_at:
+            return
+        self._signals_again_at = 0.0
+        assert self.sig_sub is not None and self.cfg.oms is not None
+        ep = self.cfg.oms.engine.signals
+        self.sig_sub.disconnect(ep)
+        self.sig_sub.connect(ep)
+
     def _count_refusals(self) -> None:
         from zmq.utils.monitor import recv_monitor_message
 
@@ -295,6 +305,10 @@ class Engine:
                 except zmq.Again:
                     break
                 n = self.refused_peers[domain] = self.refused_peers.get(domain, 0) + 1
+                if domain == Domain.SIGNALS:
+                    # the SUB connects: after a refused handshake libzmq does not connect
+                    # again, so a keyless squatter on the endpoint would silence the feed
+                    self._signals_again_at = time.monotonic() + 1.0
                 if n & (n - 1) == 0:  # 1, 2, 4, 8 ...: loud, never a flood
                     log.warning("SECURITY refused a peer without a valid key on %s (%s): "
                                 "%d so far", domain, _DOMAIN_SOCKETS.get(domain, domain), n)
@@ -415,6 +429,7 @@ class Engine:
                     self._check_sessions(now)
                     if self._monitors:
                         self._count_refusals()
+                        self._connect_signals_again()
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
                     self._internal(KIND_MARK_TO_MARKET, now)

@@ -28,7 +28,7 @@ from desk import Desk, wait_until
 from bindings.client import OmsClient, OmsTimeout, ProtocolError
 from bindings.security import CurveClientKeys, generate_keypair, load_keypair, load_public_key
 from bindings.wire import records as wire
-from bindings.wire.spec import ExecType, QueryKind
+from bindings.wire.spec import ANY_ID, ExecType, QueryKind, SignalMode
 from oms_core import security
 from oms_core.enums import OrderStatus, OrderType, Side, TimeInForce
 
@@ -69,6 +69,16 @@ def peer(ctx: zmq.Context, kind: int, endpoint: str, keys: CurveClientKeys | Non
     if keys is not None:
         keys.apply(s)
     s.connect(endpoint)
+    return s
+
+
+def peer_bound(ctx: zmq.Context, endpoint: str, keys: CurveClientKeys | None) -> Any:
+    """A PUB bound where the engine's signal SUB connects (``keys``: its CURVE client keys)."""
+    s = ctx.socket(zmq.PUB)
+    s.setsockopt(zmq.LINGER, 0)
+    if keys is not None:
+        keys.apply(s)
+    s.bind(endpoint)
     return s
 
 
@@ -152,6 +162,37 @@ def test_every_link_refuses_strangers_while_the_desk_trades(tmp_path: Path) -> N
             with pytest.raises(ProtocolError):
                 c.submit("BTCUSDT", Side.BUY, "0.001", account="alice", strategy="trend")
 
+        # the publishers' signal feed (the engine's SUB connects and is the CURVE server): a
+        # PUB without a key or with an unknown one is never heard; the trend bot's key is,
+        # for its own strategy only
+        def signal(strategy: str, symbol: str) -> bytes:
+            return wire.encode("SIGNAL", 0, 1, time.time_ns(), 0, value=1, price=0,
+                               account=ANY_ID, strategy=cfg.strategies[strategy].id,
+                               instrument=cfg.instruments[symbol].id,
+                               mode=int(SignalMode.DIRECTION))
+
+        def publish(who: str | None, frame: bytes, until: Any, seconds: float) -> bool:
+            pub = peer_bound(ctx, cfg.engine.signals, keys_of(desk, who))
+            try:
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    pub.send(frame)
+                    if wait_until(until, 0.5, 0.1):
+                        return True
+                return False
+            finally:
+                pub.close()
+
+        n_bob = len(desk.engine_orders("bob"))
+        n_carol = len(desk.engine_orders("carol"))
+        for who in (None, "stranger"):
+            assert not publish(who, signal("trend", "BTCUSDT"),
+                               lambda: len(desk.engine_orders("bob")) > n_bob, 2.0), who
+        assert not publish("trend-bot", signal("swing", "SOLUSDT"),
+                           lambda: len(desk.engine_orders("carol")) > n_carol, 2.0)
+        assert publish("trend-bot", signal("trend", "BTCUSDT"),
+                       lambda: len(desk.engine_orders("bob")) > n_bob, 15.0)
+
         # the real peers trade on: an order fills at the venue and reaches DuckDB
         r = desk.buy_sell("alice", "BTCUSDT", Side.BUY, "0.001")
         assert r.ok, r
@@ -163,6 +204,7 @@ def test_every_link_refuses_strangers_while_the_desk_trades(tmp_path: Path) -> N
         assert "SECURITY refused a peer without a valid key on oms-gateway" in log, log[-3000:]
         assert "SECURITY refused a peer without a valid key on oms-writer" in log
         assert "SECURITY refused a peer without a valid key on oms " in log
+        assert "SECURITY refused a peer without a valid key on oms-signals" in log
         con = duckdb.connect(run.database, read_only=True)
         try:
             mine = con.execute("SELECT count(*) FROM executions WHERE order_id = ?",
