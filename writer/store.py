@@ -96,8 +96,8 @@ def create_sql(spec: TableSpec) -> str:
 
 
 def added_columns_sql(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
-    """ALTER statements for the columns a record gained since the table was created (a field
-    taking former padding comes last in its record, so appending keeps the column order)."""
+    """ALTER statements for the columns a record gained since the table was created (they
+    come last in the table wherever they sit in the record: rows are inserted by name)."""
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
         [spec.name]).fetchall()}
@@ -185,7 +185,8 @@ class Store:
                 spec = SPECS[mt]
                 tbl = arrow_table(spec, arr)
                 con.register("_batch", tbl)
-                con.execute(f'INSERT INTO "{spec.name}" SELECT * FROM _batch')
+                # by name: a table made before a record gained a field has it last
+                con.execute(f'INSERT INTO "{spec.name}" BY NAME SELECT * FROM _batch')
                 con.unregister("_batch")
                 rows += len(arr)
             con.execute("UPDATE writer_state SET last_seq = ?, updated_ns = ? WHERE id = 1",
