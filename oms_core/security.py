@@ -142,6 +142,11 @@ def server_keys(cfg: Any) -> CurveKeyPair:
 
 def client_keys(cfg: Any, name: str) -> CurveClientKeys:
     """What peer ``name`` needs to reach the engine (its pair and the engine's public key)."""
+    for path in (key_files(cfg, name)[1], key_files(cfg, ENGINE_KEY)[0]):
+        if not path.exists():
+            raise FileNotFoundError(f"security is on and {path} does not exist: `oms keys "
+                                    f"--config {cfg.file}` makes the keys (`oms run` makes "
+                                    "the missing ones when it starts)")
     pair = load_keypair(key_files(cfg, name)[1])
     return CurveClientKeys(pair.public, pair.secret,
                            load_public_key(key_files(cfg, ENGINE_KEY)[0]))
