@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # a supervisor starts its children with these blocked (held, not lost, until now)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     ctx = zmq.Context.instance()
     md = ctx.socket(zmq.SUB)
     md.setsockopt(zmq.LINGER, 0)

@@ -48,7 +48,7 @@ from urllib.parse import urlparse
 
 from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
-from oms_core.engine.process import stop_with_parent
+from oms_core.engine.process import stop_with_parent, stop_with_parent_signals_held
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +80,8 @@ class ChildSpec:
     shard: int | None = None
     restart: bool = True
     report_line: str = ""  # status shows the last output line starting with this (JSON)
+    # it unblocks SIGTERM / SIGINT once its handlers exist: start it with them held
+    holds_stop_signals: bool = False
 
 
 @dataclass
@@ -142,7 +144,9 @@ class Supervisor:
             out.flush()
             c.proc = subprocess.Popen(c.spec.argv, stdout=out, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, cwd=self.run_dir, env=env,
-                                      start_new_session=True, preexec_fn=stop_with_parent)
+                                      start_new_session=True,
+                                      preexec_fn=stop_with_parent_signals_held
+                                      if c.spec.holds_stop_signals else stop_with_parent)
         c.starts += 1
         c.last_start = time.monotonic()
         c.next_start = 0.0
@@ -508,7 +512,8 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
         specs.append(ChildSpec(f"sim-{ex.name}", [
             py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
             str(sim_toml), "--ports-file", str(ports), "--state",
-            str(paper_state_file(cfg, ex.name))], stop_rank=4, ready_file=str(ports)))
+            str(paper_state_file(cfg, ex.name))], stop_rank=4, ready_file=str(ports),
+            holds_stop_signals=True))
         venues[ex.name] = (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
     engines, writers = [], []
     for k in shards:
@@ -523,14 +528,15 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
             *(["--insecure"] if insecure else [])],
             # bound is enough: the gateways started after it answer its reconciliation
             stop_rank=1, ready_line="LISTENING ", stop_timeout=30.0, shard=k,
-            report_line="RECONCILED "))
+            report_line="RECONCILED ", holds_stop_signals=True))
         wargs = [py, "-m", "writer", "--engine", writer_ep, "--journal", str(journal), "--db",
                  db, "--flush-ms", str(cfg.writer.flush_interval_ms)]
         if secure:
             for opt, path in security.curve_files(cfg, security.WRITER_KEY).items():
                 wargs += [f"--{opt.replace('_', '-')}", path]
         writers.append(ChildSpec(f"writer-{k}", wargs, stop_rank=2, stop_timeout=30.0,
-                                 after_stop=wargs + ["--max-seconds", "0.3"], shard=k))
+                                 after_stop=wargs + ["--max-seconds", "0.3"], shard=k,
+                                 holds_stop_signals=True))
         info["shards"][str(k)] = {
             "commands": shard_endpoint(cfg.engine.commands, k),
             "events": shard_endpoint(cfg.engine.events, k), "writer": writer_ep,
@@ -633,7 +639,7 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
                 {"instruments": instruments, "accounts": accounts})
     return ChildSpec(f"gateway-{exchange}-{shard}", [
         sys.executable, "-m", "gateways", "--config", str(path), "--log-level", "WARNING"],
-        stop_rank=0, shard=shard)
+        stop_rank=0, shard=shard, holds_stop_signals=True)
 
 
 __all__ = ["ChildSpec", "Supervisor", "ask_status", "database_of", "free_port",

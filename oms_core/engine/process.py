@@ -34,12 +34,18 @@ def die_with_parent() -> None:
 def stop_with_parent() -> None:
     """``preexec_fn`` for supervised children: SIGTERM them (a clean stop: the engine answers
     what arrived and closes its journal) when the supervisor that started them dies, so a
-    killed ``oms run`` leaves nothing trading unsupervised. SIGTERM and SIGINT start blocked:
-    one sent before the child's handlers exist waits for them (each child unblocks them once
-    its handler is in place) instead of killing it without a clean close."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    killed ``oms run`` leaves nothing trading unsupervised."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_with_parent_signals_held() -> None:
+    """:func:`stop_with_parent`, and SIGTERM / SIGINT start blocked: one sent before the
+    child's handlers exist waits for them instead of killing it without a clean close. Only
+    for programs that unblock them once their handlers are in place (every process of this
+    project: engine, gateway, writer, simulator)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    stop_with_parent()
 
 
 def _toml_value(v: Any) -> str:

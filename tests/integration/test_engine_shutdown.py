@@ -156,14 +156,14 @@ def test_writer_stops_with_exit_zero_while_starting_and_when_signalled_twice(
         tmp_path: Path) -> None:
     """The writer under `oms run` is stopped as soon as it started as often as the engine;
     it runs at SCHED_IDLE, so on a busy machine its imports and database open take long."""
-    from oms_core.engine.process import ROOT, stop_with_parent
+    from oms_core.engine.process import ROOT, stop_with_parent_signals_held
 
     for i, delay in enumerate((0.0, 0.3, 0.6, 1.0, 2.0)):
         proc = subprocess.Popen(  # as the supervisor starts it
             [sys.executable, "-m", "writer", "--engine", "tcp://127.0.0.1:1", "--db",
              str(tmp_path / f"w{i}.duckdb")], cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-            preexec_fn=stop_with_parent)
+            preexec_fn=stop_with_parent_signals_held)
         try:
             time.sleep(delay)
             proc.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from bindings.client import Ack, OmsClient
 from oms_core.config import load_config
 from oms_core.engine.config import shard_endpoint
 from oms_core.enums import OrderType, Reject, Side
+from oms_core.security import operator_keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -29,7 +30,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def _client(run: Run, name: str) -> tuple[OmsClient, int]:
     cfg = load_config(run.config)
     c = cfg.clients[name]
-    return OmsClient(shard_endpoint(cfg.engine.commands, c.shard), timeout=5.0), c.id
+    return OmsClient(shard_endpoint(cfg.engine.commands, c.shard), timeout=5.0,
+                     curve=operator_keys(cfg)), c.id
 
 
 def _open(run: Run, name: str) -> int:

@@ -22,6 +22,7 @@ from oms_core.config import load_config
 from oms_core.demo import write_demo_config
 from oms_core.engine.process import ROOT, wait_ready
 from oms_core.enums import OrderType, Side, TimeInForce
+from oms_core.security import operator_keys
 
 OMS = [sys.executable, "-m", "oms_core.cli"]
 ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
@@ -68,7 +69,7 @@ def _trade_within(run: OmsRun, seconds: float) -> float:
     ep = run.ready["shards"]["0"]["commands"]
     t0 = time.monotonic()
     last: Any = None
-    with OmsClient(ep, timeout=3) as c:
+    with OmsClient(ep, timeout=3, curve=operator_keys(cfg)) as c:
 
         def held() -> int:
             rows = c.query(QueryKind.POSITIONS, account=alice.id).rows

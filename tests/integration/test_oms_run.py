@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+from oms_core.config import load_config
 from oms_core.demo import write_demo_config
 from oms_core.engine.process import wait_ready
+from oms_core.security import operator_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -209,7 +211,8 @@ def _fill_count(run: Run) -> int:
     from bindings.client import OmsClient
     from bindings.wire.spec import QueryKind
 
-    with OmsClient(run.ready["shards"]["0"]["commands"], timeout=3) as c:
+    with OmsClient(run.ready["shards"]["0"]["commands"], timeout=3,
+                   curve=operator_keys(load_config(str(run.config)))) as c:
         res = c.query(QueryKind.ORDERS, account=1)
     return sum(o.filled for o in res.rows)
 
@@ -227,8 +230,9 @@ def test_sigterm_stops_everything_and_loses_nothing(run: Run) -> None:
     run.publisher.send_signal(signal.SIGTERM)
     run.publisher.wait(10)
     time.sleep(1.0)  # let in-flight orders come back from the venue
+    keys = operator_keys(load_config(str(run.config)))
     for k, sh in run.ready["shards"].items():
-        with OmsClient(sh["commands"], timeout=3) as c:
+        with OmsClient(sh["commands"], timeout=3, curve=keys) as c:
             filled[int(k)] = {}
             for account in (0, 1, 2):
                 res = c.query(QueryKind.ORDERS, account=account)
