@@ -6,7 +6,12 @@ import os
 
 
 def leave_idle() -> None:
-    """Back to normal scheduling (this thread): stopping is not background work, and at
-    SCHED_IDLE a busy machine would starve the exit."""
+    """Back to normal scheduling (this thread) where allowed: stopping is not background
+    work, and at SCHED_IDLE a busy machine would starve the exit. Called from signal
+    handlers: never raises."""
     if hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(0) == os.SCHED_IDLE:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            pass  # an unprivileged user (RLIMIT_NICE 0, as in the container) may not: it
+            # stops at its background priority then

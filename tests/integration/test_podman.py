@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 
 from bindings.client import OmsClient
+from bindings.security import CurveClientKeys, client_keys_from_files
 from oms_core.config import OmsConfig, load_config
 from oms_core.enums import OrderStatus, Reject, Side
 from oms_core.supervisor import ask_status
@@ -97,6 +98,24 @@ def engine_order_id(client_order_id: str) -> int:
     tail = client_order_id.removeprefix(CLIENT_ORDER_PREFIX)
     return int(tail) if client_order_id.startswith(CLIENT_ORDER_PREFIX) and tail.isdigit() \
         else -1
+
+
+def operator_keys_of(env: dict[str, str], into: Path) -> CurveClientKeys:
+    """The operator's CURVE keys, as ``oms run`` made them on the keys volume (read from the
+    container: security is on in docker/oms.toml)."""
+    def read(name: str) -> str:
+        return run(["podman", "exec", OMS, "cat", f"/var/lib/oms/keys/{name}"], ROOT, env,
+                   timeout=60)
+
+    into.mkdir(mode=0o700, exist_ok=True)
+    secret = into / "operator.key_secret"
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(read("operator.key_secret"))
+    (into / "engine.key").write_text(read("engine.key"))
+    keys = client_keys_from_files(secret, into / "engine.key")
+    assert keys is not None
+    return keys
 
 
 class VenueAccount:
@@ -319,7 +338,8 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         assert len({v.key for v in venues.values()}) == len(CLIENTS)  # an account each
         # the publisher's signals reach the engine by the service name and are answered
         wait_publisher_answered(env)
-        with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
+        with OmsClient(COMMANDS, config=cfg, timeout=5.0,
+                       curve=operator_keys_of(env, tmp_path / "keys")) as client:
             client.hello(CLIENTS, heartbeat_ms=0)
             quiesce(compose, client, src, env)
             first = trade_each_client(client, Side.BUY)
@@ -346,7 +366,8 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         report = next(p["report"] for p in status["processes"] if p["name"] == "engine-0")
         assert report and report["ok"] and not report["halted"], report
         venues = {who: VenueAccount(who, cfg, env) for who in CLIENTS}
-        with OmsClient(COMMANDS, config=cfg, timeout=5.0) as client:
+        with OmsClient(COMMANDS, config=cfg, timeout=5.0,
+                       curve=operator_keys_of(env, tmp_path / "keys")) as client:
             client.hello(CLIENTS, heartbeat_ms=0)
             quiesce(compose, client, src, env)
             for who, oid in first.items():
