@@ -243,7 +243,7 @@ class ClientConfig:
     exchange_accounts: dict[str, ExchangeAccount]
     enabled: bool = True
     shard: int = 0
-    cancel_on_disconnect: bool = False  # cancel its open orders when its last session ends
+    cancel_on_disconnect: bool = False  # cancel its orders when its last HELLO session is silent
 
 
 @dataclass(frozen=True, slots=True)

@@ -744,9 +744,12 @@ class Engine:
         for s in expired:
             del self.sessions[s.routing_id]
             self.counters["sessions_expired"] += 1
+            if not s.hello:
+                continue  # a one-shot command ends quietly: only a HELLO arms the switch
             live = 0
             for o in self.sessions.values():
-                live |= o.mask
+                if o.hello:
+                    live |= o.mask
             for account in _accounts_of(s.mask & self.cod_accounts & ~live):
                 log.warning("client %r silent: canceling the open orders of account %d",
                             s.name, account)

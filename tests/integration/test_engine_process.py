@@ -262,6 +262,27 @@ def test_cancel_on_disconnect(tmp_path: Path) -> None:
         assert e.stats()["cod_mass_cancels"] == 1
 
 
+def test_a_command_client_that_never_said_hello_arms_no_cancel_on_disconnect(
+        tmp_path: Path) -> None:
+    # a one-shot command (no HELLO, no heartbeats) ends its session when it goes quiet; that
+    # is not a disconnect: the orders it placed stay (a desk's tools send one command each)
+    cfg = base_config(tmp_path, "ipc", heartbeat_ms=50)  # sessions end after 150 ms quiet
+    with EngineProcess(cfg, tmp_path) as e:
+        peer = Peer(e.endpoints)
+        try:
+            c = OmsClient(e.endpoints["client"], account=1, timeout=5)
+            a = c.submit(1, Side.BUY, 5, 4_999_000)
+            peer.recv(peer.orders, lambda r: r.order_id == a.order_id)
+            c.close()
+            with pytest.raises(TimeoutError):
+                peer.recv(peer.orders, lambda r: r.msg_type == MsgType.GW_CANCEL, 1.0)
+        finally:
+            peer.close()
+        assert e.stop() == 0
+        st = e.stats()
+        assert st["sessions_expired"] >= 1 and st["cod_mass_cancels"] == 0
+
+
 def test_sigterm_answers_in_flight_and_exits_zero(tmp_path: Path) -> None:
     with EngineProcess(base_config(tmp_path, "ipc"), tmp_path) as e:
         ctx = zmq.Context()

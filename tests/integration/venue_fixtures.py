@@ -135,8 +135,17 @@ class Desk:
             if o is not None and pred(o):
                 return o
             if time.monotonic() > end:
-                raise AssertionError(f"engine order {cl}: {o}")
+                raise AssertionError(f"engine order {cl}: {o}\n{self.logs()}")
             await asyncio.sleep(0.05)
+
+    def logs(self) -> str:
+        """The last lines the engine and a gateway process wrote (for a failure's message)."""
+        out = []
+        for path in (self.engine.err_path, self.tmp / "gateway-stderr.log"):
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-15:]
+                out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out)
 
     # ---- the venue's own records ----------------------------------------------------------
     def venue(self, order_id: int) -> list[OrderRecord]:
