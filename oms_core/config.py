@@ -276,6 +276,7 @@ class EngineConfig:
     writer_delay_us: int = 2000  # longest a writer record waits to share a frame
     journal_durability: str = "group"  # sync | group | os (docs/journal.md)
     journal_group_us: int = 1000  # group: longest a commit stays unsynced
+    audit_queries: bool = False  # QUERY commands in the audit trail too (every other is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -815,6 +816,7 @@ class _Parser:
                                       choices=("sync", "group", "os")),
             journal_group_us=t.int_("journal_group_us", d.journal_group_us, lo=1,
                                     hi=10_000_000),
+            audit_queries=t.bool_("audit_queries", d.audit_queries),
         )
         for k in ("commands", "signals", "events", "health"):
             v = getattr(e, k)

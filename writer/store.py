@@ -18,9 +18,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from bindings.security import Role
 from bindings.wire import records as wire
-from bindings.wire.spec import MsgType
-from oms_core.enums import OrderStatus
+from bindings.wire.spec import AuditOutcome, MsgType, WireError
+from oms_core.enums import OrderStatus, Reject
 
 log = logging.getLogger("writer")
 
@@ -37,8 +38,11 @@ TABLES: dict[int, str] = {
     MsgType.TRADE_CLOSED: "trades_closed",
     MsgType.KILL_STATE: "kill_states",
     MsgType.LIMIT_UPDATE: "limits",
+    MsgType.AUDIT: "audit",
 }
 _SKIP = {"magic", "version", "msg_type", "length"}
+# fixed byte arrays that hold text (UTF-8, NUL padded): VARCHAR columns
+_TEXT = {(MsgType.AUDIT, "sender")}
 _SQL_TYPES = {"u1": "UTINYINT", "u2": "USMALLINT", "u4": "UINTEGER", "u8": "UBIGINT",
               "i1": "TINYINT", "i2": "SMALLINT", "i4": "INTEGER", "i8": "BIGINT"}
 
@@ -55,19 +59,23 @@ class TableSpec:
     dtype: np.dtype
     columns: tuple[str, ...]
     time_column: str
+    text_columns: frozenset[str] = frozenset()
 
 
 def _spec(msg_type: int, name: str) -> TableSpec:
     codec = wire.CODECS_BY_TYPE[msg_type]
     cols = tuple(n for n in codec.dtype.names if n not in _SKIP)
     tcol = "event_ns" if "event_ns" in cols else "send_ns"
-    return TableSpec(msg_type, name, codec.size, codec.dtype, cols, tcol)
+    text = frozenset(c for m, c in _TEXT if m == msg_type)
+    return TableSpec(msg_type, name, codec.size, codec.dtype, cols, tcol, text)
 
 
 SPECS: dict[int, TableSpec] = {mt: _spec(mt, name) for mt, name in TABLES.items()}
 
 
-def _col_sql(dt: np.dtype, col: str) -> str:
+def _col_sql(dt: np.dtype, col: str, text: frozenset[str] = frozenset()) -> str:
+    if col in text:
+        return f'"{col}" VARCHAR'
     base = dt.fields[col][0]
     if base.subdtype is not None:  # fixed arrays (none in event records today)
         sub, shape = base.subdtype
@@ -83,6 +91,11 @@ def name_tables_sql() -> list[str]:
     return [
         "CREATE OR REPLACE TABLE order_statuses (code UTINYINT PRIMARY KEY, name VARCHAR)",
         f"INSERT INTO order_statuses VALUES {rows}",
+        *_names_sql("command_types", MsgType, "USMALLINT"),
+        *_names_sql("reject_reasons", Reject, "USMALLINT"),
+        *_names_sql("audit_outcomes", AuditOutcome, "UTINYINT"),
+        *_names_sql("roles", Role, "UTINYINT"),
+        f"CREATE OR REPLACE VIEW audit_trail AS {AUDIT_TRAIL_SQL}",
         "CREATE OR REPLACE VIEW order_states AS SELECT o.order_id, o.account, o.instrument, "
         "o.filled, o.event_ns, o.status, s.name AS status_name FROM (SELECT * FROM orders "
         "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY seq DESC) = 1) o "
@@ -90,8 +103,28 @@ def name_tables_sql() -> list[str]:
     ]
 
 
+def _names_sql(table: str, enum: type, sql_type: str) -> list[str]:
+    rows = ", ".join(f"({int(m)}, '{m.name}')" for m in enum)
+    return [f"CREATE OR REPLACE TABLE {table} (code {sql_type} PRIMARY KEY, name VARCHAR)",
+            f"INSERT INTO {table} VALUES {rows}"]
+
+
+# the audit table with its codes by name: the one reading of it (view, `oms audit`)
+AUDIT_TRAIL_SQL = (
+    "SELECT a.seq, a.event_ns, make_timestamp(a.event_ns // 1000) AS time, a.sender, "
+    "r.name AS role, c.name AS command, a.action, a.request_id, a.account, a.strategy, "
+    "a.instrument, a.client_order_id, a.order_id, a.value, o.name AS outcome, a.code, "
+    f"CASE WHEN a.outcome = {int(AuditOutcome.REFUSED)} THEN "
+    f"'{WireError.UNAUTHORIZED.name}' WHEN a.outcome = {int(AuditOutcome.REJECT)} "
+    "THEN j.name END AS reason "
+    "FROM audit a LEFT JOIN roles r ON r.code = a.role "
+    "LEFT JOIN command_types c ON c.code = a.cmd_type "
+    "LEFT JOIN audit_outcomes o ON o.code = a.outcome "
+    "LEFT JOIN reject_reasons j ON j.code = a.code")
+
+
 def create_sql(spec: TableSpec) -> str:
-    cols = ", ".join(_col_sql(spec.dtype, c) for c in spec.columns)
+    cols = ", ".join(_col_sql(spec.dtype, c, spec.text_columns) for c in spec.columns)
     return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({cols})'
 
 
@@ -101,13 +134,20 @@ def added_columns_sql(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[s
     have = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
         [spec.name]).fetchall()}
-    return [f'ALTER TABLE "{spec.name}" ADD COLUMN {_col_sql(spec.dtype, c)}'
+    return [f'ALTER TABLE "{spec.name}" ADD COLUMN {_col_sql(spec.dtype, c, spec.text_columns)}'
             for c in spec.columns if c not in have]
 
 
 def arrow_table(spec: TableSpec, arr: np.ndarray) -> pa.Table:
     """Columns of a structured array of records as an Arrow table (one copy per column)."""
-    return pa.table({c: np.ascontiguousarray(arr[c]) for c in spec.columns})
+    return pa.table({c: _text(arr[c]) if c in spec.text_columns else np.ascontiguousarray(arr[c])
+                     for c in spec.columns})
+
+
+def _text(col: np.ndarray) -> pa.Array:
+    """NUL-padded UTF-8 byte arrays (n x width) as strings."""
+    raw = np.ascontiguousarray(col).view(f"S{col.shape[1]}").ravel()  # drops the NULs
+    return pa.array(raw, type=pa.binary()).cast(pa.string())
 
 
 def connect(db_path: str, lock_timeout_s: float = 0.0, read_only: bool = False

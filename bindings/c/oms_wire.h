@@ -24,6 +24,7 @@
 #define OMS_GW_STATUS_INTERVAL_MS 1000u
 #define OMS_GW_SILENT_AFTER_MS 3000u
 #define OMS_ALERTS_KEPT 64u
+#define OMS_AUDIT_SENDER_BYTES 32u
 
 /* ---- enumerations (values from oms_core/enums.py and bindings/wire/spec.py) ---- */
 enum oms_side {
@@ -214,6 +215,7 @@ enum oms_msg {
     OMS_MSG_TRADE_CLOSED = 74,
     OMS_MSG_PROTOCOL_ERROR = 75,
     OMS_MSG_GATEWAY_STATE = 76,
+    OMS_MSG_AUDIT = 77,
     OMS_MSG_GW_NEW_ORDER = 128,
     OMS_MSG_GW_CANCEL = 129,
     OMS_MSG_GW_REPLACE = 130,
@@ -291,6 +293,11 @@ enum oms_gw {
 enum oms_md_flag {
     OMS_MD_FLAG_STALE = 1,
     OMS_MD_FLAG_TRADE = 2,
+};
+enum oms_audit {
+    OMS_AUDIT_ACK = 1,
+    OMS_AUDIT_REJECT = 2,
+    OMS_AUDIT_REFUSED = 3,
 };
 
 /* ---- header ---- */
@@ -864,6 +871,40 @@ _Static_assert(offsetof(oms_gateway_state_t, detail) == 60, "oms_gateway_state_t
 _Static_assert(offsetof(oms_gateway_state_t, state) == 64, "oms_gateway_state_t.state");
 _Static_assert(offsetof(oms_gateway_state_t, _pad0) == 65, "oms_gateway_state_t._pad0");
 
+/* AUDIT (type 77, engine->writer, 120 bytes). One command as the engine received and answered it, with the key that sent it: every command but HEARTBEAT (QUERY when the engine is told to), refused ones included, and what the engine did itself on a client's behalf (cancel on disconnect). Journaled and written to DuckDB's audit table; never sent to clients. header request_id = the command's. */
+typedef struct oms_audit_t {
+    oms_hdr_t hdr;                    /* offset 0, 32 bytes */
+    int64_t event_ns;                   /* +32: engine time of the event, ns */
+    uint64_t order_id;                  /* +40: order the command addressed or made (first leg), else 0 */
+    uint64_t client_order_id;           /* +48: client order id of the command (first leg), else 0 */
+    int64_t value;                      /* +56: ADMIN: the value (SET_LIMIT); SIGNAL: the signal value; else 0 */
+    uint32_t account;                   /* +64: account id */
+    uint32_t strategy;                  /* +68: strategy id */
+    uint32_t instrument;                /* +72: instrument id */
+    uint16_t code;                      /* +76: REJECT: Reject code; REFUSED: WireError UNAUTHORIZED; else 0 */
+    uint16_t cmd_type;                  /* +78: MsgType of the command */
+    uint8_t role;                       /* +80: Role of the sender's key (bindings.security.Role) */
+    uint8_t outcome;                    /* +81: AuditOutcome */
+    uint8_t action;                     /* +82: ADMIN: AdminAction; QUERY: QueryKind; SIGNAL: SignalMode; else 0 */
+    uint8_t sender[32];                 /* +83: identity name of the CURVE key that sent the command, UTF-8, NUL padded (AUDIT_INSECURE with security off, AUDIT_ENGINE for the engine's own actions) */
+    uint8_t _pad0[5];                   /* +115: padding, must be zero */
+} oms_audit_t;
+_Static_assert(sizeof(oms_audit_t) == 120, "oms_audit_t size");
+_Static_assert(offsetof(oms_audit_t, event_ns) == 32, "oms_audit_t.event_ns");
+_Static_assert(offsetof(oms_audit_t, order_id) == 40, "oms_audit_t.order_id");
+_Static_assert(offsetof(oms_audit_t, client_order_id) == 48, "oms_audit_t.client_order_id");
+_Static_assert(offsetof(oms_audit_t, value) == 56, "oms_audit_t.value");
+_Static_assert(offsetof(oms_audit_t, account) == 64, "oms_audit_t.account");
+_Static_assert(offsetof(oms_audit_t, strategy) == 68, "oms_audit_t.strategy");
+_Static_assert(offsetof(oms_audit_t, instrument) == 72, "oms_audit_t.instrument");
+_Static_assert(offsetof(oms_audit_t, code) == 76, "oms_audit_t.code");
+_Static_assert(offsetof(oms_audit_t, cmd_type) == 78, "oms_audit_t.cmd_type");
+_Static_assert(offsetof(oms_audit_t, role) == 80, "oms_audit_t.role");
+_Static_assert(offsetof(oms_audit_t, outcome) == 81, "oms_audit_t.outcome");
+_Static_assert(offsetof(oms_audit_t, action) == 82, "oms_audit_t.action");
+_Static_assert(offsetof(oms_audit_t, sender) == 83, "oms_audit_t.sender");
+_Static_assert(offsetof(oms_audit_t, _pad0) == 115, "oms_audit_t._pad0");
+
 /* GW_NEW_ORDER (type 128, engine->gateway, 88 bytes). Send an order to the venue. */
 typedef struct oms_gw_new_order_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
@@ -1093,6 +1134,7 @@ static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     case OMS_MSG_TRADE_CLOSED: return 64;
     case OMS_MSG_PROTOCOL_ERROR: return 48;
     case OMS_MSG_GATEWAY_STATE: return 72;
+    case OMS_MSG_AUDIT: return 120;
     case OMS_MSG_GW_NEW_ORDER: return 88;
     case OMS_MSG_GW_CANCEL: return 56;
     case OMS_MSG_GW_REPLACE: return 72;

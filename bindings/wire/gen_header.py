@@ -74,6 +74,7 @@ def render_header() -> str:
         f"#define OMS_GW_STATUS_INTERVAL_MS {spec.GW_STATUS_INTERVAL_MS}u",
         f"#define OMS_GW_SILENT_AFTER_MS {spec.GW_SILENT_AFTER_MS}u",
         f"#define OMS_ALERTS_KEPT {spec.ALERTS_KEPT}u",
+        f"#define OMS_AUDIT_SENDER_BYTES {spec.AUDIT_SENDER_BYTES}u",
         "",
         "/* ---- enumerations (values from oms_core/enums.py and bindings/wire/spec.py) ---- */",
     ]
@@ -160,6 +161,7 @@ def render_pxd() -> str:
         "        OMS_GW_STATUS_INTERVAL_MS",
         "        OMS_GW_SILENT_AFTER_MS",
         "        OMS_ALERTS_KEPT",
+        "        OMS_AUDIT_SENDER_BYTES",
     ]
     for prefix, enum_cls in spec.ENUMS:
         out.append("")

@@ -80,6 +80,7 @@ class MsgType(IntEnum):
     TRADE_CLOSED = 74
     PROTOCOL_ERROR = 75
     GATEWAY_STATE = 76
+    AUDIT = 77
     GW_NEW_ORDER = 128
     GW_CANCEL = 129
     GW_REPLACE = 130
@@ -106,6 +107,19 @@ class WireError(IntEnum):
     TOO_MANY_RECORDS = 9  # more than MAX_RECORDS_PER_FRAME records
     WRONG_DIRECTION = 10  # e.g. a client sent an event or gateway record (engine check)
     UNAUTHORIZED = 11  # the sender's role may not send this record (engine check)
+
+
+class AuditOutcome(IntEnum):
+    """How the engine answered an audited command."""
+
+    ACK = 1  # accepted
+    REJECT = 2  # refused by the engine's checks: ``code`` is the Reject code
+    REFUSED = 3  # the sender's key may not send it (nothing executed): ``code`` is UNAUTHORIZED
+
+
+AUDIT_SENDER_BYTES = 32  # AUDIT.sender: the key's identity name, UTF-8, NUL padded
+AUDIT_INSECURE = "(insecure)"  # AUDIT.sender with security off (no key says who sent it)
+AUDIT_ENGINE = "(engine)"  # AUDIT.sender of what the engine does itself on clients' behalf
 
 
 class HeaderFlag(IntEnum):
@@ -199,6 +213,7 @@ ENUMS: list[tuple[str, type[IntEnum]]] = [
     ("OMS_EXEC", ExecType),
     ("OMS_GW", GatewayState),
     ("OMS_MD_FLAG", MdFlag),
+    ("OMS_AUDIT", AuditOutcome),
 ]
 
 
@@ -529,6 +544,26 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
         F("detail", "i32", "venue / transport detail code of that GW_STATUS (0 if none)"),
         F("state", "u8", "GatewayState of that GW_STATUS"),
     ]),
+    (MsgType.AUDIT, "engine->writer",
+     "One command as the engine received and answered it, with the key that sent it: every "
+     "command but HEARTBEAT (QUERY when the engine is told to), refused ones included, and "
+     "what the engine did itself on a client's behalf (cancel on disconnect). Journaled and "
+     "written to DuckDB's audit table; never sent to clients. header request_id = the "
+     "command's.", [
+        _EV_NS,
+        F("order_id", "u64", "order the command addressed or made (first leg), else 0"),
+        F("client_order_id", "u64", "client order id of the command (first leg), else 0"),
+        F("value", "i64", "ADMIN: the value (SET_LIMIT); SIGNAL: the signal value; else 0"),
+        _ACC, _STRAT, _INST,
+        F("code", "u16", "REJECT: Reject code; REFUSED: WireError UNAUTHORIZED; else 0"),
+        F("cmd_type", "u16", "MsgType of the command"),
+        F("role", "u8", "Role of the sender's key (bindings.security.Role)"),
+        F("outcome", "u8", "AuditOutcome"),
+        F("action", "u8", "ADMIN: AdminAction; QUERY: QueryKind; SIGNAL: SignalMode; else 0"),
+        F("sender", "u8", "identity name of the CURVE key that sent the command, UTF-8, NUL "
+                          "padded (AUDIT_INSECURE with security off, AUDIT_ENGINE for the "
+                          "engine's own actions)", count=AUDIT_SENDER_BYTES),
+    ]),
     # -- engine <-> gateway -------------------------------------------------------------------
     (MsgType.GW_NEW_ORDER, "engine->gateway", "Send an order to the venue.", [
         F("order_id", "u64", "engine order id (the venue client order id derives from it)"),
@@ -638,9 +673,10 @@ RECORDS_BY_TYPE: dict[int, Record] = {r.type_id: r for r in RECORDS.values()}
 RECORD_SIZES: dict[int, int] = {r.type_id: r.size for r in RECORDS.values()}
 
 __all__ = [
-    "ALERTS_KEPT", "ANY_ID", "CTYPES", "ENUMS", "GW_SILENT_AFTER_MS", "GW_STATUS_INTERVAL_MS",
+    "ALERTS_KEPT", "ANY_ID", "AUDIT_ENGINE", "AUDIT_INSECURE", "AUDIT_SENDER_BYTES", "CTYPES",
+    "ENUMS", "GW_SILENT_AFTER_MS", "GW_STATUS_INTERVAL_MS",
     "HEADER_FIELDS", "HEADER_SIZE", "MAGIC", "MAX_FRAME_SIZE",
     "MAX_RECORDS_PER_FRAME", "RECORDS", "RECORDS_BY_TYPE", "RECORD_SIZES", "VERSION",
-    "AdminAction", "ExecType", "Field", "GatewayState", "HeaderFlag", "MdFlag", "MsgType",
-    "QueryKind", "Record", "Scope", "SignalMode", "WireError",
+    "AdminAction", "AuditOutcome", "ExecType", "Field", "GatewayState", "HeaderFlag", "MdFlag",
+    "MsgType", "QueryKind", "Record", "Scope", "SignalMode", "WireError",
 ]

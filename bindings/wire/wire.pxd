@@ -19,6 +19,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_GW_STATUS_INTERVAL_MS
         OMS_GW_SILENT_AFTER_MS
         OMS_ALERTS_KEPT
+        OMS_AUDIT_SENDER_BYTES
 
     enum:
         OMS_SIDE_BUY
@@ -208,6 +209,7 @@ cdef extern from "oms_wire.h" nogil:
         OMS_MSG_TRADE_CLOSED
         OMS_MSG_PROTOCOL_ERROR
         OMS_MSG_GATEWAY_STATE
+        OMS_MSG_AUDIT
         OMS_MSG_GW_NEW_ORDER
         OMS_MSG_GW_CANCEL
         OMS_MSG_GW_REPLACE
@@ -285,6 +287,11 @@ cdef extern from "oms_wire.h" nogil:
     enum:
         OMS_MD_FLAG_STALE
         OMS_MD_FLAG_TRADE
+
+    enum:
+        OMS_AUDIT_ACK
+        OMS_AUDIT_REJECT
+        OMS_AUDIT_REFUSED
 
     ctypedef struct oms_hdr_t:
         uint16_t magic
@@ -551,6 +558,22 @@ cdef extern from "oms_wire.h" nogil:
         uint32_t gateway_id
         int32_t detail
         uint8_t state
+
+    ctypedef struct oms_audit_t:
+        oms_hdr_t hdr
+        int64_t event_ns
+        uint64_t order_id
+        uint64_t client_order_id
+        int64_t value
+        uint32_t account
+        uint32_t strategy
+        uint32_t instrument
+        uint16_t code
+        uint16_t cmd_type
+        uint8_t role
+        uint8_t outcome
+        uint8_t action
+        uint8_t sender[32]
 
     ctypedef struct oms_gw_new_order_t:
         oms_hdr_t hdr

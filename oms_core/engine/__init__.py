@@ -14,13 +14,14 @@ from typing import Any
 _SOURCES = {
     "EngineConfig": ".config", "build_core": ".config", "load_engine_config": ".config",
     "MemoryJournal": ".journal_mem",
-    "KIND_CONFIG": ".kinds", "KIND_MARK_TO_MARKET": ".kinds", "KIND_START_OF_DAY": ".kinds",
-    "KIND_TIMER": ".kinds",
+    "KIND_AUDIT": ".kinds", "KIND_CONFIG": ".kinds", "KIND_MARK_TO_MARKET": ".kinds",
+    "KIND_START_OF_DAY": ".kinds", "KIND_TIMER": ".kinds",
     "Engine": ".server", "orders_for_signal": ".server",
 }
 
 __all__ = [
-    "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER", "Engine",
+    "KIND_AUDIT", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER",
+    "Engine",
     "EngineConfig", "MemoryJournal", "build_core", "load_engine_config", "orders_for_signal",
 ]
 

@@ -106,6 +106,7 @@ class EngineConfig:
     max_exchanges: int = 16
     writer_hwm: int = 1_000
     writer_delay_us: int = 2_000
+    audit_queries: bool = False  # QUERY commands in the audit trail too
     journal_durability: str = "group"
     journal_group_us: int = 1_000
     journal_dir: str | None = None
@@ -170,6 +171,7 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
         max_orders=e.max_orders,
         max_accounts=e.max_accounts, max_instruments=e.max_instruments,
         max_exchanges=e.max_exchanges, writer_delay_us=e.writer_delay_us,
+        audit_queries=e.audit_queries,
         journal_durability=e.journal_durability, journal_group_us=e.journal_group_us,
         journal_dir=str(Path(e.journal_dir) / f"shard-{shard}") if e.journal_dir else None,
         base_dir=str(Path(oms.file).parent), oms=oms, shard=shard,

@@ -7,5 +7,6 @@ KIND_TIMER = 192  # core.on_timer: expire GTD / DAY orders
 KIND_MARK_TO_MARKET = 193  # core.mark_to_market: revalue positions, run the loss breakers
 KIND_START_OF_DAY = 194  # core.start_of_day
 KIND_CONFIG = 195  # a configuration change
+KIND_AUDIT = 200  # an AUDIT record of a client command, emitted as an event when applied
 
-__all__ = ["KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER"]
+__all__ = ["KIND_AUDIT", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER"]

@@ -13,7 +13,8 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from bindings.wire.wire cimport (
-    OMS_ALERTS_KEPT, oms_gw_status_t, oms_order_update_t, oms_risk_alert_t,
+    OMS_ALERTS_KEPT, OMS_AUDIT_SENDER_BYTES, oms_gw_status_t, oms_order_update_t,
+    oms_risk_alert_t,
 )
 from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
@@ -26,6 +27,7 @@ cdef enum:
     KIND_MARK_TO_MARKET = 193     # core.mark_to_market: revalue, run the loss breakers
     KIND_START_OF_DAY = 194       # core.start_of_day
     KIND_CONFIG = 195             # a configuration change (payload: the server's own encoding)
+    KIND_AUDIT = 200              # an AUDIT record (payload), emitted as an event when applied
 
 # Roles (same numbers as bindings.security.Role).
 cdef enum:
@@ -134,6 +136,19 @@ cdef class EngineLoop:
     cdef uint32_t n_gateways
     cdef int32_t reject_venue_code
     """The venue's code of the REJECT being applied, for its PROTECTION_REFUSED alert."""
+    # the audit trail: one AUDIT record per client command (see _audit)
+    cdef public bint audit
+    """Audit the client commands (on; off only to measure what the trail costs)."""
+    cdef public bint audit_queries
+    """Audit QUERY commands too (off: queries change nothing and can be frequent)."""
+    cdef uint8_t cur_sender[OMS_AUDIT_SENDER_BYTES]
+    """Identity name of the key that sent the frame being handled (set by ``set_sender``)."""
+    cdef readonly uint64_t n_audit
+    cdef int ans_outcome
+    """The last answer given (AuditOutcome ACK / REJECT), with its code and ids."""
+    cdef int ans_code
+    cdef uint64_t ans_oid
+    cdef uint64_t ans_cl
 
     cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
                      bint auto_subscribe) except -1
@@ -172,5 +187,10 @@ cdef class EngineLoop:
     cdef void _keep_alert(self, const uint8_t* rec) noexcept
     cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept
     cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
+    cdef int c_set_sender(self, bytes name) except -1
+    """The sender of the frames that follow: its identity name, UTF-8, at most
+    OMS_AUDIT_SENDER_BYTES bytes."""
+    cdef int _audit(self, int mt, const uint8_t* rec, int64_t recv_ns, int outcome,
+                    int code) except -1
     cdef int _authorize(self, int msg_type, const uint8_t* rec) noexcept
     cdef int _gateway_may(self, int msg_type, const uint8_t* rec) noexcept

@@ -199,6 +199,7 @@ cdef class EngineLoop:
         memset(self.gw_n_status, 0, n_exchanges * sizeof(uint64_t))
         self.cur_role = ROLE_ADMIN
         self.cur_allowed = 0xFFFFFFFFFFFFFFFF
+        self.audit = True
         self.set_journal(journal)
 
     def __dealloc__(self):
@@ -341,10 +342,15 @@ cdef class EngineLoop:
                 self.n_unauthorized += 1
                 self.wire_errors[OMS_WIRE_UNAUTHORIZED] += 1
                 self._protocol_error(h.request_id, <uint32_t>off, OMS_WIRE_UNAUTHORIZED, mt)
+                if self.audit:
+                    self._audit(mt, data + off, recv_ns, OMS_AUDIT_REFUSED,
+                                OMS_WIRE_UNAUTHORIZED)
             elif mt == OMS_MSG_HEARTBEAT:
                 self._heartbeat(data + off)
             elif mt == OMS_MSG_QUERY:
                 self._query(data + off)
+                if self.audit and self.audit_queries:
+                    self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             elif mt == OMS_MSG_HELLO:
                 code = self.py_command(mt, PyBytes_FromStringAndSize(<char*>data + off,
                                                                      h.length))
@@ -352,14 +358,118 @@ cdef class EngineLoop:
                     self._ack(data + off, 0, 0, 0, 0, 0, recv_ns, False)
                 else:
                     self._reject(data + off, code, 0, 0, 0, recv_ns, False)
+                if self.audit:
+                    self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             else:
                 if self.live and self.j_input is not None:
                     self.dirty = True
                     self.j_input(mt, recv_ns, PyBytes_FromStringAndSize(<char*>data + off,
                                                                         h.length))
+                self.ans_outcome = 0
+                self.ans_oid = 0
+                self.ans_cl = 0
                 self.c_apply(mt, recv_ns, data + off, h.length, True)
+                if self.audit:
+                    self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             off += h.length
         return count
+
+    # -------------------------------------------------------------------- the audit trail
+    def set_sender(self, bytes name):
+        """The identity name of the key that sends the frames that follow (for their AUDIT
+        records; the engine's stand-ins AUDIT_INSECURE / AUDIT_ENGINE when no key does)."""
+        self.c_set_sender(name)
+
+    cdef int c_set_sender(self, bytes name) except -1:
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
+        if n > OMS_AUDIT_SENDER_BYTES:
+            n = OMS_AUDIT_SENDER_BYTES
+        memset(self.cur_sender, 0, OMS_AUDIT_SENDER_BYTES)
+        memcpy(self.cur_sender, PyBytes_AS_STRING(name), n)
+        return 0
+
+    def audit_command(self, bytes record, int64_t recv_ns):
+        """Audit a command the engine applied itself (``apply_input`` live), as answered."""
+        if self.audit and PyBytes_GET_SIZE(record) >= OMS_WIRE_HEADER_SIZE:
+            self._audit((<const oms_hdr_t*>PyBytes_AS_STRING(record)).msg_type,
+                        <const uint8_t*>PyBytes_AS_STRING(record), recv_ns, self.ans_outcome,
+                        self.ans_code)
+
+    cdef int _audit(self, int mt, const uint8_t* rec, int64_t recv_ns, int outcome,
+                    int code) except -1:
+        """One AUDIT record of the command at ``rec`` (validated, of type ``mt``) and its
+        answer, with the current sender: journaled as a KIND_AUDIT input and applied like one,
+        so a replay gives it the same event sequence as the live run."""
+        cdef oms_audit_t a
+        _hdr(&a, OMS_MSG_AUDIT, sizeof(oms_audit_t), 0, (<const oms_hdr_t*>rec).request_id, 0,
+             recv_ns)
+        a.event_ns = recv_ns
+        a.account = OMS_ANY_ID
+        a.strategy = OMS_ANY_ID
+        a.instrument = OMS_ANY_ID
+        a.code = code
+        a.cmd_type = mt
+        a.role = self.cur_role
+        a.outcome = outcome
+        memcpy(a.sender, self.cur_sender, OMS_AUDIT_SENDER_BYTES)
+        if mt == OMS_MSG_NEW_ORDER:
+            a.account = (<const oms_new_order_t*>rec).account
+            a.strategy = (<const oms_new_order_t*>rec).strategy
+            a.instrument = (<const oms_new_order_t*>rec).instrument
+            a.client_order_id = (<const oms_new_order_t*>rec).client_order_id
+        elif mt == OMS_MSG_CANCEL:
+            a.account = (<const oms_cancel_t*>rec).account
+            a.order_id = (<const oms_cancel_t*>rec).order_id
+            a.client_order_id = (<const oms_cancel_t*>rec).client_order_id
+        elif mt == OMS_MSG_REPLACE:
+            a.account = (<const oms_replace_t*>rec).account
+            a.order_id = (<const oms_replace_t*>rec).order_id
+            a.client_order_id = (<const oms_replace_t*>rec).client_order_id
+        elif mt == OMS_MSG_MASS_CANCEL:
+            a.account = (<const oms_mass_cancel_t*>rec).account
+            a.strategy = (<const oms_mass_cancel_t*>rec).strategy
+            a.instrument = (<const oms_mass_cancel_t*>rec).instrument
+        elif mt == OMS_MSG_NEW_BRACKET:
+            a.account = (<const oms_new_bracket_t*>rec).account
+            a.strategy = (<const oms_new_bracket_t*>rec).strategy
+            a.instrument = (<const oms_new_bracket_t*>rec).instrument
+            a.client_order_id = (<const oms_new_bracket_t*>rec).entry_client_order_id
+        elif mt == OMS_MSG_NEW_OCO:
+            a.account = (<const oms_new_oco_t*>rec).account
+            a.strategy = (<const oms_new_oco_t*>rec).strategy
+            a.instrument = (<const oms_new_oco_t*>rec).instrument
+            a.client_order_id = (<const oms_new_oco_t*>rec).a_client_order_id
+        elif mt == OMS_MSG_SIGNAL:
+            a.account = (<const oms_signal_t*>rec).account
+            a.strategy = (<const oms_signal_t*>rec).strategy
+            a.instrument = (<const oms_signal_t*>rec).instrument
+            a.value = (<const oms_signal_t*>rec).value
+            a.action = (<const oms_signal_t*>rec).mode
+        elif mt == OMS_MSG_QUERY:
+            a.account = (<const oms_query_t*>rec).account
+            a.strategy = (<const oms_query_t*>rec).strategy
+            a.instrument = (<const oms_query_t*>rec).instrument
+            a.order_id = (<const oms_query_t*>rec).order_id
+            a.action = (<const oms_query_t*>rec).kind
+        elif mt == OMS_MSG_ADMIN:
+            a.account = (<const oms_admin_t*>rec).account
+            a.strategy = (<const oms_admin_t*>rec).strategy
+            a.value = (<const oms_admin_t*>rec).value
+            a.action = (<const oms_admin_t*>rec).action
+        elif mt == OMS_MSG_HELLO:
+            a.value = <int64_t>(<const oms_hello_t*>rec).client_id
+        if outcome != OMS_AUDIT_REFUSED:
+            # the order the answer names (a cancel by client order id, a new order's id)
+            if self.ans_oid != 0:
+                a.order_id = self.ans_oid
+            if self.ans_cl != 0:
+                a.client_order_id = self.ans_cl
+        self.n_audit += 1
+        if self.live and self.j_input is not None:
+            self.dirty = True
+            self.j_input(KIND_AUDIT, recv_ns,
+                         PyBytes_FromStringAndSize(<char*>&a, sizeof(oms_audit_t)))
+        return self.c_apply(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t), False)
 
     def on_gateway_frame(self, object frame, int64_t recv_ns):
         """Handle one frame from a gateway (exec reports, market data, status)."""
@@ -450,6 +560,7 @@ cdef class EngineLoop:
         cdef oms_hdr_t h
         cdef oms_gw_market_data_t md
         cdef object res
+        cdef uint8_t* p
         if kind < 192 and (n < OMS_WIRE_HEADER_SIZE):
             return 0
         if kind == OMS_MSG_NEW_ORDER:
@@ -474,6 +585,14 @@ cdef class EngineLoop:
             self.core.c_mark_to_market(ts)
         elif kind == KIND_START_OF_DAY:
             self.core.start_of_day(ts)
+        elif kind == KIND_AUDIT:
+            # the record as journaled, under the next event sequence
+            if n == sizeof(oms_audit_t):
+                p = self._event(OMS_MSG_AUDIT, sizeof(oms_audit_t), 0, False)
+                memcpy(p + OMS_WIRE_HEADER_SIZE, rec + OMS_WIRE_HEADER_SIZE,
+                       sizeof(oms_audit_t) - OMS_WIRE_HEADER_SIZE)
+                (<oms_hdr_t*>p).request_id = (<const oms_hdr_t*>rec).request_id
+            return 0
         else:
             # MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, KIND_CONFIG: cold, in Python
             res = self.py_apply(kind, ts, PyBytes_FromStringAndSize(<char*>rec, n))
@@ -774,6 +893,10 @@ cdef class EngineLoop:
         cdef oms_ack_t* a = <oms_ack_t*>self._answer(OMS_MSG_ACK, sizeof(oms_ack_t), account,
                                                      journaled)
         self.n_acks += 1
+        self.ans_outcome = OMS_AUDIT_ACK
+        self.ans_code = 0
+        self.ans_oid = oid
+        self.ans_cl = cl_ord_id
         a.hdr.request_id = ch.request_id
         a.order_id = oid
         a.leg2_order_id = oid2
@@ -792,6 +915,10 @@ cdef class EngineLoop:
         cdef oms_reject_t* r = <oms_reject_t*>self._answer(OMS_MSG_REJECT, sizeof(oms_reject_t),
                                                            account, journaled)
         self.n_rejects += 1
+        self.ans_outcome = OMS_AUDIT_REJECT
+        self.ans_code = code
+        self.ans_oid = order_id
+        self.ans_cl = cl_ord_id
         r.hdr.request_id = ch.request_id
         r.client_order_id = cl_ord_id
         r.order_id = order_id
@@ -1141,6 +1268,10 @@ cdef class EngineLoop:
         qr.n_rows = n_rows
         qr.code = code
         qr.kind = kind
+        self.ans_outcome = OMS_AUDIT_ACK if code == R_OK else OMS_AUDIT_REJECT
+        self.ans_code = code
+        self.ans_oid = 0
+        self.ans_cl = 0
         return 0
 
     cdef int _query_gateways(self, uint64_t rid, int64_t now) except -1:

@@ -32,7 +32,17 @@ from bindings.security import (
     make_curve_server,
 )
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AdminAction, HeaderFlag, MsgType, Scope, SignalMode
+from bindings.wire.spec import (
+    ANY_ID,
+    AUDIT_ENGINE,
+    AUDIT_INSECURE,
+    AUDIT_SENDER_BYTES,
+    AdminAction,
+    HeaderFlag,
+    MsgType,
+    Scope,
+    SignalMode,
+)
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
@@ -96,6 +106,10 @@ def _make_context() -> zmq.Context:
     return ctx
 
 
+_INSECURE = AUDIT_INSECURE.encode()
+_ENGINE = AUDIT_ENGINE.encode()
+
+
 @dataclass
 class Session:
     """One client connection (a ROUTER routing id)."""
@@ -110,6 +124,19 @@ class Session:
     hello: bool = False
     next_hb_ns: int = 0
     strategies: int = (1 << 64) - 1  # a publisher: the strategies it may signal (bits)
+    audit_name: bytes = _INSECURE  # who the AUDIT records of its commands name
+
+    def __post_init__(self) -> None:
+        if self.name:
+            self.audit_name = audit_name(self.name)
+
+
+def audit_name(name: str) -> bytes:
+    """An identity name as AUDIT records hold it (UTF-8, cut at a character boundary)."""
+    b = name.encode("utf-8")
+    if len(b) <= AUDIT_SENDER_BYTES:
+        return b
+    return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 def _bits(accounts: Any) -> int:
@@ -151,6 +178,7 @@ class Engine:
         self.loop.py_apply = self._py_apply
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
+        self.loop.audit_queries = self.cfg.audit_queries
         self.strategies = {s.id: s for s in self.cfg.strategies}
         self.strategy_enabled = {s.id: True for s in self.cfg.strategies}
         self.cod_accounts = _bits(self.cfg.cancel_on_disconnect())
@@ -524,6 +552,7 @@ class Engine:
         loop.begin(s.role, s.allowed, s.mask, self.registry is None)
         if s.role == Role.PUBLISHER:
             loop.limit_peer(s.strategies, -1)
+        loop.set_sender(s.audit_name)
         loop.on_client_frame(frame, now)
         s.mask = loop.cur_mask
         self._flush(rid)
@@ -621,10 +650,12 @@ class Engine:
             self._cur = None
             if ident is None:
                 loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+                loop.set_sender(_INSECURE)
             else:  # a publisher: its strategies only (each record is checked)
                 loop.begin(int(Role.PUBLISHER), ALL_ACCOUNTS, 0, False)
                 if ident.role == Role.PUBLISHER:
                     loop.limit_peer(_bits(ident.strategies), -1)
+                loop.set_sender(audit_name(ident.name))
             loop.on_client_frame(frame, time.time_ns())
             self._flush(None)
 
@@ -756,7 +787,9 @@ class Engine:
                 rec = wire.encode("MASS_CANCEL", 0, 0, now, 0, account=account,
                                   strategy=ANY_ID, instrument=ANY_ID, side=0)
                 self.loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+                self.loop.set_sender(_ENGINE)
                 self.loop.apply_input(int(MsgType.MASS_CANCEL), now, rec, False)
+                self.loop.audit_command(rec, now)
                 self._flush(None)
                 self.counters["cod_mass_cancels"] += 1
 

@@ -343,6 +343,7 @@ cdef class ClientPump:
         loop.c_begin(s.role, s.allowed, s.mask, not self.secure)
         if s.role == ROLE_PUBLISHER:
             loop.cur_strategies = s.strategies
+        loop.c_set_sender(s.audit_name)
         loop.c_client_frame(<const uint8_t*>api.msg_data(&self.m_body),
                             <Py_ssize_t>api.msg_size(&self.m_body), now)
         if loop.cur_mask != <uint64_t>s.mask:
