@@ -9,6 +9,9 @@
     oms cancel / oms flatten --config FILE [--account NAME] [--strategy NAME]
                                  [--instrument NAME]  resting orders; positions (cancel first)
     oms keys DIR NAME...         CURVE key pairs (DIR/NAME.key, DIR/NAME.key_secret, 0600)
+    oms audit --config FILE --client NAME [--since ISO] [--until ISO] [--out PATH]
+                                 one client's audit trail from DuckDB (CSV; .parquet / .json
+                                 by the extension of PATH; stdout without --out)
     oms replay ...               historical bars and signals (oms_core.replay)
     oms demo [--seconds N]       everything above on a synthetic market, no configuration
 """
@@ -422,6 +425,46 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- audit
+def _utc_ns(text: str | None, what: str) -> int | None:
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        print(f"oms audit: {what} {text!r} is not an ISO time (2026-12-01T15:00:00)",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Export one client's audit trail (writer/audit.py says which rows are its)."""
+    from writer.audit import AuditError, client_trail, write_trail
+
+    cfg = _load(args.config)
+    if args.client not in cfg.clients:
+        print(f"oms audit: no client {args.client!r} in {args.config}; known clients: "
+              f"{', '.join(sorted(cfg.clients))}", file=sys.stderr)
+        return 2
+    since, until = _utc_ns(args.since, "--since"), _utc_ns(args.until, "--until")
+    try:
+        trail = client_trail(cfg, args.client, since, until)
+    except AuditError as e:
+        print(f"oms audit: {e}", file=sys.stderr)
+        return 1
+    out = args.out or "/dev/stdout"
+    sys.stdout.flush()
+    write_trail(trail, out)
+    if args.out:
+        print(f"{trail.num_rows} audit rows of {args.client} -> {args.out}", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -478,6 +521,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace keys that exist")
     p.add_argument("dir", nargs="?", help="without --config: the directory")
     p.add_argument("names", nargs="*", help="without --config: the key names")
+    p = sub.add_parser("audit", help="export one client's audit trail (every command on "
+                                     "its accounts or sent by its keys) from DuckDB")
+    p.add_argument("--config", required=True)
+    p.add_argument("--client", required=True, help="client name")
+    p.add_argument("--since", help="ISO time (UTC unless it says otherwise), inclusive")
+    p.add_argument("--until", help="ISO time, exclusive")
+    p.add_argument("--out", help="file: CSV, or .parquet / .json (default: CSV on stdout)")
     sub.add_parser("replay", help="replay historical data (see `oms replay --help`)")
     p = sub.add_parser("demo", help="run the self-contained demo (ends by itself)")
     p.add_argument("--seconds", type=float, default=40.0, help="trading time (default 40)")
@@ -495,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_control(args)
     if args.command == "keys":
         return cmd_keys(args)
+    if args.command == "audit":
+        return cmd_audit(args)
     if args.command == "demo":
         from oms_core.demo import run_demo
 

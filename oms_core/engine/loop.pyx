@@ -456,6 +456,10 @@ cdef class EngineLoop:
             a.strategy = (<const oms_admin_t*>rec).strategy
             a.value = (<const oms_admin_t*>rec).value
             a.action = (<const oms_admin_t*>rec).action
+            if (<const oms_admin_t*>rec).scope == OMS_SCOPE_GLOBAL and (
+                    a.action == OMS_ADMIN_KILL or a.action == OMS_ADMIN_RESUME):
+                a.account = OMS_ANY_ID  # every account, not account 0
+                a.strategy = OMS_ANY_ID
         elif mt == OMS_MSG_HELLO:
             a.value = <int64_t>(<const oms_hello_t*>rec).client_id
         if outcome != OMS_AUDIT_REFUSED:

@@ -6,7 +6,7 @@ import time
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
-from oms_core.engine import Engine, MemoryJournal, build_core, load_engine_config
+from oms_core.engine import KIND_AUDIT, Engine, MemoryJournal, build_core, load_engine_config
 
 CFG = {
     "engine": {"client": "ipc:///tmp/unused", "security": False},
@@ -67,7 +67,10 @@ def test_journal_then_replay_gives_the_same_state() -> None:
                       strategy=1, instrument=1, side=1, order_type=2, tif=1)
     answers = _live(e, fb.tobytes())
     assert sum(r.msg_type == MsgType.ACK for r in answers) == 300
-    assert j.committed_inputs == 300 and j.committed_events == len(j.events)
+    # each command is journaled with its AUDIT record (KIND_AUDIT) right after it
+    kinds = [k for k, _, _ in j.inputs]
+    assert kinds == [MsgType.NEW_ORDER, KIND_AUDIT] * 300
+    assert j.committed_inputs == 600 and j.committed_events == len(j.events)
     first = next(r.order_id for r in answers if r.msg_type == MsgType.ACK)
     reports = b"".join(wire.encode("GW_EXEC_REPORT", 0, k, 0, **f) for k, f in enumerate([
         dict(order_id=first, exec_type=ExecType.ACK),
