@@ -18,7 +18,10 @@
    message from one spinning Python DEALER; beside the same load on the bare pyzmq and the
    bare libzmq (C) echo servers (the floor this client and machine allow) and on the engine's
    pyzmq client path. No target (the issue asks to report it).
-4. Market data applied by the engine loop, in this process: frames of 1,000 GW_MARKET_DATA
+4. The audit trail: a journaled engine with it (the default) beside one without
+   (``OMS_ENGINE_AUDIT=0``, for this measurement only), round trips alternating one by one
+   and batched forwarding rates alternating run by run. No target; about 10% at most.
+5. Market data applied by the engine loop, in this process: frames of 1,000 GW_MARKET_DATA
    records (every one a trade, flag TRADE: prices, the engine-held stops and the live bars of
    every bar interval of ``examples/oms.toml``) through ``EngineLoop.on_gateway_frame``,
    without a journal; records per second. No target: it is quoted before / after a change
@@ -336,6 +339,82 @@ def md_apply(n: int, batch: int = 1000) -> float:
     return done / (time.perf_counter() - t0)
 
 
+def _forward_rate(tmp: Path, n: int, batch: int, env: dict[str, str]) -> float:
+    """Orders/s a journaled engine forwards to a gateway sink, batched NEW_ORDERs in."""
+    gw_ep = f"ipc://{tmp}/gw-orders"
+    ctx = zmq.Context()
+    try:
+        with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp, env=env,
+                           extra_args=("--journal", str(tmp / "journal"))) as e:
+            gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
+            client = ctx.socket(zmq.DEALER)
+            client.setsockopt(zmq.LINGER, 0)
+            client.setsockopt(zmq.SNDHWM, 0)
+            client.setsockopt(zmq.RCVHWM, 0)
+            client.connect(e.endpoints["client"])
+            frames = []
+            for f in range(n // batch):
+                buf = bytearray(REQ_SIZE * batch)
+                for i in range(batch):
+                    cl = 1 + f * batch + i
+                    pack_new_order(buf, i * REQ_SIZE, cl, cl, 0, cl, 4_999_000, 0, 1, 2, 0, 1,
+                                   1, 2, 1)
+                frames.append(bytes(buf))
+            for fr in frames:
+                client.send(fr, copy=False)
+                while client.poll(0):
+                    client.recv(copy=False)
+            out = gw.stdout.readline().split() if gw.stdout else ["0", "1"]
+            gw.wait(10)
+    finally:
+        ctx.destroy(0)
+    return int(out[0]) / float(out[1])
+
+
+def audit_cost(n_rt: int, n_tp: int, batch: int = 1000, rounds: int = 2) -> dict[str, Any]:
+    """The audit trail's cost: a journaled engine with it (the default) beside one without
+    (``OMS_ENGINE_AUDIT=0``), in the same run. Round trips (ipc) alternate between the two
+    engines one by one; forwarding rates alternate run by run, ``rounds`` each."""
+    off = {"OMS_ENGINE_AUDIT": "0"}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for name in ("on", "off"):
+            os.makedirs(tmp / name, exist_ok=True)
+        ctx = zmq.Context()
+        try:
+            with EngineProcess(_engine_cfg(tmp / "on", "ipc"), tmp / "on",
+                               extra_args=("--journal", str(tmp / "on" / "journal"))) as on, \
+                    EngineProcess(_engine_cfg(tmp / "off", "ipc"), tmp / "off", env=off,
+                                  extra_args=("--journal", str(tmp / "off" / "journal"))
+                                  ) as no:
+                socks = {}
+                for name, e in (("on", on), ("off", no)):
+                    s = socks[name] = ctx.socket(zmq.DEALER)
+                    s.setsockopt(zmq.LINGER, 0)
+                    s.connect(e.endpoints["client"])
+                    _ping_pong(s, min(n_rt, 2000), _order_maker(1))
+                hists = {name: _hist() for name in socks}
+                makes = {name: _order_maker(10_000_000) for name in socks}
+                clock = time.perf_counter_ns
+                for i in range(n_rt):
+                    for name, s in socks.items():
+                        msg = makes[name](i)
+                        t0 = clock()
+                        s.send(msg, copy=True)
+                        s.recv(copy=True)
+                        hists[name].record_value(clock() - t0)
+        finally:
+            ctx.destroy(0)
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        for k in range(rounds):
+            for name, env in (("on", {}), ("off", off)):
+                run = tmp / f"tp-{name}-{k}"
+                os.makedirs(run)
+                rates[name].append(_forward_rate(run, n_tp, batch, env))
+    return {"rt": {name: _pct(h) for name, h in hists.items()},
+            "rate": {name: max(r) for name, r in rates.items()}}
+
+
 def main(smoke: bool = False) -> bool:
     ok = True
     n_rt = 2_000 if smoke else 20_000
@@ -376,6 +455,13 @@ def main(smoke: bool = False) -> bool:
     n_md = 200_000 if smoke else 5_000_000
     print(f"  market data applied by the loop (in process, frames of 1000 trades, "
           f"n={n_md}): {md_apply(n_md):,.0f} records/s")
+    a = audit_cost(2_000 if smoke else 20_000, 100_000 if smoke else 500_000)
+    on, off = a["rt"]["on"], a["rt"]["off"]
+    print(f"  audit trail (journaled engines, ipc; OMS_ENGINE_AUDIT=0 is the one without): "
+          f"round trip p50/p99 on {on[0]:.1f}/{on[1]:.1f} us, off {off[0]:.1f}/{off[1]:.1f} "
+          f"us (on/off p50 {on[0] / off[0]:.2f}, p99 {on[1] / off[1]:.2f}); forwarded "
+          f"{a['rate']['on']:,.0f} vs {a['rate']['off']:,.0f} orders/s (on/off "
+          f"{a['rate']['on'] / a['rate']['off']:.2f}; no target, about 0.90 or better)")
     print(f"  bench_engine: {'OK' if ok else 'TARGET MISSED'}")
     return ok
 

@@ -77,8 +77,8 @@ def client_trail(cfg: OmsConfig, client: str, since_ns: int | None = None,
             raise AuditError(str(e)) from None
         try:
             has = con.execute("SELECT count(*) FROM information_schema.tables "
-                              "WHERE table_name = 'audit_trail'").fetchone()
-            if not has or not has[0]:
+                              "WHERE table_name = 'audit_trail'").fetchall()
+            if not has[0][0]:
                 raise AuditError(f"{db} has no audit trail (written by a writer older than "
                                  "the audit table)")
             con.register("clients_", _names("client", {n: c.id for n, c in
@@ -87,7 +87,7 @@ def client_trail(cfg: OmsConfig, client: str, since_ns: int | None = None,
                                                             cfg.strategies.items()}))
             con.register("instruments_", _names("instrument", {n: i.id for n, i in
                                                                cfg.instruments.items()}))
-            tables.append(con.execute(sql, params).fetch_arrow_table())
+            tables.append(con.sql(sql, params=params).to_arrow_table())
         finally:
             con.close()
     if not tables:

@@ -18,6 +18,7 @@ from bindings.wire.wire cimport (
 )
 from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
+from oms_core.journal cimport Journal
 from oms_core.types cimport order_t
 
 
@@ -79,6 +80,9 @@ cdef class EngineLoop:
     cdef public object journal
     cdef object j_input
     cdef object j_event
+    cdef Journal fast_journal
+    """The journal when it is an oms_core.journal.Journal: appended to without a bytes
+    object or a Python call per record."""
     cdef public object py_apply
     """Callback for state-changing commands the loop does not decode itself:
     ``py_apply(kind, ts, payload) -> (code, id1, id2, id3)``."""
@@ -187,6 +191,8 @@ cdef class EngineLoop:
     cdef void _keep_alert(self, const uint8_t* rec) noexcept
     cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept
     cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
+    cdef int _journal_input(self, int kind, int64_t ts, const uint8_t* p,
+                            Py_ssize_t n) except -1
     cdef int c_set_sender(self, bytes name) except -1
     """The sender of the frames that follow: its identity name, UTF-8, at most
     OMS_AUDIT_SENDER_BYTES bytes."""

@@ -10,6 +10,7 @@ from bindings.wire.codec cimport wire_check_frame
 from bindings.wire.wire cimport *
 from oms_core.core cimport OmsCore
 from oms_core.heaps cimport HeapSet
+from oms_core.journal cimport REC_INPUT, Journal
 from oms_core.types cimport *
 
 
@@ -216,6 +217,7 @@ cdef class EngineLoop:
         self.journal = journal
         self.j_input = journal.append_input if journal is not None else None
         self.j_event = journal.append_event if journal is not None else None
+        self.fast_journal = journal if type(journal) is Journal else None
 
     # -------------------------------------------------------------------- state for snapshots
     def engine_state(self):
@@ -362,9 +364,7 @@ cdef class EngineLoop:
                     self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             else:
                 if self.live and self.j_input is not None:
-                    self.dirty = True
-                    self.j_input(mt, recv_ns, PyBytes_FromStringAndSize(<char*>data + off,
-                                                                        h.length))
+                    self._journal_input(mt, recv_ns, data + off, h.length)
                 self.ans_outcome = 0
                 self.ans_oid = 0
                 self.ans_cl = 0
@@ -401,6 +401,7 @@ cdef class EngineLoop:
         answer, with the current sender: journaled as a KIND_AUDIT input and applied like one,
         so a replay gives it the same event sequence as the live run."""
         cdef oms_audit_t a
+        cdef order_t* o
         _hdr(&a, OMS_MSG_AUDIT, sizeof(oms_audit_t), 0, (<const oms_hdr_t*>rec).request_id, 0,
              recv_ns)
         a.event_ns = recv_ns
@@ -456,10 +457,12 @@ cdef class EngineLoop:
             a.strategy = (<const oms_admin_t*>rec).strategy
             a.value = (<const oms_admin_t*>rec).value
             a.action = (<const oms_admin_t*>rec).action
-            if (<const oms_admin_t*>rec).scope == OMS_SCOPE_GLOBAL and (
-                    a.action == OMS_ADMIN_KILL or a.action == OMS_ADMIN_RESUME):
-                a.account = OMS_ANY_ID  # every account, not account 0
-                a.strategy = OMS_ANY_ID
+            if a.action == OMS_ADMIN_KILL or a.action == OMS_ADMIN_RESUME:
+                # the scope's ids only: a global switch is on every account, not account 0
+                if (<const oms_admin_t*>rec).scope == OMS_SCOPE_GLOBAL:
+                    a.account = OMS_ANY_ID
+                if (<const oms_admin_t*>rec).scope != OMS_SCOPE_STRATEGY:
+                    a.strategy = OMS_ANY_ID
         elif mt == OMS_MSG_HELLO:
             a.value = <int64_t>(<const oms_hello_t*>rec).client_id
         if outcome != OMS_AUDIT_REFUSED:
@@ -468,12 +471,24 @@ cdef class EngineLoop:
                 a.order_id = self.ans_oid
             if self.ans_cl != 0:
                 a.client_order_id = self.ans_cl
+        if (mt == OMS_MSG_CANCEL or mt == OMS_MSG_REPLACE) and a.order_id != 0:
+            o = self.core.orders.find(a.order_id)
+            if o != NULL and o.account == a.account:  # what the order is of
+                a.strategy = o.strategy
+                a.instrument = o.instrument
         self.n_audit += 1
         if self.live and self.j_input is not None:
-            self.dirty = True
-            self.j_input(KIND_AUDIT, recv_ns,
-                         PyBytes_FromStringAndSize(<char*>&a, sizeof(oms_audit_t)))
+            self._journal_input(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t))
         return self.c_apply(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t), False)
+
+    cdef int _journal_input(self, int kind, int64_t ts, const uint8_t* p,
+                            Py_ssize_t n) except -1:
+        self.dirty = True
+        if self.fast_journal is not None:
+            self.fast_journal.cur_ts = ts  # what append_input does beside appending
+            return self.fast_journal.c_append(REC_INPUT, kind, ts, p, n)
+        self.j_input(kind, ts, PyBytes_FromStringAndSize(<char*>p, n))
+        return 0
 
     def on_gateway_frame(self, object frame, int64_t recv_ns):
         """Handle one frame from a gateway (exec reports, market data, status)."""
@@ -531,7 +546,10 @@ cdef class EngineLoop:
         # every record in wr is journaled, in order
         while off < self.wr.n:
             h = <oms_hdr_t*>(self.wr.data + off)
-            self.j_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
+            if self.fast_journal is not None:
+                self.fast_journal._append_event(self.wr.data + off, h.length)
+            else:
+                self.j_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
             off += h.length
         self.journal.commit()
         return 0

@@ -179,6 +179,10 @@ class Engine:
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
         self.loop.audit_queries = self.cfg.audit_queries
+        # OMS_ENGINE_AUDIT=0 leaves the audit trail out: only to measure what it costs
+        if os.environ.get("OMS_ENGINE_AUDIT", "1") == "0":
+            self.loop.audit = False
+            log.warning("AUDIT TRAIL OFF (OMS_ENGINE_AUDIT=0): commands are not audited")
         self.strategies = {s.id: s for s in self.cfg.strategies}
         self.strategy_enabled = {s.id: True for s in self.cfg.strategies}
         self.cod_accounts = _bits(self.cfg.cancel_on_disconnect())
