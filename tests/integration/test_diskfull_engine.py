@@ -16,8 +16,8 @@ import pytest
 from diskfull_fixtures import fill, plain_dir, rlimit_prefix, small_tmpfs, tmpfs_supported
 
 from bindings.client import OmsClient, OmsTimeout
-from bindings.wire.spec import QueryKind
-from oms_core.engine import KIND_START_OF_DAY
+from bindings.wire.spec import MsgType, QueryKind
+from oms_core.engine import KIND_AUDIT, KIND_START_OF_DAY
 from oms_core.engine.process import ROOT, EngineProcess, base_config
 from oms_core.engine.server import EXIT_JOURNAL_FAILED
 from oms_core.enums import Side
@@ -83,11 +83,11 @@ def test_engine_journal_full_no_ack_clear_exit_restart_recovers(tmp_path: Path,
         assert errno_text in alerts[0] and str(jdir_in) in alerts[0]
         assert "Traceback" not in err
         assert "STOPPED" in out
-        # every acknowledged command is in the journal; the unanswered one is not
-        # (the engine's own start of the trading day is an input, not a command)
-        journaled = sum(1 for r in JournalReader(str(jdir_out))
-                        if r.rtype == INPUT and r.kind != KIND_START_OF_DAY)
-        assert journaled == len(acked)
+        # every acknowledged command is in the journal with its audit record; the unanswered
+        # one is not (the engine's own start of the trading day is an input, not a command)
+        journaled = [r.kind for r in JournalReader(str(jdir_out))
+                     if r.rtype == INPUT and r.kind != KIND_START_OF_DAY]
+        assert journaled == [MsgType.NEW_ORDER, KIND_AUDIT] * len(acked)
 
         # a supervisor's restart while the disk is still full: the start itself (recovery,
         # then the journaled reconciliation gate) cannot write: the same clear exit
