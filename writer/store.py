@@ -103,10 +103,10 @@ def name_tables_sql() -> list[str]:
     ]
 
 
-def _names_sql(table: str, enum: type, sql_type: str) -> list[str]:
-    rows = ", ".join(f"({int(m)}, '{m.name}')" for m in enum)
-    return [f"CREATE OR REPLACE TABLE {table} (code {sql_type} PRIMARY KEY, name VARCHAR)",
-            f"INSERT INTO {table} VALUES {rows}"]
+def _names_sql(view: str, enum: type, sql_type: str) -> list[str]:
+    """A code -> name view of ``enum`` (a view: no storage of its own in the file)."""
+    rows = ", ".join(f"({int(m)}::{sql_type}, '{m.name}')" for m in enum)
+    return [f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM (VALUES {rows}) t(code, name)"]
 
 
 # the audit table with its codes by name: the one reading of it (view, `oms audit`)
