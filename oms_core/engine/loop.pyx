@@ -217,7 +217,13 @@ cdef class EngineLoop:
         self.journal = journal
         self.j_input = journal.append_input if journal is not None else None
         self.j_event = journal.append_event if journal is not None else None
-        self.fast_journal = journal if type(journal) is Journal else None
+        # a Journal, or a wrapper that hands out a Journal's own append methods (the engine's
+        # SnapshottingJournal): appended to through its C API
+        inner = journal if type(journal) is Journal else getattr(journal, "journal", None)
+        self.fast_journal = None
+        if type(inner) is Journal and journal.append_input == inner.append_input and (
+                journal.append_event == inner.append_event):
+            self.fast_journal = inner
 
     # -------------------------------------------------------------------- state for snapshots
     def engine_state(self):

@@ -26,7 +26,15 @@ import time
 from typing import Any
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgType, Scope
+from bindings.wire.spec import (
+    ANY_ID,
+    AUDIT_ENGINE,
+    AdminAction,
+    ExecType,
+    HeaderFlag,
+    MsgType,
+    Scope,
+)
 from oms_core import recovery
 from oms_core.enums import KillMode, OrderStatus
 
@@ -185,14 +193,20 @@ def _admin(engine: Any, action: int, ts: int) -> None:
     rec = wire.encode("ADMIN", 0, 0, ts, 0, action=action, scope=int(Scope.GLOBAL),
                       kill_mode=int(KillMode.HALT) if action == AdminAction.KILL else 0,
                       account=0, strategy=0, value=GATE_MARK)
-    _live_apply(engine, int(MsgType.ADMIN), ts, rec)
+    _live_apply(engine, int(MsgType.ADMIN), ts, rec, audited=True)
 
 
-def _live_apply(engine: Any, kind: int, ts: int, payload: bytes) -> None:
-    """Apply one input through the engine's live path: journaled, events sent after commit."""
+def _live_apply(engine: Any, kind: int, ts: int, payload: bytes, audited: bool = False
+                ) -> None:
+    """Apply one input through the engine's live path: journaled, events sent after commit;
+    ``audited``: a command the engine gives itself, in the audit trail as AUDIT_ENGINE's."""
     loop = engine.loop
     loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    if audited:
+        loop.set_sender(AUDIT_ENGINE.encode())
     loop.apply_input(kind, ts, payload, False)
+    if audited:
+        loop.audit_command(payload, ts)
     if getattr(engine, "router", None) is not None:
         engine._flush(None)
     else:
