@@ -344,7 +344,8 @@ def _forward_rate(tmp: Path, n: int, batch: int, env: dict[str, str], journal: b
     NEW_ORDERs in."""
     gw_ep = f"ipc://{tmp}/gw-orders"
     ctx = zmq.Context()
-    args = ("--journal", str(tmp / "journal")) if journal else ()
+    # no snapshot: one every million journal records would land in one run and not the other
+    args = ("--journal", str(tmp / "journal"), "--snapshot-every", "0") if journal else ()
     try:
         with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp, env=env, extra_args=args) as e:
             gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
