@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bindings.wire.spec import AUDIT_SENDER_BYTES
 from gateways.sim.config import LATENCY_DISTS
 from oms_core.enums import (
     KillMode,
@@ -847,6 +848,9 @@ class _Parser:
         users: dict[str, UserConfig] = {}
         for name in users_t.data:
             _name(users_t, name)
+            if len(name) > AUDIT_SENDER_BYTES:  # the audit trail holds the whole name
+                raise users_t.fail(name, f"a user name has at most {AUDIT_SENDER_BYTES} "
+                                         "characters")
             u = users_t.table(name)
             role = u.str_("role", choices=USER_ROLES)
             who = u.strs("clients")

@@ -79,6 +79,18 @@ def test_users_need_their_clients_or_strategies(tmp_path: Path) -> None:
                                     'strategies = ["nope"]\n'), identity=False)
 
 
+def test_a_user_name_fits_the_audit_trail(tmp_path: Path) -> None:
+    from oms_core.config import ConfigError
+
+    long_name = "u" * 33  # AUDIT.sender holds 32 bytes: a longer name would be cut
+    with pytest.raises(ConfigError, match="at most 32 characters"):
+        load_config(_desk(tmp_path, f'\n[security.users.{long_name}]\nrole = "admin"\n'),
+                    identity=False)
+    cfg = load_config(_desk(tmp_path, f'\n[security.users.{long_name[:32]}]\nrole = '
+                                      '"admin"\n'), identity=False)
+    assert long_name[:32] in cfg.security.users
+
+
 def test_no_secret_key_file_is_tracked() -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
