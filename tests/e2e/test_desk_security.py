@@ -78,8 +78,18 @@ def peer_bound(ctx: zmq.Context, endpoint: str, keys: CurveClientKeys | None) ->
     s.setsockopt(zmq.LINGER, 0)
     if keys is not None:
         keys.apply(s)
-    s.bind(endpoint)
-    return s
+    # the previous peer's close releases the port in libzmq's I/O thread, after close()
+    # returns: until then the bind finds it in use
+    end = time.monotonic() + 5.0
+    while True:
+        try:
+            s.bind(endpoint)
+            return s
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or time.monotonic() > end:
+                s.close()
+                raise
+            time.sleep(0.02)
 
 
 def test_every_link_refuses_strangers_while_the_desk_trades(tmp_path: Path) -> None:
