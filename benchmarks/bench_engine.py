@@ -443,8 +443,8 @@ def report_curve(smoke: bool) -> None:
           f"keyless client of the secured engine got no answer")
     print(f"      round trip n={n} each, interleaved, p50/p99/p99.9: security on (CURVE) = "
           f"{on[0]:.1f}/{on[1]:.1f}/{on[2]:.1f} us | off = {off[0]:.1f}/{off[1]:.1f}/"
-          f"{off[2]:.1f} us | on/off p50 {on[0] / off[0]:.2f} (+{on[0] - off[0]:.1f} us), "
-          f"p99 {on[1] / off[1]:.2f} (+{on[1] - off[1]:.1f} us)")
+          f"{off[2]:.1f} us | on/off p50 {on[0] / off[0]:.2f} ({on[0] - off[0]:+.1f} us), "
+          f"p99 {on[1] / off[1]:.2f} ({on[1] - off[1]:+.1f} us)")
     ron, roff = r["rate"]["on"], r["rate"]["off"]
     print(f"      throughput, {window} orders in flight, {blocks} alternating blocks of "
           f"{block:,}: on {ron:,.0f} orders/s | off {roff:,.0f} orders/s | on/off "
