@@ -72,7 +72,8 @@ def test_compose_file_runs_the_supervisor_and_the_publisher_with_volumes():
     assert re.search(r"^volumes:\n  journal:\n  db:\n", text, flags=re.M)
     # security on (docs/security.md): the keys mounted read-only in both (see the test below)
     assert "${OMS_KEYS_DIR:-./keys}:/etc/oms/keys:ro" in blocks["oms"]
-    assert "${OMS_KEYS_DIR:-./keys}:/etc/oms/keys:ro" in blocks["publisher"]
+    assert "${OMS_KEYS_DIR:-./keys}/operator.key_secret:/etc/oms/keys/operator.key_secret:ro" \
+        in blocks["publisher"]
     # every image is built here, none pulled
     assert re.search(r"^  pull_policy: build", text, flags=re.M)
     # the files the services read exist and hold no secrets
@@ -143,12 +144,17 @@ def test_compose_keys_are_a_read_only_mount_made_by_oms_keys_never_in_image_env_
     # `oms keys --config docker/oms.toml` on the host writes docker/keys, which the services
     # mount read-only where the same file finds them in the container (/etc/oms/oms.toml)
     assert Path(cfg.security.keys_dir) == DOCKER / "keys"
+    # the oms service reads every key; the publisher only its own and the engine's public one
+    want = {"oms": [["${OMS_KEYS_DIR:-./keys}", "/etc/oms/keys", "ro"]],
+            "publisher": [[f"${{OMS_KEYS_DIR:-./keys}}/{f}", f"/etc/oms/keys/{f}", "ro"]
+                          for f in ("operator.key_secret", "engine.key")]}
     for name in ("oms", "publisher"):
         mounts = [v.rsplit(":", 2) for v in _items(blocks[name], "volumes")]
-        keys = [m for m in mounts if m[1] == "/etc/oms/keys"]
-        assert keys == [["${OMS_KEYS_DIR:-./keys}", "/etc/oms/keys", "ro"]], (name, mounts)
+        keys = [m for m in mounts if m[1].startswith("/etc/oms/keys")]
+        assert keys == want[name], (name, mounts)
+        # no key in its command, environment or any other setting (the mounts name files)
         settings = "\n".join(line.split(" #", 1)[0] for line in blocks[name].splitlines()
-                             if not line.lstrip().startswith("#"))
+                             if not line.lstrip().startswith("#") and "/etc/oms/keys" not in line)
         assert not re.search(r"(?i)secret|curve|_key\b|--key", settings), name
     assert not re.search(r"^  keys:$", text.split("\nvolumes:\n", 1)[1], flags=re.M)
     # never in the image: out of the build context and of git

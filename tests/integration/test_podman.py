@@ -124,15 +124,18 @@ def operator_keys_of(keys: Path) -> CurveClientKeys:
     return out
 
 
-def assert_keys_mounted_read_only_and_nowhere_else(keys: Path, names: list[str],
-                                                   env: dict[str, str]) -> None:
-    """Each container has the host's keys directory as its one bind mount, read-only, and no
-    secret key in its environment or command line."""
-    for name in names:
+def assert_keys_mounted_read_only_and_nowhere_else(keys: Path, env: dict[str, str]) -> None:
+    """The oms container has the host's keys directory as its one bind mount, the publisher
+    its own secret and the engine's public key, all read-only; no secret key is in either's
+    environment or command line."""
+    want = {OMS: [f"{keys}:/etc/oms/keys:false"],
+            PUBLISHER: sorted(f"{keys}/{f}:/etc/oms/keys/{f}:false"
+                              for f in ("operator.key_secret", "engine.key"))}
+    for name in (OMS, PUBLISHER):
         binds = run(["podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Type "
                      "\"bind\"}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}{{end}}", name],
                     ROOT, env, timeout=60).split()
-        assert binds == [f"{keys}:/etc/oms/keys:false"], (name, binds)
+        assert sorted(binds) == want[name], (name, binds)
         seen = run(["podman", "inspect", "--format", "{{.Config.Env}} {{.Config.Cmd}} "
                     "{{.Config.Entrypoint}} {{.Args}}", name], ROOT, env, timeout=60)
         for f in keys.glob("*.key_secret"):
@@ -360,7 +363,7 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         mounts = set(run(["podman", "inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}",
                           *names], src, env, timeout=60).split())
         assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db"}, mounts
-        assert_keys_mounted_read_only_and_nowhere_else(keys, names, env)
+        assert_keys_mounted_read_only_and_nowhere_else(keys, env)
         # the supervisor answers from the host; the container's health check asks it
         status = wait_supervised()
         assert status["mode"] == "paper", status
