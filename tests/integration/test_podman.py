@@ -350,7 +350,8 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         timings["image build"] = time.monotonic() - t0
         in_image = run(["podman", "run", "--rm", "--network", "host", "--entrypoint", "sh",
                         "localhost/oms:latest", "-c",
-                        "find / -xdev -name '*.key_secret' 2>/dev/null; true"], src, env,
+                        "find / -xdev -name '*.key_secret' 2>/dev/null; true"], src,
+                       {**env, "CONTAINERS_CONF": str(src / "docker" / "containers.conf")},
                        timeout=120).split()
         assert in_image == [], in_image
         t0 = time.monotonic()
