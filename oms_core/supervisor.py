@@ -470,7 +470,13 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
     security.check_insecure(cfg, insecure)
     secure = security.security_on(cfg)
     if secure:
-        made = security.write_keys(cfg, missing_only=True)
+        try:
+            made = security.write_keys(cfg, missing_only=True)
+        except OSError as e:  # e.g. a container's read-only keys mount without the keys
+            raise ValueError(
+                f"security is on and keys are missing in {cfg.security.keys_dir}, which "
+                f"cannot be written ({e.strerror}): make them with `oms keys --config FILE` "
+                "where that directory is writable (docker: README, Containers)") from None
         if made:
             print(f"oms: security on: generated the CURVE keys {', '.join(made)} in "
                   f"{cfg.security.keys_dir}", flush=True)
