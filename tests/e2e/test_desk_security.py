@@ -31,6 +31,7 @@ from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, ExecType, QueryKind, SignalMode
 from oms_core import security
 from oms_core.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms_core.supervisor import ask_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -240,6 +241,10 @@ def test_no_secret_reaches_a_log_a_table_or_a_generated_file(tmp_path: Path) -> 
     try:
         r = desk.buy_sell("alice", "BTCUSDT", Side.BUY, "0.001")
         assert r.ok, r
+        # what the supervisor's status endpoint (no key needed) answers: scanned below
+        status = ask_status(desk.cfg.engine.health, timeout_s=5.0)
+        assert status and status["processes"], status
+        (tmp_path / "status-endpoint.json").write_text(json.dumps(status))
         assert desk.stop() == 0
     finally:
         desk.stop()
