@@ -152,3 +152,12 @@ def test_config_refuses_ids_the_engine_cannot_hold(tmp_path: Path) -> None:
     cfg = base_config(tmp_path, "ipc", max_accounts=256)
     cfg["accounts"] = [{"id": 200}]
     assert load_engine_config(cfg).max_accounts == 256
+
+
+def test_full_configuration_takes_more_than_64_accounts(tmp_path: Path) -> None:
+    src = (Path(__file__).parents[2] / "examples" / "oms.toml").read_text()
+    path = tmp_path / "oms.toml"
+    path.write_text(src.replace("[engine]\n", "[engine]\nmax_accounts = 200\n"
+                                "max_strategies = 300\n", 1))
+    cfg = load_engine_config(path)
+    assert (cfg.max_accounts, cfg.max_strategies) == (200, 300)
