@@ -514,8 +514,10 @@ cdef class EngineLoop:
         """A gateway reports only on orders the engine sent to its exchange, of its venue
         accounts; its market data is of instruments of its exchange (a key of another
         gateway or of a stranger moves nothing)."""
-        cdef uint32_t account, instrument
+        cdef uint32_t instrument
         cdef order_t* o
+        if not oms_role_may_send(ROLE_GATEWAY, mt):  # the wire spec's table (ROLE_MAY)
+            return 0
         if mt == OMS_MSG_GW_EXEC_REPORT:
             # judged by the order it names, never by the record's own fields
             o = self.core.orders.find((<const oms_gw_exec_report_t*>rec).order_id)
