@@ -312,18 +312,22 @@ def identity_of(frame: zmq.Frame, registry: KeyRegistry) -> Identity | None:
     return registry.by_name(name) if name else None
 
 
-def authorize(identity: Identity | None, msg_type: int, account: int | None = None) -> WireError:
+def authorize(identity: Identity | None, msg_type: int, account: int | None = None,
+              strategy: int | None = None) -> WireError:
     """Return OK when ``identity`` may send ``msg_type`` for ``account``, else UNAUTHORIZED.
 
     Which role may send which record kind is the wire spec's table (``ROLE_MAY``, the one the
-    engine loop compiles in). The account is judged here: viewers and traders only on their
-    own accounts (never ANY_ID), admins on any; a publisher's strategy and a gateway's orders
-    are the engine's to check. ``account`` None: the record has none.
+    engine loop compiles in). The ids are judged here: viewers and traders act only on their
+    own accounts (never ANY_ID), admins on any; a publisher signals only its own strategies.
+    A gateway's orders are the engine's to check. ``account`` / ``strategy`` None: not given.
     """
     if identity is None or msg_type not in ROLE_MAY[identity.role]:
         return WireError.UNAUTHORIZED
     if identity.role in (Role.VIEWER, Role.TRADER) and account is not None and (
             account == ANY_ID or account not in identity.accounts):
+        return WireError.UNAUTHORIZED
+    if identity.role == Role.PUBLISHER and strategy is not None and (
+            strategy not in identity.strategies):
         return WireError.UNAUTHORIZED
     return WireError.OK
 

@@ -3,6 +3,7 @@ bindings.security.authorize for every role (both read the wire spec's one role t
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -66,21 +67,22 @@ def test_loop_and_authorize_give_the_same_verdict_for_every_role_kind_and_accoun
                                                    strategies=frozenset({100}))]
     n = 0
     for ident in idents:
-        for mt in (m for m in MsgType if m < 64):
-            for account in (1, 70, 130, 69, ANY_ID):
-                fields = wire.CODECS[mt.name].field_names
-                rec = wire.encode(mt.name, 1, 0, 0, 0, **{
-                    k: v for k, v in (("account", account), ("strategy", 100))
-                    if k in fields})
-                before = lp.n_unauthorized
-                lp.begin(int(ident.role), EVERY if ident.role == Role.ADMIN else
-                         IdSet(ident.accounts), IdSet(), False)
-                if ident.role == Role.PUBLISHER:
-                    lp.limit_peer(IdSet(ident.strategies), -1)
-                lp.on_client_frame(rec, time.time_ns())
-                loop_ok = lp.n_unauthorized == before
-                has_account = mt not in (MsgType.HELLO, MsgType.HEARTBEAT, MsgType.ADMIN)
-                ok = authorize(ident, mt, account if has_account else None) == WireError.OK
-                assert loop_ok == ok, (ident.role.name, mt.name, account)
-                n += 1
-    assert n == len(idents) * 11 * 5
+        for mt, account, strategy in itertools.product(
+                (m for m in MsgType if m < 64), (1, 70, 130, 69, ANY_ID), (100, 99)):
+            fields = wire.CODECS[mt.name].field_names
+            rec = wire.encode(mt.name, 1, 0, 0, 0, **{
+                k: v for k, v in (("account", account), ("strategy", strategy))
+                if k in fields})
+            before = lp.n_unauthorized
+            lp.begin(int(ident.role), EVERY if ident.role == Role.ADMIN else
+                     IdSet(ident.accounts), IdSet(), False)
+            if ident.role == Role.PUBLISHER:
+                lp.limit_peer(IdSet(ident.strategies), -1)
+            lp.on_client_frame(rec, time.time_ns())
+            loop_ok = lp.n_unauthorized == before
+            has_account = mt not in (MsgType.HELLO, MsgType.HEARTBEAT, MsgType.ADMIN)
+            ok = authorize(ident, mt, account if has_account else None,
+                           strategy if mt == MsgType.SIGNAL else None) == WireError.OK
+            assert loop_ok == ok, (ident.role.name, mt.name, account, strategy)
+            n += 1
+    assert n == len(idents) * 11 * 5 * 2
