@@ -26,8 +26,9 @@ import time
 from typing import Any
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgType, Scope
+from bindings.wire.spec import ANY_ID, AdminAction, ExecType, HeaderFlag, MsgType, Role, Scope
 from oms_core import recovery
+from oms_core.engine.idset import EVERY, NOBODY
 from oms_core.enums import KillMode, OrderStatus
 
 log = logging.getLogger("oms.engine.startup")
@@ -112,8 +113,7 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
 
 
 GATE_MARK = 0x5245434F4E  # ADMIN ``value`` of the gate's own KILL / RESUME ("RECON")
-ALL_ACCOUNTS = (1 << 64) - 1
-ROLE_ADMIN = 3
+ROLE_ADMIN = int(Role.ADMIN)
 
 
 class ReconState:
@@ -150,16 +150,14 @@ def install_recon_handlers(engine: Any) -> ReconState:
     def py_apply(kind: int, ts: int, payload: bytes) -> Any:
         if kind == recovery.KIND_RECON_ALERT:
             rec = wire.decode(payload)
-            loop.emit_event(bytes(payload), rec.account if rec.account < 64 else 0,
-                            rec.account < 64)
+            loop.emit_event(bytes(payload), rec.account, True)
             return none
         if kind == recovery.KIND_RECON_BALANCE:
             account, asset, total = recovery.adopt_balance(engine.core, payload)
             _total, locked = engine.core.balance(account, asset)
             loop.emit_event(wire.encode("BALANCE_UPDATE", total=total, free=total - locked,
                                         locked=locked, event_ns=ts, account=account,
-                                        asset=asset), account if account < 64 else 0,
-                            account < 64)
+                                        asset=asset), account, True)
             return none
         if kind in (recovery.KIND_RECON_DONE, recovery.KIND_ADMIN_OVERRIDE):
             return none
@@ -191,7 +189,7 @@ def _admin(engine: Any, action: int, ts: int) -> None:
 def _live_apply(engine: Any, kind: int, ts: int, payload: bytes) -> None:
     """Apply one input through the engine's live path: journaled, events sent after commit."""
     loop = engine.loop
-    loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
     loop.apply_input(kind, ts, payload, False)
     if getattr(engine, "router", None) is not None:
         engine._flush(None)
@@ -769,7 +767,7 @@ def _normal_gateway_record(engine: Any, raw: bytes) -> None:
     if begin is not None:  # as the gateway that sent it (security on)
         begin()
     else:
-        loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+        loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
     loop.on_gateway_frame(raw, time.time_ns())
     engine._flush(None)
 
