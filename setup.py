@@ -33,6 +33,7 @@ EXTENSIONS: list[str] = [
     "gateways.mdpub",
     "bindings.wire.codec",
     "benchmarks.core_driver",
+    "oms_core.engine.idset",
     "oms_core.engine.loop",
     "oms_core.engine.zmqio",
 ]

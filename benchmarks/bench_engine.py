@@ -26,12 +26,20 @@
    every bar interval of ``examples/oms.toml``) through ``EngineLoop.on_gateway_frame``,
    without a journal; records per second. No target: it is quoted before / after a change
    of the market-data path.
+5. CURVE on beside CURVE off: the same engine configuration over tcp://127.0.0.1 started twice,
+   once with security on (CURVE + ZAP; the engine's and the client's keys made by
+   ``oms keys DIR NAME...``, the client a trader of accounts 1-3) and once off; one round
+   trip with each in turn (p50 / p99 / p99.9), then pipelined throughput (a window of
+   orders in flight, one order per message) in alternating blocks. Reported as the on/off
+   ratio: the cost of the encryption (every message is encrypted and authenticated by each
+   side). No target: the issue asks to report it.
 
 The engine runs in its own process (``python -m oms_core.engine``); so do the bare servers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -421,6 +429,113 @@ def audit_cost(n_rt: int, n_tp: int, batch: int = 1000, rounds: int = 2) -> dict
             "rate": {name: max(r) for name, r in rates.items()}}
 
 
+def _curve_keys(tmp: Path) -> tuple[dict[str, Any], Any]:
+    """``oms keys`` for the engine and one client, the engine's security settings naming
+    them, and the client's keys as it loads them."""
+    from bindings.security import client_keys_from_files
+
+    keys = tmp / "keys"
+    subprocess.run([sys.executable, "-m", "oms_core.cli", "keys", str(keys), "engine",
+                    "bench-client"], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    (tmp / "clients.json").write_text(json.dumps([
+        {"name": "bench-client", "role": "trader", "accounts": [1, 2, 3],
+         "public_key_file": "keys/bench-client.key"}]))
+    engine = {"security": True, "server_secret_file": str(keys / "engine.key_secret"),
+              "keys_file": str(tmp / "clients.json")}
+    return engine, client_keys_from_files(keys / "bench-client.key_secret",
+                                          keys / "engine.key")
+
+
+def _pipelined(sock: zmq.Socket, make: Any, n: int, window: int) -> float:
+    """Seconds to have ``n`` orders answered with up to ``window`` in flight."""
+    send, recv, poll = sock.send, sock.recv, sock.poll
+    sent = got = 0
+    t0 = time.perf_counter()
+    while got < n:
+        while sent < n and sent - got < window:
+            send(make(sent), copy=True)
+            sent += 1
+        if not poll(10_000):
+            raise RuntimeError(f"no answer in 10 s after {got} of {n} orders")
+        recv(copy=True)
+        got += 1
+    return time.perf_counter() - t0
+
+
+def curve_on_off(n: int, blocks: int, block: int, window: int = 64) -> dict[str, Any]:
+    """Round trip (us) and pipelined throughput (orders/s) of the same engine over
+    tcp://127.0.0.1 with CURVE on and off, interleaved (section 5)."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        (tmp / "on").mkdir()
+        (tmp / "off").mkdir()
+        security, client_keys = _curve_keys(tmp / "on")
+        ctx = zmq.Context()
+        try:
+            cfg_on, cfg_off = _engine_cfg(tmp / "on", "tcp"), _engine_cfg(tmp / "off", "tcp")
+            cfg_on["engine"].update(security)
+            with EngineProcess(cfg_on, tmp / "on") as on, \
+                    EngineProcess(cfg_off, tmp / "off") as off:
+                socks: dict[str, zmq.Socket] = {}
+                for name, e, keys in (("on", on, client_keys), ("off", off, None)):
+                    s = socks[name] = ctx.socket(zmq.DEALER)
+                    s.setsockopt(zmq.LINGER, 0)
+                    if keys is not None:
+                        keys.apply(s)
+                    s.connect(e.endpoints["client"])
+                for s in socks.values():
+                    _ping_pong(s, min(n, 2000), _order_maker(1))  # warm up (and handshake)
+                keyless = ctx.socket(zmq.DEALER)
+                keyless.setsockopt(zmq.LINGER, 0)
+                keyless.connect(on.endpoints["client"])
+                keyless.send(_order_maker(5_000_000)(0))
+                if keyless.poll(300):
+                    raise RuntimeError("the engine with security on answered a keyless client")
+                keyless.close()
+                hists = {name: _hist() for name in socks}
+                runs = [(socks[name], _order_maker(10_000_000), hists[name]) for name in socks]
+                clock = time.perf_counter_ns
+                for i in range(n):
+                    for s, make, h in (runs if i % 2 else runs[::-1]):
+                        msg = make(i)
+                        t0 = clock()
+                        s.send(msg, copy=True)
+                        s.recv(copy=True)
+                        h.record_value(clock() - t0)
+                secs = dict.fromkeys(socks, 0.0)
+                for b in range(blocks):
+                    for name in (("on", "off") if b % 2 else ("off", "on")):
+                        secs[name] += _pipelined(socks[name],
+                                                 _order_maker(20_000_000 + b * block), block,
+                                                 window)
+            stats = {"on": on.stats(), "off": off.stats()}
+        finally:
+            ctx.destroy(0)
+    return {"pct": {name: _pct(h) for name, h in hists.items()},
+            "rate": {name: blocks * block / t for name, t in secs.items()},
+            "acks": {name: st.get("acks", 0) for name, st in stats.items()},
+            "sent": min(n, 2000) + n + blocks * block}
+
+
+def report_curve(smoke: bool) -> None:
+    """Section 5: print the CURVE on / off round trip and throughput and their ratio."""
+    n, blocks, block, window = (1_000, 4, 2_000, 64) if smoke else (20_000, 10, 20_000, 64)
+    r = curve_on_off(n, blocks, block, window)
+    on, off = r["pct"]["on"], r["pct"]["off"]
+    print(f"  CURVE on vs off, same engine configuration, tcp://127.0.0.1, one DEALER each, "
+          f"NEW_ORDER 96 B -> ACK + ORDER_UPDATE 216 B; orders sent to each engine "
+          f"{r['sent']:,}, acknowledged on {r['acks']['on']:,} / off {r['acks']['off']:,}; a "
+          f"keyless client of the secured engine got no answer")
+    print(f"      round trip n={n} each, interleaved, p50/p99/p99.9: security on (CURVE) = "
+          f"{on[0]:.1f}/{on[1]:.1f}/{on[2]:.1f} us | off = {off[0]:.1f}/{off[1]:.1f}/"
+          f"{off[2]:.1f} us | on/off p50 {on[0] / off[0]:.2f} ({on[0] - off[0]:+.1f} us), "
+          f"p99 {on[1] / off[1]:.2f} ({on[1] - off[1]:+.1f} us)")
+    ron, roff = r["rate"]["on"], r["rate"]["off"]
+    print(f"      throughput, {window} orders in flight, {blocks} alternating blocks of "
+          f"{block:,}: on {ron:,.0f} orders/s | off {roff:,.0f} orders/s | on/off "
+          f"{ron / roff:.2f} (no target: reported)")
+
+
 def main(smoke: bool = False) -> bool:
     ok = True
     n_rt = 2_000 if smoke else 20_000
@@ -461,6 +576,7 @@ def main(smoke: bool = False) -> bool:
     n_md = 200_000 if smoke else 5_000_000
     print(f"  market data applied by the loop (in process, frames of 1000 trades, "
           f"n={n_md}): {md_apply(n_md):,.0f} records/s")
+    report_curve(smoke)
     a = audit_cost(2_000 if smoke else 20_000, 50_000 if smoke else 500_000,
                    rounds=1 if smoke else 2)
     on, off, r = a["rt"]["on"], a["rt"]["off"], a["rate"]

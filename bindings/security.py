@@ -17,26 +17,16 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from bindings.wire.spec import ANY_ID, MsgType, WireError
+from bindings.wire.spec import ANY_ID, ROLE_MAY, Role, WireError
 
 DEFAULT_DOMAIN = "oms"
 _KEY_LEN = 40  # Z85 of a 32-byte key
-
-
-class Role(IntEnum):
-    VIEWER = 1  # queries and heartbeats
-    TRADER = 2  # + order commands and signals on its own accounts
-    ADMIN = 3  # everything, every account
-    GATEWAY = 4  # execution reports, market data and status of its own venue accounts
-    WRITER = 5  # reads the engine's writer feed, nothing else
-    PUBLISHER = 6  # signals for its own strategies (commands socket or signals feed)
 
 
 class Domain:
@@ -322,41 +312,22 @@ def identity_of(frame: zmq.Frame, registry: KeyRegistry) -> Identity | None:
     return registry.by_name(name) if name else None
 
 
-_VIEWER = frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.QUERY})
-_TRADER = _VIEWER | {
-    MsgType.NEW_ORDER, MsgType.CANCEL, MsgType.REPLACE, MsgType.MASS_CANCEL,
-    MsgType.NEW_BRACKET, MsgType.NEW_OCO, MsgType.SIGNAL,
-}
-_GATEWAY = frozenset({
-    MsgType.HELLO, MsgType.HEARTBEAT, MsgType.GW_EXEC_REPORT, MsgType.GW_MARKET_DATA,
-    MsgType.GW_STATUS,
-})
-_ADMIN = _TRADER | {MsgType.ADMIN}
-_PUBLISHER = frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.SIGNAL})  # its strategies only
-
-
-def authorize(identity: Identity | None, msg_type: int, account: int | None = None) -> WireError:
+def authorize(identity: Identity | None, msg_type: int, account: int | None = None,
+              strategy: int | None = None) -> WireError:
     """Return OK when ``identity`` may send ``msg_type`` for ``account``, else UNAUTHORIZED.
 
-    Admins may do anything a client may; viewers and traders only on their own accounts
-    (never ANY_ID); gateways only their records; publishers only signals (the engine checks
-    the strategy); writers nothing here. ``account`` None: the record has none.
+    Which role may send which record kind is the wire spec's table (``ROLE_MAY``, the one the
+    engine loop compiles in). The ids are judged here: viewers and traders act only on their
+    own accounts (never ANY_ID), admins on any; a publisher signals only its own strategies.
+    A gateway's orders are the engine's to check. ``account`` / ``strategy`` None: not given.
     """
-    if identity is None:
+    if identity is None or msg_type not in ROLE_MAY[identity.role]:
         return WireError.UNAUTHORIZED
-    role = identity.role
-    if role == Role.GATEWAY:
-        return WireError.OK if msg_type in _GATEWAY else WireError.UNAUTHORIZED
-    if role == Role.WRITER:
+    if identity.role in (Role.VIEWER, Role.TRADER) and account is not None and (
+            account == ANY_ID or account not in identity.accounts):
         return WireError.UNAUTHORIZED
-    if role == Role.PUBLISHER:
-        return WireError.OK if msg_type in _PUBLISHER else WireError.UNAUTHORIZED
-    if role == Role.ADMIN:
-        return WireError.OK if msg_type in _ADMIN else WireError.UNAUTHORIZED
-    allowed = _TRADER if role == Role.TRADER else _VIEWER
-    if msg_type not in allowed:
-        return WireError.UNAUTHORIZED
-    if account is not None and (account == ANY_ID or account not in identity.accounts):
+    if identity.role == Role.PUBLISHER and strategy is not None and (
+            strategy not in identity.strategies):
         return WireError.UNAUTHORIZED
     return WireError.OK
 

@@ -124,7 +124,8 @@ class StubEngine:
             self.received.append(rec)
             if self.registry is not None:
                 acc = getattr(rec, "account", None)
-                if authorize(ident, rec.msg_type, acc) != WireError.OK:
+                strategy = rec.strategy if rec.msg_type == MsgType.SIGNAL else None
+                if authorize(ident, rec.msg_type, acc, strategy) != WireError.OK:
                     self._emit("PROTOCOL_ERROR", rec.request_id, bad_request_id=rec.request_id,
                                error=int(WireError.UNAUTHORIZED), bad_type=int(rec.msg_type))
                     continue

@@ -40,7 +40,7 @@ from oms_core.enums import (
     TimeInForce,
 )
 from oms_core.identity import IdAllocator, IdentityError, identity_path, read_identity
-from oms_core.limits import LIMIT_DEFAULTS, MAX_LIMIT, MAX_RATE, MAX_RAW
+from oms_core.limits import LIMIT_DEFAULTS, MAX_IDS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
 if TYPE_CHECKING:
     from oms_core.core import OmsCore
@@ -806,10 +806,10 @@ class _Parser:
             events=t.str_("events", d.events), health=t.str_("health", d.health),
             journal_dir=self.path(t.str_("journal_dir", d.journal_dir)),
             max_orders=t.int_("max_orders", d.max_orders, lo=16, hi=1 << 24),
-            max_accounts=t.int_("max_accounts", d.max_accounts, lo=1, hi=1 << 16),
+            max_accounts=t.int_("max_accounts", d.max_accounts, lo=1, hi=MAX_IDS),
             max_instruments=t.int_("max_instruments", d.max_instruments, lo=1, hi=1 << 16),
             max_assets=t.int_("max_assets", d.max_assets, lo=1, hi=1 << 16),
-            max_strategies=t.int_("max_strategies", d.max_strategies, lo=2, hi=1 << 16),
+            max_strategies=t.int_("max_strategies", d.max_strategies, lo=2, hi=MAX_IDS),
             max_exchanges=t.int_("max_exchanges", d.max_exchanges, lo=1, hi=1 << 10),
             mark_interval_ms=t.int_("mark_interval_ms", d.mark_interval_ms, lo=1, hi=86_400_000),
             writer_delay_us=t.int_("writer_delay_us", d.writer_delay_us, lo=0, hi=1_000_000),

@@ -11,6 +11,11 @@ MAX_NOTIONAL = 1 << 62
 # Token buckets count nano-tokens so that refill at `rate` per second is exact per nanosecond.
 NANOS_PER_TOKEN = 1_000_000_000
 
+# Most accounts and most strategies an engine is configured for (ids 0 .. MAX_IDS - 1): the
+# core's tables and the access sets (oms_core/engine/idset.pyx) are sized from the configured
+# counts, so the bound keeps a typo from asking for gigabytes.
+MAX_IDS = 1 << 16
+
 # Largest value of any limit, and of a rate or burst (tokens): keeps limit arithmetic in int64.
 MAX_LIMIT = 1 << 62
 MAX_RATE = 10**9

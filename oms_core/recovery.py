@@ -19,11 +19,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from bindings.wire import records as wire
-from bindings.wire.spec import AdminAction, ExecType, MsgType, Scope
+from bindings.wire.spec import MAGIC, VERSION, AdminAction, ExecType, MsgType, Scope
+from oms_core.engine.kinds import (
+    KIND_ADMIN_OVERRIDE,
+    KIND_CONFIG,
+    KIND_MARK_TO_MARKET,
+    KIND_RECON_ALERT,
+    KIND_RECON_BALANCE,
+    KIND_RECON_DONE,
+    KIND_START_OF_DAY,
+    KIND_TIMER,
+)
 from oms_core.enums import Alert, KillMode, Limit, OrderStatus, Reject
 from oms_core.journal import (
     INPUT,
+    JournalError,
     JournalGapError,
     JournalReader,
     TailReport,
@@ -31,16 +44,6 @@ from oms_core.journal import (
     journal_end,
     list_segments,
 )
-
-# Engine-internal input kinds (the same numbers as oms_core/engine/loop.pxd; >= 192).
-KIND_TIMER = 192
-KIND_MARK_TO_MARKET = 193
-KIND_START_OF_DAY = 194
-KIND_CONFIG = 195
-KIND_RECON_DONE = 196  # payload: JSON summary; trading may resume
-KIND_ADMIN_OVERRIDE = 197  # payload: JSON {"who": ..., "why": ...}; resume without reconciling
-KIND_RECON_ALERT = 198  # payload: a RISK_ALERT record the engine emits as an event (replayed too)
-KIND_RECON_BALANCE = 199  # payload: a GW_BALANCE record; the core adopts the venue's total
 
 ApplyFn = Callable[[int, int, bytes], Any]
 
@@ -351,9 +354,29 @@ def _iter_inputs(reader: JournalReader) -> Iterable[tuple[int, int, bytes]]:
         lens = inp["length"].tolist()
         raw = inp["payload"].tobytes()
         step = inp.dtype.fields["payload"][0].itemsize
+        _check_version(inp, raw, step)
         for i in range(len(kinds)):
             off = i * step
             yield kinds[i], tss[i], raw[off:off + lens[i]]
+
+
+class JournalVersionError(JournalError):
+    """The journal holds wire records of another protocol VERSION: this engine would misread
+    them (a layout changed), so it refuses to replay them instead."""
+
+
+def _check_version(inp: Any, raw: bytes, step: int) -> None:
+    """Every wire record among the input rows of one batch is of this protocol VERSION."""
+    rows = np.frombuffer(raw, np.uint8).reshape(len(inp), step)
+    wire_rows = (inp["kind"] < KIND_TIMER) & (inp["length"] >= 32) & (
+        rows[:, 0] == MAGIC & 0xFF) & (rows[:, 1] == MAGIC >> 8)
+    other = wire_rows & (rows[:, 2] != VERSION)
+    if other.any():
+        found = int(rows[other.argmax(), 2])
+        raise JournalVersionError(
+            f"the journal was written with wire protocol version {found}; this engine "
+            f"speaks version {VERSION} and would misread it. Recover it with the release "
+            "that wrote it, or start this one on a new journal directory")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,7 +669,8 @@ __all__ = [
     "KIND_RECON_BALANCE", "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN",
     "RECON_MISSED_FILL",
     "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",
-    "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "ReconReport", "RecoveryResult",
+    "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "JournalVersionError", "ReconReport",
+    "RecoveryResult",
     "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "adopt_balance",
     "admin_override", "balance_record", "reconcile_balances", "tracks_balances",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",

@@ -47,12 +47,13 @@ import numpy as np
 import pyarrow as pa
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, ExecType, MsgType
+from bindings.wire.spec import ANY_ID, ExecType, MsgType, Role
 from gateways.sim import constants as sc
 from gateways.sim.matching import Book, Ledger
 from oms_core.config import OmsConfig, load_config
 from oms_core.engine import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER, Engine
 from oms_core.engine.config import EngineConfig, build_core, load_engine_config
+from oms_core.engine.idset import EVERY, NOBODY
 from oms_core.enums import Limit, OrderType, Side, TimeInForce
 from oms_core.replay_data import load_bars, load_signals
 
@@ -61,8 +62,7 @@ __all__ = [
     "run_paper", "run_replay",
 ]
 
-ADMIN = 3  # bindings.security.Role.ADMIN
-ALL_ACCOUNTS = (1 << 64) - 1
+ADMIN = int(Role.ADMIN)
 NS_PER_DAY = 86_400_000_000_000
 SIM_DECIMALS = 8  # the matching engine counts 1e-8 units
 _DEEP = 10**17  # the venue's balances: the core checks money, the venue only matches
@@ -635,13 +635,13 @@ class Replayer:
 
     def _input(self, kind: int, payload: bytes) -> None:
         lp = self.loop
-        lp.begin(ADMIN, ALL_ACCOUNTS, 0, False)
+        lp.begin(ADMIN, EVERY, NOBODY, False)
         lp.apply_input(kind, self.clock, payload, False)
         self._collect()
 
     def _gateway(self, frame: Any) -> None:
         lp = self.loop
-        lp.begin(ADMIN, ALL_ACCOUNTS, 0, False)
+        lp.begin(ADMIN, EVERY, NOBODY, False)
         lp.on_gateway_frame(frame, self.clock)
         self._collect()
 

@@ -101,6 +101,11 @@ class Child:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
 
+# the keys of an engine's RECONCILED report the status endpoint shows: the verdict (the
+# per-account details, balance differences, booked fills and adopted orders, are not for it)
+PUBLIC_REPORT = ("ok", "missing", "why", "halted")
+
+
 class Supervisor:
     """Run ``specs`` as child processes; restart crashed ones with exponential back-off.
 
@@ -111,7 +116,8 @@ class Supervisor:
     run_dir : Path
         Logs (``logs/``) and ``state.json`` go here.
     status_endpoint : str, optional
-        ZeroMQ REP endpoint answering ``status`` (JSON) and ``health`` requests.
+        ZeroMQ REP endpoint answering ``status`` (JSON, :meth:`public_status`) and
+        ``health`` requests; unauthenticated, so it never tells an account's data.
     backoff_s, backoff_max_s : float
         First restart delay and its cap; the delay doubles with each consecutive crash.
     stable_s : float
@@ -307,6 +313,16 @@ class Supervisor:
         return {"pid": os.getpid(), "since": self.started, "stopping": self.stopping,
                 "processes": procs, **self.info}
 
+    def public_status(self) -> dict[str, Any]:
+        """What the status endpoint answers (to anyone who reaches it: no key): the status
+        with each report cut to :data:`PUBLIC_REPORT` (its account data stays in the log
+        and ``state.json``)."""
+        out = self.status()
+        for p in out["processes"]:
+            if isinstance(p.get("report"), dict):
+                p["report"] = {k: p["report"][k] for k in PUBLIC_REPORT if k in p["report"]}
+        return out
+
     def write_state(self) -> None:
         tmp = self.run_dir / "state.json.tmp"
         tmp.write_text(json.dumps(self.status(), indent=1))
@@ -337,7 +353,7 @@ class Supervisor:
                 req = self._rep.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            reply = {"status": self.status(), "health": {"ok": True}}.get(
+            reply = {"status": self.public_status(), "health": {"ok": True}}.get(
                 req.decode(errors="replace").strip(), {"error": "ask 'status' or 'health'"})
             self._rep.send(json.dumps(reply).encode())
 
@@ -454,7 +470,13 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
     security.check_insecure(cfg, insecure)
     secure = security.security_on(cfg)
     if secure:
-        made = security.write_keys(cfg, missing_only=True)
+        try:
+            made = security.write_keys(cfg, missing_only=True)
+        except OSError as e:  # e.g. a container's read-only keys mount without the keys
+            raise ValueError(
+                f"security is on and keys are missing in {cfg.security.keys_dir}, which "
+                f"cannot be written ({e.strerror}): make them with `oms keys --config FILE` "
+                "where that directory is writable (docker: README, Containers)") from None
         if made:
             print(f"oms: security on: generated the CURVE keys {', '.join(made)} in "
                   f"{cfg.security.keys_dir}", flush=True)

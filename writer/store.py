@@ -18,9 +18,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from bindings.security import Role
 from bindings.wire import records as wire
-from bindings.wire.spec import AuditOutcome, MsgType, WireError
+from bindings.wire.spec import AuditOutcome, MsgType, Role, WireError
 from oms_core.enums import OrderStatus, Reject
 
 log = logging.getLogger("writer")

@@ -299,6 +299,14 @@ enum oms_audit {
     OMS_AUDIT_REJECT = 2,
     OMS_AUDIT_REFUSED = 3,
 };
+enum oms_role {
+    OMS_ROLE_VIEWER = 1,
+    OMS_ROLE_TRADER = 2,
+    OMS_ROLE_ADMIN = 3,
+    OMS_ROLE_GATEWAY = 4,
+    OMS_ROLE_WRITER = 5,
+    OMS_ROLE_PUBLISHER = 6,
+};
 
 /* ---- header ---- */
 /* Common record header */
@@ -1146,6 +1154,22 @@ static inline uint16_t oms_wire_record_size(uint16_t msg_type) {
     case OMS_MSG_GW_RECONCILE_END: return 64;
     default: return 0;
     }
+}
+
+/* May a peer of ``role`` (OMS_ROLE_*) send records of ``msg_type`` at all? The ids a
+ * permitted record names (accounts, strategies, orders) are checked by the engine. */
+static inline int oms_role_may_send(uint32_t role, uint32_t msg_type) {
+    static const uint64_t may[7][4] = {
+        {UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x0000000000000406), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x00000000000007FE), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x0000000000000FFE), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000038), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)},
+        {UINT64_C(0x0000000000000206), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000), UINT64_C(0x0000000000000000)}
+    };
+    return role < 7 && msg_type < 256 &&
+           ((may[role][msg_type >> 6] >> (msg_type & 63)) & 1) != 0;
 }
 
 /* Zero a record and fill its header (magic, version, type, length, ids). */

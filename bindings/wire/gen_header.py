@@ -46,6 +46,28 @@ def _struct(c_name: str, doc: str, fields: tuple[spec.Field, ...], size: int, hd
     return "\n".join(lines)
 
 
+def _role_table() -> list[str]:
+    n_roles = max(spec.Role) + 1
+    words = [[0, 0, 0, 0] for _ in range(n_roles)]
+    for role, kinds in spec.ROLE_MAY.items():
+        for mt in kinds:
+            words[role][mt >> 6] |= 1 << (mt & 63)
+    rows = ",\n".join(
+        "        {" + ", ".join(f"UINT64_C(0x{w:016X})" for w in ws) + "}" for ws in words)
+    return [
+        "/* May a peer of ``role`` (OMS_ROLE_*) send records of ``msg_type`` at all? The ids a",
+        " * permitted record names (accounts, strategies, orders) are checked by the engine. */",
+        "static inline int oms_role_may_send(uint32_t role, uint32_t msg_type) {",
+        f"    static const uint64_t may[{n_roles}][4] = {{",
+        rows,
+        "    };",
+        f"    return role < {n_roles} && msg_type < 256 &&",
+        "           ((may[role][msg_type >> 6] >> (msg_type & 63)) & 1) != 0;",
+        "}",
+        "",
+    ]
+
+
 def render_header() -> str:
     out: list[str] = [
         f"/* {_BANNER} */",
@@ -103,6 +125,7 @@ def render_header() -> str:
     out.append("    }")
     out.append("}")
     out.append("")
+    out += _role_table()
     out.append("/* Zero a record and fill its header (magic, version, type, length, ids). */")
     out.append(
         "static inline void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq,\n"
@@ -179,6 +202,7 @@ def render_pxd() -> str:
         "    void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq, uint64_t request_id,"
     )
     out.append("                       int64_t send_ns) noexcept")
+    out.append("    int oms_role_may_send(uint32_t role, uint32_t msg_type) noexcept")
     return "\n".join(out) + "\n"
 
 
@@ -198,6 +222,17 @@ def render_doc_tables() -> str:
                 t = f"u8[{f.count}]"
             out.append(f"| {f.offset} | {t} | {f.name} | {f.doc} |")
         out.append("")
+    out.append("### Roles: which record kinds each may send")
+    out.append("")
+    out.append("Generated from `ROLE_MAY`; the accounts, strategies and orders a permitted "
+               "record names are checked apart (see docs/security.md).")
+    out.append("")
+    out.append("| role | may send |")
+    out.append("|---|---|")
+    for role in spec.Role:
+        kinds = ", ".join(m.name for m in sorted(spec.ROLE_MAY[role])) or "nothing"
+        out.append(f"| {role.name} | {kinds} |")
+    out.append("")
     out.append("### Enumerations")
     out.append("")
     for prefix, enum_cls in spec.ENUMS:

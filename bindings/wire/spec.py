@@ -188,6 +188,38 @@ class MdFlag(IntEnum):
     TRADE = 2  # the record reports a new venue trade: ``last`` / ``last_qty`` are that trade
 
 
+class Role(IntEnum):
+    """Who a CURVE key belongs to (see bindings/security.py); what each may send: ROLE_MAY."""
+
+    VIEWER = 1  # queries and heartbeats
+    TRADER = 2  # + order commands and signals on its own accounts
+    ADMIN = 3  # everything, every account
+    GATEWAY = 4  # execution reports, market data and status of its own venue accounts
+    WRITER = 5  # reads the engine's writer feed, nothing else
+    PUBLISHER = 6  # signals for its own strategies (commands socket or signals feed)
+
+
+_READS = frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.QUERY})
+_TRADES = _READS | {MsgType.NEW_ORDER, MsgType.CANCEL, MsgType.REPLACE, MsgType.MASS_CANCEL,
+                    MsgType.NEW_BRACKET, MsgType.NEW_OCO, MsgType.SIGNAL}
+
+# The one table of which record kinds each role may send to the engine (on the sockets its
+# ZAP domain opens to it, bindings.security.DOMAIN_ROLES). Generated into oms_wire.h as
+# oms_role_may_send(), which the engine loop asks; bindings.security.authorize reads it here.
+# The ids a permitted record names are judged apart, in code: a viewer's or trader's account
+# must be one of its own (ANY_ID is an admin's only), a publisher's strategy one of its own, a
+# gateway's report about an order of its exchange and its market data of its instruments.
+ROLE_MAY: dict[Role, frozenset[MsgType]] = {
+    Role.VIEWER: _READS,
+    Role.TRADER: _TRADES,
+    Role.ADMIN: _TRADES | {MsgType.ADMIN},
+    Role.GATEWAY: frozenset({MsgType.GW_EXEC_REPORT, MsgType.GW_MARKET_DATA,
+                             MsgType.GW_STATUS}),
+    Role.WRITER: frozenset(),
+    Role.PUBLISHER: frozenset({MsgType.HELLO, MsgType.HEARTBEAT, MsgType.SIGNAL}),
+}
+
+
 # Enumerations exported to the C header, in order: (C prefix, enum class).
 ENUMS: list[tuple[str, type[IntEnum]]] = [
     ("OMS_SIDE", core_enums.Side),
@@ -214,6 +246,7 @@ ENUMS: list[tuple[str, type[IntEnum]]] = [
     ("OMS_GW", GatewayState),
     ("OMS_MD_FLAG", MdFlag),
     ("OMS_AUDIT", AuditOutcome),
+    ("OMS_ROLE", Role),
 ]
 
 
@@ -676,7 +709,7 @@ __all__ = [
     "ALERTS_KEPT", "ANY_ID", "AUDIT_ENGINE", "AUDIT_INSECURE", "AUDIT_SENDER_BYTES", "CTYPES",
     "ENUMS", "GW_SILENT_AFTER_MS", "GW_STATUS_INTERVAL_MS",
     "HEADER_FIELDS", "HEADER_SIZE", "MAGIC", "MAX_FRAME_SIZE",
-    "MAX_RECORDS_PER_FRAME", "RECORDS", "RECORDS_BY_TYPE", "RECORD_SIZES", "VERSION",
+    "MAX_RECORDS_PER_FRAME", "RECORDS", "RECORDS_BY_TYPE", "RECORD_SIZES", "ROLE_MAY", "VERSION",
     "AdminAction", "AuditOutcome", "ExecType", "Field", "GatewayState", "HeaderFlag", "MdFlag",
-    "MsgType", "QueryKind", "Record", "Scope", "SignalMode", "WireError",
+    "MsgType", "QueryKind", "Record", "Role", "Scope", "SignalMode", "WireError",
 ]

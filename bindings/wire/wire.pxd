@@ -293,6 +293,14 @@ cdef extern from "oms_wire.h" nogil:
         OMS_AUDIT_REJECT
         OMS_AUDIT_REFUSED
 
+    enum:
+        OMS_ROLE_VIEWER
+        OMS_ROLE_TRADER
+        OMS_ROLE_ADMIN
+        OMS_ROLE_GATEWAY
+        OMS_ROLE_WRITER
+        OMS_ROLE_PUBLISHER
+
     ctypedef struct oms_hdr_t:
         uint16_t magic
         uint8_t version
@@ -675,3 +683,4 @@ cdef extern from "oms_wire.h" nogil:
     uint16_t oms_wire_record_size(uint16_t msg_type) noexcept
     void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq, uint64_t request_id,
                        int64_t send_ns) noexcept
+    int oms_role_may_send(uint32_t role, uint32_t msg_type) noexcept

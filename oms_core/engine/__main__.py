@@ -217,7 +217,14 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
     res = None
     do_recon = False
     if journal is not None:
-        res = recover_engine(engine, cfg.journal_dir)
+        from oms_core.recovery import JournalVersionError
+
+        try:
+            res = recover_engine(engine, cfg.journal_dir)
+        except JournalVersionError as e:
+            journal.close()
+            print(f"engine: journal {cfg.journal_dir}: {e}", file=sys.stderr)
+            return 2
         journal.attach(engine)
         do_recon = res.last_seq > 0 and not args.no_reconcile and not engine.stopping
         if do_recon or (args.trading_gate and not engine.stopping):

@@ -64,6 +64,7 @@ from typing import Any
 
 from oms_core.core import OmsCore
 from oms_core.enums import Limit
+from oms_core.limits import MAX_IDS
 
 
 @dataclass
@@ -102,6 +103,7 @@ class EngineConfig:
     mark_to_market_ms: int = 1000
     max_orders: int = 1 << 16
     max_accounts: int = 64
+    max_strategies: int = 64
     max_instruments: int = 256
     max_exchanges: int = 16
     writer_hwm: int = 1_000
@@ -169,7 +171,8 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
                         for x in exchanges},
         security=security_on(oms), mark_to_market_ms=e.mark_interval_ms,
         max_orders=e.max_orders,
-        max_accounts=e.max_accounts, max_instruments=e.max_instruments,
+        max_accounts=e.max_accounts, max_strategies=e.max_strategies,
+        max_instruments=e.max_instruments,
         max_exchanges=e.max_exchanges, writer_delay_us=e.writer_delay_us,
         audit_queries=e.audit_queries,
         journal_durability=e.journal_durability, journal_group_us=e.journal_group_us,
@@ -180,8 +183,6 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
                     for c in clients]
     cfg.strategies = [StrategyConfig(s.id, [c.id for c in clients if name in c.strategies],
                                      0, s.single_entry) for name, s in oms.strategies.items()]
-    if cfg.max_accounts > 64:
-        raise ValueError("max_accounts above 64 is not supported (event routing uses a bitmask)")
     return cfg
 
 
@@ -219,11 +220,15 @@ def load_engine_config(source: str | os.PathLike[str] | Mapping[str, Any],
                       for s in raw.get("strategies", [])]
     cfg.gateways = [GatewayEndpoint(int(g["exchange"]), str(g["orders"]))
                     for g in raw.get("gateways", [])]
-    if cfg.max_accounts > 64:
-        raise ValueError("max_accounts above 64 is not supported (event routing uses a bitmask)")
-    for a in cfg.accounts:
-        if not 0 <= int(a["id"]) < cfg.max_accounts:
-            raise ValueError(f"account id {a['id']} outside 0..{cfg.max_accounts - 1}")
+    for key in ("max_accounts", "max_strategies"):
+        if not 1 <= getattr(cfg, key) <= MAX_IDS:
+            raise ValueError(f"[engine] {key} = {getattr(cfg, key)}: must be 1..{MAX_IDS}")
+    for kind, ids, top in (("account", [a["id"] for a in cfg.accounts], cfg.max_accounts),
+                           ("strategy", [s.id for s in cfg.strategies], cfg.max_strategies)):
+        for i in ids:
+            if not 0 <= int(i) < top:
+                raise ValueError(f"{kind} id {i} outside 0..{top - 1} (raise [engine] "
+                                 f"max_{'accounts' if kind == 'account' else 'strategies'})")
     return cfg
 
 
@@ -236,7 +241,8 @@ def build_core(cfg: EngineConfig, ts: int = 0) -> OmsCore:
         core.drain_events()
         return core
     core = OmsCore(max_orders=cfg.max_orders, max_accounts=cfg.max_accounts,
-                   max_instruments=cfg.max_instruments, max_exchanges=cfg.max_exchanges)
+                   max_strategies=cfg.max_strategies, max_instruments=cfg.max_instruments,
+                   max_exchanges=cfg.max_exchanges)
     for a in cfg.assets:
         core.add_asset(int(a["id"]), str(a["name"]), int(a["precision"]))
     for i in cfg.instruments:

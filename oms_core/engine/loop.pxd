@@ -13,11 +13,13 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from bindings.wire.wire cimport (
-    OMS_ALERTS_KEPT, OMS_AUDIT_SENDER_BYTES, oms_gw_status_t, oms_order_update_t,
-    oms_risk_alert_t,
+    OMS_ALERTS_KEPT, OMS_AUDIT_SENDER_BYTES, OMS_ROLE_ADMIN, OMS_ROLE_GATEWAY,
+    OMS_ROLE_PUBLISHER, OMS_ROLE_TRADER, OMS_ROLE_VIEWER, OMS_ROLE_WRITER, oms_gw_status_t,
+    oms_order_update_t, oms_risk_alert_t,
 )
 from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
+from oms_core.engine.idset cimport IdSet
 from oms_core.journal cimport Journal
 from oms_core.types cimport order_t
 
@@ -30,14 +32,14 @@ cdef enum:
     KIND_CONFIG = 195             # a configuration change (payload: the server's own encoding)
     KIND_AUDIT = 200              # an AUDIT record (payload), emitted as an event when applied
 
-# Roles (same numbers as bindings.security.Role).
+# Roles: the wire spec's (bindings.wire.spec.Role, generated into oms_wire.h).
 cdef enum:
-    ROLE_VIEWER = 1
-    ROLE_TRADER = 2
-    ROLE_ADMIN = 3
-    ROLE_GATEWAY = 4
-    ROLE_WRITER = 5
-    ROLE_PUBLISHER = 6
+    ROLE_VIEWER = OMS_ROLE_VIEWER
+    ROLE_TRADER = OMS_ROLE_TRADER
+    ROLE_ADMIN = OMS_ROLE_ADMIN
+    ROLE_GATEWAY = OMS_ROLE_GATEWAY
+    ROLE_WRITER = OMS_ROLE_WRITER
+    ROLE_PUBLISHER = OMS_ROLE_PUBLISHER
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,22 +100,24 @@ cdef class EngineLoop:
     """False while replaying: answers are built but not journaled."""
     # the client whose frame is being handled
     cdef int cur_role
-    cdef readonly uint64_t cur_allowed
-    cdef readonly uint64_t cur_strategies
-    """A publisher's strategies (bit per id); every other role: all."""
+    cdef readonly IdSet cur_allowed
+    """The accounts the sender may act on (a gateway: its venue accounts)."""
+    cdef readonly IdSet cur_strategies
+    """A publisher's strategies; every other role: every strategy."""
     cdef readonly int64_t cur_exchange
     """A gateway's exchange (its market data must be of that exchange's instruments); -1:
     any (security off: the sender is not known)."""
-    cdef public uint64_t cur_mask
-    """Accounts whose events go into the reply (the session's subscription)."""
+    cdef public IdSet cur_mask
+    """Accounts whose events go into the reply: the session's subscription itself (the
+    loop adds to it when ``auto_subscribe``)."""
     cdef public bint auto_subscribe
     # events of this batch, for routing to the other sessions
     cdef uint32_t* rt_off
     cdef uint16_t* rt_len
     cdef uint32_t* rt_acct
-    cdef uint32_t rt_n
+    cdef readonly uint32_t rt_n
+    """Events of this batch to route to the sessions that follow their accounts."""
     cdef uint32_t rt_cap
-    cdef readonly uint64_t batch_mask
     # counters
     cdef readonly uint64_t n_frames
     cdef readonly uint64_t n_records
@@ -154,7 +158,7 @@ cdef class EngineLoop:
     cdef uint64_t ans_oid
     cdef uint64_t ans_cl
 
-    cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
+    cdef int c_begin(self, int role, IdSet allowed, IdSet mask,
                      bint auto_subscribe) except -1
     """Start a batch (the fast twin of ``begin``)."""
     cdef int c_commit(self) except -1
@@ -186,7 +190,7 @@ cdef class EngineLoop:
     cdef int _heartbeat(self, const uint8_t* rec) except -1
     cdef int _query(self, const uint8_t* rec) except -1
     cdef int _query_gateways(self, uint64_t rid, int64_t now) except -1
-    cdef int _query_alerts(self, uint64_t rid, uint64_t accounts, uint64_t limit, bint every,
+    cdef int _query_alerts(self, uint64_t rid, uint32_t account, uint64_t limit, bint every,
                            int64_t now) except -1
     cdef void _keep_alert(self, const uint8_t* rec) noexcept
     cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept

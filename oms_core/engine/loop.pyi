@@ -2,6 +2,7 @@ from typing import Any
 
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
+from oms_core.engine.idset import IdSet
 
 class OutBuf:
     n: int
@@ -25,10 +26,11 @@ class EngineLoop:
     py_command: Any
     py_gateway: Any
     bars: LiveBars | None
-    cur_allowed: int
-    cur_mask: int
+    cur_allowed: IdSet
+    cur_strategies: IdSet
+    cur_mask: IdSet
     auto_subscribe: bool
-    batch_mask: int
+    rt_n: int
     n_frames: int
     n_records: int
     n_bad_frames: int
@@ -50,8 +52,11 @@ class EngineLoop:
     def next_cl_ord_id(self) -> int: ...
     def timer_due(self, ts: int) -> bool: ...
     def wire_error_counts(self) -> dict[int, int]: ...
-    def begin(self, role: int, allowed: int, mask: int, auto_subscribe: bool) -> None: ...
-    def select(self, mask: int) -> list[bytes]: ...
+    def begin(self, role: int, allowed: IdSet | int, mask: IdSet | int,
+              auto_subscribe: bool) -> None: ...
+    def limit_peer(self, strategies: IdSet | int, exchange: int) -> None: ...
+    def routes_to(self, mask: IdSet) -> bool: ...
+    def select(self, mask: IdSet | int) -> list[bytes]: ...
     @property
     def gw_pending(self) -> bool: ...
     def gateway_frames(self) -> list[tuple[int, list[bytes]]]: ...

@@ -9,9 +9,14 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from bindings.wire.codec cimport wire_check_frame
 from bindings.wire.wire cimport *
 from oms_core.core cimport OmsCore
+from oms_core.engine.idset cimport IdSet
 from oms_core.heaps cimport HeapSet
 from oms_core.journal cimport REC_INPUT, Journal
 from oms_core.types cimport *
+
+from oms_core.engine.idset import EVERY, NOBODY
+
+cdef IdSet _NOBODY = NOBODY
 
 
 cdef inline int64_t _now() noexcept nogil:
@@ -39,8 +44,9 @@ cdef inline void _hdr(void* p, uint16_t msg_type, uint16_t size, uint64_t seq,
     h.send_ns = now
 
 
-cdef inline uint64_t _bit(uint32_t account) noexcept nogil:
-    return (<uint64_t>1) << account if account < 64 else 0
+cdef IdSet _ids(object ids):
+    """``ids`` as an IdSet: one already, or the set bits of an integer (tests and tools)."""
+    return ids if isinstance(ids, IdSet) else IdSet.from_mask(ids)
 
 
 cdef inline void _venue_terms(oms_gw_new_order_t* gn, order_t* o, bint native_stops) noexcept:
@@ -199,7 +205,9 @@ cdef class EngineLoop:
         memset(self.gw_heard_ns, 0, n_exchanges * sizeof(int64_t))
         memset(self.gw_n_status, 0, n_exchanges * sizeof(uint64_t))
         self.cur_role = ROLE_ADMIN
-        self.cur_allowed = 0xFFFFFFFFFFFFFFFF
+        self.cur_allowed = EVERY
+        self.cur_strategies = EVERY
+        self.cur_mask = _NOBODY
         self.audit = True
         self.set_journal(journal)
 
@@ -248,17 +256,23 @@ cdef class EngineLoop:
         return {i: self.wire_errors[i] for i in range(16) if self.wire_errors[i]}
 
     # -------------------------------------------------------------------- batches
-    def begin(self, int role, uint64_t allowed, uint64_t mask, bint auto_subscribe):
-        """Start a batch for one client (or the gateways / timers: role ADMIN, mask 0)."""
-        self.c_begin(role, allowed, mask, auto_subscribe)
+    def begin(self, int role, object allowed, object mask, bint auto_subscribe):
+        """Start a batch for one client (or the gateways / timers: role ADMIN, mask empty).
 
-    def limit_peer(self, uint64_t strategies, int64_t exchange):
-        """After :meth:`begin`: the sender is a publisher allowed only ``strategies`` (bit per
-        id), or a gateway of ``exchange`` (its ``allowed`` accounts are its venue accounts)."""
-        self.cur_strategies = strategies
+        ``allowed``: the accounts the sender may act on; ``mask``: the accounts whose events
+        go into its reply (the session's own set: ``auto_subscribe`` adds to it). Each is an
+        :class:`~oms_core.engine.idset.IdSet` or an integer bit mask.
+        """
+        self.c_begin(role, _ids(allowed), _ids(mask), auto_subscribe)
+
+    def limit_peer(self, object strategies, int64_t exchange):
+        """After :meth:`begin`: the sender is a publisher allowed only ``strategies`` (an
+        IdSet or a bit mask), or a gateway of ``exchange`` (its ``allowed`` accounts are its
+        venue accounts)."""
+        self.cur_strategies = _ids(strategies)
         self.cur_exchange = exchange
 
-    cdef int c_begin(self, int role, uint64_t allowed, uint64_t mask,
+    cdef int c_begin(self, int role, IdSet allowed, IdSet mask,
                      bint auto_subscribe) except -1:
         cdef Py_ssize_t i
         self.reply.reset()
@@ -266,21 +280,29 @@ cdef class EngineLoop:
         for i in range(len(self.gw)):
             (<OutBuf>self.gw[i]).reset()
         self.rt_n = 0
-        self.batch_mask = 0
         self.cur_role = role
         self.cur_allowed = allowed
         self.cur_mask = mask
-        self.cur_strategies = 0xFFFFFFFFFFFFFFFF
+        self.cur_strategies = EVERY
         self.cur_exchange = -1
         self.auto_subscribe = auto_subscribe
         return 0
 
-    def select(self, uint64_t mask):
+    def routes_to(self, IdSet mask not None):
+        """True when an event of this batch is of an account in ``mask``."""
+        cdef uint32_t i
+        for i in range(self.rt_n):
+            if mask.has(self.rt_acct[i]):
+                return True
+        return False
+
+    def select(self, object mask):
         """Frames of this batch's events whose account is in ``mask`` (for other sessions)."""
+        cdef IdSet m = _ids(mask)
         cdef OutBuf out = OutBuf(4096)
         cdef uint32_t i
         for i in range(self.rt_n):
-            if _bit(self.rt_acct[i]) & mask:
+            if m.has(self.rt_acct[i]):
                 out.append(self.wr.data + self.rt_off[i], self.rt_len[i])
         return out.frames()
 
@@ -566,7 +588,7 @@ cdef class EngineLoop:
         (nothing is journaled); the event sequence advances exactly as it did live."""
         cdef bint was_live = self.live
         if replay:
-            self.begin(ROLE_ADMIN, 0xFFFFFFFFFFFFFFFF, 0, False)
+            self.c_begin(ROLE_ADMIN, EVERY, _NOBODY, False)
             self.live = False
         try:
             if self.live and self.j_input is not None:
@@ -639,16 +661,17 @@ cdef class EngineLoop:
         """A gateway reports only on orders the engine sent to its exchange, of its venue
         accounts; its market data is of instruments of its exchange (a key of another
         gateway or of a stranger moves nothing)."""
-        cdef uint32_t account, instrument
+        cdef uint32_t instrument
         cdef order_t* o
+        if not oms_role_may_send(ROLE_GATEWAY, mt):  # the wire spec's table (ROLE_MAY)
+            return 0
         if mt == OMS_MSG_GW_EXEC_REPORT:
             # judged by the order it names, never by the record's own fields
             o = self.core.orders.find((<const oms_gw_exec_report_t*>rec).order_id)
             if o == NULL:
-                account = (<const oms_gw_exec_report_t*>rec).account
-                return account < 64 and (_bit(account) & self.cur_allowed) != 0
+                return self.cur_allowed.has((<const oms_gw_exec_report_t*>rec).account)
             if self.cur_exchange < 0:  # a gateway known by its accounts only
-                return o.account < 64 and (_bit(o.account) & self.cur_allowed) != 0
+                return self.cur_allowed.has(o.account)
             return (o.instrument < self.core.n_instruments and
                     self.core.instruments[o.instrument].exchange_id ==
                     <uint32_t>self.cur_exchange)
@@ -664,22 +687,17 @@ cdef class EngineLoop:
 
     # -------------------------------------------------------------------- commands
     cdef int _authorize(self, int mt, const uint8_t* rec) noexcept:
-        cdef uint32_t account, strategy
+        # which role may send which kind: the wire spec's table (ROLE_MAY); the ids: here
+        cdef uint32_t account
         cdef int role = self.cur_role
-        if role == ROLE_ADMIN:
+        if not oms_role_may_send(role, mt):
+            return 0
+        if role == ROLE_ADMIN or mt == OMS_MSG_HELLO or mt == OMS_MSG_HEARTBEAT:
             return 1
-        if mt == OMS_MSG_HELLO or mt == OMS_MSG_HEARTBEAT:
-            return role != ROLE_GATEWAY and role != ROLE_WRITER
-        if role == ROLE_GATEWAY or role == ROLE_WRITER or mt == OMS_MSG_ADMIN:
-            return 0
         if role == ROLE_PUBLISHER:
-            if mt != OMS_MSG_SIGNAL:
-                return 0
-            strategy = (<const oms_signal_t*>rec).strategy
-            return strategy < 64 and (_bit(strategy) & self.cur_strategies) != 0
-        if role == ROLE_VIEWER and mt != OMS_MSG_QUERY:
-            return 0
-        # every other command carries one account; where it sits depends on the type
+            return mt == OMS_MSG_SIGNAL and self.cur_strategies.has(
+                (<const oms_signal_t*>rec).strategy)
+        # a viewer's or trader's command carries one account; where it sits depends on the type
         if mt == OMS_MSG_NEW_ORDER:
             account = (<const oms_new_order_t*>rec).account
         elif mt == OMS_MSG_CANCEL:
@@ -698,7 +716,7 @@ cdef class EngineLoop:
             account = (<const oms_query_t*>rec).account
         else:
             return 0
-        return account < 64 and (_bit(account) & self.cur_allowed) != 0
+        return account != OMS_ANY_ID and self.cur_allowed.has(account)
 
     cdef int _new_order(self, const uint8_t* rec, int64_t ts, bint answer) except -1:
         cdef oms_new_order_t c
@@ -706,8 +724,8 @@ cdef class EngineLoop:
         cdef uint64_t oid = 0
         cdef int code
         cdef order_t* o
-        if self.auto_subscribe:
-            self.cur_mask |= _bit(c.account)
+        if self.auto_subscribe and c.account < self.core.risk.n_accounts:
+            self.cur_mask.add(c.account)
         if c.account < self.core.risk.n_accounts:
             oid = self.core.orders.find_client_id(c.account, c.client_order_id)
         if oid != 0:
@@ -743,8 +761,8 @@ cdef class EngineLoop:
         cdef uint64_t oid = c.order_id
         cdef uint64_t cl = c.client_order_id
         cdef order_t* o
-        if self.auto_subscribe:
-            self.cur_mask |= _bit(c.account)
+        if self.auto_subscribe and c.account < self.core.risk.n_accounts:
+            self.cur_mask.add(c.account)
         if oid == 0 and c.account < self.core.risk.n_accounts:
             oid = self.core.orders.find_client_id(c.account, cl)
         o = self.core.orders.find(oid)
@@ -765,8 +783,8 @@ cdef class EngineLoop:
         cdef uint64_t cl = c.client_order_id
         cdef int64_t price = c.price, qty = c.quantity
         cdef int code
-        if self.auto_subscribe:
-            self.cur_mask |= _bit(c.account)
+        if self.auto_subscribe and c.account < self.core.risk.n_accounts:
+            self.cur_mask.add(c.account)
         if oid == 0 and c.account < self.core.risk.n_accounts:
             oid = self.core.orders.find_client_id(c.account, cl)
         cdef order_t* o = self.core.orders.find(oid)
@@ -875,7 +893,7 @@ cdef class EngineLoop:
         cdef uint32_t* grown_a
         if not route:
             return 0
-        if self.live and (_bit(account) & self.cur_mask):
+        if self.live and self.cur_mask.has(account):
             self.reply.append(rec, size)
         if self.rt_n == self.rt_cap:
             grown32 = <uint32_t*>PyMem_Realloc(self.rt_off, 2 * self.rt_cap * sizeof(uint32_t))
@@ -895,7 +913,6 @@ cdef class EngineLoop:
         self.rt_len[self.rt_n] = size
         self.rt_acct[self.rt_n] = account
         self.rt_n += 1
-        self.batch_mask |= _bit(account)
         return 0
 
     cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
@@ -1141,8 +1158,9 @@ cdef class EngineLoop:
         memcpy(&q, rec, sizeof(q))
         cdef OmsCore core = self.core
         cdef uint64_t rid = q.hdr.request_id
-        cdef uint64_t accounts = self.cur_allowed
-        cdef uint32_t n_rows = 0, a, i, slot
+        cdef IdSet allowed = self.cur_allowed
+        cdef uint32_t one = q.account  # ANY_ID: every allowed account
+        cdef uint32_t n_rows = 0, a, i, slot, a_lo = 0, a_hi = core.risk.n_accounts
         cdef int code = R_OK
         cdef order_t* o
         cdef oms_order_update_t* u
@@ -1159,19 +1177,19 @@ cdef class EngineLoop:
         if q.account != ANY_ID:
             if q.account >= core.risk.n_accounts or not core.risk.accounts[q.account].active:
                 code = R_UNKNOWN_ACCOUNT
-            accounts &= _bit(q.account)
+            a_lo, a_hi = q.account, q.account + 1
         if kind < 1 or kind > 9:
             code = R_INVALID_FLAGS
         if code == R_OK:
             if kind == 8:  # GATEWAYS
                 n_rows += self._query_gateways(rid, now)
             elif kind == 9:  # ALERTS
-                n_rows += self._query_alerts(rid, accounts, q.order_id,
+                n_rows += self._query_alerts(rid, one, q.order_id,
                                              self.cur_role == ROLE_ADMIN and q.account == ANY_ID,
                                              now)
             if kind == 3:  # ORDER
                 o = core.orders.find(q.order_id)
-                if o == NULL or not (_bit(o.account) & self.cur_allowed):
+                if o == NULL or not allowed.has(o.account):
                     code = R_UNKNOWN_ORDER
                 else:
                     u = <oms_order_update_t*>self.reply.reserve(sizeof(oms_order_update_t))
@@ -1183,7 +1201,8 @@ cdef class EngineLoop:
             if kind == 1 or kind == 2 or kind == 7:  # ORDERS / OPEN_ORDERS / ACCOUNT
                 for slot in range(core.orders.used):
                     o = &core.orders.slots[slot]
-                    if o.order_id == 0 or not (_bit(o.account) & accounts):
+                    if o.order_id == 0 or not allowed.has(o.account) or (
+                            one != OMS_ANY_ID and o.account != one):
                         continue
                     if (kind != 1) and _is_terminal(o.status):
                         continue
@@ -1197,8 +1216,8 @@ cdef class EngineLoop:
                     self._fill_order(u, o, o.status)
                     u.event_ns = now
                     n_rows += 1
-            for a in range(core.risk.n_accounts if core.risk.n_accounts < 64 else 64):
-                if not (_bit(a) & accounts) or not core.risk.accounts[a].active:
+            for a in range(a_lo, a_hi):
+                if not allowed.has(a) or not core.risk.accounts[a].active:
                     continue
                 if kind == 4 or kind == 7:  # POSITIONS (of one strategy when it is given)
                     for i in range(core.n_instruments):
@@ -1322,10 +1341,11 @@ cdef class EngineLoop:
             n += 1
         return n
 
-    cdef int _query_alerts(self, uint64_t rid, uint64_t accounts, uint64_t limit, bint every,
+    cdef int _query_alerts(self, uint64_t rid, uint32_t account, uint64_t limit, bint every,
                            int64_t now) except -1:
-        """The kept RISK_ALERT events of ``accounts`` (``every``: all, those of no account
-        too), newest first, at most ``limit`` (0: all kept); return how many rows."""
+        """The kept RISK_ALERT events of the sender's accounts (of ``account`` alone unless it
+        is ANY_ID; ``every``: all, those of no account too), newest first, at most ``limit``
+        (0: all kept); return how many rows."""
         cdef uint64_t kept = self.n_alerts if self.n_alerts < OMS_ALERTS_KEPT else OMS_ALERTS_KEPT
         cdef uint64_t k
         cdef int n = 0
@@ -1335,7 +1355,8 @@ cdef class EngineLoop:
             if limit and <uint64_t>n >= limit:
                 break
             a = &self.alerts[(self.n_alerts - 1 - k) % OMS_ALERTS_KEPT]
-            if not every and not (_bit(a.account) & accounts):
+            if not every and (not self.cur_allowed.has(a.account) or (
+                    account != OMS_ANY_ID and a.account != account)):
                 continue
             row = <oms_risk_alert_t*>self.reply.reserve(sizeof(oms_risk_alert_t))
             _hdr(row, OMS_MSG_RISK_ALERT, sizeof(oms_risk_alert_t), 0, rid,

@@ -15,7 +15,7 @@ import signal as _signal
 import struct
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -48,6 +48,7 @@ from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
 
 from .config import EngineConfig
+from .idset import EVERY, NOBODY, IdSet
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
 from .zmqio import client_pump
@@ -83,7 +84,6 @@ def bind_endpoint(sock: zmq.Socket, endpoint: str) -> None:
 # a supervisor restarts it; the restart recovers exactly what was acknowledged)
 EXIT_JOURNAL_FAILED = 75
 
-ALL_ACCOUNTS = (1 << 64) - 1
 NS_PER_DAY = 86_400 * 1_000_000_000
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
@@ -117,13 +117,13 @@ class Session:
     routing_id: bytes
     name: str
     role: int
-    allowed: int  # account bitmask the identity may use
-    mask: int  # accounts whose events the session receives
+    allowed: IdSet  # the accounts the identity may act on
+    mask: IdSet  # accounts whose events the session receives (its own set: the loop adds)
     last_seen_ns: int
     heartbeat_ms: int
     hello: bool = False
     next_hb_ns: int = 0
-    strategies: int = (1 << 64) - 1  # a publisher: the strategies it may signal (bits)
+    strategies: IdSet = field(default_factory=lambda: EVERY)  # a publisher: its strategies
     audit_name: bytes = _INSECURE  # who the AUDIT records of its commands name
 
     def __post_init__(self) -> None:
@@ -137,18 +137,6 @@ def audit_name(name: str) -> bytes:
     if len(b) <= AUDIT_SENDER_BYTES:
         return b
     return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
-
-
-def _bits(accounts: Any) -> int:
-    m = 0
-    for a in accounts:
-        if 0 <= a < 64:
-            m |= 1 << a
-    return m
-
-
-def _accounts_of(mask: int) -> list[int]:
-    return [a for a in range(64) if mask >> a & 1]
 
 
 class Engine:
@@ -185,8 +173,9 @@ class Engine:
             log.warning("AUDIT TRAIL OFF (OMS_ENGINE_AUDIT=0): commands are not audited")
         self.strategies = {s.id: s for s in self.cfg.strategies}
         self.strategy_enabled = {s.id: True for s in self.cfg.strategies}
-        self.cod_accounts = _bits(self.cfg.cancel_on_disconnect())
-        self.configured_accounts = _bits(int(a["id"]) for a in self.cfg.accounts)
+        self.cod_accounts = frozenset(self.cfg.cancel_on_disconnect())
+        self.configured_accounts = frozenset(int(a["id"]) for a in self.cfg.accounts)
+        self._peer_sets: dict[Any, IdSet] = {}  # (identity, its ids) -> IdSet
         self.sessions: dict[bytes, Session] = {}
         self._cur: Session | None = None
         self._pump: Any = None
@@ -527,7 +516,8 @@ class Engine:
         s = self.sessions.get(rid)
         if self.registry is None:
             if s is None:
-                s = Session(rid, "", int(Role.ADMIN), ALL_ACCOUNTS, 0, now,
+                s = Session(rid, "", int(Role.ADMIN), EVERY,
+                            IdSet(capacity=self.cfg.max_accounts), now,
                             self.cfg.heartbeat_ms)
                 self.sessions[rid] = s
             return s
@@ -536,12 +526,12 @@ class Engine:
             self.counters["refused_unknown_key"] += 1
             return None
         if s is None or s.name != ident.name:
-            allowed = ALL_ACCOUNTS if ident.role == Role.ADMIN else _bits(ident.accounts)
-            mask = 0 if ident.role == Role.ADMIN else allowed
+            allowed = EVERY if ident.role == Role.ADMIN else IdSet(ident.accounts)
+            mask = IdSet() if ident.role == Role.ADMIN else allowed.copy()
             s = Session(rid, ident.name, int(ident.role), allowed, mask, now,
                         self.cfg.heartbeat_ms)
             if ident.role == Role.PUBLISHER:
-                s.strategies = _bits(ident.strategies)
+                s.strategies = IdSet(ident.strategies)
             self.sessions[rid] = s
         return s
 
@@ -605,16 +595,15 @@ class Engine:
                         self.writer.send(f, _NOBLOCK)
                     except zmq.Again:
                         self.counters["writer_dropped"] += 1
-        if loop.batch_mask:
+        if loop.rt_n:
             self._route_to_others(rid)
 
     def _route_to_others(self, rid: bytes | None) -> None:
         """Send this batch's events to the other sessions following their accounts."""
         loop = self.loop
-        mask = loop.batch_mask
-        if mask:
+        if loop.rt_n:
             for srid, s in self.sessions.items():
-                if srid == rid or not (s.mask & mask):
+                if srid == rid or not loop.routes_to(s.mask):
                     continue
                 for f in loop.select(s.mask):
                     try:
@@ -653,12 +642,12 @@ class Engine:
                 continue
             self._cur = None
             if ident is None:
-                loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+                loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
                 loop.set_sender(_INSECURE)
             else:  # a publisher: its strategies only (each record is checked)
-                loop.begin(int(Role.PUBLISHER), ALL_ACCOUNTS, 0, False)
+                loop.begin(int(Role.PUBLISHER), EVERY, NOBODY, False)
                 if ident.role == Role.PUBLISHER:
-                    loop.limit_peer(_bits(ident.strategies), -1)
+                    loop.limit_peer(self._peer_set(ident, ident.strategies), -1)
                 loop.set_sender(audit_name(ident.name))
             loop.on_client_frame(frame, time.time_ns())
             self._flush(None)
@@ -702,11 +691,20 @@ class Engine:
         loop = self.loop
         if ident is None:
             self.gw_sender_accounts = None
-            loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+            loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
             return
         self.gw_sender_accounts = ident.accounts
-        loop.begin(int(Role.GATEWAY), _bits(ident.accounts), 0, False)
-        loop.limit_peer(ALL_ACCOUNTS, ident.exchange)
+        loop.begin(int(Role.GATEWAY), self._peer_set(ident, ident.accounts), NOBODY, False)
+        loop.limit_peer(EVERY, ident.exchange)
+
+    def _peer_set(self, ident: Any, ids: frozenset[int]) -> IdSet:
+        """The IdSet of a peer's accounts or strategies, made once per identity (a gateway's
+        or a publisher's frames come often; an identity is immutable)."""
+        key = (ident, ids)
+        got = self._peer_sets.get(key)
+        if got is None:
+            got = self._peer_sets[key] = IdSet(ids, frozen=True)
+        return got
 
     def _drain_gateway(self, sock: zmq.Socket) -> None:
         loop = self.loop
@@ -753,7 +751,7 @@ class Engine:
 
     def _internal(self, kind: int, now: int, payload: bytes = b"") -> None:
         loop = self.loop
-        loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+        loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
         loop.apply_input(kind, now, payload, False)
         self._flush(None)
 
@@ -781,16 +779,16 @@ class Engine:
             self.counters["sessions_expired"] += 1
             if not s.hello:
                 continue  # a one-shot command ends quietly: only a HELLO arms the switch
-            live = 0
+            live: set[int] = set()
             for o in self.sessions.values():
                 if o.hello:
-                    live |= o.mask
-            for account in _accounts_of(s.mask & self.cod_accounts & ~live):
+                    live.update(o.mask)
+            for account in sorted(set(s.mask) & self.cod_accounts - live):
                 log.warning("client %r silent: canceling the open orders of account %d",
                             s.name, account)
                 rec = wire.encode("MASS_CANCEL", 0, 0, now, 0, account=account,
                                   strategy=ANY_ID, instrument=ANY_ID, side=0)
-                self.loop.begin(int(Role.ADMIN), ALL_ACCOUNTS, 0, False)
+                self.loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
                 self.loop.set_sender(_ENGINE)
                 self.loop.apply_input(int(MsgType.MASS_CANCEL), now, rec, False)
                 self.loop.audit_command(rec, now)
@@ -803,11 +801,12 @@ class Engine:
         if s is None:
             return int(Reject.UNKNOWN_ACCOUNT)
         rec = wire.decode(payload)
-        wanted = _bits(rec.accounts[: rec.n_accounts])
-        if wanted & ~s.allowed or wanted & ~self.configured_accounts:
+        wanted = set(rec.accounts[: rec.n_accounts])
+        if not wanted <= self.configured_accounts or not all(a in s.allowed for a in wanted):
             return int(Reject.UNKNOWN_ACCOUNT)
-        s.mask = wanted if wanted else (s.allowed & self.configured_accounts
-                                        if s.role != Role.ADMIN else 0)
+        if not wanted and s.role != Role.ADMIN:  # no list: every account it may use
+            wanted = {a for a in self.configured_accounts if a in s.allowed}
+        s.mask = IdSet(wanted)
         self.loop.cur_mask = s.mask
         s.hello = True
         if rec.heartbeat_ms:
@@ -848,10 +847,9 @@ class Engine:
         core = self.core
         if rec.side != 0:
             return int(Reject.INVALID_SIDE), 0, 0, 0, 0, rec.account
-        accounts = (_accounts_of(self.configured_accounts) if rec.account == ANY_ID
+        accounts = (sorted(self.configured_accounts) if rec.account == ANY_ID
                     else [rec.account])
-        if rec.account != ANY_ID and not (self.configured_accounts >> rec.account & 1
-                                          if rec.account < 64 else False):
+        if rec.account != ANY_ID and rec.account not in self.configured_accounts:
             return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
         for a in accounts:
             core.mass_cancel(a, rec.strategy, rec.instrument, ts)
@@ -1056,7 +1054,7 @@ class Engine:
                     enabled: bool = True) -> None:
         rec = wire.encode("KILL_STATE", 0, 0, ts, 0, account=account, strategy=strategy,
                           scope=int(scope), kill_mode=mode, enabled=int(enabled))
-        route = scope == Scope.ACCOUNT and account < 64
+        route = scope == Scope.ACCOUNT
         self.loop.emit_event(rec, account if route else 0, route)
         if self._running and self.pub is not None:
             try:

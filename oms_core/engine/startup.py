@@ -33,9 +33,11 @@ from bindings.wire.spec import (
     ExecType,
     HeaderFlag,
     MsgType,
+    Role,
     Scope,
 )
 from oms_core import recovery
+from oms_core.engine.idset import EVERY, NOBODY
 from oms_core.enums import KillMode, OrderStatus
 
 log = logging.getLogger("oms.engine.startup")
@@ -120,8 +122,7 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
 
 
 GATE_MARK = 0x5245434F4E  # ADMIN ``value`` of the gate's own KILL / RESUME ("RECON")
-ALL_ACCOUNTS = (1 << 64) - 1
-ROLE_ADMIN = 3
+ROLE_ADMIN = int(Role.ADMIN)
 
 
 class ReconState:
@@ -158,16 +159,14 @@ def install_recon_handlers(engine: Any) -> ReconState:
     def py_apply(kind: int, ts: int, payload: bytes) -> Any:
         if kind == recovery.KIND_RECON_ALERT:
             rec = wire.decode(payload)
-            loop.emit_event(bytes(payload), rec.account if rec.account < 64 else 0,
-                            rec.account < 64)
+            loop.emit_event(bytes(payload), rec.account, True)
             return none
         if kind == recovery.KIND_RECON_BALANCE:
             account, asset, total = recovery.adopt_balance(engine.core, payload)
             _total, locked = engine.core.balance(account, asset)
             loop.emit_event(wire.encode("BALANCE_UPDATE", total=total, free=total - locked,
                                         locked=locked, event_ns=ts, account=account,
-                                        asset=asset), account if account < 64 else 0,
-                            account < 64)
+                                        asset=asset), account, True)
             return none
         if kind in (recovery.KIND_RECON_DONE, recovery.KIND_ADMIN_OVERRIDE):
             return none
@@ -201,7 +200,7 @@ def _live_apply(engine: Any, kind: int, ts: int, payload: bytes, audited: bool =
     """Apply one input through the engine's live path: journaled, events sent after commit;
     ``audited``: a command the engine gives itself, in the audit trail as AUDIT_ENGINE's."""
     loop = engine.loop
-    loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+    loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
     if audited:
         loop.set_sender(AUDIT_ENGINE.encode())
     loop.apply_input(kind, ts, payload, False)
@@ -783,7 +782,7 @@ def _normal_gateway_record(engine: Any, raw: bytes) -> None:
     if begin is not None:  # as the gateway that sent it (security on)
         begin()
     else:
-        loop.begin(ROLE_ADMIN, ALL_ACCOUNTS, 0, False)
+        loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
     loop.on_gateway_frame(raw, time.time_ns())
     engine._flush(None)
 

@@ -346,7 +346,7 @@ cdef class ClientPump:
         loop.c_set_sender(s.audit_name)
         loop.c_client_frame(<const uint8_t*>api.msg_data(&self.m_body),
                             <Py_ssize_t>api.msg_size(&self.m_body), now)
-        if loop.cur_mask != <uint64_t>s.mask:
+        if loop.cur_mask is not s.mask:  # a HELLO gave the session a new subscription
             s.mask = loop.cur_mask
         self._flush()
         return 0
@@ -409,7 +409,7 @@ cdef class ClientPump:
                 self._send_gateway(ex, <const char*>b.data + start, b.n - start)
         if self.writer != NULL and loop.wr.n:
             self._queue_writer(loop.wr, _now())
-        if loop.batch_mask and PyDict_Size(self.sessions) > 1:
+        if loop.rt_n and PyDict_Size(self.sessions) > 1:
             self.engine._route_to_others(self.c_rid)
         return 0
 

@@ -31,6 +31,7 @@ from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, ExecType, QueryKind, SignalMode
 from oms_core import security
 from oms_core.enums import OrderStatus, OrderType, Side, TimeInForce
+from oms_core.supervisor import ask_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -78,8 +79,18 @@ def peer_bound(ctx: zmq.Context, endpoint: str, keys: CurveClientKeys | None) ->
     s.setsockopt(zmq.LINGER, 0)
     if keys is not None:
         keys.apply(s)
-    s.bind(endpoint)
-    return s
+    # the previous peer's close releases the port in libzmq's I/O thread, after close()
+    # returns: until then the bind finds it in use
+    end = time.monotonic() + 5.0
+    while True:
+        try:
+            s.bind(endpoint)
+            return s
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EADDRINUSE or time.monotonic() > end:
+                s.close()
+                raise
+            time.sleep(0.02)
 
 
 def test_every_link_refuses_strangers_while_the_desk_trades(tmp_path: Path) -> None:
@@ -230,6 +241,10 @@ def test_no_secret_reaches_a_log_a_table_or_a_generated_file(tmp_path: Path) -> 
     try:
         r = desk.buy_sell("alice", "BTCUSDT", Side.BUY, "0.001")
         assert r.ok, r
+        # what the supervisor's status endpoint (no key needed) answers: scanned below
+        status = ask_status(desk.cfg.engine.health, timeout_s=5.0)
+        assert status and status["processes"], status
+        (tmp_path / "status-endpoint.json").write_text(json.dumps(status))
         assert desk.stop() == 0
     finally:
         desk.stop()

@@ -69,10 +69,11 @@ def test_compose_file_runs_the_supervisor_and_the_publisher_with_volumes():
     assert "journal:/var/lib/oms/journal" in blocks["oms"]
     assert "db:/var/lib/oms/db" in blocks["oms"]
     assert "OMS_HEALTH_ENDPOINT: tcp://oms:5563" in blocks["oms"]
-    assert re.search(r"^volumes:\n  journal:\n  db:\n  keys:", text, flags=re.M)
-    # security on (docs/security.md): the keys on their own volume, the publisher's read-only
-    assert "keys:/var/lib/oms/keys" in blocks["oms"]
-    assert "keys:/var/lib/oms/keys:ro" in blocks["publisher"]
+    assert re.search(r"^volumes:\n  journal:\n  db:\n", text, flags=re.M)
+    # security on (docs/security.md): the keys mounted read-only in both (see the test below)
+    assert "${OMS_KEYS_DIR:-./keys}:/etc/oms/keys:ro" in blocks["oms"]
+    assert "${OMS_KEYS_DIR:-./keys}/operator.key_secret:/etc/oms/keys/operator.key_secret:ro" \
+        in blocks["publisher"]
     # every image is built here, none pulled
     assert re.search(r"^  pull_policy: build", text, flags=re.M)
     # the files the services read exist and hold no secrets
@@ -80,6 +81,91 @@ def test_compose_file_runs_the_supervisor_and_the_publisher_with_volumes():
         assert (DOCKER / f).exists()
     assert not re.search(r"^\s*(api_secret|secret|api_key_value)\s*=", (DOCKER / "oms.toml")
                          .read_text(), flags=re.M)
+
+
+def _items(block: str, key: str) -> list[str]:
+    """The items of the list ``key:`` of a service block (quotes and comments dropped)."""
+    m = re.search(rf"^    {key}:\n((?:      - .*\n|      #.*\n)*)", block, flags=re.M)
+    if m is None:
+        return []
+    return [line.split(" #", 1)[0].strip()[2:].strip().strip('"')
+            for line in m.group(1).splitlines() if line.strip().startswith("- ")]
+
+
+def _render(env: dict[str, str], *files: Path) -> str | None:
+    """``compose config`` of ``files`` with ``env``; None without a compose client."""
+    cmd = _compose_cmd()
+    if cmd is None:
+        return None
+    args = [a for f in files for a in ("-f", str(f))]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    r = subprocess.run(cmd + args + ["config"], capture_output=True, text=True, timeout=60,
+                       cwd=DOCKER, env={**clean, **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_compose_publishes_only_the_users_ports_on_loopback_unless_oms_bind_says():
+    from oms_core.config import load_config
+
+    cfg = load_config(DOCKER / "oms.toml")
+    e = cfg.engine
+    # what a user reaches: commands, signals, events and the supervisor's status; the
+    # engine <-> gateway links and the simulator stay inside the container
+    user_ports = [int(ep.rpartition(":")[2]) for ep in (e.commands, e.signals, e.events,
+                                                          e.health)]
+    blocks = _service_blocks(COMPOSE.read_text())
+    assert _items(blocks["oms"], "ports") == [f"${{OMS_BIND:-127.0.0.1}}:{p}:{p}"
+                                              for p in user_ports]
+    assert "ports:" not in blocks["publisher"]
+    assert "network_mode" not in COMPOSE.read_text()
+    # on podman's host network nothing is published (the engine binds 127.0.0.1 there)
+    assert re.search(r"^  oms:\n    <<: \*host\n    ports: !reset \[\]$",
+                     (DOCKER / "compose.podman.yml").read_text(), flags=re.M)
+    loopback = _render({}, COMPOSE)
+    if loopback is None:
+        pytest.skip("no compose client to render the file with")
+    for p in user_ports:
+        assert f"127.0.0.1:{p}:{p}" in loopback
+    assert not re.search(r"^\s*- (0\.0\.0\.0:)?\d+(:\d+)?$", loopback, flags=re.M)
+    other = _render({"OMS_BIND": "192.0.2.7"}, COMPOSE)
+    assert other is not None and all(f"192.0.2.7:{p}:{p}" in other for p in user_ports)
+    podman = _render({}, COMPOSE, DOCKER / "compose.podman.yml")
+    assert podman is not None and "ports:" not in podman
+
+
+def test_compose_keys_are_a_read_only_mount_made_by_oms_keys_never_in_image_env_or_args():
+    from oms_core.config import load_config
+
+    text = COMPOSE.read_text()
+    blocks = _service_blocks(text)
+    cfg = load_config(DOCKER / "oms.toml")
+    assert cfg.security.mode == "on"
+    # `oms keys --config docker/oms.toml` on the host writes docker/keys, which the services
+    # mount read-only where the same file finds them in the container (/etc/oms/oms.toml)
+    assert Path(cfg.security.keys_dir) == DOCKER / "keys"
+    # the oms service reads every key; the publisher only its own and the engine's public one
+    want = {"oms": [["${OMS_KEYS_DIR:-./keys}", "/etc/oms/keys", "ro"]],
+            "publisher": [[f"${{OMS_KEYS_DIR:-./keys}}/{f}", f"/etc/oms/keys/{f}", "ro"]
+                          for f in ("operator.key_secret", "engine.key")]}
+    for name in ("oms", "publisher"):
+        mounts = [v.rsplit(":", 2) for v in _items(blocks[name], "volumes")]
+        keys = [m for m in mounts if m[1].startswith("/etc/oms/keys")]
+        assert keys == want[name], (name, mounts)
+        # no key in its command, environment or any other setting (the mounts name files)
+        settings = "\n".join(line.split(" #", 1)[0] for line in blocks[name].splitlines()
+                             if not line.lstrip().startswith("#") and "/etc/oms/keys" not in line)
+        assert not re.search(r"(?i)secret|curve|_key\b|--key", settings), name
+    assert not re.search(r"^  keys:$", text.split("\nvolumes:\n", 1)[1], flags=re.M)
+    # never in the image: out of the build context and of git
+    ignored = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "docker/keys" in ignored
+    assert subprocess.run(["git", "check-ignore", "-q", "docker/keys/engine.key_secret"],
+                          cwd=ROOT, timeout=30).returncode == 0
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert not re.search(r"^COPY .*(keys|docker/ )", dockerfile, flags=re.M)
+    # the files are the container user's (0600, read by uid 10001): a fixed uid to chown to
+    assert re.search(r"useradd --system --uid 10001 ", dockerfile)
 
 
 def test_dockerfile_is_multi_stage_non_root_with_health_check():

@@ -20,7 +20,9 @@ import pytest
 import zmq
 
 from bindings.wire import records as wire
-from oms_core.engine.process import EngineProcess, base_config, spawn_engine, to_toml
+from bindings.wire import spec
+from bindings.wire.spec import MsgType
+from oms_core.engine.process import ROOT, EngineProcess, base_config, spawn_engine, to_toml
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -175,3 +177,30 @@ def test_writer_stops_with_exit_zero_while_starting_and_when_signalled_twice(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)
+
+
+def test_a_journal_of_another_wire_version_is_refused_with_a_clear_error(tmp_path: Path
+                                                                          ) -> None:
+    # a record layout changed between versions: replaying old records would misread every
+    # field (and the loop would refuse them one by one, losing the history in silence)
+    from oms_core import journal as J
+
+    cfg = base_config(tmp_path, "ipc")
+    path = tmp_path / "engine.toml"
+    path.write_text(to_toml(cfg))
+    jdir = tmp_path / "journal"
+    rec = bytearray(wire.encode("NEW_ORDER", 1, 0, 1, 0, client_order_id=1, price=4_999_000,
+                                quantity=1, account=1, instrument=1, side=1, order_type=2,
+                                tif=1))
+    rec[2] = spec.VERSION - 1 if spec.VERSION > 1 else spec.VERSION + 1
+    j = J.Journal(str(jdir))
+    j.append_input(int(MsgType.NEW_ORDER), 1_000, bytes(rec))
+    j.commit()
+    j.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "oms_core.engine", "--config", str(path), "--journal", str(jdir),
+         "--log-level", "WARNING", "--no-reconcile"], capture_output=True, text=True,
+        timeout=60, cwd=ROOT)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"wire protocol version {rec[2]}" in out.stderr
+    assert f"speaks version {spec.VERSION}" in out.stderr and "Traceback" not in out.stderr

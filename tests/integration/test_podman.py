@@ -24,9 +24,11 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections import Counter, defaultdict
@@ -37,7 +39,7 @@ from typing import Any
 import pytest
 
 from bindings.client import OmsClient
-from bindings.security import CurveClientKeys, client_keys_from_files
+from bindings.security import CurveClientKeys, client_keys_from_files, load_keypair
 from oms_core.config import OmsConfig, load_config
 from oms_core.enums import OrderStatus, Reject, Side
 from oms_core.supervisor import ask_status
@@ -100,22 +102,47 @@ def engine_order_id(client_order_id: str) -> int:
         else -1
 
 
-def operator_keys_of(env: dict[str, str], into: Path) -> CurveClientKeys:
-    """The operator's CURVE keys, as ``oms run`` made them on the keys volume (read from the
-    container: security is on in docker/oms.toml)."""
-    def read(name: str) -> str:
-        return run(["podman", "exec", OMS, "cat", f"/var/lib/oms/keys/{name}"], ROOT, env,
-                   timeout=60)
-
-    into.mkdir(mode=0o700, exist_ok=True)
-    secret = into / "operator.key_secret"
-    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(read("operator.key_secret"))
-    (into / "engine.key").write_text(read("engine.key"))
-    keys = client_keys_from_files(secret, into / "engine.key")
-    assert keys is not None
+def make_keys(src: Path, env: dict[str, str]) -> Path:
+    """What the README says to do before ``up``: ``oms keys --config docker/oms.toml`` on the
+    host (into docker/keys), then the files given to the container's user (the Dockerfile's
+    fixed uid), which reads them from its read-only mount."""
+    run([sys.executable, "-m", "oms_core.cli", "keys", "--config",
+         str(src / "docker" / "oms.toml")], src, {**env, "PYTHONPATH": str(ROOT)}, timeout=120)
+    keys = src / "docker" / "keys"
+    uid = re.search(r"useradd --system --uid (\d+) ", (src / "docker" / "Dockerfile").read_text())
+    assert uid is not None
+    for p in [keys, *keys.iterdir()]:
+        os.chown(p, int(uid.group(1)), int(uid.group(1)))
     return keys
+
+
+def operator_keys_of(keys: Path) -> CurveClientKeys:
+    """The operator's CURVE keys from the host's keys directory (security is on in
+    docker/oms.toml)."""
+    out = client_keys_from_files(keys / "operator.key_secret", keys / "engine.key")
+    assert out is not None
+    return out
+
+
+def assert_keys_mounted_read_only_and_nowhere_else(keys: Path, env: dict[str, str]) -> None:
+    """The oms container has the host's keys directory as its one bind mount, the publisher
+    its own secret and the engine's public key, all read-only; no secret key is in either's
+    environment or command line."""
+    want = {OMS: [f"{keys}:/etc/oms/keys:false"],
+            PUBLISHER: sorted(f"{keys}/{f}:/etc/oms/keys/{f}:false"
+                              for f in ("operator.key_secret", "engine.key"))}
+    for name in (OMS, PUBLISHER):
+        binds = run(["podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Type "
+                     "\"bind\"}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}{{end}}", name],
+                    ROOT, env, timeout=60).split()
+        assert sorted(binds) == want[name], (name, binds)
+        seen = run(["podman", "inspect", "--format", "{{.Config.Env}} {{.Config.Cmd}} "
+                    "{{.Config.Entrypoint}} {{.Args}}", name], ROOT, env, timeout=60)
+        for f in keys.glob("*.key_secret"):
+            assert load_keypair(f).secret.decode() not in seen, (name, f.name)
+    r = subprocess.run(["podman", "exec", OMS, "touch", "/etc/oms/keys/probe"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr, r
 
 
 class VenueAccount:
@@ -315,21 +342,29 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
     cfg = load_config(src / "docker" / "oms.toml")
     assert cfg.clients.keys() == set(CLIENTS)
     try:
+        keys = make_keys(src, env)  # before the build: they must stay out of the image
         t0 = time.monotonic()
         # both services run one image: built once (podman-compose builds the services' images
         # in parallel, twice the same build on two cores), then up finds it
         run(compose + ["build", "oms"], src, env, timeout=1500)
         timings["image build"] = time.monotonic() - t0
+        in_image = run(["podman", "run", "--rm", "--network", "host", "--entrypoint", "sh",
+                        "localhost/oms:latest", "-c",
+                        "find / -xdev -name '*.key_secret' 2>/dev/null; true"], src,
+                       {**env, "CONTAINERS_CONF": str(src / "docker" / "containers.conf")},
+                       timeout=120).split()
+        assert in_image == [], in_image
         t0 = time.monotonic()
         run(compose + ["up", "-d"], src, env, timeout=300)
         timings["up"] = time.monotonic() - t0
         running = run(["podman", "ps", "--filter", f"label=io.podman.compose.project={PROJECT}",
                        "--format", "{{.Names}}"], src, env, timeout=60).split()
         assert sorted(running) == sorted(names), running
-        # what the containers mount: the three named volumes, nothing anonymous
+        # what the containers mount: the two named volumes, nothing anonymous, and the keys
         mounts = set(run(["podman", "inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}",
                           *names], src, env, timeout=60).split())
-        assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db", f"{PROJECT}_keys"}, mounts
+        assert mounts == {f"{PROJECT}_journal", f"{PROJECT}_db"}, mounts
+        assert_keys_mounted_read_only_and_nowhere_else(keys, env)
         # the supervisor answers from the host; the container's health check asks it
         status = wait_supervised()
         assert status["mode"] == "paper", status
@@ -339,7 +374,7 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         # the publisher's signals reach the engine by the service name and are answered
         wait_publisher_answered(env)
         with OmsClient(COMMANDS, config=cfg, timeout=5.0,
-                       curve=operator_keys_of(env, tmp_path / "keys")) as client:
+                       curve=operator_keys_of(keys)) as client:
             client.hello(CLIENTS, heartbeat_ms=0)
             quiesce(compose, client, src, env)
             first = trade_each_client(client, Side.BUY)
@@ -367,7 +402,7 @@ def test_compose_stack_builds_trades_goes_down_and_up_and_stops_under_podman(
         assert report and report["ok"] and not report["halted"], report
         venues = {who: VenueAccount(who, cfg, env) for who in CLIENTS}
         with OmsClient(COMMANDS, config=cfg, timeout=5.0,
-                       curve=operator_keys_of(env, tmp_path / "keys")) as client:
+                       curve=operator_keys_of(keys)) as client:
             client.hello(CLIENTS, heartbeat_ms=0)
             quiesce(compose, client, src, env)
             for who, oid in first.items():

@@ -102,7 +102,9 @@ def test_compose_gives_each_client_its_own_simulated_account(tmp_path: Path) -> 
     trades each on those keys, and the venue's state is kept on the journal's volume."""
     docker = ROOT / "docker"
     # the container's paths, under tmp_path (plan() creates the journal and run directories)
-    text = (docker / "oms.toml").read_text().replace("/var/lib/oms", str(tmp_path))
+    text = (docker / "oms.toml").read_text().replace("/var/lib/oms", str(tmp_path)).replace(
+        'keys_dir = "keys"', f'keys_dir = "{tmp_path / "keys"}"')  # not docker/keys
+    assert str(tmp_path / "keys") in text
     cfg = parse_config(text, str(docker / "oms.toml"), docker)
     run_dir = tmp_path / "run"
     specs, _ = plan(cfg, str(docker / "oms.toml"), run_dir)
