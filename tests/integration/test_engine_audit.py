@@ -5,6 +5,7 @@ AUDIT event in the journal naming the key that sent it, its role and how it was 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,8 @@ def test_every_command_is_audited_with_the_key_that_sent_it(tmp_path: Path) -> N
 
 def test_without_security_the_sender_is_a_stand_in_and_queries_can_be_audited(
         tmp_path: Path) -> None:
+    """Security off: the stand-in sender; QUERY audited when configured; the engine's own
+    cancel-on-disconnect and its restart gate audited as the engine's."""
     jdir = tmp_path / "journal"
     cfg = base_config(tmp_path, "ipc", audit_queries=True)
     with EngineProcess(cfg, tmp_path, extra_args=("--journal", str(jdir))) as e:
@@ -117,10 +120,46 @@ def test_without_security_the_sender_is_a_stand_in_and_queries_can_be_audited(
             assert c.submit(1, Side.BUY, 5, 4_999_000).ok
             assert c.query(QueryKind.POSITIONS, account=2).ok
             assert c.mass_cancel(account=2).ok
+        # account 1 cancels on disconnect: a HELLO session that goes silent
+        with OmsClient(e.endpoints["client"], account=1, strategy=1, timeout=5) as c:
+            assert c.hello([1], heartbeat_ms=50).ok
+            oid = c.submit(1, Side.BUY, 5, 4_999_000).order_id
+        assert oid
+
+        def engine_rows() -> list[Any]:  # read beside the running engine
+            return [r for r in _audit(_journal(jdir)[1]) if _who(r) == "(engine)"]
+
+        deadline = time.monotonic() + 10
+        while not engine_rows() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert e.stop() == 0
+        assert e.stats()["cod_mass_cancels"] == 1
     _, events = _journal(jdir)
     assert [_row(r) for r in _audit(events)] == [
         ("(insecure)", "ADMIN", "NEW_ORDER", "ACK", 2),
         ("(insecure)", "ADMIN", "QUERY", "ACK", 2),
         ("(insecure)", "ADMIN", "MASS_CANCEL", "ACK", 2),
+        ("(insecure)", "ADMIN", "HELLO", "ACK", ANY_ID),
+        ("(insecure)", "ADMIN", "NEW_ORDER", "ACK", 1),
+        ("(engine)", "ADMIN", "MASS_CANCEL", "ACK", 1),
     ]
+
+
+@pytest.mark.slow
+def test_the_restart_gate_is_audited_as_the_engines(tmp_path: Path) -> None:
+    """A restart from a non-empty journal gates trading with a global KILL of its own (no
+    gateway answers the reconciliation here: ~10 s): audited as (engine), on every account."""
+    jdir = tmp_path / "journal"
+    cfg = base_config(tmp_path, "ipc")
+    with EngineProcess(cfg, tmp_path, extra_args=("--journal", str(jdir))) as e:
+        with OmsClient(e.endpoints["client"], account=2, strategy=1, timeout=5) as c:
+            assert c.submit(1, Side.BUY, 5, 4_999_000).ok
+        assert e.stop() == 0
+    with EngineProcess(cfg, tmp_path, extra_args=("--journal", str(jdir))) as e:
+        assert e.stop() == 0
+    audit = _audit(_journal(jdir)[1])
+    assert [_row(r) for r in audit] == [
+        ("(insecure)", "ADMIN", "NEW_ORDER", "ACK", 2),
+        ("(engine)", "ADMIN", "ADMIN", "ACK", ANY_ID),
+    ]
+    assert audit[-1].action == 1  # KILL
