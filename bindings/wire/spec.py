@@ -24,7 +24,7 @@ from enum import IntEnum
 from oms_core import enums as core_enums
 
 MAGIC = 0x4D4F  # bytes b"OM" on the wire (little-endian u16)
-VERSION = 1
+VERSION = 2  # 2: ORDER_UPDATE venue_code and hold, AUDIT, the role table
 HEADER_SIZE = 32
 MAX_FRAME_SIZE = 1 << 20  # a ZeroMQ frame larger than this is refused whole
 MAX_RECORDS_PER_FRAME = 4096

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 # recorded with the step-by-step replay (run_replay(fast=False)), same engine; a change of
 # the engine's records changes them (the fast and step-by-step paths must still agree)
 PINNED = {
-    (4, 17): "2c661a5c58b8abb318479d6a6c0384997385aac0cc4f4f791849c069dc335a02",
-    (26, 7): "d51cf57f71e0ffdcd88d5af64ba417626a98094d13fe29348ae9e59e36ddedd6",
+    (4, 17): "9d6de20e29160a13eed168f78bab780a9e73ef36cad35574c9e7ed0b353ca1d9",
+    (26, 7): "f298ee392c7662f8c997a2b9b88edb1de51a4ec619d1233716ac17fe5a3e7bf7",
 }
 
 # SMALL_TOML plus clients that make the engine hold orders and timers and read the closes:

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from bindings.wire import spec
 from bindings.wire.records import CODECS, check_frame_py, encode
-from bindings.wire.spec import HEADER_SIZE, MAX_FRAME_SIZE, MAX_RECORDS_PER_FRAME, WireError
+from bindings.wire.spec import (
+    HEADER_SIZE,
+    MAX_FRAME_SIZE,
+    MAX_RECORDS_PER_FRAME,
+    VERSION,
+    WireError,
+)
 
 codec = pytest.importorskip("bindings.wire.codec", reason="run setup.py build_ext --inplace")
 
@@ -43,7 +49,7 @@ def _patch(b: bytes, fmt: str, off: int, v: int) -> bytes:
     (ORDER[:-1], (0, WireError.TRUNCATED_RECORD)),
     (HB + ORDER[:-8], (1, WireError.TRUNCATED_RECORD)),
     (_patch(ORDER, "<H", 0, 0x1234), (0, WireError.BAD_MAGIC)),
-    (_patch(ORDER, "<B", 2, 2), (0, WireError.BAD_VERSION)),
+    (_patch(ORDER, "<B", 2, VERSION + 1), (0, WireError.BAD_VERSION)),
     (_patch(ORDER, "<H", 4, 999), (0, WireError.UNKNOWN_TYPE)),
     (_patch(ORDER, "<H", 6, 104), (0, WireError.BAD_LENGTH)),
     (_patch(ORDER, "<H", 6, 0), (0, WireError.BAD_LENGTH)),
