@@ -200,6 +200,35 @@ def round_trip(transport: str, n: int) -> dict[str, Any]:
     return out
 
 
+def _order_frames(n: int, batch: int) -> list[bytes]:
+    """``n`` NEW_ORDERs (client order ids 1..n), ``batch`` per frame."""
+    frames = []
+    for f in range(n // batch):
+        buf = bytearray(REQ_SIZE * batch)
+        for i in range(batch):
+            cl = 1 + f * batch + i
+            pack_new_order(buf, i * REQ_SIZE, cl, cl, 0, cl, 4_999_000, 0, 1, 2, 0, 1, 1, 2, 1)
+        frames.append(bytes(buf))
+    return frames
+
+
+def _send_batched(ctx: zmq.Context, endpoint: str, frames: list[bytes]) -> int:
+    """Send ``frames`` from one DEALER as fast as it goes, reading the acks that are there
+    between sends (never waiting for them); return how many were read."""
+    client = ctx.socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    client.setsockopt(zmq.SNDHWM, 0)
+    client.setsockopt(zmq.RCVHWM, 0)
+    client.connect(endpoint)
+    acks = 0
+    for fr in frames:
+        client.send(fr, copy=False)
+        while client.poll(0):
+            client.recv(copy=False)
+            acks += 1
+    return acks
+
+
 def throughput(n: int, batch: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -220,26 +249,9 @@ def throughput(n: int, batch: int) -> dict[str, Any]:
         gw_ep = f"ipc://{tmp}/gw-orders"
         with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp) as e:
             gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
-            client = ctx.socket(zmq.DEALER)
-            client.setsockopt(zmq.LINGER, 0)
-            client.setsockopt(zmq.SNDHWM, 0)
-            client.setsockopt(zmq.RCVHWM, 0)
-            client.connect(e.endpoints["client"])
-            frames = []
-            for f in range(n // batch):
-                buf = bytearray(REQ_SIZE * batch)
-                for i in range(batch):
-                    cl = 1 + f * batch + i
-                    pack_new_order(buf, i * REQ_SIZE, cl, cl, 0, cl, 4_999_000, 0, 1, 2, 0, 1,
-                                   1, 2, 1)
-                frames.append(bytes(buf))
-            acks = 0
+            frames = _order_frames(n, batch)
             t0 = time.perf_counter()
-            for fr in frames:
-                client.send(fr, copy=False)
-                while client.poll(0):
-                    client.recv(copy=False)
-                    acks += 1
+            _send_batched(ctx, e.endpoints["client"], frames)
             out = gw.stdout.readline().split() if gw.stdout else ["0", "1"]
             elapsed_total = time.perf_counter() - t0
             gw.wait(10)
@@ -357,23 +369,7 @@ def _forward_rate(tmp: Path, n: int, batch: int, env: dict[str, str], journal: b
     try:
         with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp, env=env, extra_args=args) as e:
             gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
-            client = ctx.socket(zmq.DEALER)
-            client.setsockopt(zmq.LINGER, 0)
-            client.setsockopt(zmq.SNDHWM, 0)
-            client.setsockopt(zmq.RCVHWM, 0)
-            client.connect(e.endpoints["client"])
-            frames = []
-            for f in range(n // batch):
-                buf = bytearray(REQ_SIZE * batch)
-                for i in range(batch):
-                    cl = 1 + f * batch + i
-                    pack_new_order(buf, i * REQ_SIZE, cl, cl, 0, cl, 4_999_000, 0, 1, 2, 0, 1,
-                                   1, 2, 1)
-                frames.append(bytes(buf))
-            for fr in frames:
-                client.send(fr, copy=False)
-                while client.poll(0):
-                    client.recv(copy=False)
+            _send_batched(ctx, e.endpoints["client"], _order_frames(n, batch))
             out = gw.stdout.readline().split() if gw.stdout else ["0", "1"]
             gw.wait(10)
     finally:

@@ -4,34 +4,50 @@ Strategies, operators and gateways talk to the engine over ZeroMQ with the fixed
 records of :mod:`bindings.wire` (C header: ``bindings/c/oms_wire.h``; docs/protocol.md).
 """
 
-from bindings.client import (
-    Ack,
-    AsyncOmsClient,
-    ClientAnswer,
-    Names,
-    OmsClient,
-    OmsError,
-    OmsTimeout,
-    ProtocolError,
-    QueryResult,
-    Rejected,
-    RejectedError,
-    SignalResult,
-    reject_reason,
-)
-from bindings.decimals import from_raw, to_raw
-from bindings.security import (
-    CurveClientKeys,
-    CurveKeyPair,
-    Identity,
-    KeyRegistry,
-    OmsAuthenticator,
-    Role,
-    authorize,
-    generate_keypair,
-)
-from bindings.wire.records import CODECS, FrameBuilder, decode_frame, encode
-from bindings.wire.spec import ANY_ID, AdminAction, MsgType, QueryKind, Scope, SignalMode, WireError
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# loaded on first use (PEP 562): importing the wire spec (the configuration does) must not
+# import pyzmq and the clients
+_SOURCES = {
+    "Ack": "bindings.client",
+    "AsyncOmsClient": "bindings.client",
+    "ClientAnswer": "bindings.client",
+    "Names": "bindings.client",
+    "OmsClient": "bindings.client",
+    "OmsError": "bindings.client",
+    "OmsTimeout": "bindings.client",
+    "ProtocolError": "bindings.client",
+    "QueryResult": "bindings.client",
+    "Rejected": "bindings.client",
+    "RejectedError": "bindings.client",
+    "SignalResult": "bindings.client",
+    "reject_reason": "bindings.client",
+    "from_raw": "bindings.decimals",
+    "to_raw": "bindings.decimals",
+    "CurveClientKeys": "bindings.security",
+    "CurveKeyPair": "bindings.security",
+    "Identity": "bindings.security",
+    "KeyRegistry": "bindings.security",
+    "OmsAuthenticator": "bindings.security",
+    "Role": "bindings.security",
+    "authorize": "bindings.security",
+    "generate_keypair": "bindings.security",
+    "CODECS": "bindings.wire.records",
+    "FrameBuilder": "bindings.wire.records",
+    "decode_frame": "bindings.wire.records",
+    "encode": "bindings.wire.records",
+    "ANY_ID": "bindings.wire.spec",
+    "AdminAction": "bindings.wire.spec",
+    "MsgType": "bindings.wire.spec",
+    "QueryKind": "bindings.wire.spec",
+    "Scope": "bindings.wire.spec",
+    "SignalMode": "bindings.wire.spec",
+    "WireError": "bindings.wire.spec",
+}
+
 
 __all__ = [
     "ANY_ID", "CODECS", "Ack", "AdminAction", "AsyncOmsClient", "ClientAnswer",
@@ -41,3 +57,12 @@ __all__ = [
     "SignalResult", "WireError", "authorize", "decode_frame",
     "encode", "from_raw", "generate_keypair", "reject_reason", "to_raw",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'bindings' has no attribute {name!r}")
+    value = getattr(importlib.import_module(source), name)
+    globals()[name] = value
+    return value

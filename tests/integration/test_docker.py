@@ -290,3 +290,15 @@ def test_wheel_from_build_stage_installs_into_a_fresh_venv(tmp_path):
                        text=True, timeout=60,
                        env={**clean, "OMS_CONFIG": str(ROOT / "examples" / "oms.toml")})
     assert r.returncode == 0 and r.stdout.strip() == "healthy", r.stdout + r.stderr
+
+
+def test_the_health_check_imports_nothing_the_wheel_leaves_out():
+    # the image installs the wheel with --no-deps beside its own requirements; the health
+    # check loads the configuration, which must not need the clients' pyzmq (fast twin of
+    # the wheel test above)
+    code = ("import sys, oms_core.core, oms_core.config; "
+            "print(sorted(m for m in ('zmq', 'orjson', 'duckdb', 'aiohttp', 'numpy') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
