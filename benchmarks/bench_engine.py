@@ -82,13 +82,17 @@ if sys.argv[3] == "bind":
     print(s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
 else:
     print("up", flush=True)
+s.setsockopt(zmq.RCVTIMEO, 30_000)  # bounded: what never comes ends the count
 want, rec, n, first = int(sys.argv[2]), int(sys.argv[4]), 0, 0.0
 while n < want:
-    f = s.recv(copy=False)
+    try:
+        f = s.recv(copy=False)
+    except zmq.Again:
+        break
     if not first:
         first = time.perf_counter()
     n += len(f) // rec
-print(n, time.perf_counter() - first, flush=True)
+print(n, max(time.perf_counter() - first, 1e-9), flush=True)
 """
 
 _ECHO_C = r"""
@@ -212,14 +216,20 @@ def _order_frames(n: int, batch: int) -> list[bytes]:
     return frames
 
 
-def _send_batched(ctx: zmq.Context, endpoint: str, frames: list[bytes]) -> int:
-    """Send ``frames`` from one DEALER as fast as it goes, reading the acks that are there
-    between sends (never waiting for them); return how many were read."""
+def _batch_client(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
+    """The DEALER of the batched runs (the caller keeps it open until the sink has counted:
+    closed with LINGER 0, it would drop what it still queues)."""
     client = ctx.socket(zmq.DEALER)
     client.setsockopt(zmq.LINGER, 0)
     client.setsockopt(zmq.SNDHWM, 0)
     client.setsockopt(zmq.RCVHWM, 0)
     client.connect(endpoint)
+    return client
+
+
+def _send_batched(client: zmq.Socket, frames: list[bytes]) -> int:
+    """Send ``frames`` as fast as it goes, reading the acks that are there between sends
+    (never waiting for them); return how many were read."""
     acks = 0
     for fr in frames:
         client.send(fr, copy=False)
@@ -227,6 +237,11 @@ def _send_batched(ctx: zmq.Context, endpoint: str, frames: list[bytes]) -> int:
             client.recv(copy=False)
             acks += 1
     return acks
+
+
+def _all_forwarded(got: int, n: int) -> None:
+    if got < n:
+        raise RuntimeError(f"the gateway sink received {got} of {n} orders within 30 s")
 
 
 def throughput(n: int, batch: int) -> dict[str, Any]:
@@ -250,14 +265,16 @@ def throughput(n: int, batch: int) -> dict[str, Any]:
         with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp) as e:
             gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
             frames = _order_frames(n, batch)
+            client = _batch_client(ctx, e.endpoints["client"])
             t0 = time.perf_counter()
-            _send_batched(ctx, e.endpoints["client"], frames)
+            _send_batched(client, frames)
             out = gw.stdout.readline().split() if gw.stdout else ["0", "1"]
             elapsed_total = time.perf_counter() - t0
             gw.wait(10)
         e_stats = e.stats()
         ctx.destroy(0)
     got, secs = int(out[0]), float(out[1])
+    _all_forwarded(got, n)
     return {"bare_rate": bare_rate, "oms_rate": got / secs, "oms_rate_end_to_end":
             got / elapsed_total, "forwarded": got, "acks": e_stats.get("acks", 0)}
 
@@ -369,11 +386,13 @@ def _forward_rate(tmp: Path, n: int, batch: int, env: dict[str, str], journal: b
     try:
         with EngineProcess(_engine_cfg(tmp, "ipc", gw_ep), tmp, env=env, extra_args=args) as e:
             gw, _ = _child(_SINK, gw_ep, str(n), "connect", "88")
-            _send_batched(ctx, e.endpoints["client"], _order_frames(n, batch))
+            client = _batch_client(ctx, e.endpoints["client"])
+            _send_batched(client, _order_frames(n, batch))
             out = gw.stdout.readline().split() if gw.stdout else ["0", "1"]
             gw.wait(10)
     finally:
         ctx.destroy(0)
+    _all_forwarded(int(out[0]), n)
     return int(out[0]) / float(out[1])
 
 
