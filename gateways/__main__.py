@@ -28,22 +28,31 @@ import logging  # noqa: E402
 
 import uvloop  # noqa: E402
 
-from .config import GatewayConfig, load_config  # noqa: E402
+from .config import CCXT_EXTRA_HINT, GatewayConfig, load_config  # noqa: E402
 from .engine_link import EngineLink  # noqa: E402
 
 
-async def _main(cfg: GatewayConfig) -> None:
-    link = EngineLink(cfg.engine, cfg.gateway_id)
-    if cfg.kind == "binance":
+def _gateway_class(kind: str) -> type[Any]:
+    """The gateway of ``kind``, imported only when configured (ccxt is an extra)."""
+    if kind == "binance":
         from .binance import BinanceGateway
 
-        gw = BinanceGateway(cfg, link)
-    elif cfg.kind == "ccxt":
-        from .ccxt_gateway import CcxtGateway
+        return BinanceGateway
+    if kind == "ccxt":
+        try:
+            from .ccxt_gateway import CcxtGateway
+        except ModuleNotFoundError as e:
+            if (e.name or "").partition(".")[0] != "ccxt":
+                raise
+            raise SystemExit(f"gateway kind \"ccxt\" {CCXT_EXTRA_HINT}") from None
+        return CcxtGateway
+    raise SystemExit(f"unknown gateway kind {kind!r}")
 
-        gw = CcxtGateway(cfg, link)  # type: ignore[assignment]
-    else:
-        raise SystemExit(f"unknown gateway kind {cfg.kind!r}")
+
+async def _main(cfg: GatewayConfig) -> None:
+    gateway_class = _gateway_class(cfg.kind)
+    link = EngineLink(cfg.engine, cfg.gateway_id)
+    gw = gateway_class(cfg, link)
     task = asyncio.get_running_loop().create_task(gw.run())
     beat = asyncio.get_running_loop().create_task(link.repeat_status())
     for sig in (signal.SIGINT, signal.SIGTERM):

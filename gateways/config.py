@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# ccxt (and its crypto stack) is an extra, needed only by the ccxt gateway
+CCXT_EXTRA_HINT = "needs ccxt, which is not installed: pip install 'oms[ccxt]'"
+
+
+def ccxt_installed() -> bool:
+    """Whether the ``ccxt`` extra is importable (checked without importing it)."""
+    return importlib.util.find_spec("ccxt") is not None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from bindings.wire.spec import ALERTS_KEPT
-from oms_core.config import ConfigError, OmsConfig, check_credentials, load_config
+from oms_core.config import (
+    ConfigError,
+    OmsConfig,
+    check_credentials,
+    check_extras,
+    load_config,
+)
 from oms_core.security import operator_keys
 
 
@@ -47,12 +53,13 @@ def _load(path: str) -> OmsConfig:
 # ------------------------------------------------------------------------------------ run
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(str(Path(args.config).resolve()))
-    if cfg.mode == "live":
-        try:
+    try:
+        check_extras(cfg)
+        if cfg.mode == "live":
             check_credentials(cfg)
-        except ConfigError as e:
-            print(f"oms: configuration refused: {e}", file=sys.stderr)
-            return 2
+    except ConfigError as e:
+        print(f"oms: configuration refused: {e}", file=sys.stderr)
+        return 2
     run_dir = Path(args.run_dir or Path(cfg.engine.journal_dir).parent / "run").resolve()
     from oms_core.instance import InstanceLocked, acquire_all
 

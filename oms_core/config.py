@@ -1047,6 +1047,17 @@ def check_credentials(cfg: OmsConfig, exchanges: Iterable[str] | None = None) ->
                     raise ConfigError(cfg.file, key, str(e)) from None
 
 
+def check_extras(cfg: OmsConfig) -> None:
+    """Check that the optional packages the configured venues need are installed; raise
+    ConfigError naming the exchange and the extra to install."""
+    from gateways.config import CCXT_EXTRA_HINT, ccxt_installed
+
+    for ex in cfg.exchanges.values():
+        if ex.kind == "ccxt" and not ccxt_installed():
+            raise ConfigError(cfg.file, f"exchanges.{ex.name}.kind",
+                              f"\"ccxt\" {CCXT_EXTRA_HINT}")
+
+
 # ---------------------------------------------------------------------------------- the core
 def build_core(cfg: OmsConfig, shard: int | None = None,
                core_factory: Callable[..., OmsCore] | None = None) -> OmsCore:

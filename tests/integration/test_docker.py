@@ -181,6 +181,9 @@ def test_dockerfile_is_multi_stage_non_root_with_health_check():
     assert re.search(r"^USER oms$", runtime, flags=re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*healthcheck.py", runtime, flags=re.M)
     assert "--no-index" in runtime  # the runtime stage installs only the built wheels
+    # with the ccxt extra: a desk may configure a ccxt venue
+    assert '"$(ls /wheels/oms-*.whl)[ccxt]"' in build
+    assert '--find-links=/wheels "oms[ccxt]"' in runtime
 
 
 def test_container_config_loads_with_the_supervisor_status_on_the_service_name():
