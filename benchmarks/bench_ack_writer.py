@@ -29,6 +29,7 @@ import zmq
 
 from bindings.wire.codec import pack_new_order
 from oms_core.engine.process import ROOT, EngineProcess, base_config
+from oms_core.latency import Latencies
 
 TARGET = 0.10
 CASES = ("stopped", "running", "slow")
@@ -96,11 +97,6 @@ def _start(case: str, tmp: Path) -> tuple[EngineProcess, list[subprocess.Popen[s
     return e, helpers
 
 
-def _pct(a: np.ndarray) -> tuple[float, float, float]:
-    p = np.percentile(a, [50, 99, 99.9]) / 1000.0
-    return float(p[0]), float(p[1]), float(p[2])
-
-
 def main(smoke: bool = False) -> bool:
     rounds, burst, warm = (3, 200, 100) if smoke else (48, 1500, 1000)
     lat: dict[str, list[np.ndarray]] = {c: [] for c in CASES}
@@ -132,12 +128,11 @@ def main(smoke: bool = False) -> bool:
     print(f"engine NEW_ORDER -> ACK round trip over ipc://, closed loop, journal 'group'; "
           f"three engines side by side, {rounds} interleaved bursts of {burst:,} orders each, "
           f"microseconds")
-    base99 = _pct(np.concatenate(lat["stopped"]))[1]
+    base99 = Latencies(np.concatenate(lat["stopped"])).p50_p99_p999_us()[1]
     ok = True
     for c in CASES:
-        a = np.concatenate(lat[c])
-        p50, p99, p999 = _pct(a)
-        med99 = float(np.median([np.percentile(x, 99) for x in lat[c]])) / 1000.0
+        p50, p99, p999 = Latencies(np.concatenate(lat[c])).p50_p99_p999_us()
+        med99 = float(np.median([Latencies(x).percentile_ns(99) for x in lat[c]])) / 1000.0
         ratio = p99 / base99
         note = "baseline" if c == "stopped" else f"p99 ratio {ratio:.3f}"
         print(f"  writer {c:8s} p50 {p50:8.1f}  p99 {p99:8.1f}  p99.9 {p999:8.1f}  "

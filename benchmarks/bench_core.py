@@ -30,6 +30,7 @@ from rich.table import Table
 from benchmarks import core_driver as drv
 from oms_core.core import OmsCore
 from oms_core.enums import Limit, OrderType, Side, TimeInForce
+from oms_core.latency import Latencies
 from oms_core.reference.model import ReferenceModel
 
 # ---------------------------------------------------------------- workload (shared by all three)
@@ -309,13 +310,6 @@ def fmt_rate(ns: float) -> str:
     return f"{1e9 / ns:,.0f}" if ns > 0 else "inf"
 
 
-def percentiles(samples: np.ndarray) -> tuple[int, int, int, int]:
-    s = np.sort(samples)
-    n = len(s)
-    return (int(s[n // 2]), int(s[min(n - 1, int(n * 0.99))]),
-            int(s[min(n - 1, int(n * 0.999))]), int(s[-1]))
-
-
 # ---------------------------------------------------------------- the benchmark
 def main(smoke: bool = False) -> bool:
     console = Console(width=120, highlight=False)
@@ -487,7 +481,8 @@ def main(smoke: bool = False) -> bool:
                                                                     TS0 + 1_000, STEP, lat))
     check("submit_latency", rej, code)
     del core
-    p50, p99, p999, pmax = percentiles(lat)
+    p50, p99, p999 = Latencies(lat).p50_p99_p999()
+    pmax = int(lat.max())
 
     t = Table(title=f"2. driver at size: {n_big:,} orders into a fresh {cap_big:,}-slot table "
               f"(book grows to {n_big:,} + seeds), one timed span per loop", title_justify="left")

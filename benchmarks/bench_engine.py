@@ -51,10 +51,10 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from hdrh.histogram import HdrHistogram
 
 from bindings.wire.codec import pack_new_order
 from oms_core.engine.process import ROOT, EngineProcess, base_config
+from oms_core.latency import Latencies
 
 REQ_SIZE = 96
 _EVENTS = zmq.EVENTS
@@ -112,16 +112,8 @@ def _child(code: str, *args: str) -> tuple[subprocess.Popen[str], str]:
     return p, p.stdout.readline().strip()
 
 
-def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 10_000_000_000, 3)
-
-
-def _pct(h: HdrHistogram) -> tuple[float, float, float]:
-    return tuple(h.get_value_at_percentile(p) / 1000 for p in (50.0, 99.0, 99.9))  # type: ignore
-
-
-def _ping_pong(sock: zmq.Socket, n: int, make: Any) -> HdrHistogram:
-    h = _hist()
+def _ping_pong(sock: zmq.Socket, n: int, make: Any) -> Latencies:
+    h = Latencies()
     send, recv, clock = sock.send, sock.recv, time.perf_counter_ns
     for i in range(n):
         msg = make(i)
@@ -169,7 +161,7 @@ def round_trip(transport: str, n: int) -> dict[str, Any]:
                     EngineProcess(_engine_cfg(tmp / "py", transport), tmp / "py",
                                   env={"OMS_ENGINE_NATIVE_IO": "0"}) as e_py:
                 socks = {}
-                hists = {name: _hist() for name in ("bare", "bare_c", "oms", "oms_pyzmq")}
+                hists = {name: Latencies() for name in ("bare", "bare_c", "oms", "oms_pyzmq")}
                 for name, endpoint in (("bare", echo_ep), ("bare_c", echo_c_ep),
                                        ("oms", e.endpoints["client"]),
                                        ("oms_pyzmq", e_py.endpoints["client"])):
@@ -199,7 +191,7 @@ def round_trip(transport: str, n: int) -> dict[str, Any]:
             echo.wait(5)
             echo_c.wait(5)
             ctx.destroy(0)
-    out: dict[str, Any] = {name: _pct(h) for name, h in hists.items()}
+    out: dict[str, Any] = {name: h.p50_p99_p999_us() for name, h in hists.items()}
     out["acks"] = e_stats.get("acks", 0)
     return out
 
@@ -280,10 +272,10 @@ def throughput(n: int, batch: int) -> dict[str, Any]:
 
 
 def _open_loop(s: zmq.Socket, rate: int, seconds: float, make: Any,
-               by_request_id: bool) -> tuple[float, HdrHistogram, int]:
+               by_request_id: bool) -> tuple[float, Latencies, int]:
     """Send ``make(i)`` at ``rate``/s (one message each) from a spinning Python DEALER and
     time each answer: matched by request id (the engine), else in order (the echoes)."""
-    h = _hist()
+    h = Latencies()
     sent: dict[int, int] = {}
     order: deque[int] = deque()
     clock = time.perf_counter_ns
@@ -348,7 +340,7 @@ def under_load(rate: int, seconds: float, target: str = "oms") -> dict[str, Any]
                                                   True)
         finally:
             ctx.destroy(0)
-    return {"rate": rate, "achieved": achieved, "pct": _pct(h), "n": got}
+    return {"rate": rate, "achieved": achieved, "pct": h.p50_p99_p999_us(), "n": got}
 
 
 def md_apply(n: int, batch: int = 1000) -> float:
@@ -419,7 +411,7 @@ def audit_cost(n_rt: int, n_tp: int, batch: int = 1000, rounds: int = 2) -> dict
                     s.setsockopt(zmq.LINGER, 0)
                     s.connect(e.endpoints["client"])
                     _ping_pong(s, min(n_rt, 2000), _order_maker(1))
-                hists = {name: _hist() for name in socks}
+                hists = {name: Latencies() for name in socks}
                 makes = {name: _order_maker(10_000_000) for name in socks}
                 clock = time.perf_counter_ns
                 for i in range(n_rt):
@@ -440,7 +432,7 @@ def audit_cost(n_rt: int, n_tp: int, batch: int = 1000, rounds: int = 2) -> dict
                     key = f"{name}_journal" if journal else name
                     rates.setdefault(key, []).append(
                         _forward_rate(run, n_tp, batch, env, journal))
-    return {"rt": {name: _pct(h) for name, h in hists.items()},
+    return {"rt": {name: h.p50_p99_p999_us() for name, h in hists.items()},
             "rate": {name: max(r) for name, r in rates.items()}}
 
 
@@ -507,7 +499,7 @@ def curve_on_off(n: int, blocks: int, block: int, window: int = 64) -> dict[str,
                 if keyless.poll(300):
                     raise RuntimeError("the engine with security on answered a keyless client")
                 keyless.close()
-                hists = {name: _hist() for name in socks}
+                hists = {name: Latencies() for name in socks}
                 runs = [(socks[name], _order_maker(10_000_000), hists[name]) for name in socks]
                 clock = time.perf_counter_ns
                 for i in range(n):
@@ -526,7 +518,7 @@ def curve_on_off(n: int, blocks: int, block: int, window: int = 64) -> dict[str,
             stats = {"on": on.stats(), "off": off.stats()}
         finally:
             ctx.destroy(0)
-    return {"pct": {name: _pct(h) for name, h in hists.items()},
+    return {"pct": {name: h.p50_p99_p999_us() for name, h in hists.items()},
             "rate": {name: blocks * block / t for name, t in secs.items()},
             "acks": {name: st.get("acks", 0) for name, st in stats.items()},
             "sent": min(n, 2000) + n + blocks * block}

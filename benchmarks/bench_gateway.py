@@ -37,6 +37,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect, ws_c
 from gateways.binance.gateway import BinanceGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink, make_context
+from oms_core.latency import Latencies
 
 TARGET_MSGS = 100_000
 TARGET_RTT_RATIO = 1.3
@@ -269,11 +270,6 @@ async def _throughput(n: int) -> MdResult:
                     published - delivered, gaps)
 
 
-def _pct(xs: list[int], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] / 1000.0
-
-
 async def _rtt(n: int) -> tuple[list[int], list[int]]:
 
     from gateways.ws import WsConnection
@@ -358,8 +354,8 @@ def main(smoke: bool = False) -> bool:
     print(f"  delivered to a subscriber process    {md.delivered_rate:12,.0f} msgs/s   "
           f"(published {md.published:,}, delivered {md.delivered:,}, dropped {md.dropped:,}, "
           f"seq gaps {md.seq_gaps:,})")
-    b50, b99, b999 = (_pct(bare, q) for q in (0.5, 0.99, 0.999))
-    g50, g99, g999 = (_pct(via, q) for q in (0.5, 0.99, 0.999))
+    b50, b99, b999 = Latencies(bare).p50_p99_p999_us()
+    g50, g99, g999 = Latencies(via).p50_p99_p999_us()
     print(f"bench_gateway: websocket round trip, {n_rtt} echoes each, interleaved (us)")
     print(f"  bare picows          p50 {b50:7.1f}  p99 {b99:7.1f}  p99.9 {b999:7.1f}")
     print(f"  through gateway      p50 {g50:7.1f}  p99 {g99:7.1f}  p99.9 {g999:7.1f}   "

@@ -17,6 +17,7 @@ import time
 from gateways.sim import constants as c
 from gateways.sim.matching import Book, Ledger
 from gateways.sim.reference import ReferenceBook
+from oms_core.latency import Latencies
 
 TARGET_RATIO = 4.0
 S = c.SCALE
@@ -92,11 +93,6 @@ def run_reference(flow: list[tuple[int, ...]], lat: list[int] | None = None) -> 
     return (clock() - t0) / len(flow)
 
 
-def _pct(xs: list[int], p: float) -> int:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
-
-
 def main(smoke: bool = False) -> bool:
     n = 5_000 if smoke else 200_000
     flow = make_flow(n)
@@ -113,9 +109,9 @@ def main(smoke: bool = False) -> bool:
     ratio = best_r / best_c
     print(f"bench_matching: {n} ops mixed flow (60% GTC, 20% cancel, 10% IOC, 10% market)")
     for name, ns, lat in (("compiled Book", best_c, lat_c), ("reference", best_r, lat_r)):
+        p50, p99, p999 = Latencies(lat).p50_p99_p999()
         print(f"  {name:14s} {1e9 / ns:12,.0f} orders/s  {ns:8.0f} ns/op   "
-              f"p50 {_pct(lat, 50):6d} ns  p99 {_pct(lat, 99):7d} ns  "
-              f"p99.9 {_pct(lat, 99.9):7d} ns")
+              f"p50 {p50:6d} ns  p99 {p99:7d} ns  p99.9 {p999:7d} ns")
     print(f"  ratio (reference / compiled time): {ratio:.1f}x  target >= {TARGET_RATIO:.0f}x")
     if smoke:
         return True

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 
 import zmq
-from hdrh.histogram import HdrHistogram
 
 from bindings.wire.records import CODECS, check_frame_py, encode
+from oms_core.latency import QUANTILES, Latencies
 
 TARGET_ENCODE_RATIO = 2.0
 TARGET_DECODE_RATIO = 3.0
@@ -162,7 +162,7 @@ def bench_pingpong(endpoint: str, n: int, size: int) -> dict[str, float]:
         s.connect(bound)
         msg = encode("NEW_ORDER", request_id=1, quantity=1)
         assert len(msg) == size
-        hist = HdrHistogram(1, 10_000_000_000, 3)
+        hist = Latencies()
         for _ in range(warm):
             s.send(msg)
             s.recv()
@@ -179,7 +179,7 @@ def bench_pingpong(endpoint: str, n: int, size: int) -> dict[str, float]:
         ctx.term()
     finally:
         p.wait(timeout=15)
-    return {q: hist.get_value_at_percentile(q) / 1000 for q in (50.0, 99.0, 99.9)}
+    return dict(zip(QUANTILES, hist.p50_p99_p999_us(), strict=True))
 
 
 def main(smoke: bool = False) -> bool:

@@ -38,6 +38,7 @@ from oms_core.config import (
     check_extras,
     load_config,
 )
+from oms_core.latency import Latencies
 from oms_core.security import operator_keys
 
 
@@ -109,13 +110,6 @@ def _run_locked(args: argparse.Namespace, cfg: OmsConfig, run_dir: Path) -> int:
 
 
 # --------------------------------------------------------------------------------- status
-def _pct(samples: list[int], q: float) -> int:
-    if not samples:
-        return 0
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def _dec(raw: int, precision: int) -> str:
     return format(Decimal(raw).scaleb(-precision), "f")
 
@@ -143,14 +137,15 @@ def gather_status(cfg: OmsConfig, pings: int = 100, timeout: float = 2.0,
         out["shards"][str(k)] = shard
         with OmsClient(ep, timeout=timeout, curve=operator_keys(cfg)) as c:
             try:
-                rtt = []
+                rtt = Latencies()
                 for _ in range(pings):
                     t0 = time.perf_counter_ns()
                     c.heartbeat()
-                    rtt.append(time.perf_counter_ns() - t0)
+                    rtt.record_value(time.perf_counter_ns() - t0)
                 shard["connected"] = True
-                shard["latency_ns"] = {"p50": _pct(rtt, 0.5), "p99": _pct(rtt, 0.99),
-                                       "p999": _pct(rtt, 0.999), "n": len(rtt)}
+                p50, p99, p999 = rtt.p50_p99_p999()
+                shard["latency_ns"] = {"p50": p50, "p99": p99, "p999": p999,
+                                       "n": rtt.get_total_count()}
                 shard["gateways"] = _gateway_states(cfg, k, getattr(c.gateways(), "rows", []))
                 shard["alerts"] = [_alert_entry(cfg, a) for a in
                                    getattr(c.alerts(limit=alerts), "rows", [])]

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from oms_core.latency import Latencies
 from oms_core.security import operator_keys
 from oms_core.supervisor import ROOT, ChildSpec, Supervisor, free_port, plan
 
@@ -146,7 +147,7 @@ class _Monitor:
         self.client = OmsClient(endpoint, timeout=2.0, curve=operator_keys(cfg))
         self.client.hello([c.id for c in cfg.clients.values()], heartbeat_ms=0)
         self.counts = {"orders": 0, "fills": 0, "rejects": 0, "closed": 0}
-        self.rtt: list[int] = []
+        self.rtt = Latencies()
         self.seen: set[int] = set()
 
     def poll(self) -> None:
@@ -162,13 +163,7 @@ class _Monitor:
                 self.counts["closed"] += 1
         t0 = time.perf_counter_ns()
         self.client.heartbeat()
-        self.rtt.append(time.perf_counter_ns() - t0)
-
-    def pct(self, q: float) -> float:
-        if not self.rtt:
-            return 0.0
-        s = sorted(self.rtt)
-        return s[min(len(s) - 1, int(q * len(s)))] / 1000
+        self.rtt.record_value(time.perf_counter_ns() - t0)
 
     def table(self, elapsed: float, seconds: float) -> Table:
         cfg = self.cfg
@@ -188,8 +183,9 @@ class _Monitor:
                           _dec(p.avg_price, inst.price_precision, 2),
                           _dec(p.realized_pnl, q, 2))
         n = self.counts
+        p50, p99, _ = self.rtt.p50_p99_p999_us()
         t.caption = (f"orders {n['orders']}  fills {n['fills']}  closed trades {n['closed']}  "
-                     f"engine round trip p50 {self.pct(0.5):.0f} us  p99 {self.pct(0.99):.0f} us")
+                     f"engine round trip p50 {p50:.0f} us  p99 {p99:.0f} us")
         return t
 
     def close(self) -> None:
