@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import tomli_w
+
 from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
 from oms_core.engine.process import stop_with_parent, stop_with_parent_signals_held
@@ -404,29 +406,8 @@ def _write_secret(path: Path, value: str) -> None:
         f.write(value)
 
 
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    raise TypeError(type(v))
-
-
-def _write_toml(path: Path, top: dict[str, Any], tables: dict[str, dict[str, Any]],
-                arrays: dict[str, list[dict[str, Any]]]) -> None:
-    lines = [f"{k} = {_toml(v)}" for k, v in top.items()]
-    for name, t in tables.items():
-        lines += ["", f"[{name}]"] + [f"{json.dumps(k)} = {_toml(v)}" for k, v in t.items()]
-    for name, items in arrays.items():
-        for item in items:
-            lines += ["", f"[[{name}]]"] + [f"{k} = {_toml(v)}" for k, v in item.items()]
-    path.write_text("\n".join(lines) + "\n")
+def _write_toml(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(tomli_w.dumps(doc))
 
 
 def _fmt(raw: int, precision: int) -> str:
@@ -527,9 +508,8 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
         top, tables = sim_settings(ex.sim)
         # ids from the clock: the paper venue of a restarted `oms run` never reuses a trade
         # id the engine already booked (it would be refused as a duplicate fill)
-        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000, **top},
-                    tables,
-                    {"symbols": symbols, "accounts": accounts})
+        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000, **top,
+                               **tables, "symbols": symbols, "accounts": accounts})
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
             py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
@@ -657,8 +637,8 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
                     "price_decimals": i.price_precision, "qty_decimals": i.qty_precision}
                    for i in cfg.instruments.values() if i.exchange == exchange]
     path = run_dir / f"gateway-{exchange}-s{shard}.toml"
-    _write_toml(path, top, {"engine": engine, **tables},
-                {"instruments": instruments, "accounts": accounts})
+    _write_toml(path, {**top, "engine": engine, **tables, "instruments": instruments,
+                       "accounts": accounts})
     return ChildSpec(f"gateway-{exchange}-{shard}", [
         sys.executable, "-m", "gateways", "--config", str(path), "--log-level", "WARNING"],
         stop_rank=0, shard=shard, holds_stop_signals=True)

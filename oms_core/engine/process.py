@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository (PYTHONPATH of the child)
 _PR_SET_PDEATHSIG = 1
 
@@ -48,35 +50,11 @@ def stop_with_parent_signals_held() -> None:
     stop_with_parent()
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v)} to TOML")
-
-
 def to_toml(cfg: dict[str, Any]) -> str:
-    """Write the engine config shape (tables and arrays of tables of scalars) as TOML."""
-    out: list[str] = []
-    for key, val in cfg.items():
-        if isinstance(val, dict):
-            out.append(f"[{key}]")
-            out += [f"{k} = {_toml_value(v)}" for k, v in val.items() if v is not None]
-            out.append("")
-    for key, val in cfg.items():
-        if isinstance(val, list):
-            for item in val:
-                out.append(f"[[{key}]]")
-                out += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
-                out.append("")
-    return "\n".join(out)
+    """Write an engine config as TOML; a key of a table set to None is left out (the
+    engine's default holds)."""
+    return tomli_w.dumps({k: {kk: vv for kk, vv in v.items() if vv is not None}
+                          if isinstance(v, dict) else v for k, v in cfg.items()})
 
 
 def base_config(tmp: Path, transport: str = "ipc", **engine: Any) -> dict[str, Any]:
