@@ -41,6 +41,7 @@ from ccxt.base.errors import (
     RequestTimeout,
 )
 
+from oms_core.backoff import Backoff
 from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from .binance.gateway import NO_VENUE_ACCOUNT, BoundedSet
@@ -223,6 +224,11 @@ class CcxtGateway:
         self.n_errors = 0
         self._tasks: list[asyncio.Task[Any]] = []
 
+    def _backoff(self, first_s: float) -> Backoff:
+        """Waits between retries of one venue call: doubling from ``first_s`` up to
+        ``reconnect_max_s``."""
+        return Backoff(first_s, self.cfg.reconnect_max_s, jitter=False)
+
     def cid_for(self, order_id: int) -> str:
         return f"{self.cfg.client_order_prefix}{order_id}"
 
@@ -250,18 +256,17 @@ class CcxtGateway:
 
     async def _book_loop(self, inst: Instrument) -> None:
         ws = self.cfg.ccxt_websocket and bool(self.ex.has.get("watchOrderBook"))
-        delay = 0.5
+        backoff = self._backoff(0.5)
         while True:
             try:
                 ob = await (self.ex.watch_order_book(inst.symbol) if ws
                             else self.ex.fetch_order_book(inst.symbol, 20))
-                delay = 0.5
+                backoff.reset()
             except (NetworkError, ExchangeError) as exc:
                 self.n_errors += 1
                 log.warning("%s: order book: %s", inst.symbol, type(exc).__name__)
                 await self.link.send_status(GatewayState.RECONNECTING, inst.id)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             bids, asks = ob.get("bids") or [], ob.get("asks") or []
             p, q = inst.price_decimals, inst.qty_decimals
@@ -309,7 +314,7 @@ class CcxtGateway:
                         inst.symbol)
             return
         primed = how == "watch_trades"  # a stream sends only trades done from now on
-        delay = 0.5
+        backoff = self._backoff(0.5)
         while True:
             try:
                 if how in ("watch_trades", "fetch_trades"):
@@ -321,12 +326,11 @@ class CcxtGateway:
                     trades = [{"id": f"{tk.get('timestamp')}:{tk.get('last')}",
                                "price": tk.get("last"), "amount": 0,
                                "timestamp": tk.get("timestamp")}] if tk.get("last") else []
-                delay = 0.5
+                backoff.reset()
             except (NetworkError, ExchangeError) as exc:
                 self.n_errors += 1
                 log.warning("%s: trades: %s", inst.symbol, type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             self._on_public_trades(inst, trades, int(MdFlag.TRADE) if primed else 0)
             primed = True
@@ -512,7 +516,7 @@ class CcxtGateway:
             await self._session_of(rec, ExecType.CANCEL_REJECT)
         if sess is None:
             return
-        backoff = 0.2
+        backoff = self._backoff(0.2)
         deadline = time.monotonic() + CANCEL_GIVE_UP_S
         for _ in range(CANCEL_ATTEMPTS):
             try:
@@ -527,10 +531,10 @@ class CcxtGateway:
                 log.warning("cancel %s: %s; asking the venue", cid, type(exc).__name__)
                 status = await self._status_of(sess, inst, cid, deadline)
                 if status is None or status in ("open", ""):
-                    if time.monotonic() + backoff >= deadline:
+                    delay = backoff.next_delay()
+                    if time.monotonic() + delay >= deadline:
                         break
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+                    await asyncio.sleep(delay)
                     continue  # still open at the venue: cancel again
                 self._ended(cid)
                 if status in _ENDS:
@@ -548,7 +552,7 @@ class CcxtGateway:
         """The venue's ccxt status of our order ("open", "closed", ...), None when it could
         not be asked (by ``deadline``, monotonic), "rejected" when the venue does not know
         it."""
-        backoff = 0.2
+        backoff = self._backoff(0.2)
         for _ in range(50):
             if time.monotonic() >= deadline:
                 return None
@@ -558,8 +562,7 @@ class CcxtGateway:
                 return "rejected"
             except (NetworkError, ExchangeError) as exc:
                 log.warning("status of %s: %s; again", cid, type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+                await asyncio.sleep(backoff.next_delay())
         return None
 
     async def replace_order(self, rec: Any) -> None:

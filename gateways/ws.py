@@ -11,37 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-__all__ = ["Backoff", "WsConnection"]
+from oms_core.backoff import Backoff
+
+__all__ = ["WsConnection"]
 
 log = logging.getLogger("gateways.ws")
 
 OnMessage = Callable[[bytes], None]
 OnConnected = Callable[["WsConnection"], Awaitable[None]]
-
-
-class Backoff:
-    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**n))."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0, rnd: random.Random | None = None):
-        self.base = base
-        self.cap = cap
-        self.attempt = 0
-        self._rnd = rnd or random.Random()
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * (2 ** self.attempt))
-        self.attempt += 1
-        # never zero, so a flapping peer cannot make us spin
-        return max(self.base / 10, self._rnd.uniform(0, ceiling))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class _Listener(WSListener):

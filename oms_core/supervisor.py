@@ -48,6 +48,7 @@ from urllib.parse import urlparse
 
 import tomli_w
 
+from oms_core.backoff import Backoff
 from oms_core.config import OmsConfig, SimProfile
 from oms_core.engine.config import shard_endpoint
 from oms_core.engine.process import stop_with_parent, stop_with_parent_signals_held
@@ -134,7 +135,8 @@ class Supervisor:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.children = [Child(s, self.run_dir / "logs" / f"{s.name}.log") for s in specs]
         self.status_endpoint = status_endpoint
-        self.backoff_s, self.backoff_max_s, self.stable_s = backoff_s, backoff_max_s, stable_s
+        self.stable_s = stable_s
+        self.restart_backoff = Backoff(backoff_s, backoff_max_s, jitter=False)
         self.info = info or {}
         self.started = time.time()
         self.stopping = False
@@ -244,7 +246,7 @@ class Supervisor:
                 c.last_exit = code
                 ran = now - c.last_start
                 c.failures = 1 if ran >= self.stable_s else c.failures + 1
-                delay = min(self.backoff_max_s, self.backoff_s * 2 ** (c.failures - 1))
+                delay = self.restart_backoff.ceiling(c.failures - 1)
                 c.next_start = now + delay
                 with open(c.log, "ab") as out:
                     out.write(f"--- exited with {code} after {ran:.1f} s; restart in "

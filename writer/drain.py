@@ -26,6 +26,7 @@ import numpy as np
 import zmq
 
 from bindings.security import client_keys_from_files
+from oms_core.backoff import Backoff
 from oms_core.journal import EVENT, JournalReader, list_segments
 from writer._split import split_frame
 from writer.priority import leave_idle
@@ -117,6 +118,7 @@ class Writer:
         self.down_since = 0.0
         self.paused = False
         self.retry_at = 0.0
+        self.retry_backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S, jitter=False)
         self.backoff_s = RETRY_FIRST_S
         self.last_error = ""
         self._next_reminder = 0.0
@@ -161,13 +163,14 @@ class Writer:
         self.paused = True
         if not self.down_since:
             self.down_since = now
-            self.backoff_s = RETRY_FIRST_S
+            self.retry_backoff.reset()
+            self.backoff_s = self.retry_backoff.next_delay()
             self._next_reminder = now + REMINDER_S
             alert(f"{e}. Database not writable: last committed event seq {self.committed}; "
                   f"the events after it stay in the journal; retrying with back-off and "
                   f"catching up from the journal when it works")
         else:
-            self.backoff_s = min(self.backoff_s * 2, RETRY_MAX_S)
+            self.backoff_s = self.retry_backoff.next_delay()
             if now >= self._next_reminder:  # a reminder, not a storm
                 self._next_reminder = now + REMINDER_S
                 log.error("writer: database still not writable after %.0f s (%d attempts): %s",

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from oms_core.backoff import Backoff
 from oms_core.enums import Liquidity, OrderFlag, OrderStatus, OrderType, Side, TimeInForce
 
 from ..book import BookResult, L2Book, format_fixed, parse_fixed
@@ -45,7 +46,7 @@ from ..engine_link import (
     serve_orders,
 )
 from ..ratelimit import Banned, RateLimiter
-from ..ws import Backoff, WsConnection
+from ..ws import WsConnection
 from .rest import BinanceAPIError, BinanceRest, OutcomeUnknown, RateLimited
 
 __all__ = ["NO_VENUE_ACCOUNT", "BinanceGateway", "BoundedSet", "VenueSession"]

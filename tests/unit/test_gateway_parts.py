@@ -9,7 +9,7 @@ import pytest
 from gateways.binance.gateway import BoundedSet
 from gateways.config import config_from_dict
 from gateways.ratelimit import Banned, RateLimiter
-from gateways.ws import Backoff
+from oms_core.backoff import Backoff
 
 
 def test_backoff_grows_capped_with_jitter():
