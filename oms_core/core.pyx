@@ -869,7 +869,7 @@ cdef class OmsCore:
         cdef order_t* peer = NULL
         cdef order_t* n = NULL
         cdef int64_t qty = o.qty - o.filled
-        cdef int action = 0
+        cdef int action = PROTECT_ACTION_NONE
         if o.contingency == CONT_OCO and o.linked_id:
             peer = self.orders.find(o.linked_id)
             if peer != NULL and _terminal(peer.status):
@@ -890,7 +890,7 @@ cdef class OmsCore:
                              order_type, TIF_GTC, price, trigger, qty, FLAG_REDUCE_ONLY, 0, ts,
                              0, reserve, False, True)
             if n != NULL:
-                action = 1
+                action = PROTECT_ACTION_RETRY
                 n.exit_reason = exit_reason
                 n.parent_id = parent_id
                 n.contingency = CONT_OTO
@@ -903,7 +903,7 @@ cdef class OmsCore:
                 self._sync(n)
         cdef uint32_t si
         cdef int64_t held = 0
-        if action == 0:
+        if action == PROTECT_ACTION_NONE:
             peer = self.orders.find(peer_id) if peer_id else NULL
             if peer != NULL:
                 self._request_cancel(peer, ts)
@@ -915,19 +915,20 @@ cdef class OmsCore:
                 held = held if side == SIDE_SELL else -held
             if held < qty:
                 qty = held
-        if action == 0 and qty > 0:
+        if action == PROTECT_ACTION_NONE and qty > 0:
             n = self._insert(account, strategy, instrument, FLATTEN_CL | refused_seq, side,
                              TYPE_MARKET, TIF_GTC, 0, 0, qty, FLAG_REDUCE_ONLY, 0, ts, 0,
                              inst.last if inst.last > 0 else reserve, False, False)
             if n != NULL:
-                action = 2
+                action = PROTECT_ACTION_FLATTEN
                 n.exit_reason = exit_reason
         self._emit_raw(EV_ALERT, ALERT_PROTECTION_REFUSED, account, instrument, strategy,
                        refused_id, reason, action, ts)
         if n != NULL:
             self._hold_or_send(n, ts)
         self._mark_protected(account, strategy, instrument, n.order_id if n != NULL else
-                             refused_id, action != 1 or n.hold == HOLD_NONE, ts)
+                             refused_id, action != PROTECT_ACTION_RETRY or n.hold == HOLD_NONE,
+                             ts)
         return R_OK
 
     cdef int _mark_protected(self, uint32_t account, uint32_t strategy, uint32_t instrument,
@@ -1667,6 +1668,9 @@ def c_constants():
                   "PROTECT_ON_REJECT": LIM_PROTECT_ON_REJECT},
         "ProtectAnchor": {"FILL": ANCHOR_FILL, "ARRIVAL": ANCHOR_ARRIVAL},
         "ProtectOnReject": {"RETRY": ON_REJECT_RETRY, "FLATTEN": ON_REJECT_FLATTEN},
+        "ProtectAction": {"NONE": PROTECT_ACTION_NONE, "RETRY": PROTECT_ACTION_RETRY,
+                          "FLATTEN": PROTECT_ACTION_FLATTEN},
+        "ExitReason": {"FLIP": EXIT_FLIP, "RECONCILIATION": EXIT_RECONCILIATION},
         "Reject": {"OK": R_OK, "UNKNOWN_ACCOUNT": R_UNKNOWN_ACCOUNT,
                    "SELF_TRADE": R_SELF_TRADE, "REDUCE_ONLY_VIOLATION": R_REDUCE_ONLY_VIOLATION,
                    "INVALID_TRANSITION": R_INVALID_TRANSITION, "TABLE_FULL": R_TABLE_FULL,

@@ -87,6 +87,7 @@ cdef enum:
     EXIT_TAKE_PROFIT = 3
     EXIT_TRAILING_STOP = 4
     EXIT_FLIP = 5
+    EXIT_RECONCILIATION = 6
 
 cdef enum:
     EV_SEND_ORDER = 1
@@ -143,6 +144,12 @@ cdef enum:
     ON_REJECT_RETRY = 0       # a refused child is sent once more (stops engine-held), then flatten
     ON_REJECT_FLATTEN = 1     # a refused child closes what it protected with a market order
 
+# what was done about a refused protective child (ALERT_PROTECTION_REFUSED detail b)
+cdef enum:
+    PROTECT_ACTION_NONE = 0
+    PROTECT_ACTION_RETRY = 1
+    PROTECT_ACTION_FLATTEN = 2
+
 cdef enum:
     PROTECT_ON_FILL = 1       # order_t.protect, entry: anchor on the first fill
     PROTECT_RETRIED = 2       # order_t.protect, child: already the retry of a refused child
@@ -189,6 +196,7 @@ cdef enum:
     R_INSUFFICIENT_BALANCE = 51
     R_SELF_TRADE = 52
     R_REDUCE_ONLY_VIOLATION = 53
+    R_NOT_ENOUGH_BARS = 54
     R_UNKNOWN_ORDER = 60
     R_ORDER_CLOSED = 61
     R_CANCEL_PENDING = 62

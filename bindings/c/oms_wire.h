@@ -190,6 +190,19 @@ enum oms_limit {
     OMS_LIMIT_PROTECT_ON_REJECT = 24,
     OMS_LIMIT_CLAMP_SINGLE_ENTRY_SELL = 25,
 };
+enum oms_protect_anchor {
+    OMS_PROTECT_ANCHOR_FILL = 0,
+    OMS_PROTECT_ANCHOR_ARRIVAL = 1,
+};
+enum oms_protect_on_reject {
+    OMS_PROTECT_ON_REJECT_RETRY = 0,
+    OMS_PROTECT_ON_REJECT_FLATTEN = 1,
+};
+enum oms_protect_action {
+    OMS_PROTECT_ACTION_NONE = 0,
+    OMS_PROTECT_ACTION_RETRY = 1,
+    OMS_PROTECT_ACTION_FLATTEN = 2,
+};
 enum oms_msg {
     OMS_MSG_HELLO = 1,
     OMS_MSG_HEARTBEAT = 2,

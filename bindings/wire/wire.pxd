@@ -185,6 +185,19 @@ cdef extern from "oms_wire.h" nogil:
         OMS_LIMIT_CLAMP_SINGLE_ENTRY_SELL
 
     enum:
+        OMS_PROTECT_ANCHOR_FILL
+        OMS_PROTECT_ANCHOR_ARRIVAL
+
+    enum:
+        OMS_PROTECT_ON_REJECT_RETRY
+        OMS_PROTECT_ON_REJECT_FLATTEN
+
+    enum:
+        OMS_PROTECT_ACTION_NONE
+        OMS_PROTECT_ACTION_RETRY
+        OMS_PROTECT_ACTION_FLATTEN
+
+    enum:
         OMS_MSG_HELLO
         OMS_MSG_HEARTBEAT
         OMS_MSG_NEW_ORDER
