@@ -143,6 +143,40 @@ class BarVenue:
                         price - half, depth, price + half, depth, price, 0, now, now,
                         instrument, 0)
 
+    def close_frames(self, inst: np.ndarray, close: np.ndarray, vol: np.ndarray,
+                     t_close: np.ndarray) -> bytes:
+        """GW_MARKET_DATA records of the quotes around every bar's close, built at once: the
+        numpy twin of :meth:`market_data` (half spread and depth as :meth:`half_spread` and
+        :meth:`depth` give them), stamped ``t_close``."""
+        arr = np.zeros(len(inst), dtype=MARKET_DATA.dtype)
+        arr["magic"] = wire.MAGIC
+        arr["version"] = wire.VERSION
+        arr["msg_type"] = _MD_TYPE
+        arr["length"] = MARKET_DATA.size
+        arr["send_ns"] = t_close
+        half = np.zeros(len(inst), dtype=np.int64)
+        depth = np.zeros(len(inst), dtype=np.int64)
+        for i, vi in self.inst.items():
+            sel = inst == i
+            if not sel.any():
+                continue
+            bps = self.slip_bps[i]
+            h = -(-close[sel] * bps // 10_000)
+            h = -(-h // vi.tick) * vi.tick
+            half[sel] = np.maximum(h, vi.tick)
+            q = np.where(vol[sel] > 0, vol[sel] // self.levels,
+                         self.depth_lots * vi.lot)
+            depth[sel] = np.maximum(q // vi.lot * vi.lot, vi.lot)
+        arr["bid"] = close - half
+        arr["ask"] = close + half
+        arr["bid_qty"] = depth
+        arr["ask_qty"] = depth
+        arr["last"] = close
+        arr["exch_ts_ns"] = t_close
+        arr["gw_ts_ns"] = t_close
+        arr["instrument"] = inst
+        return arr.tobytes()
+
     def depth(self, instrument: int, volume: int) -> int:
         lot = self.inst[instrument].lot
         q = volume // self.levels if volume > 0 else self.depth_lots * lot
@@ -374,37 +408,3 @@ class BarVenue:
         out = b"".join(self.reports)
         self.reports.clear()
         return out
-
-    def close_frames(self, inst: np.ndarray, close: np.ndarray, vol: np.ndarray,
-                     t_close: np.ndarray) -> bytes:
-        """GW_MARKET_DATA records of the quotes around every bar's close, built at once: the
-        numpy twin of :meth:`market_data` (half spread and depth as :meth:`half_spread` and
-        :meth:`depth` give them), stamped ``t_close``."""
-        arr = np.zeros(len(inst), dtype=MARKET_DATA.dtype)
-        arr["magic"] = wire.MAGIC
-        arr["version"] = wire.VERSION
-        arr["msg_type"] = int(MsgType.GW_MARKET_DATA)
-        arr["length"] = MARKET_DATA.size
-        arr["send_ns"] = t_close
-        half = np.zeros(len(inst), dtype=np.int64)
-        depth = np.zeros(len(inst), dtype=np.int64)
-        for i, vi in self.inst.items():
-            sel = inst == i
-            if not sel.any():
-                continue
-            bps = self.slip_bps[i]
-            h = -(-close[sel] * bps // 10_000)
-            h = -(-h // vi.tick) * vi.tick
-            half[sel] = np.maximum(h, vi.tick)
-            q = np.where(vol[sel] > 0, vol[sel] // self.levels,
-                         self.depth_lots * vi.lot)
-            depth[sel] = np.maximum(q // vi.lot * vi.lot, vi.lot)
-        arr["bid"] = close - half
-        arr["ask"] = close + half
-        arr["bid_qty"] = depth
-        arr["ask_qty"] = depth
-        arr["last"] = close
-        arr["exch_ts_ns"] = t_close
-        arr["gw_ts_ns"] = t_close
-        arr["instrument"] = inst
-        return arr.tobytes()
