@@ -1,6 +1,6 @@
 """Replay throughput (bars/s, signals/s) and parity with paper.
 
-Ours: ``oms_core.replay.run_replay`` (the engine's code path, the compiled matching engine as
+Ours: ``replay.run_replay`` (the engine's code path, the compiled matching engine as
 the venue, results into DuckDB through the writer) over seeded minute bars for 10 instruments
 (full: one year, ~5.3M bars; smoke: one week) and moving-average crossover signals for two
 strategies followed by three clients (one enters with limit orders that rest at the venue).
@@ -40,9 +40,9 @@ import numpy as np
 import pyarrow as pa
 
 from oms_core.config import load_config
-from oms_core.replay import run_paper, run_replay
-from oms_core.replay_data import SIGNAL_SCHEMA, generate_minute_bars
 from oms_core.signals import InstrumentSpec, MarketState, Signal, SignalKind, plan_signal
+from replay import run_paper, run_replay
+from replay.data import SIGNAL_SCHEMA, generate_minute_bars
 
 N_INST = 10
 

@@ -5,6 +5,10 @@ sequence, split per type) -> numpy structured view -> Arrow -> INSERT, committed
 writer_state sequence in one transaction every ``batch`` rows. Baseline: the same rows already
 in an Arrow table, inserted in the same batch sizes into a fresh database (no decoding, no
 sequence bookkeeping). Targets: >= 300,000 rows/s and >= 80% of the baseline.
+
+Also measured, with no target: catching up from the journal (the same rows as engine events in
+journal segments -> ``oms_core.journal.events_after`` batches -> numpy -> Arrow -> DuckDB), what
+the writer does on start and after an outage (``Writer.catch_up``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import numpy as np
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType
-from writer.drain import Batcher
+from oms_core.journal import Journal
+from writer.drain import Batcher, Writer
 from writer.store import SPECS, Store, arrow_table, create_sql
 
 TARGET_ROWS_S = 300_000
@@ -65,6 +70,27 @@ def run_ours(db: str, frames: list[bytes], batch: int) -> tuple[float, int]:
     return dt, n
 
 
+def run_catch_up(db: str, journal_dir: str, frames: list[bytes], batch: int) -> tuple[float, int]:
+    """Seconds for a fresh writer to catch up with ``frames`` written as journal events (one
+    input and the events of one frame per commit group); rows it committed."""
+    size = SPECS[MsgType.FILL].size
+    j = Journal(journal_dir, durability="os")
+    for k, f in enumerate(frames):
+        j.append_input(int(MsgType.NEW_ORDER), k, b"\0" * 32)
+        for off in range(0, len(f), size):
+            j.append_event(f[off:off + size])
+        j.commit()
+    j.close()
+    w = Writer(Store(db), journal_dir, batch_rows=batch)
+    gc.disable()
+    t = time.perf_counter()
+    rows = w.catch_up()
+    dt = time.perf_counter() - t
+    gc.enable()
+    w.store.close()
+    return dt, rows
+
+
 def run_bare(db: str, frames: list[bytes], batch: int) -> float:
     spec = SPECS[MsgType.FILL]
     arr = np.frombuffer(b"".join(frames), dtype=spec.dtype)
@@ -90,7 +116,9 @@ def main(smoke: bool = False) -> bool:
     with tempfile.TemporaryDirectory() as d:
         base = run_bare(os.path.join(d, "bare.duckdb"), frames, batch)
         ours, rows = run_ours(os.path.join(d, "ours.duckdb"), frames, batch)
-    assert rows == n
+        journal, journal_rows = run_catch_up(os.path.join(d, "journal.duckdb"),
+                                             os.path.join(d, "journal"), frames, batch)
+    assert rows == journal_rows == n
     r_ours, r_base = n / ours, n / base
     print(f"{n:,} FILL rows ({SPECS[MsgType.FILL].size} B records, 500 per frame), "
           f"batches of {batch:,}")
@@ -98,6 +126,8 @@ def main(smoke: bool = False) -> bool:
           f"{r_ours:12,.0f} rows/s")
     print(f"  baseline bare Arrow bulk insert of prepared tables                   "
           f"{r_base:12,.0f} rows/s   ratio {r_ours / r_base:.2f}")
+    print(f"  catch-up from the journal (Writer.catch_up -> numpy -> Arrow -> DuckDB) "
+          f"{n / journal:12,.0f} rows/s")
     _ = wire  # record layouts come from bindings.wire
     if smoke:
         return True

@@ -12,7 +12,7 @@
     oms audit --config FILE --client NAME [--since ISO] [--until ISO] [--out PATH]
                                  one client's audit trail from DuckDB (CSV; .parquet / .json
                                  by the extension of PATH; stdout without --out)
-    oms replay ...               historical bars and signals (oms_core.replay)
+    oms replay ...               historical bars and signals (the replay package)
     oms demo [--seconds N]       everything above on a synthetic market, no configuration
 """
 
@@ -471,9 +471,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["replay"]:
-        from oms_core import replay
+        from replay.cli import main as replay_main
 
-        return int(replay.main(argv[1:]) or 0)
+        return int(replay_main(argv[1:]) or 0)
     ap = argparse.ArgumentParser(prog="oms", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)

@@ -283,9 +283,7 @@ class EngineConfig:
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
     database: str = "var/oms.duckdb"
-    journal_dir: str = "var/journal"
     flush_interval_ms: int = 500
-    batch_rows: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +309,6 @@ class SecurityConfig:
 class ReplayConfig:
     bars: str = ""
     signals: str = ""
-    speed: str = "max"  # "max", or a multiple of real time
-    seed: int = 1
 
 
 @dataclass(slots=True)
@@ -459,6 +455,26 @@ class _Table:
         for name in self.data:
             if name not in self.used:
                 raise self.fail(name, "unknown key")
+
+
+# keys that were read and never used: refused like any unknown key, with what to do instead
+_RETIRED_KEYS: dict[str, dict[str, str]] = {
+    "writer": {
+        "journal_dir": "the writer reads the engine's journal: set [engine] journal_dir",
+        "batch_rows": "the writer commits every flush_interval_ms: remove it",
+    },
+    "replay": {
+        "speed": "a replay runs as fast as the machine allows; mode = \"paper\" runs in "
+                 "real time: remove it",
+        "seed": "a replay is deterministic, with nothing random to seed: remove it",
+    },
+}
+
+
+def _refuse_retired(t: _Table) -> None:
+    for name, instead in _RETIRED_KEYS.get(t.path, {}).items():
+        if t.has(name):
+            raise t.fail(name, f"is no longer read ({instead})")
 
 
 def _sim_profile(e: _Table) -> SimProfile:
@@ -831,11 +847,10 @@ class _Parser:
         d = WriterConfig()
         w = WriterConfig(
             database=self.path(t.str_("database", d.database)),
-            journal_dir=self.path(t.str_("journal_dir", d.journal_dir)),
             flush_interval_ms=t.int_("flush_interval_ms", d.flush_interval_ms, lo=1,
                                      hi=3_600_000),
-            batch_rows=t.int_("batch_rows", d.batch_rows, lo=1, hi=10_000_000),
         )
+        _refuse_retired(t)
         t.done()
         return w
 
@@ -871,11 +886,9 @@ class _Parser:
         return SecurityConfig(mode, keys_dir, users)
 
     def replay(self, t: _Table) -> ReplayConfig:
-        speed = t.raw("speed", "max")
-        if speed != "max":
-            _as_decimal(t, "speed", speed, positive=True)
-        r = ReplayConfig(bars=self.path(t.str_("bars", "")), signals=self.path(t.str_(
-            "signals", "")), speed=str(speed), seed=t.int_("seed", 1, hi=(1 << 63) - 1))
+        r = ReplayConfig(bars=self.path(t.str_("bars", "")),
+                         signals=self.path(t.str_("signals", "")))
+        _refuse_retired(t)
         t.done()
         return r
 

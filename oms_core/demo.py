@@ -41,7 +41,6 @@ mark_interval_ms = 250
 
 [writer]
 database = "oms.duckdb"
-journal_dir = "journal"
 flush_interval_ms = 100
 
 [assets]

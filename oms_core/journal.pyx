@@ -881,3 +881,103 @@ def journal_end(str path):
     for _ in r:
         pass
     return r.next_seq - 1, r.last_event_seq, r.tail
+
+
+# ---------------------------------------------------------------------------------------------
+# Events by event sequence
+# ---------------------------------------------------------------------------------------------
+
+Event = namedtuple("Event", "seq kind ts record")
+Event.__doc__ = ("One engine event: its event sequence (the record header's seq), wire "
+                 "MsgType, the engine receive time of its input, the wire record (bytes).")
+
+EventBatch = namedtuple("EventBatch", "seq kind ts length records")
+EventBatch.__doc__ = (
+    "Engine events in sequence order, as numpy arrays of one row per event: ``seq`` (uint64, "
+    "event sequence), ``kind`` (uint16, wire MsgType), ``ts`` (int64), ``length`` (uint16, "
+    "record bytes) and ``records`` ((n, PAYLOAD_SIZE) uint8: each wire record, zero padded). "
+    "``records`` views a copy owned by the batch.")
+
+
+def _segment_event_base(str path):
+    """The event sequence a segment starts after (its header), without checking the header
+    (the reader checks every segment it opens); 2**62 when the header is not there."""
+    cdef slot_t s
+    fd = c_open(os.fsencode(path), O_RDONLY)
+    if fd < 0:
+        raise OSError(errno, f"journal: cannot open {path}")
+    try:
+        if pread(fd, &s, OMS_JOURNAL_SLOT, 0) != OMS_JOURNAL_SLOT:
+            return 1 << 62
+    finally:
+        c_close(fd)
+    return _SEG_HDR.unpack_from(PyBytes_FromStringAndSize(<char*>s.payload, _SEG_HDR.size))[4]
+
+
+class JournalEvents:
+    """The engine events of the journal in ``path`` with an event sequence above ``after``
+    (and at most ``upto`` when given), in order: the journal read by event sequence, for a
+    consumer that keeps its position that way (the writer).
+
+    Iterating yields :data:`Event` tuples; :meth:`batches` yields :data:`EventBatch` arrays
+    for bulk consumers. Reading starts in the last segment whose header says its events begin
+    at or before ``after``, so older segments are never read. Input records are skipped. A
+    missing event is not an error here (the consumer compares ``seq`` with what it expects);
+    a damaged journal raises as :class:`JournalReader` does, and :attr:`tail` is its ``tail``
+    once the end is reached.
+    """
+
+    def __init__(self, str path, after=0, upto=None):
+        self.path = path
+        self.after = int(after)
+        self.upto = None if upto is None else int(upto)
+        self.tail = None
+
+    def batches(self, uint32_t max_records=16384):
+        """Yield :data:`EventBatch` of at most ``max_records`` journal records each."""
+        segs = list_segments(self.path)
+        if not segs:
+            return
+        first = segs[0][0]
+        for seq, seg_path in segs:
+            if _segment_event_base(seg_path) <= self.after:
+                first = seq
+        reader = JournalReader(self.path, first, segments=segs)
+        last = self.after
+        upto = self.upto
+        try:
+            while True:
+                slots = reader.read_batch(max_records)
+                if len(slots) == 0:
+                    break
+                ev = slots[slots["rtype"] == REC_EVENT]
+                if len(ev) == 0:
+                    continue
+                raw = np.ascontiguousarray(ev).view(np.uint8).reshape(len(ev), -1)
+                # the event record's header seq: payload bytes 8..16 (bindings/wire/spec.py)
+                seqs = raw[:, 40:48].copy().view("<u8").ravel()
+                keep = seqs > last
+                if upto is not None:
+                    keep &= seqs <= upto
+                if not keep.any():
+                    if upto is not None and seqs[0] > upto:
+                        break
+                    continue
+                if not keep.all():
+                    ev, raw, seqs = ev[keep], raw[keep], seqs[keep]
+                last = int(seqs[-1])
+                yield EventBatch(seqs, ev["kind"], ev["ts"], ev["length"], raw[:, 32:])
+        finally:
+            self.tail = reader.tail
+            reader.close()
+
+    def __iter__(self):
+        for b in self.batches():
+            for i in range(len(b.seq)):
+                yield Event(int(b.seq[i]), int(b.kind[i]), int(b.ts[i]),
+                            b.records[i, :b.length[i]].tobytes())
+
+
+def events_after(str path, after=0, upto=None):
+    """Return :class:`JournalEvents` of ``path`` after event sequence ``after``."""
+    return JournalEvents(path, after, upto)

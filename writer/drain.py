@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ import zmq
 
 from bindings.security import client_keys_from_files
 from oms_core.backoff import Backoff
-from oms_core.journal import EVENT, JournalReader, list_segments
+from oms_core.journal import events_after
 from writer._split import split_frame
 from writer.priority import leave_idle
 from writer.store import SPECS, Store, StoreError, export_parquet
@@ -66,15 +65,14 @@ class Batcher:
             alert(f"malformed frame from the engine at byte {bad}; rest of the frame dropped")
         return gap
 
-    def add_slots(self, slots: np.ndarray) -> None:
-        """Add event slots read from the journal (SLOT_DTYPE), in sequence order."""
-        raw = _slot_bytes(slots)[:, 32:]
-        kinds = slots["kind"]
+    def add_records(self, kinds: np.ndarray, records: np.ndarray) -> None:
+        """Add event records read from the journal (an :data:`oms_core.journal.EventBatch`'s
+        ``kind`` and ``records``), in sequence order."""
         for mt in np.unique(kinds).tolist():
             spec = SPECS.get(mt)
             if spec is None:
                 continue
-            sel = raw[kinds == mt, :spec.size]
+            sel = records[kinds == mt, :spec.size]
             self.bufs[mt] += np.ascontiguousarray(sel).tobytes()
             self.rows += len(sel)
 
@@ -86,19 +84,6 @@ class Batcher:
         for b in self.bufs.values():
             del b[:]
         self.rows = 0
-
-
-def _slot_bytes(slots: np.ndarray) -> np.ndarray:
-    """The slots as an (n, 192) uint8 array."""
-    return np.ascontiguousarray(slots).view(np.uint8).reshape(len(slots), -1)
-
-
-def _segment_event_base(path: str) -> int:
-    with open(path, "rb") as f:
-        hdr = f.read(192)
-    if len(hdr) < 192:
-        return 1 << 62
-    return struct.unpack_from("<Q", hdr, 32 + 24)[0]
 
 
 class Writer:
@@ -211,48 +196,29 @@ class Writer:
             return 0
         if self.batch.rows:
             self.flush()
-        start_seq = self.committed
-        segs = list_segments(self.journal_dir)
-        if not segs:
-            return 0
-        first = segs[0][0]
-        for seq, path in segs:
-            if _segment_event_base(path) <= start_seq:
-                first = seq
-        reader = JournalReader(self.journal_dir, first)
+        events = events_after(self.journal_dir, self.committed, upto)
         total = 0
-        last = start_seq
-        while True:
-            slots = reader.read_batch(16384)
-            if len(slots) == 0:
-                break
-            ev = slots[slots["rtype"] == EVENT]
-            if len(ev) == 0:
-                continue
-            seqs = _slot_bytes(ev)[:, 40:48].copy().view("<u8").ravel()
-            keep = seqs > last
-            if upto is not None:
-                keep &= seqs <= upto
-            if not keep.any():
-                if upto is not None and seqs[0] > upto:
-                    break
-                continue
-            ev, seqs = ev[keep], seqs[keep]
-            if seqs[0] != last + 1:
-                alert(f"journal is missing events {last + 1}..{int(seqs[0]) - 1}")
-            self.batch.add_slots(ev)
-            last = int(seqs[-1])
-            self.batch.last_seq = last
-            if self.batch.rows >= self.batch_rows:
-                r = self.flush()
-                if r < 0:
-                    return total
-                total += r
+        last = self.committed
+        batches = events.batches(16384)
+        try:
+            for b in batches:
+                if b.seq[0] != last + 1:
+                    alert(f"journal is missing events {last + 1}..{int(b.seq[0]) - 1}")
+                self.batch.add_records(b.kind, b.records)
+                last = int(b.seq[-1])
+                self.batch.last_seq = last
+                if self.batch.rows >= self.batch_rows:
+                    r = self.flush()
+                    if r < 0:
+                        return total
+                    total += r
+        finally:
+            batches.close()
         if self.batch.rows or self.batch.last_seq > self.committed:
             r = self.flush()
             total += max(r, 0)
-        if reader.tail is not None:
-            log.debug("journal tail not committed yet: %s", reader.tail)
+        if events.tail is not None:
+            log.debug("journal tail not committed yet: %s", events.tail)
         return total
 
     def on_frame(self, frame: Any) -> None:

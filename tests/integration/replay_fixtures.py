@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from oms_core.config import OmsConfig, parse_config
-from oms_core.replay_data import BAR_SCHEMA, SIGNAL_SCHEMA, generate_minute_bars
+from replay.data import BAR_SCHEMA, SIGNAL_SCHEMA, generate_minute_bars
 
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 MIN = 60_000_000_000

@@ -19,7 +19,8 @@ from replay_fixtures import (
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType
 from oms_core.enums import OrderType, Side, TimeInForce
-from oms_core.replay import BarVenue, main, run_replay
+from replay import BarVenue, run_replay
+from replay.cli import main
 
 pytestmark = pytest.mark.timeout(60)
 

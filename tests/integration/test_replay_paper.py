@@ -10,7 +10,7 @@ import pytest
 from replay_fixtures import SMALL_TOML, small_market
 
 from oms_core.config import load_config
-from oms_core.replay import run_paper, run_replay
+from replay import run_paper, run_replay
 
 pytestmark = pytest.mark.timeout(120)
 

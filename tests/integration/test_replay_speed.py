@@ -18,7 +18,7 @@ from replay_fixtures import SMALL_TOML, small_config, small_market
 from bindings.wire import records as wire
 from oms_core.config import parse_config
 from oms_core.enums import OrderType, Side, TimeInForce
-from oms_core.replay import BarVenue, Replayer, run_replay
+from replay import BarVenue, Replayer, run_replay
 
 pytestmark = pytest.mark.timeout(120)
 

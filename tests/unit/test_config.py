@@ -246,6 +246,26 @@ def test_bad_config_names_file_key_and_problem(old, new, key, problem):
     assert "AKIA123" not in msg
 
 
+RETIRED = [
+    ("writer", 'journal_dir = "var/journal"', "set [engine] journal_dir"),
+    ("writer", "batch_rows = 10000", "flush_interval_ms"),
+    ("replay", 'speed = "max"', "as fast as the machine allows"),
+    ("replay", "seed = 1", "deterministic"),
+]
+
+
+@pytest.mark.parametrize("table,line,instead", RETIRED, ids=[f"{t}.{x.split()[0]}"
+                                                            for t, x, _ in RETIRED])
+def test_retired_keys_are_refused_with_what_to_do_instead(table, line, instead):
+    # read once and never used: an old file that still sets them is told so, not ignored
+    with pytest.raises(ConfigError) as e:
+        parse(BASE.replace("[assets]", f"[{table}]\n{line}\n\n[assets]", 1))
+    msg = str(e.value)
+    key = line.split()[0]
+    assert msg.startswith(f"oms.toml: {table}.{key}: is no longer read ("), msg
+    assert instead in msg, msg
+
+
 def test_missing_sections_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match=r"^oms.toml: clients: is required"):
         parse(BASE.split("[clients.alice]")[0])

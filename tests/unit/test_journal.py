@@ -188,3 +188,46 @@ def test_group_policy_syncs_in_windows(tmp_path) -> None:
     assert not j.dirty
     j.close()
     assert np.all(np.diff([r.seq for r in J.JournalReader(str(tmp_path))]) == 1)
+
+
+def test_events_after_reads_by_event_sequence_from_the_right_segment(tmp_path) -> None:
+    _fill(tmp_path, 100)  # 300 records: one input and two events (seq 2i-1, 2i) per group
+    want = {r.payload[8:16]: r for r in J.JournalReader(str(tmp_path)) if r.rtype == J.EVENT}
+    assert len(want) == 200
+    got = list(J.events_after(str(tmp_path), 150))
+    assert [e.seq for e in got] == list(range(151, 201))
+    for e in got:
+        rec = want[e.seq.to_bytes(8, "little")]
+        assert (e.kind, e.ts, e.record) == (rec.kind, rec.ts, rec.payload)
+    assert [e.seq for e in J.events_after(str(tmp_path), 0, upto=7)] == list(range(1, 8))
+    assert list(J.events_after(str(tmp_path), 200)) == []
+    # batches: the same events as arrays, whatever the batch size
+    events = J.events_after(str(tmp_path), 37, upto=180)
+    seqs, kinds = [], []
+    for b in events.batches(16):
+        assert b.records.shape == (len(b.seq), J.PAYLOAD_SIZE)
+        assert (b.records[:, 8:16].copy().view("<u8").ravel() == b.seq).all()
+        seqs += b.seq.tolist()
+        kinds += b.kind.tolist()
+    assert seqs == list(range(38, 181)) and set(kinds) == {66}
+    assert events.tail is None
+
+
+def test_events_after_skips_older_segments_and_reports_the_tail(tmp_path) -> None:
+    _fill(tmp_path, 100)
+    segs = J.list_segments(str(tmp_path))
+    with open(segs[0][1], "r+b") as f:  # damage the first segment in the middle
+        f.seek(3 * SLOT + 40)
+        f.write(b"\xff" * 8)
+    with pytest.raises(J.JournalCorruptError):
+        list(J.events_after(str(tmp_path), 0))
+    # events after 150 begin in a later segment: the damaged one is never read
+    assert [e.seq for e in J.events_after(str(tmp_path), 150)] == list(range(151, 201))
+    os.remove(segs[0][1])  # its events are missing: the consumer sees where they resume
+    first = next(iter(J.events_after(str(tmp_path), 0))).seq
+    assert 1 < first <= 150
+    with open(segs[-1][1], "ab") as f:
+        f.write(b"\x01" * 100)  # a torn write at the end
+    events = J.events_after(str(tmp_path), 190)
+    assert [e.seq for e in events] == list(range(191, 201))
+    assert events.tail is not None and events.tail.reason == "partial record"

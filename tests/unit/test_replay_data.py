@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from oms_core.replay_data import (
+from replay.data import (
     BAR_SCHEMA,
     NS_PER_MINUTE,
     SIGNAL_SCHEMA,

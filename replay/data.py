@@ -114,7 +114,7 @@ def generate_minute_bars(n_instruments: int, start: str | datetime, end: str | d
         [pa.array(ts), pa.array(inst), pa.array(open_.ravel()), pa.array(high.ravel()),
          pa.array(low.ravel()), pa.array(close.ravel()), pa.array(volume.ravel())],
         schema=BAR_SCHEMA)
-    meta = {"generator": "oms_core.replay_data.generate_minute_bars", "seed": seed,
+    meta = {"generator": "replay.data.generate_minute_bars", "seed": seed,
             "n_instruments": n_instruments, "start": t0, "end": t1, "tick": tick,
             "vol_bps": vol_bps}
     return table.replace_schema_metadata({"oms": json.dumps(meta)})
