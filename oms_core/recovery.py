@@ -282,6 +282,7 @@ class RecoveryResult:
     skipped_snapshots: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     replayed_event_seq: int = -1  # the engine's own event seq after the replay (-1: not set)
+    last_input_ts: int = 0  # the newest ts of the inputs replayed (0: none)
 
 
 def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
@@ -325,11 +326,12 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
             on_snapshot(snap)
         start = snap.seq + 1
     reader = JournalReader(journal_dir, start)
-    inputs = records = 0
-    kinds_ts_payloads = _iter_inputs(reader)
-    for kind, ts, payload in kinds_ts_payloads:
+    inputs = records = last_input_ts = 0
+    for kind, ts, payload in _iter_inputs(reader):
         apply(kind, ts, payload)
         inputs += 1
+        if ts > last_input_ts:
+            last_input_ts = ts
     records = max(0, reader.next_seq - start)
     last_seq = reader.next_seq - 1 if reader.next_seq > start else start - 1
     last_event = reader.last_event_seq
@@ -337,7 +339,8 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
         last_event = snap.event_seq
     return RecoveryResult(
         snap.path if snap else None, snap.seq if snap else 0, last_seq, last_event, inputs,
-        records, reader.tail, time.perf_counter() - t0, skipped, snap.extra if snap else {})
+        records, reader.tail, time.perf_counter() - t0, skipped, snap.extra if snap else {},
+        last_input_ts=last_input_ts)
 
 
 def _iter_inputs(reader: JournalReader) -> Iterable[tuple[int, int, bytes]]:

@@ -8,7 +8,9 @@
 #   gw[e]  -> the gateway of exchange e: GW_NEW_ORDER / GW_CANCEL / GW_REPLACE
 #
 # Cold work (sessions, HELLO, the less frequent commands, queries of Python state, sockets)
-# is done by oms_core/engine/server.py through the callbacks below.
+# is done in Python: the cold input kinds by the handlers registered in the table ``cold``
+# (``register_cold``: the server's commands, reconciliation's kinds), HELLO and GW_STATUS by
+# the two callbacks below.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -66,6 +68,21 @@ cdef class OutBuf:
 
 
 # ---------------------------------------------------------------------------------------------
+# The answer of a cold handler
+# ---------------------------------------------------------------------------------------------
+
+cdef class ColdAnswer:
+    """What a cold handler answers to a client command: ACK (``code`` 0) with up to three
+    order ids, or REJECT with ``code``; the client order id and account of the answer."""
+    cdef readonly int code
+    cdef readonly uint64_t order_id
+    cdef readonly uint64_t leg2_order_id
+    cdef readonly uint64_t leg3_order_id
+    cdef readonly uint64_t client_order_id
+    cdef readonly uint32_t account
+
+
+# ---------------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------------
 
@@ -85,9 +102,14 @@ cdef class EngineLoop:
     cdef Journal fast_journal
     """The journal when it is an oms_core.journal.Journal: appended to without a bytes
     object or a Python call per record."""
-    cdef public object py_apply
-    """Callback for state-changing commands the loop does not decode itself:
-    ``py_apply(kind, ts, payload) -> (code, id1, id2, id3)``."""
+    cdef dict cold
+    """Input kind -> ``handler(ts, payload)`` for the state-changing inputs the loop does not
+    decode itself (MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, reconciliation's kinds):
+    a :class:`ColdAnswer` for a client command kind (< 64), None for an internal kind.
+    Filled once by ``register_cold``; deterministic (the inputs are journaled and replayed)."""
+    cdef dict cold_applied
+    """Input kind -> ``hook(ts, payload, answer)``, run after the kind's cold handler (one
+    observer per kind, ``on_cold_applied``): reconciliation watches ADMIN there."""
     cdef public object py_command
     """Callback for HELLO (session state, no core change): ``py_command(kind, payload) -> code``."""
     cdef public object py_gateway
@@ -170,6 +192,8 @@ cdef class EngineLoop:
     cdef int _cancel(self, const uint8_t* rec, int64_t ts, bint answer) except -1
     cdef int _replace(self, const uint8_t* rec, int64_t ts, bint answer) except -1
     cdef int _exec_report(self, const uint8_t* rec, int64_t ts) except -1
+    cdef int _cold(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                   bint answer) except -1
     cdef int _drain(self) except -1
     cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
                           bint journaled) except NULL

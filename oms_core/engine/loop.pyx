@@ -19,6 +19,42 @@ from oms_core.engine.idset import EVERY, NOBODY
 cdef IdSet _NOBODY = NOBODY
 
 
+cdef class ColdAnswer:
+    """See loop.pxd."""
+
+    def __init__(self, int code=0, uint64_t order_id=0, uint64_t leg2_order_id=0,
+                 uint64_t leg3_order_id=0, uint64_t client_order_id=0, uint32_t account=0):
+        self.code = code
+        self.order_id = order_id
+        self.leg2_order_id = leg2_order_id
+        self.leg3_order_id = leg3_order_id
+        self.client_order_id = client_order_id
+        self.account = account
+
+    def __repr__(self):
+        return (f"ColdAnswer(code={self.code}, order_id={self.order_id}, "
+                f"leg2_order_id={self.leg2_order_id}, leg3_order_id={self.leg3_order_id}, "
+                f"client_order_id={self.client_order_id}, account={self.account})")
+
+    def __eq__(self, other):
+        cdef ColdAnswer o
+        if not isinstance(other, ColdAnswer):
+            return NotImplemented
+        o = <ColdAnswer>other
+        return (self.code, self.order_id, self.leg2_order_id, self.leg3_order_id,
+                self.client_order_id, self.account) == (
+                    o.code, o.order_id, o.leg2_order_id, o.leg3_order_id, o.client_order_id,
+                    o.account)
+
+
+# a cold kind without a handler: a client command of it is rejected, as a bad record
+cdef ColdAnswer _NO_HANDLER = ColdAnswer(R_INVALID_FLAGS)
+# the kinds c_apply decodes itself: no cold handler may take them
+cdef frozenset _COMPILED_KINDS = frozenset((
+    OMS_MSG_NEW_ORDER, OMS_MSG_CANCEL, OMS_MSG_REPLACE, OMS_MSG_GW_EXEC_REPORT,
+    OMS_MSG_GW_MARKET_DATA, KIND_TIMER, KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_AUDIT))
+
+
 cdef inline int64_t _now() noexcept nogil:
     cdef timespec t
     clock_gettime(CLOCK_REALTIME, &t)
@@ -209,6 +245,8 @@ cdef class EngineLoop:
         self.cur_strategies = EVERY
         self.cur_mask = _NOBODY
         self.audit = True
+        self.cold = {}
+        self.cold_applied = {}
         self.set_journal(journal)
 
     def __dealloc__(self):
@@ -644,18 +682,53 @@ cdef class EngineLoop:
                 (<oms_hdr_t*>p).request_id = (<const oms_hdr_t*>rec).request_id
             return 0
         else:
-            # MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, KIND_CONFIG: cold, in Python
-            res = self.py_apply(kind, ts, PyBytes_FromStringAndSize(<char*>rec, n))
-            self._drain()
-            if answer and kind < 64:
-                code, oid, oid2, oid3, cl, account = res
-                if code == 0:
-                    self._ack(rec, oid, oid2, oid3, cl, account, ts, True)
-                else:
-                    self._reject(rec, code, cl, oid, account, ts, True)
-            return 0
+            return self._cold(kind, ts, rec, n, answer)
         self._drain()
         return 0
+
+    cdef int _cold(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                   bint answer) except -1:
+        cdef object payload = PyBytes_FromStringAndSize(<char*>rec, n)
+        cdef object handler = self.cold.get(kind)
+        cdef object res = _NO_HANDLER if handler is None else handler(ts, payload)
+        cdef object hook = self.cold_applied.get(kind)
+        cdef ColdAnswer a
+        if hook is not None:
+            hook(ts, payload, res)
+        self._drain()
+        if answer and kind < 64:
+            a = <ColdAnswer?>res
+            if a.code == 0:
+                self._ack(rec, a.order_id, a.leg2_order_id, a.leg3_order_id, a.client_order_id,
+                          a.account, ts, True)
+            else:
+                self._reject(rec, a.code, a.client_order_id, a.order_id, a.account, ts, True)
+        return 0
+
+    # -------------------------------------------------------------------- cold handlers
+    def register_cold(self, int kind, object handler not None):
+        """Handle input ``kind`` with ``handler(ts, payload)`` (see ``cold`` in loop.pxd).
+
+        A kind is registered once: a second handler for it is refused (ValueError), so no
+        component can take over another's kind by accident."""
+        if kind < 0 or kind >= 256:
+            raise ValueError(f"input kind {kind} out of range")
+        if kind in _COMPILED_KINDS:
+            raise ValueError(f"input kind {kind} is applied by the loop itself")
+        if kind in self.cold:
+            raise ValueError(f"input kind {kind} already has a cold handler")
+        self.cold[kind] = handler
+
+    def on_cold_applied(self, int kind, object hook not None):
+        """Run ``hook(ts, payload, answer)`` after each input of cold ``kind`` is applied (once
+        per kind: a second hook is refused, ValueError)."""
+        if kind in self.cold_applied:
+            raise ValueError(f"input kind {kind} already has an applied hook")
+        self.cold_applied[kind] = hook
+
+    def cold_kinds(self):
+        """The kinds that have a cold handler, sorted."""
+        return sorted(self.cold)
 
     cdef int _gateway_may(self, int mt, const uint8_t* rec) noexcept:
         """A gateway reports only on orders the engine sent to its exchange, of its venue
