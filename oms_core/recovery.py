@@ -26,7 +26,6 @@ from bindings.wire import records as wire
 from bindings.wire.spec import MAGIC, VERSION, ExecType, MsgType
 from oms_core.engine.kinds import (
     KIND_ADMIN_OVERRIDE,
-    KIND_CONFIG,
     KIND_MARK_TO_MARKET,
     KIND_RECON_ALERT,
     KIND_RECON_BALANCE,
@@ -560,7 +559,7 @@ def admin_override(gate: TradingGate, journal: Any, ts: int, who: str, why: str)
 
 
 __all__ = [
-    "KIND_ADMIN_OVERRIDE", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
+    "KIND_ADMIN_OVERRIDE", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
     "KIND_RECON_BALANCE", "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN",
     "RECON_MISSED_FILL",
     "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",

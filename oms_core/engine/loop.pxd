@@ -31,7 +31,6 @@ cdef enum:
     KIND_TIMER = 192              # core.on_timer: expire GTD / DAY orders
     KIND_MARK_TO_MARKET = 193     # core.mark_to_market: revalue, run the loss breakers
     KIND_START_OF_DAY = 194       # core.start_of_day
-    KIND_CONFIG = 195             # a configuration change (payload: the server's own encoding)
     KIND_AUDIT = 200              # an AUDIT record (payload), emitted as an event when applied
 
 # Roles: the wire spec's (bindings.wire.spec.Role, generated into oms_wire.h).

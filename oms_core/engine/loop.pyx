@@ -1047,11 +1047,6 @@ cdef class EngineLoop:
         r.cmd_type = ch.msg_type
         return self._answered(<uint8_t*>r, sizeof(oms_reject_t), journaled)
 
-    def reject_command(self, bytes record, int code, int64_t recv_ns):
-        """Answer a command with a (not journaled) REJECT, e.g. while shutting down."""
-        cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(record)
-        self._reject(p, code, 0, 0, 0, recv_ns, False)
-
     cdef int _protocol_error(self, uint64_t rid, uint32_t offset, int error,
                              int bad_type) except -1:
         cdef oms_protocol_error_t* e = <oms_protocol_error_t*>self.reply.reserve(

@@ -46,19 +46,13 @@ from bindings.wire.spec import (
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
+from oms_core.journal import DURABILITY, JournalWriteError
 
 from .config import EngineConfig
 from .idset import EVERY, NOBODY, IdSet
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import ColdAnswer, EngineLoop
 from .zmqio import client_pump
-
-try:
-    from oms_core.journal import DURABILITY, JournalWriteError  # type: ignore[attr-defined]
-except ImportError:  # journal not built: nothing raises it
-    DURABILITY = {}
-    class JournalWriteError(OSError):  # type: ignore[no-redef]
-        """Stand-in for oms_core.journal.JournalWriteError."""
 
 log = logging.getLogger("oms.engine")
 
@@ -158,7 +152,9 @@ class Engine:
     core : OmsCore
         The state (built from the configuration by :func:`oms_core.engine.config.build_core`).
     journal : object, optional
-        ``append_input``, ``append_event``, ``commit``, ``close`` (see /tmp/contract.md).
+        ``append_input``, ``append_event``, ``commit``, ``close``: an
+        :class:`oms_core.journal.Journal` (or a wrapper of one), or a
+        :class:`~oms_core.engine.journal_mem.MemoryJournal` in tests.
     config : EngineConfig, optional
         Endpoints, accounts, strategies; defaults for everything not given.
     """
@@ -208,7 +204,7 @@ class Engine:
         # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
         # and with every new gateway process; None: never
         self.reconciler: Any = None
-        # issue-6 signals: one answer row per client, sent to the publisher before its
+        # signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
@@ -286,7 +282,7 @@ class Engine:
         self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, 1_000_000, Domain.GATEWAY)
         if self.gw_md is not None:
             self.gw_md.setsockopt(zmq.SUBSCRIBE, b"")
-        # issue 6: publishers PUB their signals to every shard; this engine SUBscribes and
+        # publishers PUB their signals to every shard; this engine SUBscribes and
         # acts only for its own clients (its core holds only them)
         self.sig_sub: zmq.Socket | None = None
         if cfg.oms is not None and cfg.oms.engine.signals:
@@ -1159,30 +1155,14 @@ class _EngineClOrdIds:
         return int(self.loop.next_cl_ord_id())
 
 
-_SIGNALS: list[Any] = []
-
-
-def _signals_module() -> Any:
-    if not _SIGNALS:
-        try:
-            from oms_core import signals  # type: ignore[attr-defined]
-        except ImportError:
-            signals = None
-        _SIGNALS.append(signals)
-    return _SIGNALS[0]
-
-
 def orders_for_signal(core: OmsCore, strategy: Any, account: int, rec: Any) -> list[dict]:
-    """The orders that move one account toward a signal's target (issue 6 may replace this).
+    """The orders that move one account toward a signal's target, for an engine configured
+    without the full OMS configuration (with it, ``oms_core.signals.apply_signal`` sizes).
 
-    Uses ``oms_core.signals.orders_for_signal(core, strategy, account, rec)`` when that module
-    exists; otherwise the simplest rule: target = value x strategy size (DIRECTION) or value
-    (TARGET_QTY); trade the difference between the target and the strategy's position plus
-    its open orders, as one market (or limit, when the signal has a price) order.
+    Target = value x strategy size (DIRECTION) or value (TARGET_QTY); trade the difference
+    between the target and the strategy's position plus its open orders, as one market (or
+    limit, when the signal has a price) order.
     """
-    signals = _signals_module()
-    if signals is not None and hasattr(signals, "orders_for_signal"):
-        return list(signals.orders_for_signal(core, strategy, account, rec))
     target = rec.value * strategy.size if rec.mode == SignalMode.DIRECTION else rec.value
     pos = core.strategy_position(account, rec.strategy, rec.instrument)
     current = pos["qty"] + pos["open_buy"] - pos["open_sell"]

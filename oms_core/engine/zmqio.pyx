@@ -466,11 +466,6 @@ cdef class ClientPump:
         if self.writer != NULL:
             self._send_writer()
 
-    # ------------------------------------------------------------------------- cache
-    def forget(self):
-        """Drop the cached last sender (the next message looks its session up)."""
-        self.c_sess = None
-
 
 def bare_echo(sock, bytes reply):
     """Benchmark baseline: a ROUTER that answers every message with ``reply``, in C.
