@@ -96,8 +96,8 @@ cdef class EngineLoop:
     cdef readonly uint64_t gen_cl_ord_id
     """Counter of client order ids the engine makes itself (signals)."""
     cdef public object journal
-    cdef object j_input
-    cdef object j_event
+    cdef object journal_append_input
+    cdef object journal_append_event
     cdef Journal fast_journal
     """The journal when it is an oms_core.journal.Journal: appended to without a bytes
     object or a Python call per record."""
@@ -116,9 +116,9 @@ cdef class EngineLoop:
     cdef public LiveBars bars
     """Live bars fed by every applied GW_MARKET_DATA flagged TRADE (None: no bars)."""
     cdef bint live
+    """False while replaying: answers are built but not journaled."""
     cdef bint dirty
     """Inputs journaled since the last commit."""
-    """False while replaying: answers are built but not journaled."""
     # the client whose frame is being handled
     cdef int cur_role
     cdef readonly IdSet cur_allowed
@@ -133,12 +133,12 @@ cdef class EngineLoop:
     loop adds to it when ``auto_subscribe``)."""
     cdef public bint auto_subscribe
     # events of this batch, for routing to the other sessions
-    cdef uint32_t* rt_off
-    cdef uint16_t* rt_len
-    cdef uint32_t* rt_acct
-    cdef readonly uint32_t rt_n
+    cdef uint32_t* route_offsets
+    cdef uint16_t* route_lengths
+    cdef uint32_t* route_accounts
+    cdef readonly uint32_t n_routed
     """Events of this batch to route to the sessions that follow their accounts."""
-    cdef uint32_t rt_cap
+    cdef uint32_t route_cap
     # counters
     cdef readonly uint64_t n_frames
     cdef readonly uint64_t n_records

@@ -44,7 +44,7 @@ class EngineLoop:
     cur_strategies: IdSet
     cur_mask: IdSet
     auto_subscribe: bool
-    rt_n: int
+    n_routed: int
     n_frames: int
     n_records: int
     n_bad_frames: int

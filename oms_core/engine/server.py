@@ -605,13 +605,13 @@ class Engine:
                         self.writer.send(f, _NOBLOCK)
                     except zmq.Again:
                         self.counters["writer_dropped"] += 1
-        if loop.rt_n:
+        if loop.n_routed:
             self._route_to_others(rid)
 
     def _route_to_others(self, rid: bytes | None) -> None:
         """Send this batch's events to the other sessions following their accounts."""
         loop = self.loop
-        if loop.rt_n:
+        if loop.n_routed:
             for srid, s in self.sessions.items():
                 if srid == rid or not loop.routes_to(s.mask):
                     continue
