@@ -1,5 +1,6 @@
-"""Recovery and tools drive the real EngineLoop (through a null sink): where recovery's old
-second dispatcher and the loop disagreed, a replay now gives what the live loop gave."""
+"""Recovery and tools drive the real EngineLoop (through a null sink): a tool's replay gives
+what the live loop gave, in the cases a replay path of its own would get wrong (replace with
+price / quantity 0, a venue reject's reason, signals and reconciliation inputs)."""
 
 from __future__ import annotations
 
