@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from oms_core.bars import LiveBars
@@ -25,6 +25,7 @@ class ColdAnswer:
     def __init__(self, code: int = ..., order_id: int = ..., leg2_order_id: int = ...,
                  leg3_order_id: int = ..., client_order_id: int = ...,
                  account: int = ...) -> None: ...
+    def __iter__(self) -> Iterator[int]: ...
 
 ColdHandler = Callable[[int, bytes], ColdAnswer | None]
 AppliedHook = Callable[[int, bytes, ColdAnswer | None], None]

@@ -31,6 +31,12 @@ cdef class ColdAnswer:
         self.client_order_id = client_order_id
         self.account = account
 
+    def __iter__(self):
+        """Unpack as ``code, order_id, leg2_order_id, leg3_order_id, client_order_id,
+        account``."""
+        return iter((self.code, self.order_id, self.leg2_order_id, self.leg3_order_id,
+                     self.client_order_id, self.account))
+
     def __repr__(self):
         return (f"ColdAnswer(code={self.code}, order_id={self.order_id}, "
                 f"leg2_order_id={self.leg2_order_id}, leg3_order_id={self.leg3_order_id}, "

@@ -15,6 +15,7 @@ import signal as _signal
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,11 +138,21 @@ def audit_name(name: str) -> bytes:
 _BAD_RECORD = ColdAnswer(int(Reject.INVALID_FLAGS))
 
 
-def _decoded(payload: bytes) -> Any:
-    try:
-        return wire.decode(payload)
-    except (KeyError, ValueError):
-        return None
+class _Decoding:
+    """A cold handler of the loop's table (``handler(ts, payload)``) for a command method
+    that takes the decoded record: ``command(rec, ts) -> ColdAnswer``."""
+
+    __slots__ = ("command",)
+
+    def __init__(self, command: Callable[[Any, int], ColdAnswer]) -> None:
+        self.command = command
+
+    def __call__(self, ts: int, payload: bytes) -> ColdAnswer:
+        try:
+            rec = wire.decode(payload)
+        except (KeyError, ValueError):
+            return _BAD_RECORD
+        return self.command(rec, ts)
 
 
 class Engine:
@@ -173,7 +184,7 @@ class Engine:
         for kind, handler in ((MsgType.MASS_CANCEL, self._mass_cancel),
                               (MsgType.NEW_BRACKET, self._bracket), (MsgType.NEW_OCO, self._oco),
                               (MsgType.SIGNAL, self._signal), (MsgType.ADMIN, self._admin)):
-            self.loop.register_cold(int(kind), handler)
+            self.loop.register_cold(int(kind), _Decoding(handler))
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
         self.loop.audit_queries = self.cfg.audit_queries
@@ -810,9 +821,7 @@ class Engine:
         s = self._cur
         if s is None:
             return int(Reject.UNKNOWN_ACCOUNT)
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+        rec = wire.decode(payload)
         wanted = set(rec.accounts[: rec.n_accounts])
         if not wanted <= self.configured_accounts or not all(a in s.allowed for a in wanted):
             return int(Reject.UNKNOWN_ACCOUNT)
@@ -836,10 +845,7 @@ class Engine:
                 self.counters["pub_dropped"] += 1
 
     # ------------------------------------------------------------------ cold commands
-    def _mass_cancel(self, ts: int, payload: bytes) -> ColdAnswer:
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+    def _mass_cancel(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         if rec.side != 0:
             return ColdAnswer(int(Reject.INVALID_SIDE), account=rec.account)
@@ -851,10 +857,7 @@ class Engine:
             core.mass_cancel(a, rec.strategy, rec.instrument, ts)
         return ColdAnswer(0, account=rec.account)
 
-    def _bracket(self, ts: int, payload: bytes) -> ColdAnswer:
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+    def _bracket(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         acc, cl = rec.account, rec.entry_client_order_id
         if rec.entry_trigger_price or rec.sl_price or rec.order_flags:
@@ -877,10 +880,7 @@ class Engine:
             rec.expire_ns)
         return ColdAnswer(code, e, tp, sl, cl, acc)
 
-    def _oco(self, ts: int, payload: bytes) -> ColdAnswer:
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+    def _oco(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         acc, cl = rec.account, rec.a_client_order_id
         if rec.expire_ns:
@@ -979,10 +979,7 @@ class Engine:
             return ColdAnswer(first_code, account=rec.account)
         return ColdAnswer(0, order_id=first_oid, account=rec.account)
 
-    def _signal(self, ts: int, payload: bytes) -> ColdAnswer:
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+    def _signal(self, rec: Any, ts: int) -> ColdAnswer:
         if self.cfg.oms is not None:
             if not self.strategy_enabled.get(rec.strategy, True):
                 return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
@@ -1020,10 +1017,7 @@ class Engine:
             return ColdAnswer(first_code, account=rec.account)
         return ColdAnswer(0, order_id=first_oid, account=rec.account)
 
-    def _admin(self, ts: int, payload: bytes) -> ColdAnswer:
-        rec = _decoded(payload)
-        if rec is None:
-            return _BAD_RECORD
+    def _admin(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         act = rec.action
         if act in (AdminAction.KILL, AdminAction.RESUME):
