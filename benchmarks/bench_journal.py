@@ -5,7 +5,8 @@ Ours vs baselines in the same run:
   commit, durability "os") vs a plain buffered Python file write of the same bytes per commit;
 * replay: JournalReader iteration (checks + Record tuples) and read_batch (numpy) vs reading
   the same files raw with numpy.fromfile (no checks);
-* restart: newest snapshot + replay of the tail through the ReplayDispatcher, vs a full replay.
+* restart: newest snapshot + replay of the tail through the engine loop (no sockets), vs a
+  full replay.
 Target: replay >= 1,000,000 records/s, restart of a 1,000,000-record journal < 3 s.
 """
 

@@ -2,9 +2,9 @@
 
 Every input is a pure function of ``(seed, step)`` and of the core's state, so a process that
 recovers a core from the journal and continues at step N produces exactly the inputs a process
-that never crashed would have produced. Inputs are applied through
-``oms_core.recovery.ReplayDispatcher`` (the engine loop is not used here) and the resulting
-core events are encoded as wire event records with a gap-free event sequence.
+that never crashed would have produced. Inputs are applied by the real engine loop, without
+sockets (``oms_core.engine.offline``): the loop journals each input and its events (with the
+engine's gap-free event sequence) and commits, as the engine process does.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
 from oms_core.core import OmsCore
-from oms_core.enums import EventType, Limit, OrderStatus
-from oms_core.recovery import ReplayDispatcher
+from oms_core.engine.offline import apply_live, offline_engine
+from oms_core.enums import Limit, OrderStatus
 
 BASE_TS = 1_700_000_000_000_000_000
 TERMINAL = {int(s) for s in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
@@ -25,12 +25,6 @@ _NEW = wire.CODECS["NEW_ORDER"]
 _CANCEL = wire.CODECS["CANCEL"]
 _EXEC = wire.CODECS["GW_EXEC_REPORT"]
 _MD = wire.CODECS["GW_MARKET_DATA"]
-_OU = wire.CODECS["ORDER_UPDATE"]
-_FILL = wire.CODECS["FILL"]
-_POS = wire.CODECS["POSITION_UPDATE"]
-_ACK = wire.CODECS["ACK"]
-_REJ = wire.CODECS["REJECT"]
-_ALERT = wire.CODECS["RISK_ALERT"]
 
 
 def make_core(max_orders: int = 1 << 14) -> OmsCore:
@@ -62,9 +56,14 @@ class Workload:
         self.core = core
         self.seed = seed
         self.step = step
-        self.event_seq = event_seq
-        self.dispatch = ReplayDispatcher(core)
-        self.fills: list[tuple[int, int, int, int]] = []  # (account, side, qty, price) booked
+        self.engine = offline_engine(core)
+        # a recovered core continues after the journal's last event
+        self.engine.loop.restore_engine_state({"seq": event_seq, "gen_cl_ord_id": 0})
+
+    @property
+    def event_seq(self) -> int:
+        """The engine's event sequence: the last one given."""
+        return int(self.engine.loop.seq)
 
     # -- inputs
     def next_input(self) -> tuple[int, int, bytes]:
@@ -109,66 +108,23 @@ class Workload:
             order_id=oid, exec_type=ExecType.CANCELED, account=account, gw_recv_ns=ts)
 
     def apply(self, kind: int, ts: int, payload: bytes) -> list[bytes]:
-        """Apply one input; return its event records (event sequence numbers assigned)."""
-        out = self.dispatch.apply(kind, ts, payload)
+        """Apply one input through the engine loop (journaled and committed by the loop only
+        inside :meth:`run`, or when a caller gave ``engine.loop`` a journal); return its event
+        records."""
+        events = apply_live(self.engine, kind, ts, payload)
         self.step += 1
-        events: list[bytes] = []
-        if kind < 64:
-            code = out[0] if isinstance(out, tuple) else out
-            self.event_seq += 1
-            if code == 0:
-                events.append(_ACK.encode(seq=self.event_seq, send_ns=ts, cmd_type=kind,
-                                          recv_ns=ts, ack_ns=ts,
-                                          order_id=out[1] if isinstance(out, tuple) else 0))
-            else:
-                events.append(_REJ.encode(seq=self.event_seq, send_ns=ts, cmd_type=kind,
-                                          code=code, recv_ns=ts, reject_ns=ts))
-        elif kind == MsgType.GW_EXEC_REPORT and out == 0:
-            r = _EXEC.decode(payload)
-            if r.exec_type == ExecType.FILL:
-                o = self.core.order(r.order_id)
-                self.event_seq += 1
-                events.append(_FILL.encode(
-                    seq=self.event_seq, send_ns=ts, order_id=r.order_id,
-                    client_order_id=o["cl_ord_id"], trade_id=r.trade_id, quantity=r.last_qty,
-                    price=r.last_price, fee=r.fee, exch_ts_ns=r.exch_ts_ns, event_ns=ts,
-                    account=o["account"], strategy=o["strategy"], instrument=o["instrument"],
-                    fee_asset=r.fee_asset, side=o["side"], liquidity=r.liquidity))
-                self.fills.append((o["account"], o["side"], r.last_qty, r.last_price))
-        for ev in self.dispatch.events:
-            et, code, account, instrument, strategy, order_id, a, b, ets = ev
-            if et == EventType.ORDER_UPDATE:
-                self.event_seq += 1
-                events.append(_OU.encode(seq=self.event_seq, send_ns=ts, order_id=order_id,
-                                         filled=a, event_ns=ets, account=account,
-                                         strategy=strategy, instrument=instrument,
-                                         status=code))
-            elif et == EventType.POSITION_UPDATE:
-                self.event_seq += 1
-                events.append(_POS.encode(seq=self.event_seq, send_ns=ts, quantity=a,
-                                          realized_pnl=b, event_ns=ets, account=account,
-                                          strategy=strategy, instrument=instrument))
-            elif et == EventType.ALERT:
-                self.event_seq += 1
-                events.append(_ALERT.encode(seq=self.event_seq, send_ns=ts, order_id=order_id,
-                                            a=a, b=b, event_ns=ets, account=account,
-                                            alert=code))
         return events
 
     def run(self, n: int, journal: Any | None = None) -> int:
         """Apply ``n`` inputs (journaled and committed when a journal is given); return the
         number of event records produced."""
+        self.engine.loop.set_journal(journal)
         total = 0
-        for _ in range(n):
-            kind, ts, payload = self.next_input()
-            if journal is not None:
-                journal.append_input(kind, ts, payload)
-            events = self.apply(kind, ts, payload)
-            total += len(events)
-            if journal is not None:
-                for e in events:
-                    journal.append_event(e)
-                journal.commit()
+        try:
+            for _ in range(n):
+                total += len(self.apply(*self.next_input()))
+        finally:
+            self.engine.loop.set_journal(None)  # apply() alone journals nothing
         return total
 
 

@@ -1,9 +1,10 @@
 """Crash recovery: snapshots, journal replay and reconciliation with the exchanges.
 
 Restart = newest valid snapshot (``OmsCore.restore``) + replay of the journal inputs after it,
-through ONE apply function: the engine's ``Engine.apply_input`` when an engine exists
-(:func:`oms_core.engine.startup.recover_engine`), else :class:`ReplayDispatcher` (the small
-dispatcher here, for tools and tests that have only an OmsCore). Then :func:`reconcile`
+through ONE apply path, the engine loop's: ``Engine.apply_input`` of the engine being
+started (:func:`oms_core.engine.startup.recover_engine`), or of an engine without sockets
+around the core (:func:`oms_core.engine.offline.offline_engine`) for tools and tests that
+have only an OmsCore. Then :func:`reconcile`
 compares the core with each gateway's view and books the differences as journaled inputs;
 trading resumes only after it, or after an admin override (:func:`admin_override`, journaled
 too).
@@ -22,10 +23,9 @@ from typing import Any
 import numpy as np
 
 from bindings.wire import records as wire
-from bindings.wire.spec import MAGIC, VERSION, AdminAction, ExecType, MsgType, Scope
+from bindings.wire.spec import MAGIC, VERSION, ExecType, MsgType
 from oms_core.engine.kinds import (
     KIND_ADMIN_OVERRIDE,
-    KIND_CONFIG,
     KIND_MARK_TO_MARKET,
     KIND_RECON_ALERT,
     KIND_RECON_BALANCE,
@@ -33,7 +33,7 @@ from oms_core.engine.kinds import (
     KIND_START_OF_DAY,
     KIND_TIMER,
 )
-from oms_core.enums import Alert, KillMode, Limit, OrderStatus, Reject
+from oms_core.enums import Alert, Limit, OrderStatus
 from oms_core.journal import (
     INPUT,
     JournalError,
@@ -47,126 +47,8 @@ from oms_core.journal import (
 
 ApplyFn = Callable[[int, int, bytes], Any]
 
-_C = wire.CODECS_BY_TYPE
 _TERMINAL = {int(s) for s in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
                               OrderStatus.EXPIRED)}
-
-
-# ---------------------------------------------------------------------------------------------
-# The replay dispatcher (one place; the engine may use or replace it)
-# ---------------------------------------------------------------------------------------------
-
-
-class ReplayDispatcher:
-    """Apply one journaled input to an OmsCore: ``apply(kind, ts, payload)``.
-
-    Deterministic: only the input and ``ts`` are used. Queued core events are drained and
-    returned (the engine turns them into records; replay throws them away). SIGNAL and
-    KIND_CONFIG are engine logic and are ignored here.
-    """
-
-    def __init__(self, core: Any) -> None:
-        self.core = core
-        self.applied = 0
-        nm = MsgType
-        self._table: dict[int, Callable[[Any, int], Any]] = {
-            nm.NEW_ORDER: self._new_order, nm.CANCEL: self._cancel, nm.REPLACE: self._replace,
-            nm.MASS_CANCEL: self._mass_cancel, nm.NEW_BRACKET: self._bracket,
-            nm.NEW_OCO: self._oco, nm.ADMIN: self._admin,
-            nm.GW_EXEC_REPORT: self._exec_report, nm.GW_MARKET_DATA: self._market_data,
-        }
-
-    def apply(self, kind: int, ts: int, payload: bytes) -> Any:
-        """Apply one input; return the core's answer (code or tuple), None when ignored."""
-        core = self.core
-        self.applied += 1
-        fn = self._table.get(kind)
-        if fn is not None:
-            out = fn(_C[kind].decode(payload), ts)
-        elif kind == KIND_TIMER:
-            out = core.on_timer(ts)
-        elif kind == KIND_MARK_TO_MARKET:
-            out = core.mark_to_market(ts)
-        elif kind == KIND_START_OF_DAY:
-            out = core.start_of_day(ts)
-        elif kind == KIND_RECON_BALANCE:
-            out = adopt_balance(core, payload)
-        else:
-            out = None
-        self.events = core.drain_events()
-        return out
-
-    __call__ = apply
-
-    # -- commands
-    def _new_order(self, r: Any, ts: int) -> Any:
-        return self.core.submit(r.account, r.strategy, r.instrument, r.client_order_id, r.side,
-                                r.order_type, r.tif, r.price, r.trigger_price, r.quantity,
-                                r.order_flags, r.expire_ns, ts, r.trail_offset)
-
-    def _order_id(self, r: Any) -> int:
-        if r.order_id:
-            return int(r.order_id)
-        return int(self.core.order_id_by_client_id(r.account, r.client_order_id))
-
-    def _cancel(self, r: Any, ts: int) -> Any:
-        return self.core.cancel(r.account, self._order_id(r), ts)
-
-    def _replace(self, r: Any, ts: int) -> Any:
-        return self.core.replace(r.account, self._order_id(r), r.price, r.quantity, ts)
-
-    def _mass_cancel(self, r: Any, ts: int) -> Any:
-        return self.core.mass_cancel(r.account, r.strategy, r.instrument, ts)
-
-    def _bracket(self, r: Any, ts: int) -> Any:
-        return self.core.submit_bracket(
-            r.account, r.strategy, r.instrument, r.entry_client_order_id, r.tp_client_order_id,
-            r.sl_client_order_id, r.side, r.entry_type, r.entry_price, r.quantity, r.tp_price,
-            r.sl_trigger_price, r.tif, ts, 0, r.expire_ns)
-
-    def _oco(self, r: Any, ts: int) -> Any:
-        return self.core.submit_oco(
-            r.account, r.strategy, r.instrument, r.a_client_order_id, r.b_client_order_id,
-            r.side, r.a_type, r.a_price, r.a_trigger_price, r.b_type, r.b_price,
-            r.b_trigger_price, r.quantity, r.tif, ts)
-
-    def _admin(self, r: Any, ts: int) -> Any:
-        level = {Scope.GLOBAL: 0, Scope.ACCOUNT: 1, Scope.STRATEGY: 2}.get(r.scope, 0)
-        target = r.strategy if level == 2 else r.account
-        if r.action == AdminAction.KILL:
-            return self.core.set_kill(level, target, r.kill_mode)
-        if r.action == AdminAction.RESUME:
-            return self.core.set_kill(level, target, KillMode.OFF)
-        if r.action == AdminAction.SET_LIMIT:
-            return self.core.set_limit(r.account, r.limit, r.value)
-        return None
-
-    # -- gateway
-    def _exec_report(self, r: Any, ts: int) -> Any:
-        core, oid, et = self.core, r.order_id, r.exec_type
-        if et == ExecType.FILL:
-            return core.on_fill(oid, r.trade_id, r.last_qty, r.last_price, r.fee, r.fee_asset,
-                                r.liquidity, ts)
-        if et == ExecType.ACK:
-            return core.on_ack(oid, ts)
-        if et == ExecType.REJECT:
-            return core.on_reject(oid, Reject.UNKNOWN_ORDER if r.exch_code == 0 else 0, ts)
-        if et == ExecType.CANCELED:
-            return core.on_canceled(oid, ts)
-        if et == ExecType.EXPIRED:
-            return core.on_expired(oid, ts)
-        if et == ExecType.REPLACED:
-            return core.on_replaced(oid, ts)
-        if et == ExecType.CANCEL_REJECT:
-            return core.on_cancel_reject(oid, ts)
-        if et == ExecType.REPLACE_REJECT:
-            return core.on_replace_reject(oid, ts)
-        if et == ExecType.UNKNOWN_ORDER or (et == ExecType.STATUS and r.status == 0):
-            return core.on_unknown(oid, ts)  # as the engine loop's _exec_report
-        return None
-
-    def _market_data(self, r: Any, ts: int) -> Any:
-        return self.core.set_price(r.instrument, r.last, r.bid, r.ask, ts, bool(r.md_flags & 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +164,7 @@ class RecoveryResult:
     skipped_snapshots: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     replayed_event_seq: int = -1  # the engine's own event seq after the replay (-1: not set)
+    last_input_ts: int = 0  # the newest ts of the inputs replayed (0: none)
 
 
 def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
@@ -292,8 +175,10 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
 
     Restores the newest valid snapshot when the core supports it, then feeds every journaled
     input after it to ``apply(kind, ts, payload)``. With an engine, pass its own apply path
-    (``Engine.apply_input``; :func:`oms_core.engine.startup.recover_engine` does); the
-    default, a :class:`ReplayDispatcher`, is for tools and tests that have only a core.
+    (``Engine.apply_input``; :func:`oms_core.engine.startup.recover_engine` does); by
+    default the inputs go through an engine without sockets around ``core``
+    (:func:`oms_core.engine.offline.offline_engine`), for tools and tests that have only a
+    core.
     ``on_snapshot(snapshot)`` runs after the core is restored and before the replay (the
     engine restores its own small state from ``snapshot.extra`` there).
     ``end_seq``: the journal's last committed sequence when the caller already has the
@@ -304,7 +189,14 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
     """
     t0 = time.perf_counter()
     if apply is None:
-        apply = ReplayDispatcher(core).apply
+        from oms_core.engine.offline import offline_engine
+        from oms_core.engine.startup import restore_engine_state
+
+        engine = offline_engine(core)
+        apply = engine.apply_input
+        if on_snapshot is None:
+            def on_snapshot(s: Snapshot) -> None:
+                restore_engine_state(engine, s.extra)
     snap: Snapshot | None = None
     skipped: list[str] = []
     if use_snapshot and hasattr(core, "restore"):
@@ -325,11 +217,12 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
             on_snapshot(snap)
         start = snap.seq + 1
     reader = JournalReader(journal_dir, start)
-    inputs = records = 0
-    kinds_ts_payloads = _iter_inputs(reader)
-    for kind, ts, payload in kinds_ts_payloads:
+    inputs = records = last_input_ts = 0
+    for kind, ts, payload in _iter_inputs(reader):
         apply(kind, ts, payload)
         inputs += 1
+        if ts > last_input_ts:
+            last_input_ts = ts
     records = max(0, reader.next_seq - start)
     last_seq = reader.next_seq - 1 if reader.next_seq > start else start - 1
     last_event = reader.last_event_seq
@@ -337,7 +230,8 @@ def recover(journal_dir: str, core: Any, apply: ApplyFn | None = None,
         last_event = snap.event_seq
     return RecoveryResult(
         snap.path if snap else None, snap.seq if snap else 0, last_seq, last_event, inputs,
-        records, reader.tail, time.perf_counter() - t0, skipped, snap.extra if snap else {})
+        records, reader.tail, time.perf_counter() - t0, skipped, snap.extra if snap else {},
+        last_input_ts=last_input_ts)
 
 
 def _iter_inputs(reader: JournalReader) -> Iterable[tuple[int, int, bytes]]:
@@ -549,9 +443,10 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
       adopted from the venue where it does not, left alone for accounts without balances).
 
     Every difference is also a KIND_RECON_ALERT input (a RISK_ALERT RECONCILIATION_DIFFERENCE
-    record the engine emits as an event). ``apply`` is either a pure apply function (then
-    pass ``journal``: each input is journaled before it is applied and committed after) or
-    the live engine's journaling apply path (then ``journal`` is None). Finally
+    record the engine emits as an event). ``apply`` is either the engine's replay path
+    ``Engine.apply_input`` (then pass ``journal``: each input is journaled before it is
+    applied and committed after) or its live journaling path
+    (:func:`oms_core.engine.offline.apply_live`; then ``journal`` is None). Finally
     KIND_RECON_DONE is applied.
     """
     rep = ReconReport()
@@ -576,11 +471,10 @@ def reconcile(core: Any, view: GatewayView, ts: int, apply: ApplyFn,
                            account=view.account)
         before = core.duplicate_fills
         filled = o["filled"] if o is not None else 0
-        code = put(MsgType.GW_EXEC_REPORT, rec)
+        put(MsgType.GW_EXEC_REPORT, rec)
         after = core.order(f.order_id)
-        booked = core.duplicate_fills == before and (
-            code == 0 if code is not None else
-            after is not None and after["filled"] > filled)
+        booked = (core.duplicate_fills == before and after is not None
+                  and after["filled"] > filled)
         if booked:
             rep.booked_fills.append(f.trade_id)
             alert(o["instrument"] if o else 0, f.order_id, RECON_MISSED_FILL, f.trade_id,
@@ -665,13 +559,13 @@ def admin_override(gate: TradingGate, journal: Any, ts: int, who: str, why: str)
 
 
 __all__ = [
-    "KIND_ADMIN_OVERRIDE", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
+    "KIND_ADMIN_OVERRIDE", "KIND_MARK_TO_MARKET", "KIND_RECON_ALERT",
     "KIND_RECON_BALANCE", "KIND_RECON_DONE", "RECON_BALANCE", "RECON_CLOSED_UNKNOWN",
     "RECON_MISSED_FILL",
     "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",
     "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "JournalVersionError", "ReconReport",
     "RecoveryResult",
-    "ReplayDispatcher", "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "adopt_balance",
+    "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "adopt_balance",
     "admin_override", "balance_record", "reconcile_balances", "tracks_balances",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",
     "write_snapshot_bytes",

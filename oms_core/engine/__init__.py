@@ -14,15 +14,17 @@ from typing import Any
 _SOURCES = {
     "EngineConfig": ".config", "build_core": ".config", "load_engine_config": ".config",
     "MemoryJournal": ".journal_mem",
-    "KIND_AUDIT": ".kinds", "KIND_CONFIG": ".kinds", "KIND_MARK_TO_MARKET": ".kinds",
+    "KIND_AUDIT": ".kinds", "KIND_MARK_TO_MARKET": ".kinds",
     "KIND_START_OF_DAY": ".kinds", "KIND_TIMER": ".kinds",
     "Engine": ".server", "orders_for_signal": ".server",
+    "apply_live": ".offline", "offline_engine": ".offline",
 }
 
 __all__ = [
-    "KIND_AUDIT", "KIND_CONFIG", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER",
+    "KIND_AUDIT", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER",
     "Engine",
-    "EngineConfig", "MemoryJournal", "build_core", "load_engine_config", "orders_for_signal",
+    "EngineConfig", "MemoryJournal", "apply_live", "build_core", "load_engine_config",
+    "offline_engine", "orders_for_signal",
 ]
 
 

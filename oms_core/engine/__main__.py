@@ -52,11 +52,8 @@ def _ignore_stop_signals() -> None:
 
 
 def _open_journal(path: str, durability: str, group_us: int) -> Any:
-    try:
-        from oms_core.journal import Journal  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise SystemExit(f"journal {path!r} requested but oms_core.journal is not built: "
-                         f"{exc}") from None
+    from oms_core.journal import Journal
+
     return Journal(path, durability=durability, group_us=group_us)
 
 
@@ -112,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reconcile", action="store_true",
                     help="after a restart from a non-empty journal, do NOT gate trading on "
                          "reconciliation with the gateways (default: gate, reconcile, resume)")
-    ap.add_argument("--trading-gate", action="store_true",
-                    help="(kept for compatibility; gating is the default after a restart)")
     ap.add_argument("--reconcile-timeout", type=float, default=10.0, metavar="SECONDS",
                     help="how long to wait for every gateway's reconciliation answer; a "
                          "gateway silent for longer keeps trading halted until an admin "
@@ -227,7 +222,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             return 2
         journal.attach(engine)
         do_recon = res.last_seq > 0 and not args.no_reconcile and not engine.stopping
-        if do_recon or (args.trading_gate and not engine.stopping):
+        if do_recon:
             gate_after_restart(engine, res)
         print("RECOVERED " + describe(res), flush=True)
     if engine.stopping:  # stopped while starting: nothing was served, nothing to drain

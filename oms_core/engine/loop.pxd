@@ -8,7 +8,9 @@
 #   gw[e]  -> the gateway of exchange e: GW_NEW_ORDER / GW_CANCEL / GW_REPLACE
 #
 # Cold work (sessions, HELLO, the less frequent commands, queries of Python state, sockets)
-# is done by oms_core/engine/server.py through the callbacks below.
+# is done in Python: the cold input kinds by the handlers registered in the table ``cold``
+# (``register_cold``: the server's commands, reconciliation's kinds), HELLO and GW_STATUS by
+# the two callbacks below.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
@@ -29,7 +31,6 @@ cdef enum:
     KIND_TIMER = 192              # core.on_timer: expire GTD / DAY orders
     KIND_MARK_TO_MARKET = 193     # core.mark_to_market: revalue, run the loss breakers
     KIND_START_OF_DAY = 194       # core.start_of_day
-    KIND_CONFIG = 195             # a configuration change (payload: the server's own encoding)
     KIND_AUDIT = 200              # an AUDIT record (payload), emitted as an event when applied
 
 # Roles: the wire spec's (bindings.wire.spec.Role, generated into oms_wire.h).
@@ -66,6 +67,21 @@ cdef class OutBuf:
 
 
 # ---------------------------------------------------------------------------------------------
+# The answer of a cold handler
+# ---------------------------------------------------------------------------------------------
+
+cdef class ColdAnswer:
+    """What a cold handler answers to a client command: ACK (``code`` 0) with up to three
+    order ids, or REJECT with ``code``; the client order id and account of the answer."""
+    cdef readonly int code
+    cdef readonly uint64_t order_id
+    cdef readonly uint64_t leg2_order_id
+    cdef readonly uint64_t leg3_order_id
+    cdef readonly uint64_t client_order_id
+    cdef readonly uint32_t account
+
+
+# ---------------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------------
 
@@ -80,14 +96,19 @@ cdef class EngineLoop:
     cdef readonly uint64_t gen_cl_ord_id
     """Counter of client order ids the engine makes itself (signals)."""
     cdef public object journal
-    cdef object j_input
-    cdef object j_event
+    cdef object journal_append_input
+    cdef object journal_append_event
     cdef Journal fast_journal
     """The journal when it is an oms_core.journal.Journal: appended to without a bytes
     object or a Python call per record."""
-    cdef public object py_apply
-    """Callback for state-changing commands the loop does not decode itself:
-    ``py_apply(kind, ts, payload) -> (code, id1, id2, id3)``."""
+    cdef dict cold
+    """Input kind -> ``handler(ts, payload)`` for the state-changing inputs the loop does not
+    decode itself (MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, reconciliation's kinds):
+    a :class:`ColdAnswer` for a client command kind (< 64), None for an internal kind.
+    Filled once by ``register_cold``; deterministic (the inputs are journaled and replayed)."""
+    cdef dict cold_applied
+    """Input kind -> ``hook(ts, payload, answer)``, run after the kind's cold handler (one
+    observer per kind, ``on_cold_applied``): reconciliation watches ADMIN there."""
     cdef public object py_command
     """Callback for HELLO (session state, no core change): ``py_command(kind, payload) -> code``."""
     cdef public object py_gateway
@@ -95,9 +116,9 @@ cdef class EngineLoop:
     cdef public LiveBars bars
     """Live bars fed by every applied GW_MARKET_DATA flagged TRADE (None: no bars)."""
     cdef bint live
+    """False while replaying: answers are built but not journaled."""
     cdef bint dirty
     """Inputs journaled since the last commit."""
-    """False while replaying: answers are built but not journaled."""
     # the client whose frame is being handled
     cdef int cur_role
     cdef readonly IdSet cur_allowed
@@ -112,12 +133,12 @@ cdef class EngineLoop:
     loop adds to it when ``auto_subscribe``)."""
     cdef public bint auto_subscribe
     # events of this batch, for routing to the other sessions
-    cdef uint32_t* rt_off
-    cdef uint16_t* rt_len
-    cdef uint32_t* rt_acct
-    cdef readonly uint32_t rt_n
+    cdef uint32_t* route_offsets
+    cdef uint16_t* route_lengths
+    cdef uint32_t* route_accounts
+    cdef readonly uint32_t n_routed
     """Events of this batch to route to the sessions that follow their accounts."""
-    cdef uint32_t rt_cap
+    cdef uint32_t route_cap
     # counters
     cdef readonly uint64_t n_frames
     cdef readonly uint64_t n_records
@@ -170,6 +191,8 @@ cdef class EngineLoop:
     cdef int _cancel(self, const uint8_t* rec, int64_t ts, bint answer) except -1
     cdef int _replace(self, const uint8_t* rec, int64_t ts, bint answer) except -1
     cdef int _exec_report(self, const uint8_t* rec, int64_t ts) except -1
+    cdef int _cold(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                   bint answer) except -1
     cdef int _drain(self) except -1
     cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
                           bint journaled) except NULL

@@ -1,3 +1,4 @@
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from oms_core.bars import LiveBars
@@ -14,6 +15,21 @@ class OutBuf:
     @property
     def nbytes(self) -> int: ...
 
+class ColdAnswer:
+    code: int
+    order_id: int
+    leg2_order_id: int
+    leg3_order_id: int
+    client_order_id: int
+    account: int
+    def __init__(self, code: int = ..., order_id: int = ..., leg2_order_id: int = ...,
+                 leg3_order_id: int = ..., client_order_id: int = ...,
+                 account: int = ...) -> None: ...
+    def __iter__(self) -> Iterator[int]: ...
+
+ColdHandler = Callable[[int, bytes], ColdAnswer | None]
+AppliedHook = Callable[[int, bytes, ColdAnswer | None], None]
+
 class EngineLoop:
     core: OmsCore
     reply: OutBuf
@@ -22,7 +38,6 @@ class EngineLoop:
     seq: int
     gen_cl_ord_id: int
     journal: Any
-    py_apply: Any
     py_command: Any
     py_gateway: Any
     bars: LiveBars | None
@@ -30,7 +45,7 @@ class EngineLoop:
     cur_strategies: IdSet
     cur_mask: IdSet
     auto_subscribe: bool
-    rt_n: int
+    n_routed: int
     n_frames: int
     n_records: int
     n_bad_frames: int
@@ -66,6 +81,8 @@ class EngineLoop:
     def on_gateway_frame(self, frame: Any, recv_ns: int) -> int: ...
     def commit(self) -> None: ...
     def apply_input(self, kind: int, ts: int, payload: bytes, replay: bool = ...) -> None: ...
-    def reject_command(self, record: bytes, code: int, recv_ns: int) -> None: ...
+    def register_cold(self, kind: int, handler: ColdHandler) -> None: ...
+    def on_cold_applied(self, kind: int, hook: AppliedHook) -> None: ...
+    def cold_kinds(self) -> list[int]: ...
     def reference_price(self, instrument: int) -> tuple[int, int, int]: ...
     def emit_event(self, record: bytes, account: int, route: bool) -> None: ...

@@ -19,6 +19,48 @@ from oms_core.engine.idset import EVERY, NOBODY
 cdef IdSet _NOBODY = NOBODY
 
 
+cdef class ColdAnswer:
+    """See loop.pxd."""
+
+    def __init__(self, int code=0, uint64_t order_id=0, uint64_t leg2_order_id=0,
+                 uint64_t leg3_order_id=0, uint64_t client_order_id=0, uint32_t account=0):
+        self.code = code
+        self.order_id = order_id
+        self.leg2_order_id = leg2_order_id
+        self.leg3_order_id = leg3_order_id
+        self.client_order_id = client_order_id
+        self.account = account
+
+    def __iter__(self):
+        """Unpack as ``code, order_id, leg2_order_id, leg3_order_id, client_order_id,
+        account``."""
+        return iter((self.code, self.order_id, self.leg2_order_id, self.leg3_order_id,
+                     self.client_order_id, self.account))
+
+    def __repr__(self):
+        return (f"ColdAnswer(code={self.code}, order_id={self.order_id}, "
+                f"leg2_order_id={self.leg2_order_id}, leg3_order_id={self.leg3_order_id}, "
+                f"client_order_id={self.client_order_id}, account={self.account})")
+
+    def __eq__(self, other):
+        cdef ColdAnswer o
+        if not isinstance(other, ColdAnswer):
+            return NotImplemented
+        o = <ColdAnswer>other
+        return (self.code, self.order_id, self.leg2_order_id, self.leg3_order_id,
+                self.client_order_id, self.account) == (
+                    o.code, o.order_id, o.leg2_order_id, o.leg3_order_id, o.client_order_id,
+                    o.account)
+
+
+# a cold kind without a handler: a client command of it is rejected, as a bad record
+cdef ColdAnswer _NO_HANDLER = ColdAnswer(R_INVALID_FLAGS)
+# the kinds c_apply decodes itself: no cold handler may take them
+cdef frozenset _COMPILED_KINDS = frozenset((
+    OMS_MSG_NEW_ORDER, OMS_MSG_CANCEL, OMS_MSG_REPLACE, OMS_MSG_GW_EXEC_REPORT,
+    OMS_MSG_GW_MARKET_DATA, KIND_TIMER, KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_AUDIT))
+
+
 cdef inline int64_t _now() noexcept nogil:
     cdef timespec t
     clock_gettime(CLOCK_REALTIME, &t)
@@ -186,17 +228,17 @@ cdef class EngineLoop:
         self.wr = OutBuf(1 << 20)
         self.gw = [OutBuf(1 << 16) for _ in range(n_exchanges)]
         self.live = True
-        self.rt_cap = 1024
-        self.rt_off = <uint32_t*>PyMem_Malloc(self.rt_cap * sizeof(uint32_t))
-        self.rt_len = <uint16_t*>PyMem_Malloc(self.rt_cap * sizeof(uint16_t))
-        self.rt_acct = <uint32_t*>PyMem_Malloc(self.rt_cap * sizeof(uint32_t))
+        self.route_cap = 1024
+        self.route_offsets = <uint32_t*>PyMem_Malloc(self.route_cap * sizeof(uint32_t))
+        self.route_lengths = <uint16_t*>PyMem_Malloc(self.route_cap * sizeof(uint16_t))
+        self.route_accounts = <uint32_t*>PyMem_Malloc(self.route_cap * sizeof(uint32_t))
         self.wire_errors = <uint64_t*>PyMem_Malloc(16 * sizeof(uint64_t))
         # gateway ids are exchange ids: one slot per exchange
         self.n_gateways = n_exchanges
         self.gw_last = <oms_gw_status_t*>PyMem_Malloc(n_exchanges * sizeof(oms_gw_status_t))
         self.gw_heard_ns = <int64_t*>PyMem_Malloc(n_exchanges * sizeof(int64_t))
         self.gw_n_status = <uint64_t*>PyMem_Malloc(n_exchanges * sizeof(uint64_t))
-        if (self.rt_off == NULL or self.rt_len == NULL or self.rt_acct == NULL
+        if (self.route_offsets == NULL or self.route_lengths == NULL or self.route_accounts == NULL
                 or self.wire_errors == NULL or self.gw_last == NULL or self.gw_heard_ns == NULL
                 or self.gw_n_status == NULL):
             raise MemoryError("EngineLoop: allocation failed")
@@ -209,12 +251,14 @@ cdef class EngineLoop:
         self.cur_strategies = EVERY
         self.cur_mask = _NOBODY
         self.audit = True
+        self.cold = {}
+        self.cold_applied = {}
         self.set_journal(journal)
 
     def __dealloc__(self):
-        PyMem_Free(self.rt_off)
-        PyMem_Free(self.rt_len)
-        PyMem_Free(self.rt_acct)
+        PyMem_Free(self.route_offsets)
+        PyMem_Free(self.route_lengths)
+        PyMem_Free(self.route_accounts)
         PyMem_Free(self.wire_errors)
         PyMem_Free(self.gw_last)
         PyMem_Free(self.gw_heard_ns)
@@ -223,8 +267,8 @@ cdef class EngineLoop:
     def set_journal(self, journal):
         """Use ``journal`` (or None) from now on."""
         self.journal = journal
-        self.j_input = journal.append_input if journal is not None else None
-        self.j_event = journal.append_event if journal is not None else None
+        self.journal_append_input = journal.append_input if journal is not None else None
+        self.journal_append_event = journal.append_event if journal is not None else None
         # a Journal, or a wrapper that hands out a Journal's own append methods (the engine's
         # SnapshottingJournal): appended to through its C API
         inner = journal if type(journal) is Journal else getattr(journal, "journal", None)
@@ -279,7 +323,7 @@ cdef class EngineLoop:
         self.wr.reset()
         for i in range(len(self.gw)):
             (<OutBuf>self.gw[i]).reset()
-        self.rt_n = 0
+        self.n_routed = 0
         self.cur_role = role
         self.cur_allowed = allowed
         self.cur_mask = mask
@@ -291,8 +335,8 @@ cdef class EngineLoop:
     def routes_to(self, IdSet mask not None):
         """True when an event of this batch is of an account in ``mask``."""
         cdef uint32_t i
-        for i in range(self.rt_n):
-            if mask.has(self.rt_acct[i]):
+        for i in range(self.n_routed):
+            if mask.has(self.route_accounts[i]):
                 return True
         return False
 
@@ -301,9 +345,9 @@ cdef class EngineLoop:
         cdef IdSet m = _ids(mask)
         cdef OutBuf out = OutBuf(4096)
         cdef uint32_t i
-        for i in range(self.rt_n):
-            if m.has(self.rt_acct[i]):
-                out.append(self.wr.data + self.rt_off[i], self.rt_len[i])
+        for i in range(self.n_routed):
+            if m.has(self.route_accounts[i]):
+                out.append(self.wr.data + self.route_offsets[i], self.route_lengths[i])
         return out.frames()
 
     @property
@@ -391,7 +435,7 @@ cdef class EngineLoop:
                 if self.audit:
                     self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             else:
-                if self.live and self.j_input is not None:
+                if self.live and self.journal_append_input is not None:
                     self._journal_input(mt, recv_ns, data + off, h.length)
                 self.ans_outcome = 0
                 self.ans_oid = 0
@@ -505,7 +549,7 @@ cdef class EngineLoop:
                 a.strategy = o.strategy
                 a.instrument = o.instrument
         self.n_audit += 1
-        if self.live and self.j_input is not None:
+        if self.live and self.journal_append_input is not None:
             self._journal_input(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t))
         return self.c_apply(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t), False)
 
@@ -515,7 +559,7 @@ cdef class EngineLoop:
         if self.fast_journal is not None:
             self.fast_journal.cur_ts = ts  # what append_input does beside appending
             return self.fast_journal.c_append(REC_INPUT, kind, ts, p, n)
-        self.j_input(kind, ts, PyBytes_FromStringAndSize(<char*>p, n))
+        self.journal_append_input(kind, ts, PyBytes_FromStringAndSize(<char*>p, n))
         return 0
 
     def on_gateway_frame(self, object frame, int64_t recv_ns):
@@ -546,9 +590,9 @@ cdef class EngineLoop:
                 self.n_gw_unauthorized += 1
                 self.wire_errors[OMS_WIRE_UNAUTHORIZED] += 1
             elif h.msg_type == OMS_MSG_GW_EXEC_REPORT or h.msg_type == OMS_MSG_GW_MARKET_DATA:
-                if self.live and self.j_input is not None:
+                if self.live and self.journal_append_input is not None:
                     self.dirty = True
-                    self.j_input(h.msg_type, recv_ns,
+                    self.journal_append_input(h.msg_type, recv_ns,
                                  PyBytes_FromStringAndSize(<char*>data + off, h.length))
                 self.c_apply(h.msg_type, recv_ns, data + off, h.length, False)
             elif h.msg_type == OMS_MSG_GW_STATUS:
@@ -577,7 +621,7 @@ cdef class EngineLoop:
             if self.fast_journal is not None:
                 self.fast_journal._append_event(self.wr.data + off, h.length)
             else:
-                self.j_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
+                self.journal_append_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
             off += h.length
         self.journal.commit()
         return 0
@@ -591,9 +635,9 @@ cdef class EngineLoop:
             self.c_begin(ROLE_ADMIN, EVERY, _NOBODY, False)
             self.live = False
         try:
-            if self.live and self.j_input is not None:
+            if self.live and self.journal_append_input is not None:
                 self.dirty = True
-                self.j_input(kind, ts, payload)
+                self.journal_append_input(kind, ts, payload)
             self.c_apply(kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
                          PyBytes_GET_SIZE(payload), kind < 64)
         finally:
@@ -603,7 +647,7 @@ cdef class EngineLoop:
                 self.wr.reset()
                 for b in self.gw:
                     (<OutBuf>b).reset()
-                self.rt_n = 0
+                self.n_routed = 0
 
     cdef int c_apply(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
                      bint answer) except -1:
@@ -644,18 +688,53 @@ cdef class EngineLoop:
                 (<oms_hdr_t*>p).request_id = (<const oms_hdr_t*>rec).request_id
             return 0
         else:
-            # MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, KIND_CONFIG: cold, in Python
-            res = self.py_apply(kind, ts, PyBytes_FromStringAndSize(<char*>rec, n))
-            self._drain()
-            if answer and kind < 64:
-                code, oid, oid2, oid3, cl, account = res
-                if code == 0:
-                    self._ack(rec, oid, oid2, oid3, cl, account, ts, True)
-                else:
-                    self._reject(rec, code, cl, oid, account, ts, True)
-            return 0
+            return self._cold(kind, ts, rec, n, answer)
         self._drain()
         return 0
+
+    cdef int _cold(self, int kind, int64_t ts, const uint8_t* rec, Py_ssize_t n,
+                   bint answer) except -1:
+        cdef object payload = PyBytes_FromStringAndSize(<char*>rec, n)
+        cdef object handler = self.cold.get(kind)
+        cdef object res = _NO_HANDLER if handler is None else handler(ts, payload)
+        cdef object hook = self.cold_applied.get(kind)
+        cdef ColdAnswer a
+        if hook is not None:
+            hook(ts, payload, res)
+        self._drain()
+        if answer and kind < 64:
+            a = <ColdAnswer?>res
+            if a.code == 0:
+                self._ack(rec, a.order_id, a.leg2_order_id, a.leg3_order_id, a.client_order_id,
+                          a.account, ts, True)
+            else:
+                self._reject(rec, a.code, a.client_order_id, a.order_id, a.account, ts, True)
+        return 0
+
+    # -------------------------------------------------------------------- cold handlers
+    def register_cold(self, int kind, object handler not None):
+        """Handle input ``kind`` with ``handler(ts, payload)`` (see ``cold`` in loop.pxd).
+
+        A kind is registered once: a second handler for it is refused (ValueError), so no
+        component can take over another's kind by accident."""
+        if kind < 0 or kind >= 256:
+            raise ValueError(f"input kind {kind} out of range")
+        if kind in _COMPILED_KINDS:
+            raise ValueError(f"input kind {kind} is applied by the loop itself")
+        if kind in self.cold:
+            raise ValueError(f"input kind {kind} already has a cold handler")
+        self.cold[kind] = handler
+
+    def on_cold_applied(self, int kind, object hook not None):
+        """Run ``hook(ts, payload, answer)`` after each input of cold ``kind`` is applied (once
+        per kind: a second hook is refused, ValueError)."""
+        if kind in self.cold_applied:
+            raise ValueError(f"input kind {kind} already has an applied hook")
+        self.cold_applied[kind] = hook
+
+    def cold_kinds(self):
+        """The kinds that have a cold handler, sorted."""
+        return sorted(self.cold)
 
     cdef int _gateway_may(self, int mt, const uint8_t* rec) noexcept:
         """A gateway reports only on orders the engine sent to its exchange, of its venue
@@ -895,24 +974,24 @@ cdef class EngineLoop:
             return 0
         if self.live and self.cur_mask.has(account):
             self.reply.append(rec, size)
-        if self.rt_n == self.rt_cap:
-            grown32 = <uint32_t*>PyMem_Realloc(self.rt_off, 2 * self.rt_cap * sizeof(uint32_t))
+        if self.n_routed == self.route_cap:
+            grown32 = <uint32_t*>PyMem_Realloc(self.route_offsets, 2 * self.route_cap * sizeof(uint32_t))
             if grown32 == NULL:
                 raise MemoryError()
-            self.rt_off = grown32
-            grown16 = <uint16_t*>PyMem_Realloc(self.rt_len, 2 * self.rt_cap * sizeof(uint16_t))
+            self.route_offsets = grown32
+            grown16 = <uint16_t*>PyMem_Realloc(self.route_lengths, 2 * self.route_cap * sizeof(uint16_t))
             if grown16 == NULL:
                 raise MemoryError()
-            self.rt_len = grown16
-            grown_a = <uint32_t*>PyMem_Realloc(self.rt_acct, 2 * self.rt_cap * sizeof(uint32_t))
+            self.route_lengths = grown16
+            grown_a = <uint32_t*>PyMem_Realloc(self.route_accounts, 2 * self.route_cap * sizeof(uint32_t))
             if grown_a == NULL:
                 raise MemoryError()
-            self.rt_acct = grown_a
-            self.rt_cap *= 2
-        self.rt_off[self.rt_n] = <uint32_t>(rec - self.wr.data)
-        self.rt_len[self.rt_n] = size
-        self.rt_acct[self.rt_n] = account
-        self.rt_n += 1
+            self.route_accounts = grown_a
+            self.route_cap *= 2
+        self.route_offsets[self.n_routed] = <uint32_t>(rec - self.wr.data)
+        self.route_lengths[self.n_routed] = size
+        self.route_accounts[self.n_routed] = account
+        self.n_routed += 1
         return 0
 
     cdef uint8_t* _answer(self, uint16_t msg_type, uint16_t size, uint32_t account,
@@ -973,11 +1052,6 @@ cdef class EngineLoop:
         r.code = code
         r.cmd_type = ch.msg_type
         return self._answered(<uint8_t*>r, sizeof(oms_reject_t), journaled)
-
-    def reject_command(self, bytes record, int code, int64_t recv_ns):
-        """Answer a command with a (not journaled) REJECT, e.g. while shutting down."""
-        cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(record)
-        self._reject(p, code, 0, 0, 0, recv_ns, False)
 
     cdef int _protocol_error(self, uint64_t rid, uint32_t offset, int error,
                              int bad_type) except -1:
@@ -1178,16 +1252,16 @@ cdef class EngineLoop:
             if q.account >= core.risk.n_accounts or not core.risk.accounts[q.account].active:
                 code = R_UNKNOWN_ACCOUNT
             a_lo, a_hi = q.account, q.account + 1
-        if kind < 1 or kind > 9:
+        if kind < OMS_QUERY_ORDERS or kind > OMS_QUERY_ALERTS:  # the wire's QueryKind range
             code = R_INVALID_FLAGS
         if code == R_OK:
-            if kind == 8:  # GATEWAYS
+            if kind == OMS_QUERY_GATEWAYS:
                 n_rows += self._query_gateways(rid, now)
-            elif kind == 9:  # ALERTS
+            elif kind == OMS_QUERY_ALERTS:
                 n_rows += self._query_alerts(rid, one, q.order_id,
                                              self.cur_role == ROLE_ADMIN and q.account == ANY_ID,
                                              now)
-            if kind == 3:  # ORDER
+            if kind == OMS_QUERY_ORDER:
                 o = core.orders.find(q.order_id)
                 if o == NULL or not allowed.has(o.account):
                     code = R_UNKNOWN_ORDER
@@ -1198,7 +1272,8 @@ cdef class EngineLoop:
                     self._fill_order(u, o, o.status)
                     u.event_ns = now
                     n_rows += 1
-            if kind == 1 or kind == 2 or kind == 7:  # ORDERS / OPEN_ORDERS / ACCOUNT
+            if (kind == OMS_QUERY_ORDERS or kind == OMS_QUERY_OPEN_ORDERS
+                    or kind == OMS_QUERY_ACCOUNT):
                 for slot in range(core.orders.used):
                     o = &core.orders.slots[slot]
                     if o.order_id == 0 or not allowed.has(o.account) or (
@@ -1219,7 +1294,8 @@ cdef class EngineLoop:
             for a in range(a_lo, a_hi):
                 if not allowed.has(a) or not core.risk.accounts[a].active:
                     continue
-                if kind == 4 or kind == 7:  # POSITIONS (of one strategy when it is given)
+                # positions of one strategy when it is given
+                if kind == OMS_QUERY_POSITIONS or kind == OMS_QUERY_ACCOUNT:
                     for i in range(core.n_instruments):
                         if not core.instruments[i].active:
                             continue
@@ -1253,7 +1329,7 @@ cdef class EngineLoop:
                         pu.strategy = q.strategy
                         pu.instrument = i
                         n_rows += 1
-                if kind == 5 or kind == 7:  # BALANCES
+                if kind == OMS_QUERY_BALANCES or kind == OMS_QUERY_ACCOUNT:
                     for i in range(core.n_assets):
                         bal = core.ledger.balance(a, i)
                         if bal.total == 0 and bal.locked == 0:
@@ -1269,7 +1345,7 @@ cdef class EngineLoop:
                         bu.account = a
                         bu.asset = i
                         n_rows += 1
-                if kind == 6 or kind == 7:  # LIMITS
+                if kind == OMS_QUERY_LIMITS or kind == OMS_QUERY_ACCOUNT:
                     for i in range(1, N_LIMITS):
                         lu = <oms_limit_update_t*>self.reply.reserve(sizeof(oms_limit_update_t))
                         _hdr(lu, OMS_MSG_LIMIT_UPDATE, sizeof(oms_limit_update_t), 0, rid,
@@ -1278,7 +1354,7 @@ cdef class EngineLoop:
                         lu.account = a
                         lu.limit = i
                         n_rows += 1
-                if kind == 7:  # kill state of the account
+                if kind == OMS_QUERY_ACCOUNT:  # kill state of the account
                     ks = <oms_kill_state_t*>self.reply.reserve(sizeof(oms_kill_state_t))
                     _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
                          OMS_HDR_FLAG_QUERY_ROW, now)
@@ -1288,7 +1364,8 @@ cdef class EngineLoop:
                     ks.kill_mode = core.risk.accounts[a].kill
                     ks.enabled = 0
                     n_rows += 1
-            if kind == 7:  # the kill switches above every account: global, then strategies
+            if kind == OMS_QUERY_ACCOUNT:  # the kill switches above every account: global,
+                # then strategies
                 ks = <oms_kill_state_t*>self.reply.reserve(sizeof(oms_kill_state_t))
                 _hdr(ks, OMS_MSG_KILL_STATE, sizeof(oms_kill_state_t), 0, rid,
                      OMS_HDR_FLAG_QUERY_ROW, now)

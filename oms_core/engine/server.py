@@ -15,6 +15,7 @@ import signal as _signal
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,19 +47,13 @@ from bindings.wire.spec import (
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
+from oms_core.journal import DURABILITY, JournalWriteError
 
 from .config import EngineConfig
 from .idset import EVERY, NOBODY, IdSet
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
-from .loop import EngineLoop
+from .loop import ColdAnswer, EngineLoop
 from .zmqio import client_pump
-
-try:
-    from oms_core.journal import DURABILITY, JournalWriteError  # type: ignore[attr-defined]
-except ImportError:  # journal not built: nothing raises it
-    DURABILITY = {}
-    class JournalWriteError(OSError):  # type: ignore[no-redef]
-        """Stand-in for oms_core.journal.JournalWriteError."""
 
 log = logging.getLogger("oms.engine")
 
@@ -139,6 +134,27 @@ def audit_name(name: str) -> bytes:
     return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
+# a cold command whose record does not decode (the loop checked its type and length)
+_BAD_RECORD = ColdAnswer(int(Reject.INVALID_FLAGS))
+
+
+class _Decoding:
+    """A cold handler of the loop's table (``handler(ts, payload)``) for a command method
+    that takes the decoded record: ``command(rec, ts) -> ColdAnswer``."""
+
+    __slots__ = ("command",)
+
+    def __init__(self, command: Callable[[Any, int], ColdAnswer]) -> None:
+        self.command = command
+
+    def __call__(self, ts: int, payload: bytes) -> ColdAnswer:
+        try:
+            rec = wire.decode(payload)
+        except (KeyError, ValueError):
+            return _BAD_RECORD
+        return self.command(rec, ts)
+
+
 class Engine:
     """The engine: one OmsCore, one single-threaded loop, the sockets around it.
 
@@ -147,7 +163,9 @@ class Engine:
     core : OmsCore
         The state (built from the configuration by :func:`oms_core.engine.config.build_core`).
     journal : object, optional
-        ``append_input``, ``append_event``, ``commit``, ``close`` (see /tmp/contract.md).
+        ``append_input``, ``append_event``, ``commit``, ``close``: an
+        :class:`oms_core.journal.Journal` (or a wrapper of one), or a
+        :class:`~oms_core.engine.journal_mem.MemoryJournal` in tests.
     config : EngineConfig, optional
         Endpoints, accounts, strategies; defaults for everything not given.
     """
@@ -163,7 +181,10 @@ class Engine:
         self.journal = journal
         self.loop = EngineLoop(core, self.cfg.max_exchanges, journal)
         self._day: int | None = None  # UTC day of the last start-of-day check
-        self.loop.py_apply = self._py_apply
+        for kind, handler in ((MsgType.MASS_CANCEL, self._mass_cancel),
+                              (MsgType.NEW_BRACKET, self._bracket), (MsgType.NEW_OCO, self._oco),
+                              (MsgType.SIGNAL, self._signal), (MsgType.ADMIN, self._admin)):
+            self.loop.register_cold(int(kind), _Decoding(handler))
         self.loop.py_command = self._py_command
         self.loop.py_gateway = self._on_gateway_status
         self.loop.audit_queries = self.cfg.audit_queries
@@ -194,7 +215,7 @@ class Engine:
         # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
         # and with every new gateway process; None: never
         self.reconciler: Any = None
-        # issue-6 signals: one answer row per client, sent to the publisher before its
+        # signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
         self._answers: list[bytes] = []
@@ -207,11 +228,11 @@ class Engine:
                 (s.bar_interval_s * 1_000_000_000 for s in self.cfg.oms.strategies.values()),
                 max(self.cfg.oms.ids.instruments.values(), default=-1) + 1)
         self.loop.bars = self.bars
-        # every engine applies the reconciliation inputs (kinds 196-198), so that replaying a
-        # journal in any engine gives the same events as the run that wrote it
-        from oms_core.engine.startup import install_recon_handlers
+        # every engine applies the reconciliation inputs, so that replaying a journal in any
+        # engine gives the same events as the run that wrote it
+        from oms_core.engine.startup import register_recon_handlers
 
-        install_recon_handlers(self)
+        self.recon = register_recon_handlers(self.loop, self.core)
 
     # ------------------------------------------------------------------ contract
     def apply_input(self, kind: int, ts: int, payload: bytes) -> None:
@@ -272,7 +293,7 @@ class Engine:
         self.gw_md = self._bind(zmq.SUB, cfg.gateway_md, 1_000_000, Domain.GATEWAY)
         if self.gw_md is not None:
             self.gw_md.setsockopt(zmq.SUBSCRIBE, b"")
-        # issue 6: publishers PUB their signals to every shard; this engine SUBscribes and
+        # publishers PUB their signals to every shard; this engine SUBscribes and
         # acts only for its own clients (its core holds only them)
         self.sig_sub: zmq.Socket | None = None
         if cfg.oms is not None and cfg.oms.engine.signals:
@@ -595,13 +616,13 @@ class Engine:
                         self.writer.send(f, _NOBLOCK)
                     except zmq.Again:
                         self.counters["writer_dropped"] += 1
-        if loop.rt_n:
+        if loop.n_routed:
             self._route_to_others(rid)
 
     def _route_to_others(self, rid: bytes | None) -> None:
         """Send this batch's events to the other sessions following their accounts."""
         loop = self.loop
-        if loop.rt_n:
+        if loop.n_routed:
             for srid, s in self.sessions.items():
                 if srid == rid or not loop.routes_to(s.mask):
                     continue
@@ -824,42 +845,23 @@ class Engine:
                 self.counters["pub_dropped"] += 1
 
     # ------------------------------------------------------------------ cold commands
-    def _py_apply(self, kind: int, ts: int, payload: bytes) -> tuple[int, int, int, int, int,
-                                                                         int]:
-        """Apply a command the compiled loop leaves to Python; deterministic (journaled)."""
-        try:
-            rec = wire.decode(payload)
-        except (KeyError, ValueError):
-            return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, 0
-        if kind == MsgType.MASS_CANCEL:
-            return self._mass_cancel(rec, ts)
-        if kind == MsgType.NEW_BRACKET:
-            return self._bracket(rec, ts)
-        if kind == MsgType.NEW_OCO:
-            return self._oco(rec, ts)
-        if kind == MsgType.SIGNAL:
-            return self._signal(rec, ts)
-        if kind == MsgType.ADMIN:
-            return self._admin(rec, ts)
-        return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, 0
-
-    def _mass_cancel(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _mass_cancel(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         if rec.side != 0:
-            return int(Reject.INVALID_SIDE), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.INVALID_SIDE), account=rec.account)
         accounts = (sorted(self.configured_accounts) if rec.account == ANY_ID
                     else [rec.account])
         if rec.account != ANY_ID and rec.account not in self.configured_accounts:
-            return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.UNKNOWN_ACCOUNT), account=rec.account)
         for a in accounts:
             core.mass_cancel(a, rec.strategy, rec.instrument, ts)
-        return 0, 0, 0, 0, 0, rec.account
+        return ColdAnswer(0, account=rec.account)
 
-    def _bracket(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _bracket(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
-        acc = rec.account
+        acc, cl = rec.account, rec.entry_client_order_id
         if rec.entry_trigger_price or rec.sl_price or rec.order_flags:
-            return int(Reject.INVALID_CONTINGENCY), 0, 0, 0, rec.entry_client_order_id, acc
+            return ColdAnswer(int(Reject.INVALID_CONTINGENCY), client_order_id=cl, account=acc)
         oid = core.order_id_by_client_id(acc, rec.entry_client_order_id)
         if oid:
             o = core.order(oid)
@@ -868,35 +870,36 @@ class Engine:
                 c1, c2 = o["child1_id"], o["child2_id"]
                 tp, sl = (c1, c2) if rec.tp_price and rec.sl_trigger_price else (
                     (c1, 0) if rec.tp_price else (0, c1))
-                return 0, oid, tp, sl, rec.entry_client_order_id, acc
-            return (int(Reject.DUPLICATE_CLIENT_ORDER_ID), 0, 0, 0, rec.entry_client_order_id,
-                    acc)
+                return ColdAnswer(0, oid, tp, sl, cl, acc)
+            return ColdAnswer(int(Reject.DUPLICATE_CLIENT_ORDER_ID), client_order_id=cl,
+                              account=acc)
         code, e, tp, sl = core.submit_bracket(
             acc, rec.strategy, rec.instrument, rec.entry_client_order_id,
             rec.tp_client_order_id, rec.sl_client_order_id, rec.side, rec.entry_type,
             rec.entry_price, rec.quantity, rec.tp_price, rec.sl_trigger_price, rec.tif, ts, 0,
             rec.expire_ns)
-        return code, e, tp, sl, rec.entry_client_order_id, acc
+        return ColdAnswer(code, e, tp, sl, cl, acc)
 
-    def _oco(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _oco(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
-        acc = rec.account
+        acc, cl = rec.account, rec.a_client_order_id
         if rec.expire_ns:
-            return int(Reject.INVALID_EXPIRY), 0, 0, 0, rec.a_client_order_id, acc
+            return ColdAnswer(int(Reject.INVALID_EXPIRY), client_order_id=cl, account=acc)
         if rec.order_flags:
-            return int(Reject.INVALID_FLAGS), 0, 0, 0, rec.a_client_order_id, acc
+            return ColdAnswer(int(Reject.INVALID_FLAGS), client_order_id=cl, account=acc)
         oid = core.order_id_by_client_id(acc, rec.a_client_order_id)
         if oid:
             o = core.order(oid)
             if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == (
                     rec.instrument, rec.side, rec.a_price, rec.strategy):
-                return 0, oid, o["linked_id"], 0, rec.a_client_order_id, acc
-            return int(Reject.DUPLICATE_CLIENT_ORDER_ID), 0, 0, 0, rec.a_client_order_id, acc
+                return ColdAnswer(0, oid, o["linked_id"], 0, cl, acc)
+            return ColdAnswer(int(Reject.DUPLICATE_CLIENT_ORDER_ID), client_order_id=cl,
+                              account=acc)
         code, a, b = core.submit_oco(
             acc, rec.strategy, rec.instrument, rec.a_client_order_id, rec.b_client_order_id,
             rec.side, rec.a_type, rec.a_price, rec.a_trigger_price, rec.b_type, rec.b_price,
             rec.b_trigger_price, rec.quantity, rec.tif, ts)
-        return code, a, b, 0, rec.a_client_order_id, acc
+        return ColdAnswer(code, a, b, 0, cl, acc)
 
     def _sample_closes(self) -> None:
         """Append each instrument's last price to the closes: a replay calls this once per
@@ -920,7 +923,7 @@ class Engine:
         closes = self._closes.get(instrument)
         return MarketState(ref, ref), list(closes) if closes else None
 
-    def _signal_oms(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _signal_oms(self, rec: Any, ts: int) -> ColdAnswer:
         """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
         follows the strategy sizes it with its own parameters; one ACK / REJECT record per
         client (cmd_type SIGNAL) is an event (request_id 0: journal, writer) and a row of the
@@ -931,12 +934,12 @@ class Engine:
 
         oms = self.cfg.oms
         if rec.mode not in (1, 2, 3):
-            return int(Reject.INVALID_ORDER_TYPE), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.INVALID_ORDER_TYPE), account=rec.account)
         if rec.account != ANY_ID:
             only = [c for c in oms.clients.values()
                     if c.id == rec.account and c.shard == self.cfg.shard]
             if not only:
-                return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+                return ColdAnswer(int(Reject.UNKNOWN_ACCOUNT), account=rec.account)
             oms = replace(oms, clients={only[0].name: only[0]})
         last, bid, ask = self.loop.reference_price(rec.instrument)
         ref = rec.price or last or (bid + ask) // 2
@@ -952,7 +955,7 @@ class Engine:
             market, closes=closes, ts=ts, cl_ids=_EngineClOrdIds(self.loop),
             shard=self.cfg.shard)
         if len(answers) == 1 and not answers[0].client:  # unknown strategy or instrument
-            return int(answers[0].code), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(answers[0].code), account=rec.account)
         first_oid = first_code = n_ok = 0
         for a in answers:
             oids = (list(a.order_ids) + [0, 0, 0])[:3]
@@ -973,29 +976,29 @@ class Engine:
                 self._answers.append(wire.encode(name, rec.request_id, 0, ts,
                                                  int(HeaderFlag.QUERY_ROW), **body))
         if answers and not n_ok:
-            return first_code, 0, 0, 0, 0, rec.account
-        return 0, first_oid, 0, 0, 0, rec.account
+            return ColdAnswer(first_code, account=rec.account)
+        return ColdAnswer(0, order_id=first_oid, account=rec.account)
 
-    def _signal(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _signal(self, rec: Any, ts: int) -> ColdAnswer:
         if self.cfg.oms is not None:
             if not self.strategy_enabled.get(rec.strategy, True):
-                return int(Reject.STRATEGY_HALTED), 0, 0, 0, 0, rec.account
+                return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
             return self._signal_oms(rec, ts)
         strat = self.strategies.get(rec.strategy)
         if strat is None:
-            return int(Reject.UNKNOWN_STRATEGY), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.UNKNOWN_STRATEGY), account=rec.account)
         if not self.strategy_enabled.get(rec.strategy, True):
-            return int(Reject.STRATEGY_HALTED), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
         if rec.mode == SignalMode.DIRECTION and rec.value not in (-1, 0, 1):
-            return int(Reject.INVALID_QUANTITY), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.INVALID_QUANTITY), account=rec.account)
         if rec.mode not in (SignalMode.DIRECTION, SignalMode.TARGET_QTY):
-            return int(Reject.INVALID_ORDER_TYPE), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.INVALID_ORDER_TYPE), account=rec.account)
         if rec.account == ANY_ID:
             accounts = list(strat.accounts)
         elif rec.account in strat.accounts:
             accounts = [rec.account]
         else:
-            return int(Reject.UNKNOWN_ACCOUNT), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(Reject.UNKNOWN_ACCOUNT), account=rec.account)
         first_oid = first_code = n_ok = n_tried = 0
         for account in accounts:
             for order in orders_for_signal(self.core, strat, account, rec):
@@ -1011,16 +1014,16 @@ class Engine:
                 else:
                     first_code = first_code or code
         if n_tried and not n_ok:
-            return first_code, 0, 0, 0, 0, rec.account
-        return 0, first_oid, 0, 0, 0, rec.account
+            return ColdAnswer(first_code, account=rec.account)
+        return ColdAnswer(0, order_id=first_oid, account=rec.account)
 
-    def _admin(self, rec: Any, ts: int) -> tuple[int, int, int, int, int, int]:
+    def _admin(self, rec: Any, ts: int) -> ColdAnswer:
         core = self.core
         act = rec.action
         if act in (AdminAction.KILL, AdminAction.RESUME):
             mode = int(rec.kill_mode) if act == AdminAction.KILL else int(KillMode.OFF)
             if act == AdminAction.KILL and mode not in (KillMode.REDUCE_ONLY, KillMode.HALT):
-                return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+                return ColdAnswer(int(Reject.INVALID_FLAGS), account=rec.account)
             if rec.scope == Scope.GLOBAL:
                 code = core.set_kill(0, 0, mode)
             elif rec.scope == Scope.ACCOUNT:
@@ -1028,18 +1031,18 @@ class Engine:
             elif rec.scope == Scope.STRATEGY:
                 code = core.set_kill(2, rec.strategy, mode)
             else:
-                return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+                return ColdAnswer(int(Reject.INVALID_FLAGS), account=rec.account)
             if code == 0:
                 if rec.scope == Scope.STRATEGY and act == AdminAction.RESUME:
                     self.strategy_enabled[rec.strategy] = True  # RESUME undoes STRATEGY_OFF too
                 self._kill_event(rec.scope, rec.account, rec.strategy, mode, ts)
-            return int(code), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(code), account=rec.account)
         if act == AdminAction.SET_LIMIT:
             try:
                 code = core.set_limit(rec.account, rec.limit, rec.value)
             except (ValueError, OverflowError):
-                return int(Reject.INVALID_QUANTITY), 0, 0, 0, 0, rec.account
-            return int(code), 0, 0, 0, 0, rec.account
+                return ColdAnswer(int(Reject.INVALID_QUANTITY), account=rec.account)
+            return ColdAnswer(int(code), account=rec.account)
         if act in (AdminAction.STRATEGY_ON, AdminAction.STRATEGY_OFF):
             on = act == AdminAction.STRATEGY_ON
             code = core.set_kill(2, rec.strategy, int(KillMode.OFF if on else KillMode.HALT))
@@ -1047,8 +1050,8 @@ class Engine:
                 self.strategy_enabled[rec.strategy] = on
                 self._kill_event(Scope.STRATEGY, rec.account, rec.strategy,
                                  int(KillMode.OFF if on else KillMode.HALT), ts, enabled=on)
-            return int(code), 0, 0, 0, 0, rec.account
-        return int(Reject.INVALID_FLAGS), 0, 0, 0, 0, rec.account
+            return ColdAnswer(int(code), account=rec.account)
+        return ColdAnswer(int(Reject.INVALID_FLAGS), account=rec.account)
 
     def _kill_event(self, scope: int, account: int, strategy: int, mode: int, ts: int,
                     enabled: bool = True) -> None:
@@ -1146,30 +1149,14 @@ class _EngineClOrdIds:
         return int(self.loop.next_cl_ord_id())
 
 
-_SIGNALS: list[Any] = []
-
-
-def _signals_module() -> Any:
-    if not _SIGNALS:
-        try:
-            from oms_core import signals  # type: ignore[attr-defined]
-        except ImportError:
-            signals = None
-        _SIGNALS.append(signals)
-    return _SIGNALS[0]
-
-
 def orders_for_signal(core: OmsCore, strategy: Any, account: int, rec: Any) -> list[dict]:
-    """The orders that move one account toward a signal's target (issue 6 may replace this).
+    """The orders that move one account toward a signal's target, for an engine configured
+    without the full OMS configuration (with it, ``oms_core.signals.apply_signal`` sizes).
 
-    Uses ``oms_core.signals.orders_for_signal(core, strategy, account, rec)`` when that module
-    exists; otherwise the simplest rule: target = value x strategy size (DIRECTION) or value
-    (TARGET_QTY); trade the difference between the target and the strategy's position plus
-    its open orders, as one market (or limit, when the signal has a price) order.
+    Target = value x strategy size (DIRECTION) or value (TARGET_QTY); trade the difference
+    between the target and the strategy's position plus its open orders, as one market (or
+    limit, when the signal has a price) order.
     """
-    signals = _signals_module()
-    if signals is not None and hasattr(signals, "orders_for_signal"):
-        return list(signals.orders_for_signal(core, strategy, account, rec))
     target = rec.value * strategy.size if rec.mode == SignalMode.DIRECTION else rec.value
     pos = core.strategy_position(account, rec.strategy, rec.instrument)
     current = pos["qty"] + pos["open_buy"] - pos["open_sell"]

@@ -89,13 +89,6 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     it does not (a non-deterministic input handler), the engine continues after the journal's
     so that no event sequence number is ever given twice, and the mismatch is logged.
     """
-    st = install_recon_handlers(engine)
-    base0 = engine.apply_input
-
-    def apply(kind: int, ts: int, payload: bytes) -> None:
-        st.last_input_ts = ts if ts > st.last_input_ts else st.last_input_ts
-        base0(kind, ts, payload)
-
     # the engine's journal on this directory is already open (its tail cut): its end spares
     # recover() a second read of the last segment (~0.15 s for a full 64 MB segment)
     j = engine.journal
@@ -103,7 +96,7 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     if j is not None and os.path.abspath(str(getattr(j, "path", ""))) == os.path.abspath(
             journal_dir):
         end_seq = getattr(j, "committed_seq", None)
-    res = recovery.recover(journal_dir, engine.core, apply,
+    res = recovery.recover(journal_dir, engine.core, engine.apply_input,
                            on_snapshot=lambda s: restore_engine_state(engine, s.extra),
                            end_seq=end_seq)
     loop = engine.loop
@@ -132,59 +125,56 @@ class ReconState:
         self.gate_owned = False  # the global HALT in force was set by the gate, not an admin
         self.gated = False  # this run gated trading and has not lifted it yet
         self.overridden: dict[str, Any] | None = None
-        self.last_input_ts = 0
         self.reports: dict[tuple[int, int], recovery.ReconReport] = {}  # (exchange, account)
         self.missing: list[int] = []  # exchanges whose last reconciliation failed
         self.failures: dict[int, str] = {}  # ... and why
 
 
-def install_recon_handlers(engine: Any) -> ReconState:
-    """Handle the reconciliation inputs in the engine's cold apply path (idempotent).
+def register_recon_handlers(loop: Any, core: Any) -> ReconState:
+    """Register reconciliation's input kinds in ``loop``'s cold table (at engine construction,
+    so that every replay of a journal handles them, with or without :func:`recover_engine`).
 
     KIND_RECON_ALERT emits its RISK_ALERT record as an engine event (so replay gives it the
     same event sequence number); KIND_RECON_BALANCE sets an account's balance of one asset
     to the venue's total and emits a BALANCE_UPDATE event; KIND_RECON_DONE /
-    KIND_ADMIN_OVERRIDE change nothing in the core. ADMIN KILL / RESUME at GLOBAL scope are
-    observed to know whether the global HALT in force is the gate's own
-    (``value == GATE_MARK``) or an operator's.
+    KIND_ADMIN_OVERRIDE change nothing in the core. Applied ADMIN KILL / RESUME at GLOBAL
+    scope are observed to know whether the global HALT in force is the gate's own
+    (``value == GATE_MARK``) or an operator's. Return the state those observations build.
     """
-    st = getattr(engine, "_recon", None)
-    if st is not None:
-        return st
-    st = engine._recon = ReconState()
-    base = engine.loop.py_apply
-    loop = engine.loop
-    none = (0, 0, 0, 0, 0, 0)
+    st = ReconState()
 
-    def py_apply(kind: int, ts: int, payload: bytes) -> Any:
-        if kind == recovery.KIND_RECON_ALERT:
-            rec = wire.decode(payload)
-            loop.emit_event(bytes(payload), rec.account, True)
-            return none
-        if kind == recovery.KIND_RECON_BALANCE:
-            account, asset, total = recovery.adopt_balance(engine.core, payload)
-            _total, locked = engine.core.balance(account, asset)
-            loop.emit_event(wire.encode("BALANCE_UPDATE", total=total, free=total - locked,
-                                        locked=locked, event_ns=ts, account=account,
-                                        asset=asset), account, True)
-            return none
-        if kind in (recovery.KIND_RECON_DONE, recovery.KIND_ADMIN_OVERRIDE):
-            return none
-        out = base(kind, ts, payload)
-        if kind == MsgType.ADMIN and out[0] == 0:
-            rec = wire.decode(payload)
-            if rec.scope == Scope.GLOBAL and rec.action == AdminAction.KILL:
-                st.gate_owned = rec.value == GATE_MARK
-            elif rec.scope == Scope.GLOBAL and rec.action == AdminAction.RESUME:
-                if st.gated and rec.value != GATE_MARK:
-                    st.overridden = {"ts": ts}
-                    log.warning("ADMIN OVERRIDE: trading resumed by an admin RESUME GLOBAL "
-                                "before reconciliation completed (journaled)")
-                st.gate_owned = False
-                st.gated = False
-        return out
+    def recon_alert(ts: int, payload: bytes) -> None:
+        loop.emit_event(payload, wire.decode(payload).account, True)
 
-    loop.py_apply = py_apply
+    def recon_balance(ts: int, payload: bytes) -> None:
+        account, asset, total = recovery.adopt_balance(core, payload)
+        _total, locked = core.balance(account, asset)
+        loop.emit_event(wire.encode("BALANCE_UPDATE", total=total, free=total - locked,
+                                    locked=locked, event_ns=ts, account=account,
+                                    asset=asset), account, True)
+
+    def noted(ts: int, payload: bytes) -> None:
+        """A decision kept in the journal; the core does not change."""
+
+    def admin_applied(ts: int, payload: bytes, answer: Any) -> None:
+        if answer.code != 0:
+            return
+        rec = wire.decode(payload)
+        if rec.scope == Scope.GLOBAL and rec.action == AdminAction.KILL:
+            st.gate_owned = rec.value == GATE_MARK
+        elif rec.scope == Scope.GLOBAL and rec.action == AdminAction.RESUME:
+            if st.gated and rec.value != GATE_MARK:
+                st.overridden = {"ts": ts}
+                log.warning("ADMIN OVERRIDE: trading resumed by an admin RESUME GLOBAL "
+                            "before reconciliation completed (journaled)")
+            st.gate_owned = False
+            st.gated = False
+
+    loop.register_cold(recovery.KIND_RECON_ALERT, recon_alert)
+    loop.register_cold(recovery.KIND_RECON_BALANCE, recon_balance)
+    loop.register_cold(recovery.KIND_RECON_DONE, noted)
+    loop.register_cold(recovery.KIND_ADMIN_OVERRIDE, noted)
+    loop.on_cold_applied(int(MsgType.ADMIN), admin_applied)
     return st
 
 
@@ -222,7 +212,7 @@ def gate_after_restart(engine: Any, res: recovery.RecoveryResult, ts: int | None
     global kill an operator set before the crash is left as it was (reconciliation still
     runs but does not lift it); a gate left by a crash during reconciliation is kept.
     """
-    st = install_recon_handlers(engine)
+    st = engine.recon
     if res.last_seq == 0:
         return False
     if engine.core.risk.global_kill != 0:
@@ -377,7 +367,7 @@ class Reconciler:
     def __init__(self, engine: Any, timeout_s: float = 10.0, lookback_s: float = 300.0,
                  on_report: Any = None, unknown_after_s: float = 10.0) -> None:
         self.engine = engine
-        self.st = install_recon_handlers(engine)
+        self.st = engine.recon
         self.timeout_s = timeout_s
         self.lookback_ns = int(lookback_s * 1e9)
         self.on_report = on_report  # called with the report dict after each verdict
@@ -751,7 +741,7 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
         rc = engine.reconciler = Reconciler(engine, timeout_s, lookback_s)
     st = rc.st
     now = time.time_ns() if now_ns is None else now_ns
-    rc.request_all((st.last_input_ts or now) - int(lookback_s * 1e9))
+    rc.request_all((res.last_input_ts or now) - int(lookback_s * 1e9))
     events = getattr(engine, "gw_events", None)
     deadline = time.monotonic() + timeout_s
     on_report, rc.on_report = rc.on_report, None  # one verdict at the end of the wait
@@ -909,5 +899,5 @@ def describe(res: recovery.RecoveryResult) -> str:
 
 
 __all__ = ["GATE_MARK", "ReconState", "Reconciler", "SnapshottingJournal", "describe",
-           "engine_state", "gate_after_restart", "install_recon_handlers",
+           "engine_state", "gate_after_restart", "register_recon_handlers",
            "reconcile_after_restart", "recover_engine", "restore_engine_state"]

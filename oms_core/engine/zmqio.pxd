@@ -103,10 +103,10 @@ cdef class ClientPump:
     cdef object registry
     cdef bint secure
     # the last sender: used without touching the session dict while it stays valid
-    cdef object c_sess
-    cdef bytes c_rid
-    cdef bytes c_user
-    cdef object c_name
+    cdef object last_session
+    cdef bytes last_routing_id
+    cdef bytes last_user
+    cdef object last_name
     cdef zmq_msg_t m_rid
     cdef zmq_msg_t m_body
     cdef public int max_batch
@@ -120,7 +120,7 @@ cdef class ClientPump:
 
     cdef int drain(self) except -1
     cdef int _events(self, int lo, int hi) except -1
-    cdef int _one(self) except -1
+    cdef int _handle_message(self) except -1
     cdef object _session(self, int64_t now)
     cdef int _flush(self) except -1
     cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1

@@ -292,7 +292,7 @@ cdef class ClientPump:
                 self.counters["bad_envelopes"] += 1
                 continue
             try:
-                self._one()
+                self._handle_message()
             finally:
                 # release the frame's buffer now, not at the next message
                 api.msg_close(&self.m_body)
@@ -307,32 +307,32 @@ cdef class ClientPump:
         cdef PyObject* cur
         if self.secure:
             user = api.msg_gets(&self.m_body, b"User-Id")
-        if self.c_sess is not None and n_rid == PyBytes_GET_SIZE(self.c_rid) and (
-                memcmp(rid, PyBytes_AS_STRING(self.c_rid), n_rid) == 0):
+        if self.last_session is not None and n_rid == PyBytes_GET_SIZE(self.last_routing_id) and (
+                memcmp(rid, PyBytes_AS_STRING(self.last_routing_id), n_rid) == 0):
             # still the session the server keeps for this routing id?
-            cur = PyDict_GetItem(self.sessions, self.c_rid)
-            if cur != NULL and <object>cur is self.c_sess:
+            cur = PyDict_GetItem(self.sessions, self.last_routing_id)
+            if cur != NULL and <object>cur is self.last_session:
                 if not self.secure:
-                    return self.c_sess
+                    return self.last_session
                 # same authenticated name, and that name still registered
-                if user != NULL and strcmp(user, PyBytes_AS_STRING(self.c_user)) == 0 and (
-                        self.registry.by_name(self.c_name) is not None):
-                    return self.c_sess
+                if user != NULL and strcmp(user, PyBytes_AS_STRING(self.last_user)) == 0 and (
+                        self.registry.by_name(self.last_name) is not None):
+                    return self.last_session
         self.n_session_lookups += 1
-        self.c_sess = None
+        self.last_session = None
         rid_b = PyBytes_FromStringAndSize(rid, n_rid)
         user_s = None
         if self.secure:
             user_s = user[:strlen(user)].decode("utf-8", "replace") if user != NULL else ""
         s = self.engine._session_of(rid_b, user_s, now)
         if s is not None:
-            self.c_sess = s
-            self.c_rid = rid_b
-            self.c_name = s.name
-            self.c_user = s.name.encode("utf-8")
+            self.last_session = s
+            self.last_routing_id = rid_b
+            self.last_name = s.name
+            self.last_user = s.name.encode("utf-8")
         return s
 
-    cdef int _one(self) except -1:
+    cdef int _handle_message(self) except -1:
         cdef int64_t now = _now()
         cdef EngineLoop loop = self.loop
         s = self._session(now)
@@ -354,7 +354,7 @@ cdef class ClientPump:
     # ------------------------------------------------------------------------- sending
     cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1:
         # (routing id, frame) to the sender; a ROUTER drops what it cannot route
-        if api.send(self.router, PyBytes_AS_STRING(self.c_rid), PyBytes_GET_SIZE(self.c_rid),
+        if api.send(self.router, PyBytes_AS_STRING(self.last_routing_id), PyBytes_GET_SIZE(self.last_routing_id),
                     ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0:
             self.counters["client_dropped"] += 1
             return 0
@@ -409,8 +409,8 @@ cdef class ClientPump:
                 self._send_gateway(ex, <const char*>b.data + start, b.n - start)
         if self.writer != NULL and loop.wr.n:
             self._queue_writer(loop.wr, _now())
-        if loop.rt_n and PyDict_Size(self.sessions) > 1:
-            self.engine._route_to_others(self.c_rid)
+        if loop.n_routed and PyDict_Size(self.sessions) > 1:
+            self.engine._route_to_others(self.last_routing_id)
         return 0
 
     cdef int _queue_writer(self, OutBuf b, int64_t now) except -1:
@@ -465,11 +465,6 @@ cdef class ClientPump:
         """Send the pending writer records now (shutdown)."""
         if self.writer != NULL:
             self._send_writer()
-
-    # ------------------------------------------------------------------------- cache
-    def forget(self):
-        """Drop the cached last sender (the next message looks its session up)."""
-        self.c_sess = None
 
 
 def bare_echo(sock, bytes reply):

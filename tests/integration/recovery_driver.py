@@ -1,5 +1,6 @@
-"""A small engine stand-in for the crash tests: recover from the journal, then apply the
-deterministic workload, journaling and committing each input BEFORE acknowledging it on stdout.
+"""A small engine for the crash tests: the real engine loop without sockets recovers from the
+journal, then applies the deterministic workload, journaling and committing each input BEFORE
+acknowledging it on stdout.
 
 ``python tests/integration/recovery_driver.py JOURNAL_DIR SEED SNAPSHOT_EVERY``
 prints ``A <step>`` after each commit (the acknowledgement) until killed.
@@ -24,15 +25,12 @@ def main() -> None:
     step = (res.extra.get("step", 0) + res.inputs) if res else 0
     w = Workload(core, seed=seed, step=step, event_seq=res.last_event_seq if res else 0)
     j = Journal(jdir, durability="group", group_us=200)
+    w.engine.loop.set_journal(j)
     out = sys.stdout
     out.write(f"R {step}\n")
     out.flush()
     while True:
-        kind, ts, payload = w.next_input()
-        j.append_input(kind, ts, payload)
-        for e in w.apply(kind, ts, payload):
-            j.append_event(e)
-        j.commit()
+        w.apply(*w.next_input())  # journaled and committed by the loop
         out.write(f"A {w.step}\n")
         out.flush()
         if snap_every and w.step % snap_every == 0:

@@ -3,6 +3,7 @@ journaling process many times (real subprocesses)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import subprocess
@@ -14,7 +15,9 @@ import pytest
 
 from benchmarks.journal_workload import Workload, make_core, state_of
 from bindings.wire import records as wire
+from bindings.wire.spec import MsgType
 from oms_core import recovery as R
+from oms_core.engine.offline import apply_live, offline_engine
 from oms_core.enums import Limit
 from oms_core.journal import EVENT, Journal, JournalGapError, JournalReader, list_segments
 
@@ -67,21 +70,20 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
     jdir = str(tmp_path)
     core = make_core()
     core.set_limit(0, Limit.CHECK_BALANCE, 1)  # a spot account: its balances are compared
-    d = R.ReplayDispatcher(core)
     j = Journal(jdir, durability="os")
+    engine = offline_engine(core, journal=j)
+    apply = functools.partial(apply_live, engine)  # journaled and committed by the loop
     ids = []
     for cl in (1, 2):
         rec = wire.encode("NEW_ORDER", client_order_id=cl, price=5_000_000, quantity=1000,
                           account=0, strategy=1, instrument=0, side=1, order_type=2, tif=1)
-        j.append_input(3, 10 + cl, rec)
-        code, oid = d.apply(3, 10 + cl, rec)
-        j.commit()
-        assert code == 0
+        (answer,) = [wire.decode(e) for e in apply(3, 10 + cl, rec)
+                     if wire.decode(e).msg_type in (MsgType.ACK, MsgType.REJECT)]
+        assert answer.msg_type == MsgType.ACK
+        oid = answer.order_id
         ids.append(oid)
         ack = wire.encode("GW_EXEC_REPORT", order_id=oid, exec_type=1, account=0)
-        j.append_input(131, 20 + cl, ack)
-        d.apply(131, 20 + cl, ack)
-        j.commit()
+        apply(131, 20 + cl, ack)
     view = R.GatewayView(
         account=0, instrument_ids={0},
         open_orders=[R.VenueOrder(ids[0], 77, 400, 600)],
@@ -89,7 +91,7 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
         balances={0: 1}, traded_assets={0, 1})
     gate = R.TradingGate([0])
     assert not gate.open
-    rep = R.reconcile(core, view, 100, d.apply, journal=j, live_order_ids=ids)
+    rep = R.reconcile(core, view, 100, apply, live_order_ids=ids)
     gate.reconciled(0)
     assert gate.open
     assert rep.booked_fills == [555]
@@ -98,7 +100,7 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
     assert core.order(ids[0])["filled"] == 400
     assert core.order(ids[1])["status"] == 7  # CANCELED
     # reconciling again changes nothing: the fill is a duplicate now
-    rep2 = R.reconcile(core, view, 101, d.apply, journal=j, live_order_ids=ids)
+    rep2 = R.reconcile(core, view, 101, apply, live_order_ids=ids)
     assert rep2.booked_fills == [] and rep2.closed_unknown == []
     R.admin_override(R.TradingGate([5]), j, 102, "ops", "venue down")
     j.close()
@@ -114,7 +116,7 @@ def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> 
 
 @pytest.mark.slow
 def test_kill9_engine_many_times_state_equals_acknowledged_replay(tmp_path) -> None:
-    """The journal + ReplayDispatcher path alone, in a small stand-in process
+    """The journal + the engine loop without sockets, in a small process
     (tests/integration/recovery_driver.py). The real engine process is killed in
     tests/integration/test_recovery_engine.py."""
     jdir = str(tmp_path / "journal")

@@ -134,7 +134,7 @@ def test_trading_gate_halts_until_admin_resume(tmp_path: Path) -> None:
     t.pump(time.monotonic() + 5, lambda: len(acked) < 2)
     t.close()
     e.kill9()
-    e = Engine(cfg, jdir, "--trading-gate").start()
+    e = Engine(cfg, jdir).start()  # the gate is the default after a restart
     try:
         t = Trader(ctx, e.endpoints["client"], acked, 100, per_frame=1, window=1)
         t.pump(time.monotonic() + 5, lambda: not t.rejected)

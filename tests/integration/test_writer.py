@@ -15,6 +15,7 @@ import zmq
 
 from benchmarks.journal_workload import Workload, make_core
 from oms_core.journal import EVENT, Journal, JournalReader
+from writer.store import TABLES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,8 +48,7 @@ def _db_counts(db: str) -> tuple[int, int, int, int]:
     n_exec, n_distinct = con.execute(
         "SELECT count(*), count(DISTINCT seq) FROM executions").fetchone()
     total = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("orders", "executions", "positions", "acks", "risk_rejects",
-                          "alerts"))
+                for t in sorted(set(TABLES.values())))  # every event table
     con.close()
     return last, n_exec, n_distinct, total
 

@@ -11,15 +11,18 @@ per-account merge of several venues' answers), on a real core and a real journal
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType
 from oms_core import recovery as R
 from oms_core.core import OmsCore
+from oms_core.engine.offline import apply_live, offline_engine
 from oms_core.engine.startup import _balance_views
 from oms_core.enums import Alert, Limit, OrderType, Side, TimeInForce
 from oms_core.journal import Journal, JournalReader
+from oms_core.recovery import ApplyFn
 
 USDT, BTC, BNB = 0, 1, 2
 E8 = 10**8
@@ -42,19 +45,20 @@ def _core(check_balance: bool) -> OmsCore:
     return c
 
 
-def _resting_buy(core: OmsCore, d: R.ReplayDispatcher, j: Journal) -> int:
-    """A resting buy of 0.01 BTC at 50,000 (locks 500 USDT on a spot account)."""
+def _resting_buy(core: OmsCore, j: Journal | None) -> tuple[int, ApplyFn]:
+    """A resting buy of 0.01 BTC at 50,000 (locks 500 USDT on a spot account), through the
+    engine loop (journaled when ``j`` is given); the loop's live apply path for what follows."""
+    apply = functools.partial(apply_live, offline_engine(core, journal=j))
     rec = wire.encode("NEW_ORDER", client_order_id=1, price=5_000_000, quantity=1000,
                       account=0, strategy=1, instrument=0, side=Side.BUY,
                       order_type=OrderType.LIMIT, tif=TimeInForce.GTC)
-    j.append_input(MsgType.NEW_ORDER, 10, rec)
-    code, oid = d.apply(MsgType.NEW_ORDER, 10, rec)
-    assert code == 0
-    ack = wire.encode("GW_EXEC_REPORT", order_id=oid, exec_type=1, account=0)
-    j.append_input(MsgType.GW_EXEC_REPORT, 11, ack)
-    d.apply(MsgType.GW_EXEC_REPORT, 11, ack)
-    j.commit()
-    return oid
+    (ack,) = [a for a in map(wire.decode, apply(MsgType.NEW_ORDER, 10, rec))
+              if a.msg_type in (MsgType.ACK, MsgType.REJECT)]
+    assert ack.msg_type == MsgType.ACK
+    oid = ack.order_id
+    apply(MsgType.GW_EXEC_REPORT, 11,
+          wire.encode("GW_EXEC_REPORT", order_id=oid, exec_type=1, account=0))
+    return oid, apply
 
 
 def _view(oid: int, balances: dict[int, int]) -> R.GatewayView:
@@ -72,13 +76,12 @@ def _alerts(jdir: Path) -> list[object]:
 
 def test_account_without_balance_check_never_alerts_nor_changes(tmp_path: Path) -> None:
     core = _core(check_balance=False)
-    d = R.ReplayDispatcher(core)
     j = Journal(str(tmp_path), durability="os")
-    oid = _resting_buy(core, d, j)
+    oid, apply = _resting_buy(core, j)
     before = {a: core.balance(0, a) for a in (USDT, BTC, BNB)}
     # the venue's wallet differs in every asset (the engine keeps trades in positions)
     rep = R.reconcile(core, _view(oid, {USDT: 7 * E8, BTC: 3 * E8, BNB: 5 * E8}), 20,
-                      d.apply, journal=j, live_order_ids=[oid])
+                      apply, live_order_ids=[oid])
     j.close()
     assert rep.balance_diffs == [] and rep.adopted == [] and rep.alerts == []
     assert sorted(a for _, a, _ in rep.untracked) == [USDT, BTC, BNB]
@@ -88,14 +91,13 @@ def test_account_without_balance_check_never_alerts_nor_changes(tmp_path: Path) 
 
 def test_spot_account_equal_balances_incl_locked_do_not_alert(tmp_path: Path) -> None:
     core = _core(check_balance=True)
-    d = R.ReplayDispatcher(core)
     j = Journal(str(tmp_path), durability="os")
-    oid = _resting_buy(core, d, j)
+    oid, apply = _resting_buy(core, j)
     total, locked = core.balance(0, USDT)
     assert locked == 500 * E8 and total == 1_000 * E8  # total counts the locked part
     # the venue: free 500 + locked 500 USDT, 1 BTC
-    rep = R.reconcile(core, _view(oid, {USDT: 1_000 * E8, BTC: E8}), 20, d.apply,
-                      journal=j, live_order_ids=[oid])
+    rep = R.reconcile(core, _view(oid, {USDT: 1_000 * E8, BTC: E8}), 20, apply,
+                      live_order_ids=[oid])
     j.close()
     assert rep.balance_diffs == [] and rep.alerts == [] and rep.adopted == []
     assert _alerts(tmp_path) == []
@@ -103,12 +105,11 @@ def test_spot_account_equal_balances_incl_locked_do_not_alert(tmp_path: Path) ->
 
 def test_spot_account_real_difference_alerts_other_asset_adopted(tmp_path: Path) -> None:
     core = _core(check_balance=True)
-    d = R.ReplayDispatcher(core)
     j = Journal(str(tmp_path), durability="os")
-    oid = _resting_buy(core, d, j)
+    oid, apply = _resting_buy(core, j)
     # someone withdrew 100 USDT at the venue; BNB (fee asset, not traded here) is held there
-    rep = R.reconcile(core, _view(oid, {USDT: 900 * E8, BTC: E8, BNB: 2 * E8}), 20, d.apply,
-                      journal=j, live_order_ids=[oid])
+    rep = R.reconcile(core, _view(oid, {USDT: 900 * E8, BTC: E8, BNB: 2 * E8}), 20, apply,
+                      live_order_ids=[oid])
     j.close()
     assert rep.balance_diffs == [(0, USDT, 1_000 * E8, 900 * E8)]
     assert core.balance(0, USDT)[0] == 1_000 * E8  # a difference alerts, changes nothing
@@ -123,9 +124,9 @@ def test_spot_account_real_difference_alerts_other_asset_adopted(tmp_path: Path)
     assert again.balance(0, BNB) == (2 * E8, 0)
     assert again.balance(0, USDT) == core.balance(0, USDT)
     # reconciling again: BNB is equal now, nothing more is adopted
-    d2 = R.ReplayDispatcher(again)
     rep2 = R.reconcile(again, _view(oid, {USDT: 1_000 * E8, BTC: E8, BNB: 2 * E8}), 30,
-                       d2.apply, live_order_ids=[oid])
+                       functools.partial(apply_live, offline_engine(again)),
+                       live_order_ids=[oid])
     assert rep2.adopted == [] and rep2.balance_diffs == []
 
 
