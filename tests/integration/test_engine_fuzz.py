@@ -20,7 +20,7 @@ import zmq
 from bindings.client import OmsClient, OmsTimeout
 from bindings.security import CurveClientKeys, generate_keypair, write_keypair
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, QueryKind
+from bindings.wire.spec import ANY_ID, HEADER_SIZE, MAX_RECORDS_PER_FRAME, QueryKind
 from oms_core.engine.process import EngineProcess, base_config
 from oms_core.enums import Side
 
@@ -86,6 +86,20 @@ def _frames(n: int, seed: int):  # type: ignore[no-untyped-def]
             yield bytes(b)
 
 
+def _ends_reply(msg: zmq.Frame) -> int:
+    """1 when ``msg`` is the last (or only) message of the engine's reply to one frame; 0 for
+    a message the engine cut at MAX_RECORDS_PER_FRAME records, whose reply goes on in the next
+    message (a mass cancel of thousands of open orders answers with more records than that)."""
+    buf = msg.buffer
+    if len(buf) < MAX_RECORDS_PER_FRAME * HEADER_SIZE:
+        return 1
+    n = off = 0
+    while off < len(buf):
+        off += wire.decode_header(buf, off).length
+        n += 1
+    return int(n < MAX_RECORDS_PER_FRAME)
+
+
 def _state(c: OmsClient) -> list:
     out = []
     for acct in (1, 2):
@@ -131,20 +145,21 @@ def _run(tmp: Path, n: int) -> None:
             s.setsockopt(zmq.SNDHWM, 10_000)
             CurveClientKeys(fuzz.public, fuzz.secret, server.public).apply(s)
             s.connect(ep)
-            sent = answered = 0
+            sent = answered = received = 0
             t0 = time.monotonic()
             for f in _frames(n, 1234):
                 s.send(f)
                 sent += 1
                 while s.poll(0):
-                    s.recv(copy=False)
-                    answered += 1
+                    answered += _ends_reply(s.recv(copy=False))
+                    received += 1
             end = time.monotonic() + 120
             while answered < sent and time.monotonic() < end:  # every frame gets an answer
                 if s.poll(200):
-                    s.recv(copy=False)
-                    answered += 1
-            print(f"fuzz: {sent} frames in {time.monotonic() - t0:.1f} s, {answered} answers")
+                    answered += _ends_reply(s.recv(copy=False))
+                    received += 1
+            print(f"fuzz: {sent} frames in {time.monotonic() - t0:.1f} s, {answered} answers "
+                  f"in {received} messages")
             assert answered == sent
         finally:
             ctx.destroy(0)
