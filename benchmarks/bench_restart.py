@@ -79,7 +79,10 @@ def config(tmp: Path) -> dict[str, Any]:
     return {
         "engine": {"client": ep("client"), "public": ep("pub"), "writer": ep("writer"),
                    "gateway_events": ep("gw-events"), "gateway_md": ep("gw-md"),
-                   "security": False, "heartbeat_ms": 1000, "timer_ms": 20},
+                   "security": False, "heartbeat_ms": 1000, "timer_ms": 20,
+                   # no periodic mark-to-market: it revalues unrealized P&L on the clock, so
+                   # the state compared across kill -9 would move while the driver is idle
+                   "mark_to_market_ms": 0},
         "assets": [{"id": 1, "name": "BTC", "precision": 8},
                    {"id": 2, "name": "USDT", "precision": 8},
                    {"id": 3, "name": "ETH", "precision": 8}],
