@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bindings.wire.spec import SignalMode
 from oms_core.config import load_config
-from oms_core.signals import InstrumentSpec, MarketState, Signal, SignalKind, plan_signal
+from oms_core.signals import InstrumentSpec, MarketState, Signal, plan_signal
 from replay import run_paper, run_replay
 from replay.data import SIGNAL_SCHEMA, generate_minute_bars
 
@@ -136,7 +137,7 @@ def baseline(cfg, bars: pa.Table, sigs: pa.Table) -> tuple[float, int]:
             for acct, params in followers[strat]:
                 key = (acct, strat, inst)
                 p = pos.get(key, 0)
-                plan = plan_signal(Signal(strat, inst, SignalKind(kind), value, ts), params,
+                plan = plan_signal(Signal(strat, inst, SignalMode(kind), value, ts), params,
                                    specs[inst], MarketState(o, prev.get(inst, o)), p,
                                    cash[acct])
                 for it in plan.intents:

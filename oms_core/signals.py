@@ -39,11 +39,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bindings.wire.spec import SignalMode
 from oms_core.enums import REJECT_REASONS, OrderType, Reject, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClOrdIds", "ClientAnswer", "InstrumentSpec", "MarketState", "OrderIntent", "Plan",
-    "Signal", "SignalKind", "apply_signal", "instrument_spec", "plan_signal", "volatility_ppb",
+    "Signal", "apply_signal", "instrument_spec", "plan_signal", "volatility_ppb",
 ]
 
 PPM = 1_000_000
@@ -59,17 +59,11 @@ PPB = 1_000_000_000
 NS_PER_DAY = 86_400 * PPB
 
 
-class SignalKind(IntEnum):
-    DIRECTION = 1  # value is -1, 0 or 1
-    TARGET_QTY = 2  # value is a raw quantity, signed
-    TARGET_WEIGHT = 3  # value is parts per million of the client's balance, signed
-
-
 @dataclass(frozen=True, slots=True)
 class Signal:
     strategy: int
     instrument: int
-    kind: SignalKind
+    kind: SignalMode
     value: int
     ts: int = 0  # nanoseconds; when the signal was made
 
@@ -275,7 +269,7 @@ def plan_signal(signal: Signal, params: OrderParams, inst: InstrumentSpec,
     """
     ref = market.open if params.entry_ref == "open" else market.prev_close
     kind, value = signal.kind, signal.value
-    if kind == SignalKind.DIRECTION and value not in (-1, 0, 1):
+    if kind == SignalMode.DIRECTION and value not in (-1, 0, 1):
         return _rejected(Reject.INVALID_SIDE, f"direction must be -1, 0 or 1, got {value}")
     if value == 0:  # flatten
         if position == 0:
@@ -287,7 +281,7 @@ def plan_signal(signal: Signal, params: OrderParams, inst: InstrumentSpec,
                          f"no {'open' if params.entry_ref == 'open' else 'previous close'} "
                          "price for the instrument")
     vol = market.vol_ppb
-    if kind == SignalKind.DIRECTION and single_entry:
+    if kind == SignalMode.DIRECTION and single_entry:
         if value == 1:
             qty, code, reason = _size(params, inst, ref, balance, vol)
             if code != Reject.OK:
@@ -301,7 +295,7 @@ def plan_signal(signal: Signal, params: OrderParams, inst: InstrumentSpec,
         # nothing held: a single-entry position is long only, so -1 leaves it flat
         return Plan(cancel_first=True, reason="already flat")
     # -- the target position
-    if kind == SignalKind.DIRECTION:
+    if kind == SignalMode.DIRECTION:
         if value < 0 and params.long_only:
             target = 0
         else:
@@ -309,12 +303,12 @@ def plan_signal(signal: Signal, params: OrderParams, inst: InstrumentSpec,
             if code != Reject.OK:
                 return _rejected(code, reason)
             target = value * qty
-    elif kind == SignalKind.TARGET_QTY:
+    elif kind == SignalMode.TARGET_QTY:
         target = value
         if abs(target) % inst.lot:
             return _rejected(Reject.QUANTITY_NOT_LOT_MULTIPLE,
                              f"target {target} is not a multiple of the lot {inst.lot}")
-    elif kind == SignalKind.TARGET_WEIGHT:
+    elif kind == SignalMode.TARGET_WEIGHT:
         mag = _floor_to(balance * abs(value) // (PPM * ref * inst.notional_mult), inst.lot)
         target = mag if value > 0 else -mag
     else:

@@ -7,7 +7,7 @@ raw fixed-point integers:
   ``low``, ``close`` (int64 raw prices), ``volume`` (int64 raw quantity); sorted by
   (ts, instrument).
 * signals: ``ts`` (int64 ns), ``strategy`` (int32 id), ``instrument`` (int32 id), ``kind``
-  (int8, :class:`oms_core.signals.SignalKind`), ``value`` (int64); sorted by ts, file order
+  (int8, :class:`bindings.wire.spec.SignalMode`), ``value`` (int64); sorted by ts, file order
   kept among equal times.
 
 Decimal prices in a file (strings, or Parquet decimals) are converted exactly at the given
@@ -33,6 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from bindings.wire.spec import SignalMode
+
 __all__ = [
     "BAR_SCHEMA", "SIGNAL_SCHEMA", "DataError", "generate_minute_bars", "load_bars", "load_signals",
     "write_bars",
@@ -48,7 +50,7 @@ SIGNAL_SCHEMA = pa.schema([
     ("ts", pa.int64()), ("strategy", pa.int32()), ("instrument", pa.int32()),
     ("kind", pa.int8()), ("value", pa.int64()),
 ])
-SIGNAL_KINDS = {"direction": 1, "target_qty": 2, "target_weight": 3}
+SIGNAL_KINDS = {mode.name.lower(): int(mode) for mode in SignalMode}
 
 
 class DataError(ValueError):
@@ -335,17 +337,18 @@ def load_signals(path: str | Path, strategies: Mapping[str, int] | None = None,
             kind = kcol.to_numpy().astype(np.int8)
         else:
             kind = _ids(p, t, "kind", "kind", SIGNAL_KINDS).astype(np.int8)
-        if np.any((kind < 1) | (kind > 3)):
-            raise DataError(f"{p}: column 'kind' must be 1, 2 or 3")
+        if not np.all(np.isin(kind, list(SIGNAL_KINDS.values()))):
+            raise DataError(f"{p}: column 'kind' must be one of "
+                            f"{', '.join(map(str, SIGNAL_KINDS.values()))}")
     else:
         kind = np.ones(t.num_rows, dtype=np.int8)
-    bad = (kind == 1) & ((value < -1) | (value > 1))
+    bad = (kind == SignalMode.DIRECTION) & ((value < -1) | (value > 1))
     if np.any(bad):
         raise DataError(f"{p}: column 'value': direction signals must be -1, 0 or 1 "
                         f"(row {int(np.argmax(bad))})")
-    if decimal_values is not None and np.any((kind != 2) & decimal_values):
+    if decimal_values is not None and np.any((kind != SignalMode.TARGET_QTY) & decimal_values):
         raise DataError(f"{p}: column 'value': only target_qty signals take decimals (row "
-                        f"{int(np.argmax((kind != 2) & decimal_values))})")
+                        f"{int(np.argmax((kind != SignalMode.TARGET_QTY) & decimal_values))})")
     order = np.argsort(ts, kind="stable")
     cols = {"ts": ts, "strategy": strategy, "instrument": inst, "kind": kind, "value": value}
     arrays = [pa.array(cols[f.name][order], type=f.type) for f in SIGNAL_SCHEMA]

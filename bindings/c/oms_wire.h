@@ -284,6 +284,7 @@ enum oms_scope {
 enum oms_signal {
     OMS_SIGNAL_DIRECTION = 1,
     OMS_SIGNAL_TARGET_QTY = 2,
+    OMS_SIGNAL_TARGET_WEIGHT = 3,
 };
 enum oms_exec {
     OMS_EXEC_ACK = 1,
@@ -535,7 +536,7 @@ _Static_assert(offsetof(oms_new_oco_t, _pad0) == 113, "oms_new_oco_t._pad0");
 /* SIGNAL (type 9, client->engine, 64 bytes). Strategy signal; the engine turns it into orders toward the target. Answer: one ACK / REJECT row per client that follows the strategy (flag QUERY_ROW, same request_id, cmd_type SIGNAL, account = the client's), then the ACK (a client traded) or the REJECT (the first client's code, or why the whole signal was refused). */
 typedef struct oms_signal_t {
     oms_hdr_t hdr;                    /* offset 0, 32 bytes */
-    int64_t value;                      /* +32: DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw */
+    int64_t value;                      /* +32: DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw; TARGET_WEIGHT: signed ppm of the client's balance */
     int64_t price;                      /* +40: limit price for the resulting order, raw (0: market) */
     uint32_t account;                   /* +48: account id */
     uint32_t strategy;                  /* +52: strategy id */

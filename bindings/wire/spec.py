@@ -159,6 +159,9 @@ class Scope(IntEnum):
 class SignalMode(IntEnum):
     DIRECTION = 1  # value in {-1, 0, 1}: short / flat / long by the strategy's configured size
     TARGET_QTY = 2  # value is the signed target position, raw quantity
+    # value is the signed target weight, parts per million of each following client's balance
+    # (sized per client by oms_core.signals with the engine's [oms] configuration)
+    TARGET_WEIGHT = 3
 
 
 class ExecType(IntEnum):
@@ -436,7 +439,8 @@ _DEFS: list[tuple[MsgType, str, str, list[Field]]] = [
      "REJECT row per client that follows the strategy (flag QUERY_ROW, same request_id, "
      "cmd_type SIGNAL, account = the client's), then the ACK (a client traded) or the "
      "REJECT (the first client's code, or why the whole signal was refused).", [
-        F("value", "i64", "DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw"),
+        F("value", "i64", "DIRECTION: -1/0/1; TARGET_QTY: signed target position, raw; "
+                           "TARGET_WEIGHT: signed ppm of the client's balance"),
         F("price", "i64", "limit price for the resulting order, raw (0: market)"),
         _ACC, _STRAT, _INST,
         F("mode", "u8", "SignalMode"),

@@ -278,6 +278,7 @@ cdef extern from "oms_wire.h" nogil:
     enum:
         OMS_SIGNAL_DIRECTION
         OMS_SIGNAL_TARGET_QTY
+        OMS_SIGNAL_TARGET_WEIGHT
 
     enum:
         OMS_EXEC_ACK

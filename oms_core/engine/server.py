@@ -84,6 +84,7 @@ _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
 _POLLIN = zmq.POLLIN
 _MAX_BATCH = 256  # frames taken from one socket before looking at the others
+_SIGNAL_MODES = frozenset(SignalMode)  # a SIGNAL of another mode is refused
 _HDR_TYPE_LEN = struct.Struct("<HH")  # msg_type, length at offset 4 of a record header
 
 
@@ -930,10 +931,10 @@ class Engine:
         publisher's answer (its request_id, flag QUERY_ROW) sent ahead of the reply."""
         from dataclasses import replace
 
-        from oms_core.signals import MarketState, Signal, SignalKind, apply_signal
+        from oms_core.signals import MarketState, Signal, apply_signal
 
         oms = self.cfg.oms
-        if rec.mode not in (1, 2, 3):
+        if rec.mode not in _SIGNAL_MODES:
             return ColdAnswer(int(Reject.INVALID_ORDER_TYPE), account=rec.account)
         if rec.account != ANY_ID:
             only = [c for c in oms.clients.values()
@@ -950,7 +951,7 @@ class Engine:
         if rec.price:  # the publisher's own price is the reference of its signal
             market = MarketState(ref, ref)
         answers = apply_signal(
-            self.core, oms, Signal(rec.strategy, rec.instrument, SignalKind(rec.mode),
+            self.core, oms, Signal(rec.strategy, rec.instrument, SignalMode(rec.mode),
                                    rec.value, ts),
             market, closes=closes, ts=ts, cl_ids=_EngineClOrdIds(self.loop),
             shard=self.cfg.shard)

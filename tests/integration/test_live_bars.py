@@ -22,14 +22,13 @@ from test_client_engine import _quote_until_heard
 
 from bindings.client import OmsClient
 from bindings.wire import records as wire
-from bindings.wire.spec import MdFlag, MsgType
+from bindings.wire.spec import MdFlag, MsgType, SignalMode
 from oms_core.bars_ref import BarsRef
 from oms_core.config import load_config
 from oms_core.journal import INPUT, JournalReader
 from oms_core.signals import (
     MarketState,
     Signal,
-    SignalKind,
     instrument_spec,
     plan_signal,
     volatility_ppb,
@@ -106,7 +105,7 @@ def _expected(cfg: Path, view: Any, sig_ts: int) -> dict[str, Any]:
     for name in ("alice", "bob"):
         client = oms.clients[name]
         vol = volatility_ppb(view.closes, client.orders.vol_window)
-        plan = plan_signal(Signal(0, BTC, SignalKind.DIRECTION, 1, sig_ts), client.orders,
+        plan = plan_signal(Signal(0, BTC, SignalMode.DIRECTION, 1, sig_ts), client.orders,
                            inst, MarketState(view.open, view.prev_close, vol), 0,
                            client.cash["USDT"], oms.strategies["trend"].single_entry)
         assert plan.intents, (name, plan)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bindings.wire.spec import SignalMode
 from oms_core.config import OrderParams, build_core, load_config, parse_config
 from oms_core.enums import KillMode, OrderStatus, OrderType, Reject, Side, TimeInForce
 from oms_core.signals import (
@@ -15,14 +16,13 @@ from oms_core.signals import (
     InstrumentSpec,
     MarketState,
     Signal,
-    SignalKind,
     apply_signal,
     instrument_spec,
     plan_signal,
     volatility_ppb,
 )
 
-D, Q, W = SignalKind.DIRECTION, SignalKind.TARGET_QTY, SignalKind.TARGET_WEIGHT
+D, Q, W = SignalMode.DIRECTION, SignalMode.TARGET_QTY, SignalMode.TARGET_WEIGHT
 # price 2 decimals, qty 4 decimals, quote asset 8 decimals: notional_mult 100
 INST = InstrumentSpec(id=0, tick=1, lot=10, min_qty=10, max_qty=10**8, notional_mult=100)
 MKT = MarketState(open=100_00, prev_close=99_50, vol_ppb=10_000_000)  # 1% per bar
@@ -30,7 +30,7 @@ BAL = 10_000 * 10**8  # 10 000 USDT
 FIXED = OrderParams(long_only=False, sizing="fixed", fixed_qty={0: 5_000})  # 0.5
 
 
-def sig(kind: SignalKind, value: int) -> Signal:
+def sig(kind: SignalMode, value: int) -> Signal:
     return Signal(strategy=1, instrument=0, kind=kind, value=value, ts=10)
 
 
