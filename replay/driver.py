@@ -48,7 +48,6 @@ from writer.store import Store, export_parquet
 
 __all__ = ["ReplayResult", "Replayer", "run_replay"]
 
-ADMIN = int(Role.ADMIN)
 NS_PER_DAY = 86_400_000_000_000
 
 HEADER = struct.Struct("<HBBHHQQq")  # the wire record header (bindings/wire/spec.py)
@@ -197,13 +196,13 @@ class Replayer:
 
     def _input(self, kind: int, payload: bytes) -> None:
         lp = self.loop
-        lp.begin(ADMIN, EVERY, NOBODY, False)
+        lp.begin(Role.ADMIN, EVERY, NOBODY, False)
         lp.apply_input(kind, self.clock, payload, False)
         self._collect()
 
     def _gateway(self, frame: Any) -> None:
         lp = self.loop
-        lp.begin(ADMIN, EVERY, NOBODY, False)
+        lp.begin(Role.ADMIN, EVERY, NOBODY, False)
         lp.on_gateway_frame(frame, self.clock)
         self._collect()
 

@@ -115,7 +115,6 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
 
 
 GATE_MARK = 0x5245434F4E  # ADMIN ``value`` of the gate's own KILL / RESUME ("RECON")
-ROLE_ADMIN = int(Role.ADMIN)
 
 
 class ReconState:
@@ -190,7 +189,7 @@ def _live_apply(engine: Any, kind: int, ts: int, payload: bytes, audited: bool =
     """Apply one input through the engine's live path: journaled, events sent after commit;
     ``audited``: a command the engine gives itself, in the audit trail as AUDIT_ENGINE's."""
     loop = engine.loop
-    loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
+    loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
     if audited:
         loop.set_sender(AUDIT_ENGINE.encode())
     loop.apply_input(kind, ts, payload, False)
@@ -772,7 +771,7 @@ def _normal_gateway_record(engine: Any, raw: bytes) -> None:
     if begin is not None:  # as the gateway that sent it (security on)
         begin()
     else:
-        loop.begin(ROLE_ADMIN, EVERY, NOBODY, False)
+        loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
     loop.on_gateway_frame(raw, time.time_ns())
     engine._flush(None)
 
