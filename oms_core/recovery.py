@@ -55,7 +55,9 @@ _TERMINAL = {int(s) for s in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderSta
 # Snapshots
 # ---------------------------------------------------------------------------------------------
 
-_SNAP_MAGIC = b"OMSSNAP1"
+# the file's own magic, distinct from the magic of the core body inside it
+# (``oms_core.core.SNAPSHOT_MAGIC``): a file headed by any other is unreadable and skipped
+SNAPSHOT_FILE_MAGIC = b"OMSSNPF1"
 _SNAP_HDR = struct.Struct("<8sQQQQI4x")  # magic, journal seq, event seq, core len, extra len, crc
 
 
@@ -88,7 +90,7 @@ def write_snapshot_bytes(journal_dir: str, body: bytes, seq: int, event_seq: int
     path = os.path.join(journal_dir, snapshot_name(seq))
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(_SNAP_HDR.pack(_SNAP_MAGIC, seq, event_seq, len(body), len(ext), crc))
+        f.write(_SNAP_HDR.pack(SNAPSHOT_FILE_MAGIC, seq, event_seq, len(body), len(ext), crc))
         f.write(body)
         f.write(ext)
         f.flush()
@@ -109,7 +111,7 @@ def read_snapshot(path: str) -> Snapshot:
     if len(data) < _SNAP_HDR.size:
         raise ValueError(f"snapshot {path} is truncated")
     magic, seq, event_seq, n_core, n_extra, crc = _SNAP_HDR.unpack_from(data)
-    if magic != _SNAP_MAGIC or len(data) != _SNAP_HDR.size + n_core + n_extra:
+    if magic != SNAPSHOT_FILE_MAGIC or len(data) != _SNAP_HDR.size + n_core + n_extra:
         raise ValueError(f"snapshot {path} has a bad header or length")
     body = data[_SNAP_HDR.size:]
     if crc32c_bytes(body) != crc:
@@ -564,7 +566,7 @@ __all__ = [
     "RECON_MISSED_FILL",
     "RECON_NO_ANSWER", "RECON_UNKNOWN_FILL", "RECON_VENUE_ONLY", "alert_record",
     "KIND_START_OF_DAY", "KIND_TIMER", "GatewayView", "JournalVersionError", "ReconReport",
-    "RecoveryResult",
+    "RecoveryResult", "SNAPSHOT_FILE_MAGIC",
     "Snapshot", "TradingGate", "VenueFill", "VenueOrder", "adopt_balance",
     "admin_override", "balance_record", "reconcile_balances", "tracks_balances",
     "list_snapshots", "prune", "read_snapshot", "reconcile", "recover", "write_snapshot",

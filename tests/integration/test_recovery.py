@@ -66,6 +66,33 @@ def test_damaged_snapshot_falls_back_and_missing_journal_is_a_gap(tmp_path) -> N
         R.recover(jdir, make_core())
 
 
+def test_snapshot_file_of_the_old_magic_is_skipped_for_a_full_replay(tmp_path) -> None:
+    """A snapshot file headed by ``OMSSNAP1`` (the magic the core's snapshot body still
+    carries, once shared by the file) is unreadable: recovery replays the whole journal."""
+    from oms_core.core import SNAPSHOT_MAGIC
+
+    jdir = str(tmp_path)
+    live = make_core()
+    w = Workload(live, seed=7)
+    j = Journal(jdir, durability="os")
+    w.run(600, j)
+    path = R.write_snapshot(jdir, live, j.committed_seq, j.last_event_seq, {"step": w.step})
+    w.run(400, j)
+    j.close()
+    with open(path, "rb") as f:
+        written = f.read(8)
+    with open(path, "r+b") as f:
+        f.write(b"OMSSNAP1")
+    with pytest.raises(ValueError, match="bad header"):
+        R.read_snapshot(path)
+    c = make_core()
+    res = R.recover(jdir, c)
+    assert res.snapshot is None and res.skipped_snapshots == [path]
+    assert res.inputs == 1000 and res.last_event_seq == w.event_seq
+    assert state_of(c, 1000) == state_of(live, 1000)
+    assert written == R.SNAPSHOT_FILE_MAGIC != SNAPSHOT_MAGIC == b"OMSSNAP1"
+
+
 def test_reconcile_closes_unknown_books_missed_fill_alerts_balance(tmp_path) -> None:
     jdir = str(tmp_path)
     core = make_core()
