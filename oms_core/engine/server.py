@@ -212,7 +212,7 @@ class Engine:
                          "bad_signal_frames": 0, "refused_gateway_frames": 0,
                          "refused_signal_frames": 0}
         self._gw_pending: dict[int, deque[bytes]] = {}
-        # reconciliation with the gateways (oms_core/engine/startup.py Reconciler): at start
+        # reconciliation with the gateways (oms_core/engine/reconcile.py Reconciler): at start
         # and with every new gateway process; None: never
         self.reconciler: Any = None
         # signals: one answer row per client, sent to the publisher before its
@@ -230,7 +230,7 @@ class Engine:
         self.loop.bars = self.bars
         # every engine applies the reconciliation inputs, so that replaying a journal in any
         # engine gives the same events as the run that wrote it
-        from oms_core.engine.startup import register_recon_handlers
+        from oms_core.engine.reconcile import register_recon_handlers
 
         self.recon = register_recon_handlers(self.loop, self.core)
 
