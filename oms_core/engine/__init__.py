@@ -16,7 +16,7 @@ _SOURCES = {
     "MemoryJournal": ".journal_mem",
     "KIND_AUDIT": ".kinds", "KIND_MARK_TO_MARKET": ".kinds",
     "KIND_START_OF_DAY": ".kinds", "KIND_TIMER": ".kinds",
-    "Engine": ".server", "orders_for_signal": ".server",
+    "Engine": ".server", "orders_for_signal": ".commands",
     "apply_live": ".offline", "offline_engine": ".offline",
 }
 

@@ -194,14 +194,9 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             journal.close()
             print(f"configuration refused: {e}", file=sys.stderr)
             return 2
-    if journal is not None:  # recovery, periodic snapshots, gate: oms_core/engine/startup.py
-        from .startup import (
-            SnapshottingJournal,
-            describe,
-            gate_after_restart,
-            reconcile_after_restart,
-            recover_engine,
-        )
+    if journal is not None:  # recovery, periodic snapshots: startup.py; gate: reconcile.py
+        from .reconcile import gate_after_restart, reconcile_after_restart
+        from .startup import SnapshottingJournal, describe, recover_engine
 
         journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
                                       args.snapshot_seconds)
@@ -241,7 +236,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         return 2
     print("LISTENING " + json.dumps(engine.endpoints), flush=True)
     if not args.no_reconcile:
-        from .startup import Reconciler
+        from .reconcile import Reconciler
 
         def reconciled(report: dict[str, Any]) -> None:
             print("RECONCILED " + json.dumps(report), flush=True)
@@ -249,7 +244,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         engine.reconciler = Reconciler(engine, args.reconcile_timeout, on_report=reconciled,
                                        unknown_after_s=args.unknown_reconcile_s)
     if res is not None and do_recon:
-        # after the journal, before any client is served: ask every gateway (startup.py);
+        # after the journal, before any client is served: ask every gateway (reconcile.py);
         # gateways that say hello later are asked while the engine runs
         reconcile_after_restart(engine, res, args.reconcile_timeout)
         if not engine.stopping:

@@ -52,7 +52,7 @@ def offline_engine(source: OmsCore | EngineConfig | dict[str, Any],
 def apply_live(engine: Engine, kind: int, ts: int, payload: bytes) -> list[bytes]:
     """Apply one input as the live engine does (journaled and committed when the engine has a
     journal) and return its event records in order; answers and sends are dropped."""
-    from .startup import _live_apply
+    from .reconcile import _live_apply
 
     _live_apply(engine, kind, ts, payload)
     return event_records(engine)

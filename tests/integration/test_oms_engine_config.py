@@ -39,7 +39,7 @@ def test_signal_gives_one_answer_per_client(tmp_path: Path) -> None:
     rec = wire.decode(wire.encode("SIGNAL", 1, 0, ts, value=1, price=0, account=ANY_ID,
                                   strategy=trend, instrument=eth, mode=1))
     seq = engine.loop.seq
-    code, oid, *_ = engine._signal(rec, ts)
+    code, oid, *_ = engine.commands.signal(rec, ts)
     assert code == 0 and oid
     # alice (1 ETH) and bob (2 ETH) each got an order; one answer record per client (the
     # core's own events are drained by the loop, which this direct call bypasses)
@@ -50,7 +50,7 @@ def test_signal_gives_one_answer_per_client(tmp_path: Path) -> None:
     # a signal that names one account acts for that client only
     rec = wire.decode(wire.encode("SIGNAL", 2, 0, ts + 1, value=-1, price=0, account=1,
                                   strategy=trend, instrument=eth, mode=1))
-    code, oid, *_ = engine._signal(rec, ts + 1)
+    code, oid, *_ = engine.commands.signal(rec, ts + 1)
     assert code == 0 and oid
     assert engine.loop.seq == seq + 3  # only bob answered: the signal named his account
 
@@ -88,7 +88,7 @@ def test_signals_price_on_live_bars_of_the_strategy_interval(tmp_path: Path) -> 
     ts = t0 + minute + 2 * 10**9
     rec = wire.decode(wire.encode("SIGNAL", 1, 0, ts, value=1, price=0, account=ANY_ID,
                                   strategy=trend, instrument=eth, mode=1))
-    code, _, *_ = engine._signal(rec, ts)
+    code, _, *_ = engine.commands.signal(rec, ts)
     assert code == 0
     orders = {a: engine.core.order(engine.core.live_orders(a)[0]) for a in (0, 1)}
     assert orders[0]["price"] == 302_000  # alice: the open of the current bar

@@ -15,7 +15,7 @@ from oms_core.cli import halt_lines
 from oms_core.config import EngineConfig
 from oms_core.supervisor import ChildSpec, Supervisor, ask_status, free_port
 
-# what a restarted engine reports after reconciling (oms_core/engine/startup.py: report())
+# what a restarted engine reports after reconciling (oms_core/engine/reconcile.py: report())
 REPORT = {"ok": False, "missing": [1], "why": {"1": "balance differs"}, "halted": True,
           "reports": {"1": {"booked_fills": [7001], "closed": [7002],
                             "balance_diffs": [[3, 2, 123456789000, 987654321000]],

@@ -18,7 +18,7 @@ from oms_core.engine.kinds import (
     KIND_TIMER,
 )
 from oms_core.engine.loop import ColdAnswer, EngineLoop
-from oms_core.engine.startup import GATE_MARK
+from oms_core.engine.reconcile import GATE_MARK
 from oms_core.enums import KillMode
 
 CFG = {

@@ -19,7 +19,7 @@ from bindings.wire.spec import MsgType
 from oms_core import recovery as R
 from oms_core.core import OmsCore
 from oms_core.engine.offline import apply_live, offline_engine
-from oms_core.engine.startup import _balance_views
+from oms_core.engine.reconcile import _balance_views
 from oms_core.enums import Alert, Limit, OrderType, Side, TimeInForce
 from oms_core.journal import Journal, JournalReader
 from oms_core.recovery import ApplyFn
