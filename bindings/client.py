@@ -30,6 +30,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from bindings.decimals import to_raw
 from bindings.names import Names, Number
 from bindings.security import CurveClientKeys
 from bindings.wire.records import CODECS, FrameBuilder, WireFormatError, iter_frame
@@ -58,6 +59,8 @@ from oms_core.enums import (
     Side,
     TimeInForce,
 )
+
+_WEIGHT_DIGITS = 6  # TARGET_WEIGHT travels in parts per million of the balance
 
 # ---------------------------------------------------------------------------------------------
 # Results and errors
@@ -675,10 +678,12 @@ class _Commands:
                account: str | int | None = None, strategy: str | int | None = None) -> Any:
         """Send a strategy signal; return a :class:`SignalResult`, one answer per client.
 
-        ``value``: DIRECTION -1 / 0 / 1 (0 flattens), or TARGET_QTY a signed target
-        position (a decimal quantity). ``account``: the one client it is for (name or id);
-        without it, the client's own account, or every follower of the strategy (ANY_ID)
-        when the client has none.
+        ``value``: DIRECTION -1 / 0 / 1 (0 flattens); TARGET_QTY a signed target position
+        (a decimal quantity, or a raw int); TARGET_WEIGHT the signed share of each client's
+        balance to hold (a decimal fraction, ``"0.25"`` for a quarter, exact to one part per
+        million; or a raw int in parts per million). ``account``: the one client it is for
+        (name or id); without it, the client's own account, or every follower of the
+        strategy (ANY_ID) when the client has none.
         """
         s = self._s
         instrument = s.names.instrument(instrument)
@@ -686,6 +691,10 @@ class _Commands:
             if value not in (-1, 0, 1):
                 raise ValueError("DIRECTION signal value must be -1, 0 or 1")
             raw = int(value)
+        elif mode == SignalMode.TARGET_WEIGHT:
+            if isinstance(value, bool | float):
+                raise TypeError("a weight is a decimal string, a Decimal or a raw int (ppm)")
+            raw = value if isinstance(value, int) else to_raw(value, _WEIGHT_DIGITS)
         else:
             raw = s.qty(instrument, value)
         if account is None and s.account is None:

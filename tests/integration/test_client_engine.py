@@ -91,6 +91,15 @@ def test_signal_by_names_answers_one_per_client(desk: tuple[Path, Venue]) -> Non
         # a signal for one client, by name, with a decimal target quantity
         res = c.signal("BTCUSDT", "-0.05", mode=SignalMode.TARGET_QTY, account="carol")
         assert [(a.client, a.accepted) for a in res] == [("carol", True)]
+        assert venue.recv(is_new_order).quantity == 500
+        # a target weight as raw parts per million and as the decimal fraction: 1% of carol's
+        # 70,000 USDT at the signal's price 50,000 is 0.014 BTC, both ways
+        for weight in (10_000, "0.01"):
+            res = c.signal("BTCUSDT", weight, mode=SignalMode.TARGET_WEIGHT, price="50000.00",
+                           account="carol")
+            assert [(a.client, a.accepted) for a in res] == [("carol", True)], res
+            o = venue.recv(is_new_order)
+            assert (o.side, o.quantity) == (Side.BUY, 140), weight
         # a signal refused as a whole says why, with no per-client answers
         res = c.signal("BTCUSDT", 1, strategy=9)
         assert not res.ok and isinstance(res.reply, Rejected) and len(res) == 0
