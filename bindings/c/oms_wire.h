@@ -1186,6 +1186,23 @@ static inline int oms_role_may_send(uint32_t role, uint32_t msg_type) {
            ((may[role][msg_type >> 6] >> (msg_type & 63)) & 1) != 0;
 }
 
+/* Where a client command (msg_type < 64) carries its account, strategy and instrument:
+ * the byte offset of that u32 in the record, or -1 when the record has none. */
+static inline int oms_account_offset(uint32_t msg_type) {
+    static const int16_t at[64] = {-1, -1, -1, 80, 48, 72, 32, 112, 96, 48, 40, 40, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    return msg_type < 64 ? at[msg_type] : -1;
+}
+
+static inline int oms_strategy_offset(uint32_t msg_type) {
+    static const int16_t at[64] = {-1, -1, -1, 84, -1, -1, 36, 116, 100, 52, 44, 44, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    return msg_type < 64 ? at[msg_type] : -1;
+}
+
+static inline int oms_instrument_offset(uint32_t msg_type) {
+    static const int16_t at[64] = {-1, -1, -1, 88, -1, -1, 40, 120, 104, 56, 48, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+    return msg_type < 64 ? at[msg_type] : -1;
+}
+
 /* Zero a record and fill its header (magic, version, type, length, ids). */
 static inline void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq,
                                  uint64_t request_id, int64_t send_ns) {

@@ -68,6 +68,34 @@ def _role_table() -> list[str]:
     ]
 
 
+# the ids a client command is checked and audited by; each a u32 wherever it sits
+COMMAND_ID_FIELDS = ("account", "strategy", "instrument")
+FIRST_REPLY_TYPE = 64  # msg types below are client commands (spec.MsgType)
+
+
+def _command_id_offsets() -> list[str]:
+    out = [
+        "/* Where a client command (msg_type < 64) carries its account, strategy and instrument:",
+        " * the byte offset of that u32 in the record, or -1 when the record has none. */",
+    ]
+    for name in COMMAND_ID_FIELDS:
+        at = [-1] * FIRST_REPLY_TYPE
+        for r in spec.RECORDS.values():
+            for f in r.fields:
+                if r.type_id < FIRST_REPLY_TYPE and f.name == name:
+                    assert f.ctype == "u32", f"{r.name}.{name} must be a u32"
+                    at[r.type_id] = f.offset
+        cells = ", ".join(str(o) for o in at)
+        out += [
+            f"static inline int oms_{name}_offset(uint32_t msg_type) {{",
+            f"    static const int16_t at[{FIRST_REPLY_TYPE}] = {{{cells}}};",
+            f"    return msg_type < {FIRST_REPLY_TYPE} ? at[msg_type] : -1;",
+            "}",
+            "",
+        ]
+    return out
+
+
 def render_header() -> str:
     out: list[str] = [
         f"/* {_BANNER} */",
@@ -126,6 +154,7 @@ def render_header() -> str:
     out.append("}")
     out.append("")
     out += _role_table()
+    out += _command_id_offsets()
     out.append("/* Zero a record and fill its header (magic, version, type, length, ids). */")
     out.append(
         "static inline void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq,\n"
@@ -203,6 +232,8 @@ def render_pxd() -> str:
     )
     out.append("                       int64_t send_ns) noexcept")
     out.append("    int oms_role_may_send(uint32_t role, uint32_t msg_type) noexcept")
+    for name in COMMAND_ID_FIELDS:
+        out.append(f"    int oms_{name}_offset(uint32_t msg_type) noexcept")
     return "\n".join(out) + "\n"
 
 

@@ -698,3 +698,6 @@ cdef extern from "oms_wire.h" nogil:
     void oms_wire_init(void *rec, uint16_t msg_type, uint64_t seq, uint64_t request_id,
                        int64_t send_ns) noexcept
     int oms_role_may_send(uint32_t role, uint32_t msg_type) noexcept
+    int oms_account_offset(uint32_t msg_type) noexcept
+    int oms_strategy_offset(uint32_t msg_type) noexcept
+    int oms_instrument_offset(uint32_t msg_type) noexcept

@@ -485,48 +485,36 @@ cdef class EngineLoop:
         a.role = self.cur_role
         a.outcome = outcome
         memcpy(a.sender, self.cur_sender, OMS_AUDIT_SENDER_BYTES)
+        # the ids, where the wire spec puts them in this command
+        cdef int at = oms_account_offset(mt)
+        if at >= 0:
+            memcpy(&a.account, rec + at, sizeof(uint32_t))
+        at = oms_strategy_offset(mt)
+        if at >= 0:
+            memcpy(&a.strategy, rec + at, sizeof(uint32_t))
+        at = oms_instrument_offset(mt)
+        if at >= 0:
+            memcpy(&a.instrument, rec + at, sizeof(uint32_t))
+        # what else names the command, by type
         if mt == OMS_MSG_NEW_ORDER:
-            a.account = (<const oms_new_order_t*>rec).account
-            a.strategy = (<const oms_new_order_t*>rec).strategy
-            a.instrument = (<const oms_new_order_t*>rec).instrument
             a.client_order_id = (<const oms_new_order_t*>rec).client_order_id
         elif mt == OMS_MSG_CANCEL:
-            a.account = (<const oms_cancel_t*>rec).account
             a.order_id = (<const oms_cancel_t*>rec).order_id
             a.client_order_id = (<const oms_cancel_t*>rec).client_order_id
         elif mt == OMS_MSG_REPLACE:
-            a.account = (<const oms_replace_t*>rec).account
             a.order_id = (<const oms_replace_t*>rec).order_id
             a.client_order_id = (<const oms_replace_t*>rec).client_order_id
-        elif mt == OMS_MSG_MASS_CANCEL:
-            a.account = (<const oms_mass_cancel_t*>rec).account
-            a.strategy = (<const oms_mass_cancel_t*>rec).strategy
-            a.instrument = (<const oms_mass_cancel_t*>rec).instrument
         elif mt == OMS_MSG_NEW_BRACKET:
-            a.account = (<const oms_new_bracket_t*>rec).account
-            a.strategy = (<const oms_new_bracket_t*>rec).strategy
-            a.instrument = (<const oms_new_bracket_t*>rec).instrument
             a.client_order_id = (<const oms_new_bracket_t*>rec).entry_client_order_id
         elif mt == OMS_MSG_NEW_OCO:
-            a.account = (<const oms_new_oco_t*>rec).account
-            a.strategy = (<const oms_new_oco_t*>rec).strategy
-            a.instrument = (<const oms_new_oco_t*>rec).instrument
             a.client_order_id = (<const oms_new_oco_t*>rec).a_client_order_id
         elif mt == OMS_MSG_SIGNAL:
-            a.account = (<const oms_signal_t*>rec).account
-            a.strategy = (<const oms_signal_t*>rec).strategy
-            a.instrument = (<const oms_signal_t*>rec).instrument
             a.value = (<const oms_signal_t*>rec).value
             a.action = (<const oms_signal_t*>rec).mode
         elif mt == OMS_MSG_QUERY:
-            a.account = (<const oms_query_t*>rec).account
-            a.strategy = (<const oms_query_t*>rec).strategy
-            a.instrument = (<const oms_query_t*>rec).instrument
             a.order_id = (<const oms_query_t*>rec).order_id
             a.action = (<const oms_query_t*>rec).kind
         elif mt == OMS_MSG_ADMIN:
-            a.account = (<const oms_admin_t*>rec).account
-            a.strategy = (<const oms_admin_t*>rec).strategy
             a.value = (<const oms_admin_t*>rec).value
             a.action = (<const oms_admin_t*>rec).action
             if a.action == OMS_ADMIN_KILL or a.action == OMS_ADMIN_RESUME:
@@ -776,25 +764,11 @@ cdef class EngineLoop:
         if role == ROLE_PUBLISHER:
             return mt == OMS_MSG_SIGNAL and self.cur_strategies.has(
                 (<const oms_signal_t*>rec).strategy)
-        # a viewer's or trader's command carries one account; where it sits depends on the type
-        if mt == OMS_MSG_NEW_ORDER:
-            account = (<const oms_new_order_t*>rec).account
-        elif mt == OMS_MSG_CANCEL:
-            account = (<const oms_cancel_t*>rec).account
-        elif mt == OMS_MSG_REPLACE:
-            account = (<const oms_replace_t*>rec).account
-        elif mt == OMS_MSG_MASS_CANCEL:
-            account = (<const oms_mass_cancel_t*>rec).account
-        elif mt == OMS_MSG_NEW_BRACKET:
-            account = (<const oms_new_bracket_t*>rec).account
-        elif mt == OMS_MSG_NEW_OCO:
-            account = (<const oms_new_oco_t*>rec).account
-        elif mt == OMS_MSG_SIGNAL:
-            account = (<const oms_signal_t*>rec).account
-        elif mt == OMS_MSG_QUERY:
-            account = (<const oms_query_t*>rec).account
-        else:
+        # a viewer's or trader's command carries one account, where the wire spec puts it
+        cdef int at = oms_account_offset(mt)
+        if at < 0:
             return 0
+        memcpy(&account, rec + at, sizeof(uint32_t))
         return account != OMS_ANY_ID and self.cur_allowed.has(account)
 
     cdef int _new_order(self, const uint8_t* rec, int64_t ts, bint answer) except -1:
