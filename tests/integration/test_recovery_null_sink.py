@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import time
 
+from minimal_engine import CFG
+
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
 from oms_core import recovery as R
 from oms_core.engine import Engine, build_core, load_engine_config
 from oms_core.enums import Reject
 from oms_core.journal import Journal
-
-CFG = {
-    "engine": {"client": "ipc:///tmp/unused", "security": False},
-    "assets": [{"id": 1, "name": "BTC", "precision": 8}, {"id": 2, "name": "USDT",
-                                                            "precision": 8}],
-    "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-                     "price_precision": 2, "qty_precision": 5, "max_qty": 10**12,
-                     "last": 5_000_000}],
-    "accounts": [{"id": 1, "limits": {"MAX_OPEN_ORDERS": 100_000}}, {"id": 2}],
-    "strategies": [{"id": 1, "accounts": [1, 2], "size": 100}],
-}
 
 
 def _live(jdir: str) -> Engine:

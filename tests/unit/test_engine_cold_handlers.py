@@ -5,6 +5,7 @@ construction, so a replay without recover_engine applies them the same."""
 from __future__ import annotations
 
 import pytest
+from minimal_engine import CFG
 
 from bindings.wire import records as wire
 from bindings.wire.spec import AdminAction, MsgType, Scope
@@ -20,17 +21,6 @@ from oms_core.engine.kinds import (
 from oms_core.engine.loop import ColdAnswer, EngineLoop
 from oms_core.engine.reconcile import GATE_MARK
 from oms_core.enums import KillMode
-
-CFG = {
-    "engine": {"client": "ipc:///tmp/unused", "security": False},
-    "assets": [{"id": 1, "name": "BTC", "precision": 8}, {"id": 2, "name": "USDT",
-                                                            "precision": 8}],
-    "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-                     "price_precision": 2, "qty_precision": 5, "max_qty": 10**12,
-                     "last": 5_000_000}],
-    "accounts": [{"id": 1}, {"id": 2}],
-    "strategies": [{"id": 1, "accounts": [1, 2], "size": 100}],
-}
 
 
 def _engine() -> Engine:
