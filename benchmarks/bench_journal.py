@@ -3,6 +3,8 @@
 Ours vs baselines in the same run:
 * append: Journal.append_input/append_event/commit (CRC32C, 192-byte slots, one write per
   commit, durability "os") vs a plain buffered Python file write of the same bytes per commit;
+* the loop's journal stage: the workload's frames through the engine loop with a Journal
+  minus the same frames with no journal (a NullJournal), per journaled record;
 * replay: JournalReader iteration (checks + Record tuples) and read_batch (numpy) vs reading
   the same files raw with numpy.fromfile (no checks);
 * restart: newest snapshot + replay of the tail through the engine loop (no sockets), vs a
@@ -22,7 +24,10 @@ import numpy as np
 
 from benchmarks.journal_workload import Workload, make_core
 from bindings.wire import records as wire
+from bindings.wire.spec import Role
 from oms_core import recovery
+from oms_core.engine.idset import EVERY, NOBODY
+from oms_core.engine.offline import offline_engine
 from oms_core.journal import Journal, JournalReader, list_segments
 
 TARGET_REPLAY_PER_S = 1_000_000
@@ -54,6 +59,52 @@ def bench_append(d: str, n_groups: int) -> tuple[float, float]:
         base = (time.perf_counter_ns() - t) / (4 * n_groups)
     gc.enable()
     return ours, base
+
+
+def bench_loop_stage(d: str, n_inputs: int, per_frame: int = 32,
+                     rounds: int = 3) -> tuple[float, float, int]:
+    """The engine loop's journal stage: ns per journaled record (input or event) of the
+    workload's inputs as frames through the loop (client commands with their AUDIT records,
+    gateway reports, market data), one commit per frame. Each run of ``per_frame`` inputs
+    becomes two frames, its client commands then its gateway records (so that a commit, one
+    ``write``, covers tens of records, not the two or three of the workload's interleaving).
+    Returns (journaled, no journal, records journaled per pass); the difference is the stage's
+    cost. Best of ``rounds``."""
+    w = Workload(make_core(), seed=3)
+    frames: list[tuple[bool, int, bytes]] = []  # (from a client, ts, frame)
+    window: list[tuple[int, int, bytes]] = []
+    for i in range(n_inputs):
+        kind, ts, payload = w.next_input()
+        w.apply(kind, ts, payload)
+        window.append((int(kind), ts, payload))
+        if len(window) == per_frame or i == n_inputs - 1:
+            for client in (True, False):
+                part = [x for x in window if (x[0] < 64) == client]
+                if part:
+                    frames.append((client, part[0][1], b"".join(x[2] for x in part)))
+            window = []
+    best = {"journal": float("inf"), "null": float("inf")}
+    n_records = 0
+    for r in range(rounds):
+        for variant in ("null", "journal"):
+            j = Journal(os.path.join(d, f"stage-{r}"), durability="os") if (
+                variant == "journal") else None
+            loop = offline_engine(make_core(), journal=j).loop
+            gc.disable()
+            t = time.perf_counter_ns()
+            for client, ts, frame in frames:
+                loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
+                if client:
+                    loop.on_client_frame(frame, ts)
+                else:
+                    loop.on_gateway_frame(frame, ts)
+                loop.commit()
+            best[variant] = min(best[variant], time.perf_counter_ns() - t)
+            gc.enable()
+            if j is not None:
+                n_records = j.committed_seq
+                j.close()
+    return best["journal"] / n_records, best["null"] / n_records, n_records
 
 
 def build_journal(d: str, n_records: int, snapshot_every: int) -> tuple[str, int]:
@@ -107,6 +158,12 @@ def main(smoke: bool = False) -> bool:
               f"{1e9 / ours:12,.0f} records/s")
         print(f"  baseline (buffered file write)  {base:7.1f} ns/record  "
               f"{1e9 / base:12,.0f} records/s   ratio {ours / base:.2f}x")
+        stage, bare, n_stage = bench_loop_stage(d, 5_000 if smoke else 100_000)
+        print(f"the engine loop's journal stage, {n_stage:,} records journaled "
+              "(frames of up to 32 inputs, one commit per frame, durability=os)")
+        print(f"  loop with a Journal              {stage:7.1f} ns/record")
+        print(f"  loop with no journal             {bare:7.1f} ns/record   "
+              f"stage cost {stage - bare:5.1f} ns/record")
         t = time.perf_counter()
         jdir, total = build_journal(d, n_records, snap_every)
         print(f"built a journal of {total:,} records (workload inputs + events) "

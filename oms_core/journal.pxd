@@ -66,10 +66,80 @@ cdef uint32_t crc32c(const uint8_t* data, size_t n) noexcept nogil
 
 
 # ---------------------------------------------------------------------------------------------
+# The journal stage: what the engine loop journals through
+# ---------------------------------------------------------------------------------------------
+
+cdef class JournalStage
+
+
+cdef class SnapshotTrigger:
+    """Run after each commit of the stage it is attached to (``JournalStage.snapshots``):
+    calls ``snapshot(stage)`` (a Python method of the subclass) once ``every_records`` journal
+    records or ``every_ns`` of monotonic time have passed since ``last_seq`` / ``last_ns``
+    (0 turns a trigger off). The due check is C; only a due snapshot calls Python."""
+    cdef public uint64_t every_records
+    cdef public int64_t every_ns
+    cdef public uint64_t last_seq
+    """Journal sequence of the last snapshot taken (or of the attachment)."""
+    cdef public int64_t last_ns
+    """CLOCK_MONOTONIC ns of the last snapshot taken (or of the attachment)."""
+
+    cdef int c_committed(self, JournalStage stage) except -1
+
+
+cdef class JournalStage:
+    """The journal as a stage of the engine loop. The loop calls ``c_append_input`` for each
+    input it journals, ``c_append_events`` with its packed event records, then ``c_commit``
+    before anything is sent. Implementations: :class:`Journal` (segment files),
+    :class:`MemoryJournal` (lists, tests), :class:`NullJournal` (keeps nothing)."""
+    cdef readonly uint64_t last_seq
+    """Sequence of the last record appended."""
+    cdef readonly uint64_t committed_seq
+    """Sequence of the last record of the last commit."""
+    cdef readonly uint64_t last_event_seq
+    """Engine event sequence of the last event appended (the event record header's seq)."""
+    cdef int64_t cur_ts
+    """Engine receive time of the input being journaled: the ts of its event records."""
+    cdef readonly object failure
+    """The JournalWriteError that made the journal refuse further writes, else None."""
+    cdef public SnapshotTrigger snapshots
+    """Run after every commit (None: no snapshots)."""
+
+    # the store: what each implementation provides
+    cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
+                      Py_ssize_t n) except -1
+    cdef int _end_group(self) except -1
+    """Make the records appended since the last commit one committed group."""
+    # the contract the loop calls (common to every implementation)
+    cdef int c_append_input(self, int kind, int64_t ts, const uint8_t* data,
+                            Py_ssize_t n) except -1
+    cdef int c_append_event(self, const uint8_t* p, Py_ssize_t n) except -1
+    cdef int c_append_events(self, const uint8_t* data, Py_ssize_t n) except -1
+    """Append the wire records packed back to back in ``data[0:n]`` as events."""
+    cdef int c_commit(self) except -1
+    """End the commit group, then run the snapshot trigger."""
+
+
+cdef class NullJournal(JournalStage):
+    """Keeps nothing: the engine without a journal (offline tools, benchmarks, tests)."""
+
+
+cdef class MemoryJournal(JournalStage):
+    cdef readonly list inputs
+    """``(kind, ts, payload bytes)`` of every input appended."""
+    cdef readonly list events
+    """Every event record appended (bytes)."""
+    cdef readonly Py_ssize_t committed_inputs
+    cdef readonly Py_ssize_t committed_events
+    cdef readonly uint64_t n_commits
+    cdef readonly bint closed
+
+
+# ---------------------------------------------------------------------------------------------
 # Writer
 # ---------------------------------------------------------------------------------------------
 
-cdef class Journal:
+cdef class Journal(JournalStage):
     cdef readonly str path
     """Directory holding the segment files."""
     cdef readonly int durability
@@ -85,13 +155,6 @@ cdef class Journal:
     cdef int fd
     cdef readonly str segment_path
     cdef uint64_t segment_size
-    cdef readonly uint64_t last_seq
-    """Sequence of the last record appended."""
-    cdef readonly uint64_t committed_seq
-    """Sequence of the last record of the last commit."""
-    cdef readonly uint64_t last_event_seq
-    """Engine event sequence of the last event appended (the event record header's seq)."""
-    cdef int64_t cur_ts
     cdef int64_t last_sync_ns
     cdef readonly uint64_t n_syncs
     cdef readonly uint64_t n_writes
@@ -100,13 +163,7 @@ cdef class Journal:
     """Committed records written to the OS but not yet fdatasync'd."""
     cdef readonly object recovered
     """What opening found at the tail of the last segment (a TailReport)."""
-    cdef readonly object failure
-    """The JournalWriteError that made the journal refuse further writes, else None."""
 
-    cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
-                      Py_ssize_t n) except -1
-    cdef int _append_event(self, const uint8_t* p, Py_ssize_t n) except -1
-    cdef int c_commit(self) except -1
     cdef int _write_buffer(self) except -1
     cdef int _sync(self) except -1
     cdef int _open_segment(self, uint64_t first_seq) except -1

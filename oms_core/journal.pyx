@@ -1,13 +1,16 @@
 """Append-only binary journal of engine inputs and events (see journal.pxd, docs/journal.md).
 
-The engine calls, for each input it applies::
+The engine loop journals through the compiled contract of :class:`JournalStage`, for each
+input it applies::
 
-    journal.append_input(kind, ts, payload)   # the command / gateway record it received
-    journal.append_event(record)              # each event record the input produced
-    journal.commit()                          # before any reply goes out
+    stage.c_append_input(kind, ts, p, n)     # the command / gateway record it received
+    stage.c_append_events(records, n)        # the event records the input produced
+    stage.c_commit()                         # before any reply goes out
 
-``commit`` writes the group to the OS (one ``write``) and applies the durability policy.
-Records live in fixed 192-byte slots, CRC32C-checked, in segment files named
+(``append_input`` / ``append_event`` / ``commit`` are the same for Python callers.) For
+:class:`Journal` a commit writes the group to the OS (one ``write``) and applies the durability
+policy; after it the stage's :class:`SnapshotTrigger`, if any, takes a snapshot when one is
+due. Records live in fixed 192-byte slots, CRC32C-checked, in segment files named
 ``journal-<first seq, 20 digits>.seg`` that rotate at a size. :class:`JournalReader` replays
 them from any sequence number, across segments, handing out only whole commit groups.
 """
@@ -258,6 +261,188 @@ def _read_segment_header(int fd, str path, uint64_t name_seq):
 
 
 # ---------------------------------------------------------------------------------------------
+# The journal stage
+# ---------------------------------------------------------------------------------------------
+
+cdef class SnapshotTrigger:
+    """Takes a snapshot after a commit once one is due (see journal.pxd).
+
+    Subclasses implement :meth:`snapshot` (and, for a last snapshot at a clean stop,
+    :meth:`closing`); attach one with ``stage.snapshots = trigger``.
+    """
+
+    def __init__(self, uint64_t every_records=0, double every_s=0.0):
+        self.every_records = every_records
+        self.every_ns = <int64_t>(every_s * 1e9)
+        self.last_seq = 0
+        self.last_ns = _mono_ns()
+
+    def restart(self, uint64_t seq):
+        """Count from journal sequence ``seq`` and now (a snapshot was taken, or attached)."""
+        self.last_seq = seq
+        self.last_ns = _mono_ns()
+
+    cdef int c_committed(self, JournalStage stage) except -1:
+        cdef uint64_t seq = stage.committed_seq
+        if seq == self.last_seq:
+            return 0
+        if (self.every_records and seq - self.last_seq >= self.every_records) or (
+                self.every_ns and _mono_ns() - self.last_ns >= self.every_ns):
+            self.snapshot(stage)
+        return 0
+
+    def snapshot(self, JournalStage stage):
+        """Take a snapshot of the state at ``stage.committed_seq`` (a commit boundary)."""
+        raise NotImplementedError
+
+    def closing(self, JournalStage stage):
+        """The stage is being closed (after its last commit)."""
+
+
+cdef class JournalStage:
+    """The journal as a stage of the engine loop (see journal.pxd); not used directly."""
+
+    cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
+                      Py_ssize_t n) except -1:
+        raise NotImplementedError
+
+    cdef int _end_group(self) except -1:
+        raise NotImplementedError
+
+    cdef int c_append_input(self, int kind, int64_t ts, const uint8_t* data,
+                            Py_ssize_t n) except -1:
+        self.cur_ts = ts
+        return self.c_append(REC_INPUT, kind, ts, data, n)
+
+    cdef int c_append_event(self, const uint8_t* p, Py_ssize_t n) except -1:
+        cdef uint16_t kind
+        cdef uint64_t seq
+        if n < 32:
+            raise ValueError("an event record has a 32-byte header")
+        memcpy(&kind, p + 4, 2)
+        memcpy(&seq, p + 8, 8)
+        self.c_append(REC_EVENT, kind, self.cur_ts, p, n)
+        self.last_event_seq = seq
+        return 0
+
+    cdef int c_append_events(self, const uint8_t* data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t off = 0
+        cdef uint16_t length
+        while off < n:
+            memcpy(&length, data + off + 6, 2)  # the wire header's record length
+            if length == 0:
+                raise ValueError("an event record of length 0")
+            self.c_append_event(data + off, length)
+            off += length
+        return 0
+
+    cdef int c_commit(self) except -1:
+        self._end_group()
+        if self.snapshots is not None:
+            self.snapshots.c_committed(self)
+        return 0
+
+    # -- the same for Python callers (cold paths, tests) -------------------------------------
+
+    def append_input(self, int kind, int64_t ts, payload):
+        """Append one input (``kind``: wire MsgType or engine kind) received at ``ts`` ns."""
+        cdef Py_buffer view
+        if PyBytes_CheckExact(payload):
+            self.c_append_input(kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
+                                PyBytes_GET_SIZE(payload))
+            return
+        PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+        try:
+            self.c_append_input(kind, ts, <const uint8_t*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    def append_event(self, record):
+        """Append one event record (a wire record whose header seq is the event sequence)."""
+        cdef Py_buffer view
+        if PyBytes_CheckExact(record):
+            self.c_append_event(<const uint8_t*>PyBytes_AS_STRING(record),
+                                PyBytes_GET_SIZE(record))
+            return
+        PyObject_GetBuffer(record, &view, PyBUF_SIMPLE)
+        try:
+            self.c_append_event(<const uint8_t*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    def commit(self):
+        """End the commit group (for :class:`Journal`: write it to the OS and apply the
+        durability policy), then take a snapshot if one is due."""
+        self.c_commit()
+
+    def sync(self):
+        """Make what was committed durable now (nothing to do unless overridden)."""
+
+    def sync_if_due(self):
+        """Sync when the durability policy's window has passed (see :class:`Journal`)."""
+
+    def sync_due_in_ns(self):
+        """Nanoseconds until :meth:`sync_if_due` has work (0: now); -1 when nothing waits."""
+        return -1
+
+    def close(self):
+        """Let the snapshot trigger take its last snapshot, then close the store."""
+        cdef SnapshotTrigger trigger = self.snapshots
+        if trigger is not None:
+            self.snapshots = None
+            trigger.closing(self)
+        self._close()
+
+    def _close(self):
+        pass
+
+
+cdef class NullJournal(JournalStage):
+    """Keeps nothing: the engine without a journal. Each call is a no-op, so the loop's
+    journal stage costs one C call per input and one per batch."""
+
+    cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
+                      Py_ssize_t n) except -1:
+        return 0
+
+    cdef int c_append_events(self, const uint8_t* data, Py_ssize_t n) except -1:
+        return 0
+
+    cdef int _end_group(self) except -1:
+        return 0
+
+
+cdef class MemoryJournal(JournalStage):
+    """Keeps inputs and events in lists (tests; no durability); a commit marks what is
+    covered: ``committed_inputs`` / ``committed_events`` of each, ``n_commits`` commits."""
+
+    def __init__(self):
+        self.inputs = []
+        self.events = []
+
+    cdef int c_append(self, int rtype, int kind, int64_t ts, const uint8_t* data,
+                      Py_ssize_t n) except -1:
+        cdef bytes payload = PyBytes_FromStringAndSize(<const char*>data, n)
+        if rtype == REC_INPUT:
+            self.inputs.append((kind, ts, payload))
+        else:
+            self.events.append(payload)
+        self.last_seq += 1
+        return 0
+
+    cdef int _end_group(self) except -1:
+        self.committed_inputs = len(self.inputs)
+        self.committed_events = len(self.events)
+        self.committed_seq = self.last_seq
+        self.n_commits += 1
+        return 0
+
+    def _close(self):
+        self.c_commit()
+        self.closed = True
+
+
+# ---------------------------------------------------------------------------------------------
 # Writer
 # ---------------------------------------------------------------------------------------------
 
@@ -392,52 +577,7 @@ cdef class Journal:
         self.n_buf += 1
         return 0
 
-    def append_input(self, int kind, int64_t ts, payload):
-        """Append one input (``kind``: wire MsgType or engine kind) received at ``ts`` ns."""
-        cdef Py_buffer view
-        self.cur_ts = ts
-        if PyBytes_CheckExact(payload):
-            self.c_append(REC_INPUT, kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
-                          PyBytes_GET_SIZE(payload))
-            return
-        PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
-        try:
-            self.c_append(REC_INPUT, kind, ts, <const uint8_t*>view.buf, view.len)
-        finally:
-            PyBuffer_Release(&view)
-
-    def append_event(self, record):
-        """Append one event record (a wire record whose header seq is the event sequence)."""
-        cdef Py_buffer view
-        cdef const uint8_t* p
-        cdef Py_ssize_t n
-        if PyBytes_CheckExact(record):
-            p = <const uint8_t*>PyBytes_AS_STRING(record)
-            n = PyBytes_GET_SIZE(record)
-            self._append_event(p, n)
-            return
-        PyObject_GetBuffer(record, &view, PyBUF_SIMPLE)
-        try:
-            self._append_event(<const uint8_t*>view.buf, view.len)
-        finally:
-            PyBuffer_Release(&view)
-
-    cdef int _append_event(self, const uint8_t* p, Py_ssize_t n) except -1:
-        cdef uint16_t kind
-        cdef uint64_t seq
-        if n < 32:
-            raise ValueError("an event record has a 32-byte header")
-        memcpy(&kind, p + 4, 2)
-        memcpy(&seq, p + 8, 8)
-        self.c_append(REC_EVENT, kind, self.cur_ts, p, n)
-        self.last_event_seq = seq
-        return 0
-
-    def commit(self):
-        """End the commit group: write it to the OS and apply the durability policy."""
-        self.c_commit()
-
-    cdef int c_commit(self) except -1:
+    cdef int _end_group(self) except -1:
         if self.failure is not None:
             self._refuse()
         if self.n_buf == 0:
@@ -587,8 +727,8 @@ cdef class Journal:
         self.last_sync_ns = _mono_ns()
         return 0
 
-    def close(self):
-        """Drop an uncommitted group, sync what was committed and close the file."""
+    def _close(self):
+        # drop an uncommitted group, sync what was committed and close the file
         if self.fd < 0:
             return
         if self.last_seq != self.committed_seq or self.n_buf:

@@ -196,10 +196,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             return 2
     if journal is not None:  # recovery, periodic snapshots: startup.py; gate: reconcile.py
         from .reconcile import gate_after_restart, reconcile_after_restart
-        from .startup import SnapshottingJournal, describe, recover_engine
-
-        journal = SnapshottingJournal(journal, cfg.journal_dir, args.snapshot_every,
-                                      args.snapshot_seconds)
+        from .startup import EngineSnapshots, describe, recover_engine
     engine = Engine(build_core(cfg), journal=journal, config=cfg)
     engine.install_signal_handlers()
     if _STOP_SIGNALS:
@@ -215,7 +212,8 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
             journal.close()
             print(f"engine: journal {cfg.journal_dir}: {e}", file=sys.stderr)
             return 2
-        journal.attach(engine)
+        journal.snapshots = EngineSnapshots(engine, cfg.journal_dir, args.snapshot_every,
+                                            args.snapshot_seconds)
         do_recon = res.last_seq > 0 and not args.no_reconcile and not engine.stopping
         if do_recon:
             gate_after_restart(engine, res)

@@ -22,7 +22,7 @@ from bindings.wire.wire cimport (
 from oms_core.bars cimport LiveBars
 from oms_core.core cimport OmsCore
 from oms_core.engine.idset cimport IdSet
-from oms_core.journal cimport Journal
+from oms_core.journal cimport JournalStage
 from oms_core.types cimport order_t
 
 
@@ -95,12 +95,9 @@ cdef class EngineLoop:
     """Engine event sequence: the last one given (gap free across ACK, REJECT and events)."""
     cdef readonly uint64_t gen_cl_ord_id
     """Counter of client order ids the engine makes itself (signals)."""
-    cdef public object journal
-    cdef object journal_append_input
-    cdef object journal_append_event
-    cdef Journal fast_journal
-    """The journal when it is an oms_core.journal.Journal: appended to without a bytes
-    object or a Python call per record."""
+    cdef readonly JournalStage journal
+    """The journal stage: every journaled input and the batch's events go to it through its
+    C contract, pointers into the loop's own buffers (a NullJournal: nothing is kept)."""
     cdef dict cold
     """Input kind -> ``handler(ts, payload)`` for the state-changing inputs the loop does not
     decode itself (MASS_CANCEL, NEW_BRACKET, NEW_OCO, SIGNAL, ADMIN, reconciliation's kinds):

@@ -4,6 +4,7 @@ from typing import Any
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.engine.idset import IdSet
+from oms_core.journal import JournalStage
 
 class OutBuf:
     n: int
@@ -37,7 +38,7 @@ class EngineLoop:
     gw: list[OutBuf]
     seq: int
     gen_cl_ord_id: int
-    journal: Any
+    journal: JournalStage
     py_command: Any
     py_gateway: Any
     bars: LiveBars | None
@@ -60,8 +61,9 @@ class EngineLoop:
     audit: bool  # AUDIT record per client command (off only to measure its cost)
     audit_queries: bool
     n_audit: int
-    def __init__(self, core: OmsCore, n_exchanges: int = ..., journal: Any = ...) -> None: ...
-    def set_journal(self, journal: Any) -> None: ...
+    def __init__(self, core: OmsCore, n_exchanges: int = ...,
+                 journal: JournalStage | None = ...) -> None: ...
+    def set_journal(self, journal: JournalStage | None) -> None: ...
     def engine_state(self) -> dict[str, int]: ...
     def restore_engine_state(self, state: dict[str, int]) -> None: ...
     def next_cl_ord_id(self) -> int: ...

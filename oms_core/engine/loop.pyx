@@ -11,7 +11,7 @@ from bindings.wire.wire cimport *
 from oms_core.core cimport OmsCore
 from oms_core.engine.idset cimport IdSet
 from oms_core.heaps cimport HeapSet
-from oms_core.journal cimport REC_INPUT, Journal
+from oms_core.journal cimport JournalStage, NullJournal
 from oms_core.types cimport *
 
 from oms_core.engine.idset import EVERY, NOBODY
@@ -218,11 +218,13 @@ cdef class EngineLoop:
         The state; the loop is its only caller while the engine runs.
     n_exchanges : int
         Gateways are addressed by the instrument's exchange id below this.
-    journal : object, optional
-        ``append_input(kind, ts, payload)``, ``append_event(record)``, ``commit()``.
+    journal : JournalStage, optional
+        Where inputs and events are journaled: an oms_core.journal.Journal, MemoryJournal or
+        NullJournal; None is a NullJournal.
     """
 
-    def __cinit__(self, OmsCore core not None, int n_exchanges=16, object journal=None):
+    def __cinit__(self, OmsCore core not None, int n_exchanges=16,
+                  JournalStage journal=None):
         self.core = core
         self.reply = OutBuf(1 << 20)
         self.wr = OutBuf(1 << 20)
@@ -264,18 +266,9 @@ cdef class EngineLoop:
         PyMem_Free(self.gw_heard_ns)
         PyMem_Free(self.gw_n_status)
 
-    def set_journal(self, journal):
-        """Use ``journal`` (or None) from now on."""
-        self.journal = journal
-        self.journal_append_input = journal.append_input if journal is not None else None
-        self.journal_append_event = journal.append_event if journal is not None else None
-        # a Journal, or a wrapper that hands out a Journal's own append methods (the engine's
-        # SnapshottingJournal): appended to through its C API
-        inner = journal if type(journal) is Journal else getattr(journal, "journal", None)
-        self.fast_journal = None
-        if type(inner) is Journal and journal.append_input == inner.append_input and (
-                journal.append_event == inner.append_event):
-            self.fast_journal = inner
+    def set_journal(self, JournalStage journal):
+        """Journal to ``journal`` from now on (None: a NullJournal, nothing is kept)."""
+        self.journal = NullJournal() if journal is None else journal
 
     # -------------------------------------------------------------------- state for snapshots
     def engine_state(self):
@@ -435,7 +428,7 @@ cdef class EngineLoop:
                 if self.audit:
                     self._audit(mt, data + off, recv_ns, self.ans_outcome, self.ans_code)
             else:
-                if self.live and self.journal_append_input is not None:
+                if self.live:
                     self._journal_input(mt, recv_ns, data + off, h.length)
                 self.ans_outcome = 0
                 self.ans_oid = 0
@@ -537,18 +530,14 @@ cdef class EngineLoop:
                 a.strategy = o.strategy
                 a.instrument = o.instrument
         self.n_audit += 1
-        if self.live and self.journal_append_input is not None:
+        if self.live:
             self._journal_input(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t))
         return self.c_apply(KIND_AUDIT, recv_ns, <const uint8_t*>&a, sizeof(oms_audit_t), False)
 
     cdef int _journal_input(self, int kind, int64_t ts, const uint8_t* p,
                             Py_ssize_t n) except -1:
         self.dirty = True
-        if self.fast_journal is not None:
-            self.fast_journal.cur_ts = ts  # what append_input does beside appending
-            return self.fast_journal.c_append(REC_INPUT, kind, ts, p, n)
-        self.journal_append_input(kind, ts, PyBytes_FromStringAndSize(<char*>p, n))
-        return 0
+        return self.journal.c_append_input(kind, ts, p, n)
 
     def on_gateway_frame(self, object frame, int64_t recv_ns):
         """Handle one frame from a gateway (exec reports, market data, status)."""
@@ -578,10 +567,8 @@ cdef class EngineLoop:
                 self.n_gw_unauthorized += 1
                 self.wire_errors[OMS_WIRE_UNAUTHORIZED] += 1
             elif h.msg_type == OMS_MSG_GW_EXEC_REPORT or h.msg_type == OMS_MSG_GW_MARKET_DATA:
-                if self.live and self.journal_append_input is not None:
-                    self.dirty = True
-                    self.journal_append_input(h.msg_type, recv_ns,
-                                 PyBytes_FromStringAndSize(<char*>data + off, h.length))
+                if self.live:
+                    self._journal_input(h.msg_type, recv_ns, data + off, h.length)
                 self.c_apply(h.msg_type, recv_ns, data + off, h.length, False)
             elif h.msg_type == OMS_MSG_GW_STATUS:
                 self._keep_gateway_status(data + off, recv_ns)
@@ -598,21 +585,11 @@ cdef class EngineLoop:
         self.c_commit()
 
     cdef int c_commit(self) except -1:
-        cdef oms_hdr_t* h
-        cdef Py_ssize_t off = 0
-        if self.journal is None or not self.live or not (self.dirty or self.wr.n):
+        if not self.live or not (self.dirty or self.wr.n):
             return 0
         self.dirty = False
-        # every record in wr is journaled, in order
-        while off < self.wr.n:
-            h = <oms_hdr_t*>(self.wr.data + off)
-            if self.fast_journal is not None:
-                self.fast_journal._append_event(self.wr.data + off, h.length)
-            else:
-                self.journal_append_event(PyBytes_FromStringAndSize(<char*>self.wr.data + off, h.length))
-            off += h.length
-        self.journal.commit()
-        return 0
+        self.journal.c_append_events(self.wr.data, self.wr.n)  # every record in wr, in order
+        return self.journal.c_commit()
 
     # -------------------------------------------------------------------- the one entry point
     def apply_input(self, int kind, int64_t ts, bytes payload, bint replay=True):
@@ -623,9 +600,9 @@ cdef class EngineLoop:
             self.c_begin(ROLE_ADMIN, EVERY, _NOBODY, False)
             self.live = False
         try:
-            if self.live and self.journal_append_input is not None:
-                self.dirty = True
-                self.journal_append_input(kind, ts, payload)
+            if self.live:
+                self._journal_input(kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
+                                    PyBytes_GET_SIZE(payload))
             self.c_apply(kind, ts, <const uint8_t*>PyBytes_AS_STRING(payload),
                          PyBytes_GET_SIZE(payload), kind < 64)
         finally:

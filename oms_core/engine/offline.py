@@ -17,6 +17,7 @@ import struct
 from typing import Any
 
 from oms_core.core import OmsCore
+from oms_core.journal import JournalStage
 
 from .config import EngineConfig, build_core, load_engine_config
 from .server import Engine
@@ -25,13 +26,14 @@ _LENGTH = struct.Struct("<H")  # a record header's length, at offset 6
 
 
 def offline_engine(source: OmsCore | EngineConfig | dict[str, Any],
-                   journal: Any = None) -> Engine:
+                   journal: JournalStage | None = None) -> Engine:
     """An :class:`~oms_core.engine.server.Engine` that never binds a socket.
 
     ``source``: the engine configuration (a dict is loaded like a TOML file), whose core is
     built here; or an OmsCore a tool configured itself, served with a configuration that
     names its accounts and no strategies (signals need the strategies: pass the
-    configuration). ``journal``: journaled by :func:`apply_live`, as the engine does.
+    configuration). ``journal``: journaled by :func:`apply_live`, as the engine does (None:
+    a NullJournal, nothing kept).
     """
     if isinstance(source, OmsCore):
         core = source

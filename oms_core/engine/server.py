@@ -43,7 +43,7 @@ from bindings.wire.spec import (
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import Reject
-from oms_core.journal import DURABILITY, JournalWriteError
+from oms_core.journal import DURABILITY, Journal, JournalStage, JournalWriteError
 
 from .commands import ColdCommands
 from .config import EngineConfig
@@ -138,10 +138,10 @@ class Engine:
     ----------
     core : OmsCore
         The state (built from the configuration by :func:`oms_core.engine.config.build_core`).
-    journal : object, optional
-        ``append_input``, ``append_event``, ``commit``, ``close``: an
-        :class:`oms_core.journal.Journal` (or a wrapper of one), or a
-        :class:`~oms_core.engine.journal_mem.MemoryJournal` in tests.
+    journal : JournalStage, optional
+        The loop's journal stage: an :class:`oms_core.journal.Journal`, a
+        :class:`~oms_core.journal.MemoryJournal` in tests; None keeps nothing (a
+        :class:`~oms_core.journal.NullJournal`).
     config : EngineConfig, optional
         Endpoints, accounts, strategies; defaults for everything not given.
     """
@@ -150,11 +150,10 @@ class Engine:
     # OMS_ENGINE_NATIVE_IO=0) keeps the pure pyzmq path, also used where libzmq is not found
     native_io: bool = os.environ.get("OMS_ENGINE_NATIVE_IO", "1") != "0"
 
-    def __init__(self, core: OmsCore, journal: Any = None,
+    def __init__(self, core: OmsCore, journal: JournalStage | None = None,
                  config: EngineConfig | None = None) -> None:
         self.core = core
         self.cfg = config or EngineConfig()
-        self.journal = journal
         self.loop = EngineLoop(core, self.cfg.max_exchanges, journal)
         self._day: int | None = None  # UTC day of the last start-of-day check
         self.commands = ColdCommands(self)
@@ -397,19 +396,17 @@ class Engine:
         log.info("engine serving on %s", self.endpoints)
         # group durability: when traffic stops, the last commits are synced within group_us
         # (the wait is cut short for it), not left to the next message
-        sync_due = getattr(self.journal, "sync_due_in_ns", None)
-        sync_if_due = getattr(self.journal, "sync_if_due", None)
+        journal = self.journal
         try:
             while not self._stopping:
                 wait_ns = 50_000_000
-                if sync_due is not None:
-                    due = sync_due()
-                    if due >= 0:
-                        if due == 0:
-                            sync_if_due()
-                            self.counters["journal_syncs_timer"] += 1
-                        else:
-                            wait_ns = min(wait_ns, due)
+                due = journal.sync_due_in_ns()
+                if due >= 0:
+                    if due == 0:
+                        journal.sync_if_due()
+                        self.counters["journal_syncs_timer"] += 1
+                    else:
+                        wait_ns = min(wait_ns, due)
                 if pump is not None:
                     # served in C until a timer is due or another socket has input (bits)
                     deadline = min(next_timer, next_hb, next_mtm if mtm_ns > 0 else next_hb,
@@ -457,6 +454,11 @@ class Engine:
         finally:
             self._shutdown()
 
+    @property
+    def journal(self) -> JournalStage:
+        """The loop's journal stage (a NullJournal when the engine journals nothing)."""
+        return self.loop.journal
+
     def journal_failed(self, e: OSError) -> None:
         """The journal could not be written: alert once and stop serving.
 
@@ -466,7 +468,7 @@ class Engine:
         exactly the journaled (= acknowledged) state. See docs/journal.md, "Disk full"."""
         self.journal_error = e
         self._stopping = True
-        seq = getattr(self.journal, "committed_seq", 0)
+        seq = self.journal.committed_seq
         log.error("ALERT engine: %s. Trading stopped: nothing after journal seq %d was "
                   "acknowledged; the engine exits with status %d and a restart recovers every "
                   "acknowledged event once the journal directory is writable again",
@@ -845,10 +847,9 @@ class Engine:
             except JournalWriteError as e:  # the disk filled during the last drain
                 self.journal_failed(e)
             self._retry_gateways()
-            if self.journal is not None:
-                if self.journal_error is None:
-                    self.journal.commit()
-                self.journal.close()
+            if self.journal_error is None:
+                self.journal.commit()
+            self.journal.close()  # the snapshot trigger's last snapshot, then the file
         finally:
             self._running = False
             if self._pump is not None:
@@ -891,10 +892,10 @@ class Engine:
         }
 
 
-def _durability_name(journal: Any) -> str | None:
-    inner = getattr(journal, "journal", journal)  # a SnapshottingJournal wraps the journal
-    code = getattr(inner, "durability", None)
-    return next((name for name, c in DURABILITY.items() if c == code), None)
+def _durability_name(journal: JournalStage) -> str | None:
+    if not isinstance(journal, Journal):
+        return None
+    return next((name for name, c in DURABILITY.items() if c == journal.durability), None)
 
 
 

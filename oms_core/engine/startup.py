@@ -3,8 +3,9 @@
 Cold code, run once at start (and, for snapshots, once every N records or S seconds)::
 
     journal = open_journal(dir)                       # truncates a torn tail
-    engine = Engine(core, journal=SnapshottingJournal(journal, dir, ...), config=cfg)
+    engine = Engine(core, journal=journal, config=cfg)
     res = recover_engine(engine, dir)                 # snapshot + replay via Engine.apply_input
+    journal.snapshots = EngineSnapshots(engine, dir)  # after each commit, when one is due
     gate_after_restart(engine, res)                   # optional (oms_core/engine/reconcile.py):
     engine.bind(); engine.run(ready)                  # global HALT until reconciled
 
@@ -20,10 +21,10 @@ import json
 import logging
 import os
 import threading
-import time
 from typing import Any
 
 from oms_core import recovery
+from oms_core.journal import Journal, JournalStage, SnapshotTrigger
 
 log = logging.getLogger("oms.engine.startup")
 
@@ -78,9 +79,8 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
     # recover() a second read of the last segment (~0.15 s for a full 64 MB segment)
     j = engine.journal
     end_seq = None
-    if j is not None and os.path.abspath(str(getattr(j, "path", ""))) == os.path.abspath(
-            journal_dir):
-        end_seq = getattr(j, "committed_seq", None)
+    if isinstance(j, Journal) and os.path.abspath(j.path) == os.path.abspath(journal_dir):
+        end_seq = j.committed_seq
     res = recovery.recover(journal_dir, engine.core, engine.apply_input,
                            on_snapshot=lambda s: restore_engine_state(engine, s.extra),
                            end_seq=end_seq)
@@ -104,69 +104,46 @@ def recover_engine(engine: Any, journal_dir: str) -> recovery.RecoveryResult:
 # ---------------------------------------------------------------------------------------------
 
 
-class SnapshottingJournal:
-    """The engine's journal (same four methods) that also writes snapshots after a commit.
+class EngineSnapshots(SnapshotTrigger):
+    """The engine's periodic snapshots: the post-commit hook of its journal stage.
 
-    ``append_input`` / ``append_event`` are the wrapped journal's own bound methods (no
-    extra call on the hot path). ``commit`` commits, then, every ``every_records`` journal
-    records or ``every_s`` seconds (whichever comes first; 0 turns a trigger off), takes
+    Attached with ``journal.snapshots = EngineSnapshots(engine, ...)`` once recovery is done.
+    After a commit, every ``every_records`` journal records or ``every_s`` seconds (whichever
+    comes first; 0 turns a trigger off; the check is the journal's, in C), it takes
     ``OmsCore.snapshot()`` and the engine's state on the engine thread (about 10 ms for a
     65,536-order core: that one ack waits) and writes the file from a background thread
     (temp file, fsync, rename). Old snapshots beyond ``keep`` are deleted; journal segments
-    are never deleted here (the writer may still need them).
+    are never deleted here (the writer may still need them). Closing the journal after a
+    clean stop takes a last one.
     """
 
-    def __init__(self, journal: Any, directory: str, every_records: int = 1_000_000,
+    def __init__(self, engine: Any, directory: str, every_records: int = 1_000_000,
                  every_s: float = 60.0, keep: int = 2) -> None:
-        self.journal = journal
-        self.append_input = journal.append_input
-        self.append_event = journal.append_event
-        self.sync_if_due = journal.sync_if_due
-        self.sync_due_in_ns = journal.sync_due_in_ns
+        super().__init__(every_records, every_s)
+        self.engine = engine
         self.directory = directory
-        self.every_records = every_records
-        self.every_s = every_s
         self.keep = keep
-        self.engine: Any = None
-        self.last_seq = journal.committed_seq
-        self.last_t = time.monotonic()
         self.n_snapshots = 0
         self.n_skipped = 0
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.restart(engine.loop.journal.committed_seq)
         for name in os.listdir(directory):  # left by a crash in the middle of a write
             if name.startswith("snapshot-") and name.endswith(".snap.tmp"):
                 os.unlink(os.path.join(directory, name))
 
-    def attach(self, engine: Any) -> None:
-        """Snapshot ``engine`` from now on (snapshots start after recovery)."""
-        self.engine = engine
-        self.last_seq = self.journal.committed_seq
-        self.last_t = time.monotonic()
-
-    def commit(self) -> None:
-        self.journal.commit()
-        if self.engine is None:
-            return
-        seq = self.journal.committed_seq
-        if seq == self.last_seq:
-            return
-        if (self.every_records and seq - self.last_seq >= self.every_records) or (
-                self.every_s and time.monotonic() - self.last_t >= self.every_s):
-            self.snapshot()
-
-    def snapshot(self, wait: bool = False) -> bool:
+    def snapshot(self, stage: JournalStage, wait: bool = False) -> bool:
         """Take a snapshot now (at a commit boundary); False when one is still being written."""
         t = self._thread
         if t is not None and t.is_alive():
             self.n_skipped += 1
             return False
         engine = self.engine
-        seq = self.journal.committed_seq
+        seq = stage.committed_seq
         event_seq = int(engine.loop.seq)
         body = engine.core.snapshot()
         extra = engine_state(engine)
-        self.last_seq, self.last_t = seq, time.monotonic()
+        self.restart(seq)
         self._thread = threading.Thread(target=self._write, args=(body, seq, event_seq, extra),
                                         name="oms-snapshot", daemon=True)
         self._thread.start()
@@ -190,24 +167,19 @@ class SnapshottingJournal:
             except OSError:
                 pass
 
-    def close(self) -> None:
-        """Wait for a snapshot being written; take a last one on a clean stop; close."""
+    def closing(self, stage: JournalStage) -> None:
+        """Wait for a snapshot being written; take a last one on a clean stop."""
         t = self._thread
         if t is not None:
             t.join(30)
         # after a journal write failure the engine's memory holds an unjournaled group: no
         # snapshot of it (recovery would adopt what was never acknowledged)
-        if self.engine is not None and self.journal.committed_seq != self.last_seq and (
-                self.every_records or self.every_s) and getattr(
-                self.journal, "failure", None) is None:
+        if stage.committed_seq != self.last_seq and (
+                self.every_records or self.every_ns) and stage.failure is None:
             try:
-                self.snapshot(wait=True)
+                self.snapshot(stage, wait=True)
             except Exception as e:  # noqa: BLE001 - the journal still has everything
                 log.error("ALERT final snapshot failed: %s", e)
-        self.journal.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.journal, name)
 
 
 def describe(res: recovery.RecoveryResult) -> str:
@@ -220,5 +192,5 @@ def describe(res: recovery.RecoveryResult) -> str:
                        "skipped_snapshots": res.skipped_snapshots})
 
 
-__all__ = ["SnapshottingJournal", "describe", "engine_state", "recover_engine",
+__all__ = ["EngineSnapshots", "describe", "engine_state", "recover_engine",
            "restore_engine_state"]
