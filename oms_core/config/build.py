@@ -74,6 +74,9 @@ def build_core(cfg: OmsConfig, shard: int | None = None,
                             cfg.assets[i.quote].id, i.price_precision, i.qty_precision, i.tick,
                             i.lot, i.min_qty, i.max_qty, i.min_notional, i.tradable,
                             i.native_stops)
+        if i.reference_price:
+            p = i.reference_price
+            core.set_price(i.id, p, p, p, 0)
     for s in cfg.strategies.values():
         core.add_strategy(s.id, s.single_entry)
         if not s.enabled:

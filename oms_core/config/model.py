@@ -50,6 +50,8 @@ class InstrumentConfig:
     min_notional: int  # quote asset units
     tradable: bool = True
     native_stops: bool = False
+    # the reference price until the first market data (collars, market-order notional); 0: none
+    reference_price: int = 0
 
 
 @dataclass(frozen=True, slots=True)

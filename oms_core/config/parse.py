@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from bindings.wire.spec import AUDIT_SENDER_BYTES
 from gateways.sim.config import LATENCY_DISTS
 from oms_core.enums import Limit, OrderType, ProtectAnchor, ProtectOnReject, TimeInForce
-from oms_core.identity import IdAllocator, IdentityError, identity_path, read_identity
+from oms_core.identity import KINDS, IdAllocator, IdentityError, identity_path, read_identity
 from oms_core.limits import LIMIT_DEFAULTS, MAX_IDS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
 from .model import (
@@ -244,15 +244,22 @@ def load_config(path: str | Path, identity: bool = True) -> OmsConfig:
 
 
 def parse_config(text: str, file: str = "oms.toml", base_dir: str | Path = ".",
-                 identity: bool = False) -> OmsConfig:
+                 identity: bool = False,
+                 ids: Mapping[str, Mapping[str, int]] | None = None) -> OmsConfig:
     """Check TOML text and build an :class:`OmsConfig`; ``file`` names it in errors and
     relative paths (credential files, databases) are resolved against ``base_dir``;
-    ``identity``: take ids from the journal's identity table (:func:`load_config`)."""
+    ``identity``: take ids from the journal's identity table (:func:`load_config`);
+    ``ids``: the id of each name given here instead (kind -> name -> id, kinds as in
+    :class:`Ids`), as if an identity table had recorded them."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(file, "", f"not valid TOML: {e}") from None
-    return _Parser(file, Path(base_dir), identity).parse(data)
+    parser = _Parser(file, Path(base_dir), identity)
+    if ids is not None:
+        parser.alloc = IdAllocator({k: {n: {"id": int(i)} for n, i in ids.get(k, {}).items()}
+                                    for k in KINDS}, "the given ids")
+    return parser.parse(data)
 
 
 class _Parser:
@@ -389,6 +396,7 @@ class _Parser:
                 price_precision=pp, qty_precision=qp, tick=raw_tick, lot=raw_lot,
                 min_qty=min_qty, max_qty=max_qty, min_notional=min_notional,
                 tradable=i.bool_("tradable", True), native_stops=i.bool_("native_stops", False),
+                reference_price=_raw(i, "reference_price", i.dec("reference_price", "0"), pp),
             )
             i.done()
         if not out:
@@ -524,6 +532,8 @@ class _Parser:
         )
         for k in ("commands", "signals", "events", "health"):
             v = getattr(e, k)
+            if k == "signals" and v == "":  # no subscription: signals come as commands only
+                continue
             if not re.match(r"^(tcp|ipc|inproc)://.+", v):
                 raise t.fail(k, f"must be a ZeroMQ endpoint (tcp://host:port, ipc://path), "
                                 f"got {v!r}")
