@@ -276,8 +276,9 @@ def _decimal(raw: int, precision: int) -> str:
 
 def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     """The full-format tables (``oms_core/config``) of the small form, and the ids to keep by
-    name: asset ``name``, exchange ``exchange<id>``, instrument ``symbol``, client
-    ``account<id>``, strategy ``strategy<id>``.
+    name: asset ``name``, exchange ``exchange<id>``, instrument ``symbol`` (a symbol listed
+    on two exchanges: ``symbol.exchange<id>``, with the symbol as its ``exchange_symbol``),
+    client ``account<id>``, strategy ``strategy<id>``.
 
     A strategy trades every instrument quoted in the first instrument's quote asset; each
     account that follows it sizes a signal with the strategy's ``size`` (raw, at each
@@ -290,12 +291,18 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
     engine = dict(raw.get("engine", {}))
     assets = {int(a["id"]): (str(a["name"]), int(a["precision"])) for a in raw.get("assets", [])}
     instruments = [dict(i) for i in raw.get("instruments", [])]
+    symbols = [str(i["symbol"]) for i in instruments]
+    for i in instruments:  # a name per instrument: a symbol listed on two exchanges gets both
+        if symbols.count(str(i["symbol"])) > 1:
+            i["name"] = f"{i['symbol']}.exchange{int(i.get('exchange', 0))}"
+        else:
+            i["name"] = str(i["symbol"])
     exchanges = sorted({int(i.get("exchange", 0)) for i in instruments}
                        | {int(g["exchange"]) for g in raw.get("gateways", [])})
     ids: dict[str, dict[str, int]] = {
         "assets": {n: i for i, (n, _) in assets.items()},
         "exchanges": {f"exchange{x}": x for x in exchanges},
-        "instruments": {str(i["symbol"]): int(i["id"]) for i in instruments},
+        "instruments": {i["name"]: int(i["id"]) for i in instruments},
         "strategies": {f"strategy{int(s['id'])}": int(s["id"])
                        for s in raw.get("strategies", [])},
         "accounts": {f"account{int(a['id'])}": int(a["id"]) for a in raw.get("accounts", [])},
@@ -323,13 +330,15 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
         }
         if i.get("last"):
             row["reference_price"] = _decimal(i["last"], pp)
-        table["instruments"][str(i["symbol"])] = row
+        if i["name"] != i["symbol"]:
+            row["exchange_symbol"] = str(i["symbol"])
+        table["instruments"][i["name"]] = row
     quote_of_first = int(instruments[0]["quote"]) if instruments else None
     traded = [i for i in instruments if int(i["quote"]) == quote_of_first]
     sizes: dict[int, int] = {}
     for s in raw.get("strategies", []):
         table["strategies"][f"strategy{int(s['id'])}"] = {
-            "instruments": [str(i["symbol"]) for i in traded],
+            "instruments": [i["name"] for i in traded],
             "single_entry": bool(s.get("single_entry", False))}
         for a in s.get("accounts", []):
             size = int(s.get("size", 0))
@@ -343,7 +352,7 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
         name = f"account{aid}"
         size = sizes.get(aid, 0)
         orders: dict[str, Any] = {"entry": "limit", "fixed_qty": {
-            str(i["symbol"]): _decimal(size or int(i.get("lot", 1)), int(i["qty_precision"]))
+            i["name"]: _decimal(size or int(i.get("lot", 1)), int(i["qty_precision"]))
             for i in instruments}}
         limits: dict[str, Any] = {}
         money = assets[quote_of_first][1] if quote_of_first is not None else 0
