@@ -620,6 +620,8 @@ _LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
     "reject_burst": (Limit.REJECT_BURST, "rate"),
 }
 LIMIT_KEYS: dict[Limit, str] = {lim: key for key, (lim, _) in _LIMIT_KEYS.items()}
+# what unit each limit's key is written in (the kinds above)
+LIMIT_KINDS: dict[Limit, str] = {lim: kind for lim, kind in _LIMIT_KEYS.values()}
 # the bracket protection choices are set by [orders] keys of the same names
 LIMIT_KEYS[Limit.PROTECT_ANCHOR] = "protect_anchor"
 LIMIT_KEYS[Limit.PROTECT_ON_REJECT] = "protect_reject"

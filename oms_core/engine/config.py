@@ -286,7 +286,7 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
     with a limit order at the signal's price (else the last), and has an account at every
     exchange. Raw limits and deposits become the same amounts in decimals.
     """
-    from oms_core.config.parse import _LIMIT_KEYS
+    from oms_core.config.parse import LIMIT_KEYS, LIMIT_KINDS
 
     engine = dict(raw.get("engine", {}))
     assets = {int(a["id"]): (str(a["name"]), int(a["precision"])) for a in raw.get("assets", [])}
@@ -344,7 +344,6 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
             size = int(s.get("size", 0))
             if sizes.setdefault(int(a), size) != size:
                 raise ValueError(f"account {a} follows strategies of different sizes")
-    limit_kinds = {lim: kind for lim, kind in _LIMIT_KEYS.values()}
     protect = {Limit.PROTECT_ANCHOR: ("protect_anchor", ("fill", "arrival_mid")),
                Limit.PROTECT_ON_REJECT: ("protect_reject", ("retry", "flatten"))}
     for a in raw.get("accounts", []):
@@ -363,9 +362,8 @@ def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[
                 okey, choices = protect[lim]
                 orders[okey] = choices[int(value)]
                 continue
-            kind = limit_kinds[lim]
-            lkey = next(k for k, (li, _) in _LIMIT_KEYS.items() if li == lim)
-            limits[lkey] = (bool(value) if kind == "flag" else
+            kind = LIMIT_KINDS[lim]
+            limits[LIMIT_KEYS[lim]] = (bool(value) if kind == "flag" else
                             int(value) if kind in ("count", "rate") else
                             _decimal(value, 9) if kind == "seconds" else
                             _decimal(value, money) if kind == "money" else

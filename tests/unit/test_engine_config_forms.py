@@ -40,3 +40,14 @@ def test_a_bad_value_of_the_small_form_is_refused_by_the_full_formats_check() ->
     with pytest.raises(ConfigError, match="instruments.BTCUSDT.quote: asset USDT has "
                                           "precision 8, below price precision 2"):
         load_engine_config(bad)
+
+
+def test_small_form_limits_of_every_unit_reach_the_core_as_the_same_raw_numbers() -> None:
+    limits = {"MAX_ORDER_QTY": 250, "MAX_ORDER_NOTIONAL": 123_456_789,
+              "MAX_REFERENCE_AGE_NS": 1_500_000_000, "ORDER_RATE": 7, "COLLAR_USE_MID": 1,
+              "MAX_OPEN_ORDERS": 42, "PROTECT_ON_REJECT": 1, "PROTECT_ANCHOR": 1}
+    deposits = {"1": 123, "2": 10**14}
+    small = {**CFG, "accounts": [{"id": 1, "limits": limits, "deposits": deposits}, {"id": 2}]}
+    core = build_core(load_engine_config(small))
+    assert {k: core.get_limit(1, int(Limit[k])) for k in limits} == limits
+    assert (core.balance(1, 1)[0], core.balance(1, 2)[0]) == (123, 10**14)
