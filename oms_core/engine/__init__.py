@@ -16,7 +16,7 @@ _SOURCES = {
     "MemoryJournal": ".journal_mem",
     "KIND_AUDIT": ".kinds", "KIND_MARK_TO_MARKET": ".kinds",
     "KIND_START_OF_DAY": ".kinds", "KIND_TIMER": ".kinds",
-    "Engine": ".server", "orders_for_signal": ".commands",
+    "Engine": ".server",
     "apply_live": ".offline", "offline_engine": ".offline",
 }
 
@@ -24,7 +24,7 @@ __all__ = [
     "KIND_AUDIT", "KIND_MARK_TO_MARKET", "KIND_START_OF_DAY", "KIND_TIMER",
     "Engine",
     "EngineConfig", "MemoryJournal", "apply_live", "build_core", "load_engine_config",
-    "offline_engine", "orders_for_signal",
+    "offline_engine",
 ]
 
 

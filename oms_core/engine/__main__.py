@@ -185,7 +185,7 @@ def _serve(args: argparse.Namespace, cfg: Any) -> int:
         cfg.journal_group_us = args.group_us
     journal = _open_journal(cfg.journal_dir, cfg.journal_durability,
                             cfg.journal_group_us) if cfg.journal_dir else None
-    if journal is not None and cfg.oms is not None:
+    if journal is not None:
         from oms_core.identity import IdentityError, record_identity
 
         try:  # ids by name: the table beside the journal (oms_core/identity.py)

@@ -22,8 +22,7 @@ from bindings.wire.spec import (
     Scope,
     SignalMode,
 )
-from oms_core.core import OmsCore
-from oms_core.enums import KillMode, OrderType, Reject, Side, TimeInForce
+from oms_core.enums import KillMode, Reject
 
 from .loop import ColdAnswer, EngineLoop
 
@@ -141,7 +140,7 @@ class ColdCommands:
         closes = self.engine._closes.get(instrument)
         return MarketState(ref, ref), list(closes) if closes else None
 
-    def signal_oms(self, rec: Any, ts: int) -> ColdAnswer:
+    def signal(self, rec: Any, ts: int) -> ColdAnswer:
         """A SIGNAL through ``oms_core.signals.apply_signal``: every client of this shard that
         follows the strategy sizes it with its own parameters; one ACK / REJECT record per
         client (cmd_type SIGNAL) is an event (request_id 0: journal, writer) and a row of the
@@ -150,6 +149,8 @@ class ColdCommands:
 
         from oms_core.signals import MarketState, Signal, apply_signal
 
+        if not self.engine.strategy_enabled.get(rec.strategy, True):
+            return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
         oms = self.cfg.oms
         if rec.mode not in _SIGNAL_MODES:
             return ColdAnswer(int(Reject.INVALID_ORDER_TYPE), account=rec.account)
@@ -194,44 +195,6 @@ class ColdCommands:
                 self.engine._answers.append(wire.encode(name, rec.request_id, 0, ts,
                                                  int(HeaderFlag.QUERY_ROW), **body))
         if answers and not n_ok:
-            return ColdAnswer(first_code, account=rec.account)
-        return ColdAnswer(0, order_id=first_oid, account=rec.account)
-
-    def signal(self, rec: Any, ts: int) -> ColdAnswer:
-        if self.cfg.oms is not None:
-            if not self.engine.strategy_enabled.get(rec.strategy, True):
-                return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
-            return self.signal_oms(rec, ts)
-        strat = self.engine.strategies.get(rec.strategy)
-        if strat is None:
-            return ColdAnswer(int(Reject.UNKNOWN_STRATEGY), account=rec.account)
-        if not self.engine.strategy_enabled.get(rec.strategy, True):
-            return ColdAnswer(int(Reject.STRATEGY_HALTED), account=rec.account)
-        if rec.mode == SignalMode.DIRECTION and rec.value not in (-1, 0, 1):
-            return ColdAnswer(int(Reject.INVALID_QUANTITY), account=rec.account)
-        if rec.mode not in (SignalMode.DIRECTION, SignalMode.TARGET_QTY):
-            return ColdAnswer(int(Reject.INVALID_ORDER_TYPE), account=rec.account)
-        if rec.account == ANY_ID:
-            accounts = list(strat.accounts)
-        elif rec.account in strat.accounts:
-            accounts = [rec.account]
-        else:
-            return ColdAnswer(int(Reject.UNKNOWN_ACCOUNT), account=rec.account)
-        first_oid = first_code = n_ok = n_tried = 0
-        for account in accounts:
-            for order in orders_for_signal(self.core, strat, account, rec):
-                n_tried += 1
-                cl = self.loop.next_cl_ord_id()
-                code, oid = self.core.submit(
-                    account, rec.strategy, rec.instrument, cl, order["side"],
-                    order["order_type"], order["tif"], order["price"], 0, order["quantity"], 0,
-                    0, ts)
-                if code == 0:
-                    n_ok += 1
-                    first_oid = first_oid or oid
-                else:
-                    first_code = first_code or code
-        if n_tried and not n_ok:
             return ColdAnswer(first_code, account=rec.account)
         return ColdAnswer(0, order_id=first_oid, account=rec.account)
 
@@ -298,27 +261,4 @@ class _EngineClOrdIds:
         return int(self.loop.next_cl_ord_id())
 
 
-def orders_for_signal(core: OmsCore, strategy: Any, account: int, rec: Any) -> list[dict]:
-    """The orders that move one account toward a signal's target, for an engine configured
-    without the full OMS configuration (with it, ``oms_core.signals.apply_signal`` sizes).
-
-    Target = value x strategy size (DIRECTION) or value (TARGET_QTY); trade the difference
-    between the target and the strategy's position plus its open orders, as one market (or
-    limit, when the signal has a price) order.
-    """
-    target = rec.value * strategy.size if rec.mode == SignalMode.DIRECTION else rec.value
-    pos = core.strategy_position(account, rec.strategy, rec.instrument)
-    current = pos["qty"] + pos["open_buy"] - pos["open_sell"]
-    diff = target - current
-    if diff == 0:
-        return []
-    return [{
-        "side": int(Side.BUY if diff > 0 else Side.SELL),
-        "quantity": abs(diff),
-        "price": rec.price,
-        "order_type": int(OrderType.LIMIT if rec.price else OrderType.MARKET),
-        "tif": int(TimeInForce.GTC if rec.price else TimeInForce.IOC),
-    }]
-
-
-__all__ = ["ColdCommands", "orders_for_signal"]
+__all__ = ["ColdCommands"]

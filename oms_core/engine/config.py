@@ -1,8 +1,12 @@
-"""The engine's minimal configuration: endpoints, instruments, accounts, limits, strategies.
+"""The engine's settings (endpoints, sizes, journal, the accounts and strategies it serves),
+derived once from the full configuration (:mod:`oms_core.config`, an :class:`OmsConfig`) by
+:func:`from_oms_config`; the engine's core and its signal sizing come from that OmsConfig,
+which every :class:`EngineConfig` carries (``oms``).
 
-Kept in one function, :func:`load_engine_config`, so the full TOML configuration of issue 6
-(``oms_core/config.py``) can replace it. Prices and quantities are raw integers here; the
-full configuration converts decimal strings at its edge.
+:func:`load_engine_config` also reads the small form that tests and benchmarks write: its
+``[engine]`` table holds :class:`EngineConfig` fields as they stand; its reference data (raw
+integers and ids) are written into the full format by :func:`full_format` and parsed by
+:func:`oms_core.config.parse_config`, so they reach the core through the one path.
 
 Example (TOML)::
 
@@ -46,7 +50,8 @@ Example (TOML)::
     [[strategies]]
     id = 1
     accounts = [1]
-    size = 100                            # raw quantity per unit of a DIRECTION signal
+    size = 100                            # raw quantity per unit of a signal: each
+                                          # account's fixed size (full_format)
 
     [[gateways]]
     exchange = 1
@@ -59,9 +64,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
+from oms_core.config import OmsConfig
 from oms_core.core import OmsCore
 from oms_core.enums import Limit
 from oms_core.limits import MAX_IDS
@@ -77,7 +86,6 @@ class GatewayEndpoint:
 class StrategyConfig:
     id: int
     accounts: list[int] = field(default_factory=list)
-    size: int = 0
     single_entry: bool = False
 
 
@@ -112,12 +120,12 @@ class EngineConfig:
     journal_durability: str = "group"
     journal_group_us: int = 1_000
     journal_dir: str | None = None
-    assets: list[dict[str, Any]] = field(default_factory=list)
-    instruments: list[dict[str, Any]] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     strategies: list[StrategyConfig] = field(default_factory=list)
     base_dir: str = "."
-    oms: Any = None  # the issue-6 OmsConfig when loaded from the full TOML
+    # the configuration the core is built from and signals are sized by; an engine given only
+    # endpoints or a bare core serves one with no strategies (:func:`no_configuration`)
+    oms: OmsConfig = field(default_factory=lambda: no_configuration())
     shard: int = 0
 
     @property
@@ -131,6 +139,20 @@ class EngineConfig:
 
     def resolve(self, path: str) -> str:
         return path if os.path.isabs(path) else str(Path(self.base_dir) / path)
+
+
+def no_configuration() -> OmsConfig:
+    """The OmsConfig of an engine given only endpoints or a core a tool configured itself: no
+    assets, strategies or clients (a signal is answered UNKNOWN_STRATEGY), no signal
+    subscription, no journal directory."""
+    from dataclasses import replace
+
+    from oms_core.config import EngineConfig as OmsEngine
+    from oms_core.config import Ids, ReplayConfig, WriterConfig
+
+    return OmsConfig("", "paper", {}, {}, {}, {}, {},
+                     replace(OmsEngine(), signals="", journal_dir=""), WriterConfig(),
+                     ReplayConfig(), Ids())
 
 
 def shard_endpoint(endpoint: str, shard: int) -> str:
@@ -182,18 +204,24 @@ def from_oms_config(oms: Any, shard: int = 0) -> EngineConfig:
     cfg.accounts = [{"id": c.id, "cancel_on_disconnect": c.cancel_on_disconnect}
                     for c in clients]
     cfg.strategies = [StrategyConfig(s.id, [c.id for c in clients if name in c.strategies],
-                                     0, s.single_entry) for name, s in oms.strategies.items()]
+                                     s.single_entry) for name, s in oms.strategies.items()]
     return cfg
 
 
 def load_engine_config(source: str | os.PathLike[str] | Mapping[str, Any],
                        shard: int = 0) -> EngineConfig:
-    """Read a TOML file or a dict (same shape) into an :class:`EngineConfig`.
+    """The engine of ``shard`` from a TOML file or a dict of the same shape.
 
-    A file in the full format of ``oms_core/config.py`` (it has a ``[clients]`` table) is
-    loaded through :func:`oms_core.config.load_config` (errors name the file and the key) and
-    gives the engine of ``shard``.
+    A file of the full format (it has a ``[clients]`` table) is loaded through
+    :func:`oms_core.config.load_config` (errors name the file and the key). The small form the
+    tests and benchmarks write (``[engine]`` as :class:`EngineConfig` fields, and
+    ``[[assets]]`` / ``[[instruments]]`` / ``[[accounts]]`` / ``[[strategies]]`` with raw
+    integers and ids) is written into the full format by :func:`full_format` and parsed by
+    :func:`oms_core.config.parse_config` with those ids, so its core and its signal sizing are
+    the full configuration's; only its ``[engine]`` table is taken as it stands.
     """
+    from oms_core.config import parse_config
+
     base = "."
     if isinstance(source, Mapping):
         raw: Mapping[str, Any] = source
@@ -206,70 +234,161 @@ def load_engine_config(source: str | os.PathLike[str] | Mapping[str, Any],
 
             return from_oms_config(load_config(p), shard)
     eng = dict(raw.get("engine", {}))
-    known = {f for f in EngineConfig.__dataclass_fields__}
+    known = set(EngineConfig.__dataclass_fields__) - {"oms", "accounts", "strategies",
+                                                      "base_dir", "shard"}
     unknown = set(eng) - known
     if unknown:
         raise ValueError(f"unknown [engine] keys: {sorted(unknown)}")
     cfg = EngineConfig(**eng)
     cfg.base_dir = base
-    cfg.assets = [dict(a) for a in raw.get("assets", [])]
-    cfg.instruments = [dict(i) for i in raw.get("instruments", [])]
-    cfg.accounts = [dict(a) for a in raw.get("accounts", [])]
-    cfg.strategies = [StrategyConfig(int(s["id"]), [int(a) for a in s.get("accounts", [])],
-                                     int(s.get("size", 0)), bool(s.get("single_entry", False)))
-                      for s in raw.get("strategies", [])]
     cfg.gateways = [GatewayEndpoint(int(g["exchange"]), str(g["orders"]))
                     for g in raw.get("gateways", [])]
     for key in ("max_accounts", "max_strategies"):
         if not 1 <= getattr(cfg, key) <= MAX_IDS:
             raise ValueError(f"[engine] {key} = {getattr(cfg, key)}: must be 1..{MAX_IDS}")
-    for kind, ids, top in (("account", [a["id"] for a in cfg.accounts], cfg.max_accounts),
-                           ("strategy", [s.id for s in cfg.strategies], cfg.max_strategies)):
+    for kind, ids, top in (("account", [a["id"] for a in raw.get("accounts", [])],
+                            cfg.max_accounts),
+                           ("strategy", [s["id"] for s in raw.get("strategies", [])],
+                            cfg.max_strategies)):
         for i in ids:
             if not 0 <= int(i) < top:
                 raise ValueError(f"{kind} id {i} outside 0..{top - 1} (raise [engine] "
                                  f"max_{'accounts' if kind == 'account' else 'strategies'})")
+    table, ids = full_format(raw)
+    cfg.oms = parse_config(tomli_w.dumps(table), file="engine configuration", base_dir=base,
+                           ids=ids)
+    clients = sorted(cfg.oms.clients.values(), key=lambda c: c.id)
+    cfg.accounts = [{"id": c.id, "cancel_on_disconnect": c.cancel_on_disconnect}
+                    for c in clients]
+    cfg.strategies = [StrategyConfig(s.id, [c.id for c in clients if name in c.strategies],
+                                     s.single_entry)
+                      for name, s in cfg.oms.strategies.items()]
     return cfg
 
 
-def build_core(cfg: EngineConfig, ts: int = 0) -> OmsCore:
-    """Create the core and load the configured state into it (the same on every start)."""
-    if cfg.oms is not None:
-        from oms_core.config import build_core as build_from_oms
+# the core's table sizes, which the small form sets in [engine] like the full one
+_CORE_SIZES = ("max_orders", "max_accounts", "max_strategies", "max_instruments", "max_exchanges")
 
-        core = build_from_oms(cfg.oms, shard=cfg.shard)
-        core.drain_events()
-        return core
-    core = OmsCore(max_orders=cfg.max_orders, max_accounts=cfg.max_accounts,
-                   max_strategies=cfg.max_strategies, max_instruments=cfg.max_instruments,
-                   max_exchanges=cfg.max_exchanges)
-    for a in cfg.assets:
-        core.add_asset(int(a["id"]), str(a["name"]), int(a["precision"]))
-    for i in cfg.instruments:
-        core.add_instrument(
-            int(i["id"]), str(i["symbol"]), int(i.get("exchange", 0)), int(i["base"]),
-            int(i["quote"]), int(i["price_precision"]), int(i["qty_precision"]),
-            int(i.get("tick", 1)), int(i.get("lot", 1)), int(i.get("min_qty", 0)),
-            int(i.get("max_qty", 10**15)), int(i.get("min_notional", 0)),
-            bool(i.get("tradable", True)), bool(i.get("native_stops", False)))
+
+def _decimal(raw: int, precision: int) -> str:
+    return format(Decimal(int(raw)).scaleb(-precision), "f")
+
+
+def full_format(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """The full-format tables (``oms_core/config``) of the small form, and the ids to keep by
+    name: asset ``name``, exchange ``exchange<id>``, instrument ``symbol`` (a symbol listed
+    on two exchanges: ``symbol.exchange<id>``, with the symbol as its ``exchange_symbol``),
+    client ``account<id>``, strategy ``strategy<id>``.
+
+    A strategy trades every instrument quoted in the first instrument's quote asset; each
+    account that follows it sizes a signal with the strategy's ``size`` (raw, at each
+    instrument's quantity precision; the lot where it is 0) as its fixed quantity, enters
+    with a limit order at the signal's price (else the last), and has an account at every
+    exchange. Raw limits and deposits become the same amounts in decimals.
+    """
+    from oms_core.config.parse import LIMIT_KEYS, LIMIT_KINDS
+
+    engine = dict(raw.get("engine", {}))
+    assets = {int(a["id"]): (str(a["name"]), int(a["precision"])) for a in raw.get("assets", [])}
+    instruments = [dict(i) for i in raw.get("instruments", [])]
+    symbols = [str(i["symbol"]) for i in instruments]
+    for i in instruments:  # a name per instrument: a symbol listed on two exchanges gets both
+        if symbols.count(str(i["symbol"])) > 1:
+            i["name"] = f"{i['symbol']}.exchange{int(i.get('exchange', 0))}"
+        else:
+            i["name"] = str(i["symbol"])
+    exchanges = sorted({int(i.get("exchange", 0)) for i in instruments}
+                       | {int(g["exchange"]) for g in raw.get("gateways", [])})
+    ids: dict[str, dict[str, int]] = {
+        "assets": {n: i for i, (n, _) in assets.items()},
+        "exchanges": {f"exchange{x}": x for x in exchanges},
+        "instruments": {i["name"]: int(i["id"]) for i in instruments},
+        "strategies": {f"strategy{int(s['id'])}": int(s["id"])
+                       for s in raw.get("strategies", [])},
+        "accounts": {f"account{int(a['id'])}": int(a["id"]) for a in raw.get("accounts", [])},
+    }
+    table: dict[str, Any] = {
+        "engine": {"signals": "", "journal_dir": "",
+                   **{k: int(engine.get(k, getattr(EngineConfig, k))) for k in _CORE_SIZES}},
+        "assets": {n: {"precision": p} for n, p in assets.values()},
+        "exchanges": {f"exchange{x}": {"kind": "sim"} for x in exchanges},
+        "instruments": {}, "strategies": {}, "clients": {},
+    }
+    for i in instruments:
+        pp, qp = int(i["price_precision"]), int(i["qty_precision"])
+        quote = assets[int(i["quote"])]
+        row = {
+            "exchange": f"exchange{int(i.get('exchange', 0))}",
+            "base": assets[int(i["base"])][0], "quote": quote[0],
+            "price_precision": pp, "qty_precision": qp,
+            "tick": _decimal(i.get("tick", 1), pp), "lot": _decimal(i.get("lot", 1), qp),
+            "min_qty": _decimal(i.get("min_qty", 0), qp),
+            "max_qty": _decimal(i.get("max_qty", 10**15), qp),
+            "min_notional": _decimal(i.get("min_notional", 0), quote[1]),
+            "tradable": bool(i.get("tradable", True)),
+            "native_stops": bool(i.get("native_stops", False)),
+        }
         if i.get("last"):
-            last = int(i["last"])
-            core.set_price(int(i["id"]), last, int(i.get("bid", last)), int(i.get("ask", last)),
-                           ts)
-    for s in cfg.strategies:
-        core.add_strategy(s.id, s.single_entry)
-    for a in cfg.accounts:
+            row["reference_price"] = _decimal(i["last"], pp)
+        if i["name"] != i["symbol"]:
+            row["exchange_symbol"] = str(i["symbol"])
+        table["instruments"][i["name"]] = row
+    quote_of_first = int(instruments[0]["quote"]) if instruments else None
+    traded = [i for i in instruments if int(i["quote"]) == quote_of_first]
+    sizes: dict[int, int] = {}
+    for s in raw.get("strategies", []):
+        table["strategies"][f"strategy{int(s['id'])}"] = {
+            "instruments": [i["name"] for i in traded],
+            "single_entry": bool(s.get("single_entry", False))}
+        for a in s.get("accounts", []):
+            size = int(s.get("size", 0))
+            if sizes.setdefault(int(a), size) != size:
+                raise ValueError(f"account {a} follows strategies of different sizes")
+    protect = {Limit.PROTECT_ANCHOR: ("protect_anchor", ("fill", "arrival_mid")),
+               Limit.PROTECT_ON_REJECT: ("protect_reject", ("retry", "flatten"))}
+    for a in raw.get("accounts", []):
         aid = int(a["id"])
-        core.add_account(aid)
-        for name, value in dict(a.get("limits", {})).items():
-            limit = Limit[name] if isinstance(name, str) and not name.isdigit() else Limit(
-                int(name))
-            core.set_limit(aid, int(limit), int(value))
-        for asset, amount in dict(a.get("deposits", {})).items():
-            core.deposit(aid, int(asset), int(amount))
+        name = f"account{aid}"
+        size = sizes.get(aid, 0)
+        orders: dict[str, Any] = {"entry": "limit", "fixed_qty": {
+            i["name"]: _decimal(size or int(i.get("lot", 1)), int(i["qty_precision"]))
+            for i in instruments}}
+        limits: dict[str, Any] = {}
+        money = assets[quote_of_first][1] if quote_of_first is not None else 0
+        qps = {int(i["qty_precision"]) for i in traded}
+        for key, value in dict(a.get("limits", {})).items():
+            lim = Limit[key] if isinstance(key, str) and not key.isdigit() else Limit(int(key))
+            if lim in protect:
+                okey, choices = protect[lim]
+                orders[okey] = choices[int(value)]
+                continue
+            kind = LIMIT_KINDS[lim]
+            limits[LIMIT_KEYS[lim]] = (bool(value) if kind == "flag" else
+                            int(value) if kind in ("count", "rate") else
+                            _decimal(value, 9) if kind == "seconds" else
+                            _decimal(value, money) if kind == "money" else
+                            _decimal(value, next(iter(qps))))
+        table["clients"][name] = {
+            "strategies": [f"strategy{int(s['id'])}" for s in raw.get("strategies", [])
+                           if aid in [int(x) for x in s.get("accounts", [])]],
+            "cash": {assets[int(k)][0]: _decimal(v, assets[int(k)][1])
+                     for k, v in dict(a.get("deposits", {})).items()},
+            "limits": limits, "orders": orders,
+            "exchange_accounts": {f"exchange{x}": {} for x in exchanges},
+            "cancel_on_disconnect": bool(a.get("cancel_on_disconnect", False)),
+        }
+    return table, ids
+
+
+def build_core(cfg: EngineConfig) -> OmsCore:
+    """Create the core of ``cfg``'s shard from its full configuration
+    (:func:`oms_core.config.build_core`), its start-up events drained."""
+    from oms_core.config import build_core as build_from_oms
+
+    core = build_from_oms(cfg.oms, shard=cfg.shard)
     core.drain_events()
     return core
 
 
-__all__ = ["EngineConfig", "GatewayEndpoint", "StrategyConfig", "build_core",
-           "from_oms_config", "load_engine_config", "shard_endpoint"]
+__all__ = ["EngineConfig", "GatewayEndpoint", "StrategyConfig", "build_core", "from_oms_config",
+           "full_format", "load_engine_config", "no_configuration", "shard_endpoint"]

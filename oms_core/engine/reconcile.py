@@ -151,17 +151,12 @@ def gate_after_restart(engine: Any, res: recovery.RecoveryResult, ts: int | None
 
 
 def _instruments_by_exchange(engine: Any) -> dict[int, dict[int, tuple[int, int]]]:
-    """exchange id -> {instrument id: (base asset, quote asset)}, from either configuration
-    form (the engine's own instrument tables, or the full OMS configuration)."""
+    """exchange id -> {instrument id: (base asset, quote asset)}, from the configuration."""
     out: dict[int, dict[int, tuple[int, int]]] = {}
-    for i in getattr(engine.cfg, "instruments", None) or []:
-        out.setdefault(int(i.get("exchange", 0)), {})[int(i["id"])] = (
-            int(i.get("base", 0)), int(i.get("quote", 0)))
-    oms = getattr(engine.cfg, "oms", None)
-    if oms is not None:
-        for i in oms.instruments.values():
-            out.setdefault(int(oms.exchanges[i.exchange].id), {})[int(i.id)] = (
-                int(oms.assets[i.base].id), int(oms.assets[i.quote].id))
+    oms = engine.cfg.oms
+    for i in oms.instruments.values():
+        out.setdefault(int(oms.exchanges[i.exchange].id), {})[int(i.id)] = (
+            int(oms.assets[i.base].id), int(oms.assets[i.quote].id))
     return out
 
 
@@ -353,12 +348,8 @@ class Reconciler:
         self._send(self.pending[ex])
 
     def _accounts(self) -> list[int]:
-        cfg = self.engine.cfg
-        ids = [int(a["id"]) for a in getattr(cfg, "accounts", None) or []]
-        oms = getattr(cfg, "oms", None)
-        if oms is not None:
-            ids += [int(c.id) for c in oms.clients.values()
-                    if c.shard == getattr(cfg, "shard", 0)]
+        # the shard's clients (derived from the configuration, or a bare core's accounts)
+        ids = [int(a["id"]) for a in self.engine.cfg.accounts]
         out = []
         for a in sorted(set(ids)):
             try:

@@ -196,7 +196,7 @@ class Engine:
         # live bars of every strategy bar interval, built by the loop from each trade it
         # applies (one series per interval and instrument, shared by its strategies)
         self.bars: LiveBars | None = None
-        if self.cfg.oms is not None and self.cfg.oms.strategies:
+        if self.cfg.oms.strategies:
             self.bars = LiveBars(
                 (s.bar_interval_s * 1_000_000_000 for s in self.cfg.oms.strategies.values()),
                 max(self.cfg.oms.ids.instruments.values(), default=-1) + 1)
@@ -240,7 +240,7 @@ class Engine:
         self.router.setsockopt(zmq.RCVHWM, 1_000_000)
         self.server_keys: CurveKeyPair | None = None
         if cfg.security_on:
-            if cfg.oms is not None:  # the full configuration: its [security] keys
+            if not cfg.keys_file:  # the full configuration's [security] keys
                 from oms_core import security
 
                 keys: CurveKeyPair | None = security.server_keys(cfg.oms)
@@ -269,7 +269,7 @@ class Engine:
         # publishers PUB their signals to every shard; this engine SUBscribes and
         # acts only for its own clients (its core holds only them)
         self.sig_sub: zmq.Socket | None = None
-        if cfg.oms is not None and cfg.oms.engine.signals:
+        if cfg.oms.engine.signals:
             self.sig_sub = ctx.socket(zmq.SUB)
             self.sig_sub.setsockopt(zmq.LINGER, 0)
             self.sig_sub.setsockopt(zmq.RCVHWM, 100_000)
@@ -305,7 +305,7 @@ class Engine:
         if not self._signals_again_at or time.monotonic() < self._signals_again_at:
             return
         self._signals_again_at = 0.0
-        assert self.sig_sub is not None and self.cfg.oms is not None
+        assert self.sig_sub is not None
         ep = self.cfg.oms.engine.signals
         self.sig_sub.disconnect(ep)
         self.sig_sub.connect(ep)

@@ -1,4 +1,4 @@
-"""A real engine process on the full OMS TOML (``oms_core/config.py``), with the test playing
+"""A real engine process on the full OMS TOML (``oms_core/config/``), with the test playing
 the gateway over real ZeroMQ sockets on ipc:// in the test's directory.
 
 The configuration: USDT / BTC / ETH, one simulated exchange, BTCUSDT and ETHUSDT, strategy

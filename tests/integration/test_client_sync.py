@@ -143,8 +143,9 @@ def test_cancel_replace_massive_and_queries(client: OmsClient, gateway: Gateway)
     bad = client.bracket(BTC, Side.BUY, 1000, entry_price=4_990_000, tp_price=4_900_000,
                          sl_trigger_price=5_100_000)  # exits on the wrong sides
     assert isinstance(bad, Rejected) and bad.code == Reject.INVALID_CONTINGENCY
-    # strategy 1 sizes 100 per unit for account 1; a market buy would meet the OCO's sell
-    assert client.signal(BTC, 1).code == Reject.SELF_TRADE
+    # strategy 1 sizes 100 per unit for account 1 as a limit entry at the signal's price;
+    # at the OCO's sell price it would meet it
+    assert client.signal(BTC, 1, price=5_100_000).code == Reject.SELF_TRADE
     assert client.signal(BTC, 1, price=4_980_000).ok
     assert client.signal(BTC, "-0.001", mode=SignalMode.TARGET_QTY, price=5_200_000).ok
     assert client.kill().ok and client.resume().ok

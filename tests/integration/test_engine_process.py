@@ -165,8 +165,11 @@ def test_every_command_answered_once(engine: EngineProcess) -> None:
         assert sig.ok and sig.order_id
         (row,) = c.orders(account=2).rows
         assert (row.order_id, row.quantity, row.side) == (sig.order_id, 100, Side.BUY)
-        again = c.signal(1, 1, account=2, price=4_990_000)  # already at target: no order
-        assert again.ok and again.order_id == 0
+        # the sizer trades toward the filled position: a new signal replaces the working entry
+        again = c.signal(1, 1, account=2, price=4_990_000)
+        assert again.ok and again.order_id not in (0, sig.order_id)
+        status = {r.order_id: r.status for r in c.orders(account=2).rows}
+        assert status[sig.order_id] == OrderStatus.PENDING_CANCEL
         snap = c.account_snapshot(account=1)
         assert snap.ok and any(r.msg_type == MsgType.KILL_STATE for r in snap.rows)
         assert c.heartbeat() >= 0

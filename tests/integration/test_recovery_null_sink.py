@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import time
 
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
 from oms_core import recovery as R
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.enums import Reject
 from oms_core.journal import Journal
 
 
 def _live(jdir: str) -> Engine:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     return Engine(build_core(cfg), journal=Journal(jdir, durability="os"), config=cfg)
 
 
@@ -50,7 +50,7 @@ def _no_wall_clock(order: dict) -> dict:
 
 
 def _recovered(jdir: str) -> object:
-    core = build_core(load_engine_config(CFG))
+    core = build_core(engine_config())
     R.recover(jdir, core)  # a tool's recovery: only a core
     return core
 
@@ -108,7 +108,7 @@ def test_a_signal_and_reconciliation_inputs_are_replayed(tmp_path) -> None:
     orders = [_no_wall_clock(e.core.order(oid)) for a in (1, 2) for oid in e.core.live_orders(a)]
     assert len(orders) == 2 and e.core.balance(2, 2)[0] == 777
     e.journal.close()
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     from oms_core.engine import offline_engine
     from oms_core.engine.startup import recover_engine
 

@@ -230,6 +230,8 @@ BAD = [
     ('[assets]', '[engine]\nsignals = "localhost:1"\n[assets]', "engine.signals",
      "ZeroMQ endpoint"),
     ('[assets]', 'colour = "red"\n[assets]', "colour", "unknown key"),
+    ('min_notional = "5"', 'min_notional = "5"\nreference_price = "50000.001"',
+     "instruments.BTCUSDT.reference_price", "more than 2 decimals"),
     ('qty_precision = 4\n', '', "clients.alice.limits.max_position",
      "different quantity precisions"),
 ]
@@ -288,3 +290,29 @@ def test_core_capacity_is_checked():
     text = BASE + "\n[engine]\nmax_strategies = 2\n"
     with pytest.raises(ConfigError, match=r"engine.max_strategies: is 2, but 3"):
         build_core(parse(text))
+
+
+def test_reference_price_is_the_instruments_price_until_market_data():
+    from oms_core.engine.loop import EngineLoop
+
+    cfg = parse(BASE.replace('min_notional = "5"', 'min_notional = "5"\n'
+                             'reference_price = "50000.12"', 1))
+    btc, eth = cfg.instruments["BTCUSDT"], cfg.instruments["ETHUSDT"]
+    assert (btc.reference_price, eth.reference_price) == (5_000_012, 0)
+    loop = EngineLoop(build_core(cfg), 2)
+    assert loop.reference_price(btc.id) == (5_000_012, 5_000_012, 5_000_012)
+    assert loop.reference_price(eth.id) == (0, 0, 0)
+
+
+def test_empty_signals_endpoint_means_no_subscription():
+    assert parse("[engine]\nsignals = \"\"\n" + BASE).engine.signals == ""
+
+
+def test_given_ids_are_kept_by_name_and_new_names_take_the_next():
+    cfg = parse_config(BASE, ids={"assets": {"BTC": 1, "USDT": 2}, "instruments":
+                                  {"BTCUSDT": 1}, "accounts": {"alice": 7},
+                                  "strategies": {"solo": 4}})
+    assert {n: a.id for n, a in cfg.assets.items()} == {"USDT": 2, "BTC": 1, "ETH": 3}
+    assert (cfg.instruments["BTCUSDT"].id, cfg.instruments["ETHUSDT"].id) == (1, 2)
+    assert (cfg.clients["alice"].id, cfg.strategies["solo"].id,
+            cfg.strategies["trend"].id) == (7, 4, 5)

@@ -5,11 +5,11 @@ header): ids chosen apart so that one field read for another shows."""
 from __future__ import annotations
 
 import pytest
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AdminAction, MsgType, Role, Scope
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.engine.idset import EVERY, NOBODY
 
 IDS = dict(account=2, strategy=7, instrument=9)
@@ -38,7 +38,7 @@ COMMANDS = [  # (record, the (account, strategy, instrument) its AUDIT row must 
                          ids=[MsgType(wire.decode_header(r).msg_type).name for r, _ in COMMANDS])
 def test_the_audit_row_names_the_ids_the_command_carries(record: bytes,
                                                          ids: tuple[int, int, int]) -> None:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     engine = Engine(build_core(cfg), config=cfg)
     loop = engine.loop
     loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)

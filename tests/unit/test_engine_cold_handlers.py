@@ -5,12 +5,12 @@ construction, so a replay without recover_engine applies them the same."""
 from __future__ import annotations
 
 import pytest
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import AdminAction, MsgType, Scope
 from oms_core import recovery as R
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.engine.kinds import (
     KIND_ADMIN_OVERRIDE,
     KIND_RECON_ALERT,
@@ -24,7 +24,7 @@ from oms_core.enums import KillMode
 
 
 def _engine() -> Engine:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     return Engine(build_core(cfg), config=cfg)
 
 
@@ -49,7 +49,7 @@ def test_a_kind_is_registered_once_and_never_one_the_loop_applies_itself() -> No
 
 
 def test_a_handler_answer_is_typed_and_acked_or_rejected() -> None:
-    loop = EngineLoop(build_core(load_engine_config(CFG)), 2)
+    loop = EngineLoop(build_core(engine_config()), 2)
     seen = []
     loop.register_cold(int(MsgType.MASS_CANCEL),
                        lambda ts, payload: ColdAnswer(0, 7, 8, 9, 5, 1))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
-from oms_core.engine import KIND_AUDIT, Engine, MemoryJournal, build_core, load_engine_config
+from oms_core.engine import KIND_AUDIT, Engine, MemoryJournal, build_core
 
 
 def _engine(journal: MemoryJournal | None = None) -> Engine:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     return Engine(build_core(cfg), journal=journal, config=cfg)
 
 

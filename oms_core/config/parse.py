@@ -1,58 +1,43 @@
-"""One TOML file describes the whole OMS: assets, instruments, exchanges, clients, strategies,
-risk limits, order parameters and the endpoints and paths of the processes.
-
-Cold code. Decimal strings become raw fixed-point integers here, with exact ``Decimal``
-arithmetic; nothing past this module sees a decimal string. Bad configuration is refused by
-:func:`load_config` with a :class:`ConfigError` that names the file, the dotted key and the
-problem, e.g. ``oms.toml: clients.alice.limits.max_position: must be a positive decimal, got
-'-3'``.
-
-Secrets never appear in the file: an exchange account names the environment variable or the
-file that holds each credential, and :class:`Credentials` reads them only when asked. They are
-kept out of ``repr`` and out of every error message.
-
-Ids are given by name: a name recorded in the identity table beside the journal
-(``<engine.journal_dir>/identity.json``, :mod:`oms_core.identity`) keeps its recorded id
-whatever the order of the blocks; a new name takes the next id never used, in file order
-(assets, instruments, exchanges and accounts from 0, strategies from 1: 0 means "no
-strategy" in the core). :class:`Ids` holds the name <-> id maps.
-"""
+"""TOML text -> :class:`~oms_core.config.model.OmsConfig`: every key read, checked and
+converted to raw integers here; an unknown or bad key is a :class:`ConfigError` naming the
+file and the dotted key."""
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bindings.wire.spec import AUDIT_SENDER_BYTES
 from gateways.sim.config import LATENCY_DISTS
-from oms_core.enums import (
-    KillMode,
-    Limit,
-    OrderType,
-    ProtectAnchor,
-    ProtectOnReject,
-    TimeInForce,
-)
-from oms_core.identity import IdAllocator, IdentityError, identity_path, read_identity
+from oms_core.enums import Limit, OrderType, ProtectAnchor, ProtectOnReject, TimeInForce
+from oms_core.identity import KINDS, IdAllocator, IdentityError, identity_path, read_identity
 from oms_core.limits import LIMIT_DEFAULTS, MAX_IDS, MAX_LIMIT, MAX_RATE, MAX_RAW
 
-if TYPE_CHECKING:
-    from oms_core.core import OmsCore
-
-__all__ = [
-    "AssetConfig", "ClientConfig", "ConfigError", "Credentials", "EngineConfig",
-    "ExchangeAccount", "ExchangeConfig", "Ids", "InstrumentConfig", "LIMIT_KEYS", "OmsConfig",
-    "OrderParams", "ReplayConfig", "SECURITY_MODES", "SIM_PROFILES", "SecurityConfig",
-    "SimProfile", "StrategyConfig", "USER_ROLES", "UserConfig", "WriterConfig", "build_core",
-    "check_credentials",
-    "load_config", "parse_config", "to_raw",
-]
+from .model import (
+    SIM_PROFILES,
+    AssetConfig,
+    ClientConfig,
+    ConfigError,
+    Credentials,
+    EngineConfig,
+    ExchangeAccount,
+    ExchangeConfig,
+    Ids,
+    InstrumentConfig,
+    OmsConfig,
+    OrderParams,
+    ReplayConfig,
+    SecurityConfig,
+    SimProfile,
+    StrategyConfig,
+    UserConfig,
+    WriterConfig,
+    to_raw,
+)
 
 MODES = ("live", "paper", "replay")
 SECURITY_MODES = ("auto", "on", "off")  # auto: on when any link of the configuration is tcp
@@ -70,304 +55,6 @@ PPM = 1_000_000  # shares and weights are held as parts per million
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_KEYS = ("api_key", "api_secret", "secret", "password", "passphrase", "private_key")
-
-
-class ConfigError(ValueError):
-    """A configuration problem: the file, the dotted key and what is wrong."""
-
-    def __init__(self, file: str, key: str, problem: str) -> None:
-        self.file = file
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
-
-
-# ---------------------------------------------------------------------------------- types
-@dataclass(frozen=True, slots=True)
-class AssetConfig:
-    name: str
-    id: int
-    precision: int  # balances count units of 10**-precision
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentConfig:
-    """An instrument; tick, lot, minima and maxima are raw integers at its precisions."""
-
-    symbol: str
-    id: int
-    exchange: str
-    exchange_symbol: str
-    base: str
-    quote: str
-    price_precision: int
-    qty_precision: int
-    tick: int
-    lot: int
-    min_qty: int
-    max_qty: int
-    min_notional: int  # quote asset units
-    tradable: bool = True
-    native_stops: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SimProfile:
-    """How the simulator of a paper exchange behaves: the latency of each REST request, how
-    resting orders fill, and the synthetic market. Paper mode only; a live exchange ignores
-    it. ``[exchanges.<name>] sim_profile`` picks one of :data:`SIM_PROFILES`, and
-    ``[exchanges.<name>.sim]`` sets any of these fields over it."""
-
-    name: str
-    latency: str = "none"  # none | fixed | uniform | normal | lognormal
-    latency_ms: float = 0.0  # fixed value; normal mean; lognormal median
-    latency_sd_ms: float = 0.0  # normal standard deviation
-    latency_sigma: float = 0.5  # lognormal shape
-    latency_min_ms: float = 0.0  # uniform low end; floor of normal
-    latency_max_ms: float = 0.0  # uniform high end; when > 0, the cap of every distribution
-    fill_probability: float = 0.0  # per market tick, per resting order: others hit it
-    partial_fill_probability: float = 0.5  # such a hit fills only a part (0: fill ratio 1.0)
-    fill_at_touch: bool = False  # only orders at the best price of their side are hit
-    reject_probability: float = 0.0  # new orders refused at random (-2010)
-    tick_ms: int = 100  # the synthetic market moves this often
-    volatility_bps: float = 2.0  # std-dev of one move of the mid
-    market_order_probability: float = 0.2  # per tick: others send a market order
-    spread_ticks: int = 2  # others' quotes: spread, and base size of each level (slippage
-    level_qty: str = "5"  # of a market order that walks the book)
-
-
-# The named profiles. "ideal": no latency, resting orders fill only when the market's own
-# flow reaches them. The seed's two: "local-dev" (50 ms, every order at the touch fills in
-# full) and "integration" (normally distributed latency, fill probability 0.95, partials).
-SIM_PROFILES: dict[str, SimProfile] = {
-    "ideal": SimProfile("ideal"),
-    "local-dev": SimProfile("local-dev", latency="fixed", latency_ms=50.0,
-                            fill_probability=1.0, partial_fill_probability=0.0,
-                            fill_at_touch=True),
-    "integration": SimProfile("integration", latency="normal", latency_ms=30.0,
-                              latency_sd_ms=10.0, latency_min_ms=1.0, latency_max_ms=150.0,
-                              fill_probability=0.95, partial_fill_probability=0.25,
-                              fill_at_touch=True),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeConfig:
-    """A venue and how its gateway reaches it; the gateway talks to the engine on
-    ``orders`` / ``events`` / ``market_data``."""
-
-    name: str
-    id: int
-    kind: str  # sim | binance | ccxt
-    rest_url: str = ""
-    ws_url: str = ""
-    ccxt_id: str = ""
-    orders: str = ""
-    events: str = ""
-    market_data: str = ""
-    maker_fee_bps: int = 0
-    taker_fee_bps: int = 0
-    slippage_bps: int = 0
-    sim: SimProfile = SIM_PROFILES["ideal"]  # paper mode: how its simulator behaves
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Where one credential lives: an environment variable or a file. Never the value."""
-
-    env: str = ""
-    file: str = ""
-
-    def load(self) -> str:
-        """Return the secret; raise RuntimeError (without the value) when it is missing."""
-        if self.file:
-            try:
-                value = Path(self.file).read_text().strip()
-            except OSError as e:
-                raise RuntimeError(f"credential file {self.file} unreadable: "
-                                   f"{e.strerror}") from None
-            if not value:
-                raise RuntimeError(f"credential file {self.file} is empty")
-            return value
-        value = os.environ.get(self.env, "")
-        if not value:
-            raise RuntimeError(f"credential env var {self.env} is not set")
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeAccount:
-    """A client's account at one exchange; secrets by reference only."""
-
-    exchange: str
-    account: str  # the venue-side account name (not secret)
-    api_key: Credentials
-    api_secret: Credentials
-
-
-@dataclass(frozen=True, slots=True)
-class OrderParams:
-    """How a client turns a signal into orders. Quantities are raw per instrument id."""
-
-    long_only: bool = True
-    entry_type: OrderType = OrderType.MARKET
-    entry_ref: str = "close"  # "open" of the current bar or "close" of the previous one
-    offset_ticks: int = 0  # limit entry: this many ticks better than the reference
-    offset_bps: int = 0  # ... or this many basis points (used when offset_ticks is 0)
-    sizing: str = "fixed"
-    fixed_qty: dict[int, int] = field(default_factory=dict)  # instrument id -> raw qty
-    balance_share_ppm: int = 0  # share of the balance in the quote asset, parts per million
-    vol_target_ppm: int = 0  # target volatility of the position per bar, ppm of the balance
-    max_qty: dict[int, int] = field(default_factory=dict)  # cap on the sized quantity
-    vol_window: int = 20  # bars of returns for the volatility estimate
-    take_profit: str = "none"  # none | vol | pct
-    take_profit_ppm: int = 0  # vol multiple or fraction of the price, in ppm
-    stop_loss: str = "none"
-    stop_loss_ppm: int = 0
-    tif: TimeInForce = TimeInForce.GTC
-    expire_after_ns: int = 0  # GTD: expiry = signal time + this
-    # bracket children: measured from the entry's fill or from the arrival price (core limit
-    # PROTECT_ANCHOR), and what a venue refusal of one does (PROTECT_ON_REJECT)
-    protect_anchor: str = "fill"  # fill | arrival_mid
-    protect_reject: str = "retry"  # retry | flatten
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    name: str
-    id: int
-    currency: str  # the asset that notional limits and balance sizing are counted in
-    strategies: tuple[str, ...]
-    cash: dict[str, int]  # asset -> raw amount deposited at start
-    limits: dict[Limit, int]  # every limit, raw, defaults filled in
-    orders: OrderParams
-    exchange_accounts: dict[str, ExchangeAccount]
-    enabled: bool = True
-    shard: int = 0
-    cancel_on_disconnect: bool = False  # cancel its orders when its last HELLO session is silent
-
-
-@dataclass(frozen=True, slots=True)
-class StrategyConfig:
-    name: str
-    id: int
-    instruments: tuple[str, ...]
-    single_entry: bool = False
-    enabled: bool = True
-    bar_interval_s: int = 60  # live bars for signal prices and volatility (oms_core/bars.py)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Endpoints and sizes of the engine process (one shard)."""
-
-    shard: int = 0
-    commands: str = "tcp://127.0.0.1:5560"  # client commands (ROUTER)
-    signals: str = "tcp://127.0.0.1:5561"  # publishers' signals (SUB connects here)
-    events: str = "tcp://127.0.0.1:5562"  # engine events (PUB) for the writer and monitors
-    health: str = "tcp://127.0.0.1:5563"  # health / status requests (REP)
-    journal_dir: str = "var/journal"
-    max_orders: int = 1 << 16
-    max_accounts: int = 64
-    max_instruments: int = 256
-    max_assets: int = 64
-    max_strategies: int = 64
-    max_exchanges: int = 16
-    mark_interval_ms: int = 1000
-    writer_delay_us: int = 2000  # longest a writer record waits to share a frame
-    journal_durability: str = "group"  # sync | group | os (docs/journal.md)
-    journal_group_us: int = 1000  # group: longest a commit stays unsynced
-    audit_queries: bool = False  # QUERY commands in the audit trail too (every other is)
-
-
-@dataclass(frozen=True, slots=True)
-class WriterConfig:
-    database: str = "var/oms.duckdb"
-    flush_interval_ms: int = 500
-
-
-@dataclass(frozen=True, slots=True)
-class UserConfig:
-    """A person or program that talks to the engine with its own CURVE key."""
-
-    name: str
-    role: str  # one of USER_ROLES
-    clients: tuple[str, ...] = ()  # trader / viewer: the clients it acts on or reads
-    strategies: tuple[str, ...] = ()  # publisher: the strategies it may signal
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityConfig:
-    """``[security]``: CURVE on every link, keys in ``keys_dir`` (docs/security.md)."""
-
-    mode: str = "auto"
-    keys_dir: str = "keys"
-    users: dict[str, UserConfig] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayConfig:
-    bars: str = ""
-    signals: str = ""
-
-
-@dataclass(slots=True)
-class Ids:
-    """Name <-> id maps (by the recorded identity table, new names in file order)."""
-
-    assets: dict[str, int] = field(default_factory=dict)
-    instruments: dict[str, int] = field(default_factory=dict)
-    exchanges: dict[str, int] = field(default_factory=dict)
-    accounts: dict[str, int] = field(default_factory=dict)
-    strategies: dict[str, int] = field(default_factory=dict)
-
-    def name(self, kind: str, id_: int) -> str:
-        """Return the name of ``id_`` in map ``kind`` ("assets", "instruments", ...)."""
-        for name, value in getattr(self, kind).items():
-            if value == id_:
-                return name
-        raise KeyError(f"no {kind} id {id_}")
-
-
-@dataclass(frozen=True, slots=True)
-class OmsConfig:
-    file: str
-    mode: str
-    assets: dict[str, AssetConfig]
-    instruments: dict[str, InstrumentConfig]
-    exchanges: dict[str, ExchangeConfig]
-    strategies: dict[str, StrategyConfig]
-    clients: dict[str, ClientConfig]
-    engine: EngineConfig
-    writer: WriterConfig
-    replay: ReplayConfig
-    ids: Ids
-    identity: IdAllocator = field(default_factory=IdAllocator)  # what to record, what's gone
-    security: SecurityConfig = field(default_factory=SecurityConfig)
-
-    def followers(self, strategy: str) -> list[ClientConfig]:
-        """Clients that follow ``strategy``, in id order (stable by name, so a journaled
-        signal replays to the same orders whatever the order of the blocks)."""
-        return sorted((c for c in self.clients.values() if strategy in c.strategies),
-                      key=lambda c: c.id)
-
-    def instrument_by_id(self, instrument_id: int) -> InstrumentConfig:
-        return self.instruments[self.ids.name("instruments", instrument_id)]
-
-    def venue_accounts(self, exchange: str, shard: int) -> list[ClientConfig]:
-        """Clients of ``shard`` with an account at ``exchange``, in id order: the venue
-        accounts its gateway trades (each on its own credentials)."""
-        return [c for c in self.clients.values()
-                if c.shard == shard and exchange in c.exchange_accounts]
-
-
-# ------------------------------------------------------------------------------ conversion
-def to_raw(value: Decimal, precision: int) -> int:
-    """Return ``value`` as a count of ``10**-precision`` units; ValueError if not exact."""
-    scaled = value.scaleb(precision)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"has more than {precision} decimals")
-    return int(scaled)
 
 
 def _decimals(d: Decimal) -> int:
@@ -557,15 +244,22 @@ def load_config(path: str | Path, identity: bool = True) -> OmsConfig:
 
 
 def parse_config(text: str, file: str = "oms.toml", base_dir: str | Path = ".",
-                 identity: bool = False) -> OmsConfig:
+                 identity: bool = False,
+                 ids: Mapping[str, Mapping[str, int]] | None = None) -> OmsConfig:
     """Check TOML text and build an :class:`OmsConfig`; ``file`` names it in errors and
     relative paths (credential files, databases) are resolved against ``base_dir``;
-    ``identity``: take ids from the journal's identity table (:func:`load_config`)."""
+    ``identity``: take ids from the journal's identity table (:func:`load_config`);
+    ``ids``: the id of each name given here instead (kind -> name -> id, kinds as in
+    :class:`Ids`), as if an identity table had recorded them."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(file, "", f"not valid TOML: {e}") from None
-    return _Parser(file, Path(base_dir), identity).parse(data)
+    parser = _Parser(file, Path(base_dir), identity)
+    if ids is not None:
+        parser.alloc = IdAllocator({k: {n: {"id": int(i)} for n, i in ids.get(k, {}).items()}
+                                    for k in KINDS}, "the given ids")
+    return parser.parse(data)
 
 
 class _Parser:
@@ -702,6 +396,7 @@ class _Parser:
                 price_precision=pp, qty_precision=qp, tick=raw_tick, lot=raw_lot,
                 min_qty=min_qty, max_qty=max_qty, min_notional=min_notional,
                 tradable=i.bool_("tradable", True), native_stops=i.bool_("native_stops", False),
+                reference_price=_raw(i, "reference_price", i.dec("reference_price", "0"), pp),
             )
             i.done()
         if not out:
@@ -837,6 +532,8 @@ class _Parser:
         )
         for k in ("commands", "signals", "events", "health"):
             v = getattr(e, k)
+            if k == "signals" and v == "":  # no subscription: signals come as commands only
+                continue
             if not re.match(r"^(tcp|ipc|inproc)://.+", v):
                 raise t.fail(k, f"must be a ZeroMQ endpoint (tcp://host:port, ipc://path), "
                                 f"got {v!r}")
@@ -923,6 +620,8 @@ _LIMIT_KEYS: dict[str, tuple[Limit, str]] = {
     "reject_burst": (Limit.REJECT_BURST, "rate"),
 }
 LIMIT_KEYS: dict[Limit, str] = {lim: key for key, (lim, _) in _LIMIT_KEYS.items()}
+# what unit each limit's key is written in (the kinds above)
+LIMIT_KINDS: dict[Limit, str] = {lim: kind for lim, kind in _LIMIT_KEYS.values()}
 # the bracket protection choices are set by [orders] keys of the same names
 LIMIT_KEYS[Limit.PROTECT_ANCHOR] = "protect_anchor"
 LIMIT_KEYS[Limit.PROTECT_ON_REJECT] = "protect_reject"
@@ -1041,81 +740,3 @@ def _orders(t: _Table, instruments: dict[str, InstrumentConfig],
     return p
 
 
-# ---------------------------------------------------------------------------- credentials
-def check_credentials(cfg: OmsConfig, exchanges: Iterable[str] | None = None) -> None:
-    """Check that every credential of the given exchanges (default: all that are not ``sim``)
-    can be read; raise ConfigError naming the key, never the value."""
-    wanted = set(exchanges) if exchanges is not None else {
-        e.name for e in cfg.exchanges.values() if e.kind != "sim"}
-    for client in cfg.clients.values():
-        for ex, acct in client.exchange_accounts.items():
-            if ex not in wanted:
-                continue
-            for what, cred in (("api_key", acct.api_key), ("api_secret", acct.api_secret)):
-                key = (f"clients.{client.name}.exchange_accounts.{ex}."
-                       f"{what}_{'file' if cred.file else 'env'}")
-                try:
-                    cred.load()
-                except RuntimeError as e:
-                    raise ConfigError(cfg.file, key, str(e)) from None
-
-
-def check_extras(cfg: OmsConfig) -> None:
-    """Check that the optional packages the configured venues need are installed; raise
-    ConfigError naming the exchange and the extra to install."""
-    from gateways.config import CCXT_EXTRA_HINT, ccxt_installed
-
-    for ex in cfg.exchanges.values():
-        if ex.kind == "ccxt" and not ccxt_installed():
-            raise ConfigError(cfg.file, f"exchanges.{ex.name}.kind",
-                              f"\"ccxt\" {CCXT_EXTRA_HINT}")
-
-
-# ---------------------------------------------------------------------------------- the core
-def build_core(cfg: OmsConfig, shard: int | None = None,
-               core_factory: Callable[..., OmsCore] | None = None) -> OmsCore:
-    """Return an OmsCore configured from ``cfg``: assets, instruments, strategies, accounts
-    (only the clients of ``shard`` when given), their limits, cash and kill switches."""
-    from oms_core.core import OmsCore
-
-    e = cfg.engine
-    def top(ids: dict[str, int]) -> int:  # ids by name need not be dense: the largest counts
-        return max(ids.values(), default=-1) + 1
-
-    sizes = {"max_accounts": (top(cfg.ids.accounts), e.max_accounts),
-             "max_instruments": (top(cfg.ids.instruments), e.max_instruments),
-             "max_assets": (top(cfg.ids.assets), e.max_assets),
-             "max_strategies": (top(cfg.ids.strategies), e.max_strategies),
-             "max_exchanges": (top(cfg.ids.exchanges), e.max_exchanges)}
-    for key, (need, have) in sizes.items():
-        if need > have:
-            raise ConfigError(cfg.file, f"engine.{key}", f"is {have}, but {need} are configured")
-    core = (core_factory or OmsCore)(
-        max_orders=e.max_orders, max_accounts=e.max_accounts,
-        max_instruments=e.max_instruments, max_assets=e.max_assets,
-        max_strategies=e.max_strategies, max_exchanges=e.max_exchanges)
-    for a in cfg.assets.values():
-        core.add_asset(a.id, a.name, a.precision)
-    for i in cfg.instruments.values():
-        core.add_instrument(i.id, i.symbol, cfg.exchanges[i.exchange].id, cfg.assets[i.base].id,
-                            cfg.assets[i.quote].id, i.price_precision, i.qty_precision, i.tick,
-                            i.lot, i.min_qty, i.max_qty, i.min_notional, i.tradable,
-                            i.native_stops)
-    for s in cfg.strategies.values():
-        core.add_strategy(s.id, s.single_entry)
-        if not s.enabled:
-            core.set_kill(2, s.id, KillMode.HALT)
-    for c in cfg.clients.values():
-        if shard is not None and c.shard != shard:
-            continue
-        core.add_account(c.id)
-        for lim, value in c.limits.items():
-            code = core.set_limit(c.id, int(lim), value)
-            if code:
-                raise ConfigError(cfg.file, f"clients.{c.name}.limits.{LIMIT_KEYS[lim]}",
-                                  f"refused by the core (code {code})")
-        for asset, amount in c.cash.items():
-            core.deposit(c.id, cfg.assets[asset].id, amount)
-        if not c.enabled:
-            core.set_kill(1, c.id, KillMode.HALT)
-    return core
