@@ -7,7 +7,7 @@ import time
 
 from test_engine_loop import _engine, _live, _order
 
-from bindings.client import _typed_rows
+from bindings.results import typed_rows
 from bindings.wire import records as wire
 from bindings.wire.spec import ALERTS_KEPT, ANY_ID, ExecType, GatewayState, MsgType, QueryKind
 from oms_core.enums import Alert, OrderStatus, Reject
@@ -40,7 +40,7 @@ def test_alerts_are_the_newest_first_and_bounded() -> None:
     assert all(r.msg_type == MsgType.RISK_ALERT and r.alert == Alert.UNKNOWN_ORDER_FILL
                for r in rows)
     assert [r.a for r in _query(e, QueryKind.ALERTS, limit=3)] == [n, n - 1, n - 2]
-    typed = _typed_rows(QueryKind.ALERTS, rows[:1], 0)[0]
+    typed = typed_rows(QueryKind.ALERTS, rows[:1], 0)[0]
     assert typed.alert == Alert.UNKNOWN_ORDER_FILL and f"trade {n}" in typed.text
     # an account's own alerts only: these belong to no account
     assert _query(e, QueryKind.ALERTS, account=1) == []
@@ -59,9 +59,9 @@ def test_gateways_answer_the_last_status_of_each() -> None:
     assert [(r.gateway_id, r.state, r.detail, r.ts_ns, r.n_status) for r in rows] == [
         (1, GatewayState.HEALTHY, 7, sent + 1, 2)]
     assert rows[0].heard_ns >= sent
-    fresh = _typed_rows(QueryKind.GATEWAYS, rows, rows[0].heard_ns + 10**9)[0]
+    fresh = typed_rows(QueryKind.GATEWAYS, rows, rows[0].heard_ns + 10**9)[0]
     assert fresh.state == GatewayState.HEALTHY and not fresh.silent
-    old = _typed_rows(QueryKind.GATEWAYS, rows, rows[0].heard_ns + 10 * 10**9)[0]
+    old = typed_rows(QueryKind.GATEWAYS, rows, rows[0].heard_ns + 10 * 10**9)[0]
     assert old.silent and str(old).startswith("NOT HEARD for 10 s (last said HEALTHY")
 
 
