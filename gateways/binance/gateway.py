@@ -183,7 +183,7 @@ class BinanceGateway(MarketData, UserStream, OrderRouting, Reconciliation):
         if not st.venue and o.get("type"):
             st.side = o.get("side", "")
             st.venue = terms_of(inst, o["type"], o.get("price", "0"), o.get("stopPrice", "0"),
-                                 o.get("timeInForce", "GTC"))
+                                o.get("timeInForce", "GTC"))
 
     def _fee(self, asset: str | None, amount: str | None) -> dict[str, int]:
         """A commission as ``fee`` (raw at the asset's decimals; 8 for an asset not in

@@ -29,7 +29,7 @@ NO_VENUE_ACCOUNT = -2015
 """Reject code of an order whose account has no venue account at this gateway (Binance's
 "Invalid API-key, IP, or permissions for action.")."""
 
-STATUS_MAP = {
+STATUS_MAP = {  # Binance's order status -> the engine's
     "NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED, "CANCELED": OrderStatus.CANCELED,
     "PENDING_CANCEL": OrderStatus.PENDING_CANCEL, "REJECTED": OrderStatus.REJECTED,
