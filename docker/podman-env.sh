@@ -1,5 +1,5 @@
 # Podman settings of this kind of host, in one place: sourced by docker/base-image.sh and
-# docker/podman-compose.sh (which tests/integration/test_podman.py and the README run).
+# docker/podman-compose.sh (which tests/integration/docker/test_podman.py and the README run).
 #   containers.conf (CONTAINERS_CONF): runtime runc (crun fails on this host's cgroup layout),
 #     cgroup manager cgroupfs (no systemd), no default ulimits (they cannot be set here),
 #     host network (loopback only; no bridge)

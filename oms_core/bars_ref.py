@@ -2,7 +2,7 @@
 
 The same rule, stated once more in the plainest code: a trade at engine time ``ts`` belongs to
 the bar ``ts // interval_ns``; a bar's open is its first trade, its close its last; a trade in a
-later interval completes the bar before it. ``tests/unit/test_bars.py`` holds the compiled
+later interval completes the bar before it. ``tests/unit/core/test_bars.py`` holds the compiled
 bars to these answers. Cold code, integers only.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_NS = 1
@@ -27,8 +28,6 @@ class Latencies(HdrHistogram):
 
     def record_all(self, samples: Iterable[int]) -> None:
         """Record every sample of a sequence or numpy array of nanoseconds."""
-        import numpy as np
-
         ns = samples if isinstance(samples, np.ndarray) else np.fromiter(samples, np.int64)
         values, counts = np.unique(ns, return_counts=True)
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):

@@ -408,10 +408,6 @@ def _write_secret(path: Path, value: str) -> None:
         f.write(value)
 
 
-def _write_toml(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(tomli_w.dumps(doc))
-
-
 def _fmt(raw: int, precision: int) -> str:
     from decimal import Decimal
 
@@ -510,8 +506,9 @@ def plan(cfg: OmsConfig, config_path: str, run_dir: Path, *, seed: int = 1,
         top, tables = sim_settings(ex.sim)
         # ids from the clock: the paper venue of a restarted `oms run` never reuses a trade
         # id the engine already booked (it would be refused as a duplicate fill)
-        _write_toml(sim_toml, {"seed": seed, "first_id": time.time_ns() // 1000, **top,
-                               **tables, "symbols": symbols, "accounts": accounts})
+        sim_toml.write_text(tomli_w.dumps({
+            "seed": seed, "first_id": time.time_ns() // 1000, **top, **tables,
+            "symbols": symbols, "accounts": accounts}))
         ports = run_dir / f"sim-{ex.name}.json"
         specs.append(ChildSpec(f"sim-{ex.name}", [
             py, "-m", "gateways.sim", "--host", "127.0.0.1", "--port", str(port), "--config",
@@ -639,8 +636,8 @@ def _gateway(cfg: OmsConfig, exchange: str, shard: int, run_dir: Path, venue: tu
                     "price_decimals": i.price_precision, "qty_decimals": i.qty_precision}
                    for i in cfg.instruments.values() if i.exchange == exchange]
     path = run_dir / f"gateway-{exchange}-s{shard}.toml"
-    _write_toml(path, {**top, "engine": engine, **tables, "instruments": instruments,
-                       "accounts": accounts})
+    path.write_text(tomli_w.dumps({**top, "engine": engine, **tables,
+                                   "instruments": instruments, "accounts": accounts}))
     return ChildSpec(f"gateway-{exchange}-{shard}", [
         sys.executable, "-m", "gateways", "--config", str(path), "--log-level", "WARNING"],
         stop_rank=0, shard=shard, holds_stop_signals=True)

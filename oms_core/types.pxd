@@ -1,5 +1,5 @@
 # Shared C declarations of the compiled core: constants (the same numbers as oms_core/enums.py,
-# held together by tests/unit/test_enums.py) and the fixed-layout structs kept in preallocated
+# held together by tests/unit/core/test_enums.py) and the fixed-layout structs kept in preallocated
 # arrays. Prices and quantities are raw int64 counts at the instrument's precision.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t

@@ -3,7 +3,7 @@ its gateway over ZeroMQ, over the same bars and signals a replay takes.
 
 It is the live twin of :class:`replay.driver.Replayer`: the same bars through real sockets and
 the engine's wall clock give the same fills and final positions (tests/integration/
-test_replay_paper.py, benchmarks/bench_replay.py hold the two to it).
+replay/test_replay_paper.py, benchmarks/bench_replay.py hold the two to it).
 """
 
 from __future__ import annotations

@@ -87,17 +87,17 @@ class ColdCommands:
         acc, cl = rec.account, rec.entry_client_order_id
         if rec.entry_trigger_price or rec.sl_price or rec.order_flags:
             return ColdAnswer(int(Reject.INVALID_CONTINGENCY), client_order_id=cl, account=acc)
-        oid = core.order_id_by_client_id(acc, rec.entry_client_order_id)
-        if oid:
-            o = core.order(oid)
-            if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == (
-                    rec.instrument, rec.side, rec.entry_price, rec.strategy):
-                c1, c2 = o["child1_id"], o["child2_id"]
-                tp, sl = (c1, c2) if rec.tp_price and rec.sl_trigger_price else (
-                    (c1, 0) if rec.tp_price else (0, c1))
-                return ColdAnswer(0, oid, tp, sl, cl, acc)
-            return ColdAnswer(int(Reject.DUPLICATE_CLIENT_ORDER_ID), client_order_id=cl,
-                              account=acc)
+
+        def answer_retry(oid: int, o: dict[str, Any]) -> ColdAnswer:
+            c1, c2 = o["child1_id"], o["child2_id"]
+            tp, sl = (c1, c2) if rec.tp_price and rec.sl_trigger_price else (
+                (c1, 0) if rec.tp_price else (0, c1))
+            return ColdAnswer(0, oid, tp, sl, cl, acc)
+
+        retry = self._retried_submit(
+            acc, cl, (rec.instrument, rec.side, rec.entry_price, rec.strategy), answer_retry)
+        if retry is not None:
+            return retry
         code, e, tp, sl = core.submit_bracket(
             acc, rec.strategy, rec.instrument, rec.entry_client_order_id,
             rec.tp_client_order_id, rec.sl_client_order_id, rec.side, rec.entry_type,
@@ -112,19 +112,32 @@ class ColdCommands:
             return ColdAnswer(int(Reject.INVALID_EXPIRY), client_order_id=cl, account=acc)
         if rec.order_flags:
             return ColdAnswer(int(Reject.INVALID_FLAGS), client_order_id=cl, account=acc)
-        oid = core.order_id_by_client_id(acc, rec.a_client_order_id)
-        if oid:
-            o = core.order(oid)
-            if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == (
-                    rec.instrument, rec.side, rec.a_price, rec.strategy):
-                return ColdAnswer(0, oid, o["linked_id"], 0, cl, acc)
-            return ColdAnswer(int(Reject.DUPLICATE_CLIENT_ORDER_ID), client_order_id=cl,
-                              account=acc)
+        retry = self._retried_submit(
+            acc, cl, (rec.instrument, rec.side, rec.a_price, rec.strategy),
+            lambda oid, o: ColdAnswer(0, oid, o["linked_id"], 0, cl, acc))
+        if retry is not None:
+            return retry
         code, a, b = core.submit_oco(
             acc, rec.strategy, rec.instrument, rec.a_client_order_id, rec.b_client_order_id,
             rec.side, rec.a_type, rec.a_price, rec.a_trigger_price, rec.b_type, rec.b_price,
             rec.b_trigger_price, rec.quantity, rec.tif, ts)
         return ColdAnswer(code, a, b, 0, cl, acc)
+
+    def _retried_submit(self, account: int, client_order_id: int,
+                        fields: tuple[int, int, int, int],
+                        answer_retry: Callable[[int, dict[str, Any]], ColdAnswer],
+                        ) -> ColdAnswer | None:
+        """The answer to a contingent submit whose first client order id is taken: a retry
+        (same instrument, side, price and strategy as ``fields``) gets ``answer_retry(order
+        id, order)``, anything else DUPLICATE_CLIENT_ORDER_ID; None when the id is new."""
+        oid = self.core.order_id_by_client_id(account, client_order_id)
+        if not oid:
+            return None
+        o = self.core.order(oid)
+        if o and (o["instrument"], o["side"], o["price"], o["strategy"]) == fields:
+            return answer_retry(oid, o)
+        return ColdAnswer(int(Reject.DUPLICATE_CLIENT_ORDER_ID), client_order_id=client_order_id,
+                          account=account)
 
     def _market(self, strategy: int, instrument: int, ts: int, ref: int) -> tuple[Any, Any]:
         """(MarketState, closes) for a signal: the strategy's live bars, or a replay's

@@ -13,16 +13,14 @@ loop journals each input and its events and commits, as live::
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
+from bindings.wire.records import decode_header
 from oms_core.core import OmsCore
 from oms_core.journal import JournalStage
 
 from .config import EngineConfig, build_core, load_engine_config
 from .server import Engine
-
-_LENGTH = struct.Struct("<H")  # a record header's length, at offset 6
 
 
 def offline_engine(source: OmsCore | EngineConfig | dict[str, Any],
@@ -66,7 +64,7 @@ def event_records(engine: Engine) -> list[bytes]:
     for frame in engine.loop.wr.frames():
         off, n = 0, len(frame)
         while off < n:
-            length = _LENGTH.unpack_from(frame, off + 6)[0]
+            length = decode_header(frame, off).length
             out.append(frame[off:off + length])
             off += length
     return out

@@ -211,6 +211,17 @@ class Desk:
         self.strategy_of = {i: s.name for s in self.cfg.strategies.values()
                             for i in s.instruments}
 
+    def add_user(self, name: str, role: str, clients: tuple[str, ...] = (),
+                 strategies: tuple[str, ...] = ()) -> None:
+        """Give the desk (before :meth:`start`) the key holder ``[security.users.<name>]``,
+        scoped to ``clients`` or ``strategies``."""
+        table = f'\n[security.users.{name}]\nrole = "{role}"\n'
+        if clients:
+            table += f"clients = {json.dumps(list(clients))}\n"
+        if strategies:
+            table += f"strategies = {json.dumps(list(strategies))}\n"
+        self.config.write_text(self.config.read_text() + table)
+
     # -- processes
     def start(self) -> OmsRun:
         self.run = OmsRun(self.config, self.run_dir)

@@ -25,16 +25,6 @@ from oms_core.enums import OrderStatus, OrderType, Side, TimeInForce
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-USERS = """
-[security.users.alice-desk]
-role = "trader"
-clients = ["alice"]
-
-[security.users.bob-desk]
-role = "trader"
-clients = ["bob"]
-"""
-
 
 def oms(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*OMS, *args], env=ENV, capture_output=True, text=True, timeout=60)
@@ -43,7 +33,8 @@ def oms(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_audit_table_names_every_key_and_each_client_exports_its_own(
         tmp_path: Path) -> None:
     desk = Desk(tmp_path)
-    desk.config.write_text(desk.config.read_text() + USERS)
+    desk.add_user("alice-desk", "trader", clients=("alice",))
+    desk.add_user("bob-desk", "trader", clients=("bob",))
     config = str(desk.config)
     run = desk.start()
     try:

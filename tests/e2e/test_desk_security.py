@@ -35,16 +35,6 @@ from oms_core.supervisor import ask_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-USERS = """
-[security.users.alice-desk]
-role = "trader"
-clients = ["alice"]
-
-[security.users.trend-bot]
-role = "publisher"
-strategies = ["trend"]
-"""
-
 
 def listening(desk: Desk) -> dict[str, str]:
     assert desk.run is not None
@@ -95,7 +85,8 @@ def peer_bound(ctx: zmq.Context, endpoint: str, keys: CurveClientKeys | None) ->
 
 def test_every_link_refuses_strangers_while_the_desk_trades(tmp_path: Path) -> None:
     desk = Desk(tmp_path)
-    desk.config.write_text(desk.config.read_text() + USERS)
+    desk.add_user("alice-desk", "trader", clients=("alice",))
+    desk.add_user("trend-bot", "publisher", strategies=("trend",))
     run = desk.start()
     ctx = zmq.Context()
     try:

@@ -1,0 +1,163 @@
+"""Account and strategy ids beyond 63 through the real engine with CURVE on: access sets are
+exact whatever the ids (no 64-id bit mask that drops the rest or means "all")."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from bindings.client import OmsClient, ProtocolError
+from bindings.security import CurveClientKeys, generate_keypair, write_keypair
+from bindings.wire import records as wire
+from bindings.wire.spec import ExecType, MsgType, QueryKind, SignalMode, WireError
+from oms_core.engine.config import load_engine_config
+from oms_core.engine.process import EngineProcess, base_config
+from oms_core.enums import OrderStatus, Side
+
+pytestmark = pytest.mark.timeout(120)
+
+WIDE = [3, 70, 130]  # the trader's accounts
+ACCOUNTS = [1, 3, 36, 64, 69, 70, 99, 130]
+
+
+@pytest.fixture(scope="module")
+def wide_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("wide")
+    server = generate_keypair()
+    write_keypair(tmp, "engine", server)
+    keys = {n: generate_keypair() for n in ("wide", "pub", "gw", "admin")}
+    (tmp / "clients.json").write_text(json.dumps([
+        {"name": "wide", "role": "trader", "accounts": WIDE,
+         "public_key": keys["wide"].public.decode()},
+        {"name": "pub", "role": "publisher", "strategies": [100],
+         "public_key": keys["pub"].public.decode()},
+        {"name": "gw", "role": "gateway", "accounts": [70],  # judged by its accounts
+         "public_key": keys["gw"].public.decode()},
+        {"name": "admin", "role": "admin", "public_key": keys["admin"].public.decode()},
+    ]))
+    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
+                      keys_file="clients.json", max_accounts=256, max_strategies=256)
+    cfg["accounts"] = [{"id": a, "limits": {"MAX_OPEN_ORDERS": 1000}} for a in ACCOUNTS]
+    cfg["strategies"] = [{"id": s, "accounts": [70, 99], "size": 100} for s in (1, 36, 99, 100)]
+    with EngineProcess(cfg, tmp) as e:
+        yield e, {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
+
+
+def _client(e: EngineProcess, keys: CurveClientKeys, account: int, **kw: Any) -> OmsClient:
+    return OmsClient(e.endpoints["client"], account=account, strategy=1, curve=keys,
+                     timeout=3, **kw)
+
+
+def _refused(call: Any) -> bool:
+    try:
+        call()
+    except ProtocolError as exc:
+        return exc.error == WireError.UNAUTHORIZED
+    return False
+
+
+def test_trader_acts_on_its_accounts_above_63_only(wide_engine: Any) -> None:
+    e, keys = wide_engine
+    with _client(e, keys["wide"], 70) as c:
+        for account in (70, 130, 3):
+            a = c.submit(1, Side.BUY, 5, 4_999_000, account=account)
+            assert a.ok and a.account == account, (account, a)
+            assert c.query(QueryKind.ORDER, account=account, order_id=a.order_id).ok
+            assert c.cancel(a.order_id, account=account).ok
+        for account in (69, 64, 99, 1):
+            assert _refused(lambda acc=account: c.submit(1, Side.BUY, 5, 4_999_000,
+                                                         account=acc)), account
+            assert _refused(lambda acc=account: c.orders(account=acc)), account
+            assert _refused(lambda acc=account: c.mass_cancel(account=acc)), account
+
+
+def test_hello_listing_accounts_above_63_follows_exactly_those(wide_engine: Any) -> None:
+    e, keys = wide_engine
+    with _client(e, keys["wide"], 70) as c, _client(e, keys["admin"], 1) as adm:
+        assert c.hello([70, 130]).ok
+        c.events(0.2)  # whatever came before
+        placed = {a: adm.submit(1, Side.BUY, 5, 4_999_000, account=a) for a in ACCOUNTS}
+        assert all(a.ok for a in placed.values()), placed
+        seen: set[int] = set()
+        end = time.monotonic() + 3
+        while time.monotonic() < end and seen != {70, 130}:
+            seen |= {ev.account for ev in c.events(0.1) if ev.msg_type == MsgType.ORDER_UPDATE}
+        time.sleep(0.3)  # anything else would have arrived with them
+        seen |= {ev.account for ev in c.events(0.1) if ev.msg_type == MsgType.ORDER_UPDATE}
+        assert seen == {70, 130}
+        assert c.hello([70, 69]).code != 0  # not its account: refused, subscription kept
+        for a in placed.values():
+            assert adm.cancel(a.order_id, account=a.account).ok
+
+
+def test_publisher_signals_its_strategy_above_63_only(wide_engine: Any) -> None:
+    e, keys = wide_engine
+    with OmsClient(e.endpoints["client"], curve=keys["pub"], timeout=3) as p:
+        got = p.signal(1, 0, SignalMode.DIRECTION, strategy=100)  # flat: no order needed
+        assert got is not None
+        for strategy in (99, 36):
+            assert _refused(lambda st=strategy: p.signal(1, 0, SignalMode.DIRECTION,
+                                                         strategy=st)), strategy
+
+
+def test_gateway_reports_for_its_venue_account_above_63_only(wide_engine: Any) -> None:
+    e, keys = wide_engine
+    ctx = zmq.Context()
+    try:
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        keys["gw"].apply(push)
+        push.connect(e.endpoints["gateway_events"])
+        with _client(e, keys["admin"], 1) as adm:
+            mine = adm.submit(1, Side.BUY, 5, 4_999_000, account=70)
+            other = adm.submit(1, Side.BUY, 5, 4_999_000, account=69)
+            assert mine.ok and other.ok
+            for seq, o in enumerate((mine, other), 1):
+                push.send(wire.encode("GW_EXEC_REPORT", 0, seq, time.time_ns(),
+                                      order_id=o.order_id, exec_type=ExecType.ACK,
+                                      account=o.account, instrument=1))
+
+            def status(o: Any) -> int:
+                return adm.query(QueryKind.ORDER, account=o.account,
+                                 order_id=o.order_id).rows[0].status
+
+            end = time.monotonic() + 5
+            while time.monotonic() < end and status(mine) != OrderStatus.NEW:
+                time.sleep(0.05)
+            assert status(mine) == OrderStatus.NEW
+            assert status(other) == OrderStatus.PENDING_NEW
+            for o in (mine, other):
+                adm.cancel(o.order_id, account=o.account)
+    finally:
+        ctx.destroy(0)
+
+
+def test_config_refuses_ids_the_engine_cannot_hold(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path, "ipc", max_accounts=128)
+    cfg["accounts"] = [{"id": 200}]
+    with pytest.raises(ValueError, match="account id 200 outside 0..127"):
+        load_engine_config(cfg)
+    cfg = base_config(tmp_path, "ipc")
+    cfg["strategies"] = [{"id": 70, "accounts": [1]}]
+    with pytest.raises(ValueError, match="strategy id 70 outside 0..63"):
+        load_engine_config(cfg)
+    cfg = base_config(tmp_path, "ipc", max_accounts=1 << 20)
+    with pytest.raises(ValueError, match="max_accounts"):
+        load_engine_config(cfg)
+    cfg = base_config(tmp_path, "ipc", max_accounts=256)
+    cfg["accounts"] = [{"id": 200}]
+    assert load_engine_config(cfg).max_accounts == 256
+
+
+def test_full_configuration_takes_more_than_64_accounts(tmp_path: Path) -> None:
+    src = (Path(__file__).parents[3] / "examples" / "oms.toml").read_text()
+    path = tmp_path / "oms.toml"
+    path.write_text(src.replace("[engine]\n", "[engine]\nmax_accounts = 200\n"
+                                "max_strategies = 300\n", 1))
+    cfg = load_engine_config(path)
+    assert (cfg.max_accounts, cfg.max_strategies) == (200, 300)
