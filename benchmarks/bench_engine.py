@@ -97,6 +97,8 @@ print(n, max(time.perf_counter() - first, 1e-9), flush=True)
 
 _ECHO_C = r"""
 import sys, zmq
+from bindings.libzmq import share_with_extensions
+share_with_extensions()
 from oms_core.engine.zmqio import bare_echo
 ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER)
 s.setsockopt(zmq.SNDHWM, 1_000_000); s.setsockopt(zmq.RCVHWM, 1_000_000); s.bind(sys.argv[1])

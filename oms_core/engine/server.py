@@ -20,6 +20,7 @@ from typing import Any
 
 import zmq
 
+from bindings.libzmq import share_with_extensions
 from bindings.security import (
     DOMAIN_ROLES,
     CurveKeyPair,
@@ -50,7 +51,9 @@ from .config import EngineConfig
 from .idset import EVERY, NOBODY, IdSet
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
-from .zmqio import client_pump
+
+share_with_extensions()  # before loading zmqio, whose zmq_* symbols are pyzmq's libzmq
+from .zmqio import client_pump  # noqa: E402
 
 log = logging.getLogger("oms.engine")
 

@@ -12,57 +12,21 @@
 # and calls back into it for the rare cases (events for other sessions, gateway retry
 # queues, per-client signal answers).
 #
-# libzmq is the one pyzmq loaded (found through /proc/self/maps, looked up with dlsym, as in
-# gateways/mdpub.pyx); where that is impossible ``client_pump`` returns None and the engine
-# keeps its pure pyzmq path.
+# libzmq is the one pyzmq loaded (bindings/libzmq.py shares it before this module loads);
+# its declarations are pyzmq's libzmq.pxd.
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 from oms_core.engine.loop cimport EngineLoop, OutBuf
 
 
-# ---------------------------------------------------------------------------------------------
-# libzmq, declared here (no zmq.h at build time), resolved at import with dlsym
-# ---------------------------------------------------------------------------------------------
-
-# 64 bytes, pointer aligned: the layout of zmq.h's zmq_msg_t
-cdef struct zmq_msg_t:
-    uint64_t opaque[8]
-
-# zmq.h's zmq_pollitem_t (used here only to keep each socket's handle beside its ZMQ_FD)
-cdef struct zmq_pollitem_t:
-    void* socket
-    int fd
-    short events
-    short revents
-
-ctypedef int (*zmq_msg_init_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_close_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_recv_t)(zmq_msg_t* msg, void* socket, int flags) noexcept nogil
-ctypedef void* (*zmq_msg_data_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef size_t (*zmq_msg_size_t)(const zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_more_t)(const zmq_msg_t* msg) noexcept nogil
-ctypedef const char* (*zmq_msg_gets_t)(const zmq_msg_t* msg, const char* prop) noexcept nogil
-ctypedef int (*zmq_send_t)(void* socket, const void* buf, size_t n, int flags) noexcept nogil
-ctypedef int (*zmq_getsockopt_t)(void* socket, int option, void* value,
-                                 size_t* size) noexcept nogil
+from zmq.backend.cython.libzmq cimport zmq_msg_t, zmq_pollitem_t
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
         int fd
         short events
         short revents
-
-cdef struct zmq_api_t:
-    zmq_msg_init_t msg_init
-    zmq_msg_close_t msg_close
-    zmq_msg_recv_t msg_recv
-    zmq_msg_data_t msg_data
-    zmq_msg_size_t msg_size
-    zmq_msg_more_t msg_more
-    zmq_msg_gets_t msg_gets
-    zmq_send_t send
-    zmq_getsockopt_t getsockopt
 
 
 # ---------------------------------------------------------------------------------------------

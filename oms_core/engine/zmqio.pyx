@@ -9,73 +9,26 @@ from cpython.object cimport PyObject
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset, strcmp, strlen
-from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+from zmq.backend.cython.libzmq cimport (
+    ZMQ_DONTWAIT, ZMQ_EVENTS, ZMQ_POLLIN, ZMQ_SNDMORE, zmq_getsockopt, zmq_msg_close,
+    zmq_msg_data, zmq_msg_gets, zmq_msg_init, zmq_msg_more, zmq_msg_recv, zmq_msg_size,
+    zmq_msg_t, zmq_send,
+)
 
 from oms_core.engine.loop cimport ROLE_PUBLISHER, EngineLoop, OutBuf
 
 import zmq
 
-from bindings.libzmq import libzmq_path
-
-cdef extern from "<dlfcn.h>" nogil:
-    int RTLD_NOLOAD
-
 cdef extern from "<poll.h>" nogil:
     int c_poll "poll"(pollfd* fds, unsigned long nfds, int timeout)
     enum: POLLIN
-
-cdef enum:
-    ZMQ_DONTWAIT = 1
-    ZMQ_SNDMORE = 2
-    ZMQ_POLLIN = 1
-    ZMQ_EVENTS = 15
-
-cdef zmq_api_t api
-cdef bint api_ok = False
-
 
 cdef inline int64_t _now() noexcept nogil:
     cdef timespec t
     clock_gettime(CLOCK_REALTIME, &t)
     return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
-
-
-cdef bint _load() noexcept:
-    global api_ok
-    cdef void* lib
-    cdef void* f[9]
-    cdef int i
-    path = libzmq_path()
-    if path is None:
-        return False
-    lib = dlopen(path.encode(), RTLD_NOW | RTLD_NOLOAD)
-    if lib == NULL:
-        return False
-    names = (b"zmq_msg_init", b"zmq_msg_close", b"zmq_msg_recv", b"zmq_msg_data",
-             b"zmq_msg_size", b"zmq_msg_more", b"zmq_msg_gets", b"zmq_send",
-             b"zmq_getsockopt")
-    for i in range(9):
-        f[i] = dlsym(lib, <bytes>names[i])
-        if f[i] == NULL:
-            return False
-    api.msg_init = <zmq_msg_init_t>f[0]
-    api.msg_close = <zmq_msg_close_t>f[1]
-    api.msg_recv = <zmq_msg_recv_t>f[2]
-    api.msg_data = <zmq_msg_data_t>f[3]
-    api.msg_size = <zmq_msg_size_t>f[4]
-    api.msg_more = <zmq_msg_more_t>f[5]
-    api.msg_gets = <zmq_msg_gets_t>f[6]
-    api.send = <zmq_send_t>f[7]
-    api.getsockopt = <zmq_getsockopt_t>f[8]
-    api_ok = True
-    return True
-
-
-try:
-    _load()
-except Exception:  # no /proc, no dlopen: the engine keeps its pyzmq path
-    api_ok = False
 
 
 # Writer records are coalesced: one frame per WRITER_DELAY_US or per WRITER_FRAME_BYTES,
@@ -84,11 +37,6 @@ except Exception:  # no /proc, no dlopen: the engine keeps its pyzmq path
 cdef enum:
     WRITER_FRAME_BYTES = 64 * 1024
 WRITER_DELAY_US = 2000
-
-
-def available():
-    """Return True when libzmq was found and the native client path can be used."""
-    return api_ok
 
 
 def client_pump(engine, EngineLoop loop, router, list others, writer, dict gw_orders,
@@ -103,8 +51,6 @@ def client_pump(engine, EngineLoop loop, router, list others, writer, dict gw_or
     when security is on, else None. Writer records wait in the pump at most
     ``writer_delay_us`` microseconds (0: sent at every flush).
     """
-    if not api_ok:
-        return None
     cdef ClientPump p = ClientPump.__new__(ClientPump)
     p._setup(engine, loop, router, others, writer, gw_orders, gw_pending, sessions, counters,
              answers, registry)
@@ -144,14 +90,12 @@ cdef class ClientPump:
         self.w_buf = <uint8_t*>PyMem_Malloc(self.w_max)
         if self.w_buf == NULL:
             raise MemoryError("ClientPump: allocation failed")
-        if api_ok:
-            api.msg_init(&self.m_rid)
-            api.msg_init(&self.m_body)
+        zmq_msg_init(&self.m_rid)
+        zmq_msg_init(&self.m_body)
 
     def __dealloc__(self):
-        if api_ok:
-            api.msg_close(&self.m_rid)
-            api.msg_close(&self.m_body)
+        zmq_msg_close(&self.m_rid)
+        zmq_msg_close(&self.m_body)
         PyMem_Free(self.items)
         PyMem_Free(self.pfds)
         PyMem_Free(self.gw)
@@ -253,7 +197,7 @@ cdef class ClientPump:
         for i in range(lo, hi):
             ev = 0
             size = sizeof(int)
-            if api.getsockopt(self.items[i].socket, ZMQ_EVENTS, &ev, &size) < 0:
+            if zmq_getsockopt(self.items[i].socket, ZMQ_EVENTS, &ev, &size) < 0:
                 raise zmq.ZMQError(errno)
             if ev & ZMQ_POLLIN:
                 ready |= 1 << i
@@ -269,7 +213,7 @@ cdef class ClientPump:
         cdef int n = 0
         cdef int rc
         while n < self.max_batch:
-            rc = api.msg_recv(&self.m_rid, self.router, ZMQ_DONTWAIT)
+            rc = zmq_msg_recv(&self.m_rid, self.router, ZMQ_DONTWAIT)
             if rc < 0:
                 if errno == EAGAIN:
                     break
@@ -278,16 +222,16 @@ cdef class ClientPump:
                 raise zmq.ZMQError(errno)
             n += 1
             self.n_messages += 1
-            if not api.msg_more(&self.m_rid):  # a ROUTER always adds the routing id
+            if not zmq_msg_more(&self.m_rid):  # a ROUTER always adds the routing id
                 self.counters["bad_envelopes"] += 1
                 continue
             # the parts of one message arrive together: the body is there
-            rc = api.msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT)
+            rc = zmq_msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT)
             if rc < 0:
                 raise zmq.ZMQError(errno)
-            if api.msg_more(&self.m_body):
-                while api.msg_more(&self.m_body):
-                    if api.msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT) < 0:
+            if zmq_msg_more(&self.m_body):
+                while zmq_msg_more(&self.m_body):
+                    if zmq_msg_recv(&self.m_body, self.router, ZMQ_DONTWAIT) < 0:
                         raise zmq.ZMQError(errno)
                 self.counters["bad_envelopes"] += 1
                 continue
@@ -295,18 +239,18 @@ cdef class ClientPump:
                 self._handle_message()
             finally:
                 # release the frame's buffer now, not at the next message
-                api.msg_close(&self.m_body)
-                api.msg_init(&self.m_body)
+                zmq_msg_close(&self.m_body)
+                zmq_msg_init(&self.m_body)
         return n
 
     # ------------------------------------------------------------------------- one message
     cdef object _session(self, int64_t now):
-        cdef const char* rid = <const char*>api.msg_data(&self.m_rid)
-        cdef Py_ssize_t n_rid = <Py_ssize_t>api.msg_size(&self.m_rid)
+        cdef const char* rid = <const char*>zmq_msg_data(&self.m_rid)
+        cdef Py_ssize_t n_rid = <Py_ssize_t>zmq_msg_size(&self.m_rid)
         cdef const char* user = NULL
         cdef PyObject* cur
         if self.secure:
-            user = api.msg_gets(&self.m_body, b"User-Id")
+            user = zmq_msg_gets(&self.m_body, b"User-Id")
         if self.last_session is not None and n_rid == PyBytes_GET_SIZE(self.last_routing_id) and (
                 memcmp(rid, PyBytes_AS_STRING(self.last_routing_id), n_rid) == 0):
             # still the session the server keeps for this routing id?
@@ -344,8 +288,8 @@ cdef class ClientPump:
         if s.role == ROLE_PUBLISHER:
             loop.cur_strategies = s.strategies
         loop.c_set_sender(s.audit_name)
-        loop.c_client_frame(<const uint8_t*>api.msg_data(&self.m_body),
-                            <Py_ssize_t>api.msg_size(&self.m_body), now)
+        loop.c_client_frame(<const uint8_t*>zmq_msg_data(&self.m_body),
+                            <Py_ssize_t>zmq_msg_size(&self.m_body), now)
         if loop.cur_mask is not s.mask:  # a HELLO gave the session a new subscription
             s.mask = loop.cur_mask
         self._flush()
@@ -354,11 +298,11 @@ cdef class ClientPump:
     # ------------------------------------------------------------------------- sending
     cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1:
         # (routing id, frame) to the sender; a ROUTER drops what it cannot route
-        if api.send(self.router, PyBytes_AS_STRING(self.last_routing_id), PyBytes_GET_SIZE(self.last_routing_id),
+        if zmq_send(self.router, PyBytes_AS_STRING(self.last_routing_id), PyBytes_GET_SIZE(self.last_routing_id),
                     ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0:
             self.counters["client_dropped"] += 1
             return 0
-        if api.send(self.router, data, n, ZMQ_DONTWAIT) < 0:
+        if zmq_send(self.router, data, n, ZMQ_DONTWAIT) < 0:
             self.counters["client_dropped"] += 1
         return 0
 
@@ -367,7 +311,7 @@ cdef class ClientPump:
         if pending:  # keep the order behind what already waits
             pending.append(PyBytes_FromStringAndSize(data, n))
             return 0
-        if api.send(self.gw[ex], data, n, ZMQ_DONTWAIT) < 0:
+        if zmq_send(self.gw[ex], data, n, ZMQ_DONTWAIT) < 0:
             if errno != EAGAIN:
                 raise zmq.ZMQError(errno)
             pending.append(PyBytes_FromStringAndSize(data, n))
@@ -440,7 +384,7 @@ cdef class ClientPump:
         return 0
 
     cdef int _send_frame(self, const uint8_t* data, Py_ssize_t n) except -1:
-        if api.send(self.writer, <const char*>data, n, ZMQ_DONTWAIT) < 0:
+        if zmq_send(self.writer, <const char*>data, n, ZMQ_DONTWAIT) < 0:
             if errno != EAGAIN:
                 raise zmq.ZMQError(errno)
             self.counters["writer_dropped"] += 1  # the writer refills gaps from the journal
@@ -473,33 +417,31 @@ def bare_echo(sock, bytes reply):
     Blocks (GIL released) until a message ``b"stop"`` arrives. libzmq calls only, no Python
     per message: the least a ROUTER round trip can cost from this process.
     """
-    if not api_ok:
-        raise RuntimeError("libzmq not found")
     cdef void* s = _handle(sock)
     cdef zmq_msg_t rid, body
     cdef const char* rp = PyBytes_AS_STRING(reply)
     cdef size_t rn = <size_t>PyBytes_GET_SIZE(reply)
     cdef int rc = 0
     cdef uint64_t n = 0
-    api.msg_init(&rid)
-    api.msg_init(&body)
+    zmq_msg_init(&rid)
+    zmq_msg_init(&body)
     with nogil:
         while True:
-            if api.msg_recv(&rid, s, 0) < 0:
+            if zmq_msg_recv(&rid, s, 0) < 0:
                 if errno == EINTR:
                     continue
                 rc = -1
                 break
-            if api.msg_recv(&body, s, 0) < 0:
+            if zmq_msg_recv(&body, s, 0) < 0:
                 rc = -1
                 break
-            if api.msg_size(&body) == 4 and memcmp(api.msg_data(&body), b"stop", 4) == 0:
+            if zmq_msg_size(&body) == 4 and memcmp(zmq_msg_data(&body), b"stop", 4) == 0:
                 break
-            api.send(s, api.msg_data(&rid), api.msg_size(&rid), ZMQ_SNDMORE)
-            api.send(s, rp, rn, 0)
+            zmq_send(s, zmq_msg_data(&rid), zmq_msg_size(&rid), ZMQ_SNDMORE)
+            zmq_send(s, rp, rn, 0)
             n += 1
-    api.msg_close(&rid)
-    api.msg_close(&body)
+    zmq_msg_close(&rid)
+    zmq_msg_close(&body)
     if rc < 0:
         raise zmq.ZMQError(errno)
     return n
