@@ -32,12 +32,12 @@ def test_compiled_modules_use_the_libzmq_pyzmq_loaded(module) -> None:
     assert len(loaded) == 1, loaded
 
 
-def test_pump_not_constructible_by_accident() -> None:
-    p = zmqio.ClientPump()
+def test_sink_not_usable_half_made() -> None:
+    p = zmqio.EngineSink.__new__(zmqio.EngineSink)
     with pytest.raises(RuntimeError):
         p.serve(0)
     with pytest.raises(RuntimeError):
-        p.drain_clients()
+        p.drain_all()
 
 
 def test_bare_echo_answers_and_stops() -> None:
