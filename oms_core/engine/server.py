@@ -37,12 +37,13 @@ from oms_core.journal import DURABILITY, JournalWriteError
 
 from .commands import ColdCommands
 from .config import EngineConfig
+from .entry import apply_internal
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
 from .sessions import Session, SessionTable
 
 share_with_extensions()  # before loading zmqio, whose zmq_* symbols are pyzmq's libzmq
-from .zmqio import EngineSink, apply_internal  # noqa: E402
+from .zmqio import EngineSink  # noqa: E402
 
 log = logging.getLogger("oms.engine")
 

@@ -29,7 +29,8 @@ import zmq
 
 from bindings.security import Role
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, AUDIT_ENGINE, AUDIT_INSECURE, HeaderFlag, MsgType
+from bindings.wire.spec import ANY_ID, AUDIT_INSECURE, HeaderFlag, MsgType
+from oms_core.engine.entry import apply_internal
 from oms_core.engine.idset import EVERY, NOBODY
 from oms_core.engine.sessions import audit_name
 
@@ -53,7 +54,6 @@ cdef enum:
 WRITER_DELAY_US = 2000
 
 cdef bytes _INSECURE = AUDIT_INSECURE.encode()
-cdef bytes _ENGINE = AUDIT_ENGINE.encode()
 cdef int _ROLE_GATEWAY = int(Role.GATEWAY)
 cdef int _ROLE_PUBLISHER = int(Role.PUBLISHER)
 cdef int _ROLE_ADMIN = int(Role.ADMIN)
@@ -680,19 +680,6 @@ cdef class EngineSink:
         """Send the pending writer records now (shutdown)."""
         if self.writer != NULL:
             self._send_writer()
-
-
-def apply_internal(EngineLoop loop, int kind, int64_t now, bytes payload=b"",
-                   bint audited=False):
-    """Begin, apply and audit one engine-given input in ``loop`` (live: journaled); the
-    caller's sink flushes it (:meth:`EngineSink.apply_internal`, or a commit where there are
-    no sockets)."""
-    loop.c_begin(ROLE_ADMIN, EVERY, NOBODY, False)
-    if audited:
-        loop.c_set_sender(_ENGINE)
-    loop.apply_input(kind, now, payload, False)
-    if audited:
-        loop.audit_command(payload, now)
 
 
 def bare_echo(sock, bytes reply):
