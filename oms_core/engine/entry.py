@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from bindings.wire.spec import AUDIT_ENGINE, Role
+from bindings.wire.spec import AUDIT_ENGINE, AUDIT_SENDER_BYTES, Role
 
 from .idset import EVERY, NOBODY
 
 ENGINE_SENDER = AUDIT_ENGINE.encode()
+
+
+def audit_name(name: str) -> bytes:
+    """An identity name as AUDIT records hold it (UTF-8, cut at a character boundary)."""
+    b = name.encode("utf-8")
+    if len(b) <= AUDIT_SENDER_BYTES:
+        return b
+    return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 def apply_internal(loop: Any, kind: int, now: int, payload: bytes = b"",
@@ -37,4 +45,4 @@ def apply_trusted_gateway_frame(loop: Any, frame: Any, now: int) -> None:
     loop.on_gateway_frame(frame, now)
 
 
-__all__ = ["apply_internal", "apply_trusted_gateway_frame"]
+__all__ = ["apply_internal", "apply_trusted_gateway_frame", "audit_name"]

@@ -9,24 +9,20 @@ The per-message path (oms_core/engine/zmqio.pyx) only looks a session up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from bindings.libzmq import share_with_extensions
 from bindings.security import KeyRegistry, Role
 from bindings.wire import records as wire
-from bindings.wire.spec import AUDIT_INSECURE, AUDIT_SENDER_BYTES
+from bindings.wire.spec import AUDIT_INSECURE
 from oms_core.enums import Reject
 
+from .entry import audit_name
 from .idset import EVERY, IdSet
 
+share_with_extensions()  # before loading zmqio, whose zmq_* symbols are pyzmq's libzmq
+from .zmqio import SessionPolicy  # noqa: E402
+
 INSECURE_SENDER = AUDIT_INSECURE.encode()
-
-
-def audit_name(name: str) -> bytes:
-    """An identity name as AUDIT records hold it (UTF-8, cut at a character boundary)."""
-    b = name.encode("utf-8")
-    if len(b) <= AUDIT_SENDER_BYTES:
-        return b
-    return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 @dataclass
@@ -50,7 +46,7 @@ class Session:
             self.audit_name = audit_name(self.name)
 
 
-class SessionTable:
+class SessionTable(SessionPolicy):
     """The sessions by routing id, and the policy that makes and ends them.
 
     ``registry`` is the KeyRegistry when security is on (a session is then the identity of
@@ -60,16 +56,15 @@ class SessionTable:
     def __init__(self, registry: KeyRegistry | None, configured_accounts: frozenset[int],
                  cod_accounts: frozenset[int], max_accounts: int, heartbeat_ms: int,
                  counters: dict[str, int]) -> None:
-        self.by_routing_id: dict[bytes, Session] = {}
+        super().__init__()
         self.registry = registry
         self.configured_accounts = configured_accounts
         self.cod_accounts = cod_accounts
         self.max_accounts = max_accounts
         self.heartbeat_ms = heartbeat_ms
         self.counters = counters
-        self.current: Session | None = None  # the sender of the frame being handled
 
-    def of(self, rid: bytes, user: str | None, now: int) -> Session | None:
+    def session_of(self, rid: bytes, user: str | None, now: int) -> Session | None:
         """The session of routing id ``rid`` (made on first sight); ``user``: the User-Id of
         the message when security is on. None: the sender's key is not (or no longer)
         registered."""
@@ -139,9 +134,4 @@ class SessionTable:
         return due
 
 
-def sender_identity(registry: KeyRegistry, user: str | None) -> Any:
-    """The registered identity of a message's User-Id (security on); None: unknown."""
-    return registry.by_name(user) if user else None
-
-
-__all__ = ["Session", "SessionTable", "audit_name", "sender_identity"]
+__all__ = ["Session", "SessionTable", "audit_name"]

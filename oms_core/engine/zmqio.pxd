@@ -9,9 +9,9 @@
 # to the sender, GW_* records to the gateways, every record to the writer, events to the
 # other sessions following their accounts, market data republished on the PUB.
 #
-# The sink owns the session table (oms_core/engine/sessions.py SessionTable): it looks the
-# sender up, makes a session on first sight and answers HELLO through that table; it never
-# calls the Engine. Internal inputs (timer, mark-to-market, start of day, cancel on
+# The sink owns the session table (oms_core/engine/sessions.py SessionTable, a SessionPolicy):
+# it looks the sender up, makes a session on first sight and answers HELLO through that
+# table's typed hooks; it never calls the Engine. Internal inputs (timer, mark-to-market, start of day, cancel on
 # disconnect, reconciliation) go through ``apply_internal`` and the same flush.
 #
 # libzmq is the one pyzmq loaded (bindings/libzmq.py shares it before this module loads);
@@ -38,10 +38,24 @@ cdef enum:
     SOCKET_SIGNALS = 3
 
 
+cdef class SessionPolicy:
+    """What the sink asks of its session table (implemented by
+    oms_core/engine/sessions.py SessionTable); cold: called on a new sender, a HELLO, the
+    timer."""
+    cdef public dict by_routing_id
+    """Routing id -> Session."""
+    cdef public object current
+    """The session whose frame is being handled (None: an input with no client)."""
+    cpdef object session_of(self, bytes rid, object user, int64_t now)
+    cpdef tuple hello(self, int kind, bytes payload)
+    cpdef list expire(self, int64_t now)
+    cpdef list heartbeat_due(self, int64_t now)
+
+
 cdef class EngineSink:
     cdef EngineLoop loop
-    cdef readonly object sessions
-    """The SessionTable (oms_core/engine/sessions.py): routing id -> Session, and its policy."""
+    cdef readonly SessionPolicy sessions
+    """The session table: routing id -> Session, and its policy."""
     cdef dict by_routing_id
     """``sessions.by_routing_id``, read here per message."""
     cdef list socks

@@ -30,9 +30,8 @@ import zmq
 from bindings.security import Role
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AUDIT_INSECURE, HeaderFlag, MsgType
-from oms_core.engine.entry import apply_internal
+from oms_core.engine.entry import apply_internal, audit_name
 from oms_core.engine.idset import EVERY, NOBODY
-from oms_core.engine.sessions import audit_name
 
 log = logging.getLogger("oms.engine")
 
@@ -104,6 +103,30 @@ def rows_of_sender(ident, bytes frame):
                    MsgType.GW_BALANCE, MsgType.GW_RECONCILE_END))
 
 
+cdef class SessionPolicy:
+    """The session table's hooks the sink calls (see zmqio.pxd); subclassed in Python."""
+
+    def __init__(self):
+        self.by_routing_id = {}
+        self.current = None
+
+    cpdef object session_of(self, bytes rid, object user, int64_t now):
+        """The session of ``rid`` (``user``: its User-Id, security on); None: refused."""
+        raise NotImplementedError
+
+    cpdef tuple hello(self, int kind, bytes payload):
+        """A HELLO of ``current``: (reject code or 0, its new subscription or None)."""
+        raise NotImplementedError
+
+    cpdef list expire(self, int64_t now):
+        """End the silent sessions: [(session, accounts to cancel)]."""
+        raise NotImplementedError
+
+    cpdef list heartbeat_due(self, int64_t now):
+        """Routing ids of the sessions due a heartbeat at ``now``."""
+        raise NotImplementedError
+
+
 cdef class EngineSink:
     """Serve every engine socket without pyzmq per message (see zmqio.pxd).
 
@@ -146,7 +169,8 @@ cdef class EngineSink:
         PyMem_Free(self.gw)
         PyMem_Free(self.w_buf)
 
-    def __init__(self, EngineLoop loop not None, sessions not None, router not None, *,
+    def __init__(self, EngineLoop loop not None, SessionPolicy sessions not None,
+                 router not None, *,
                  pub=None, writer=None, gateway_events=None, market_data=None, signals=None,
                  dict gateway_orders=None, registry=None, dict counters=None,
                  list answers=None, int64_t writer_delay_us=WRITER_DELAY_US):
@@ -345,7 +369,7 @@ cdef class EngineSink:
         user_s = None
         if self.secure:
             user_s = user[:strlen(user)].decode("utf-8", "replace") if user != NULL else ""
-        s = self.sessions.of(rid_b, user_s, now)
+        s = self.sessions.session_of(rid_b, user_s, now)
         if s is not None:
             self.last_session = s
             self.last_routing_id = rid_b
