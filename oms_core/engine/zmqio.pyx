@@ -249,8 +249,9 @@ cdef class EngineSink:
             for i in range(self.n_items):
                 if ready >> i & 1 and self._drain(i) >= self.max_batch:
                     more |= 1 << i  # more may wait: the others and the timers get a turn
-            # a socket drained to EAGAIN has its FD armed again
-            ready = more
+            # a socket drained to EAGAIN has its FD armed again; after a full batch the others
+            # may have input their FD already announced: ask them
+            ready = more | self._events(0, self.n_items) if more else 0
             PyErr_CheckSignals()
             if self.stopping:
                 return
@@ -550,10 +551,18 @@ cdef class EngineSink:
         """Apply one input the engine gives itself (timer, mark-to-market, start of day,
         cancel on disconnect, reconciliation) through the loop's live path and this flush;
         ``audited``: in the audit trail as AUDIT_ENGINE's command."""
+        # may come while a frame is handled (a gateway status in doubt): its sender and reply
+        # target are the outer frame's again afterwards
+        cdef bytes outer_reply_to = self.reply_to
+        outer_current = self.sessions.current
         apply_internal(self.loop, kind, now, payload, audited)
         self.sessions.current = None
         self.reply_to = None
-        self._flush()
+        try:
+            self._flush()
+        finally:
+            self.reply_to = outer_reply_to
+            self.sessions.current = outer_current
 
     def expire_sessions(self, int64_t now):
         """End the silent sessions; cancel the open orders of the accounts a silent client
