@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy
+import zmq
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -45,12 +46,15 @@ if ASAN:
     link_args += ["-fsanitize=address"]
 
 include_dirs = ["oms_core/includes", "bindings/c", numpy.get_include()]
+# modules that cimport pyzmq's libzmq.pxd: zmq.h (Debian's libzmq3-dev) and pyzmq's compat
+# headers at build time; no libzmq linked (bindings/libzmq.py: pyzmq's own resolves them)
+USES_LIBZMQ = {"gateways.mdpub", "oms_core.engine.zmqio"}
 
 extensions = [
     Extension(
         name,
         [name.replace(".", "/") + ".pyx"],
-        include_dirs=include_dirs,
+        include_dirs=include_dirs + (zmq.get_includes() if name in USES_LIBZMQ else []),
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
@@ -72,7 +76,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
-        include_path=["."],
+        include_path=[".", *zmq.get_includes()],
         nthreads=int(os.environ.get("OMS_BUILD_JOBS", "2")),
         quiet=True,
     ),

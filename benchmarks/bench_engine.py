@@ -6,18 +6,17 @@
    ACK + ORDER_UPDATE). Targets: the OMS adds <= 25% at p50 and <= 50% at p99 over that
    bare pyzmq server (a Python ``recv_multipart`` / ``send_multipart`` loop). Also measured
    in the same run, for information: a bare echo that calls libzmq directly from C
-   (``oms_core.engine.zmqio.bare_echo``, the floor for any ROUTER server here) and the
-   engine with its pure-pyzmq client path (``OMS_ENGINE_NATIVE_IO=0``, the path before
-   ``oms_core.engine.zmqio``). The client is the same Python pyzmq DEALER for all four, and
-   it does one round trip with each in turn, so all see the same machine state.
+   (``oms_core.engine.zmqio.bare_echo``, the floor for any ROUTER server here). The client is
+   the same Python pyzmq DEALER for all three, and it does one round trip with each in turn,
+   so all see the same machine state.
 2. Sustained throughput: batched NEW_ORDER frames in, GW_NEW_ORDER records out to a gateway
    PULL socket (another process), counted at the gateway; beside bare pyzmq PUSH/PULL of one
    96-byte record per message. Targets: >= 500,000 orders/s over ipc and >= 60% of the bare
    PUSH/PULL record rate.
 3. Latency under a steady open-loop load of 10k and 50k orders/s (ipc), one order per
    message from one spinning Python DEALER; beside the same load on the bare pyzmq and the
-   bare libzmq (C) echo servers (the floor this client and machine allow) and on the engine's
-   pyzmq client path. No target (the issue asks to report it).
+   bare libzmq (C) echo servers (the floor this client and machine allow). No target (the
+   issue asks to report it).
 4. The audit trail: a journaled engine with it (the default) beside one without
    (``OMS_ENGINE_AUDIT=0``, for this measurement only), round trips alternating one by one
    and batched forwarding rates alternating run by run. No target; about 10% at most.
@@ -25,7 +24,11 @@
    records (every one a trade, flag TRADE: prices, the engine-held stops and the live bars of
    every bar interval of ``examples/oms.toml``) through ``EngineLoop.on_gateway_frame``,
    without a journal; records per second. No target: it is quoted before / after a change
-   of the market-data path.
+   of the market-data path. Beside it, the drain of a gateway socket: frames of one
+   GW_MARKET_DATA record each (as a gateway sends them) taken off a PULL and applied, by the
+   engine's compiled sink (``EngineSink``) and by a pyzmq ``recv`` loop doing what the engine
+   did before the sink (``recv(NOBLOCK)``, begin, ``on_gateway_frame``, the flush's checks),
+   same frames, alternating runs; frames per second of each.
 5. CURVE on beside CURVE off: the same engine configuration over tcp://127.0.0.1 started twice,
    once with security on (CURVE + ZAP; the engine's and the client's keys made by
    ``oms keys DIR NAME...``, the client a trader of accounts 1-3) and once off; one round
@@ -97,6 +100,8 @@ print(n, max(time.perf_counter() - first, 1e-9), flush=True)
 
 _ECHO_C = r"""
 import sys, zmq
+from bindings.libzmq import share_with_extensions
+share_with_extensions()
 from oms_core.engine.zmqio import bare_echo
 ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER)
 s.setsockopt(zmq.SNDHWM, 1_000_000); s.setsockopt(zmq.RCVHWM, 1_000_000); s.bind(sys.argv[1])
@@ -144,8 +149,8 @@ def _engine_cfg(tmp: Path, transport: str, gateway: str | None = None) -> dict[s
 
 
 def round_trip(transport: str, n: int) -> dict[str, Any]:
-    """Percentiles (us) of bare pyzmq, bare libzmq (C), the engine and the engine's pyzmq
-    client path, one round trip each in turn so all see the same machine state."""
+    """Percentiles (us) of bare pyzmq, bare libzmq (C) and the engine, one round trip each in
+    turn so all see the same machine state."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
 
@@ -154,17 +159,13 @@ def round_trip(transport: str, n: int) -> dict[str, Any]:
 
         echo, echo_ep = _child(_ECHO, ep("echo"), str(ANSWER_SIZE))
         echo_c, echo_c_ep = _child(_ECHO_C, ep("echo-c"), str(ANSWER_SIZE))
-        os.makedirs(tmp / "py", exist_ok=True)
         ctx = zmq.Context()
         try:
-            with EngineProcess(_engine_cfg(tmp, transport), tmp) as e, \
-                    EngineProcess(_engine_cfg(tmp / "py", transport), tmp / "py",
-                                  env={"OMS_ENGINE_NATIVE_IO": "0"}) as e_py:
+            with EngineProcess(_engine_cfg(tmp, transport), tmp) as e:
                 socks = {}
-                hists = {name: Latencies() for name in ("bare", "bare_c", "oms", "oms_pyzmq")}
+                hists = {name: Latencies() for name in ("bare", "bare_c", "oms")}
                 for name, endpoint in (("bare", echo_ep), ("bare_c", echo_c_ep),
-                                       ("oms", e.endpoints["client"]),
-                                       ("oms_pyzmq", e_py.endpoints["client"])):
+                                       ("oms", e.endpoints["client"])):
                     s = socks[name] = ctx.socket(zmq.DEALER)
                     s.setsockopt(zmq.LINGER, 0)
                     s.connect(endpoint)
@@ -173,7 +174,7 @@ def round_trip(transport: str, n: int) -> dict[str, Any]:
                     _ping_pong(s, min(n, 2000), (lambda i: req) if name.startswith("bare")
                                else _order_maker(1))
                 # one round trip each in turn: a burst of load from elsewhere on the machine
-                # lands on all four alike instead of on whichever ran at that moment
+                # lands on all three alike instead of on whichever ran at that moment
                 runs = [(socks[name], (lambda i: req) if name.startswith("bare")
                          else _order_maker(10_000_000), hists[name]) for name in socks]
                 clock = time.perf_counter_ns
@@ -312,9 +313,8 @@ def _open_loop(s: zmq.Socket, rate: int, seconds: float, make: Any,
 def under_load(rate: int, seconds: float, target: str = "oms") -> dict[str, Any]:
     """Latency under a steady open-loop load (ipc) of one NEW_ORDER (96 B) per message.
 
-    ``target``: ``oms`` (the engine), ``oms_pyzmq`` (the engine's pyzmq client path),
-    ``bare_pyzmq`` / ``bare_c`` (the echo servers of the round trip: the floor that this
-    client and machine allow).
+    ``target``: ``oms`` (the engine), ``bare_pyzmq`` / ``bare_c`` (the echo servers of the
+    round trip: the floor that this client and machine allow).
     """
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -332,8 +332,7 @@ def under_load(rate: int, seconds: float, target: str = "oms") -> dict[str, Any]
                 s.send(b"stop")
                 echo.wait(10)
             else:
-                env = {"OMS_ENGINE_NATIVE_IO": "1" if target == "oms" else "0"}
-                with EngineProcess(_engine_cfg(tmp, "ipc"), tmp, env=env) as e:
+                with EngineProcess(_engine_cfg(tmp, "ipc"), tmp) as e:
                     s.connect(e.endpoints["client"])
                     _ping_pong(s, 1000, _order_maker(1))
                     achieved, h, got = _open_loop(s, rate, seconds, _order_maker(5_000_000),
@@ -366,6 +365,69 @@ def md_apply(n: int, batch: int = 1000) -> float:
         ts += step
         done += batch
     return done / (time.perf_counter() - t0)
+
+
+def gateway_drain(n: int, rounds: int = 3) -> dict[str, float]:
+    """Frames/s of one GW_MARKET_DATA record each taken off a gateway PULL and applied by the
+    loop: the compiled sink vs the pyzmq drain the engine had before it (section 5)."""
+    from bindings.wire import records as wire
+    from bindings.wire.spec import Role
+    from oms_core.engine.config import build_core, load_engine_config
+    from oms_core.engine.idset import EVERY, NOBODY
+    from oms_core.engine.server import Engine
+    from oms_core.engine.sessions import SessionTable
+    from oms_core.engine.zmqio import EngineSink
+
+    cfg = load_engine_config(ROOT / "examples" / "oms.toml")
+    loop = Engine(build_core(cfg), config=cfg).loop
+    ids = sorted(cfg.oms.ids.instruments.values())
+    frames = [wire.encode("GW_MARKET_DATA", 0, i, 0, bid=4_999_900 + i % 50, bid_qty=10**6,
+                          ask=5_000_100 + i % 50, ask_qty=10**6, instrument=ids[i % len(ids)])
+              for i in range(64)]
+    ctx = zmq.Context()
+    try:
+        pull, push, router = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH), ctx.socket(zmq.ROUTER)
+        for s in (pull, push, router):
+            s.setsockopt(zmq.LINGER, 0)
+        pull.setsockopt(zmq.RCVHWM, 0)
+        push.setsockopt(zmq.SNDHWM, 0)
+        pull.bind("inproc://gw-events")
+        push.connect("inproc://gw-events")
+        router.bind("inproc://clients")
+        counters: dict[str, int] = {}
+        sink = EngineSink(loop, SessionTable(None, frozenset(), frozenset(), 64, 1000, counters),
+                          router, gateway_events=pull, counters=counters)
+        answers: list[bytes] = []
+        admin = int(Role.ADMIN)
+
+        def pyzmq_drain() -> None:  # Engine._drain_gateway + _flush(None), security off
+            for _ in range(n):
+                frame = pull.recv(zmq.NOBLOCK)
+                loop.begin(admin, EVERY, NOBODY, False)
+                loop.on_gateway_frame(frame, time.time_ns())
+                loop.commit()
+                if answers:
+                    answers.clear()
+                if loop.gw_pending or loop.wr.n or loop.n_routed:
+                    raise AssertionError("market data sends nothing here")
+
+        def sink_drain() -> None:
+            got = 0
+            while got < n:
+                got += sink.drain_all()
+
+        best = {"sink": 0.0, "pyzmq": 0.0}
+        for _ in range(rounds):
+            for name, drain in (("sink", sink_drain), ("pyzmq", pyzmq_drain)):
+                for i in range(n):  # inproc, no HWM: queued when send returns
+                    push.send(frames[i & 63])
+                t0 = time.perf_counter()
+                drain()
+                best[name] = max(best[name], n / (time.perf_counter() - t0))
+        sink = None  # holds raw socket handles: gone before the sockets close
+    finally:
+        ctx.destroy(0)
+    return best
 
 
 def _forward_rate(tmp: Path, n: int, batch: int, env: dict[str, str], journal: bool) -> float:
@@ -549,7 +611,7 @@ def main(smoke: bool = False) -> bool:
     print("bench_engine: engine process (python -m oms_core.engine) vs bare pyzmq, same run")
     for transport in ("ipc", "tcp"):
         r = round_trip(transport, n_rt)
-        b, o, c, p = r["bare"], r["oms"], r["bare_c"], r["oms_pyzmq"]
+        b, o, c = r["bare"], r["oms"], r["bare_c"]
         r50, r99 = o[0] / b[0], o[1] / b[1]
 
         def fmt(x: tuple[float, float, float]) -> str:
@@ -559,8 +621,7 @@ def main(smoke: bool = False) -> bool:
               f"oms = {fmt(o)} | ratio p50 {r50:.2f} (target <= 1.25), p99 {r99:.2f} "
               f"(target <= 1.50)")
         print(f"      same run: bare libzmq (C echo) = {fmt(c)} (oms/that p50 {o[0] / c[0]:.2f}"
-              f", p99 {o[1] / c[1]:.2f}) | oms with pyzmq client path = {fmt(p)} "
-              f"(p50 {p[0] / b[0]:.2f}x bare pyzmq)")
+              f", p99 {o[1] / c[1]:.2f})")
         if not smoke and (r50 > 1.25 or r99 > 1.50):
             ok = False
     n_tp = 100_000 if smoke else 1_000_000
@@ -572,8 +633,7 @@ def main(smoke: bool = False) -> bool:
           f"(targets >= 500,000/s and >= 0.60)")
     if not smoke and (t["oms_rate"] < 500_000 or ratio < 0.60):
         ok = False
-    names = {"oms": "oms", "bare_pyzmq": "bare pyzmq echo", "bare_c": "bare libzmq (C) echo",
-             "oms_pyzmq": "oms, pyzmq client path"}
+    names = {"oms": "oms", "bare_pyzmq": "bare pyzmq echo", "bare_c": "bare libzmq (C) echo"}
     for rate in (10_000, 50_000):
         for target, name in names.items():
             u = under_load(rate, 0.3 if smoke else 2.0, target)
@@ -583,6 +643,12 @@ def main(smoke: bool = False) -> bool:
     n_md = 200_000 if smoke else 5_000_000
     print(f"  market data applied by the loop (in process, frames of 1000 trades, "
           f"n={n_md}): {md_apply(n_md):,.0f} records/s")
+    n_gd = 50_000 if smoke else 500_000
+    g = gateway_drain(n_gd)
+    print(f"  gateway PULL drained and applied (in process, one GW_MARKET_DATA per frame, "
+          f"n={n_gd}, best of 3): compiled sink {g['sink']:,.0f} frames/s | pyzmq recv loop "
+          f"(the drain before the sink) {g['pyzmq']:,.0f} frames/s | ratio "
+          f"{g['sink'] / g['pyzmq']:.2f}; no target")
     report_curve(smoke)
     a = audit_cost(2_000 if smoke else 20_000, 50_000 if smoke else 500_000,
                    rounds=1 if smoke else 2)

@@ -1,11 +1,17 @@
-"""Where the libzmq that pyzmq loaded lives, for compiled code that calls it directly.
+"""The libzmq pyzmq loaded, made visible to the compiled modules that call it directly.
 
-pyzmq bundles libzmq in its wheel under a hashed file name (or uses the system one); compiled
-modules that bypass pyzmq on a hot path (gateways/mdpub.pyx, oms_core/engine/zmqio.pyx)
-dlopen that same library with RTLD_NOLOAD, so both sides share one libzmq and one context.
+gateways/mdpub.pyx and oms_core/engine/zmqio.pyx cimport pyzmq's ``libzmq.pxd`` (zmq.h at
+build time) but are not linked against any libzmq: their ``zmq_*`` symbols stay undefined
+and are resolved, when the extension is loaded, from the libzmq pyzmq already loaded (the one
+in its wheel, under a hashed name). That library is loaded RTLD_LOCAL, so
+:func:`share_with_extensions` promotes it to global scope first: both sides then use one
+libzmq, and a socket made by pyzmq is a socket of the compiled code.
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
 
 
 def libzmq_path() -> str | None:
@@ -21,3 +27,12 @@ def libzmq_path() -> str | None:
     except OSError:
         pass
     return None
+
+
+def share_with_extensions() -> None:
+    """Make pyzmq's libzmq resolve the undefined ``zmq_*`` symbols of extensions loaded after
+    this call (idempotent; no second libzmq is ever loaded: RTLD_NOLOAD)."""
+    path = libzmq_path()
+    if path is None:
+        raise ImportError("the libzmq pyzmq loaded was not found in /proc/self/maps")
+    ctypes.CDLL(path, mode=os.RTLD_GLOBAL | os.RTLD_NOLOAD)

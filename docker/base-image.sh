@@ -39,12 +39,12 @@ chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 tar -C "$root" --one-file-system -c . | podman import -q - "$runtime_image" >/dev/null
 
-# the build base: the same tree with the compiler the Cython extensions need (apt in a
-# chroot has no _apt user sandbox and no pty)
+# the build base: the same tree with the compiler and zmq.h the Cython extensions need
+# (apt in a chroot has no _apt user sandbox and no pty)
 apt=(chroot "$root" apt-get -qq -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0)
 { "${apt[@]}" update \
   && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends \
-        build-essential python3-dev \
+        build-essential python3-dev libzmq3-dev \
   && "${apt[@]}" clean; } >"$root.log" 2>&1 || { tail -n 20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 rm -rf "$root"/var/lib/apt/lists/*

@@ -30,12 +30,15 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from bindings.libzmq import share_with_extensions
 from bindings.security import client_keys_from_files
 from bindings.wire import records as wire
 from bindings.wire.spec import GW_STATUS_INTERVAL_MS, ExecType, GatewayState, HeaderFlag, MdFlag
 
 from .config import EngineEndpoints
-from .mdpub import MdPublisher
+
+share_with_extensions()  # before loading mdpub, whose zmq_send is pyzmq's libzmq
+from .mdpub import MdPublisher  # noqa: E402
 
 __all__ = ["EngineLink", "ExecType", "GatewayState", "MdFlag", "ReconcileAnswer",
            "asset_map", "make_context", "order_id_of", "serve_orders", "trade_id_of"]

@@ -4,9 +4,9 @@
 :class:`MdPublisher` keeps, per instrument, the last published top of book and last trade
 in a C array (``md_slot_t``, allocated once), packs the 104-byte wire record
 (``oms_gw_market_data_t`` from ``bindings/c/oms_wire.h``) in place and hands it to the
-ZeroMQ PUB socket with libzmq's own ``zmq_send`` (looked up once in the libzmq that pyzmq
-loaded), so publishing a changed top of book creates no Python object. Where that lookup
-is impossible the publisher falls back to pyzmq's ``Socket.send`` (same bytes, slower).
+ZeroMQ PUB socket with libzmq's own ``zmq_send`` (the libzmq pyzmq loaded, see
+bindings/libzmq.py), so publishing a changed top of book creates no Python object;
+``native=False`` sends through pyzmq's ``Socket.send`` instead (same bytes, slower).
 
 ``seq`` in every frame is this publisher's own counter: gap free over the market data
 stream, so a subscriber detects a frame the PUB dropped (at its HWM) by a jump in ``seq``.
@@ -16,8 +16,6 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from bindings.wire.wire cimport oms_gw_market_data_t
 from gateways.book cimport L2Book
-
-ctypedef int (*zmq_send_t)(void* socket, const void* buf, size_t n, int flags) noexcept nogil
 
 # ---- structs ---------------------------------------------------------------
 
@@ -36,7 +34,7 @@ cdef class MdPublisher:
     cdef:
         object _socket        # the pyzmq PUB socket: keeps _handle alive; _closed read per send
         void* _handle         # its libzmq socket
-        zmq_send_t _zsend     # libzmq zmq_send, or NULL (fallback to _socket.send)
+        bint _native          # zmq_send directly (else _socket.send)
         oms_gw_market_data_t _frame
         md_slot_t* _slots
         readonly int capacity

@@ -6,19 +6,12 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.errno cimport EAGAIN, errno
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memset
-from posix.dlfcn cimport RTLD_NOW, dlopen, dlsym
+from zmq.backend.cython.libzmq cimport ZMQ_DONTWAIT, zmq_send
 
 from bindings.wire.wire cimport (
     OMS_MSG_GW_MARKET_DATA, OMS_WIRE_MAGIC, OMS_WIRE_VERSION, oms_gw_market_data_t,
 )
 from gateways.book cimport L2Book
-
-from bindings.libzmq import libzmq_path
-
-cdef extern from "<dlfcn.h>" nogil:
-    int RTLD_NOLOAD
-
-cdef int ZMQ_DONTWAIT = 1
 
 
 cdef class MdPublisher:
@@ -35,7 +28,6 @@ cdef class MdPublisher:
     """
 
     def __cinit__(self, socket, int capacity=256, bint native=True):
-        cdef void* lib
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self._slots = <md_slot_t*>PyMem_Malloc(capacity * sizeof(md_slot_t))
@@ -45,13 +37,7 @@ cdef class MdPublisher:
         self.capacity = capacity
         self._socket = socket
         self._handle = <void*><size_t>socket.underlying
-        self._zsend = NULL
-        if native:
-            path = libzmq_path()
-            if path is not None:
-                lib = dlopen(path.encode(), RTLD_NOW | RTLD_NOLOAD)
-                if lib != NULL:
-                    self._zsend = <zmq_send_t>dlsym(lib, b"zmq_send")
+        self._native = native
         memset(&self._frame, 0, sizeof(oms_gw_market_data_t))
         self._frame.hdr.magic = OMS_WIRE_MAGIC
         self._frame.hdr.version = OMS_WIRE_VERSION
@@ -64,7 +50,7 @@ cdef class MdPublisher:
     @property
     def native(self):
         """True when frames go through libzmq's ``zmq_send`` directly."""
-        return self._zsend != NULL
+        return self._native
 
     cpdef int add(self, uint32_t instrument) except -1:
         """Add an instrument; return its slot."""
@@ -122,8 +108,8 @@ cdef class MdPublisher:
         if self._socket._closed:  # pyzmq's own flag: never hand libzmq a freed socket
             import zmq
             raise zmq.ZMQError(zmq.ENOTSOCK)
-        if self._zsend != NULL:
-            rc = self._zsend(self._handle, &self._frame, sizeof(oms_gw_market_data_t),
+        if self._native:
+            rc = zmq_send(self._handle, &self._frame, sizeof(oms_gw_market_data_t),
                              ZMQ_DONTWAIT)
             if rc < 0:
                 if errno == EAGAIN:

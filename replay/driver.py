@@ -37,11 +37,11 @@ import numpy as np
 import pyarrow as pa
 
 from bindings.wire import records as wire
-from bindings.wire.spec import ANY_ID, MsgType, Role
+from bindings.wire.spec import ANY_ID, MsgType
 from oms_core.config import OmsConfig
 from oms_core.engine import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER, Engine
 from oms_core.engine.config import build_core, from_oms_config
-from oms_core.engine.idset import EVERY, NOBODY
+from oms_core.engine.entry import apply_internal, apply_trusted_gateway_frame
 from replay.venue import MARKET_DATA, BarVenue
 from writer.drain import Batcher
 from writer.store import Store, export_parquet
@@ -195,15 +195,11 @@ class Replayer:
                         self.venue.on_engine(rec)
 
     def _input(self, kind: int, payload: bytes) -> None:
-        lp = self.loop
-        lp.begin(Role.ADMIN, EVERY, NOBODY, False)
-        lp.apply_input(kind, self.clock, payload, False)
+        apply_internal(self.loop, kind, self.clock, payload)
         self._collect()
 
     def _gateway(self, frame: Any) -> None:
-        lp = self.loop
-        lp.begin(Role.ADMIN, EVERY, NOBODY, False)
-        lp.on_gateway_frame(frame, self.clock)
+        apply_trusted_gateway_frame(self.loop, frame, self.clock)
         self._collect()
 
     def _pump(self) -> None:

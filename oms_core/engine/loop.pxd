@@ -215,6 +215,7 @@ cdef class EngineLoop:
     cdef void _keep_alert(self, const uint8_t* rec) noexcept
     cdef void _keep_gateway_status(self, const uint8_t* rec, int64_t recv_ns) noexcept
     cdef int c_client_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
+    cdef int c_gateway_frame(self, const uint8_t* data, Py_ssize_t n, int64_t recv_ns) except -1
     cdef int _journal_input(self, int kind, int64_t ts, const uint8_t* p,
                             Py_ssize_t n) except -1
     cdef int c_set_sender(self, bytes name) except -1

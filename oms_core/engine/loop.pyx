@@ -544,10 +544,6 @@ cdef class EngineLoop:
         cdef const uint8_t[::1] view
         cdef const uint8_t* data
         cdef Py_ssize_t n
-        cdef uint32_t count = 0
-        cdef Py_ssize_t err_off = 0, off = 0
-        cdef oms_hdr_t h
-        cdef int err
         if type(frame) is bytes:
             data = <const uint8_t*>PyBytes_AS_STRING(frame)
             n = PyBytes_GET_SIZE(frame)
@@ -555,7 +551,14 @@ cdef class EngineLoop:
             view = frame
             n = view.shape[0]
             data = &view[0] if n > 0 else NULL
-        err = wire_check_frame(data, n, &count, &err_off)
+        return self.c_gateway_frame(data, n, recv_ns)
+
+    cdef int c_gateway_frame(self, const uint8_t* data, Py_ssize_t n,
+                             int64_t recv_ns) except -1:
+        cdef uint32_t count = 0
+        cdef Py_ssize_t err_off = 0, off = 0
+        cdef oms_hdr_t h
+        cdef int err = wire_check_frame(data, n, &count, &err_off)
         if err != OMS_WIRE_OK:
             self.n_gw_errors += 1
             self.wire_errors[err & 15] += 1

@@ -24,16 +24,13 @@ from typing import Any
 from bindings.wire import records as wire
 from bindings.wire.spec import (
     ANY_ID,
-    AUDIT_ENGINE,
     AdminAction,
     ExecType,
     HeaderFlag,
     MsgType,
-    Role,
     Scope,
 )
 from oms_core import recovery
-from oms_core.engine.idset import EVERY, NOBODY
 from oms_core.enums import KillMode, OrderStatus
 
 log = logging.getLogger("oms.engine.reconcile")
@@ -114,17 +111,7 @@ def _live_apply(engine: Any, kind: int, ts: int, payload: bytes, audited: bool =
                 ) -> None:
     """Apply one input through the engine's live path: journaled, events sent after commit;
     ``audited``: a command the engine gives itself, in the audit trail as AUDIT_ENGINE's."""
-    loop = engine.loop
-    loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-    if audited:
-        loop.set_sender(AUDIT_ENGINE.encode())
-    loop.apply_input(kind, ts, payload, False)
-    if audited:
-        loop.audit_command(payload, ts)
-    if getattr(engine, "router", None) is not None:
-        engine._flush(None)
-    else:
-        loop.commit()
+    engine.apply_internal(kind, ts, payload, audited)
 
 
 def gate_after_restart(engine: Any, res: recovery.RecoveryResult, ts: int | None = None) -> bool:
@@ -683,14 +670,7 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
 
 
 def _normal_gateway_record(engine: Any, raw: bytes) -> None:
-    loop = engine.loop
-    begin = getattr(engine, "_begin_gateway", None)
-    if begin is not None:  # as the gateway that sent it (security on)
-        begin()
-    else:
-        loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-    loop.on_gateway_frame(raw, time.time_ns())
-    engine._flush(None)
+    engine.sink.apply_gateway_frame(raw)  # as the gateway that sent the last frame
 
 
 __all__ = ["GATE_MARK", "ReconState", "Reconciler", "gate_after_restart",

@@ -12,34 +12,24 @@ import gc
 import logging
 import os
 import signal as _signal
-import struct
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
+from bindings.libzmq import share_with_extensions
 from bindings.security import (
     DOMAIN_ROLES,
     CurveKeyPair,
     Domain,
     KeyRegistry,
     OmsAuthenticator,
-    Role,
     keypair_from_env,
     load_keypair,
     make_curve_server,
 )
 from bindings.wire import records as wire
-from bindings.wire.spec import (
-    ANY_ID,
-    AUDIT_ENGINE,
-    AUDIT_INSECURE,
-    AUDIT_SENDER_BYTES,
-    HeaderFlag,
-    MsgType,
-)
 from oms_core.bars import LiveBars
 from oms_core.core import OmsCore
 from oms_core.enums import Reject
@@ -47,10 +37,13 @@ from oms_core.journal import DURABILITY, Journal, JournalStage, JournalWriteErro
 
 from .commands import ColdCommands
 from .config import EngineConfig
-from .idset import EVERY, NOBODY, IdSet
+from .entry import apply_internal
 from .kinds import KIND_MARK_TO_MARKET, KIND_START_OF_DAY, KIND_TIMER
 from .loop import EngineLoop
-from .zmqio import client_pump
+from .sessions import Session, SessionTable
+
+share_with_extensions()  # before loading zmqio, whose zmq_* symbols are pyzmq's libzmq
+from .zmqio import EngineSink  # noqa: E402
 
 log = logging.getLogger("oms.engine")
 
@@ -78,10 +71,6 @@ EXIT_JOURNAL_FAILED = 75
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 _NOBLOCK = zmq.NOBLOCK
-_EVENTS = zmq.EVENTS
-_POLLIN = zmq.POLLIN
-_MAX_BATCH = 256  # frames taken from one socket before looking at the others
-_HDR_TYPE_LEN = struct.Struct("<HH")  # msg_type, length at offset 4 of a record header
 
 
 def _make_context() -> zmq.Context:
@@ -96,39 +85,6 @@ def _make_context() -> zmq.Context:
         except zmq.ZMQError:
             log.debug("THREAD_SCHED_POLICY not supported")
     return ctx
-
-
-_INSECURE = AUDIT_INSECURE.encode()
-_ENGINE = AUDIT_ENGINE.encode()
-
-
-@dataclass
-class Session:
-    """One client connection (a ROUTER routing id)."""
-
-    routing_id: bytes
-    name: str
-    role: int
-    allowed: IdSet  # the accounts the identity may act on
-    mask: IdSet  # accounts whose events the session receives (its own set: the loop adds)
-    last_seen_ns: int
-    heartbeat_ms: int
-    hello: bool = False
-    next_hb_ns: int = 0
-    strategies: IdSet = field(default_factory=lambda: EVERY)  # a publisher: its strategies
-    audit_name: bytes = _INSECURE  # who the AUDIT records of its commands name
-
-    def __post_init__(self) -> None:
-        if self.name:
-            self.audit_name = audit_name(self.name)
-
-
-def audit_name(name: str) -> bytes:
-    """An identity name as AUDIT records hold it (UTF-8, cut at a character boundary)."""
-    b = name.encode("utf-8")
-    if len(b) <= AUDIT_SENDER_BYTES:
-        return b
-    return b[:AUDIT_SENDER_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 class Engine:
@@ -146,10 +102,6 @@ class Engine:
         Endpoints, accounts, strategies; defaults for everything not given.
     """
 
-    # serve clients through oms_core.engine.zmqio (libzmq directly); False (or the env var
-    # OMS_ENGINE_NATIVE_IO=0) keeps the pure pyzmq path, also used where libzmq is not found
-    native_io: bool = os.environ.get("OMS_ENGINE_NATIVE_IO", "1") != "0"
-
     def __init__(self, core: OmsCore, journal: JournalStage | None = None,
                  config: EngineConfig | None = None) -> None:
         self.core = core
@@ -158,7 +110,7 @@ class Engine:
         self._day: int | None = None  # UTC day of the last start-of-day check
         self.commands = ColdCommands(self)
         self.commands.register(self.loop)
-        self.loop.py_command = self._py_command
+        self.loop.py_command = _no_session  # the sink answers HELLO once there are sockets
         self.loop.py_gateway = self._on_gateway_status
         self.loop.audit_queries = self.cfg.audit_queries
         # OMS_ENGINE_AUDIT=0 leaves the audit trail out: only to measure what it costs
@@ -169,11 +121,10 @@ class Engine:
         self.strategy_enabled = {s.id: True for s in self.cfg.strategies}
         self.cod_accounts = frozenset(self.cfg.cancel_on_disconnect())
         self.configured_accounts = frozenset(int(a["id"]) for a in self.cfg.accounts)
-        self._peer_sets: dict[Any, IdSet] = {}  # (identity, its ids) -> IdSet
-        self.sessions: dict[bytes, Session] = {}
-        self._cur: Session | None = None
-        self._pump: Any = None
-        self._stopping = False
+        # the ZeroMQ sink (oms_core/engine/zmqio.pyx), made by bind: every socket's traffic
+        # and the client sessions; None: no sockets (recovery, tools, tests of the loop)
+        self.sink: EngineSink | None = None
+        self._stop_asked = False
         self._running = False
         self.journal_error: OSError | None = None
         self.ctx: zmq.Context | None = None
@@ -184,10 +135,7 @@ class Engine:
                          "refused_unknown_key": 0, "pub_dropped": 0,
                          "bad_signal_frames": 0, "refused_gateway_frames": 0,
                          "refused_signal_frames": 0}
-        self._gw_pending: dict[int, deque[bytes]] = {}
-        # reconciliation with the gateways (oms_core/engine/reconcile.py Reconciler): at start
-        # and with every new gateway process; None: never
-        self.reconciler: Any = None
+        self._reconciler: Any = None
         # signals: one answer row per client, sent to the publisher before its
         # reply; recent reference prices per instrument (sampled at mark-to-market) for the
         # volatility estimates of the sizing rules
@@ -227,9 +175,6 @@ class Engine:
         self.ctx = context or _make_context()
         ctx = self.ctx
         self.registry: KeyRegistry | None = None
-        # the venue accounts of the gateway whose frame is being handled (security on)
-        self.gw_sender_accounts: frozenset[int] | None = None
-        self.gw_sender: Any = None
         self._monitors: list[tuple[str, zmq.Socket]] = []
         self.refused_peers: dict[str, int] = {}  # ZAP domain -> handshakes refused
         self._signals_again_at = 0.0  # monotonic: connect the signal SUB again (0: no)
@@ -283,7 +228,6 @@ class Engine:
             s = self._bind(zmq.PUSH, g.orders, 1_000_000, Domain.GATEWAY)
             assert s is not None
             self.gw_orders[g.exchange] = s
-            self._gw_pending[g.exchange] = deque()
         self.endpoints = {
             "client": self.endpoint,
             **{name: sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -293,6 +237,48 @@ class Engine:
             **{f"gateway_orders_{e}": s.getsockopt_string(zmq.LAST_ENDPOINT)
                for e, s in self.gw_orders.items()},
         }
+        table = SessionTable(self.registry, self.configured_accounts, self.cod_accounts,
+                             cfg.max_accounts, cfg.heartbeat_ms, self.counters)
+        self.sink = EngineSink(
+            self.loop, table, self.router, pub=self.pub, writer=self.writer,
+            gateway_events=self.gw_events, market_data=self.gw_md, signals=self.sig_sub,
+            gateway_orders=self.gw_orders, registry=self.registry, counters=self.counters,
+            answers=self._answers, writer_delay_us=cfg.writer_delay_us)
+        self.sink.stopping = self._stop_asked
+        self.sink.reconciler = self.reconciler
+
+    @property
+    def sessions(self) -> dict[bytes, Session]:
+        """The client sessions by routing id (kept by the sink; empty before :meth:`bind`)."""
+        return self.sink.sessions.by_routing_id if self.sink is not None else {}
+
+    @property
+    def reconciler(self) -> Any:
+        """Reconciliation with the gateways (oms_core/engine/reconcile.py Reconciler): at
+        start and with every new gateway process; None: never."""
+        return self._reconciler
+
+    @reconciler.setter
+    def reconciler(self, rc: Any) -> None:
+        self._reconciler = rc
+        if self.sink is not None:  # its answer rows are taken off the gateway feed
+            self.sink.reconciler = rc
+
+    @property
+    def gw_sender_accounts(self) -> frozenset[int] | None:
+        """The venue accounts of the gateway whose frame is being handled (security on)."""
+        sender = self.sink.gateway_sender if self.sink is not None else None
+        return sender.accounts if sender is not None else None
+
+    @property
+    def _stopping(self) -> bool:
+        return self._stop_asked
+
+    @_stopping.setter
+    def _stopping(self, value: bool) -> None:
+        self._stop_asked = value
+        if self.sink is not None:  # serve() returns
+            self.sink.stopping = value
 
     def _watch(self, sock: zmq.Socket, domain: str) -> None:
         """Count the peers refused at the handshake on ``sock`` (no key, a key of no
@@ -367,25 +353,13 @@ class Engine:
     def run(self, ready: Any = None) -> None:
         """Serve until :meth:`stop` (or a signal); then shut down cleanly."""
         cfg = self.cfg
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        for s in (self.gw_events, self.gw_md):
-            if s is not None:
-                poller.register(s, zmq.POLLIN)
-        router, gw_events, gw_md = self.router, self.gw_events, self.gw_md
-        sig_sub = self.sig_sub
-        if sig_sub is not None:
-            poller.register(sig_sub, zmq.POLLIN)
+        sink = self.sink
+        assert sink is not None, "bind() first"
         timer_ns = cfg.timer_ms * 1_000_000
         mtm_ns = cfg.mark_to_market_ms * 1_000_000
         hb_ns = cfg.heartbeat_ms * 1_000_000
         now = time.time_ns()
         next_timer, next_mtm, next_hb = now + timer_ns, now + mtm_ns, now + hb_ns
-        others = [s for s in (gw_events, gw_md, sig_sub) if s is not None]
-        pump = self._pump = client_pump(
-            self, self.loop, router, others, self.writer, self.gw_orders, self._gw_pending,
-            self.sessions, self.counters, self._answers, self.registry,
-            cfg.writer_delay_us) if self.native_io else None
         self._running = True
         # the steady state allocates little; keep the cyclic collector out of the hot path
         gc.collect()
@@ -407,48 +381,29 @@ class Engine:
                         self.counters["journal_syncs_timer"] += 1
                     else:
                         wait_ns = min(wait_ns, due)
-                if pump is not None:
-                    # served in C until a timer is due or another socket has input (bits)
-                    deadline = min(next_timer, next_hb, next_mtm if mtm_ns > 0 else next_hb,
-                                   time.time_ns() + wait_ns)
-                    bits = pump.serve(deadline)
-                    if bits:
-                        for i, sock in enumerate(others, 1):
-                            if bits >> i & 1:
-                                if sock is sig_sub:
-                                    self._drain_signals()
-                                else:
-                                    self._drain_gateway(sock)
-                    ready_socks = None
-                else:
-                    ready_socks = poller.poll(max(1, wait_ns // 1_000_000))
-                if ready_socks:
-                    for sock, _ in ready_socks:
-                        if sock is router:
-                            self._drain_clients()
-                        elif sock is gw_events or sock is gw_md:
-                            self._drain_gateway(sock)
-                        elif sock is sig_sub:
-                            self._drain_signals()
+                # every socket served in C until a timer is due
+                sink.serve(min(next_timer, next_hb, next_mtm if mtm_ns > 0 else next_hb,
+                               time.time_ns() + wait_ns))
                 now = time.time_ns()
                 if now >= next_timer:
                     next_timer = now + timer_ns
                     self.start_day_if_new(now)
                     if self.loop.timer_due(now):
-                        self._internal(KIND_TIMER, now)
-                    self._retry_gateways()
+                        self.apply_internal(KIND_TIMER, now)
+                    sink.retry_gateways()
                     if self.reconciler is not None and self.reconciler.wants_tick:
                         self.reconciler.tick()
-                    self._check_sessions(now)
+                    sink.expire_sessions(now)
                     if self._monitors:
                         self._count_refusals()
                         self._connect_signals_again()
                 if mtm_ns > 0 and now >= next_mtm:
                     next_mtm = now + mtm_ns
-                    self._internal(KIND_MARK_TO_MARKET, now)
+                    self.apply_internal(KIND_MARK_TO_MARKET, now)
                 if now >= next_hb:
                     next_hb = now + hb_ns
-                    self._heartbeats(now)
+                    sink.heartbeats(now, wire.encode("HEARTBEAT", 0, 0, now, 0,
+                                                     last_seq=self.loop.seq, echo_ns=0))
         except JournalWriteError as e:
             self.journal_failed(e)
         finally:
@@ -474,267 +429,6 @@ class Engine:
                   "acknowledged event once the journal directory is writable again",
                   e, seq, EXIT_JOURNAL_FAILED)
 
-    def _drain_clients(self) -> None:
-        if self._pump is not None:
-            self._pump.drain_clients()
-            return
-        router = self.router
-        secure = self.registry is not None
-        events = router.getsockopt
-        for _ in range(_MAX_BATCH):
-            # ask before reading: a recv that raises Again costs more than the question
-            if not events(_EVENTS) & _POLLIN:
-                return
-            try:
-                parts = router.recv_multipart(_NOBLOCK, copy=not secure)
-            except zmq.Again:
-                return
-            if len(parts) != 2:
-                self.counters["bad_envelopes"] += 1
-                continue
-            if secure:
-                self._client_frame(parts[0].bytes, parts[1].buffer, parts[1])
-            else:
-                self._client_frame(parts[0], parts[1], None)
-
-    def _session(self, rid: bytes, zframe: Any, now: int) -> Session | None:
-        user = None
-        if self.registry is not None:
-            try:
-                user = zframe.get("User-Id")
-            except (zmq.ZMQError, KeyError):
-                user = ""
-        return self._session_of(rid, user, now)
-
-    def _session_of(self, rid: bytes, user: str | None, now: int) -> Session | None:
-        """The session of routing id ``rid`` (made on first sight); ``user``: the User-Id of
-        the message when security is on. None: the sender's key is not (or no longer)
-        registered."""
-        s = self.sessions.get(rid)
-        if self.registry is None:
-            if s is None:
-                s = Session(rid, "", int(Role.ADMIN), EVERY,
-                            IdSet(capacity=self.cfg.max_accounts), now,
-                            self.cfg.heartbeat_ms)
-                self.sessions[rid] = s
-            return s
-        ident = self.registry.by_name(user) if user else None
-        if ident is None:
-            self.counters["refused_unknown_key"] += 1
-            return None
-        if s is None or s.name != ident.name:
-            allowed = EVERY if ident.role == Role.ADMIN else IdSet(ident.accounts)
-            mask = IdSet() if ident.role == Role.ADMIN else allowed.copy()
-            s = Session(rid, ident.name, int(ident.role), allowed, mask, now,
-                        self.cfg.heartbeat_ms)
-            if ident.role == Role.PUBLISHER:
-                s.strategies = IdSet(ident.strategies)
-            self.sessions[rid] = s
-        return s
-
-    def _client_frame(self, rid: bytes, frame: Any, zframe: Any) -> None:
-        now = time.time_ns()
-        s = self._session(rid, zframe, now)
-        if s is None:
-            return
-        s.last_seen_ns = now
-        loop = self.loop
-        self._cur = s
-        loop.begin(s.role, s.allowed, s.mask, self.registry is None)
-        if s.role == Role.PUBLISHER:
-            loop.limit_peer(s.strategies, -1)
-        loop.set_sender(s.audit_name)
-        loop.on_client_frame(frame, now)
-        s.mask = loop.cur_mask
-        self._flush(rid)
-
-    def _flush(self, rid: bytes | None) -> None:
-        """Journal, then send: replies, gateway orders, writer copies, other sessions."""
-        loop = self.loop
-        loop.commit()
-        if self._answers:
-            # per-client answers of a SIGNAL (journaled above), ahead of the reply
-            if rid is not None:
-                try:
-                    self.router.send_multipart((rid, b"".join(self._answers)), _NOBLOCK)
-                except zmq.ZMQError:
-                    self.counters["client_dropped"] += 1
-            self._answers.clear()
-        if rid is not None and loop.reply.n:
-            for f in loop.reply.frames():
-                try:
-                    self.router.send_multipart((rid, f), _NOBLOCK)
-                except zmq.Again:
-                    self.counters["client_dropped"] += 1
-                except zmq.ZMQError:
-                    self.counters["client_dropped"] += 1
-        for ex, frames in (loop.gateway_frames() if loop.gw_pending else ()):
-            sock = self.gw_orders.get(ex)
-            if sock is None:
-                self.counters["gateway_queued"] += len(frames)
-                continue
-            pending = self._gw_pending[ex]
-            for f in frames:
-                if pending:
-                    pending.append(f)
-                    continue
-                try:
-                    sock.send(f, _NOBLOCK)
-                except zmq.Again:
-                    pending.append(f)
-                    self.counters["gateway_queued"] += 1
-        if self.writer is not None and loop.wr.n:
-            if self._pump is not None:  # one queue for every writer record, in order
-                self._pump.queue_writer()
-            else:
-                for f in loop.wr.frames():
-                    try:
-                        self.writer.send(f, _NOBLOCK)
-                    except zmq.Again:
-                        self.counters["writer_dropped"] += 1
-        if loop.n_routed:
-            self._route_to_others(rid)
-
-    def _route_to_others(self, rid: bytes | None) -> None:
-        """Send this batch's events to the other sessions following their accounts."""
-        loop = self.loop
-        if loop.n_routed:
-            for srid, s in self.sessions.items():
-                if srid == rid or not loop.routes_to(s.mask):
-                    continue
-                for f in loop.select(s.mask):
-                    try:
-                        self.router.send_multipart((srid, f), _NOBLOCK)
-                    except zmq.ZMQError:
-                        self.counters["client_dropped"] += 1
-
-    def _drain_signals(self) -> None:
-        """Signals published to every shard: frames of SIGNAL records only (anything else in
-        a frame refuses the whole frame); the answers go to the journal and the writer."""
-        assert self.sig_sub is not None
-        loop = self.loop
-        secure = self.registry is not None
-        ident = None
-        for _ in range(_MAX_BATCH):
-            try:
-                zframe = self.sig_sub.recv(_NOBLOCK, copy=not secure)
-            except zmq.Again:
-                return
-            if secure:
-                ident = self._sender(zframe)
-                if ident is None or ident.role not in (Role.PUBLISHER, Role.ADMIN):
-                    self.counters["refused_signal_frames"] += 1
-                    continue
-                frame = zframe.bytes
-            else:
-                frame = zframe
-            off, n = 0, len(frame)
-            ok = n >= 24
-            while ok and off + 8 <= n:
-                mt, length = _HDR_TYPE_LEN.unpack_from(frame, off + 4)
-                ok = mt == MsgType.SIGNAL and length > 0
-                off += length
-            if not ok or off != n:
-                self.counters["bad_signal_frames"] += 1
-                continue
-            self._cur = None
-            if ident is None:
-                loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-                loop.set_sender(_INSECURE)
-            else:  # a publisher: its strategies only (each record is checked)
-                loop.begin(int(Role.PUBLISHER), EVERY, NOBODY, False)
-                if ident.role == Role.PUBLISHER:
-                    loop.limit_peer(self._peer_set(ident, ident.strategies), -1)
-                loop.set_sender(audit_name(ident.name))
-            loop.on_client_frame(frame, time.time_ns())
-            self._flush(None)
-
-    def _retry_gateways(self) -> None:
-        for ex, pending in self._gw_pending.items():
-            sock = self.gw_orders[ex]
-            while pending:
-                try:
-                    sock.send(pending[0], _NOBLOCK)
-                except zmq.Again:
-                    break
-                pending.popleft()
-
-    def _sender(self, zframe: Any) -> Any:
-        """The identity of the peer that sent ``zframe`` (security on); None: unknown."""
-        try:
-            name = zframe.get("User-Id")
-        except (zmq.ZMQError, KeyError):
-            return None
-        assert self.registry is not None
-        return self.registry.by_name(name) if name else None
-
-    def _rows_of(self, ident: Any, frame: bytes) -> bool:
-        """Every reconciliation answer row of a gateway frame is of the sender's venue
-        accounts (checked here: the rows bypass the loop, which checks the other records)."""
-        if wire.check_frame_py(frame)[1] != 0:
-            return True  # malformed: the loop counts it
-        recs = wire.decode_frame(frame)
-        if all(getattr(r, "account", None) in ident.accounts for r in recs
-               if r.flags & HeaderFlag.QUERY_ROW or r.msg_type in (
-                   MsgType.GW_BALANCE, MsgType.GW_RECONCILE_END)):
-            return True
-        self.counters["refused_gateway_frames"] += 1
-        return False
-
-    def _begin_gateway(self, ident: Any = None) -> None:
-        """Start a loop batch for a gateway frame: as the sending gateway (its accounts, its
-        exchange) when security is on, else as the trusted link it is then."""
-        ident = ident if ident is not None else self.gw_sender
-        loop = self.loop
-        if ident is None:
-            self.gw_sender_accounts = None
-            loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-            return
-        self.gw_sender_accounts = ident.accounts
-        loop.begin(int(Role.GATEWAY), self._peer_set(ident, ident.accounts), NOBODY, False)
-        loop.limit_peer(EVERY, ident.exchange)
-
-    def _peer_set(self, ident: Any, ids: frozenset[int]) -> IdSet:
-        """The IdSet of a peer's accounts or strategies, made once per identity (a gateway's
-        or a publisher's frames come often; an identity is immutable)."""
-        key = (ident, ids)
-        got = self._peer_sets.get(key)
-        if got is None:
-            got = self._peer_sets[key] = IdSet(ids, frozen=True)
-        return got
-
-    def _drain_gateway(self, sock: zmq.Socket) -> None:
-        loop = self.loop
-        rc = self.reconciler
-        secure = self.registry is not None
-        for _ in range(_MAX_BATCH):
-            try:
-                zframe = sock.recv(_NOBLOCK, copy=not secure)
-            except zmq.Again:
-                return
-            if secure:
-                ident = self._sender(zframe)
-                if ident is None or ident.role != Role.GATEWAY:
-                    self.counters["refused_gateway_frames"] += 1
-                    continue
-                frame = zframe.bytes
-            else:
-                frame = zframe
-            self.gw_sender = ident if secure else None
-            if rc is not None and rc.active and sock is self.gw_events:
-                if secure and not self._rows_of(ident, frame):
-                    continue
-                if rc.on_frame(frame):
-                    continue  # a reconciliation answer row
-            self._begin_gateway(ident if secure else None)
-            loop.on_gateway_frame(frame, time.time_ns())
-            self._flush(None)
-            if sock is self.gw_md and self.pub is not None:
-                try:  # market data summary for everyone
-                    self.pub.send(frame, _NOBLOCK)
-                except zmq.Again:
-                    self.counters["pub_dropped"] += 1
-
     def start_day_if_new(self, now: int) -> None:
         """Start a new trading day (core.start_of_day, journaled) when the UTC day of ``now``
         is not the core's: the daily-loss limit counts from midnight UTC. A restart on the same
@@ -744,71 +438,17 @@ class Engine:
             return
         self._day = day
         if self.core.day_start_ts() // NS_PER_DAY != day:
-            self._internal(KIND_START_OF_DAY, now)
+            self.apply_internal(KIND_START_OF_DAY, now)
 
-    def _internal(self, kind: int, now: int, payload: bytes = b"") -> None:
-        loop = self.loop
-        loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-        loop.apply_input(kind, now, payload, False)
-        self._flush(None)
-
-    # ------------------------------------------------------------------ sessions
-    def _heartbeats(self, now: int) -> None:
-        hb = wire.encode("HEARTBEAT", 0, 0, now, 0, last_seq=self.loop.seq, echo_ns=0)
-        if self.pub is not None:
-            try:
-                self.pub.send(hb, _NOBLOCK)
-            except zmq.Again:
-                self.counters["pub_dropped"] += 1
-        for rid, s in self.sessions.items():
-            if s.hello and s.heartbeat_ms > 0 and now >= s.next_hb_ns:
-                s.next_hb_ns = now + s.heartbeat_ms * 1_000_000
-                try:
-                    self.router.send_multipart((rid, hb), _NOBLOCK)
-                except zmq.ZMQError:
-                    self.counters["client_dropped"] += 1
-
-    def _check_sessions(self, now: int) -> None:
-        expired = [s for s in self.sessions.values()
-                   if now - s.last_seen_ns > 3 * max(s.heartbeat_ms, 1) * 1_000_000]
-        for s in expired:
-            del self.sessions[s.routing_id]
-            self.counters["sessions_expired"] += 1
-            if not s.hello:
-                continue  # a one-shot command ends quietly: only a HELLO arms the switch
-            live: set[int] = set()
-            for o in self.sessions.values():
-                if o.hello:
-                    live.update(o.mask)
-            for account in sorted(set(s.mask) & self.cod_accounts - live):
-                log.warning("client %r silent: canceling the open orders of account %d",
-                            s.name, account)
-                rec = wire.encode("MASS_CANCEL", 0, 0, now, 0, account=account,
-                                  strategy=ANY_ID, instrument=ANY_ID, side=0)
-                self.loop.begin(int(Role.ADMIN), EVERY, NOBODY, False)
-                self.loop.set_sender(_ENGINE)
-                self.loop.apply_input(int(MsgType.MASS_CANCEL), now, rec, False)
-                self.loop.audit_command(rec, now)
-                self._flush(None)
-                self.counters["cod_mass_cancels"] += 1
-
-    def _py_command(self, kind: int, payload: bytes) -> int:
-        """HELLO: set the session's subscription (never a state change of the core)."""
-        s = self._cur
-        if s is None:
-            return int(Reject.UNKNOWN_ACCOUNT)
-        rec = wire.decode(payload)
-        wanted = set(rec.accounts[: rec.n_accounts])
-        if not wanted <= self.configured_accounts or not all(a in s.allowed for a in wanted):
-            return int(Reject.UNKNOWN_ACCOUNT)
-        if not wanted and s.role != Role.ADMIN:  # no list: every account it may use
-            wanted = {a for a in self.configured_accounts if a in s.allowed}
-        s.mask = IdSet(wanted)
-        self.loop.cur_mask = s.mask
-        s.hello = True
-        if rec.heartbeat_ms:
-            s.heartbeat_ms = int(rec.heartbeat_ms)
-        return 0
+    def apply_internal(self, kind: int, now: int, payload: bytes = b"",
+                       audited: bool = False) -> None:
+        """Apply one input the engine gives itself (journaled), then send what it caused;
+        ``audited``: in the audit trail as the engine's own command."""
+        if self.sink is not None:
+            self.sink.apply_internal(kind, now, payload, audited)
+        else:  # no sockets: nothing to send
+            apply_internal(self.loop, kind, now, payload, audited)
+            self.loop.commit()
 
     def _on_gateway_status(self, payload: bytes) -> None:
         # (the loop keeps the last one of each gateway for the GATEWAYS query)
@@ -838,26 +478,26 @@ class Engine:
             try:
                 while time.monotonic() < deadline:
                     before = self.loop.n_frames + self.loop.n_gw_records
-                    self._drain_clients()
-                    for s in (self.gw_events, self.gw_md):
-                        if s is not None:
-                            self._drain_gateway(s)
+                    if self.sink is not None:
+                        self.sink.drain_all()
                     if self.loop.n_frames + self.loop.n_gw_records == before:
                         break
             except JournalWriteError as e:  # the disk filled during the last drain
                 self.journal_failed(e)
-            self._retry_gateways()
+            if self.sink is not None:
+                self.sink.retry_gateways()
             if self.journal_error is None:
                 self.journal.commit()
             self.journal.close()  # the snapshot trigger's last snapshot, then the file
         finally:
             self._running = False
-            if self._pump is not None:
-                self._pump.flush_writer()
-                self.counters["writer_frames"] = self._pump.n_writer_frames
-                self.counters["native_messages"] = self._pump.n_messages
-                self.counters["session_lookups"] = self._pump.n_session_lookups
-            self._pump = None  # holds raw socket handles: gone before the sockets close
+            if self.sink is not None:
+                self.sink.flush_writer()
+                self.counters["writer_frames"] = self.sink.n_writer_frames
+                self.counters["native_messages"] = self.sink.n_messages
+                self.counters["gateway_frames"] = self.sink.n_gateway_frames
+                self.counters["session_lookups"] = self.sink.n_session_lookups
+            self.sink = None  # holds raw socket handles: gone before the sockets close
             if self._monitors:
                 self._count_refusals()
                 if self.refused_peers:
@@ -890,6 +530,10 @@ class Engine:
             "journal_durability": _durability_name(self.journal),
             "wire_errors": lp.wire_error_counts(), **self.counters,
         }
+
+
+def _no_session(kind: int, payload: bytes) -> int:
+    return int(Reject.UNKNOWN_ACCOUNT)
 
 
 def _durability_name(journal: JournalStage) -> str | None:

@@ -1,51 +1,28 @@
-# ClientPump: the engine's per-message client path, compiled, calling libzmq directly.
+# EngineSink: the engine's ZeroMQ sink, compiled, calling libzmq directly.
 #
-# ``serve(deadline)`` runs the engine loop in C until the next timer is due or another
-# input (gateway PULL / SUB, signal SUB) is readable: it waits with poll(2) on the sockets'
-# ZMQ_FDs, asks ZMQ_EVENTS only of a socket whose FD fired, takes every message already
-# waiting on the ROUTER with zmq_msg_recv(ZMQ_DONTWAIT) (up to ``max_batch``, until EAGAIN),
-# hands it to the EngineLoop without a Python object per message, and sends its answers
-# with zmq_send straight from the loop's output buffers: the reply to the sender, GW_*
-# records to the gateways, every record to the writer. The other ready sockets are
-# returned to Python (oms_core/engine/server.py), which also keeps the sessions and the
-# timers: the pump asks it for a session only when the sender is not the one it saw last,
-# and calls back into it for the rare cases (events for other sessions, gateway retry
-# queues, per-client signal answers).
+# ``serve(deadline)`` runs the engine loop in C until the next timer is due: it waits with
+# poll(2) on every engine socket's ZMQ_FD (the client ROUTER, the gateway events PULL, the
+# gateway market-data SUB, the signal SUB), asks ZMQ_EVENTS only of a socket whose FD fired,
+# takes the messages already waiting with zmq_msg_recv(ZMQ_DONTWAIT) (up to ``max_batch``
+# per socket and wake-up), hands each to the EngineLoop without a Python object per message,
+# and sends what the loop answers with zmq_send straight from its output buffers: the reply
+# to the sender, GW_* records to the gateways, every record to the writer, events to the
+# other sessions following their accounts, market data republished on the PUB.
 #
-# libzmq is the one pyzmq loaded (found through /proc/self/maps, looked up with dlsym, as in
-# gateways/mdpub.pyx); where that is impossible ``client_pump`` returns None and the engine
-# keeps its pure pyzmq path.
+# The sink owns the session table (oms_core/engine/sessions.py SessionTable, a SessionPolicy):
+# it looks the sender up, makes a session on first sight and answers HELLO through that
+# table's typed hooks; it never calls the Engine. Internal inputs (timer, mark-to-market, start of day, cancel on
+# disconnect, reconciliation) go through ``apply_internal`` and the same flush.
+#
+# libzmq is the one pyzmq loaded (bindings/libzmq.py shares it before this module loads);
+# its declarations are pyzmq's libzmq.pxd.
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
+from zmq.backend.cython.libzmq cimport zmq_msg_t
+
+from oms_core.engine.idset cimport IdSet
 from oms_core.engine.loop cimport EngineLoop, OutBuf
-
-
-# ---------------------------------------------------------------------------------------------
-# libzmq, declared here (no zmq.h at build time), resolved at import with dlsym
-# ---------------------------------------------------------------------------------------------
-
-# 64 bytes, pointer aligned: the layout of zmq.h's zmq_msg_t
-cdef struct zmq_msg_t:
-    uint64_t opaque[8]
-
-# zmq.h's zmq_pollitem_t (used here only to keep each socket's handle beside its ZMQ_FD)
-cdef struct zmq_pollitem_t:
-    void* socket
-    int fd
-    short events
-    short revents
-
-ctypedef int (*zmq_msg_init_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_close_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_recv_t)(zmq_msg_t* msg, void* socket, int flags) noexcept nogil
-ctypedef void* (*zmq_msg_data_t)(zmq_msg_t* msg) noexcept nogil
-ctypedef size_t (*zmq_msg_size_t)(const zmq_msg_t* msg) noexcept nogil
-ctypedef int (*zmq_msg_more_t)(const zmq_msg_t* msg) noexcept nogil
-ctypedef const char* (*zmq_msg_gets_t)(const zmq_msg_t* msg, const char* prop) noexcept nogil
-ctypedef int (*zmq_send_t)(void* socket, const void* buf, size_t n, int flags) noexcept nogil
-ctypedef int (*zmq_getsockopt_t)(void* socket, int option, void* value,
-                                 size_t* size) noexcept nogil
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -53,33 +30,45 @@ cdef extern from "<poll.h>" nogil:
         short events
         short revents
 
-cdef struct zmq_api_t:
-    zmq_msg_init_t msg_init
-    zmq_msg_close_t msg_close
-    zmq_msg_recv_t msg_recv
-    zmq_msg_data_t msg_data
-    zmq_msg_size_t msg_size
-    zmq_msg_more_t msg_more
-    zmq_msg_gets_t msg_gets
-    zmq_send_t send
-    zmq_getsockopt_t getsockopt
+# what each polled socket carries
+cdef enum:
+    SOCKET_CLIENTS = 0
+    SOCKET_GATEWAY_EVENTS = 1
+    SOCKET_MARKET_DATA = 2
+    SOCKET_SIGNALS = 3
 
 
-# ---------------------------------------------------------------------------------------------
-# The pump
-# ---------------------------------------------------------------------------------------------
+cdef class SessionPolicy:
+    """What the sink asks of its session table (implemented by
+    oms_core/engine/sessions.py SessionTable); cold: called on a new sender, a HELLO, the
+    timer."""
+    cdef public dict by_routing_id
+    """Routing id -> Session."""
+    cdef public object current
+    """The session whose frame is being handled (None: an input with no client)."""
+    cpdef object session_of(self, bytes rid, object user, int64_t now)
+    cpdef tuple hello(self, int kind, bytes payload)
+    cpdef list expire(self, int64_t now)
+    cpdef list heartbeat_due(self, int64_t now)
 
-cdef class ClientPump:
+
+cdef class EngineSink:
     cdef EngineLoop loop
-    cdef object engine
-    """The server (``oms_core.engine.server.Engine``): sessions, counters, rare cases."""
+    cdef readonly SessionPolicy sessions
+    """The session table: routing id -> Session, and its policy."""
+    cdef dict by_routing_id
+    """``sessions.by_routing_id``, read here per message."""
     cdef list socks
-    """The pyzmq sockets polled (index 0: the client ROUTER); keeps their handles alive."""
-    cdef zmq_pollitem_t* items
-    """Per polled socket: its libzmq handle and its ZMQ_FD."""
+    """The pyzmq sockets used (keeps their handles alive)."""
+    cdef void** poll_sockets
+    """Per polled socket: its libzmq handle."""
+    cdef int* poll_kinds
+    """Per polled socket: SOCKET_*."""
     cdef pollfd* pfds
     cdef int n_items
     cdef void* router
+    cdef void* pub
+    """The event PUB, or NULL."""
     cdef void* writer
     """The writer PUSH, or NULL."""
     cdef uint8_t* w_buf
@@ -95,36 +84,57 @@ cdef class ClientPump:
     cdef void** gw
     """Gateway PUSH per exchange id (NULL: no gateway), ``n_gw`` of them."""
     cdef Py_ssize_t n_gw
-    cdef list gw_pending
-    """Per exchange id: the server's retry deque, or None."""
-    cdef dict sessions
+    cdef readonly list gw_pending
+    """Per exchange id: the orders its PUSH refused (EAGAIN), sent again by ``retry_gateways``;
+    None: no gateway."""
     cdef dict counters
     cdef list answers
+    """Per-client answers of a SIGNAL (made by the cold commands), sent ahead of the reply."""
     cdef object registry
     cdef bint secure
-    # the last sender: used without touching the session dict while it stays valid
+    cdef public bint stopping
+    """Set by the engine's stop: ``serve`` returns."""
+    cdef public object reconciler
+    """The Reconciler while it may be asking (its answer rows bypass the loop), or None."""
+    cdef readonly object gateway_sender
+    """The identity of the gateway whose frame is being handled (security on), or None."""
+    cdef dict peer_sets
+    # the last client sender: used without touching the session dict while it stays valid
     cdef object last_session
     cdef bytes last_routing_id
     cdef bytes last_user
     cdef object last_name
+    cdef bytes reply_to
+    """Routing id the current batch's reply goes to (None: an input with no client)."""
     cdef zmq_msg_t m_rid
     cdef zmq_msg_t m_body
     cdef public int max_batch
-    """Most ROUTER messages handled per wake-up before the other sockets get a turn."""
+    """Most messages taken from one socket per wake-up before the others get a turn."""
     cdef readonly uint64_t n_messages
-    """Client messages taken by the pump."""
+    """Client messages taken by the sink."""
+    cdef readonly uint64_t n_gateway_frames
+    """Gateway frames (reports, market data, status) taken by the sink."""
+    cdef readonly uint64_t n_signal_frames
     cdef readonly uint64_t n_wakeups
     """Wake-ups that found the ROUTER readable."""
     cdef readonly uint64_t n_session_lookups
     """Messages whose sender was not the cached one (a Python session lookup)."""
 
-    cdef int drain(self) except -1
     cdef int _events(self, int lo, int hi) except -1
+    cdef int _drain(self, int i) except -1
+    cdef int _drain_clients(self) except -1
+    cdef int _drain_gateway(self, void* sock, bint market_data) except -1
+    cdef int _drain_signals(self, void* sock) except -1
     cdef int _handle_message(self) except -1
     cdef object _session(self, int64_t now)
+    cdef object _sender(self, zmq_msg_t* msg)
+    cdef IdSet _peer_set(self, object ident, object ids)
+    cdef int _begin_gateway(self, object ident) except -1
     cdef int _flush(self) except -1
-    cdef int _send_reply(self, const char* data, Py_ssize_t n) except -1
+    cdef int _route_to_others(self) except -1
+    cdef int _send_to(self, bytes rid, const char* data, Py_ssize_t n) except -1
     cdef int _send_gateway(self, Py_ssize_t ex, const char* data, Py_ssize_t n) except -1
+    cdef int _publish(self, const char* data, Py_ssize_t n) except -1
     cdef int _queue_writer(self, OutBuf b, int64_t now) except -1
     cdef int _send_frame(self, const uint8_t* data, Py_ssize_t n) except -1
     cdef int _send_writer(self) except -1

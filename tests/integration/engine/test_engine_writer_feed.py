@@ -1,6 +1,6 @@
 """The engine's live copy to the writer (PUSH): every event record once, in sequence order,
-in whole records, coalesced into few frames by the compiled client pump, and nothing left
-behind in the pump when the engine stops.
+in whole records, coalesced into few frames by the compiled sink, and nothing left behind
+in the sink when the engine stops.
 
 Real engine processes, a real PULL socket on ipc://, the sync client binding.
 """
@@ -50,7 +50,7 @@ def _run(tmp: Path, env: dict[str, str], **engine: int) -> tuple[list[list[int]]
             with OmsClient(e.endpoints["client"], account=1, timeout=5) as c:
                 for i in range(ORDERS):
                     assert c.submit(1, Side.BUY, 1 + i % 7, 4_990_000 - i).ok
-            assert e.stop() == 0  # what the pump still holds goes out before the close
+            assert e.stop() == 0  # what the sink still holds goes out before the close
             last_seq = e.stats()["seq"]
         end = time.monotonic() + 10
         while time.monotonic() < end and pull.poll(300):
@@ -62,9 +62,9 @@ def _run(tmp: Path, env: dict[str, str], **engine: int) -> tuple[list[list[int]]
 
 @pytest.mark.parametrize("delay_us", [2000, 0])
 def test_writer_copy_is_complete_ordered_and_coalesced(tmp_path: Path, delay_us: int) -> None:
-    frames, last_seq = _run(tmp_path, {"OMS_ENGINE_NATIVE_IO": "1"}, writer_delay_us=delay_us)
+    frames, last_seq = _run(tmp_path, {}, writer_delay_us=delay_us)
     seqs = [s for f in frames for s in f]
-    # every record once, gap free, up to the engine's last: nothing was left in the pump
+    # every record once, gap free, up to the engine's last: nothing was left in the sink
     assert seqs == list(range(1, last_seq + 1))
     assert last_seq >= 2 * ORDERS  # an ACK and an ORDER_UPDATE (at least) per order
     if delay_us:
@@ -72,10 +72,3 @@ def test_writer_copy_is_complete_ordered_and_coalesced(tmp_path: Path, delay_us:
         assert len(frames) < ORDERS
     else:
         assert len(frames) >= ORDERS  # 0: a frame at every flush
-
-
-def test_pyzmq_path_sends_the_same_records(tmp_path: Path) -> None:
-    frames, last_seq = _run(tmp_path, {"OMS_ENGINE_NATIVE_IO": "0"})
-    seqs = [s for f in frames for s in f]
-    assert seqs == list(range(1, last_seq + 1))
-    assert last_seq >= 2 * ORDERS

@@ -1,9 +1,8 @@
-"""The engine's two client paths give the same answers: the compiled one over libzmq
-(oms_core/engine/zmqio.pyx, the default) and the pure pyzmq one (OMS_ENGINE_NATIVE_IO=0).
+"""The engine's compiled ZeroMQ sink (oms_core/engine/zmqio.pyx) around the loop.
 
-Real engine processes, real sockets on ipc://. Covers what the compiled path does outside
-the loop: the session cache (a session that expired and comes back with the same routing
-id), events routed to other sessions, malformed envelopes, replies cut into many frames.
+Real engine processes, real sockets on ipc://. Covers what the sink does outside the loop:
+the session cache (a session that expired and comes back with the same routing id), events
+routed to other sessions, malformed envelopes, replies cut into many frames.
 """
 
 from __future__ import annotations
@@ -24,10 +23,9 @@ from oms_core.enums import Side
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(params=["native", "pyzmq"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    env = {"OMS_ENGINE_NATIVE_IO": "1" if request.param == "native" else "0"}
-    with EngineProcess(base_config(tmp_path, "ipc", writer=None), tmp_path, env=env) as e:
+@pytest.fixture
+def engine(tmp_path: Path) -> Any:
+    with EngineProcess(base_config(tmp_path, "ipc", writer=None), tmp_path) as e:
         yield e
 
 

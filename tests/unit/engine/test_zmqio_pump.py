@@ -1,27 +1,43 @@
-"""oms_core.engine.zmqio: libzmq is found, the pump is not usable half-made, the C echo works."""
+"""oms_core.engine.zmqio: one libzmq shared with pyzmq, the pump is not usable half-made, the C
+echo works."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 
 import pytest
 import zmq
 
-from oms_core.engine import zmqio
+from bindings.libzmq import share_with_extensions
+
+share_with_extensions()
+from gateways import mdpub  # noqa: E402
+from oms_core.engine import zmqio  # noqa: E402
 
 pytestmark = pytest.mark.timeout(20)
 
 
-def test_libzmq_found() -> None:
-    assert zmqio.available()
+@pytest.mark.parametrize("module", [zmqio, mdpub], ids=["zmqio", "mdpub"])
+def test_compiled_modules_use_the_libzmq_pyzmq_loaded(module) -> None:
+    # linked against no libzmq: the zmq_* calls are left to the one already in the process
+    dynamic = subprocess.run(["readelf", "-d", module.__file__], capture_output=True,
+                             text=True, check=True).stdout
+    assert "libzmq" not in dynamic
+    symbols = subprocess.run(["nm", "-D", module.__file__], capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+    assert any(line.split() == ["U", "zmq_send"] for line in symbols)
+    with open("/proc/self/maps") as f:
+        loaded = {line.split()[-1] for line in f if "libzmq" in line.rpartition("/")[2]}
+    assert len(loaded) == 1, loaded
 
 
-def test_pump_not_constructible_by_accident() -> None:
-    p = zmqio.ClientPump()
+def test_sink_not_usable_half_made() -> None:
+    p = zmqio.EngineSink.__new__(zmqio.EngineSink)
     with pytest.raises(RuntimeError):
         p.serve(0)
     with pytest.raises(RuntimeError):
-        p.drain_clients()
+        p.drain_all()
 
 
 def test_bare_echo_answers_and_stops() -> None:
