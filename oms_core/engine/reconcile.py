@@ -637,30 +637,22 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
     alert) until a late gateway answers (asked again at its hello while the engine runs) or
     an admin sends RESUME. Return True when every gateway answered.
     """
-    import zmq
-
     rc = getattr(engine, "reconciler", None)
     if rc is None:
         rc = engine.reconciler = Reconciler(engine, timeout_s, lookback_s)
     st = rc.st
     now = time.time_ns() if now_ns is None else now_ns
     rc.request_all((res.last_input_ts or now) - int(lookback_s * 1e9))
-    events = getattr(engine, "gw_events", None)
+    sink = getattr(engine, "sink", None)
     deadline = time.monotonic() + timeout_s
     on_report, rc.on_report = rc.on_report, None  # one verdict at the end of the wait
     try:
-        while rc.pending and events is not None and not engine.stopping and (
+        # every socket is served meanwhile (trading is gated): clients get their answers,
+        # the answer rows go to the reconciler, each gateway frame is checked by its sender
+        while rc.pending and sink is not None and not engine.stopping and (
                 time.monotonic() < deadline):
             rc.tick()
-            if not events.poll(20):
-                continue
-            for _ in range(256):
-                try:
-                    frame = events.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                if not rc.on_frame(frame):
-                    _normal_gateway_record(engine, frame)
+            sink.serve(time.time_ns() + 20_000_000)
         if engine.stopping:  # asked to stop while waiting: no verdict (the next start asks)
             return False
         rc.expire_all()
@@ -670,7 +662,8 @@ def reconcile_after_restart(engine: Any, res: recovery.RecoveryResult,
 
 
 def _normal_gateway_record(engine: Any, raw: bytes) -> None:
-    engine.sink.apply_gateway_frame(raw)  # as the gateway that sent the last frame
+    # a record of a frame the sink is handling: as the gateway that sent that frame
+    engine.sink.apply_gateway_frame(raw)
 
 
 __all__ = ["GATE_MARK", "ReconState", "Reconciler", "gate_after_restart",

@@ -477,8 +477,8 @@ cdef class EngineSink:
         return n
 
     def apply_gateway_frame(self, frame):
-        """Apply one gateway frame taken elsewhere (the reconciler's wait at start), as the
-        gateway that sent the last one."""
+        """Apply records of the gateway frame being handled that the reconciler passes on,
+        as the gateway that sent that frame."""
         cdef const uint8_t[::1] view = frame
         self._begin_gateway(self.gateway_sender)
         self.loop.c_gateway_frame(&view[0] if view.shape[0] else NULL, view.shape[0], _now())

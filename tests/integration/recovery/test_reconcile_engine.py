@@ -28,7 +28,7 @@ from gateways.binance import BinanceGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
-from oms_core.engine.process import base_config, to_toml
+from oms_core.engine.process import base_config, spawn_engine, to_toml, wait_ready
 from oms_core.enums import Alert, KillMode, OrderStatus, Reject
 from oms_core.journal import EVENT, INPUT, JournalReader
 from oms_core.recovery import KIND_RECON_DONE, RECON_MISSED_FILL
@@ -291,6 +291,40 @@ def test_silent_gateway_keeps_trading_halted_until_admin_override(tmp_path: Path
             (AdminAction.KILL, True), (AdminAction.RESUME, False)]  # gate, then the admin
         assert "reconciliation with exchange 1 failed" in e.err_path.read_text()
         # the override itself was journaled: a restart replays it (gate again, then answer)
+    finally:
+        e.kill9()
+        ctx.term()
+
+
+def test_clients_are_answered_while_the_engine_waits_for_reconciliation(tmp_path: Path) -> None:
+    # `oms run` counts the engine as started once its sockets are bound (LISTENING): a
+    # client connecting then must get its answers during the reconciliation wait, not
+    # after it (a 5 s client timeout ran out while the engine waited 10 s for a gateway)
+    cfg = _config(tmp_path)
+    jdir = tmp_path / "journal"
+    ctx = zmq.Context()
+    e = Engine(cfg, jdir).start()
+    try:
+        assert _order(ctx, e.endpoints["client"], 1, 4_900_000).msg_type == MsgType.ACK
+        e.kill9()
+        # no gateway: the reconciliation is never answered and the wait lasts 8 s
+        e = Engine(cfg, jdir, "--reconcile-timeout", "8")
+        with open(e.err_path, "a") as err:
+            e.proc = spawn_engine(e.args, err)
+        assert e.proc.stdout is not None
+        listening: dict[str, Any] = {}
+        end = time.monotonic() + 30
+        while not listening and time.monotonic() < end:
+            word, _, rest = e.proc.stdout.readline().partition(" ")
+            if word == "LISTENING":
+                listening = json.loads(rest)
+            assert word != "READY", "READY before LISTENING"
+        t0 = time.monotonic()
+        r = _order(ctx, listening["client"], 2, 4_900_000)
+        assert r.msg_type == MsgType.REJECT and r.code == Reject.GLOBAL_HALT, r  # gated, answered
+        assert time.monotonic() - t0 < 4, "answered only after the wait"
+        seen = wait_ready(e.proc, 30)
+        assert seen["RECONCILED"][1]["ok"] is False and "READY" in seen
     finally:
         e.kill9()
         ctx.term()
