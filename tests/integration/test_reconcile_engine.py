@@ -28,7 +28,7 @@ from gateways.binance import BinanceGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
-from oms_core.engine.process import base_config, to_toml
+from oms_core.engine.process import base_config, write_config
 from oms_core.enums import Alert, KillMode, OrderStatus, Reject
 from oms_core.journal import EVENT, INPUT, JournalReader
 from oms_core.recovery import KIND_RECON_DONE, RECON_MISSED_FILL
@@ -40,13 +40,19 @@ ASSETS = {"BTC": (1, 8), "USDT": (2, 8)}
 E8 = 10**8
 
 
+def venue_of_account1(cfg: dict) -> dict:
+    """``cfg`` with account 1 the only one at exchange1 (the venue's one account): its
+    gateway is asked to reconcile account 1 alone."""
+    for name in ("account2", "account3"):
+        cfg["clients"][name].update(strategies=[], exchange_accounts={})
+    return cfg
+
+
 def _config(tmp: Path) -> Path:
-    cfg = base_config(tmp, "ipc")
+    cfg = venue_of_account1(base_config(tmp, "ipc"))
     # the engine starts with the venue's balances of account "alice" (simulator defaults)
-    cfg["accounts"][0]["deposits"] = {"1": 10 * E8, "2": 1_000_000 * E8}
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
-    return path
+    cfg["clients"]["account1"]["cash"] = {"BTC": "10", "USDT": "1000000"}
+    return write_config(cfg, tmp / "engine.toml")
 
 
 async def _gateway(h: SimHandle, eps: dict[str, str], monkeypatch: Any) -> BinanceGateway:
