@@ -50,6 +50,8 @@ def engine_config(tmp: Path) -> Path:
     cfg["strategies"]["strategy1"]["instruments"].append("ETHUSDT")
     for name, qty in (("account1", "0.0100"), ("account2", "0.0100"), ("account3", "0.0001")):
         cfg["clients"][name]["orders"]["fixed_qty"]["ETHUSDT"] = qty
+    for name in ("account2", "account3"):  # the gateway trades the venue's one account: 1
+        cfg["clients"][name].update(strategies=[], exchange_accounts={})
     return write_config(cfg, tmp / "engine.toml")
 
 
