@@ -33,8 +33,17 @@ QX = Decimal(10) ** -5
 AX = Decimal(10) ** -8  # asset precision 8
 
 
+def venue_of_account1(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with account 1 the only one at exchange1: the venue peers of these tests
+    (:class:`Gateway`, the simulator's one account) answer a reconciliation for it alone."""
+    for name in ("account2", "account3"):
+        cfg["clients"][name].update(strategies=[], exchange_accounts={})
+    return cfg
+
+
 def write_config(tmp: Path, **engine: Any) -> Path:
-    return process.write_config(base_config(tmp, "ipc", **engine), tmp / "engine.toml")
+    return process.write_config(venue_of_account1(base_config(tmp, "ipc", **engine)),
+                                tmp / "engine.toml")
 
 
 class Engine:

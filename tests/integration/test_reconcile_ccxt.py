@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, ccxt_binance, start_sim, wait_for
-from test_reconcile_engine import _journal, _order, _orders, venue_of_account1
+from test_reconcile_engine import _journal, _order, _orders
 
 from bindings.wire.spec import MsgType, QueryKind
 from gateways.ccxt_gateway import CcxtGateway

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, start_sim, wait_for
 
 from bindings.wire import records as wire
@@ -38,14 +38,6 @@ pytestmark = pytest.mark.timeout(90)
 INST = Instrument(id=1, symbol="BTCUSDT", price_decimals=2, qty_decimals=5)
 ASSETS = {"BTC": (1, 8), "USDT": (2, 8)}
 E8 = 10**8
-
-
-def venue_of_account1(cfg: dict) -> dict:
-    """``cfg`` with account 1 the only one at exchange1 (the venue's one account): its
-    gateway is asked to reconcile account 1 alone."""
-    for name in ("account2", "account3"):
-        cfg["clients"][name].update(strategies=[], exchange_accounts={})
-    return cfg
 
 
 def _config(tmp: Path) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, start_sim, wait_for
 
 from bindings.wire import records as wire
@@ -50,9 +50,7 @@ def engine_config(tmp: Path) -> Path:
     cfg["strategies"]["strategy1"]["instruments"].append("ETHUSDT")
     for name, qty in (("account1", "0.0100"), ("account2", "0.0100"), ("account3", "0.0001")):
         cfg["clients"][name]["orders"]["fixed_qty"]["ETHUSDT"] = qty
-    for name in ("account2", "account3"):  # the gateway trades the venue's one account: 1
-        cfg["clients"][name].update(strategies=[], exchange_accounts={})
-    return write_config(cfg, tmp / "engine.toml")
+    return write_config(venue_of_account1(cfg), tmp / "engine.toml")
 
 
 def command(ctx: zmq.Context, ep: str, name: str, rid: int, **kw: Any) -> Any:
