@@ -81,7 +81,7 @@ class _Client:
 
 
 def _start(case: str, tmp: Path) -> tuple[EngineProcess, list[subprocess.Popen[str]]]:
-    cfg = base_config(tmp, "ipc", max_orders=1 << 17, public=None, timer_ms=100)
+    cfg = base_config(tmp, "ipc", max_orders=1 << 17, timer_ms=100)
     jdir = tmp / "journal"
     e = EngineProcess(cfg, tmp, extra_args=("--journal", str(jdir), "--snapshot-every", "0",
                                             "--snapshot-seconds", "0")).start()

@@ -42,7 +42,6 @@ The engine runs in its own process (``python -m oms_core.engine``); so do the ba
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import subprocess
@@ -56,7 +55,7 @@ from typing import Any
 import zmq
 
 from bindings.wire.codec import pack_new_order
-from oms_core.engine.process import ROOT, EngineProcess, base_config
+from oms_core.engine.process import ROOT, EngineProcess, base_config, write_keys
 from oms_core.latency import Latencies
 
 REQ_SIZE = 96
@@ -140,11 +139,8 @@ def _order_maker(start: int) -> Any:
 
 
 def _engine_cfg(tmp: Path, transport: str, gateway: str | None = None) -> dict[str, Any]:
-    cfg = base_config(tmp, transport, max_orders=1 << 20, writer=None, public=None,
-                      timer_ms=100)
-    cfg["gateways"] = [{"exchange": 1, "orders": gateway}] if gateway else []
-    if transport == "tcp":
-        cfg["engine"]["client"] = "tcp://127.0.0.1:*"
+    cfg = base_config(tmp, transport, max_orders=1 << 20, writer="", timer_ms=100)
+    cfg["exchanges"]["exchange1"]["orders"] = gateway or ""
     return cfg
 
 
@@ -498,21 +494,13 @@ def audit_cost(n_rt: int, n_tp: int, batch: int = 1000, rounds: int = 2) -> dict
             "rate": {name: max(r) for name, r in rates.items()}}
 
 
-def _curve_keys(tmp: Path) -> tuple[dict[str, Any], Any]:
-    """``oms keys`` for the engine and one client, the engine's security settings naming
-    them, and the client's keys as it loads them."""
-    from bindings.security import client_keys_from_files
-
-    keys = tmp / "keys"
-    subprocess.run([sys.executable, "-m", "oms_core.cli", "keys", str(keys), "engine",
-                    "bench-client"], cwd=ROOT, check=True, capture_output=True, timeout=60)
-    (tmp / "clients.json").write_text(json.dumps([
-        {"name": "bench-client", "role": "trader", "accounts": [1, 2, 3],
-         "public_key_file": "keys/bench-client.key"}]))
-    engine = {"security": True, "server_secret_file": str(keys / "engine.key_secret"),
-              "keys_file": str(tmp / "clients.json")}
-    return engine, client_keys_from_files(keys / "bench-client.key_secret",
-                                          keys / "engine.key")
+def _curve_keys(cfg: dict[str, Any]) -> Any:
+    """Security on in ``cfg`` with one trader of accounts 1..3, the keys made as ``oms keys``
+    makes them; the client's keys."""
+    cfg["security"]["mode"] = "on"
+    cfg["security"]["users"] = {"bench-client": {
+        "role": "trader", "clients": ["account1", "account2", "account3"]}}
+    return write_keys(cfg)["bench-client"]
 
 
 def _pipelined(sock: zmq.Socket, make: Any, n: int, window: int) -> float:
@@ -538,11 +526,10 @@ def curve_on_off(n: int, blocks: int, block: int, window: int = 64) -> dict[str,
         tmp = Path(d)
         (tmp / "on").mkdir()
         (tmp / "off").mkdir()
-        security, client_keys = _curve_keys(tmp / "on")
         ctx = zmq.Context()
         try:
             cfg_on, cfg_off = _engine_cfg(tmp / "on", "tcp"), _engine_cfg(tmp / "off", "tcp")
-            cfg_on["engine"].update(security)
+            client_keys = _curve_keys(cfg_on)
             with EngineProcess(cfg_on, tmp / "on") as on, \
                     EngineProcess(cfg_off, tmp / "off") as off:
                 socks: dict[str, zmq.Socket] = {}

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ import zmq
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, ExecType, MsgType, QueryKind
-from oms_core.engine.process import spawn_engine, to_toml, wait_ready
+from oms_core.engine.process import config_args, spawn_engine, wait_ready, write_config
 from oms_core.journal import list_segments
 
 TARGET_S = 3.0
@@ -71,32 +72,51 @@ _C_MD = wire.CODECS["GW_MARKET_DATA"]
 
 
 def config(tmp: Path) -> dict[str, Any]:
-    """Three instruments on two exchanges, three accounts with deposits, one strategy."""
+    """Three instruments on two exchanges (BTCUSDT on both), three accounts with deposits,
+    one strategy; the full format, with the ids to keep by name (``ids``, the ``--ids``
+    file of :func:`oms_core.engine.process.write_config`)."""
 
     def ep(name: str) -> str:
         return f"ipc://{tmp}/{name}"
 
+    names = {1: "BTCUSDT.exchange1", 2: "ETHUSDT", 3: "BTCUSDT.exchange2"}
+
+    def instrument(i: int) -> dict[str, Any]:
+        ex, _, mid, tick = INSTRUMENTS[i]
+        pp = 3 if i == 2 else 2
+        row = {"exchange": f"exchange{ex}", "base": "ETH" if i == 2 else "BTC",
+               "quote": "USDT", "price_precision": pp, "qty_precision": 5,
+               "tick": str(Decimal(tick).scaleb(-pp)), "lot": "0.00001", "min_qty": "0.00001",
+               "max_qty": "10000000.00000", "reference_price": str(Decimal(mid).scaleb(-pp))}
+        return row if i == 2 else {**row, "exchange_symbol": "BTCUSDT"}
+
+    def exchange(x: int) -> dict[str, str]:
+        return {"kind": "sim", "orders": ep(f"gw-orders-{x}"), "events": ep("gw-events"),
+                "market_data": ep("gw-md")}
+
     return {
-        "engine": {"client": ep("client"), "public": ep("pub"), "writer": ep("writer"),
-                   "gateway_events": ep("gw-events"), "gateway_md": ep("gw-md"),
-                   "security": False, "heartbeat_ms": 1000, "timer_ms": 20,
-                   # no periodic mark-to-market: it revalues unrealized P&L on the clock, so
-                   # the state compared across kill -9 would move while the driver is idle
-                   "mark_to_market_ms": 0},
-        "assets": [{"id": 1, "name": "BTC", "precision": 8},
-                   {"id": 2, "name": "USDT", "precision": 8},
-                   {"id": 3, "name": "ETH", "precision": 8}],
-        "instruments": [
-            {"id": i, "symbol": f"{'ETH' if i == 2 else 'BTC'}USDT", "exchange": ex,
-             "base": 3 if i == 2 else 1, "quote": q, "price_precision": 2 if i != 2 else 3,
-             "qty_precision": 5, "tick": tick, "lot": 1, "min_qty": 1, "max_qty": 10**12,
-             "last": mid}
-            for i, (ex, q, mid, tick) in INSTRUMENTS.items()],
-        "accounts": [{"id": a, "limits": {"MAX_OPEN_ORDERS": 1_000_000},
-                      "deposits": {"1": 10**14, "2": 10**17, "3": 10**15}} for a in ACCOUNTS],
-        "strategies": [{"id": 1, "accounts": list(ACCOUNTS), "size": 100}],
-        "gateways": [{"exchange": 1, "orders": ep("gw-orders-1")},
-                     {"exchange": 2, "orders": ep("gw-orders-2")}],
+        "engine": {"commands": ep("client"), "events": ep("pub"), "writer": ep("writer"),
+                   "signals": "", "journal_dir": "", "heartbeat_ms": 1000, "timer_ms": 20,
+                   # no mark-to-market while the benchmark runs: it revalues unrealized P&L
+                   # on the clock, so the state compared across kill -9 would move while the
+                   # driver is idle
+                   "mark_interval_ms": 86_400_000},
+        "security": {"mode": "off"},
+        "assets": {"BTC": {"precision": 8}, "USDT": {"precision": 8}, "ETH": {"precision": 8}},
+        "exchanges": {"exchange1": exchange(1), "exchange2": exchange(2)},
+        "instruments": {names[i]: instrument(i) for i in INSTRUMENTS},
+        "strategies": {"strategy1": {"instruments": list(names.values())}},
+        "clients": {f"account{a}": {
+            "strategies": ["strategy1"],
+            "cash": {"BTC": "1000000", "USDT": "1000000000", "ETH": "10000000"},
+            "limits": {"max_open_orders": 1_000_000},
+            "orders": {"entry": "limit", "fixed_qty": {n: "0.00100" for n in names.values()}},
+            "exchange_accounts": {"exchange1": {}, "exchange2": {}}} for a in ACCOUNTS},
+        "ids": {"assets": {"BTC": 1, "USDT": 2, "ETH": 3},
+                "exchanges": {"exchange1": 1, "exchange2": 2},
+                "instruments": {n: i for i, n in names.items()},
+                "strategies": {"strategy1": 1},
+                "accounts": {f"account{a}": a for a in ACCOUNTS}},
     }
 
 
@@ -114,7 +134,7 @@ class Proc:
     """``python -m oms_core.engine --journal DIR``; times spawn -> RECOVERED -> READY."""
 
     def __init__(self, cfg_path: Path, jdir: str, *extra: str) -> None:
-        self.args = [sys.executable, "-m", "oms_core.engine", "--config", str(cfg_path),
+        self.args = [sys.executable, "-m", "oms_core.engine", *config_args(cfg_path),
                      "--journal", jdir, "--log-level", "WARNING", *extra]
         self.err_path = cfg_path.parent / "engine-stderr.log"
         self.proc: subprocess.Popen[str] | None = None
@@ -516,7 +536,7 @@ def main(smoke: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp_s:
         tmp = Path(tmp_s)
         cfg_path = tmp / "engine.toml"
-        cfg_path.write_text(to_toml(config(tmp)))
+        write_config(config(tmp), cfg_path)
         jdir = str(tmp / "journal")
         j1 = str(tmp / "journal-1")
         w = Writer(ctx, cfg_path, jdir, policy)

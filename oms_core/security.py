@@ -55,7 +55,7 @@ def gateway_key(exchange: str) -> str:
 def links(cfg: Any) -> list[str]:
     """Every ZeroMQ endpoint the configuration names."""
     e = cfg.engine
-    out = [e.commands, e.signals, e.events, e.health]
+    out = [e.commands, e.signals, e.events, e.health, e.writer]
     for x in cfg.exchanges.values():
         out += [x.orders, x.events, x.market_data]
     return [ep for ep in out if ep]

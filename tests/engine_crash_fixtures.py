@@ -22,7 +22,8 @@ import zmq
 
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
-from oms_core.engine.process import base_config, spawn_engine, to_toml, wait_ready
+from oms_core.engine import process
+from oms_core.engine.process import base_config, config_args, spawn_engine, wait_ready
 
 BUY_PX, SELL_PX = 4_990_000, 5_010_000  # two price levels: average costs stay exact
 QTY = 100
@@ -32,18 +33,24 @@ QX = Decimal(10) ** -5
 AX = Decimal(10) ** -8  # asset precision 8
 
 
+def venue_of_account1(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with account 1 the only one at exchange1: the venue peers of these tests
+    (:class:`Gateway`, the simulator's one account) answer a reconciliation for it alone."""
+    for name in ("account2", "account3"):
+        cfg["clients"][name].update(strategies=[], exchange_accounts={})
+    return cfg
+
+
 def write_config(tmp: Path, **engine: Any) -> Path:
-    cfg = base_config(tmp, "ipc", **engine)
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
-    return path
+    return process.write_config(venue_of_account1(base_config(tmp, "ipc", **engine)),
+                                tmp / "engine.toml")
 
 
 class Engine:
     """``python -m oms_core.engine --config F --journal DIR`` as a child; kill -9 or SIGTERM."""
 
     def __init__(self, config: Path, journal: Path, *extra: str) -> None:
-        self.args = [sys.executable, "-m", "oms_core.engine", "--config", str(config),
+        self.args = [sys.executable, "-m", "oms_core.engine", *config_args(config),
                      "--journal", str(journal), "--log-level", "WARNING", *extra]
         self.err_path = config.parent / "engine-stderr.log"
         self.proc: subprocess.Popen[str] | None = None

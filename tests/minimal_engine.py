@@ -3,13 +3,9 @@ from: BTC / USDT, one instrument BTCUSDT (id 1, last 50,000.00), accounts 1 and 
 on both with a fixed size of 0.001 BTC (100 raw).
 
 :data:`TOML` is it in the full format (``oms_core/config``), with :data:`IDS` the ids the
-tests use; :func:`engine_config` derives the engine's settings from it. :data:`CFG` is the same
-market in the small form ``oms_core.engine.load_engine_config`` reads (raw integers); a test
-holds the two to the same core."""
+tests use; :func:`engine_config` derives the engine's settings from it."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from oms_core.config import OmsConfig, parse_config
 from oms_core.engine.config import EngineConfig, from_oms_config
@@ -69,15 +65,3 @@ def oms_config() -> OmsConfig:
 def engine_config() -> EngineConfig:
     """The engine of :data:`TOML` (derived once, as ``oms run`` derives it)."""
     return from_oms_config(oms_config())
-
-
-CFG: dict[str, Any] = {
-    "engine": {"client": "ipc:///tmp/unused", "security": False},
-    "assets": [{"id": 1, "name": "BTC", "precision": 8}, {"id": 2, "name": "USDT",
-                                                            "precision": 8}],
-    "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-                     "price_precision": 2, "qty_precision": 5, "max_qty": 10**12,
-                     "last": 5_000_000}],
-    "accounts": [{"id": 1, "limits": {"MAX_OPEN_ORDERS": 100_000}}, {"id": 2}],
-    "strategies": [{"id": 1, "accounts": [1, 2], "size": 100}],
-}

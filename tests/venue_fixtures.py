@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, start_sim, wait_for
 
 from bindings.wire import records as wire
@@ -30,7 +30,7 @@ from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
 from gateways.sim.exchange import OrderRecord
-from oms_core.engine.process import ROOT, base_config, die_with_parent, to_toml
+from oms_core.engine.process import ROOT, base_config, die_with_parent, write_config
 from oms_core.enums import Reject
 
 BTC = Instrument(id=1, symbol="BTCUSDT", price_decimals=2, qty_decimals=5)
@@ -40,14 +40,17 @@ ASSETS = {"BTC": (1, 8), "USDT": (2, 8), "ETH": (3, 8)}
 
 def engine_config(tmp: Path) -> Path:
     cfg = base_config(tmp, "ipc")
-    cfg["assets"].append({"id": 3, "name": "ETH", "precision": 8})
-    cfg["instruments"].append({
-        "id": 2, "symbol": "ETHUSDT", "exchange": 1, "base": 3, "quote": 2,
-        "price_precision": 2, "qty_precision": 4, "tick": 1, "lot": 1, "min_qty": 1,
-        "max_qty": 10**12, "last": 300_000, "native_stops": True})
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
-    return path
+    cfg["assets"]["ETH"] = {"precision": 8}
+    cfg["ids"]["assets"]["ETH"] = 3
+    cfg["instruments"]["ETHUSDT"] = {
+        "exchange": "exchange1", "base": "ETH", "quote": "USDT", "price_precision": 2,
+        "qty_precision": 4, "tick": "0.01", "lot": "0.0001", "min_qty": "0.0001",
+        "max_qty": "100000000.0000", "reference_price": "3000.00", "native_stops": True}
+    cfg["ids"]["instruments"]["ETHUSDT"] = 2
+    cfg["strategies"]["strategy1"]["instruments"].append("ETHUSDT")
+    for name, qty in (("account1", "0.0100"), ("account2", "0.0100"), ("account3", "0.0001")):
+        cfg["clients"][name]["orders"]["fixed_qty"]["ETHUSDT"] = qty
+    return write_config(venue_of_account1(cfg), tmp / "engine.toml")
 
 
 def command(ctx: zmq.Context, ep: str, name: str, rid: int, **kw: Any) -> Any:

@@ -221,6 +221,10 @@ class EngineConfig:
     journal_durability: str = "group"  # sync | group | os (docs/journal.md)
     journal_group_us: int = 1000  # group: longest a commit stays unsynced
     audit_queries: bool = False  # QUERY commands in the audit trail too (every other is)
+    heartbeat_ms: int = 1000  # a client silent for 3 intervals loses its session (HELLO: longer)
+    timer_ms: int = 100  # how often the loop runs its timers (expiries, stops, reconnects)
+    writer: str = ""  # the engine's PUSH feed to the writer ("" = none: it reads the journal)
+    writer_hwm: int = 1000  # frames queued to a slow writer before the feed drops (never blocks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -529,10 +529,14 @@ class _Parser:
             journal_group_us=t.int_("journal_group_us", d.journal_group_us, lo=1,
                                     hi=10_000_000),
             audit_queries=t.bool_("audit_queries", d.audit_queries),
+            heartbeat_ms=t.int_("heartbeat_ms", d.heartbeat_ms, lo=1, hi=86_400_000),
+            timer_ms=t.int_("timer_ms", d.timer_ms, lo=1, hi=60_000),
+            writer=t.str_("writer", d.writer),
+            writer_hwm=t.int_("writer_hwm", d.writer_hwm, lo=1, hi=1 << 24),
         )
-        for k in ("commands", "signals", "events", "health"):
+        for k in ("commands", "signals", "events", "health", "writer"):
             v = getattr(e, k)
-            if k == "signals" and v == "":  # no subscription: signals come as commands only
+            if k in ("signals", "writer") and v == "":  # no subscription / no writer feed
                 continue
             if not re.match(r"^(tcp|ipc|inproc)://.+", v):
                 raise t.fail(k, f"must be a ZeroMQ endpoint (tcp://host:port, ipc://path), "

@@ -36,6 +36,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from .config import build_core, load_engine_config  # noqa: E402
 from .server import EXIT_JOURNAL_FAILED, BindError, Engine, JournalWriteError  # noqa: E402
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", help="client ROUTER endpoint (overrides the config)")
     ap.add_argument("--public", help="PUB endpoint")
     ap.add_argument("--writer", help="writer PUSH endpoint")
+    ap.add_argument("--ids", metavar="FILE",
+                    help="JSON kind -> name -> id: the ids of the configuration's names for an "
+                         "engine run alone without a journal (tests, benchmarks); with a "
+                         "journal its identity table decides")
     ap.add_argument("--journal", help="journal directory (oms_core.journal); the engine "
                                       "recovers from it on start (snapshot + replay)")
     ap.add_argument("--durability", choices=("sync", "group", "os"),
@@ -131,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     from oms_core.config import ConfigError
 
     try:
-        cfg = load_engine_config(args.config, shard=args.shard)
+        ids = json.loads(Path(args.ids).read_text()) if args.ids else None
+        cfg = load_engine_config(Path(args.config), shard=args.shard, ids=ids)
     except (ConfigError, ValueError) as e:
         print(f"configuration refused: {e}", file=sys.stderr)
         return 2

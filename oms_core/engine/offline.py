@@ -27,7 +27,8 @@ def offline_engine(source: OmsCore | EngineConfig | dict[str, Any],
                    journal: JournalStage | None = None) -> Engine:
     """An :class:`~oms_core.engine.server.Engine` that never binds a socket.
 
-    ``source``: the engine configuration (a dict is loaded like a TOML file), whose core is
+    ``source``: the engine configuration (a dict of full-format tables is loaded like a TOML
+    file, :func:`load_engine_config`), whose core is
     built here; or an OmsCore a tool configured itself, served with a configuration that
     names its accounts and no strategies (signals need the strategies: pass the
     configuration). ``journal``: journaled by :func:`apply_live`, as the engine does (None:

@@ -51,38 +51,103 @@ def stop_with_parent_signals_held() -> None:
 
 
 def to_toml(cfg: dict[str, Any]) -> str:
-    """Write an engine config as TOML; a key of a table set to None is left out (the
-    engine's default holds)."""
-    return tomli_w.dumps({k: {kk: vv for kk, vv in v.items() if vv is not None}
-                          if isinstance(v, dict) else v for k, v in cfg.items()})
+    """Write an engine configuration (:func:`base_config`) as TOML, its ``ids`` left out (they
+    go to the ``--ids`` file, :func:`write_config`); a key of a table set to None is left out
+    (the default holds)."""
+
+    def clean(v: Any) -> Any:
+        return {k: clean(x) for k, x in v.items() if x is not None} if isinstance(v, dict) else v
+
+    return tomli_w.dumps({k: clean(v) for k, v in cfg.items() if k != "ids"})
 
 
-def base_config(tmp: Path, transport: str = "ipc", **engine: Any) -> dict[str, Any]:
-    """A small market: BTC/USDT on exchange 1, accounts 1..3, strategy 1 on accounts 1, 2."""
+def ids_path(config: Path) -> Path:
+    """Where :func:`write_config` keeps the ids of ``config``'s names (``--ids``)."""
+    return config.with_suffix(".ids.json")
+
+
+def write_config(cfg: dict[str, Any], path: Path) -> Path:
+    """Write :func:`base_config`'s ``cfg`` to ``path`` and its ids beside it; return ``path``."""
+    path.write_text(to_toml(cfg))
+    ids_path(path).write_text(json.dumps(cfg.get("ids", {})))
+    return path
+
+
+def config_args(path: Path) -> list[str]:
+    """The engine's ``--config`` arguments for ``path`` (with ``--ids`` where
+    :func:`write_config` wrote them)."""
+    ids = ids_path(path)
+    return ["--config", str(path), *(["--ids", str(ids)] if ids.exists() else [])]
+
+
+def written_settings(path: Path) -> Any:
+    """The EngineConfig of a file :func:`write_config` wrote (its ids with it)."""
+    from oms_core.engine.config import load_engine_config
+
+    return load_engine_config(path, ids=json.loads(ids_path(path).read_text()))
+
+
+def engine_settings(cfg: dict[str, Any], shard: int = 0) -> Any:
+    """The EngineConfig of :func:`base_config`'s ``cfg`` (its tables and ids) in this process."""
+    from oms_core.engine.config import load_engine_config
+
+    return load_engine_config({k: v for k, v in cfg.items() if k != "ids"}, shard,
+                              ids=cfg.get("ids"))
+
+
+def base_config(tmp: Path, transport: str = "ipc", security: bool = False,
+                **engine: Any) -> dict[str, Any]:
+    """A small market in the full format (``oms_core/config``): BTC (asset 1) / USDT (2),
+    BTCUSDT (instrument 1, last 50,000.00) on exchange1 (1), clients account1..3 (ids 1..3),
+    strategy1 (1) followed by account1 and account2 with a fixed size of 0.001 BTC.
+    ``engine``: more ``[engine]`` keys; ``security``: ``[security] mode = "on"`` with the
+    keys in ``tmp/keys`` (:func:`write_keys`). ``ids`` holds the ids to keep by name."""
 
     def ep(name: str) -> str:
         return f"ipc://{tmp}/{name}" if transport == "ipc" else "tcp://127.0.0.1:*"
 
-    eng = {
-        "client": ep("client"), "public": ep("pub"), "writer": ep("writer"),
-        "gateway_events": ep("gw-events"), "gateway_md": ep("gw-md"),
-        "security": False, "heartbeat_ms": 1000, "timer_ms": 20,
-    }
-    eng.update(engine)
+    def client(strategies: list[str], fixed_qty: str, open_orders: int | None,
+               cancel_on_disconnect: bool = False) -> dict[str, Any]:
+        return {"strategies": strategies, "cancel_on_disconnect": cancel_on_disconnect,
+                "cash": {}, "limits": {"max_open_orders": open_orders} if open_orders else {},
+                "orders": {"entry": "limit", "fixed_qty": {"BTCUSDT": fixed_qty}},
+                "exchange_accounts": {"exchange1": {}}}
+
     return {
-        "engine": eng,
-        "assets": [{"id": 1, "name": "BTC", "precision": 8},
-                   {"id": 2, "name": "USDT", "precision": 8}],
-        "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-                         "price_precision": 2, "qty_precision": 5, "tick": 1, "lot": 1,
-                         "min_qty": 1, "max_qty": 10**12, "last": 5_000_000}],
-        "accounts": [{"id": 1, "cancel_on_disconnect": True,
-                      "limits": {"MAX_OPEN_ORDERS": 10_000_000}},
-                     {"id": 2, "limits": {"MAX_OPEN_ORDERS": 10_000_000}},
-                     {"id": 3}],
-        "strategies": [{"id": 1, "accounts": [1, 2], "size": 100}],
-        "gateways": [{"exchange": 1, "orders": ep("gw-orders-1")}],
+        "engine": {"commands": ep("client"), "events": ep("pub"), "health": ep("health"),
+                   "writer": ep("writer"),
+                   "signals": "", "journal_dir": "", "heartbeat_ms": 1000, "timer_ms": 20,
+                   **engine},
+        "security": {"mode": "on" if security else "off", "keys_dir": str(tmp / "keys")},
+        "assets": {"BTC": {"precision": 8}, "USDT": {"precision": 8}},
+        "exchanges": {"exchange1": {"kind": "sim", "orders": ep("gw-orders-1"),
+                                    "events": ep("gw-events"), "market_data": ep("gw-md")}},
+        "instruments": {"BTCUSDT": {
+            "exchange": "exchange1", "base": "BTC", "quote": "USDT", "price_precision": 2,
+            "qty_precision": 5, "tick": "0.01", "lot": "0.00001", "min_qty": "0.00001",
+            "max_qty": "10000000.00000", "reference_price": "50000.00"}},
+        "strategies": {"strategy1": {"instruments": ["BTCUSDT"]}},
+        "clients": {"account1": client(["strategy1"], "0.00100", 10_000_000, True),
+                    "account2": client(["strategy1"], "0.00100", 10_000_000),
+                    "account3": client([], "0.00001", None)},
+        "ids": {"assets": {"BTC": 1, "USDT": 2}, "exchanges": {"exchange1": 1},
+                "instruments": {"BTCUSDT": 1}, "strategies": {"strategy1": 1},
+                "accounts": {"account1": 1, "account2": 2, "account3": 3}},
     }
+
+
+def write_keys(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Generate the keys of ``cfg`` (:func:`base_config` with ``security``, its
+    ``[security.users]``) into its ``keys_dir`` as ``oms keys`` does; return what each key's
+    holder needs to reach the engine (name -> CurveClientKeys): every user, ``operator``
+    (admin), ``writer`` and ``gateway-exchange1``."""
+    from oms_core import security
+    from oms_core.config import parse_config
+
+    oms = parse_config(to_toml(cfg), file="engine.toml", ids=cfg.get("ids"))
+    security.write_keys(oms, force=True)
+    return {n: security.client_keys(oms, n) for n in security.key_names(oms)
+            if n != security.ENGINE_KEY}
 
 
 STARTUP_LINES = ("RECOVERED", "RECONCILED", "READY")
@@ -130,9 +195,8 @@ class EngineProcess:
 
     def __init__(self, cfg: dict[str, Any], tmp: Path, extra_args: tuple[str, ...] = (),
                  env: dict[str, str] | None = None) -> None:
-        self.path = tmp / "engine.toml"
-        self.path.write_text(to_toml(cfg))
-        self.args = [sys.executable, "-m", "oms_core.engine", "--config", str(self.path),
+        self.path = write_config(cfg, tmp / "engine.toml")
+        self.args = [sys.executable, "-m", "oms_core.engine", *config_args(self.path),
                      "--log-level", "WARNING", *extra_args]
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
@@ -162,6 +226,10 @@ class EngineProcess:
         self.stopped_line = next((ln for ln in out.splitlines() if ln.startswith("STOPPED")),
                                  "")
         return self.proc.returncode
+
+    def engine_config(self) -> Any:
+        """The settings the engine was started with (its file and ids, loaded again)."""
+        return written_settings(self.path)
 
     def stats(self) -> dict[str, Any]:
         return json.loads(self.stopped_line[8:]) if self.stopped_line else {}

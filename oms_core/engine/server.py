@@ -25,8 +25,6 @@ from bindings.security import (
     Domain,
     KeyRegistry,
     OmsAuthenticator,
-    keypair_from_env,
-    load_keypair,
     make_curve_server,
 )
 from bindings.wire import records as wire
@@ -185,18 +183,10 @@ class Engine:
         self.router.setsockopt(zmq.RCVHWM, 1_000_000)
         self.server_keys: CurveKeyPair | None = None
         if cfg.security_on:
-            if not cfg.keys_file:  # the full configuration's [security] keys
-                from oms_core import security
+            from oms_core import security  # the full configuration's [security] keys
 
-                keys: CurveKeyPair | None = security.server_keys(cfg.oms)
-                self.registry = security.registry(cfg.oms)
-            else:
-                keys = (load_keypair(cfg.resolve(cfg.server_secret_file))
-                        if cfg.server_secret_file else keypair_from_env())
-                if keys is None or not cfg.keys_file:
-                    raise ValueError("security is on: set server_secret_file (or OMS_CURVE_* "
-                                     "env) and keys_file")
-                self.registry = KeyRegistry.from_file(cfg.resolve(cfg.keys_file))
+            keys: CurveKeyPair = security.server_keys(cfg.oms)
+            self.registry = security.registry(cfg.oms)
             self.auth = OmsAuthenticator(ctx, self.registry, domains=DOMAIN_ROLES)
             self.auth.start()
             self.server_keys = keys

@@ -3,7 +3,6 @@ the key and role rules alone, then the client against the real engine with CURVE
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from bindings.security import (
     write_keypair,
 )
 from bindings.wire.spec import ANY_ID, WireError
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine.process import EngineProcess, base_config, write_keys
 from oms_core.enums import Side
 
 pytestmark = pytest.mark.timeout(60)
@@ -78,20 +77,13 @@ def test_authorize_roles() -> None:
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[EngineProcess, dict[str, CurveClientKeys]]]:
-    server = generate_keypair()
-    write_keypair(tmp_path, "engine", server)
-    keys = {n: generate_keypair() for n in ("trader", "viewer")}
-    (tmp_path / "clients.json").write_text(json.dumps([
-        {"name": "trader", "role": "trader", "accounts": [1],
-         "public_key": keys["trader"].public.decode()},
-        {"name": "viewer", "role": "viewer", "accounts": [1],
-         "public_key": keys["viewer"].public.decode()},
-    ]))
-    cfg = base_config(tmp_path, "tcp", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json")
-    client_keys = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
+    cfg = base_config(tmp_path, "tcp", security=True)
+    cfg["security"]["users"] = {"trader": {"role": "trader", "clients": ["account1"]},
+                                "viewer": {"role": "viewer", "clients": ["account1"]}}
+    client_keys = write_keys(cfg)
     stranger = generate_keypair()
-    client_keys["stranger"] = CurveClientKeys(stranger.public, stranger.secret, server.public)
+    client_keys["stranger"] = CurveClientKeys(stranger.public, stranger.secret,
+                                              client_keys["trader"].server_public)
     with EngineProcess(cfg, tmp_path) as e:
         yield e, client_keys
 

@@ -4,7 +4,6 @@ AUDIT event in the journal naming the key that sent it, its role and how it was 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,11 @@ from typing import Any
 import pytest
 
 from bindings.client import OmsClient, ProtocolError
-from bindings.security import CurveClientKeys, Role, generate_keypair, write_keypair
+from bindings.security import Role
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, AuditOutcome, MsgType, QueryKind, Scope, WireError
-from oms_core.engine import Engine, build_core, load_engine_config
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine import Engine, build_core
+from oms_core.engine.process import EngineProcess, base_config, write_keys
 from oms_core.enums import KillMode, Reject, Side
 from oms_core.journal import INPUT, JournalReader
 
@@ -49,20 +48,11 @@ def _row(rec: Any) -> tuple[str, str, str, str, int]:
 
 
 def test_every_command_is_audited_with_the_key_that_sent_it(tmp_path: Path) -> None:
-    server = generate_keypair()
-    write_keypair(tmp_path, "engine", server)
-    people = {n: generate_keypair() for n in ("alice-desk", "bob-desk", "ops")}
-    entries = [
-        {"name": "alice-desk", "role": "trader", "accounts": [1],
-         "public_key": people["alice-desk"].public.decode()},
-        {"name": "bob-desk", "role": "trader", "accounts": [2],
-         "public_key": people["bob-desk"].public.decode()},
-        {"name": "ops", "role": "admin", "public_key": people["ops"].public.decode()},
-    ]
-    (tmp_path / "clients.json").write_text(json.dumps(entries))
-    cfg = base_config(tmp_path, "tcp", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json")
-    keys = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in people.items()}
+    cfg = base_config(tmp_path, "tcp", security=True)
+    cfg["security"]["users"] = {"alice-desk": {"role": "trader", "clients": ["account1"]},
+                                "bob-desk": {"role": "trader", "clients": ["account2"]},
+                                "ops": {"role": "admin"}}
+    keys = write_keys(cfg)
     jdir = tmp_path / "journal"
     with EngineProcess(cfg, tmp_path, extra_args=("--journal", str(jdir))) as e:
         ep = e.endpoints["client"]
@@ -103,7 +93,7 @@ def test_every_command_is_audited_with_the_key_that_sent_it(tmp_path: Path) -> N
     # one event sequence, gap free, audit records included; a replay gives the same
     seqs = [wire.decode(r.payload).seq for r in events]
     assert seqs == list(range(1, len(seqs) + 1))
-    ecfg = load_engine_config(e.path)
+    ecfg = e.engine_config()
     fresh = Engine(build_core(ecfg), config=ecfg)
     fresh.replay((r.kind, r.ts, r.payload) for r in inputs)
     assert fresh.loop.seq == seqs[-1]

@@ -8,7 +8,6 @@ sandbox. The full run (1,000,000 frames) is marked slow; a 20,000-frame run is i
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -18,10 +17,9 @@ import pytest
 import zmq
 
 from bindings.client import OmsClient, OmsTimeout
-from bindings.security import CurveClientKeys, generate_keypair, write_keypair
 from bindings.wire import records as wire
 from bindings.wire.spec import ANY_ID, HEADER_SIZE, MAX_RECORDS_PER_FRAME, QueryKind
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine.process import EngineProcess, base_config, write_keys
 from oms_core.enums import Side
 
 pytestmark = pytest.mark.timeout(600)
@@ -113,26 +111,29 @@ def _state(c: OmsClient) -> list:
     return out
 
 
-def _secured(tmp: Path, role: str) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """An engine configuration with CURVE on: the fuzzer's key (``role``, account 3 only)
-    and an admin's; returns the engine's, the fuzzer's and the admin's key pairs too."""
-    server = generate_keypair()
-    write_keypair(tmp, "engine", server)
-    fuzz, admin = generate_keypair(), generate_keypair()
-    (tmp / "clients.json").write_text(json.dumps([
-        {"name": "fuzz", "role": role, "accounts": [3], "public_key": fuzz.public.decode()},
-        {"name": "admin", "role": "admin", "public_key": admin.public.decode()},
-    ]))
-    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json", heartbeat_ms=600_000)
-    return server, fuzz, admin, cfg
+def _secured(tmp: Path, role: str) -> tuple[Any, Any, dict[str, Any]]:
+    """An engine configuration with CURVE on: the fuzzer's key (``role``, account 3 only:
+    a gateway, that of exchange2, where only account 3 has an account) and an admin's;
+    returns the fuzzer's and the admin's keys too."""
+    cfg = base_config(tmp, "ipc", security=True, heartbeat_ms=600_000)
+    cfg["security"]["users"] = {"admin": {"role": "admin"}}
+    if role == "gateway":
+        x1 = cfg["exchanges"]["exchange1"]
+        cfg["exchanges"]["exchange2"] = {"kind": "sim", "events": x1["events"],
+                                         "market_data": x1["market_data"]}
+        cfg["ids"]["exchanges"]["exchange2"] = 2
+        cfg["clients"]["account3"]["exchange_accounts"] = {"exchange2": {}}
+        keys = write_keys(cfg)
+        return keys["gateway-exchange2"], keys["admin"], cfg
+    cfg["security"]["users"]["fuzz"] = {"role": role, "clients": ["account3"]}
+    keys = write_keys(cfg)
+    return keys["fuzz"], keys["admin"], cfg
 
 
 def _run(tmp: Path, n: int) -> None:
-    server, fuzz, admin, cfg = _secured(tmp, "trader")
+    fuzz_keys, ak, cfg = _secured(tmp, "trader")
     with EngineProcess(cfg, tmp) as e:
         ep = e.endpoints["client"]
-        ak = CurveClientKeys(admin.public, admin.secret, server.public)
         with OmsClient(ep, account=1, strategy=1, curve=ak, timeout=10) as c:
             assert c.submit(1, Side.BUY, 7, 4_999_000).ok
             assert c.submit(1, Side.SELL, 3, 5_001_000, account=2).ok
@@ -143,7 +144,7 @@ def _run(tmp: Path, n: int) -> None:
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.RCVHWM, 0)
             s.setsockopt(zmq.SNDHWM, 10_000)
-            CurveClientKeys(fuzz.public, fuzz.secret, server.public).apply(s)
+            fuzz_keys.apply(s)
             s.connect(ep)
             sent = answered = received = 0
             t0 = time.monotonic()
@@ -214,10 +215,9 @@ def _run_gateway_links(tmp: Path, n: int) -> None:
     """A gateway key whose venue account is 3 fuzzes the gateway events and market-data
     sockets; the orders and positions of accounts 1 and 2 are unchanged, and a stranger
     without a key moves nothing at all."""
-    server, fuzz, admin, cfg = _secured(tmp, "gateway")
+    fuzz_keys, ak, cfg = _secured(tmp, "gateway")
     with EngineProcess(cfg, tmp) as e:
         ep = e.endpoints["client"]
-        ak = CurveClientKeys(admin.public, admin.secret, server.public)
 
         def held(c: OmsClient) -> list[Any]:
             return [[(r.order_id, r.status, r.filled, r.quantity) if hasattr(r, "filled")
@@ -231,7 +231,7 @@ def _run_gateway_links(tmp: Path, n: int) -> None:
             before = held(c)
         ctx = zmq.Context()
         try:
-            keyed = CurveClientKeys(fuzz.public, fuzz.secret, server.public)
+            keyed = fuzz_keys
             socks = []
             for kind, name, keys in ((zmq.PUSH, "gateway_events", keyed),
                                      (zmq.PUB, "gateway_md", keyed),

@@ -11,7 +11,7 @@ import pytest
 from bindings.client import OmsClient
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, QueryKind
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.engine.process import EngineProcess, base_config
 from oms_core.enums import Side
 
@@ -45,7 +45,7 @@ def test_journal_on_disk_replays_to_same_state(tmp_path: Path) -> None:
     assert [r.kind for r in inputs].count(MsgType.NEW_ORDER) == 20
     seqs = [wire.decode(r.payload).seq for r in events]
     assert seqs == list(range(1, len(seqs) + 1))
-    ecfg = load_engine_config(e.path)
+    ecfg = e.engine_config()
     fresh = Engine(build_core(ecfg), config=ecfg)
     fresh.replay((r.kind, r.ts, r.payload) for r in inputs)
     assert fresh.loop.seq == seqs[-1]

@@ -55,8 +55,8 @@ def _event(c: OmsClient, pred: Callable[[Any], bool], timeout: float = 5.0) -> A
 def test_bracket_children_follow_the_fill_and_a_refused_stop_flattens(tmp_path: Path) -> None:
     _held.clear()
     cfg = base_config(tmp_path, "ipc")
-    cfg["instruments"][0]["native_stops"] = True  # the venue holds the stop
-    cfg["accounts"][0]["limits"]["PROTECT_ON_REJECT"] = 1  # flatten
+    cfg["instruments"]["BTCUSDT"]["native_stops"] = True  # the venue holds the stop
+    cfg["clients"]["account1"]["orders"]["protect_reject"] = "flatten"
     with EngineProcess(cfg, tmp_path) as engine:
         eps = engine.endpoints
         ctx = zmq.Context()

@@ -3,7 +3,6 @@ and the C publisher example compiled with gcc getting a real ACK from the real e
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from c_example import build_publisher_example
 from bindings.client import OmsClient, OmsTimeout, ProtocolError
 from bindings.security import CurveClientKeys, CurveKeyPair, generate_keypair, write_keypair
 from bindings.wire.spec import MsgType, Scope, WireError
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine.process import EngineProcess, base_config, write_keys
 from oms_core.enums import KillMode, Side
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,23 +23,14 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def secure_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("sec")
-    server = generate_keypair()
-    write_keypair(tmp, "engine", server)
-    people = {name: generate_keypair() for name in ("alice", "bob", "viewer", "admin")}
-    entries = [
-        {"name": "alice", "role": "trader", "accounts": [1], "public_key":
-         people["alice"].public.decode()},
-        {"name": "bob", "role": "trader", "accounts": [2], "public_key":
-         people["bob"].public.decode()},
-        {"name": "viewer", "role": "viewer", "accounts": [1], "public_key":
-         people["viewer"].public.decode()},
-        {"name": "admin", "role": "admin", "public_key": people["admin"].public.decode()},
-    ]
-    (tmp / "clients.json").write_text(json.dumps(entries))
-    cfg = base_config(tmp, "tcp", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json")
+    cfg = base_config(tmp, "tcp", security=True)
+    cfg["security"]["users"] = {
+        "alice": {"role": "trader", "clients": ["account1"]},
+        "bob": {"role": "trader", "clients": ["account2"]},
+        "viewer": {"role": "viewer", "clients": ["account1"]},
+        "admin": {"role": "admin"}}
+    keys = write_keys(cfg)
     with EngineProcess(cfg, tmp) as e:
-        keys = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in people.items()}
         yield e, keys
 
 

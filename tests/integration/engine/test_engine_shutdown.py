@@ -22,7 +22,14 @@ import zmq
 from bindings.wire import records as wire
 from bindings.wire import spec
 from bindings.wire.spec import MsgType
-from oms_core.engine.process import ROOT, EngineProcess, base_config, spawn_engine, to_toml
+from oms_core.engine.process import (
+    ROOT,
+    EngineProcess,
+    base_config,
+    config_args,
+    spawn_engine,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,10 +78,9 @@ def test_sigterm_after_stopped_and_during_exit_is_exit_zero(tmp_path: Path) -> N
 def _journal_with_orders(tmp: Path, n_frames: int = 5) -> tuple[Path, Path, int]:
     """A configuration and a journal of ``n_frames`` x 2000 orders; its last journal seq."""
     cfg = base_config(tmp, "ipc")
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
+    path = write_config(cfg, tmp / "engine.toml")
     jdir = tmp / "journal"
-    args = [sys.executable, "-m", "oms_core.engine", "--config", str(path), "--journal",
+    args = [sys.executable, "-m", "oms_core.engine", *config_args(path), "--journal",
             str(jdir), "--log-level", "WARNING", "--no-reconcile"]
     proc = spawn_engine(args, subprocess.DEVNULL)
     try:
@@ -109,7 +115,7 @@ def _journal_with_orders(tmp: Path, n_frames: int = 5) -> tuple[Path, Path, int]
 
 
 def _recovered_seq(config: Path, jdir: Path) -> int:
-    args = [sys.executable, "-m", "oms_core.engine", "--config", str(config), "--journal",
+    args = [sys.executable, "-m", "oms_core.engine", *config_args(config), "--journal",
             str(jdir), "--log-level", "WARNING", "--no-reconcile"]
     proc = spawn_engine(args, subprocess.DEVNULL)
     try:
@@ -128,7 +134,7 @@ def _recovered_seq(config: Path, jdir: Path) -> int:
 def test_sigterm_during_config_load_and_recovery_is_exit_zero(tmp_path: Path) -> None:
     config, jdir, last_seq = _journal_with_orders(tmp_path)
     assert last_seq >= 10_000
-    args = [sys.executable, "-m", "oms_core.engine", "--config", str(config), "--journal",
+    args = [sys.executable, "-m", "oms_core.engine", *config_args(config), "--journal",
             str(jdir), "--log-level", "WARNING"]
     words_seen: list[set[str]] = []
     for delay in (0.0, 0.02, 0.1, 0.25, 0.5, 1.0):
@@ -186,8 +192,7 @@ def test_a_journal_of_another_wire_version_is_refused_with_a_clear_error(tmp_pat
     from oms_core import journal as J
 
     cfg = base_config(tmp_path, "ipc")
-    path = tmp_path / "engine.toml"
-    path.write_text(to_toml(cfg))
+    path = write_config(cfg, tmp_path / "engine.toml")
     jdir = tmp_path / "journal"
     rec = bytearray(wire.encode("NEW_ORDER", 1, 0, 1, 0, client_order_id=1, price=4_999_000,
                                 quantity=1, account=1, instrument=1, side=1, order_type=2,
@@ -198,7 +203,7 @@ def test_a_journal_of_another_wire_version_is_refused_with_a_clear_error(tmp_pat
     j.commit()
     j.close()
     out = subprocess.run(
-        [sys.executable, "-m", "oms_core.engine", "--config", str(path), "--journal", str(jdir),
+        [sys.executable, "-m", "oms_core.engine", *config_args(path), "--journal", str(jdir),
          "--log-level", "WARNING", "--no-reconcile"], capture_output=True, text=True,
         timeout=60, cwd=ROOT)
     assert out.returncode == 2, out.stderr[-2000:]

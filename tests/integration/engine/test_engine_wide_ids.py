@@ -3,7 +3,6 @@ exact whatever the ids (no 64-id bit mask that drops the rest or means "all").""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,11 @@ import pytest
 import zmq
 
 from bindings.client import OmsClient, ProtocolError
-from bindings.security import CurveClientKeys, generate_keypair, write_keypair
+from bindings.security import CurveClientKeys
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType, QueryKind, SignalMode, WireError
-from oms_core.engine.config import load_engine_config
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine.config import build_core, load_engine_config
+from oms_core.engine.process import EngineProcess, base_config, engine_settings, write_keys
 from oms_core.enums import OrderStatus, Side
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,24 +27,37 @@ ACCOUNTS = [1, 3, 36, 64, 69, 70, 99, 130]
 @pytest.fixture(scope="module")
 def wide_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("wide")
-    server = generate_keypair()
-    write_keypair(tmp, "engine", server)
-    keys = {n: generate_keypair() for n in ("wide", "pub", "gw", "admin")}
-    (tmp / "clients.json").write_text(json.dumps([
-        {"name": "wide", "role": "trader", "accounts": WIDE,
-         "public_key": keys["wide"].public.decode()},
-        {"name": "pub", "role": "publisher", "strategies": [100],
-         "public_key": keys["pub"].public.decode()},
-        {"name": "gw", "role": "gateway", "accounts": [70],  # judged by its accounts
-         "public_key": keys["gw"].public.decode()},
-        {"name": "admin", "role": "admin", "public_key": keys["admin"].public.decode()},
-    ]))
-    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json", max_accounts=256, max_strategies=256)
-    cfg["accounts"] = [{"id": a, "limits": {"MAX_OPEN_ORDERS": 1000}} for a in ACCOUNTS]
-    cfg["strategies"] = [{"id": s, "accounts": [70, 99], "size": 100} for s in (1, 36, 99, 100)]
+    cfg = base_config(tmp, "ipc", security=True, max_accounts=256, max_strategies=256)
+    strategies = [f"strategy{s}" for s in (1, 36, 99, 100)]
+    cfg["strategies"] = {s: {"instruments": ["BTCUSDT"]} for s in strategies}
+    cfg["ids"]["strategies"] = {s: int(s[8:]) for s in strategies}
+    cfg["clients"] = {f"account{a}": {
+        "strategies": strategies if a in (70, 99) else [],
+        "limits": {"max_open_orders": 1000},
+        "orders": {"entry": "limit",
+                   "fixed_qty": {"BTCUSDT": "0.00100" if a in (70, 99) else "0.00001"}},
+        # the gateway of exchange1 trades the venue accounts 70 and 99 only
+        "exchange_accounts": {"exchange1": {}} if a in (70, 99) else {}} for a in ACCOUNTS}
+    cfg["ids"]["accounts"] = {f"account{a}": a for a in ACCOUNTS}
+    # account 69 trades ETHUSDT (instrument 2) at exchange2, whose gateway is another key
+    x1 = cfg["exchanges"]["exchange1"]
+    cfg["exchanges"]["exchange2"] = {"kind": "sim", "orders": f"ipc://{tmp}/gw-orders-2",
+                                     "events": x1["events"], "market_data": x1["market_data"]}
+    cfg["ids"]["exchanges"]["exchange2"] = 2
+    cfg["assets"]["ETH"] = {"precision": 8}
+    cfg["ids"]["assets"]["ETH"] = 3
+    cfg["instruments"]["ETHUSDT"] = {**cfg["instruments"]["BTCUSDT"], "exchange": "exchange2",
+                                     "base": "ETH"}
+    cfg["ids"]["instruments"]["ETHUSDT"] = 2
+    cfg["clients"]["account69"]["exchange_accounts"] = {"exchange2": {}}
+    cfg["security"]["users"] = {
+        "wide": {"role": "trader", "clients": [f"account{a}" for a in WIDE]},
+        "pub": {"role": "publisher", "strategies": ["strategy100"]},
+        "admin": {"role": "admin"}}
+    keys = write_keys(cfg)
+    keys["gw"] = keys["gateway-exchange1"]  # venue accounts 70 and 99, exchange1's orders
     with EngineProcess(cfg, tmp) as e:
-        yield e, {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
+        yield e, keys
 
 
 def _client(e: EngineProcess, keys: CurveClientKeys, account: int, **kw: Any) -> OmsClient:
@@ -106,6 +118,8 @@ def test_publisher_signals_its_strategy_above_63_only(wide_engine: Any) -> None:
 
 
 def test_gateway_reports_for_its_venue_account_above_63_only(wide_engine: Any) -> None:
+    """The gateway of exchange1 moves the order of its venue account 70, not that of account
+    69 at exchange2 (a gateway key of the full format is of one exchange)."""
     e, keys = wide_engine
     ctx = zmq.Context()
     try:
@@ -115,12 +129,12 @@ def test_gateway_reports_for_its_venue_account_above_63_only(wide_engine: Any) -
         push.connect(e.endpoints["gateway_events"])
         with _client(e, keys["admin"], 1) as adm:
             mine = adm.submit(1, Side.BUY, 5, 4_999_000, account=70)
-            other = adm.submit(1, Side.BUY, 5, 4_999_000, account=69)
+            other = adm.submit(2, Side.BUY, 5, 4_999_000, account=69)  # at exchange2
             assert mine.ok and other.ok
             for seq, o in enumerate((mine, other), 1):
                 push.send(wire.encode("GW_EXEC_REPORT", 0, seq, time.time_ns(),
                                       order_id=o.order_id, exec_type=ExecType.ACK,
-                                      account=o.account, instrument=1))
+                                      account=o.account, instrument=1 if o is mine else 2))
 
             def status(o: Any) -> int:
                 return adm.query(QueryKind.ORDER, account=o.account,
@@ -138,20 +152,21 @@ def test_gateway_reports_for_its_venue_account_above_63_only(wide_engine: Any) -
 
 
 def test_config_refuses_ids_the_engine_cannot_hold(tmp_path: Path) -> None:
+    """The core of the configuration is refused (the engine exits at start)."""
     cfg = base_config(tmp_path, "ipc", max_accounts=128)
-    cfg["accounts"] = [{"id": 200}]
-    with pytest.raises(ValueError, match="account id 200 outside 0..127"):
-        load_engine_config(cfg)
+    cfg["ids"]["accounts"] = {"account1": 200, "account2": 201, "account3": 202}
+    with pytest.raises(ValueError, match="engine.max_accounts: is 128"):
+        build_core(engine_settings(cfg))
     cfg = base_config(tmp_path, "ipc")
-    cfg["strategies"] = [{"id": 70, "accounts": [1]}]
-    with pytest.raises(ValueError, match="strategy id 70 outside 0..63"):
-        load_engine_config(cfg)
+    cfg["ids"]["strategies"] = {"strategy1": 70}
+    with pytest.raises(ValueError, match="engine.max_strategies: is 64"):
+        build_core(engine_settings(cfg))
     cfg = base_config(tmp_path, "ipc", max_accounts=1 << 20)
     with pytest.raises(ValueError, match="max_accounts"):
-        load_engine_config(cfg)
+        build_core(engine_settings(cfg))
     cfg = base_config(tmp_path, "ipc", max_accounts=256)
-    cfg["accounts"] = [{"id": 200}]
-    assert load_engine_config(cfg).max_accounts == 256
+    cfg["ids"]["accounts"] = {"account1": 200, "account2": 201, "account3": 202}
+    assert engine_settings(cfg).max_accounts == 256
 
 
 def test_full_configuration_takes_more_than_64_accounts(tmp_path: Path) -> None:

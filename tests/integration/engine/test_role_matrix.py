@@ -16,7 +16,6 @@ balances are out of A's sight and reach, whatever order id A names.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +24,7 @@ import pytest
 import zmq
 
 from bindings.client import OmsClient, ProtocolError
-from bindings.security import CurveClientKeys, generate_keypair, write_keypair
+from bindings.security import CurveClientKeys, generate_keypair
 from bindings.wire import records as wire
 from bindings.wire.spec import (
     ANY_ID,
@@ -37,7 +36,7 @@ from bindings.wire.spec import (
     Scope,
     WireError,
 )
-from oms_core.engine.process import EngineProcess, base_config
+from oms_core.engine.process import EngineProcess, base_config, write_keys
 from oms_core.enums import KillMode, Limit, OrderStatus, OrderType, Side
 
 pytestmark = pytest.mark.timeout(120)
@@ -91,28 +90,25 @@ def test_the_policy_names_every_client_command_kind() -> None:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EngineProcess, Any]]:
     tmp = tmp_path_factory.mktemp("matrix")
-    server = generate_keypair()
-    write_keypair(tmp, "engine", server)
-    keys = {n: generate_keypair() for n in (*KEYED, "bob", "gateway", "writer", "unknown")}
-    entries = [
-        {"name": "admin", "role": "admin"},
-        {"name": "trader", "role": "trader", "accounts": [OWN]},
-        {"name": "bob", "role": "trader", "accounts": [OTHER]},
-        {"name": "viewer", "role": "viewer", "accounts": [OWN]},
-        {"name": "publisher", "role": "publisher", "strategies": [SIGNALED]},
-        {"name": "gateway", "role": "gateway", "accounts": [OWN, OTHER], "exchange": 1},
-        {"name": "writer", "role": "writer"},
-    ]  # "unknown" has a key pair nobody registered
-    for e in entries:
-        e["public_key"] = keys[e["name"]].public.decode()
-    (tmp / "clients.json").write_text(json.dumps(entries))
-    cfg = base_config(tmp, "ipc", security=True, server_secret_file="engine.key_secret",
-                      keys_file="clients.json", heartbeat_ms=600_000)
-    for a in cfg["accounts"]:
-        a["deposits"] = {"2": 10**14}
-    cfg["strategies"].append({"id": SIGNALED, "accounts": [OWN, OTHER], "size": 100})
+    cfg = base_config(tmp, "ipc", security=True, heartbeat_ms=600_000)
+    cfg["security"]["users"] = {
+        "admin": {"role": "admin"},
+        "trader": {"role": "trader", "clients": [f"account{OWN}"]},
+        "bob": {"role": "trader", "clients": [f"account{OTHER}"]},
+        "viewer": {"role": "viewer", "clients": [f"account{OWN}"]},
+        "publisher": {"role": "publisher", "strategies": [f"strategy{SIGNALED}"]}}
+    for client in cfg["clients"].values():
+        client["cash"] = {"USDT": "1000000"}
+    cfg["strategies"][f"strategy{SIGNALED}"] = {"instruments": ["BTCUSDT"]}
+    cfg["ids"]["strategies"][f"strategy{SIGNALED}"] = SIGNALED
+    for account in (OWN, OTHER):
+        cfg["clients"][f"account{account}"]["strategies"].append(f"strategy{SIGNALED}")
+    curve = write_keys(cfg)
+    curve["gateway"] = curve["gateway-exchange1"]  # the venue accounts of exchange1: 1, 2, 3
+    unknown = generate_keypair()  # a key pair nobody registered
+    curve["unknown"] = CurveClientKeys(unknown.public, unknown.secret,
+                                       curve["admin"].server_public)
     with EngineProcess(cfg, tmp) as e:
-        curve = {n: CurveClientKeys(k.public, k.secret, server.public) for n, k in keys.items()}
         yield e, curve
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from oms_core.demo import write_demo_config
-from oms_core.engine.process import ROOT, base_config, to_toml
+from oms_core.engine.process import ROOT, base_config, config_args, write_config
 
 OMS = [sys.executable, "-m", "oms_core.cli"]
 ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
@@ -96,10 +96,9 @@ def test_second_oms_run_is_refused_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_second_engine_on_a_journal_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "engine.toml"
-    path.write_text(to_toml(base_config(tmp_path, "ipc")))
+    path = write_config(base_config(tmp_path, "ipc"), tmp_path / "engine.toml")
     jdir = tmp_path / "journal"
-    args = [sys.executable, "-m", "oms_core.engine", "--config", str(path), "--journal",
+    args = [sys.executable, "-m", "oms_core.engine", *config_args(path), "--journal",
             str(jdir), "--log-level", "WARNING"]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              env=ENV, cwd=ROOT)
@@ -127,10 +126,9 @@ def test_endpoint_in_use_is_one_line_naming_it(tmp_path: Path) -> None:
         held.listen()
         port = held.getsockname()[1]
         cfg = base_config(tmp_path, "ipc")
-        cfg["engine"]["client"] = f"tcp://127.0.0.1:{port}"
-        path = tmp_path / "engine.toml"
-        path.write_text(to_toml(cfg))
-        r = subprocess.run([sys.executable, "-m", "oms_core.engine", "--config", str(path),
+        cfg["engine"]["commands"] = f"tcp://127.0.0.1:{port}"
+        path = write_config(cfg, tmp_path / "engine.toml")
+        r = subprocess.run([sys.executable, "-m", "oms_core.engine", *config_args(path),
                             "--log-level", "WARNING"], capture_output=True, text=True,
                            timeout=30, env=ENV, cwd=ROOT)
         assert r.returncode == 2

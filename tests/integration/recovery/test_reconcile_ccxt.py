@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, ccxt_binance, start_sim, wait_for
 from test_reconcile_engine import _journal, _order, _orders
 
@@ -28,7 +28,7 @@ from gateways.ccxt_gateway import CcxtGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
-from oms_core.engine.process import base_config, to_toml
+from oms_core.engine.process import base_config, write_config
 from oms_core.enums import Alert, OrderStatus
 from oms_core.recovery import RECON_BALANCE, RECON_CLOSED_UNKNOWN, RECON_MISSED_FILL
 
@@ -40,16 +40,15 @@ ASSETS = {"BTC": (BTC, 8), "USDT": (USDT, 8), "ETH": (ETH, 8)}
 
 
 def _config(tmp: Path) -> Path:
-    cfg = base_config(tmp, "ipc")
-    cfg["assets"].append({"id": ETH, "name": "ETH", "precision": 8})
+    cfg = venue_of_account1(base_config(tmp, "ipc"))
+    cfg["assets"]["ETH"] = {"precision": 8}
+    cfg["ids"]["assets"]["ETH"] = ETH
     # a spot account (free-balance check) starting with the venue's balances of account 0,
     # except ETH, which it never trades and does not know about
-    acct = cfg["accounts"][0]
-    acct["deposits"] = {str(BTC): 10 * E8, str(USDT): 1_000_000 * E8}
-    acct["limits"]["CHECK_BALANCE"] = 1
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
-    return path
+    acct = cfg["clients"]["account1"]
+    acct["cash"] = {"BTC": "10", "USDT": "1000000"}
+    acct["limits"]["check_balance"] = True
+    return write_config(cfg, tmp / "engine.toml")
 
 
 class _Gw:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import zmq
-from engine_crash_fixtures import Engine, query
+from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, start_sim, wait_for
 
 from bindings.wire import records as wire
@@ -28,7 +28,7 @@ from gateways.binance import BinanceGateway
 from gateways.config import EngineEndpoints, GatewayConfig, Instrument
 from gateways.engine_link import EngineLink
 from gateways.sim import constants as c
-from oms_core.engine.process import base_config, spawn_engine, to_toml, wait_ready
+from oms_core.engine.process import base_config, spawn_engine, wait_ready, write_config
 from oms_core.enums import Alert, KillMode, OrderStatus, Reject
 from oms_core.journal import EVENT, INPUT, JournalReader
 from oms_core.recovery import KIND_RECON_DONE, RECON_MISSED_FILL
@@ -41,12 +41,10 @@ E8 = 10**8
 
 
 def _config(tmp: Path) -> Path:
-    cfg = base_config(tmp, "ipc")
+    cfg = venue_of_account1(base_config(tmp, "ipc"))
     # the engine starts with the venue's balances of account "alice" (simulator defaults)
-    cfg["accounts"][0]["deposits"] = {"1": 10 * E8, "2": 1_000_000 * E8}
-    path = tmp / "engine.toml"
-    path.write_text(to_toml(cfg))
-    return path
+    cfg["clients"]["account1"]["cash"] = {"BTC": "10", "USDT": "1000000"}
+    return write_config(cfg, tmp / "engine.toml")
 
 
 async def _gateway(h: SimHandle, eps: dict[str, str], monkeypatch: Any) -> BinanceGateway:

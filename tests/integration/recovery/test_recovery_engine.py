@@ -18,7 +18,8 @@ from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, QueryKind
 from oms_core import recovery
 from oms_core.engine import Engine as InProcessEngine
-from oms_core.engine import build_core, load_engine_config
+from oms_core.engine import build_core
+from oms_core.engine.process import written_settings
 from oms_core.journal import EVENT, INPUT, JournalReader
 
 pytestmark = pytest.mark.timeout(150)
@@ -236,7 +237,7 @@ def test_kill9_real_engine_many_times_state_equals_acknowledged_history(tmp_path
     print(f"{rounds} kill -9 rounds: {len(acked)} orders acknowledged, {len(gw.fills)} fills, "
           f"{len(seqs)} events, {used_snapshot} restarts from a snapshot")
     # and the final state equals a replay of the whole journal from scratch (no snapshot)
-    ecfg = load_engine_config(cfg)
+    ecfg = written_settings(cfg)
     fresh = InProcessEngine(build_core(ecfg), config=ecfg)
     fresh.replay(inputs)
     assert fresh.loop.seq == seqs[-1]

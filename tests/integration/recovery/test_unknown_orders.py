@@ -66,7 +66,9 @@ def _status(c: OmsClient, order_id: int) -> OrderStatus:
 
 def test_unknown_is_a_state_resolved_by_the_reconciliation_timer(tmp_path: Path) -> None:
     jdir, db = tmp_path / "journal", tmp_path / "oms.duckdb"
-    e = EngineProcess(base_config(tmp_path, "ipc"), tmp_path,
+    from engine_crash_fixtures import venue_of_account1
+
+    e = EngineProcess(venue_of_account1(base_config(tmp_path, "ipc")), tmp_path,
                       ("--journal", str(jdir), "--unknown-reconcile-s", "1")).start()
     writer_ep = e.endpoints["writer"]
     gw = GatewayPeer(e.endpoints)

@@ -1,16 +1,16 @@
-"""One signal sizer: a SIGNAL to an engine of the small configuration form is sized by
-``oms_core.signals`` like one of the full form; each account's fixed size is its strategy's
-``size`` (``oms_core.engine.config.full_format``), entered as a limit at the signal's price."""
+"""One signal sizer: a SIGNAL to the minimal engine (tests/minimal_engine.py) is sized by
+``oms_core.signals``: each following account's ``fixed_qty``, entered as a limit at the
+signal's price."""
 
 from __future__ import annotations
 
 import time
 
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType, SignalMode
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.engine.offline import event_records
 from oms_core.enums import OrderStatus, OrderType, Side
 
@@ -18,7 +18,7 @@ ANY = 0xFFFFFFFF
 
 
 def _engine() -> Engine:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     return Engine(build_core(cfg), config=cfg)
 
 

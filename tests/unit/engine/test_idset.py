@@ -42,21 +42,61 @@ def test_every_nobody_frozen_copy_and_masks() -> None:
         IdSet([1], every=True)
 
 
-CFG = {
-    "engine": {"client": "ipc:///tmp/unused", "security": False, "max_accounts": 200,
-               "max_strategies": 200},
-    "assets": [{"id": 1, "name": "BTC", "precision": 8}, {"id": 2, "name": "USDT",
-                                                            "precision": 8}],
-    "instruments": [{"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-                     "price_precision": 2, "qty_precision": 5, "max_qty": 10**12,
-                     "last": 5_000_000}],
-    "accounts": [{"id": a} for a in (1, 70, 130)],
-    "strategies": [{"id": s, "accounts": [1, 70], "size": 100} for s in (1, 100)],
-}
+TOML = """
+[engine]
+commands = "ipc:///tmp/unused"
+signals = ""
+journal_dir = ""
+max_accounts = 200
+max_strategies = 200
+
+[security]
+mode = "off"
+
+[assets]
+BTC = { precision = 8 }
+USDT = { precision = 8 }
+
+[exchanges.exchange1]
+kind = "sim"
+
+[instruments.BTCUSDT]
+exchange = "exchange1"
+base = "BTC"
+quote = "USDT"
+price_precision = 2
+qty_precision = 5
+tick = "0.01"
+lot = "0.00001"
+max_qty = "10000000"
+reference_price = "50000.00"
+
+[strategies]
+strategy1 = { instruments = ["BTCUSDT"] }
+strategy100 = { instruments = ["BTCUSDT"] }
+
+[clients.account1]
+strategies = ["strategy1", "strategy100"]
+orders = { entry = "limit", fixed_qty = "0.001" }
+exchange_accounts.exchange1 = {}
+
+[clients.account70]
+strategies = ["strategy1", "strategy100"]
+orders = { entry = "limit", fixed_qty = "0.001" }
+exchange_accounts.exchange1 = {}
+
+[clients.account130]
+orders = { entry = "limit", fixed_qty = { BTCUSDT = "0.00001" } }
+exchange_accounts.exchange1 = {}
+"""
+IDS = {"assets": {"BTC": 1, "USDT": 2}, "exchanges": {"exchange1": 1},
+       "instruments": {"BTCUSDT": 1},
+       "accounts": {"account1": 1, "account70": 70, "account130": 130},
+       "strategies": {"strategy1": 1, "strategy100": 100}}
 
 
 def test_loop_and_authorize_give_the_same_verdict_for_every_role_kind_and_account() -> None:
-    cfg = load_engine_config(CFG)
+    cfg = load_engine_config(TOML, ids=IDS)
     e = Engine(build_core(cfg), config=cfg)
     lp = e.loop
     lp.py_command = lambda kind, payload: 0  # HELLO: no session here

@@ -11,18 +11,58 @@ from bindings.wire.spec import ANY_ID, ExecType, MsgType, QueryKind
 from oms_core.engine import Engine, build_core, load_engine_config
 
 # two exchanges (1 and 2), one instrument each, two strategies trading them
-CFG = {
-    "engine": {"client": "ipc:///tmp/unused", "security": False},
-    "assets": [{"id": 1, "name": "BTC", "precision": 8}, {"id": 2, "name": "USDT",
-                                                            "precision": 8}],
-    "instruments": [
-        {"id": 1, "symbol": "BTCUSDT", "exchange": 1, "base": 1, "quote": 2,
-         "price_precision": 2, "qty_precision": 5, "max_qty": 10**12, "last": 5_000_000},
-        {"id": 2, "symbol": "BTCUSDT-B", "exchange": 2, "base": 1, "quote": 2,
-         "price_precision": 2, "qty_precision": 5, "max_qty": 10**12, "last": 5_000_000}],
-    "accounts": [{"id": 1, "limits": {"MAX_OPEN_ORDERS": 1000}}],
-    "strategies": [{"id": 1, "accounts": [1]}, {"id": 2, "accounts": [1]}],
-}
+TOML = """
+[engine]
+commands = "ipc:///tmp/unused"
+signals = ""
+journal_dir = ""
+
+[security]
+mode = "off"
+
+[assets]
+BTC = { precision = 8 }
+USDT = { precision = 8 }
+
+[exchanges]
+exchange1 = { kind = "sim" }
+exchange2 = { kind = "sim" }
+
+[instruments.BTCUSDT]
+exchange = "exchange1"
+base = "BTC"
+quote = "USDT"
+price_precision = 2
+qty_precision = 5
+tick = "0.01"
+lot = "0.00001"
+max_qty = "10000000"
+reference_price = "50000.00"
+
+[instruments.BTCUSDT-B]
+exchange = "exchange2"
+base = "BTC"
+quote = "USDT"
+price_precision = 2
+qty_precision = 5
+tick = "0.01"
+lot = "0.00001"
+max_qty = "10000000"
+reference_price = "50000.00"
+
+[strategies]
+one = { instruments = ["BTCUSDT", "BTCUSDT-B"] }
+two = { instruments = ["BTCUSDT", "BTCUSDT-B"] }
+
+[clients.one]
+strategies = ["one", "two"]
+limits = { max_open_orders = 1000 }
+orders = { entry = "limit", fixed_qty = "0.00001" }
+exchange_accounts = { exchange1 = {}, exchange2 = {} }
+"""
+IDS = {"assets": {"BTC": 1, "USDT": 2}, "exchanges": {"exchange1": 1, "exchange2": 2},
+       "instruments": {"BTCUSDT": 1, "BTCUSDT-B": 2}, "accounts": {"one": 1},
+       "strategies": {"one": 1, "two": 2}}
 
 
 def _run(e: Engine, frame: bytes, gateway: bool = False) -> list:
@@ -57,7 +97,7 @@ def _positions(e: Engine, strategy: int) -> dict[tuple[int, int], int]:
 
 
 def test_positions_per_strategy_and_across_exchanges() -> None:
-    cfg = load_engine_config(CFG)
+    cfg = load_engine_config(TOML, ids=IDS)
     e = Engine(build_core(cfg), journal=None, config=cfg)
     _buy(e, 1, 1, 1, 100)  # strategy 1 at exchange 1
     _buy(e, 2, 1, 2, 30)  # strategy 1 at exchange 2

@@ -230,6 +230,10 @@ BAD = [
     ('[assets]', '[engine]\nsignals = "localhost:1"\n[assets]', "engine.signals",
      "ZeroMQ endpoint"),
     ('[assets]', 'colour = "red"\n[assets]', "colour", "unknown key"),
+    ('[assets]', '[engine]\nwriter = "/tmp/feed"\n[assets]', "engine.writer", "ZeroMQ endpoint"),
+    ('[assets]', '[engine]\nheartbeat_ms = 0\n[assets]', "engine.heartbeat_ms", "must be in 1.."),
+    ('[assets]', '[engine]\ntimer_ms = 0\n[assets]', "engine.timer_ms", "must be in 1.."),
+    ('[assets]', '[engine]\nwriter_hwm = 0\n[assets]', "engine.writer_hwm", "must be in 1.."),
     ('min_notional = "5"', 'min_notional = "5"\nreference_price = "50000.001"',
      "instruments.BTCUSDT.reference_price", "more than 2 decimals"),
     ('qty_precision = 4\n', '', "clients.alice.limits.max_position",
@@ -306,6 +310,18 @@ def test_reference_price_is_the_instruments_price_until_market_data():
 
 def test_empty_signals_endpoint_means_no_subscription():
     assert parse("[engine]\nsignals = \"\"\n" + BASE).engine.signals == ""
+
+
+def test_engine_settings_of_the_full_format_reach_the_engine():
+    from oms_core.engine.config import from_oms_config
+
+    default = from_oms_config(parse(BASE))
+    assert (default.heartbeat_ms, default.timer_ms, default.writer, default.writer_hwm) == (
+        1000, 100, None, 1000)
+    cfg = from_oms_config(parse('[engine]\nheartbeat_ms = 600000\ntimer_ms = 20\n'
+                                'writer = "ipc:///tmp/w"\nwriter_hwm = 50\n' + BASE))
+    assert (cfg.heartbeat_ms, cfg.timer_ms, cfg.writer, cfg.writer_hwm) == (
+        600_000, 20, "ipc:///tmp/w", 50)
 
 
 def test_given_ids_are_kept_by_name_and_new_names_take_the_next():
