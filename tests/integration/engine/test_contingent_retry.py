@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from oms_core.engine.offline import offline_engine
@@ -40,7 +40,7 @@ def open_orders(engine: Engine) -> int:
 
 
 def test_a_retried_bracket_gets_the_first_ones_ids() -> None:
-    engine = offline_engine(CFG)
+    engine = offline_engine(engine_config())
     first = bracket(engine)
     assert first[0] == 0 and all(first[1:4]), first
     made = open_orders(engine)
@@ -51,7 +51,7 @@ def test_a_retried_bracket_gets_the_first_ones_ids() -> None:
 
 
 def test_a_retried_bracket_without_stop_loss_answers_its_take_profit_only() -> None:
-    engine = offline_engine(CFG)
+    engine = offline_engine(engine_config())
     first = bracket(engine, sl_trigger_price=0)
     code, entry, take_profit, stop_loss = first[:4]
     assert code == 0 and entry and take_profit and not stop_loss, first
@@ -59,7 +59,7 @@ def test_a_retried_bracket_without_stop_loss_answers_its_take_profit_only() -> N
 
 
 def test_a_retried_oco_gets_both_legs_ids() -> None:
-    engine = offline_engine(CFG)
+    engine = offline_engine(engine_config())
     first = oco(engine)
     assert first[0] == 0 and first[1] and first[2], first
     made = open_orders(engine)

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from minimal_engine import CFG
+from minimal_engine import engine_config
 
 from bindings.wire import records as wire
 from bindings.wire.spec import MsgType
 from oms_core import recovery
-from oms_core.engine import Engine, build_core, load_engine_config
+from oms_core.engine import Engine, build_core
 from oms_core.engine.loop import EngineLoop
 from oms_core.engine.startup import EngineSnapshots, recover_engine
 from oms_core.journal import (
@@ -29,7 +29,7 @@ from oms_core.journal import (
 
 
 def _engine(journal: JournalStage | None) -> Engine:
-    cfg = load_engine_config(CFG)
+    cfg = engine_config()
     return Engine(build_core(cfg), journal=journal, config=cfg)
 
 
@@ -65,7 +65,7 @@ class _DuckJournal:
 
 
 def test_the_loop_takes_only_a_journal_stage() -> None:
-    core = build_core(load_engine_config(CFG))
+    core = build_core(engine_config())
     with pytest.raises(TypeError):
         EngineLoop(core, 16, _DuckJournal())
     loop = EngineLoop(core, 16, None)
