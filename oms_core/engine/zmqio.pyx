@@ -237,7 +237,7 @@ cdef class EngineSink:
 
         Signals interrupt the wait; their Python handlers run here.
         """
-        cdef int ready, rc, i, more
+        cdef int ready, rc, i
         cdef int64_t now, wait
         if self.poll_sockets == NULL:
             raise RuntimeError("EngineSink: not set up")
@@ -245,13 +245,13 @@ cdef class EngineSink:
         # wake-up signal): ask every socket once
         ready = self._events(0, self.n_items)
         while True:
-            more = 0
             for i in range(self.n_items):
-                if ready >> i & 1 and self._drain(i) >= self.max_batch:
-                    more |= 1 << i  # more may wait: the others and the timers get a turn
-            # a socket drained to EAGAIN has its FD armed again; after a full batch the others
-            # may have input their FD already announced: ask them
-            ready = more | self._events(0, self.n_items) if more else 0
+                if ready >> i & 1:
+                    self._drain(i)  # up to max_batch: the others and the timers get a turn
+            # libzmq's ZMQ_FD is edge-triggered and a send processes that socket's commands:
+            # a reply or a routed event sent on the ROUTER while another socket was handled
+            # can take its wake-up, so every socket is asked again before the wait
+            ready = self._events(0, self.n_items) if ready else 0
             PyErr_CheckSignals()
             if self.stopping:
                 return
