@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.py
 	# build requirements in the venv itself, so `make build` can recompile in place
 	$(PY) -m pip install --quiet "setuptools>=68" wheel "cython>=3.0.10" "numpy>=1.26" "pyzmq>=26.0"
 	# the ccxt extra too: the ccxt gateway's tests run against the simulator
-	$(PY) -m pip install --quiet --no-build-isolation -e ".[dev,ccxt]"
+	OMS_NO_EXTENSIONS=1 $(PY) -m pip install --quiet --no-build-isolation -e ".[dev,ccxt]"
 	touch $(STAMP)
 
 # Recompile changed .pyx in place (cheap when nothing changed).

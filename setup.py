@@ -4,6 +4,8 @@ The extension list is explicit: every hot-path module is named here, once.
 Environment switches:
   OMS_DEBUG=1  turn Cython's bounds/wraparound/initialized checks back on, -O0 -g
   OMS_ASAN=1   also build with AddressSanitizer (run with LD_PRELOAD of libasan)
+  OMS_NO_EXTENSIONS=1  declare no extension (the Makefile's editable install: its `build`
+               step compiles them in place, once)
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ directives = {
 }
 
 setup(
-    ext_modules=cythonize(
+    ext_modules=[] if os.environ.get("OMS_NO_EXTENSIONS") == "1" else cythonize(
         extensions,
         compiler_directives=directives,
         include_path=[".", *zmq.get_includes()],
