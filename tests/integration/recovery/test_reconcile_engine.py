@@ -21,6 +21,7 @@ import pytest
 import zmq
 from engine_crash_fixtures import Engine, query, venue_of_account1
 from sim_fixtures import SimHandle, start_sim, wait_for
+from venue_fixtures import command as _command
 
 from bindings.wire import records as wire
 from bindings.wire.spec import AdminAction, HeaderFlag, MsgType, QueryKind, Scope
@@ -67,24 +68,6 @@ async def _gateway(h: SimHandle, eps: dict[str, str], monkeypatch: Any) -> Binan
 async def _stop(gw: BinanceGateway) -> None:
     await gw.stop()
     gw.link.close()
-
-
-def _command(ctx: zmq.Context, ep: str, name: str, rid: int, **kw: Any) -> Any:
-    """Send one command on a fresh DEALER; return its ACK or REJECT (blocking, bounded)."""
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(ep)
-    try:
-        s.send(wire.encode(name, rid, 0, time.time_ns(), 0, **kw))
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            if s.poll(100):
-                for r in wire.decode_frame(s.recv()):
-                    if r.request_id == rid and r.msg_type in (MsgType.ACK, MsgType.REJECT):
-                        return r
-        raise TimeoutError(f"{name} {rid} not answered")
-    finally:
-        s.close(0)
 
 
 def _order(ctx: zmq.Context, ep: str, cl: int, price: int, qty: int = 1000) -> Any:
