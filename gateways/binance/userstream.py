@@ -67,6 +67,9 @@ class UserStream:
         """Reconcile open orders and recent trades of one account (default: the first) over
         REST (after any reconnect of its user data stream)."""
         sess = sess or self.first
+        # only orders the venue had acknowledged before it was asked can be missing from its
+        # answer because they ended; one whose submit is still in flight is told by that submit
+        placed = {cid for cid, st in self.orders.items() if st.session is sess and st.acked}
         open_cids: set[str] = set()
         for inst in self.cfg.instruments:
             rows = await sess.rest.request("GET", "/api/v3/openOrders",
@@ -85,8 +88,9 @@ class UserStream:
             for t in await sess.rest.request("GET", "/api/v3/myTrades", params, signed=True):
                 await self._trade_from_rest(inst, t, sess)
         # orders we hold that are no longer open ended while we were away: ask each one
-        for cid, st in list(self.orders.items()):
-            if st.session is sess and cid not in open_cids and st.unknown_since_ms == 0:
+        for cid in placed - open_cids:
+            st = self.orders.get(cid)
+            if st is not None and st.unknown_since_ms == 0:
                 await self._query(st)
 
     async def _trade_from_rest(self, inst: Instrument, t: dict[str, Any],

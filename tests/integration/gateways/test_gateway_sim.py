@@ -236,6 +236,28 @@ async def test_lost_ack_resolved_by_query_never_resent(env):
     assert engine.execs(ExecType.STATUS)  # the engine heard the outcome was unknown
 
 
+async def test_order_in_flight_during_a_user_stream_catch_up_is_not_given_up(env):
+    h, engine, gw = env
+    assert h.server is not None
+    # the venue places the order late: the catch-up after the reconnect below runs while the
+    # submit is in flight, so the venue does not list the order yet; placed, it takes the ask
+    h.server.fault(delay_orders=1, delay_orders_s=1.5)
+    await engine.send_order(order_id=21, price=5_001_000, quantity=1_000, account=1,
+                            instrument=INST.id, side=Side.BUY, order_type=OrderType.LIMIT,
+                            tif=TimeInForce.GTC)
+    await wait_for(lambda: gw.cid_for(21) in gw.orders, timeout_s=5)
+    n = len(engine.received)
+    assert h.server.drop_ws(match=gw.first.listen_key) == 1
+    await engine.wait_event(lambda e: engine.received.index(e) >= n
+                            and is_status(GatewayState.HEALTHY, DETAIL_USER)(e), timeout=10)
+    assert not engine.execs(ExecType.ACK), "the catch-up ran after the order was placed"
+    await engine.wait_event(exec_of(ExecType.ACK, 21), timeout=10)
+    fill = await engine.wait_event(exec_of(ExecType.FILL, 21), timeout=10)
+    assert fill.leaves_qty == 0
+    assert not [e for e in engine.received if getattr(e, "exec_type", 0) in (
+        ExecType.UNKNOWN_ORDER, ExecType.REJECT)]
+
+
 async def test_rate_limited_order_rejected_with_binance_code(env):
     h, engine, gw = env
     assert h.server is not None
