@@ -179,8 +179,8 @@ def _check_known_instruments(con: duckdb.DuckDBPyConnection, filters: Filters,
 @dataclass(frozen=True, slots=True)
 class EquityCurve:
     """Realized P&L per period of one account and strategy: ``period_ns`` is the start of each
-    period with a closed trip (UTC), ``end_ns`` its end, ``equity`` = starting equity +
-    cumulative P&L at that end."""
+    period (UTC) from its first closed trip to its last (a period without one at 0 P&L),
+    ``end_ns`` its end, ``equity`` = starting equity + cumulative P&L at that end."""
 
     account: int
     strategy: int
@@ -217,12 +217,24 @@ def equity_curves(con: duckdb.DuckDBPyConnection, ref: Reference, filters: Filte
                    date_trunc('{period}', make_timestamp(t.event_ns // 1000)) AS period,
                    sum(t.realized_pnl::DECIMAL(38, 0) * i.unit) AS pnl, count(*) AS trades
             FROM trades_closed t JOIN _instruments i ON i.instrument = t.instrument
-            WHERE {cond} GROUP BY ALL)
+            WHERE {cond} GROUP BY ALL),
+        -- every period from the first to the last, those without a closed trip at 0 P&L
+        span AS (
+            SELECT account, strategy, min(period) AS lo, max(period) AS hi
+            FROM per GROUP BY ALL),
+        grid AS (
+            SELECT account, strategy,
+                   unnest(range(lo, hi + INTERVAL 1 {period}, INTERVAL 1 {period})) AS period
+            FROM span),
+        filled AS (
+            SELECT g.account, g.strategy, g.period, coalesce(p.pnl, 0) AS pnl,
+                   coalesce(p.trades, 0) AS trades
+            FROM grid g LEFT JOIN per p USING (account, strategy, period))
         SELECT account, strategy, epoch_ns(period) AS period_ns,
                epoch_ns(period + INTERVAL 1 {period}) AS end_ns, pnl::DOUBLE AS pnl,
                sum(pnl) OVER (PARTITION BY account, strategy ORDER BY period)::DOUBLE AS cum,
                trades
-        FROM per ORDER BY account, strategy, period""", params=params).to_arrow_table()
+        FROM filled ORDER BY account, strategy, period""", params=params).to_arrow_table()
     curves = []
     acc, strat = rows["account"].to_numpy(), rows["strategy"].to_numpy()
     for a, s in sorted(set(zip(acc.tolist(), strat.tolist(), strict=True))):
