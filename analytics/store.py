@@ -101,23 +101,31 @@ def open_db(path: str) -> duckdb.DuckDBPyConnection:
 
 
 def _with_reference(con: duckdb.DuckDBPyConnection, ref: Reference) -> None:
+    """The reference as views of this connection (Arrow, nothing written to the file)."""
     con.register("_instruments", ref.arrow())
+    for view, names in (("_accounts", ref.accounts), ("_strategies", ref.strategies)):
+        ids = sorted(names)
+        con.register(view, pa.table({"id": pa.array(ids, pa.uint32()),
+                                     "name": pa.array([names[i] for i in ids], pa.string())}))
 
 
 # ---------------------------------------------------------------------------------- round trips
 @dataclass(frozen=True, slots=True)
 class RoundTrips:
     """One row per closed round trip, in event order. ``pnl`` is float for the metrics;
-    ``total_pnl`` the exact sum. ``side`` is +1 long / -1 short, derived from the closing fill
-    (the last execution of the account and instrument before the TRADE_CLOSED event, which the
-    engine emits right after that fill; a trip is long when it closes with a sell), 0 when no
-    fill is stored."""
+    ``total_pnl`` the exact sum. ``side`` is +1 long / -1 short, derived from the closing fill:
+    the engine publishes a fill's FILL record, then the TRADE_CLOSED it caused, both stamped
+    with the fill's engine time, so the closing fill is the last execution of the account and
+    instrument with the same ``event_ns`` and a smaller ``seq``. A trip is long when it closes
+    with a sell; 0 when no such fill is stored."""
 
     seq: np.ndarray
     exit_ns: np.ndarray
     account: np.ndarray
     strategy: np.ndarray
     instrument: np.ndarray
+    client: list[str]
+    strategy_name: list[str]
     symbol: list[str]
     side: np.ndarray
     exit_reason: list[str]
@@ -139,7 +147,9 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
     _with_reference(con, ref)
     cond, params = filters.where("t")
     rows = con.sql(f"""
-        SELECT t.seq, t.event_ns, t.account, t.strategy, t.instrument, i.symbol,
+        SELECT t.seq, t.event_ns, t.account, t.strategy, t.instrument,
+               coalesce(a.name, t.account::VARCHAR) AS client,
+               coalesce(s.name, t.strategy::VARCHAR) AS strategy_name, i.symbol,
                CASE e.side WHEN {int(Side.SELL)} THEN 1 WHEN {int(Side.BUY)} THEN -1
                            ELSE 0 END AS side,
                coalesce(x.name, t.exit_reason::VARCHAR) AS exit_reason,
@@ -147,8 +157,10 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
         FROM trades_closed t
         JOIN _instruments i ON i.instrument = t.instrument
         ASOF LEFT JOIN executions e ON e.account = t.account
-             AND e.instrument = t.instrument AND e.seq < t.seq
+             AND e.instrument = t.instrument AND e.event_ns = t.event_ns AND e.seq < t.seq
         LEFT JOIN {_exit_reasons_sql()} ON x.code = t.exit_reason
+        LEFT JOIN _accounts a ON a.id = t.account
+        LEFT JOIN _strategies s ON s.id = t.strategy
         WHERE {cond} ORDER BY t.seq""", params=params).to_arrow_table()
     total = con.execute(f"""
         SELECT coalesce(sum(t.realized_pnl::DECIMAL(38, 0) * i.unit), 0)
@@ -158,7 +170,8 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
     return RoundTrips(
         seq=rows["seq"].to_numpy(), exit_ns=rows["event_ns"].to_numpy(),
         account=rows["account"].to_numpy(), strategy=rows["strategy"].to_numpy(),
-        instrument=rows["instrument"].to_numpy(), symbol=rows["symbol"].to_pylist(),
+        instrument=rows["instrument"].to_numpy(), client=rows["client"].to_pylist(),
+        strategy_name=rows["strategy_name"].to_pylist(), symbol=rows["symbol"].to_pylist(),
         side=rows["side"].to_numpy().astype(np.int8), exit_reason=rows["exit_reason"].to_pylist(),
         pnl=rows["pnl"].cast(pa.float64()).to_numpy(), total_pnl=Decimal(total))
 
@@ -184,6 +197,8 @@ class EquityCurve:
 
     account: int
     strategy: int
+    client: str
+    strategy_name: str
     starting_equity: float
     period_ns: np.ndarray
     end_ns: np.ndarray
@@ -240,7 +255,8 @@ def equity_curves(con: duckdb.DuckDBPyConnection, ref: Reference, filters: Filte
     for a, s in sorted(set(zip(acc.tolist(), strat.tolist(), strict=True))):
         m = (acc == a) & (strat == s)
         curves.append(EquityCurve(
-            a, s, starting_equity, rows["period_ns"].to_numpy()[m],
+            a, s, ref.accounts.get(a, str(a)), ref.strategies.get(s, str(s)), starting_equity,
+            rows["period_ns"].to_numpy()[m],
             rows["end_ns"].to_numpy()[m], rows["pnl"].to_numpy()[m],
             starting_equity + rows["cum"].to_numpy()[m], rows["trades"].to_numpy()[m]))
     return curves
@@ -277,7 +293,8 @@ class ExecutionQuality:
 def execution_quality(con: duckdb.DuckDBPyConnection, ref: Reference,
                       filters: Filters = Filters()) -> list[ExecutionQuality]:
     """Fill rate, order success rate and cancel ratio per instrument from ``orders`` (each
-    order at its latest row), with the exchange name of the reference."""
+    order at its latest row within the filters: with a time range, its state at the end of
+    the range), with the exchange name of the reference."""
     _with_reference(con, ref)
     cond, params = filters.where("o")
     rows = con.execute(f"""
@@ -309,11 +326,12 @@ def execution_quality(con: duckdb.DuckDBPyConnection, ref: Reference,
 class RejectCount:
     """Rejects of one reason: ``source`` is ``risk`` (a command refused by the engine,
     ``risk_rejects``) or ``venue`` (an order the venue refused: ``orders`` rows in status
-    REJECTED with their ``reason``)."""
+    REJECTED with their ``reason`` and the venue's own error code, e.g. -2010; 0 for risk)."""
 
     source: str
     code: int
     reason: str
+    venue_code: int
     count: int
 
 
@@ -326,12 +344,13 @@ def reject_counts(con: duckdb.DuckDBPyConnection, filters: Filters = Filters()
     rcond, rparams = filters.where("r", "reject_ns", ("account",))
     ocond, oparams = filters.where("o")
     rows = con.execute(f"""
-        SELECT 'risk' AS source, r.code, coalesce(n.name, r.code::VARCHAR), count(*)
+        SELECT 'risk' AS source, r.code, coalesce(n.name, r.code::VARCHAR), 0, count(*)
         FROM risk_rejects r LEFT JOIN reject_reasons n ON n.code = r.code
         WHERE {rcond} GROUP BY ALL
         UNION ALL
-        SELECT 'venue', o.reason, coalesce(n.name, o.reason::VARCHAR), count(*)
+        SELECT 'venue', o.reason, coalesce(n.name, o.reason::VARCHAR), o.venue_code,
+               count(*)
         FROM orders o LEFT JOIN reject_reasons n ON n.code = o.reason
         WHERE o.status = {int(OrderStatus.REJECTED)} AND {ocond} GROUP BY ALL
-        ORDER BY 4 DESC, 1, 2""", rparams + oparams).fetchall()
-    return [RejectCount(s, int(c), name, int(k)) for s, c, name, k in rows]
+        ORDER BY 5 DESC, 1, 2, 4""", rparams + oparams).fetchall()
+    return [RejectCount(s, int(c), name, int(v), int(k)) for s, c, name, v, k in rows]

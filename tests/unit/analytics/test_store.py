@@ -28,7 +28,8 @@ DAY = 86_400_000_000_000
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 # instrument 0 quotes in an asset of 8 decimals, instrument 1 in one of 2
 REF = Reference(quote_decimals={0: 8, 1: 2}, symbols={0: "BTCUSDT", 1: "ETHEUR"},
-                exchanges={0: "binance", 1: "kraken"})
+                exchanges={0: "binance", 1: "kraken"}, accounts={0: "alice", 1: "bob"},
+                strategies={1: "trend"})
 
 
 def _rows(msg_type: int, rows: list[dict[str, int]]) -> np.ndarray:
@@ -42,10 +43,14 @@ def _rows(msg_type: int, rows: list[dict[str, int]]) -> np.ndarray:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "hand.duckdb")
+    # each trip's closing fill: the FILL record just before it, at the same engine time
     fills = _rows(MsgType.FILL, [
-        dict(seq=1, account=0, strategy=1, instrument=0, side=Side.SELL, event_ns=T0),
-        dict(seq=3, account=0, strategy=1, instrument=0, side=Side.BUY, event_ns=T0 + 2 * DAY),
-        dict(seq=5, account=1, strategy=2, instrument=1, side=Side.SELL, event_ns=T0 + 5),
+        dict(seq=1, account=0, strategy=1, instrument=0, side=Side.SELL, event_ns=T0 + 10),
+        dict(seq=3, account=0, strategy=1, instrument=0, side=Side.BUY,
+             event_ns=T0 + 2 * DAY + 10),
+        dict(seq=5, account=1, strategy=2, instrument=1, side=Side.SELL, event_ns=T0 + 20),
+        # a later fill of account 1 that closes nothing
+        dict(seq=16, account=1, strategy=2, instrument=1, side=Side.BUY, event_ns=T0 + 30),
     ])
     trips = _rows(MsgType.TRADE_CLOSED, [
         # 150,000,000 units of 1e-8 = 1.5, closed by a sell: long
@@ -57,6 +62,9 @@ def db(tmp_path: Path) -> str:
         # 1,234 units of 1e-2 = 12.34
         dict(seq=6, account=1, strategy=2, instrument=1, realized_pnl=1234,
              event_ns=T0 + 20, exit_reason=ExitReason.ORDER),
+        # closed by reconciliation, no fill of its own: the fill of seq 16 is not its side
+        dict(seq=17, account=1, strategy=2, instrument=1, realized_pnl=-34,
+             event_ns=T0 + 40, exit_reason=ExitReason.RECONCILIATION),
     ])
     st = OrderStatus
     orders = _rows(MsgType.ORDER_UPDATE, [
@@ -82,7 +90,7 @@ def db(tmp_path: Path) -> str:
     store = Store(path)
     try:
         store.commit_batch({MsgType.FILL: fills, MsgType.TRADE_CLOSED: trips,
-                            MsgType.ORDER_UPDATE: orders, MsgType.REJECT: rejects}, 15)
+                            MsgType.ORDER_UPDATE: orders, MsgType.REJECT: rejects}, 17)
     finally:
         store.close()
     return path
@@ -91,11 +99,13 @@ def db(tmp_path: Path) -> str:
 def test_round_trips_in_exact_decimals_with_side_and_reason(db: str) -> None:
     con = open_db(db)
     rt = round_trips(con, REF)
-    assert rt.pnl.tolist() == [1.5, -0.5, 12.34]
-    assert rt.total_pnl == Decimal("13.34")  # exact: 1.5 - 0.5 + 12.34
-    assert rt.side.tolist() == [1, -1, 1]
-    assert rt.exit_reason == ["TAKE_PROFIT", "STOP_LOSS", "ORDER"]
-    assert rt.symbol == ["BTCUSDT", "BTCUSDT", "ETHEUR"]
+    assert rt.pnl.tolist() == [1.5, -0.5, 12.34, -0.34]
+    assert rt.total_pnl == Decimal("13.00")  # exact: 1.5 - 0.5 + 12.34 - 0.34
+    assert rt.side.tolist() == [1, -1, 1, 0]
+    assert rt.exit_reason == ["TAKE_PROFIT", "STOP_LOSS", "ORDER", "RECONCILIATION"]
+    assert rt.symbol == ["BTCUSDT", "BTCUSDT", "ETHEUR", "ETHEUR"]
+    assert rt.client == ["alice", "alice", "bob", "bob"]
+    assert rt.strategy_name == ["trend", "trend", "2", "2"]  # no name given: the id
     one = round_trips(con, REF, Filters(account=0, start_ns=T0 + DAY))
     assert one.seq.tolist() == [4] and one.total_pnl == Decimal("-0.5")
     assert len(round_trips(con, REF, Filters(strategy=9))) == 0
@@ -108,7 +118,7 @@ def test_a_database_instrument_missing_from_the_reference_is_an_error(db: str) -
 
 def test_equity_curve_per_day_with_the_empty_day(db: str) -> None:
     curves = equity_curves(open_db(db), REF, starting_equity=100.0)
-    assert [(c.account, c.strategy) for c in curves] == [(0, 1), (1, 2)]
+    assert [(c.client, c.strategy_name) for c in curves] == [("alice", "trend"), ("bob", "2")]
     c = curves[0]
     # day 0: +1.5, day 1: no trip, day 2: -0.5
     assert c.period_ns.tolist() == [T0, T0 + DAY, T0 + 2 * DAY]
@@ -140,9 +150,10 @@ def test_execution_quality_per_instrument_and_exchange(db: str) -> None:
 
 
 def test_reject_counts_carry_the_reason_text(db: str) -> None:
-    got = [(r.source, r.code, r.reason, r.count) for r in reject_counts(open_db(db))]
-    assert got == [("risk", 47, "MAX_POSITION", 2), ("risk", 46, "SINGLE_ENTRY", 1),
-                   ("venue", 74, "VENUE_REJECTED", 1)]
+    got = [(r.source, r.code, r.reason, r.venue_code, r.count)
+           for r in reject_counts(open_db(db))]
+    assert got == [("risk", 47, "MAX_POSITION", 0, 2), ("risk", 46, "SINGLE_ENTRY", 0, 1),
+                   ("venue", 74, "VENUE_REJECTED", -2010, 1)]
     assert [(r.reason, r.count) for r in reject_counts(open_db(db), Filters(account=1))] == [
         ("SINGLE_ENTRY", 1), ("VENUE_REJECTED", 1)]
 
