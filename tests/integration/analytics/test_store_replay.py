@@ -8,7 +8,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from replay_fixtures import small_config, small_market
+from replay_fixtures import (
+    MIN,
+    T0,
+    TINY_TOML,
+    bars_table,
+    signals_table,
+    small_config,
+    small_market,
+)
 
 from analytics.metrics import equity_metrics, trade_metrics
 from analytics.store import (
@@ -20,6 +28,7 @@ from analytics.store import (
     reject_counts,
     round_trips,
 )
+from oms_core.config import parse_config
 from oms_core.enums import Reject
 from replay import run_replay
 
@@ -87,3 +96,29 @@ def test_execution_quality_and_rejects_match_the_raw_tables(
     risk = [r for r in reject_counts(con) if r.source == "risk"]
     assert {r.code: r.count for r in risk} == raw_rejects
     assert all(r.reason == Reject(r.code).name for r in risk)
+
+
+@pytest.mark.parametrize("usdt_decimals", [8, 6])
+def test_pnl_is_scaled_by_the_quote_assets_precision(tmp_path: Path, usdt_decimals: int) -> None:
+    """The hand-checked trip of tests/integration/replay/test_replay.py: buy 0.01 BTC at
+    100.01, sell at 100.98: 1.0098 - 1.0001 = 0.0097 USDT, stored as 970,000 units of 1e-8
+    or 9,700 units of 1e-6, the same 0.0097 either way."""
+    toml = TINY_TOML.replace("USDT = { precision = 8 }",
+                             f"USDT = {{ precision = {usdt_decimals} }}")
+    cfg = parse_config(toml, "tiny.toml")
+    bars = bars_table([
+        (T0, 0, 10_000, 10_000, 10_000, 10_000, 500),
+        (T0 + MIN, 0, 10_000, 10_010, 9_995, 10_005, 500),
+        (T0 + 2 * MIN, 0, 10_100, 10_100, 10_100, 10_100, 500),
+    ])
+    sigs = signals_table([(T0 + MIN, 1, 0, 1, 1), (T0 + 2 * MIN, 1, 0, 1, 0)])
+    db = str(tmp_path / "tiny.duckdb")
+    run_replay(cfg, bars, sigs, out=db)
+    ref = Reference.from_config(cfg)
+    assert ref.quote_decimals == {0: usdt_decimals}
+    con = open_db(db)
+    raw = con.execute("SELECT realized_pnl FROM trades_closed").fetchall()
+    assert raw == [(97 * 10 ** (usdt_decimals - 4),)]
+    rt = round_trips(con, ref)
+    assert rt.total_pnl == Decimal("0.0097") and rt.pnl.tolist() == [0.0097]
+    assert rt.side.tolist() == [1] and rt.client == ["alice"] and rt.strategy_name == ["s"]
