@@ -31,12 +31,14 @@ from analytics.metrics import (
 )
 from analytics.store import (
     EquityCurve,
+    ExchangeQuality,
     ExecutionQuality,
     Filters,
     Reference,
     RejectCount,
     RoundTrips,
     equity_curves,
+    exchange_quality,
     execution_quality,
     open_db,
     reject_counts,
@@ -45,10 +47,10 @@ from analytics.store import (
 
 __all__ = [
     "CONFIDENCES", "PERIODS_PER_YEAR", "RISK_FREE_RATE", "Drawdown", "EquityCurve",
-    "EquityMetrics", "ExecutionQuality", "Filters", "Reference", "RejectCount", "RiskMetrics",
-    "RoundTrips", "TailRisk", "TradeMetrics", "equity_curves", "equity_metrics",
-    "execution_quality", "expectancy", "historical_es", "historical_var", "max_drawdown",
-    "normal_es", "normal_var", "open_db", "period_returns", "profit_factor", "reject_counts",
-    "risk_metrics", "round_trips", "sharpe_ratio", "sortino_ratio", "total_return",
-    "trade_metrics", "win_rate",
+    "EquityMetrics", "ExchangeQuality", "ExecutionQuality", "Filters", "Reference",
+    "RejectCount", "RiskMetrics", "RoundTrips", "TailRisk", "TradeMetrics", "equity_curves",
+    "equity_metrics", "exchange_quality", "execution_quality", "expectancy", "historical_es",
+    "historical_var", "max_drawdown", "normal_es", "normal_var", "open_db", "period_returns",
+    "profit_factor", "reject_counts", "risk_metrics", "round_trips", "sharpe_ratio",
+    "sortino_ratio", "total_return", "trade_metrics", "win_rate",
 ]

@@ -323,6 +323,37 @@ def execution_quality(con: duckdb.DuckDBPyConnection, ref: Reference,
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeQuality:
+    """The count-based rates of :class:`ExecutionQuality` over every instrument of one
+    exchange, so venues can be compared (quantities of different instruments are counted in
+    different lots, so a quantity fill rate is per instrument only)."""
+
+    exchange: str
+    orders: int
+    filled_orders: int
+    canceled_orders: int
+    rejected_orders: int
+    orders_filled_rate: float | None
+    success_rate: float | None
+    cancel_ratio: float | None
+
+
+def exchange_quality(quality: list[ExecutionQuality]) -> list[ExchangeQuality]:
+    """Roll :func:`execution_quality` rows up per exchange (sums of their counts)."""
+    out = []
+    for exch in sorted({q.exchange for q in quality}):
+        rows = [q for q in quality if q.exchange == exch]
+        n = sum(q.orders for q in rows)
+        filled = sum(q.filled_orders for q in rows)
+        canceled = sum(q.canceled_orders for q in rows)
+        rejected = sum(q.rejected_orders for q in rows)
+        out.append(ExchangeQuality(
+            exch, n, filled, canceled, rejected, filled / n if n else None,
+            (n - rejected) / n if n else None, canceled / n if n else None))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class RejectCount:
     """Rejects of one reason: ``source`` is ``risk`` (a command refused by the engine,
     ``risk_rejects``) or ``venue`` (an order the venue refused: ``orders`` rows in status

@@ -14,6 +14,7 @@ from analytics.store import (
     Filters,
     Reference,
     equity_curves,
+    exchange_quality,
     execution_quality,
     open_db,
     reject_counts,
@@ -147,6 +148,16 @@ def test_execution_quality_per_instrument_and_exchange(db: str) -> None:
     assert eth.fill_rate == 0.0 and eth.success_rate == 0.0 and eth.cancel_ratio == 0.0
     assert [e.symbol for e in execution_quality(open_db(db), REF, Filters(account=1))] == [
         "ETHEUR"]
+    both = REF.exchanges | {1: "binance"}  # both instruments on one venue
+    ref = Reference(REF.quote_decimals, REF.symbols, both)
+    (venue,) = exchange_quality(execution_quality(open_db(db), ref))
+    # 3 orders: 2 with a fill, 1 canceled, 1 rejected
+    assert (venue.exchange, venue.orders, venue.filled_orders) == ("binance", 3, 2)
+    assert venue.orders_filled_rate == pytest.approx(2 / 3)
+    assert venue.success_rate == pytest.approx(2 / 3)
+    assert venue.cancel_ratio == pytest.approx(1 / 3)
+    assert [v.exchange for v in exchange_quality(execution_quality(open_db(db), REF))] == [
+        "binance", "kraken"]
 
 
 def test_reject_counts_carry_the_reason_text(db: str) -> None:
