@@ -145,6 +145,7 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
                 filters: Filters = Filters()) -> RoundTrips:
     """Closed round trips from ``trades_closed`` with P&L in quote currency units."""
     _with_reference(con, ref)
+    _check_known_instruments(con, filters, "trades_closed")
     cond, params = filters.where("t")
     rows = con.sql(f"""
         SELECT t.seq, t.event_ns, t.account, t.strategy, t.instrument,
@@ -166,7 +167,6 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
         SELECT coalesce(sum(t.realized_pnl::DECIMAL(38, 0) * i.unit), 0)
         FROM trades_closed t JOIN _instruments i ON i.instrument = t.instrument
         WHERE {cond}""", params).fetchone()[0]
-    _check_known_instruments(con, filters, "trades_closed")
     return RoundTrips(
         seq=rows["seq"].to_numpy(), exit_ns=rows["event_ns"].to_numpy(),
         account=rows["account"].to_numpy(), strategy=rows["strategy"].to_numpy(),
