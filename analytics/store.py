@@ -166,7 +166,7 @@ def round_trips(con: duckdb.DuckDBPyConnection, ref: Reference,
     total = con.execute(f"""
         SELECT coalesce(sum(t.realized_pnl::DECIMAL(38, 0) * i.unit), 0)
         FROM trades_closed t JOIN _instruments i ON i.instrument = t.instrument
-        WHERE {cond}""", params).fetchone()[0]
+        WHERE {cond}""", params).fetchall()[0][0]  # fetchall: a fetchone leaves the result open
     return RoundTrips(
         seq=rows["seq"].to_numpy(), exit_ns=rows["event_ns"].to_numpy(),
         account=rows["account"].to_numpy(), strategy=rows["strategy"].to_numpy(),
