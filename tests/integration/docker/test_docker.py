@@ -249,7 +249,7 @@ def test_health_check_asks_the_supervisor_and_fails_while_a_process_is_down(tmp_
 
 # the files COPY'd into the build stage (see docker/Dockerfile)
 BUILD_FILES = ["pyproject.toml", "setup.py", "README.md"]
-BUILD_DIRS = ["oms_core", "gateways", "bindings", "benchmarks", "writer", "replay"]
+BUILD_DIRS = ["oms_core", "gateways", "bindings", "benchmarks", "writer", "replay", "analytics"]
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:

@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-ABOVE_THE_CORE = ("replay", "writer")
+ABOVE_THE_CORE = ("replay", "writer", "analytics")
 ENTRY_POINTS = {"oms_core/cli.py"}
 
 
@@ -40,3 +40,14 @@ def test_replay_lives_beside_the_writer_and_the_gateways():
     assert (ROOT / "replay" / "__init__.py").is_file()
     assert not (ROOT / "oms_core" / "replay.py").exists()
     assert not (ROOT / "oms_core" / "replay_data.py").exists()
+
+
+def test_the_writer_and_replay_do_not_import_analytics():
+    """engine -> writer -> DuckDB -> analytics: analytics reads what the writer stored."""
+    bad = {}
+    for pkg in ("writer", "replay", "gateways", "bindings"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            hits = sorted(m for m in _imports(path) if m.split(".")[0] == "analytics")
+            if hits:
+                bad[path.relative_to(ROOT).as_posix()] = hits
+    assert not bad, f"packages below analytics import it: {bad}"
