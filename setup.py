@@ -31,6 +31,7 @@ EXTENSIONS: list[str] = [
     "oms_core.journal",
     "oms_core.bars",
     "writer._split",
+    "gateways.sim.ledger",
     "gateways.sim.matching",
     "gateways.book",
     "gateways.mdpub",

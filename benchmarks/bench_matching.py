@@ -15,7 +15,8 @@ import sys
 import time
 
 from gateways.sim import constants as c
-from gateways.sim.matching import Book, Ledger
+from gateways.sim.ledger import Ledger
+from gateways.sim.matching import Book
 from gateways.sim.reference import ReferenceBook
 from oms_core.latency import Latencies
 

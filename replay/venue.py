@@ -18,7 +18,8 @@ import numpy as np
 from bindings.wire import records as wire
 from bindings.wire.spec import ExecType, MsgType
 from gateways.sim import constants as sc
-from gateways.sim.matching import Book, Ledger
+from gateways.sim.ledger import Ledger
+from gateways.sim.matching import Book
 from oms_core.config import OmsConfig
 from oms_core.enums import OrderType, Side, TimeInForce
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from gateways.sim import constants as c
 from gateways.sim.config import AccountConfig, SimConfig, SymbolConfig
-from gateways.sim.matching import Book, Ledger
+from gateways.sim.ledger import Ledger
+from gateways.sim.matching import Book
 
 MAX_RECORDS_PER_ACCOUNT = 10_000
 MAX_TRADES_PER_ACCOUNT = 10_000

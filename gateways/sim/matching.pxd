@@ -2,12 +2,15 @@
 """Price-time priority matching engine of the simulated exchange.
 
 All prices, quantities and balances are int64 fixed-point counts of 1e-8 (``SCALE``), the
-precision Binance uses on the wire. One ``Ledger`` holds every account's free/locked balance
-per asset; one ``Book`` per symbol owns its order pool, its price levels, its order-id hash
-table and its event buffer, all allocated once in ``__cinit__`` and freed in ``__dealloc__``.
+precision Binance uses on the wire. One ``Ledger`` (ledger.pxd) holds every account's
+free/locked balance per asset; one ``Book`` per symbol owns its order pool, its price levels,
+its order-id hash table and its event buffer, all allocated once in ``__cinit__`` and freed in
+``__dealloc__``. What each order type means (stops, market-like) is in order_types.pxd.
 """
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
+
+from gateways.sim.ledger cimport Ledger
 
 # ---------------------------------------------------------------- constants ----
 
@@ -113,21 +116,6 @@ ctypedef struct event_t:
     uint8_t is_maker
 
 # ------------------------------------------------------------------ classes ----
-
-cdef class Ledger:
-    """Free and locked balance per (account, asset); int64 units of 1e-8."""
-    cdef int64_t* _free
-    cdef int64_t* _locked
-    cdef readonly int32_t n_accounts
-    cdef readonly int32_t n_assets
-
-    cdef inline int64_t* free_ptr(self, int32_t account, int32_t asset) noexcept
-    cdef inline int64_t* locked_ptr(self, int32_t account, int32_t asset) noexcept
-    cdef int _check(self, int32_t account, int32_t asset) except -1
-    cpdef void deposit(self, int32_t account, int32_t asset, int64_t amount)
-    cpdef int64_t free(self, int32_t account, int32_t asset)
-    cpdef int64_t locked(self, int32_t account, int32_t asset)
-
 
 cdef class Book:
     """One symbol's limit order book with price-time priority."""

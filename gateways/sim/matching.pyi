@@ -1,16 +1,10 @@
 from typing import Any
 
+from gateways.sim.ledger import Ledger
+
 SCALE: int
 
 def enum_values() -> dict[str, int]: ...
-
-class Ledger:
-    n_accounts: int
-    n_assets: int
-    def __init__(self, n_accounts: int, n_assets: int) -> None: ...
-    def deposit(self, account: int, asset: int, amount: int) -> None: ...
-    def free(self, account: int, asset: int) -> int: ...
-    def locked(self, account: int, asset: int) -> int: ...
 
 class Book:
     ledger: Ledger

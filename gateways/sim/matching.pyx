@@ -5,6 +5,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.string cimport memmove, memset
 
+from gateways.sim.order_types cimport is_market_like, is_stop, stop_triggers, trail_stop
+
 cdef extern from *:
     """
     /* price*qty/scale overflows int64 for ordinary sizes at 1e-8 precision; widen. */
@@ -44,95 +46,6 @@ def enum_values():
         "REJ_WOULD_TRIGGER": REJ_WOULD_TRIGGER, "REJ_FULL": REJ_FULL,
         "REJ_UNKNOWN_ORDER": REJ_UNKNOWN_ORDER, "REJ_NO_LIQUIDITY": REJ_NO_LIQUIDITY,
     }
-
-
-cdef inline bint _is_stop(uint8_t otype) noexcept:
-    return otype >= OT_STOP_LOSS
-
-
-cdef inline bint _is_market_like(uint8_t otype) noexcept:
-    return otype == OT_MARKET or otype == OT_STOP_LOSS or otype == OT_TAKE_PROFIT
-
-
-cdef inline void _trail(order_t* o, int64_t last) noexcept:
-    """Move a trailing stop's price with the last price, never back (Binance's trailingDelta
-    without an activation price: a sell stop follows the high, a buy stop the low)."""
-    cdef int64_t stop
-    if last <= 0:
-        return
-    if o.side == SIDE_SELL:
-        stop = last - last * o.trailing_delta // 10000
-        if stop > o.stop_price:
-            o.stop_price = stop
-    else:
-        stop = last + (last * o.trailing_delta + 9999) // 10000
-        if o.stop_price == 0 or stop < o.stop_price:
-            o.stop_price = stop
-
-
-cdef inline bint _stop_triggers(order_t* o, int64_t last) noexcept:
-    if last <= 0:
-        return False
-    if o.otype == OT_STOP_LOSS or o.otype == OT_STOP_LOSS_LIMIT:
-        return last >= o.stop_price if o.side == SIDE_BUY else last <= o.stop_price
-    return last <= o.stop_price if o.side == SIDE_BUY else last >= o.stop_price
-
-
-# ====================================================================== Ledger ====
-
-cdef class Ledger:
-    """Balances of ``n_accounts`` accounts in ``n_assets`` assets, allocated once.
-
-    Parameters
-    ----------
-    n_accounts, n_assets : int
-        Capacity, fixed for the life of the ledger.
-    """
-
-    def __cinit__(self, int32_t n_accounts, int32_t n_assets):
-        if n_accounts <= 0 or n_assets <= 0:
-            raise ValueError("n_accounts and n_assets must be positive")
-        cdef size_t n = <size_t>n_accounts * <size_t>n_assets
-        self._free = <int64_t*>PyMem_Malloc(n * sizeof(int64_t))
-        self._locked = <int64_t*>PyMem_Malloc(n * sizeof(int64_t))
-        if self._free == NULL or self._locked == NULL:
-            raise MemoryError()
-        memset(self._free, 0, n * sizeof(int64_t))
-        memset(self._locked, 0, n * sizeof(int64_t))
-        self.n_accounts = n_accounts
-        self.n_assets = n_assets
-
-    def __dealloc__(self):
-        PyMem_Free(self._free)
-        PyMem_Free(self._locked)
-
-    cdef inline int64_t* free_ptr(self, int32_t account, int32_t asset) noexcept:
-        return &self._free[account * self.n_assets + asset]
-
-    cdef inline int64_t* locked_ptr(self, int32_t account, int32_t asset) noexcept:
-        return &self._locked[account * self.n_assets + asset]
-
-    cdef int _check(self, int32_t account, int32_t asset) except -1:
-        if account < 0 or account >= self.n_accounts or asset < 0 or asset >= self.n_assets:
-            raise IndexError("account or asset out of range")
-        return 0
-
-    cpdef void deposit(self, int32_t account, int32_t asset, int64_t amount):
-        """Add ``amount`` (may be negative, a withdrawal) to the free balance."""
-        self._check(account, asset)
-        if self.free_ptr(account, asset)[0] + amount < 0:
-            raise ValueError("withdrawal exceeds free balance")
-        self.free_ptr(account, asset)[0] += amount
-
-    cpdef int64_t free(self, int32_t account, int32_t asset):
-        """Return the free balance."""
-        self._check(account, asset)
-        return self.free_ptr(account, asset)[0]
-
-    cpdef int64_t locked(self, int32_t account, int32_t asset):
-        """Return the balance locked by open orders."""
-        self._check(account, asset)
-        return self.locked_ptr(account, asset)[0]
 
 
 # ======================================================================== Book ====
@@ -509,7 +422,7 @@ cdef class Book:
         # returns 1 when the taker was finished here (self-trade prevention)
         cdef order_t* t = &self._orders[slot]
         cdef uint8_t opp = 1 - t.side
-        cdef bint market = _is_market_like(t.otype)
+        cdef bint market = is_market_like(t.otype)
         cdef level_t* lv
         cdef order_t* m
         cdef int32_t ms
@@ -548,7 +461,7 @@ cdef class Book:
         cdef int32_t asset
         o.working = 1
         if o.tif == TIF_FOK and self._available(
-                o.side, 0 if _is_market_like(o.otype) else o.price, o.qty) < o.qty:
+                o.side, 0 if is_market_like(o.otype) else o.price, o.qty) < o.qty:
             self._finish(slot, ST_EXPIRED, EV_EXPIRED)
             return 0
         if self._match(slot):
@@ -556,7 +469,7 @@ cdef class Book:
         o = &self._orders[slot]
         if o.filled == o.qty:
             self._finish(slot, ST_FILLED, NO_EVENT)
-        elif not _is_market_like(o.otype) and o.tif == TIF_GTC:
+        elif not is_market_like(o.otype) and o.tif == TIF_GTC:
             if o.side == SIDE_BUY:
                 # fills at better prices leave more locked than the rest needs
                 keep = sim_mul_div_up(o.price, o.qty - o.filled, C_SCALE)
@@ -579,8 +492,8 @@ cdef class Book:
             for i in range(self._n_stops):
                 slot = self._stops[i]
                 if self._orders[slot].trailing_delta:
-                    _trail(&self._orders[slot], self.last_price)
-                if _stop_triggers(&self._orders[slot], self.last_price):
+                    trail_stop(&self._orders[slot], self.last_price)
+                if stop_triggers(&self._orders[slot], self.last_price):
                     if i < self._n_stops - 1:
                         memmove(&self._stops[i], &self._stops[i + 1],
                                 (self._n_stops - 1 - i) * sizeof(int32_t))
@@ -588,7 +501,7 @@ cdef class Book:
                     self._emit(slot, EV_TRIGGERED, -1, 0, 0, 0, 0, 0, 0)
                     self._orders[slot].working = 1
                     if (self._orders[slot].side == SIDE_BUY
-                            and _is_market_like(self._orders[slot].otype)
+                            and is_market_like(self._orders[slot].otype)
                             and not self._lock(slot)):
                         self._finish(slot, ST_EXPIRED, EV_EXPIRED)
                     else:
@@ -608,13 +521,13 @@ cdef class Book:
         if (qty <= 0 or side > SIDE_SELL or otype > OT_TAKE_PROFIT_LIMIT or tif > TIF_FOK
                 or stp > STP_EXPIRE_BOTH or account < 0 or account >= self.ledger.n_accounts):
             return -REJ_BAD_PARAM
-        if not _is_market_like(otype) and price <= 0:
+        if not is_market_like(otype) and price <= 0:
             return -REJ_BAD_PARAM
         if trailing_delta and (trailing_delta < 0 or trailing_delta >= 10000 or stop_price
                                or (otype != OT_STOP_LOSS and otype != OT_STOP_LOSS_LIMIT)
                                or self.last_price <= 0):
             return -REJ_BAD_PARAM  # an activation price (stopPrice too) is not modelled
-        if _is_stop(otype) and stop_price <= 0 and trailing_delta == 0:
+        if is_stop(otype) and stop_price <= 0 and trailing_delta == 0:
             return -REJ_BAD_PARAM
         if otype == OT_LIMIT_MAKER:
             n_opp = self._n_levels[opp]
@@ -628,18 +541,18 @@ cdef class Book:
         o.side = side
         o.otype = otype
         o.tif = TIF_GTC if otype == OT_LIMIT_MAKER else tif
-        o.price = 0 if _is_market_like(otype) else price
-        o.stop_price = stop_price if _is_stop(otype) else 0
+        o.price = 0 if is_market_like(otype) else price
+        o.stop_price = stop_price if is_stop(otype) else 0
         o.trailing_delta = trailing_delta
         if trailing_delta:
-            _trail(o, self.last_price)
+            trail_stop(o, self.last_price)
         o.qty = qty
         o.stp = stp
         o.status = ST_NEW
         self._seq += 1
         o.seq = self._seq
-        if _is_stop(otype):
-            if _stop_triggers(o, self.last_price):
+        if is_stop(otype):
+            if stop_triggers(o, self.last_price):
                 self._release(slot)
                 return -REJ_WOULD_TRIGGER
             if self._n_stops >= self._cap_stops:
@@ -651,7 +564,7 @@ cdef class Book:
         o.order_id = self.next_order_id
         self.next_order_id += 1
         self._hput(o.order_id, slot)
-        if _is_stop(otype):
+        if is_stop(otype):
             o.working = 0
             self._stops[self._n_stops] = slot
             self._n_stops += 1

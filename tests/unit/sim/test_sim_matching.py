@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateways.sim import constants as c
-from gateways.sim.matching import Book, Ledger, enum_values
+from gateways.sim.ledger import Ledger
+from gateways.sim.matching import Book, enum_values
 from gateways.sim.reference import ReferenceBook
 
 S = c.SCALE
