@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, cfg: Any) -> int:
+    from oms_core.allocator import keep_freed_memory
+
+    keep_freed_memory()
     if cfg.journal_dir:
         from oms_core.instance import InstanceLock, InstanceLocked
 

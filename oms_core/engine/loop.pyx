@@ -269,6 +269,7 @@ cdef class EngineLoop:
     def set_journal(self, JournalStage journal):
         """Journal to ``journal`` from now on (None: a NullJournal, nothing is kept)."""
         self.journal = NullJournal() if journal is None else journal
+        self.journal_keeps = not isinstance(self.journal, NullJournal)
 
     # -------------------------------------------------------------------- state for snapshots
     def engine_state(self):
@@ -537,6 +538,8 @@ cdef class EngineLoop:
     cdef int _journal_input(self, int kind, int64_t ts, const uint8_t* p,
                             Py_ssize_t n) except -1:
         self.dirty = True
+        if not self.journal_keeps:
+            return 0
         return self.journal.c_append_input(kind, ts, p, n)
 
     def on_gateway_frame(self, object frame, int64_t recv_ns):
