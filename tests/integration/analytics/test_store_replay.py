@@ -8,14 +8,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from analytics_fixtures import SmallReplay
 from replay_fixtures import (
     MIN,
     T0,
     TINY_TOML,
     bars_table,
     signals_table,
-    small_config,
-    small_market,
 )
 
 from analytics.metrics import equity_metrics, trade_metrics
@@ -36,12 +35,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Reference]:
-    cfg = small_config()
-    bars, sigs = small_market(hours=36)
-    db = str(Path(tmp_path_factory.mktemp("analytics")) / "replay.duckdb")
-    run_replay(cfg, bars, sigs, out=db)
-    return db, Reference.from_config(cfg)
+def replayed(small_replay: SmallReplay) -> tuple[str, Reference]:
+    return small_replay.db, Reference.from_config(small_replay.cfg)
 
 
 def test_round_trips_sum_to_the_raw_realized_pnl(replayed: tuple[str, Reference]) -> None:
