@@ -465,8 +465,8 @@ def run_report(db: str, cfg: OmsConfig, sel: Selection = Selection(),
     print_report(rep, console)
     out_dir = Path(out) if out else default_out_dir(db)
     files = [write_html(rep, out_dir / "report.html"), *write_tables(rep, out_dir)]
-    console.print(f"report: {files[0]}")
-    console.print(f"tables of the report in {out_dir}:")
+    console.print(f"report: {files[0]}", soft_wrap=True)
+    console.print(f"tables of the report in {out_dir}:", soft_wrap=True)
     for name in rep.tables:
         console.print(f"  {out_dir / name}.{{{','.join(EXPORT_FORMATS)}}}", soft_wrap=True)
     return files

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from analytics_fixtures import SmallReplay
-from replay_fixtures import MIN, T0, TINY_TOML, bars_table
+from replay_fixtures import MIN, SMALL_TOML, T0, TINY_TOML, bars_table, small_market, write_csv
 
 from oms_core.cli import main
 from oms_core.config import parse_config
@@ -187,3 +187,21 @@ def test_a_database_held_by_a_running_writer_is_refused_with_the_way_out(
         if r.returncode == 0 or time.monotonic() > deadline:
             break
     assert r.returncode == 0, r.stderr
+
+
+def test_oms_replay_ends_with_the_report_of_its_run(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = tmp_path / "small.toml"
+    cfg_path.write_text(SMALL_TOML)
+    bars, sigs = small_market(hours=4)
+    pq.write_table(bars, tmp_path / "bars.parquet")
+    write_csv(tmp_path / "signals.csv", sigs)
+    db = tmp_path / "run.duckdb"
+    assert main(["replay", "--config", str(cfg_path), "--bars", str(tmp_path / "bars.parquet"),
+                 "--signals", str(tmp_path / "signals.csv"), "--out", str(db), "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert "positions at the end" in out.err  # the replay's own summary is still there
+    assert "round trips per client and strategy" in out.out
+    html = tmp_path / "report-run" / "report.html"
+    assert f"report: {html}" in out.out and html.is_file()
+    assert (tmp_path / "report-run" / "trades.parquet").is_file()
