@@ -88,6 +88,13 @@ def test_a_filtered_report_by_names(small_replay: SmallReplay, tmp_path: Path) -
                  "--to", "2024-01-03T00:00:00", "--out", str(tmp_path)]) == 0
     trades = json.loads((tmp_path / "trades.json").read_text())["rows"]
     assert {t["client"] for t in trades} == {"bob"}
+    # ids work as names do
+    assert main(["report", "--db", small_replay.db, "--config", small_replay.config_path,
+                 "--strategy", "1", "--instrument", "BTCUSDT", "--out", str(tmp_path)]) == 0
+    trades = json.loads((tmp_path / "trades.json").read_text())["rows"]
+    assert trades and {t["strategy"] for t in trades} == {"trend"}
+    per_inst = json.loads((tmp_path / "execution_by_instrument.json").read_text())["rows"]
+    assert [r["instrument"] for r in per_inst] == ["BTCUSDT"]
 
 
 def test_the_default_folder_is_beside_the_database(small_replay: SmallReplay,

@@ -117,3 +117,14 @@ def test_pnl_is_scaled_by_the_quote_assets_precision(tmp_path: Path, usdt_decima
     rt = round_trips(con, ref)
     assert rt.total_pnl == Decimal("0.0097") and rt.pnl.tolist() == [0.0097]
     assert rt.side.tolist() == [1] and rt.client == ["alice"] and rt.strategy_name == ["s"]
+
+
+def test_a_set_of_instruments_filters_like_each_one(replayed: tuple[str, Reference]) -> None:
+    """``Filters.instruments`` (an exchange's instruments in ``oms report --exchange``)."""
+    db, ref = replayed
+    con = open_db(db)
+    one = {i: round_trips(con, ref, Filters(instrument=i)).total_pnl for i in (0, 1, 2)}
+    assert round_trips(con, ref, Filters(instruments=(0, 2))).total_pnl == one[0] + one[2]
+    assert len(round_trips(con, ref, Filters(instruments=()))) == 0
+    quality = execution_quality(con, ref, Filters(instruments=(1,)))
+    assert [q.instrument for q in quality] == [1]
