@@ -482,13 +482,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("oms report: --config is needed: the database holds P&L as raw integers and no "
               "precisions or names; pass the configuration the OMS ran with", file=sys.stderr)
         return 2
+    if args.periods_per_year is not None and args.periods_per_year <= 0:
+        print("oms report: --periods-per-year must be positive", file=sys.stderr)
+        return 2
     try:
         cfg = load_config(args.config)
         sel = Selection(args.client, args.strategy, args.exchange, args.instrument,
                         parse_time(args.start, "--from") if args.start else None,
                         parse_time(args.end, "--to") if args.end else None)
         run_report(args.db, cfg, sel, args.out,
-                   periods_per_year=args.periods_per_year or PERIODS_PER_YEAR,
+                   periods_per_year=(PERIODS_PER_YEAR if args.periods_per_year is None
+                                     else args.periods_per_year),
                    risk_free_rate=RISK_FREE_RATE if args.risk_free is None else args.risk_free)
     except ConfigError as e:
         print(f"oms report: configuration refused: {e}", file=sys.stderr)

@@ -112,6 +112,7 @@ def test_the_default_folder_is_beside_the_database(small_replay: SmallReplay,
     (["--instrument", "DOGE"], "unknown instrument 'DOGE'"),
     (["--from", "yesterday"], "--from 'yesterday' is not an ISO date or time"),
     (["--from", "2024-01-02", "--to", "2024-01-01"], "--from must be before --to"),
+    (["--periods-per-year", "0"], "--periods-per-year must be positive"),
 ])
 def test_bad_selections_exit_2_with_one_line(small_replay: SmallReplay, extra: list[str],
                                              message: str,
