@@ -68,13 +68,15 @@ class Reference:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Rows of one client (account id), strategy, instrument and time range [start, end)."""
+    """Rows of one client (account id), strategy, instrument and time range [start, end).
+    ``instruments`` narrows to a set of ids (e.g. every instrument of one exchange)."""
 
     account: int | None = None
     strategy: int | None = None
     instrument: int | None = None
     start_ns: int | None = None
     end_ns: int | None = None
+    instruments: tuple[int, ...] | None = None
 
     def where(self, alias: str, time_column: str = "event_ns",
               columns: tuple[str, ...] = ("account", "strategy", "instrument")
@@ -86,6 +88,12 @@ class Filters:
             if value is not None:
                 terms.append(f"{alias}.{name} = ?")
                 params.append(value)
+        if self.instruments is not None and "instrument" in columns:
+            if not self.instruments:
+                terms.append("FALSE")
+            else:
+                terms.append(f"{alias}.instrument IN ({', '.join('?' * len(self.instruments))})")
+                params.extend(self.instruments)
         if self.start_ns is not None:
             terms.append(f"{alias}.{time_column} >= ?")
             params.append(self.start_ns)

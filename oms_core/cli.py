@@ -12,6 +12,9 @@
     oms audit --config FILE --client NAME [--since ISO] [--until ISO] [--out PATH]
                                  one client's audit trail from DuckDB (CSV; .parquet / .json
                                  by the extension of PATH; stdout without --out)
+    oms report --db FILE --config FILE [--client --strategy --exchange --instrument NAME|ID]
+                                 [--from DATE] [--to DATE] [--out DIR]  tables, one offline
+                                 HTML file and CSV / Parquet / JSON of a database's analytics
     oms replay ...               historical bars and signals (the replay package)
     oms demo [--seconds N]       everything above on a synthetic market, no configuration
 """
@@ -467,13 +470,61 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print and write the analytics report of one database (analytics/report.py)."""
+    from analytics.metrics import PERIODS_PER_YEAR, RISK_FREE_RATE
+    from analytics.report import ReportError, Selection, parse_time, run_report
+
+    if not args.config:
+        # the database stores P&L as raw integers of each quote asset's precision and holds
+        # no precisions or names yet: without the configuration no amount can be shown honestly
+        print("oms report: --config is needed: the database holds P&L as raw integers and no "
+              "precisions or names; pass the configuration the OMS ran with", file=sys.stderr)
+        return 2
+    if args.periods_per_year is not None and args.periods_per_year <= 0:
+        print("oms report: --periods-per-year must be positive", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config)
+        sel = Selection(args.client, args.strategy, args.exchange, args.instrument,
+                        parse_time(args.start, "--from") if args.start else None,
+                        parse_time(args.end, "--to") if args.end else None)
+        run_report(args.db, cfg, sel, args.out,
+                   periods_per_year=(PERIODS_PER_YEAR if args.periods_per_year is None
+                                     else args.periods_per_year),
+                   risk_free_rate=RISK_FREE_RATE if args.risk_free is None else args.risk_free)
+    except ConfigError as e:
+        print(f"oms report: configuration refused: {e}", file=sys.stderr)
+        return 2
+    except (ReportError, OSError) as e:
+        print(f"oms report: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report_after_run(db: str | None, cfg: OmsConfig) -> int:
+    """The report that ends ``oms demo`` and ``oms replay``, beside their database."""
+    from analytics.report import ReportError, run_report
+
+    if db is None:
+        print("oms: no report: the replay kept no database (pass --out FILE)", file=sys.stderr)
+        return 0
+    try:
+        run_report(db, cfg)
+    except ReportError as e:
+        print(f"oms report: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ----------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["replay"]:
         from replay.cli import main as replay_main
 
-        return int(replay_main(argv[1:]) or 0)
+        return int(replay_main(argv[1:], after=_report_after_run) or 0)
     ap = argparse.ArgumentParser(prog="oms", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -530,6 +581,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--since", help="ISO time (UTC unless it says otherwise), inclusive")
     p.add_argument("--until", help="ISO time, exclusive")
     p.add_argument("--out", help="file: CSV, or .parquet / .json (default: CSV on stdout)")
+    p = sub.add_parser("report", help="analytics of a database: terminal tables, one offline "
+                                      "HTML file, CSV / Parquet / JSON (docs/analytics.md)")
+    p.add_argument("--db", required=True, help="the writer's DuckDB file")
+    p.add_argument("--config", help="the configuration the OMS ran with (needed: precisions "
+                                    "and names)")
+    p.add_argument("--client", help="client name or id")
+    p.add_argument("--strategy", help="strategy name or id")
+    p.add_argument("--exchange", help="exchange name or id")
+    p.add_argument("--instrument", help="instrument name or id")
+    p.add_argument("--from", dest="start", help="ISO date or time (UTC), inclusive")
+    p.add_argument("--to", dest="end", help="ISO date or time (UTC), exclusive")
+    p.add_argument("--out", help="directory of the files (default: report-<db stem>/ beside "
+                                 "the database)")
+    # defaults: analytics.metrics (imported only when a report runs)
+    p.add_argument("--periods-per-year", type=float,
+                   help="periods per year of the daily returns (default 365: crypto)")
+    p.add_argument("--risk-free", type=float,
+                   help="annual risk-free rate for Sharpe and Sortino (default 0)")
     sub.add_parser("replay", help="replay historical data (see `oms replay --help`)")
     p = sub.add_parser("demo", help="run the self-contained demo (ends by itself)")
     p.add_argument("--seconds", type=float, default=40.0, help="trading time (default 40)")
@@ -549,11 +618,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_keys(args)
     if args.command == "audit":
         return cmd_audit(args)
+    if args.command == "report":
+        return cmd_report(args)
     if args.command == "demo":
         from oms_core.demo import run_demo
 
         d = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="oms-demo-"))
-        return run_demo(d, args.seconds, args.seed)
+        return run_demo(d, args.seconds, args.seed, after=_report_after_run)
     return 2
 
 

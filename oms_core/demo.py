@@ -15,9 +15,10 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -26,6 +27,9 @@ from rich.table import Table
 from oms_core.latency import Latencies
 from oms_core.security import operator_keys
 from oms_core.supervisor import ROOT, ChildSpec, Supervisor, free_port, plan
+
+if TYPE_CHECKING:
+    from oms_core.config import OmsConfig
 
 DEMO_TOML = """# written by `oms demo`
 [oms]
@@ -265,8 +269,13 @@ def summary(db_path: str, cfg: Any, console: Console) -> dict[str, int]:
 
 
 def run_demo(directory: Path, seconds: float = 40.0, seed: int = 7,
-             console: Console | None = None) -> int:
-    """Run the demo in ``directory`` for ``seconds`` of trading; return an exit status."""
+             console: Console | None = None,
+             after: Callable[[str, OmsConfig], int] | None = None) -> int:
+    """Run the demo in ``directory`` for ``seconds`` of trading; return an exit status.
+
+    ``after(database, cfg)`` runs once the writer has stopped and the summary is printed
+    (``oms`` passes the report: the core does not import analytics); a failure of it fails
+    the demo."""
     from oms_core.config import load_config
 
     console = console or Console()
@@ -322,7 +331,10 @@ def run_demo(directory: Path, seconds: float = 40.0, seed: int = 7,
     counts = summary(info["shards"]["0"]["database"], cfg, console)
     console.print(f"processes restarted: {sum(max(0, c.starts - 1) for c in sup.children)}; "
                   f"logs in {directory / 'run' / 'logs'}")
-    return 0 if counts.get("orders", 0) > 0 and not bad else 1
+    rc = 0 if counts.get("orders", 0) > 0 and not bad else 1
+    if after is not None:
+        rc = after(info["shards"]["0"]["database"], cfg) or rc
+    return rc
 
 
 __all__ = ["run_demo", "summary", "write_demo_config"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from oms_core.config import OmsConfig, load_config
@@ -21,8 +22,12 @@ __all__ = ["main"]
 DESCRIPTION = "Replay mode: historical bars and signals through the engine, on a simulated clock."
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``oms replay``: replay bars and signals through the engine; return an exit status."""
+def main(argv: Sequence[str] | None = None,
+         after: Callable[[str | None, OmsConfig], int] | None = None) -> int:
+    """``oms replay``: replay bars and signals through the engine; return an exit status.
+
+    ``after(database or None, cfg)`` runs once the summary is printed (``oms`` passes the
+    report: replay sits below analytics) and its status is the command's."""
     ap = argparse.ArgumentParser(prog="oms replay", description=DESCRIPTION)
     ap.add_argument("--config", required=True, help="the TOML configuration (oms_core.config)")
     ap.add_argument("--bars", help="bars, Parquet or CSV (default: [replay].bars)")
@@ -55,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"oms replay: {e}", file=sys.stderr)
         return 2
     _print_summary(console, cfg, res, args.out)
-    return 0
+    if after is None:
+        return 0
+    return after(args.out or (str(Path(args.parquet) / "replay.duckdb") if args.parquet
+                              else None), cfg)
 
 
 def _print_summary(console: Any, cfg: OmsConfig, res: ReplayResult, out: str | None) -> None:

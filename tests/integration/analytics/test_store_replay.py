@@ -8,14 +8,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from analytics_fixtures import SmallReplay
 from replay_fixtures import (
     MIN,
     T0,
     TINY_TOML,
     bars_table,
     signals_table,
-    small_config,
-    small_market,
 )
 
 from analytics.metrics import equity_metrics, trade_metrics
@@ -36,12 +35,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Reference]:
-    cfg = small_config()
-    bars, sigs = small_market(hours=36)
-    db = str(Path(tmp_path_factory.mktemp("analytics")) / "replay.duckdb")
-    run_replay(cfg, bars, sigs, out=db)
-    return db, Reference.from_config(cfg)
+def replayed(small_replay: SmallReplay) -> tuple[str, Reference]:
+    return small_replay.db, Reference.from_config(small_replay.cfg)
 
 
 def test_round_trips_sum_to_the_raw_realized_pnl(replayed: tuple[str, Reference]) -> None:
@@ -122,3 +117,14 @@ def test_pnl_is_scaled_by_the_quote_assets_precision(tmp_path: Path, usdt_decima
     rt = round_trips(con, ref)
     assert rt.total_pnl == Decimal("0.0097") and rt.pnl.tolist() == [0.0097]
     assert rt.side.tolist() == [1] and rt.client == ["alice"] and rt.strategy_name == ["s"]
+
+
+def test_a_set_of_instruments_filters_like_each_one(replayed: tuple[str, Reference]) -> None:
+    """``Filters.instruments`` (an exchange's instruments in ``oms report --exchange``)."""
+    db, ref = replayed
+    con = open_db(db)
+    one = {i: round_trips(con, ref, Filters(instrument=i)).total_pnl for i in (0, 1, 2)}
+    assert round_trips(con, ref, Filters(instruments=(0, 2))).total_pnl == one[0] + one[2]
+    assert len(round_trips(con, ref, Filters(instruments=()))) == 0
+    quality = execution_quality(con, ref, Filters(instruments=(1,)))
+    assert [q.instrument for q in quality] == [1]

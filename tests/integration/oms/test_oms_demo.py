@@ -24,6 +24,11 @@ def test_demo_runs_and_summarises_from_duckdb(tmp_path: Path) -> None:
     assert "summary from" in r.stdout
     # fees are booked in the asset charged (base or quote): the column sums their value
     assert "mixed" not in r.stdout
+    # and it ends with the report of this run, saying where it is
+    html = tmp_path / "report-oms" / "report.html"
+    assert "execution quality per exchange" in r.stdout
+    assert f"report: {html}" in r.stdout and html.is_file()
+    assert (tmp_path / "report-oms" / "trades.csv").is_file()
     con = duckdb.connect(str(tmp_path / "oms.duckdb"), read_only=True)
     try:
         assert con.execute("select count(*) from orders").fetchone()[0] > 0
