@@ -34,11 +34,12 @@ from analytics.store import (
     equity_curves,
     exchange_quality,
     execution_quality,
+    open_db,
     reject_counts,
     round_trips,
 )
 from oms_core.config import OmsConfig
-from writer.store import StoreError, connect
+from writer.store import StoreError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 EXPORT_FORMATS = ("csv", "parquet", "json")
@@ -94,7 +95,7 @@ def open_report_db(path: str) -> duckdb.DuckDBPyConnection:
     if not os.path.isfile(path):
         raise ReportError(f"{path} is not a file")
     try:
-        con = connect(path, read_only=True)
+        con = open_db(path)
     except StoreError as e:
         text = str(e)
         if "locked" in text:
@@ -125,13 +126,18 @@ def _resolve(name: str | None, ids: dict[str, int], what: str) -> int | None:
     raise ReportError(f"unknown {what} {name!r}; known: {', '.join(sorted(ids)) or 'none'}")
 
 
+def _instruments_of(cfg: OmsConfig, exchange: str) -> tuple[int, ...]:
+    """The ids of the instruments listed on exchange ``exchange`` (its name), ascending."""
+    return tuple(sorted(i.id for i in cfg.instruments.values() if i.exchange == exchange))
+
+
 def filters_of(cfg: OmsConfig, sel: Selection) -> Filters:
     """The id filters of a selection by names (ReportError for an unknown name)."""
     instruments = None
     exch = _resolve(sel.exchange, cfg.ids.exchanges, "exchange")
     if exch is not None:
         name = next(k for k, v in cfg.ids.exchanges.items() if v == exch)
-        instruments = tuple(sorted(i.id for i in cfg.instruments.values() if i.exchange == name))
+        instruments = _instruments_of(cfg, name)
     if sel.start_ns is not None and sel.end_ns is not None and sel.start_ns >= sel.end_ns:
         raise ReportError("--from must be before --to")
     return Filters(account=_resolve(sel.client, cfg.ids.accounts, "client"),
@@ -258,7 +264,7 @@ def build_report(con: duckdb.DuckDBPyConnection, cfg: OmsConfig, sel: Selection 
                                 "reason": r.reason, "venue_code": r.venue_code,
                                 "count": r.count})
     for exch in sorted({i.exchange for i in cfg.instruments.values()}):
-        insts = tuple(sorted(i.id for i in cfg.instruments.values() if i.exchange == exch))
+        insts = _instruments_of(cfg, exch)
         if flt.instruments is not None:
             insts = tuple(i for i in insts if i in flt.instruments)
         for r in reject_counts(con, replace(flt, instruments=insts)):
